@@ -1,0 +1,101 @@
+"""Build the Cython kernels of dpsgd, with OpenMP when the compiler has it.
+
+OpenMP is detected by compiling *and running* a tiny program (the way
+scikit-learn's ``_build_utils/openmp_helpers.py`` does), because a compiler may
+accept ``-fopenmp`` and still fail to link or load the runtime. Set
+``DPSGD_NO_OPENMP=1`` to force a serial build; a failed probe gives the same
+serial build with a warning. The kernels compile either way (see
+``_kernels/omp_shim.h``); ``dpsgd.openmp_enabled()`` tells which one you got.
+"""
+
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+KERNELS = ["openmp_info", "rng", "sgd"]
+KERNEL_DIR = os.path.join("src", "dpsgd", "_kernels")
+
+PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    #include <stdio.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        printf("%d", n > 0);
+        return 0;
+    }
+    """
+)
+
+
+def _openmp_flags():
+    """Return (compile_args, link_args) for OpenMP, or None when unavailable."""
+    if os.environ.get("DPSGD_NO_OPENMP", "0") not in ("", "0"):
+        warnings.warn("DPSGD_NO_OPENMP is set: building dpsgd without OpenMP (one thread only).")
+        return None
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    flags = ["-fopenmp"]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        exe = os.path.join(tmp, "probe")
+        with open(src, "w") as f:
+            f.write(PROBE)
+        try:
+            subprocess.run(cc.split() + flags + [src, "-o", exe], check=True, capture_output=True)
+            out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            warnings.warn(
+                f"OpenMP probe failed ({exc}); building dpsgd WITHOUT OpenMP: every kernel "
+                "will run on one thread. Install a compiler with OpenMP (gcc, or clang with "
+                "libomp) and reinstall to get threads."
+            )
+            return None
+    if out.strip() != "1":
+        warnings.warn("OpenMP probe ran but printed nothing sensible; building without OpenMP.")
+        return None
+    return flags, flags
+
+
+def _extensions():
+    omp = _openmp_flags()
+    compile_args = ["-O3"]
+    link_args = []
+    if omp is not None:
+        compile_args += omp[0]
+        link_args += omp[1]
+    if sys.platform != "win32":
+        compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
+    exts = [
+        Extension(
+            f"dpsgd._kernels.{name}",
+            [os.path.join(KERNEL_DIR, f"{name}.pyx")],
+            include_dirs=[np.get_include(), KERNEL_DIR],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+        )
+        for name in KERNELS
+    ]
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    )
+
+
+setup(ext_modules=_extensions())

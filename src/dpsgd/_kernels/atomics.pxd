@@ -1,0 +1,14 @@
+# Relaxed atomics on shared buffers (see atomics.h for why).
+cdef extern from "atomics.h" nogil:
+    double dp_load(const double *p)
+    void dp_store(double *p, double v)
+    float dp_loadf(const float *p)
+    void dp_storef(float *p, float v)
+    void dp_add(double *p, double v)
+    int dp_load_int(const int *p)
+    void dp_store_int(int *p, int v)
+
+cdef extern from "omp_shim.h" nogil:
+    int DPSGD_HAVE_OPENMP
+    int omp_get_thread_num()
+    int omp_get_max_threads()

@@ -1,0 +1,619 @@
+"""Lock-free (Hogwild!) SGD epochs for sparse linear models.
+
+One ``def`` entry point per kernel; everything inside runs without the GIL.
+
+Weights.  The shared coefficient matrix ``coef`` has shape (n_features, K),
+feature-major, so one row touch reads the K outputs of a feature from one
+cache line (K = 1 for binary and regression, K = n_classes for one-vs-rest,
+where all classes are updated in the same pass).
+
+L2 decay at O(nnz) per step, exactly.  Inside the kernel the true weights are
+``w = s_i * u``: ``s_i`` is the product of the decay factors
+``(1 - (1 - l1_ratio) * eta_t * alpha)`` of the steps before position ``i`` of
+the epoch. Because ``s_i`` depends only on the position (the step-size schedule
+is known in advance), it is a precomputed array that no thread writes, unlike
+scikit-learn's single mutable ``wscale``; a thread simply uses the scale of its
+own step. ``u`` is folded back into true weights at the end of a segment (an
+epoch, split further only when the scale would underflow).
+
+Time.  Thread ``p`` of ``P`` processes positions ``p, p + P, p + 2P, ...`` of the
+epoch's permutation, so all threads advance through the schedule together and
+with one thread the update sequence is exactly the sequential one.
+
+Hot coordinates.  Features present in a large share of rows (and the
+intercept) would bounce one cache line between cores on every update. With
+several threads the caller may mark them "hot": each thread then adds its
+updates to a private delta and merges it with an atomic add every
+``merge_every`` samples (bounded staleness instead of cache-line ping-pong).
+With one thread nothing is hot and ``merge_every`` is 1, which keeps the exact
+sequential semantics.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport exp, log1p, pow, fabs, isfinite
+from libc.stdint cimport int32_t, int64_t
+
+from dpsgd._kernels.atomics cimport dp_load, dp_store, dp_add, dp_load_int, dp_store_int
+
+cdef extern from "omp_shim.h" nogil:
+    int omp_get_num_threads()
+
+cdef extern from "prefetch.h" nogil:
+    void dp_prefetch(const void *p)
+    void dp_prefetch_range(const void *start, size_t nbytes)
+
+# Loss ids (mirrored in dpsgd.tasks.linear.LOSSES).
+cpdef enum Loss:
+    HINGE = 0
+    LOG_LOSS = 1
+    MODIFIED_HUBER = 2
+    SQUARED_HINGE = 3
+    SQUARED_ERROR = 4
+    HUBER = 5
+
+# Learning-rate ids.
+cpdef enum LearningRate:
+    CONSTANT = 0
+    OPTIMAL = 1
+    INVSCALING = 2
+
+# Status codes returned by sgd_epoch.
+cpdef enum Status:
+    OK = 0
+    NONFINITE = 1
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+cdef double MAX_DLOSS = 1e12
+# A segment ends before the scale would drop below this (u = w / s stays finite).
+cdef double TINY_SCALE = 1e-150
+
+
+cdef inline double _loss_grad(int kind, double y, double p, double param,
+                              double *grad) noexcept nogil:
+    """Loss of prediction p for target y; its derivative in p goes to grad.
+
+    Classification losses take y in {-1, +1}; param is the threshold of the
+    hinge losses. Regression losses take real y; param is Huber's epsilon.
+    Formulas follow scikit-learn's _sgd_fast / _loss.
+    """
+    cdef double z, r, e
+    if kind == LOG_LOSS:
+        # one exp instead of two: with e = exp(-|z|), both branches are stable
+        z = p * y
+        if z > 18.0:
+            e = exp(-z)
+            grad[0] = -y * e
+            return e
+        if z < -18.0:
+            grad[0] = -y
+            return -z
+        if z >= 0.0:
+            e = exp(-z)
+            grad[0] = -y * e / (1.0 + e)
+            return log1p(e)
+        e = exp(z)
+        grad[0] = -y / (1.0 + e)
+        return log1p(e) - z
+    if kind == HINGE:
+        z = p * y
+        if z <= param:
+            grad[0] = -y
+            return param - z
+        grad[0] = 0.0
+        return 0.0
+    if kind == MODIFIED_HUBER:
+        z = p * y
+        if z >= 1.0:
+            grad[0] = 0.0
+            return 0.0
+        if z >= -1.0:
+            grad[0] = 2.0 * (1.0 - z) * -y
+            return (1.0 - z) * (1.0 - z)
+        grad[0] = -4.0 * y
+        return -4.0 * z
+    if kind == SQUARED_HINGE:
+        z = param - p * y
+        if z > 0.0:
+            grad[0] = -2.0 * y * z
+            return z * z
+        grad[0] = 0.0
+        return 0.0
+    if kind == SQUARED_ERROR:
+        r = p - y
+        grad[0] = r
+        return 0.5 * r * r
+    # HUBER
+    r = p - y
+    if fabs(r) <= param:
+        grad[0] = r
+        return 0.5 * r * r
+    grad[0] = param if r > 0.0 else -param
+    return param * (fabs(r) - 0.5 * param)
+
+
+def py_loss_grad(int kind, double y, double p, double param=1.0):
+    """Return ``(loss, dloss/dp)`` as the kernel computes them (for tests)."""
+    cdef double g = 0.0
+    cdef double value = _loss_grad(kind, y, p, param, &g)
+    return value, g
+
+
+cdef inline double _eta(int kind, double t, double eta0, double alpha,
+                        double power_t, double optimal_init) noexcept nogil:
+    """Step size of global step t (t starts at 1), as scikit-learn defines it."""
+    if kind == OPTIMAL:
+        return 1.0 / (alpha * (optimal_init + t - 1.0))
+    if kind == INVSCALING:
+        return eta0 / pow(t, power_t)
+    return eta0
+
+
+cdef enum:
+    PREFETCH_AHEAD = 2
+
+cdef inline void _prefetch_next(const floating *data, const index_t *indices,
+                               const index_t *indptr, const int64_t *perm, int64_t i,
+                               int64_t step, int64_t end, const double *targets,
+                               int n_targets) noexcept nogil:
+    """Prefetch the row (and its targets) this thread visits PREFETCH_AHEAD visits
+    from now, and the indptr entry of the one after it."""
+    cdef int64_t r
+    cdef int64_t ahead = i + PREFETCH_AHEAD * step
+    if ahead < end:
+        r = perm[ahead]
+        dp_prefetch_range(&data[indptr[r]], (indptr[r + 1] - indptr[r]) * sizeof(floating))
+        dp_prefetch_range(&indices[indptr[r]], (indptr[r + 1] - indptr[r]) * sizeof(index_t))
+        if targets != NULL:
+            dp_prefetch(&targets[r * n_targets])
+    if ahead + step < end:
+        dp_prefetch_range(&indptr[perm[ahead + step]], sizeof(index_t))
+
+
+cdef inline double _dot1(const floating *data, const index_t *indices, int64_t start,
+                        int64_t end, const double *w) noexcept nogil:
+    """Sparse row . w with four accumulators (the gathers overlap instead of
+    waiting on one chain of additions)."""
+    cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+    cdef int64_t jj = start
+    while jj + 4 <= end:
+        a0 += dp_load(&w[indices[jj]]) * data[jj]
+        a1 += dp_load(&w[indices[jj + 1]]) * data[jj + 1]
+        a2 += dp_load(&w[indices[jj + 2]]) * data[jj + 2]
+        a3 += dp_load(&w[indices[jj + 3]]) * data[jj + 3]
+        jj += 4
+    while jj < end:
+        a0 += dp_load(&w[indices[jj]]) * data[jj]
+        jj += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+cdef inline void _axpy1(const floating *data, const index_t *indices, int64_t start,
+                        int64_t end, double *w, double c) noexcept nogil:
+    """w[row] += c * row, one relaxed load and store per non-zero (Hogwild!)."""
+    cdef int64_t jj
+    cdef index_t j
+    for jj in range(start, end):
+        j = indices[jj]
+        dp_store(&w[j], dp_load(&w[j]) + c * data[jj])
+
+
+ctypedef struct Shared:
+    # model, shared by all threads
+    double *coef            # (d, K), scaled units u inside a segment
+    double *intercept       # (K,)
+    double *q               # (d, K) cumulative L1 penalty applied, or NULL
+    # data
+    const double *Y         # (n_samples, K) targets
+    const double *sw        # (n_samples,) sample weights, or NULL
+    const int64_t *perm     # (n,) order of the epoch
+    # schedule of the epoch
+    const double *eta       # (n,) step size at each position
+    const double *scale     # scale[i - a] for positions a..b of the segment
+    const double *ucum      # (n,) cumulative L1 penalty, or NULL
+    # hot coordinates
+    const int32_t *hot_slot  # (d,) slot or -1, or NULL when nothing is hot
+    const int64_t *hot_feat  # (n_hot,) feature of each slot
+    int64_t n_hot
+    # per-thread scratch
+    double *tbuf
+    int64_t tstride
+    int K
+    int loss
+    double loss_param
+    double intercept_decay
+    bint fit_intercept
+    bint l1
+    int merge_every
+    int *stop               # set by the thread that sees a non-finite value
+    int64_t *bad_sample     # row where that happened
+
+
+cdef inline void _merge(Shared *sh, double *bbase, double *bdelta,
+                        double *hbase, double *hdelta) noexcept nogil:
+    """Add this thread's buffered deltas to the shared model, re-read the hot values."""
+    cdef int K = sh.K
+    cdef int k
+    cdef int64_t h
+    cdef double *w
+    for k in range(K):
+        if bdelta[k] != 0.0:
+            dp_add(&sh.intercept[k], bdelta[k])
+            bdelta[k] = 0.0
+        bbase[k] = dp_load(&sh.intercept[k])
+    for h in range(sh.n_hot * K):
+        w = &sh.coef[sh.hot_feat[h // K] * K + h % K]
+        if hdelta[h] != 0.0:
+            dp_add(w, hdelta[h])
+            hdelta[h] = 0.0
+        hbase[h] = dp_load(w)
+
+
+cdef void _sgd_worker(const floating *data, const index_t *indices, const index_t *indptr,
+                      Shared *sh, int64_t a, int64_t b, int tid, int nthreads) noexcept nogil:
+    """One thread's share of positions [a, b) of the epoch (see module docstring)."""
+    # Everything the loop reads goes into locals: through ``sh`` the compiler would
+    # have to reload each field after every store to a double.
+    cdef int K = sh.K
+    cdef double *coef = sh.coef
+    cdef double *q = sh.q
+    cdef const double *Y = sh.Y
+    cdef const double *sw = sh.sw
+    cdef const int64_t *perm = sh.perm
+    cdef const double *eta_at = sh.eta
+    cdef const double *scale = sh.scale
+    cdef const double *ucum = sh.ucum
+    cdef const int32_t *hot_slot = sh.hot_slot
+    cdef int loss = sh.loss
+    cdef double loss_param = sh.loss_param
+    cdef double decay = sh.intercept_decay if sh.fit_intercept else 0.0
+    cdef bint l1 = sh.l1
+    cdef bint fast = K == 1 and hot_slot == NULL
+    cdef int merge_every = sh.merge_every
+    cdef int *stop = sh.stop
+
+    cdef double *buf = sh.tbuf + tid * sh.tstride
+    cdef double *bbase = buf            # intercept snapshot
+    cdef double *bdelta = buf + K       # intercept delta since the last merge
+    cdef double *dot = buf + 2 * K
+    cdef double *upd = buf + 3 * K      # true-unit update -eta * dloss * weight
+    cdef double *cupd = buf + 4 * K     # the same in scaled units
+    cdef double *hbase = buf + 5 * K
+    cdef double *hdelta = hbase + sh.n_hot * K
+    cdef double sumloss = 0.0
+    cdef int64_t i, r, jj, start, end, j
+    cdef int32_t slot
+    cdef int k, since = 0
+    cdef double x, s_i, s_n, eta, p, g, wgt, u, z, wt, nz, qv
+    cdef double *w
+    cdef bint stopped = False
+
+    for k in range(K):
+        bdelta[k] = 0.0
+    for j in range(sh.n_hot * K):
+        hdelta[j] = 0.0
+    _merge(sh, bbase, bdelta, hbase, hdelta)
+
+    i = a + tid
+    while i < b:
+        if dp_load_int(stop):
+            break
+        r = perm[i]
+        s_i = scale[i - a]
+        s_n = scale[i - a + 1]
+        eta = eta_at[i]
+        start = indptr[r]
+        end = indptr[r + 1]
+        wgt = sw[r] if sw != NULL else 1.0
+        _prefetch_next(data, indices, indptr, perm, i, nthreads, b, Y, K)
+
+        # prediction with the current (possibly stale) weights
+        if fast:
+            dot[0] = _dot1(data, indices, start, end, coef)
+        else:
+            for k in range(K):
+                dot[k] = 0.0
+            for jj in range(start, end):
+                j = indices[jj]
+                x = data[jj]
+                slot = hot_slot[j] if hot_slot != NULL else -1
+                if slot >= 0:
+                    for k in range(K):
+                        dot[k] += (hbase[slot * K + k] + hdelta[slot * K + k]) * x
+                else:
+                    w = &coef[j * K]
+                    for k in range(K):
+                        dot[k] += dp_load(&w[k]) * x
+
+        for k in range(K):
+            p = s_i * dot[k] + bbase[k] + bdelta[k]
+            if not isfinite(p):
+                stopped = True
+                break
+            sumloss += _loss_grad(loss, Y[r * K + k], p, loss_param, &g)
+            if g < -MAX_DLOSS:
+                g = -MAX_DLOSS
+            elif g > MAX_DLOSS:
+                g = MAX_DLOSS
+            upd[k] = -eta * g * wgt
+            cupd[k] = upd[k] / s_n
+            bdelta[k] += upd[k] * decay
+        if stopped:
+            dp_store_int(stop, 1)
+            sh.bad_sample[0] = r
+            break
+
+        # gradient step; the L2 decay of this step is the move from s_i to s_n
+        if fast:
+            if cupd[0] != 0.0:
+                _axpy1(data, indices, start, end, coef, cupd[0])
+        else:
+            for jj in range(start, end):
+                j = indices[jj]
+                x = data[jj]
+                slot = hot_slot[j] if hot_slot != NULL else -1
+                if slot >= 0:
+                    for k in range(K):
+                        hdelta[slot * K + k] += cupd[k] * x
+                else:
+                    w = &coef[j * K]
+                    for k in range(K):
+                        if cupd[k] != 0.0:
+                            dp_store(&w[k], dp_load(&w[k]) + cupd[k] * x)
+
+        # cumulative L1 penalty (Tsuruoka et al. 2009) on the touched coordinates
+        if l1:
+            u = ucum[i]
+            for jj in range(start, end):
+                j = indices[jj]
+                slot = hot_slot[j] if hot_slot != NULL else -1
+                for k in range(K):
+                    if slot >= 0:
+                        z = hbase[slot * K + k] + hdelta[slot * K + k]
+                    else:
+                        z = dp_load(&coef[j * K + k])
+                    wt = s_n * z
+                    qv = dp_load(&q[j * K + k])
+                    if wt > 0.0:
+                        nz = z - (u + qv) / s_n
+                        if nz < 0.0:
+                            nz = 0.0
+                    elif wt < 0.0:
+                        nz = z + (u - qv) / s_n
+                        if nz > 0.0:
+                            nz = 0.0
+                    else:
+                        continue
+                    if slot >= 0:
+                        hdelta[slot * K + k] += nz - z
+                    else:
+                        dp_store(&coef[j * K + k], nz)
+                    dp_store(&q[j * K + k], qv + s_n * (nz - z))
+
+        since += 1
+        if since >= merge_every:
+            _merge(sh, bbase, bdelta, hbase, hdelta)
+            since = 0
+        i += nthreads
+
+    _merge(sh, bbase, bdelta, hbase, hdelta)
+    buf[sh.tstride - 1] = sumloss
+
+
+def thread_buffer_stride(int n_outputs, int64_t n_hot):
+    """Length of one thread's scratch row for sgd_epoch (padded to whole cache lines)."""
+    cdef int64_t need = 5 * n_outputs + 2 * n_hot * n_outputs + 1
+    return ((need + 7) // 8 + 1) * 8
+
+
+def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_t[::1] indptr,
+              const double[:, ::1] Y, const double[::1] sample_weight,
+              const int64_t[::1] perm, double[:, ::1] coef, double[::1] intercept,
+              double[:, ::1] q, double[::1] l1_state,
+              const int32_t[::1] hot_slot, const int64_t[::1] hot_feat,
+              double[:, ::1] tbuf, *,
+              int loss, double loss_param, double alpha, double l1_ratio,
+              bint l2, bint l1, int learning_rate, double eta0, double power_t,
+              double optimal_init, double t_start, double intercept_decay,
+              bint fit_intercept, int n_threads, int merge_every):
+    """Run one epoch of lock-free SGD over the rows ``perm`` of a CSR matrix.
+
+    Parameters
+    ----------
+    data, indices, indptr : CSR arrays of X (float32/float64; int32/int64).
+    Y : (n_samples, K) float64, targets (+-1 per output for classification).
+    sample_weight : (n_samples,) or (0,) for none.
+    perm : (n,) int64, the rows in the order they are visited.
+    coef : (n_features, K) float64, updated in place (true weights in and out).
+    intercept : (K,) float64, updated in place.
+    q : (n_features, K) cumulative L1 state when ``l1``, else any (0, 0) array.
+    l1_state : (1,) float64, cumulative L1 penalty ``u`` so far, updated in place.
+    hot_slot : (n_features,) int32 slot of each buffered feature or -1; (0,) for none.
+    hot_feat : (n_hot,) int64, the feature of each slot.
+    tbuf : (>= n_threads, thread_buffer_stride(K, n_hot)) float64 scratch.
+    Remaining keywords: the loss, penalty and schedule (see ``dpsgd.tasks.linear``);
+    ``t_start`` is the global step of the first position (1-based).
+
+    Returns
+    -------
+    sumloss : float
+        Sum of the losses of the visited samples (all outputs).
+    status : int
+        ``Status.OK`` or ``Status.NONFINITE``.
+    bad_sample : int
+        Row whose prediction was not finite, or -1.
+
+    The caller validates the contents (finite values, indices in range); this
+    function checks every shape so that it cannot read out of bounds.
+    """
+    cdef int64_t n = perm.shape[0]
+    cdef int64_t n_samples = indptr.shape[0] - 1
+    cdef int64_t d = coef.shape[0]
+    cdef int K = coef.shape[1]
+    cdef int64_t n_hot = hot_feat.shape[0]
+    cdef int64_t tstride = thread_buffer_stride(K, n_hot)
+
+    if n_samples < 0 or Y.shape[0] != n_samples or Y.shape[1] != K:
+        raise ValueError("Y must have shape (n_samples, K)")
+    if intercept.shape[0] != K or K < 1:
+        raise ValueError("intercept must have K >= 1 entries")
+    if sample_weight.shape[0] not in (0, n_samples):
+        raise ValueError("sample_weight must be empty or have n_samples entries")
+    if indptr[n_samples] > indices.shape[0] or indices.shape[0] != data.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    if l1 and (q.shape[0] != d or q.shape[1] != K):
+        raise ValueError("q must have the shape of coef when l1 is on")
+    if l1_state.shape[0] < 1:
+        raise ValueError("l1_state must have one entry")
+    if hot_slot.shape[0] not in (0, d) or (hot_slot.shape[0] == 0 and n_hot > 0):
+        raise ValueError("hot_slot must be empty or have n_features entries")
+    if n_threads < 1 or merge_every < 1:
+        raise ValueError("n_threads and merge_every must be >= 1")
+    if tbuf.shape[0] < n_threads or tbuf.shape[1] != tstride:
+        raise ValueError(f"tbuf must have shape (>= {n_threads}, {tstride})")
+    cdef int64_t i
+    for i in range(n):
+        if perm[i] < 0 or perm[i] >= n_samples:
+            raise ValueError(f"perm[{i}] = {perm[i]} is not a row of X")
+    for i in range(n_hot):
+        if hot_feat[i] < 0 or hot_feat[i] >= d:
+            raise ValueError(f"hot_feat[{i}] is not a feature")
+    if n == 0:
+        return 0.0, OK, -1
+
+    eta_arr = np.empty(n, dtype=np.float64)
+    scale_arr = np.empty(n + 1, dtype=np.float64)
+    ucum_arr = np.empty(n if l1 else 0, dtype=np.float64)
+    cdef double[::1] eta_v = eta_arr
+    cdef double[::1] scale_v = scale_arr
+    cdef double[::1] ucum_v = ucum_arr
+    cdef double l2_coef = (1.0 - l1_ratio) * alpha if l2 else 0.0
+    cdef double l1_coef = l1_ratio * alpha if l1 else 0.0
+    cdef double u = l1_state[0]
+    cdef double f, s_end
+    cdef int stop = 0
+    cdef int64_t bad_sample = -1
+    cdef int64_t a, b, jk, dK = d * K
+    cdef int tid, nt
+    cdef Shared sh
+
+    with nogil:
+        for i in range(n):
+            eta_v[i] = _eta(learning_rate, t_start + i, eta0, alpha, power_t, optimal_init)
+
+    sh.coef = &coef[0, 0] if dK > 0 else NULL
+    sh.intercept = &intercept[0]
+    sh.q = &q[0, 0] if l1 else NULL
+    sh.Y = &Y[0, 0] if n_samples > 0 else NULL
+    sh.sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    sh.perm = &perm[0]
+    sh.eta = &eta_v[0]
+    sh.ucum = &ucum_v[0] if l1 else NULL
+    sh.hot_slot = &hot_slot[0] if hot_slot.shape[0] > 0 else NULL
+    sh.hot_feat = &hot_feat[0] if n_hot > 0 else NULL
+    sh.n_hot = n_hot
+    sh.tbuf = &tbuf[0, 0]
+    sh.tstride = tstride
+    sh.K = K
+    sh.loss = loss
+    sh.loss_param = loss_param
+    sh.intercept_decay = intercept_decay
+    sh.fit_intercept = fit_intercept
+    sh.l1 = l1
+    sh.merge_every = merge_every
+    sh.stop = &stop
+    sh.bad_sample = &bad_sample
+
+    for tid in range(tbuf.shape[0]):
+        tbuf[tid, tstride - 1] = 0.0
+    sumloss = 0.0
+    a = 0
+    while a < n and not stop:
+        # the segment's scales: s[0] = 1, s[i + 1] = s[i] * (1 - l2_coef * eta_i)
+        with nogil:
+            scale_v[0] = 1.0
+            b = a
+            while b < n:
+                f = 1.0 - l2_coef * eta_v[b]
+                if scale_v[b - a] * f < TINY_SCALE:
+                    break
+                scale_v[b - a + 1] = scale_v[b - a] * f
+                if l1:
+                    u = u + l1_coef * eta_v[b]
+                    ucum_v[b] = u
+                b = b + 1
+        if b == a:
+            raise ValueError("step size times alpha is too large: the L2 decay factor "
+                             f"{1.0 - l2_coef * eta_v[a]!r} leaves the weights no scale")
+        sh.scale = &scale_v[0]
+        with nogil, parallel(num_threads=n_threads):
+            tid = threadid()
+            nt = omp_get_num_threads()
+            _sgd_worker(&data[0], &indices[0], &indptr[0], &sh, a, b, tid, nt)
+        for tid in range(n_threads):
+            sumloss += tbuf[tid, tstride - 1]
+            tbuf[tid, tstride - 1] = 0.0
+        # fold the segment's final scale back into true weights
+        s_end = scale_v[b - a]
+        if s_end != 1.0:
+            for jk in prange(dK, nogil=True, num_threads=n_threads, schedule="static"):
+                sh.coef[jk] = sh.coef[jk] * s_end
+        a = b
+    l1_state[0] = u
+    return sumloss, (NONFINITE if stop else OK), bad_sample
+
+
+def stream_epoch(const floating[::1] data, const index_t[::1] indices,
+                 const index_t[::1] indptr, const int64_t[::1] perm,
+                 double[:, ::1] coef, int n_threads, double c=0.0):
+    """The memory-traffic floor of ``sgd_epoch``: same visiting order and threads,
+    the same gather (dot product) and scatter (``coef[j] += c * x``), no loss,
+    schedule, scale or buffering. ``c = 0`` leaves coef unchanged but the compiler
+    cannot drop the stores. Returns the sum of the dot products.
+    """
+    cdef int64_t n = perm.shape[0]
+    cdef int64_t n_samples = indptr.shape[0] - 1
+    cdef int K = coef.shape[1]
+    cdef int64_t i, jj, j, r
+    cdef int k, tid, nt
+    cdef double x, acc, total = 0.0
+    cdef double *w
+    if n_threads < 1:
+        raise ValueError("n_threads must be >= 1")
+    if n_samples < 0 or indptr[n_samples] > indices.shape[0] or indices.shape[0] != data.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    for i in range(n):
+        if perm[i] < 0 or perm[i] >= n_samples:
+            raise ValueError(f"perm[{i}] is not a row of X")
+    if n == 0 or coef.shape[0] == 0:
+        return 0.0
+    totals = np.zeros((n_threads, 8), dtype=np.float64)
+    cdef double[:, ::1] tot = totals
+    cdef double *cw = &coef[0, 0]
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        nt = omp_get_num_threads()
+        acc = 0.0
+        i = tid
+        while i < n:
+            r = perm[i]
+            _prefetch_next(&data[0], &indices[0], &indptr[0], &perm[0], i, nt, n, NULL, 0)
+            if K == 1:
+                acc = acc + _dot1(&data[0], &indices[0], indptr[r], indptr[r + 1], cw)
+                _axpy1(&data[0], &indices[0], indptr[r], indptr[r + 1], cw, c)
+            else:
+                for jj in range(indptr[r], indptr[r + 1]):
+                    w = cw + indices[jj] * K
+                    for k in range(K):
+                        acc = acc + dp_load(&w[k]) * data[jj]
+                for jj in range(indptr[r], indptr[r + 1]):
+                    w = cw + indices[jj] * K
+                    for k in range(K):
+                        dp_store(&w[k], dp_load(&w[k]) + c * data[jj])
+            i = i + nt
+        tot[tid, 0] = acc
+    return float(totals[:, 0].sum())

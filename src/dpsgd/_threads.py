@@ -1,0 +1,52 @@
+"""Thread-count semantics shared by every estimator (see DESIGN.md, "Threads")."""
+
+import numbers
+import os
+
+from dpsgd._kernels.openmp_info import omp_max_threads, openmp_enabled
+
+__all__ = ["openmp_enabled", "available_threads", "effective_n_threads"]
+
+
+def available_threads():
+    """Cores this process may use: the CPU affinity mask, capped by ``OMP_NUM_THREADS``."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    if os.environ.get("OMP_NUM_THREADS"):
+        n = min(n, omp_max_threads())
+    return max(n, 1)
+
+
+def effective_n_threads(n_threads=None):
+    """Resolve a user's ``n_threads`` into the number of threads a kernel will use.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        ``None``: every core the process may use (the affinity mask, capped by
+        ``OMP_NUM_THREADS``). A positive int: that many (more than the cores is
+        allowed, and oversubscribes). A negative int counts back from the
+        available cores: -1 is all of them, -2 all but one (never fewer than one).
+        0 is an error.
+
+    Returns
+    -------
+    int
+        At least 1; always 1 when the build has no OpenMP.
+    """
+    if n_threads is not None and (
+        isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
+    ):
+        raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
+    if n_threads == 0:
+        raise ValueError("n_threads=0 is not allowed: use None or -1 for all cores, or a positive count")
+    if not openmp_enabled():
+        return 1
+    available = available_threads()
+    if n_threads is None:
+        return available
+    if n_threads < 0:
+        return max(available + 1 + int(n_threads), 1)
+    return int(n_threads)

@@ -1,0 +1,65 @@
+"""Synthetic data whose answer is known."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+
+def make_sparse_classification(n_samples=10_000, n_features=5_000, nnz_per_row=50, *,
+                               zipf_exponent=1.1, zipf_offset=50.0, informative=0.1, noise=0.1,
+                               dtype=np.float64, random_state=None):
+    """Sparse text-like binary classification data with a known separating vector.
+
+    Rows have about ``nnz_per_row`` non-zeros. Features are drawn with power-law
+    frequencies: the feature of rank r with probability proportional to
+    ``(r + zipf_offset) ** -zipf_exponent`` (a Zipf-Mandelbrot law: with the
+    defaults and RCV1's shape the most frequent feature is in about a third of
+    the rows); ranks are scattered over the column ids. Values are positive and
+    every row has unit L2 norm, like RCV1's tf-idf vectors. Labels are
+    ``sign(X @ w_true - median + noise * spread * N(0, 1))``, balanced, with
+    ``w_true`` non-zero on a share ``informative`` of the features.
+
+    Parameters
+    ----------
+    n_samples, n_features, nnz_per_row : int
+    zipf_exponent, zipf_offset : float
+    informative : float in (0, 1]
+    noise : float
+        Standard deviation of the label noise relative to the spread of the margins.
+    dtype : float32 or float64
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    X : csr_matrix of shape (n_samples, n_features), canonical (sorted, unique)
+    y : ndarray of {-1, +1}
+    w_true : ndarray of shape (n_features,)
+    """
+    if n_samples < 1 or n_features < 1 or not 1 <= nnz_per_row <= n_features:
+        raise ValueError("need n_samples >= 1, n_features >= 1 and 1 <= nnz_per_row <= n_features")
+    rng = check_random_state(random_state)
+    ranks = np.arange(1, n_features + 1, dtype=np.float64)
+    cdf = np.cumsum((ranks + zipf_offset) ** -zipf_exponent)
+    cdf /= cdf[-1]
+    column_of_rank = rng.permutation(n_features).astype(np.int64)
+    lengths = np.clip(rng.poisson(nnz_per_row, n_samples), 1, n_features)
+    rows = np.repeat(np.arange(n_samples, dtype=np.int64), lengths)
+    ranks_drawn = np.minimum(np.searchsorted(cdf, rng.random_sample(rows.size)), n_features - 1)
+    keys = rows * n_features + column_of_rank[ranks_drawn]
+    keys.sort()  # sort + mask: several times faster than np.unique's hashing here
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]  # repeats within a row dropped
+    rows, cols = np.divmod(keys, n_features)
+    values = rng.lognormal(0.0, 0.5, keys.size)
+    indptr = np.zeros(n_samples + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_samples), out=indptr[1:])
+    norms = np.sqrt(np.add.reduceat(values * values, indptr[:-1]))
+    values /= np.repeat(norms, np.diff(indptr))
+    index_dtype = np.int32 if keys.size < 2**31 else np.int64
+    X = sp.csr_matrix((values.astype(dtype), cols.astype(index_dtype), indptr.astype(index_dtype)),
+                      shape=(n_samples, n_features))
+    X.has_sorted_indices = True
+    w_true = np.where(rng.random_sample(n_features) < informative, rng.normal(0, 1, n_features), 0.0)
+    margin = X @ w_true
+    spread = margin.std() if margin.std() > 0 else 1.0
+    y = np.where(margin - np.median(margin) + noise * spread * rng.normal(size=n_samples) > 0, 1.0, -1.0)
+    return X, y, w_true

@@ -1,0 +1,554 @@
+"""Sparse linear models trained by lock-free parallel SGD (the Hogwild! workload).
+
+``SGDClassifier`` and ``SGDRegressor`` follow scikit-learn's estimators of the
+same names: same parameters where the concept is the same, same losses,
+penalties and step-size schedules, same update sequence. They differ in how
+an epoch runs: ``n_threads`` OpenMP threads share one weight matrix without
+locks, and a multiclass problem updates all its one-vs-rest classifiers in the
+same pass over the data.
+
+The estimator validates and prepares; ``dpsgd._kernels.sgd.sgd_epoch`` runs an
+epoch; this module loops over epochs, checks convergence and divergence.
+"""
+
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from dpsgd import stepsize
+from dpsgd._kernels import sgd as _sgd
+from dpsgd._kernels.rng import permutation
+from dpsgd._threads import effective_n_threads
+from dpsgd._validation import as_kernel_csr, check_choice, check_number, check_sample_weight
+
+# name -> (kernel id, loss parameter: margin threshold, or None for epsilon)
+CLASSIFICATION_LOSSES = {
+    "hinge": (_sgd.Loss.HINGE, 1.0),
+    "perceptron": (_sgd.Loss.HINGE, 0.0),
+    "log_loss": (_sgd.Loss.LOG_LOSS, 0.0),
+    "modified_huber": (_sgd.Loss.MODIFIED_HUBER, 0.0),
+    "squared_hinge": (_sgd.Loss.SQUARED_HINGE, 1.0),
+}
+REGRESSION_LOSSES = {
+    "squared_error": (_sgd.Loss.SQUARED_ERROR, 0.0),
+    "huber": (_sgd.Loss.HUBER, None),
+}
+PENALTIES = ("l2", "l1", "elasticnet", None)
+SCHEDULE_IDS = {
+    "constant": _sgd.LearningRate.CONSTANT,
+    "optimal": _sgd.LearningRate.OPTIMAL,
+    "invscaling": _sgd.LearningRate.INVSCALING,
+}
+# scikit-learn damps the intercept's steps on sparse input (SPARSE_INTERCEPT_DECAY).
+SPARSE_INTERCEPT_DECAY = 0.01
+
+
+class DivergenceError(ValueError):
+    """Raised when SGD produced a non-finite value; the model keeps its last finite state."""
+
+
+class _BaseSGD(BaseEstimator):
+    """Shared machinery of the SGD estimators; not for direct use."""
+
+    _losses = {}
+
+    # With several threads, a model of at most _SMALL_MODEL weights (n_features x
+    # outputs) is buffered whole in every thread and merged every _MERGE_EVERY
+    # samples (see dpsgd._kernels.sgd): there every thread writes the same few
+    # cache lines, and plain Hogwild! made 2 threads slower than one on a9a. Larger
+    # models use plain Hogwild!, which scaled better there than buffering their
+    # most frequent features (measured: bench/README.md). The intercept is
+    # always buffered with several threads.
+    _SMALL_MODEL = 4096
+    _MERGE_EVERY = 32
+    # Below this many non-zeros per thread and epoch, thread start-up and merging
+    # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
+    # thread, no faster on two), so fewer threads are used.
+    _MIN_NNZ_PER_THREAD = 500_000
+
+    def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
+                 shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
+                 eta0, power_t, n_iter_no_change, warm_start):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ checks
+    def _validate_params(self):
+        check_choice("loss", self.loss, self._losses)
+        check_choice("penalty", self.penalty, PENALTIES)
+        check_choice("learning_rate", self.learning_rate, SCHEDULE_IDS)
+        check_number("alpha", self.alpha, low=0.0)
+        check_number("l1_ratio", self.l1_ratio, low=0.0, high=1.0)
+        check_number("max_iter", self.max_iter, low=1, integer=True)
+        check_number("tol", self.tol, allow_none=True)
+        check_number("epsilon", self.epsilon, low=0.0)
+        check_number("eta0", self.eta0, low=0.0)
+        check_number("power_t", self.power_t)
+        check_number("n_iter_no_change", self.n_iter_no_change, low=1, integer=True)
+        check_number("verbose", self.verbose, low=0, integer=True)
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError("alpha must be > 0 with learning_rate='optimal' (the step is 1/(alpha*t))")
+        if self.learning_rate != "optimal" and self.eta0 <= 0:
+            raise ValueError(f"eta0 must be > 0 with learning_rate={self.learning_rate!r}")
+        effective_n_threads(self.n_threads)  # raises on 0 or a non-integer
+
+    def _kernel_loss(self):
+        kind, param = self._losses[self.loss]
+        return int(kind), (self.epsilon if param is None else param)
+
+    def _schedule(self):
+        """Kernel schedule arguments, and a check that the L2 decay stays positive."""
+        kind, param = self._kernel_loss()
+        t0 = 0.0
+        if self.learning_rate == "optimal":
+            t0 = stepsize.optimal_init(self.alpha, lambda y, p: _sgd.py_loss_grad(kind, y, p, param)[1])
+        l2_share = {"l2": 1.0, "elasticnet": 1.0 - self.l1_ratio}.get(self.penalty, 0.0)
+        first = stepsize.eta(self.learning_rate, max(self.t_, 1.0), eta0=self.eta0, alpha=self.alpha,
+                             power_t=self.power_t, t0=t0)
+        largest = max(first, self.eta0) if self.learning_rate == "invscaling" and self.power_t < 0 else first
+        if l2_share * self.alpha * largest >= 1.0:
+            raise ValueError(
+                f"the step size ({largest:.3g}) times alpha ({self.alpha:g}) is >= 1, so the L2 "
+                "penalty would flip the weights' sign; lower eta0 or alpha"
+            )
+        return SCHEDULE_IDS[self.learning_rate], t0
+
+    # --------------------------------------------------------------- training
+    def _hot_coordinates(self, X, n_threads, n_outputs):
+        """Features buffered per thread: all of a small model with several threads, else none."""
+        d = X.shape[1]
+        if n_threads == 1 or d * n_outputs > self._SMALL_MODEL:
+            return np.empty(0, np.int32), np.empty(0, np.int64)
+        return np.arange(d, dtype=np.int32), np.arange(d, dtype=np.int64)
+
+    def _run_epochs(self, X, Y, sample_weight, coef, intercept, max_iter, callback=None):
+        """Run up to ``max_iter`` epochs on (d, K) ``coef`` and (K,) ``intercept`` in place.
+
+        Returns the number of epochs run. On divergence the arrays are restored to
+        their state before the failing epoch and a DivergenceError is raised.
+        """
+        n, d = X.shape
+        K = coef.shape[1]
+        n_threads = min(effective_n_threads(self.n_threads),
+                        max(1, int(X.indptr[-1]) * K // self._MIN_NNZ_PER_THREAD))
+        loss_id, loss_param = self._kernel_loss()
+        schedule_id, t0 = self._schedule()
+        l1 = self.penalty in ("l1", "elasticnet")
+        l2 = self.penalty in ("l2", "elasticnet")
+        l1_ratio = {"l1": 1.0, "elasticnet": self.l1_ratio}.get(self.penalty, 0.0)
+        hot_slot, hot_feat = self._hot_coordinates(X, n_threads, K)
+        tbuf = np.zeros((n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
+        q = np.zeros((d, K) if l1 else (0, 0))
+        l1_state = np.zeros(1)
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        intercept_decay = SPARSE_INTERCEPT_DECAY if self._sparse_input_ else 1.0
+        seed = int(self._rng_.randint(0, 2**31 - 1)) << 31 | int(self._rng_.randint(0, 2**31 - 1))
+        self.n_threads_ = n_threads
+
+        best, no_improvement, epoch = np.inf, 0, 0
+        for epoch in range(1, max_iter + 1):
+            perm = permutation(n, seed, epoch) if self.shuffle else np.arange(n, dtype=np.int64)
+            saved = (coef.copy(), intercept.copy())
+            tic = time.perf_counter()
+            sumloss, status, bad = _sgd.sgd_epoch(
+                X.data, X.indices, X.indptr, Y, sample_weight, perm, coef, intercept, q, l1_state,
+                hot_slot, hot_feat, tbuf,
+                loss=loss_id, loss_param=loss_param, alpha=self.alpha, l1_ratio=l1_ratio,
+                l2=l2, l1=l1, learning_rate=schedule_id, eta0=self.eta0, power_t=self.power_t,
+                optimal_init=t0, t_start=self.t_, intercept_decay=intercept_decay,
+                fit_intercept=self.fit_intercept, n_threads=n_threads,
+                merge_every=1 if n_threads == 1 else self._MERGE_EVERY,
+            )
+            seconds = time.perf_counter() - tic
+            if status != _sgd.Status.OK or not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
+                coef[...], intercept[...] = saved
+                where = f" (prediction for row {bad})" if bad >= 0 else ""
+                raise DivergenceError(
+                    f"SGD diverged in epoch {epoch}: a non-finite value appeared{where}. The model "
+                    "keeps its state from before that epoch. Scale the features (e.g. "
+                    "StandardScaler or MaxAbsScaler), or lower eta0 / use learning_rate='optimal'."
+                )
+            self.t_ += n
+            objective = sumloss / max(n, 1) + self._penalty_value(coef)
+            if self.verbose:
+                print(f"-- Epoch {epoch}: avg. loss {sumloss / max(n, 1):.6f}, objective "
+                      f"{objective:.6f}, norm {np.linalg.norm(coef):.4f}, "
+                      f"{X.indptr[-1] / max(seconds, 1e-12):.3g} nnz/s, {seconds:.3f} s")
+            if callback is not None:
+                callback(epoch, {"loss": sumloss / max(n, 1), "objective": objective,
+                                 "seconds": seconds, "nnz": int(X.indptr[-1]) * K})
+            if self.tol is not None and objective > best - self.tol:
+                no_improvement += 1
+            else:
+                no_improvement = 0
+            best = min(best, objective)
+            if no_improvement >= self.n_iter_no_change:
+                break
+        return epoch
+
+    def _penalty_value(self, coef):
+        if self.penalty is None:
+            return 0.0
+        l1_ratio = {"l2": 0.0, "l1": 1.0}.get(self.penalty, self.l1_ratio)
+        return self.alpha * ((1 - l1_ratio) * 0.5 * float(np.sum(coef * coef))
+                             + l1_ratio * float(np.abs(coef).sum()))
+
+    def _prepare_X(self, X, y, reset, y_numeric):
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+                             order="C", accept_large_sparse=True, reset=reset, y_numeric=y_numeric)
+        if X.shape[0] == 0:
+            raise ValueError("X has 0 samples; at least one is required")
+        sparse = sp.issparse(X)
+        if reset:
+            self._sparse_input_ = sparse
+        return as_kernel_csr(X, X.shape[1]), y
+
+    def _start(self, reset):
+        self._validate_params()
+        if reset or not hasattr(self, "t_"):
+            self.t_ = 1.0
+        if reset or not hasattr(self, "_rng_"):
+            self._rng_ = check_random_state(self.random_state)
+
+    def _warn_if_not_converged(self):
+        if self.tol is not None and self.max_iter > 1 and self.n_iter_ == self.max_iter:
+            warnings.warn("Maximum number of iteration reached before convergence. Consider "
+                          "increasing max_iter to improve the fit.", ConvergenceWarning)
+
+    def _decision(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+        return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "coef_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class SGDClassifier(ClassifierMixin, _BaseSGD):
+    """Linear classifiers (SVM, logistic regression, ...) trained by lock-free parallel SGD.
+
+    The counterpart of :class:`sklearn.linear_model.SGDClassifier`: same model,
+    losses, penalties and step-size schedules; each epoch visits the rows in a
+    fresh random order, shared among ``n_threads`` OpenMP threads that update one
+    weight matrix without locks (Hogwild!). Multiclass problems are one-vs-rest,
+    with all classes updated in the same pass over the data.
+
+    Parameters
+    ----------
+    loss : {'hinge', 'log_loss', 'modified_huber', 'squared_hinge', 'perceptron'}, default='hinge'
+        The loss. 'log_loss' gives logistic regression; it and 'modified_huber'
+        have ``predict_proba``.
+    penalty : {'l2', 'l1', 'elasticnet', None}, default='l2'
+        Regulariser. L2 is applied exactly at O(nnz) per step; L1 by the cumulative
+        penalty of Tsuruoka et al. (2009) on the touched coordinates.
+    alpha : float, default=1e-4
+        Regularisation strength; also sets the 'optimal' step size.
+    l1_ratio : float, default=0.15
+        Elastic-net mixing (0 is pure L2, 1 pure L1); used with 'elasticnet'.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    max_iter : int, default=1000
+        Maximum number of epochs (passes over the data).
+    tol : float or None, default=1e-3
+        Stop when the epoch's objective (mean loss + penalty) has not improved
+        by ``tol`` for ``n_iter_no_change`` epochs in a row. None: run ``max_iter``.
+    shuffle : bool, default=True
+        Visit the rows in a fresh random order each epoch.
+    verbose : int, default=0
+        Print one line per epoch when > 0.
+    epsilon : float, default=0.1
+        Unused by the classification losses (kept for scikit-learn parity).
+    n_threads : int or None, default=None
+        Threads for training: None uses every core this process may use, -1 the
+        same, -2 all but one, a positive int that many. One thread is
+        deterministic for a given ``random_state``; more threads give
+        statistically equivalent but not bit-identical results. This is the most
+        threads used: an epoch with fewer than 500,000 non-zeros (times outputs)
+        per thread uses fewer, as threads would cost more than they save
+        (``n_threads_`` tells what was used).
+    random_state : int, RandomState or None, default=None
+        Seeds the epochs' permutations.
+    learning_rate : {'optimal', 'constant', 'invscaling'}, default='optimal'
+        Step-size schedule (see :mod:`dpsgd.stepsize`).
+    eta0 : float, default=0.01
+        Initial step for 'constant' and 'invscaling'.
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    classes_ : ndarray of shape (n_classes,)
+    n_iter_ : int
+        Epochs run by the last ``fit`` (or 1 for ``partial_fit``).
+    t_ : float
+        Number of SGD steps taken so far, plus one.
+    n_threads_ : int
+        Threads used by the last call.
+    n_features_in_ : int
+
+    Notes
+    -----
+    With several threads the intercept, and the whole model when it has at
+    most 4,096 weights (n_features x outputs), are accumulated per thread and
+    merged every 32 samples, so that threads do not fight over the same cache
+    lines; larger models are updated Hogwild!-style in place.
+    """
+
+    _losses = CLASSIFICATION_LOSSES
+
+    def __init__(self, loss="hinge", *, penalty="l2", alpha=1e-4, l1_ratio=0.15,
+                 fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
+                 epsilon=0.1, n_threads=None, random_state=None, learning_rate="optimal",
+                 eta0=0.01, power_t=0.5, n_iter_no_change=5, warm_start=False):
+        super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
+                         verbose=verbose, epsilon=epsilon, n_threads=n_threads,
+                         random_state=random_state, learning_rate=learning_rate, eta0=eta0,
+                         power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start)
+
+    def _targets(self, y):
+        """Targets in {-1, +1}, one column per one-vs-rest classifier."""
+        unknown = ~np.isin(y, self.classes_)
+        if unknown.any():
+            raise ValueError(f"labels {np.unique(y[unknown]).tolist()} are not in classes {self.classes_.tolist()}")
+        if self.classes_.size == 2:
+            return np.where(y == self.classes_[1], 1.0, -1.0).reshape(-1, 1)
+        return np.where(y[:, None] == self.classes_[None, :], 1.0, -1.0)
+
+    def _train(self, X, y, sample_weight, max_iter, coef_init, intercept_init, callback):
+        K = 1 if self.classes_.size == 2 else self.classes_.size
+        d = X.shape[1]
+        coef = np.zeros((d, K))
+        intercept = np.zeros(K)
+        if coef_init is not None:
+            coef[...] = np.asarray(coef_init, dtype=np.float64).reshape(K, d).T
+        if intercept_init is not None:
+            intercept[...] = np.asarray(intercept_init, dtype=np.float64).reshape(K)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        self.n_iter_ = self._run_epochs(X, self._targets(y), sw, coef, intercept, max_iter, callback)
+        self.coef_ = np.ascontiguousarray(coef.T)
+        self.intercept_ = intercept
+
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None):
+        """Fit the model with up to ``max_iter`` epochs of parallel SGD.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Any scipy sparse format (converted once to CSR) or a dense array.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes).
+        coef_init, intercept_init : array-like, optional
+            Initial weights, shapes (n_classes or 1, n_features) and (n_classes or 1,).
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights (non-negative).
+        callback : callable, optional
+            ``callback(epoch, info)`` after every epoch; ``info`` has ``loss`` (mean),
+            ``objective``, ``seconds`` and ``nnz`` (non-zeros processed).
+
+        Returns
+        -------
+        self
+        """
+        self._start(reset=True)
+        X, y = self._prepare_X(X, y, reset=True, y_numeric=False)
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise ValueError(f"The number of classes has to be greater than one; got {classes.size} class")
+        if self.warm_start and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", []), classes):
+            coef_init = self.coef_ if coef_init is None else coef_init
+            intercept_init = self.intercept_ if intercept_init is None else intercept_init
+        self.classes_ = classes
+        self._train(X, y, sample_weight, self.max_iter, coef_init, intercept_init, callback)
+        self._warn_if_not_converged()
+        return self
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over the given samples, continuing from the current model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,)
+            All the classes; required on the first call, and must agree later.
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "classes_")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            classes = np.unique(np.asarray(classes))
+            if classes.size < 2:
+                raise ValueError("classes must contain at least two classes")
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={classes!r} differs from the classes of the first call {self.classes_!r}")
+        self._start(reset=first)
+        X, y = self._prepare_X(X, y, reset=first, y_numeric=False)
+        check_classification_targets(y)
+        if first:
+            self.classes_ = classes
+            self._train(X, y, sample_weight, 1, None, None, None)
+        else:
+            self._train(X, y, sample_weight, 1, self.coef_, self.intercept_, None)
+        return self
+
+    def decision_function(self, X):
+        """Signed distance to the hyperplane, shape (n_samples,) or (n_samples, n_classes)."""
+        scores = self._decision(X)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predicted class label of each sample."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _has_proba(self):
+        if self.loss not in ("log_loss", "modified_huber"):
+            raise AttributeError(f"probability estimates are not available for loss={self.loss!r}")
+        return True
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities (log_loss: logistic; modified_huber: clipped), OvR-normalised."""
+        scores = self.decision_function(X)
+        if self.loss == "log_loss":
+            prob = 1.0 / (1.0 + np.exp(-scores))
+        else:
+            prob = (np.clip(scores, -1, 1) + 1) / 2
+        if prob.ndim == 1:
+            return np.column_stack([1 - prob, prob])
+        total = prob.sum(axis=1)
+        zero = total == 0
+        prob[zero] = 1.0
+        total[zero] = prob.shape[1]
+        return prob / total[:, None]
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+
+class SGDRegressor(RegressorMixin, _BaseSGD):
+    """Linear regression trained by lock-free parallel SGD.
+
+    The counterpart of :class:`sklearn.linear_model.SGDRegressor`; see
+    :class:`SGDClassifier` for the parameters shared by both. Differences:
+    ``loss`` is 'squared_error' (default) or 'huber' (``epsilon`` is the Huber
+    threshold), the default ``learning_rate`` is 'invscaling' with
+    ``power_t=0.25``.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : ndarray of shape (1,)
+    n_iter_, t_, n_threads_, n_features_in_ : as in SGDClassifier
+    """
+
+    _losses = REGRESSION_LOSSES
+
+    def __init__(self, loss="squared_error", *, penalty="l2", alpha=1e-4, l1_ratio=0.15,
+                 fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
+                 epsilon=0.1, n_threads=None, random_state=None, learning_rate="invscaling",
+                 eta0=0.01, power_t=0.25, n_iter_no_change=5, warm_start=False):
+        super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
+                         verbose=verbose, epsilon=epsilon, n_threads=n_threads,
+                         random_state=random_state, learning_rate=learning_rate, eta0=eta0,
+                         power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start)
+
+    def _train(self, X, y, sample_weight, max_iter, coef_init, intercept_init, callback):
+        d = X.shape[1]
+        coef = np.zeros((d, 1))
+        intercept = np.zeros(1)
+        if coef_init is not None:
+            coef[:, 0] = np.asarray(coef_init, dtype=np.float64).reshape(d)
+        if intercept_init is not None:
+            intercept[:] = np.asarray(intercept_init, dtype=np.float64).reshape(1)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        Y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+        self.n_iter_ = self._run_epochs(X, Y, sw, coef, intercept, max_iter, callback)
+        self.coef_ = coef[:, 0].copy()
+        self.intercept_ = intercept
+
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None):
+        """Fit the model with up to ``max_iter`` epochs of parallel SGD.
+
+        Parameters are those of :meth:`SGDClassifier.fit`, with real-valued ``y``.
+
+        Returns
+        -------
+        self
+        """
+        self._start(reset=True)
+        X, y = self._prepare_X(X, y, reset=True, y_numeric=True)
+        if self.warm_start and hasattr(self, "coef_"):
+            coef_init = self.coef_ if coef_init is None else coef_init
+            intercept_init = self.intercept_ if intercept_init is None else intercept_init
+        self._train(X, y, sample_weight, self.max_iter, coef_init, intercept_init, callback)
+        self._warn_if_not_converged()
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over the given samples, continuing from the current model.
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "coef_")
+        self._start(reset=first)
+        X, y = self._prepare_X(X, y, reset=first, y_numeric=True)
+        if first:
+            self._train(X, y, sample_weight, 1, None, None, None)
+        else:
+            self._train(X, y, sample_weight, 1, self.coef_, self.intercept_, None)
+        return self
+
+    def predict(self, X):
+        """Predicted target of each sample."""
+        return self._decision(X).ravel()
