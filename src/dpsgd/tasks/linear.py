@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from dpsgd import stepsize
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
-from dpsgd._threads import effective_n_threads
+from dpsgd._threads import available_threads, effective_n_threads
 from dpsgd._validation import as_kernel_csr, check_choice, check_number, check_sample_weight
 
 # name -> (kernel id, loss parameter: margin threshold, or None for epsilon)
@@ -62,14 +62,15 @@ class _BaseSGD(BaseEstimator):
     _losses = {}
 
     # With several threads, a model of at most _SMALL_MODEL weights (n_features x
-    # outputs) is buffered whole in every thread and merged every _MERGE_EVERY
-    # samples (see dpsgd._kernels.sgd): there every thread writes the same few
+    # outputs) is buffered whole in every thread and merged (see
+    # dpsgd._kernels.sgd) as often as a merge costs no more than the updates it
+    # merges: every n_features / (mean non-zeros per row) samples, within [4, 64].
+    # Buffering pays there because every thread writes the same few
     # cache lines, and plain Hogwild! made 2 threads slower than one on a9a. Larger
     # models use plain Hogwild!, which scaled better there than buffering their
     # most frequent features (measured: bench/README.md). The intercept is
     # always buffered with several threads.
     _SMALL_MODEL = 4096
-    _MERGE_EVERY = 32
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used.
@@ -153,7 +154,10 @@ class _BaseSGD(BaseEstimator):
         """
         n, d = X.shape
         K = coef.shape[1]
-        n_threads = min(effective_n_threads(self.n_threads),
+        # Never more threads than cores: the kernel's threads walk the step-size
+        # schedule together, and a preempted thread would apply updates a whole
+        # time slice late (a9a with 4 threads on 2 cores: 1.4% worse test loss).
+        n_threads = min(effective_n_threads(self.n_threads), available_threads(),
                         max(1, int(X.indptr[-1]) * K // self._MIN_NNZ_PER_THREAD))
         loss_id, loss_param = self._kernel_loss()
         schedule_id, t0 = self._schedule()
@@ -161,6 +165,8 @@ class _BaseSGD(BaseEstimator):
         l2 = self.penalty in ("l2", "elasticnet")
         l1_ratio = {"l1": 1.0, "elasticnet": self.l1_ratio}.get(self.penalty, 0.0)
         hot_slot, hot_feat = self._hot_coordinates(X, n_threads, K)
+        mean_nnz = max(int(X.indptr[-1]) / max(n, 1), 1.0)
+        merge_every = 1 if n_threads == 1 else int(np.clip(np.ceil(max(hot_feat.size, 1) / mean_nnz), 4, 64))
         tbuf = np.zeros((n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
         q = np.zeros((d, K) if l1 else (0, 0))
         l1_state = np.zeros(1)
@@ -181,7 +187,7 @@ class _BaseSGD(BaseEstimator):
                 l2=l2, l1=l1, learning_rate=schedule_id, eta0=self.eta0, power_t=self.power_t,
                 optimal_init=t0, t_start=self.t_, intercept_decay=intercept_decay,
                 fit_intercept=self.fit_intercept, n_threads=n_threads,
-                merge_every=1 if n_threads == 1 else self._MERGE_EVERY,
+                merge_every=merge_every,
             )
             seconds = time.perf_counter() - tic
             if status != _sgd.Status.OK or not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
@@ -292,9 +298,10 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         same, -2 all but one, a positive int that many. One thread is
         deterministic for a given ``random_state``; more threads give
         statistically equivalent but not bit-identical results. This is the most
-        threads used: an epoch with fewer than 500,000 non-zeros (times outputs)
-        per thread uses fewer, as threads would cost more than they save
-        (``n_threads_`` tells what was used).
+        threads used: never more than the cores available (a preempted Hogwild!
+        thread applies very stale updates), and an epoch with fewer than 500,000
+        non-zeros (times outputs) per thread uses fewer, as threads would cost
+        more than they save. ``n_threads_`` tells what was used.
     random_state : int, RandomState or None, default=None
         Seeds the epochs' permutations.
     learning_rate : {'optimal', 'constant', 'invscaling'}, default='optimal'
@@ -325,8 +332,9 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     -----
     With several threads the intercept, and the whole model when it has at
     most 4,096 weights (n_features x outputs), are accumulated per thread and
-    merged every 32 samples, so that threads do not fight over the same cache
-    lines; larger models are updated Hogwild!-style in place.
+    merged every few samples (as often as merging costs no more than the
+    updates), so that threads do not fight over the same cache lines; larger
+    models are updated Hogwild!-style in place.
     """
 
     _losses = CLASSIFICATION_LOSSES

@@ -1,0 +1,1 @@
+"""One thin module per workload, wiring kernels, engine and data into public estimators."""

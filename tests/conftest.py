@@ -1,0 +1,37 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_path(*parts):
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared data folder is not next to this checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def a9a():
+    from dpsgd.data import load_a9a
+
+    return load_a9a()
+
+
+def random_csr(n, d, density, seed, *, dtype=np.float64, index_dtype=np.int32):
+    """Random CSR matrix without explicit zeros, with the given dtypes."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, d, density=density, format="csr", random_state=seed, dtype=np.float64)
+    X.data = rng.normal(size=X.nnz)
+    X = X.astype(dtype)
+    X.indices = X.indices.astype(index_dtype)
+    X.indptr = X.indptr.astype(index_dtype)
+    return X
+
+
+os.environ.setdefault("OMP_PROC_BIND", "false")

@@ -1,0 +1,255 @@
+"""The compiled kernels against plain NumPy implementations of the same updates."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from conftest import random_csr
+from dpsgd._kernels import rng, sgd
+from sgd_reference import loss_grad, sgd_epoch_reference
+
+LOSS_IDS = {
+    "hinge": sgd.Loss.HINGE,
+    "log_loss": sgd.Loss.LOG_LOSS,
+    "modified_huber": sgd.Loss.MODIFIED_HUBER,
+    "squared_hinge": sgd.Loss.SQUARED_HINGE,
+    "squared_error": sgd.Loss.SQUARED_ERROR,
+    "huber": sgd.Loss.HUBER,
+}
+SCHEDULES = {"constant": sgd.LearningRate.CONSTANT, "optimal": sgd.LearningRate.OPTIMAL,
+             "invscaling": sgd.LearningRate.INVSCALING}
+L1_RATIO = {"l2": 0.0, "l1": 1.0, "elasticnet": 0.15}
+
+
+def run_kernel(X, Y, perm, *, loss, penalty, schedule, epochs=1, n_threads=1, hot=False,
+               merge_every=1, sample_weight=None, coef=None, alpha=0.01, eta0=0.05,
+               power_t=0.5, optimal_init=20.0, loss_param=1.0, intercept_decay=1.0):
+    n, d = X.shape
+    K = Y.shape[1]
+    coef = np.zeros((d, K)) if coef is None else coef.copy()
+    intercept = np.zeros(K)
+    q = np.zeros((d, K))
+    l1_state = np.zeros(1)
+    hot_slot = np.arange(d, dtype=np.int32) if hot else np.empty(0, np.int32)
+    hot_feat = np.arange(d, dtype=np.int64) if hot else np.empty(0, np.int64)
+    tbuf = np.zeros((n_threads, sgd.thread_buffer_stride(K, hot_feat.size)))
+    sw = np.empty(0) if sample_weight is None else sample_weight
+    total = 0.0
+    for epoch in range(epochs):
+        sumloss, status, bad = sgd.sgd_epoch(
+            X.data, X.indices, X.indptr, Y, sw, perm, coef, intercept, q, l1_state, hot_slot,
+            hot_feat, tbuf, loss=int(LOSS_IDS[loss]), loss_param=loss_param, alpha=alpha,
+            l1_ratio=L1_RATIO[penalty], l2=penalty != "l1", l1=penalty != "l2",
+            learning_rate=int(SCHEDULES[schedule]), eta0=eta0, power_t=power_t,
+            optimal_init=optimal_init, t_start=1.0 + epoch * len(perm),
+            intercept_decay=intercept_decay, fit_intercept=True, n_threads=n_threads,
+            merge_every=merge_every)
+        assert status == sgd.Status.OK and bad == -1
+        total = sumloss
+    return coef, intercept, total
+
+
+def run_reference(X, Y, perm, *, loss, penalty, schedule, epochs=1, sample_weight=None,
+                  coef=None, alpha=0.01, eta0=0.05, power_t=0.5, optimal_init=20.0,
+                  loss_param=1.0, intercept_decay=1.0):
+    d, K = X.shape[1], Y.shape[1]
+    c = np.zeros((d, K)) if coef is None else coef.copy()
+    b = np.zeros(K)
+    q, u = None, 0.0
+    for epoch in range(epochs):
+        c, b, sumloss, q, u = sgd_epoch_reference(
+            X, Y, perm, c, b, loss=loss, loss_param=loss_param, penalty=penalty, alpha=alpha,
+            l1_ratio=0.15, schedule=schedule, eta0=eta0, power_t=power_t,
+            optimal_init=optimal_init, t_start=1.0 + epoch * len(perm),
+            intercept_decay=intercept_decay, sample_weight=sample_weight, q=q, u=u)
+    return c, b, sumloss
+
+
+def targets(loss, n, K, seed):
+    rng_ = np.random.default_rng(seed)
+    if loss in ("squared_error", "huber"):
+        return rng_.normal(size=(n, K))
+    return np.where(rng_.random((n, K)) > 0.5, 1.0, -1.0)
+
+
+def assert_close(actual, expected, tol):
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=tol * scale)
+
+
+@pytest.mark.parametrize("loss,penalty,schedule",
+                         list(itertools.product(LOSS_IDS, ["l2", "l1", "elasticnet"], SCHEDULES)))
+def test_single_thread_matches_numpy_reference(loss, penalty, schedule):
+    X = random_csr(40, 15, 0.3, seed=1)
+    # unit rows keep every combination (squared error with the 'optimal' schedule too) stable
+    X = X.multiply(1.0 / np.sqrt(X.multiply(X).sum(axis=1))).tocsr()
+    Y = targets(loss, 40, 1, seed=2)
+    perm = rng.permutation(40, 7)
+    kw = dict(loss=loss, penalty=penalty, schedule=schedule, epochs=3,
+              loss_param=0.3 if loss == "huber" else 1.0)
+    coef, b, sumloss = run_kernel(X, Y, perm, **kw)
+    rcoef, rb, rsum = run_reference(X, Y, perm, **kw)
+    assert np.all(np.isfinite(rcoef))
+    assert_close(coef, rcoef, 1e-12)
+    assert_close(b, rb, 1e-12)
+    assert sumloss == pytest.approx(rsum, rel=1e-12)
+    assert np.abs(rcoef).max() > 1e-3  # the comparison is not between two zero vectors
+
+
+@pytest.mark.parametrize("dtype,index_dtype", [(np.float32, np.int32), (np.float64, np.int64),
+                                               (np.float32, np.int64)])
+def test_dtypes_match_reference(dtype, index_dtype):
+    X = random_csr(50, 20, 0.25, seed=3, dtype=dtype, index_dtype=index_dtype)
+    Y = targets("log_loss", 50, 1, seed=4)
+    perm = rng.permutation(50, 1)
+    coef, b, _ = run_kernel(X, Y, perm, loss="log_loss", penalty="elasticnet", schedule="optimal", epochs=2)
+    # the reference sees the same float32 values, widened to float64
+    rcoef, rb, _ = run_reference(X.astype(np.float64), Y, perm, loss="log_loss", penalty="elasticnet",
+                                 schedule="optimal", epochs=2)
+    assert_close(coef, rcoef, 1e-12)
+    assert_close(b, rb, 1e-12)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "log_loss"])
+def test_multiclass_outputs_and_sample_weights_match_reference(loss):
+    X = random_csr(60, 12, 0.3, seed=5)
+    Y = targets(loss, 60, 3, seed=6)
+    sw = np.random.default_rng(7).uniform(0.2, 2.0, 60)
+    perm = rng.permutation(60, 9)
+    kw = dict(loss=loss, penalty="elasticnet", schedule="invscaling", epochs=2, sample_weight=sw)
+    coef, b, s = run_kernel(X, Y, perm, **kw)
+    rcoef, rb, rs = run_reference(X, Y, perm, **kw)
+    assert_close(coef, rcoef, 1e-12)
+    assert_close(b, rb, 1e-12)
+    assert s == pytest.approx(rs, rel=1e-12)
+
+
+def test_buffered_path_on_one_thread_matches_reference():
+    """The per-thread buffers (used for small models with several threads) do the
+    same arithmetic; merged after every sample they must give the sequential result."""
+    X = random_csr(50, 10, 0.4, seed=8)
+    Y = targets("modified_huber", 50, 2, seed=9)
+    perm = rng.permutation(50, 2)
+    kw = dict(loss="modified_huber", penalty="elasticnet", schedule="optimal", epochs=2)
+    coef, b, _ = run_kernel(X, Y, perm, hot=True, **kw)
+    rcoef, rb, _ = run_reference(X, Y, perm, **kw)
+    assert_close(coef, rcoef, 1e-12)
+    assert_close(b, rb, 1e-12)
+
+
+def test_scale_underflow_splits_the_epoch_into_segments():
+    """A strong L2 decay drives the internal scale below 1e-150 within an epoch; the
+    kernel must fold and restart it and still match the reference."""
+    X = random_csr(400, 8, 0.5, seed=10)
+    Y = targets("squared_error", 400, 1, seed=11)
+    perm = rng.permutation(400, 3)
+    kw = dict(loss="squared_error", penalty="l2", schedule="constant", alpha=2.0, eta0=0.45)
+    coef, b, _ = run_kernel(X, Y, perm, **kw)
+    rcoef, rb, _ = run_reference(X, Y, perm, **kw)
+    assert (1 - 0.9) ** 400 < 1e-150  # the decay really underflows the scale
+    assert_close(coef, rcoef, 1e-12)
+    assert_close(b, rb, 1e-12)
+
+
+def test_nonfinite_prediction_stops_the_epoch():
+    X = random_csr(20, 5, 0.5, seed=12)
+    Y = targets("squared_error", 20, 1, seed=13)
+    coef = np.full((5, 1), np.inf)
+    sumloss, status, bad = sgd.sgd_epoch(
+        X.data, X.indices, X.indptr, Y, np.empty(0), rng.permutation(20, 0), coef, np.zeros(1),
+        np.zeros((0, 0)), np.zeros(1), np.empty(0, np.int32), np.empty(0, np.int64),
+        np.zeros((1, sgd.thread_buffer_stride(1, 0))), loss=int(sgd.Loss.SQUARED_ERROR),
+        loss_param=0.0, alpha=1e-4, l1_ratio=0.0, l2=True, l1=False,
+        learning_rate=int(sgd.LearningRate.CONSTANT), eta0=0.01, power_t=0.5, optimal_init=0.0,
+        t_start=1.0, intercept_decay=1.0, fit_intercept=True, n_threads=1, merge_every=1)
+    assert status == sgd.Status.NONFINITE
+    assert 0 <= bad < 20 and X.indptr[bad + 1] > X.indptr[bad]
+
+
+def test_kernel_rejects_inconsistent_shapes():
+    X = random_csr(10, 4, 0.5, seed=14)
+    args = [X.data, X.indices, X.indptr, np.ones((10, 1)), np.empty(0), np.arange(10, dtype=np.int64),
+            np.zeros((4, 1)), np.zeros(1), np.zeros((0, 0)), np.zeros(1), np.empty(0, np.int32),
+            np.empty(0, np.int64), np.zeros((1, sgd.thread_buffer_stride(1, 0)))]
+    kw = dict(loss=0, loss_param=1.0, alpha=1e-4, l1_ratio=0.0, l2=True, l1=False, learning_rate=0,
+              eta0=0.1, power_t=0.5, optimal_init=0.0, t_start=1.0, intercept_decay=1.0,
+              fit_intercept=True, n_threads=1, merge_every=1)
+    bad_perm = list(args)
+    bad_perm[5] = np.array([0, 10], dtype=np.int64)
+    with pytest.raises(ValueError, match="perm"):
+        sgd.sgd_epoch(*bad_perm, **kw)
+    bad_y = list(args)
+    bad_y[3] = np.ones((9, 1))
+    with pytest.raises(ValueError, match="Y must"):
+        sgd.sgd_epoch(*bad_y, **kw)
+    with pytest.raises(ValueError, match="tbuf"):
+        sgd.sgd_epoch(*args, **{**kw, "n_threads": 2})
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+def test_multithreaded_epochs_reach_the_single_thread_loss(n_threads):
+    """Hogwild! is not bit-reproducible; its training loss must be statistically the same."""
+    X = random_csr(4000, 200, 0.05, seed=15)
+    w = np.random.default_rng(16).normal(size=200)
+    Y = np.where(X @ w > 0, 1.0, -1.0).reshape(-1, 1)
+    perm = rng.permutation(4000, 4)
+    _, _, one = run_kernel(X, Y, perm, loss="log_loss", penalty="l2", schedule="optimal",
+                           epochs=5, alpha=1e-3)
+    _, _, many = run_kernel(X, Y, perm, loss="log_loss", penalty="l2", schedule="optimal",
+                            epochs=5, alpha=1e-3, n_threads=n_threads, merge_every=32)
+    assert many == pytest.approx(one, rel=0.02)
+
+
+def test_loss_functions_match_reference():
+    for name, kind in LOSS_IDS.items():
+        for y in (-1.0, 1.0, 0.3):
+            for p in (-30.0, -2.0, -0.5, 0.0, 0.7, 1.0, 3.0, 30.0):
+                value, grad = sgd.py_loss_grad(int(kind), y, p, 0.5 if name == "huber" else 1.0)
+                ref_value, ref_grad = loss_grad(name, y, p, 0.5 if name == "huber" else 1.0)
+                assert value == pytest.approx(ref_value, rel=1e-12, abs=1e-15), (name, y, p)
+                assert grad == pytest.approx(ref_grad, rel=1e-12, abs=1e-15), (name, y, p)
+
+
+def test_log_loss_gradient_is_the_derivative():
+    for p in (-5.0, -0.3, 0.0, 0.4, 6.0):
+        h = 1e-6
+        up, _ = sgd.py_loss_grad(int(sgd.Loss.LOG_LOSS), 1.0, p + h)
+        down, _ = sgd.py_loss_grad(int(sgd.Loss.LOG_LOSS), 1.0, p - h)
+        _, grad = sgd.py_loss_grad(int(sgd.Loss.LOG_LOSS), 1.0, p)
+        assert grad == pytest.approx((up - down) / (2 * h), rel=1e-6)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_stream_kernel_gathers_and_scatters(n_threads):
+    X = random_csr(30, 9, 0.4, seed=17)
+    perm = rng.permutation(30, 5)
+    coef = np.random.default_rng(18).normal(size=(9, 1))
+    before = coef.copy()
+    total = sgd.stream_epoch(X.data, X.indices, X.indptr, perm, coef, n_threads, 0.0)
+    np.testing.assert_array_equal(coef, before)  # c = 0 stores the same values back
+    assert total == pytest.approx(float((X @ before).sum()), rel=1e-12)
+    sgd.stream_epoch(X.data, X.indices, X.indptr, perm, coef, 1, 0.5)
+    expected = before[:, 0] + 0.5 * np.asarray(X.sum(axis=0)).ravel()
+    np.testing.assert_allclose(coef[:, 0], expected, rtol=1e-12)
+
+
+def test_rng_permutation_is_a_reproducible_permutation():
+    p = rng.permutation(1000, 42)
+    np.testing.assert_array_equal(np.sort(p), np.arange(1000))
+    np.testing.assert_array_equal(p, rng.permutation(1000, 42))
+    assert not np.array_equal(p, rng.permutation(1000, 43))
+    assert not np.array_equal(p, rng.permutation(1000, 42, stream=1))
+    assert rng.permutation(0, 1).size == 0 and rng.permutation(1, 1).tolist() == [0]
+
+
+def test_rng_is_uniform():
+    u = rng.uniform(200_000, 7)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    counts = np.histogram(u, bins=20, range=(0, 1))[0]
+    chi2 = ((counts - 10_000) ** 2 / 10_000).sum()
+    assert chi2 < 43.8  # 99.9% quantile of chi-square with 19 degrees of freedom
+    # each position of a permutation of 5 is uniform over its 5 values
+    first = np.array([rng.permutation(5, s)[0] for s in range(5000)])
+    counts = np.bincount(first, minlength=5)
+    assert ((counts - 1000) ** 2 / 1000).sum() < 18.5  # 99.9% quantile, 4 dof
