@@ -111,7 +111,7 @@ def build_parser():
     lin.add_argument("--alpha", type=float, default=1e-4)
     lin.add_argument("--learning-rate", default="optimal", choices=["optimal", "constant", "invscaling"])
     lin.add_argument("--eta0", type=float, default=0.01)
-    lin.add_argument("--epochs", type=int, default=10)
+    lin.add_argument("--epochs", type=int, default=20)
     lin.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     lin.add_argument("--seed", type=int, default=0)
     lin.add_argument("--save", help="write the model here (.npz with JSON metadata, no pickle)")

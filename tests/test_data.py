@@ -1,0 +1,76 @@
+"""Loaders and generators."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from dpsgd.data import load_a9a, load_svmlight, make_sparse_classification
+
+
+def test_bundled_a9a_matches_the_documented_counts():
+    X, y, X_test, y_test = load_a9a()
+    assert X.shape == (32_561, 123) and X.nnz == 451_592
+    assert X_test.shape == (16_281, 123) and X_test.nnz == 225_731
+    assert (y == 1).sum() == 7_841 and (y_test == -1).sum() == 12_435
+
+
+def test_bundled_a9a_is_the_shared_file():
+    X, y = load_svmlight(shared_path("a9a", "a9a"), n_features=123)
+    Xb, yb, _, _ = load_a9a()
+    assert (X != Xb).nnz == 0 and np.array_equal(y, yb)
+
+
+@pytest.mark.parametrize("line,reason", [
+    ("1 3:abc 4:1", "value 'abc' of feature 3 is not a number"),
+    ("+1 3:1 bad 5:1", "'bad' is not of the form index:value"),
+    ("1 5:1 3:1", "not increasing"),
+    ("x 1:1", "label 'x' is not a number"),
+    ("1 -2:1", "negative"),
+])
+def test_malformed_svmlight_line_is_named(tmp_path, line, reason):
+    path = tmp_path / "bad.svm"
+    path.write_text("1 1:0.5 2:1\n-1 2:1\n" + line + "\n1 1:1\n")
+    with pytest.raises(ValueError) as info:
+        load_svmlight(path)
+    message = str(info.value)
+    assert "line 3" in message and reason in message and str(path) in message
+
+
+def test_malformed_gzip_svmlight_line_is_named(tmp_path):
+    path = tmp_path / "bad.svm.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("1 1:1\n" * 5 + "1 1:oops\n")
+    with pytest.raises(ValueError, match="line 6"):
+        load_svmlight(path)
+
+
+def test_missing_svmlight_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such svmlight file"):
+        load_svmlight(tmp_path / "absent.svm")
+
+
+def test_svmlight_with_nan_is_rejected(tmp_path):
+    path = tmp_path / "nan.svm"
+    path.write_text("1 1:1\n-1 2:nan\n")
+    with pytest.raises(ValueError, match="line 2"):
+        load_svmlight(path)
+
+
+def test_make_sparse_classification_shapes_and_properties():
+    X, y, w = make_sparse_classification(2_000, 3_000, 40, random_state=0)
+    assert X.shape == (2_000, 3_000) and X.has_canonical_format
+    assert 35 < X.nnz / 2_000 <= 41
+    np.testing.assert_allclose(np.sqrt(X.multiply(X).sum(axis=1)).A1, 1.0)
+    assert set(np.unique(y)) == {-1.0, 1.0} and abs((y > 0).mean() - 0.5) < 0.05
+    # power law: the most frequent column is in far more rows than the median one
+    counts = np.bincount(X.indices, minlength=3_000)
+    assert counts.max() > 20 * max(np.median(counts), 1)
+    # the known separator explains the labels
+    margin = X @ w
+    assert np.mean(np.sign(margin - np.median(margin)) == y) > 0.9
+    X2, y2, w2 = make_sparse_classification(2_000, 3_000, 40, random_state=0)
+    assert (X != X2).nnz == 0 and np.array_equal(y, y2)
+    with pytest.raises(ValueError):
+        make_sparse_classification(10, 5, 6)
