@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 KERNELS = ["openmp_info", "rng", "sgd"]
 KERNEL_DIR = os.path.join("src", "dpsgd", "_kernels")
@@ -66,8 +67,37 @@ def _openmp_flags():
     return flags, flags
 
 
+OPENMP = _openmp_flags()
+
+
+class BuildExt(build_ext):
+    """build_ext that rebuilds everything when the OpenMP configuration changed.
+
+    setuptools reuses object files that are newer than their sources and does not
+    look at compiler flags, so switching DPSGD_NO_OPENMP in a tree built before
+    would otherwise mix serial and OpenMP modules.
+    """
+
+    def finalize_options(self):
+        super().finalize_options()
+        self._stamp = os.path.join(self.build_temp, "dpsgd-openmp-config")
+        try:
+            with open(self._stamp) as f:
+                previous = f.read()
+        except OSError:
+            previous = None
+        if previous != repr(OPENMP):
+            self.force = True
+
+    def run(self):
+        super().run()
+        os.makedirs(os.path.dirname(self._stamp), exist_ok=True)
+        with open(self._stamp, "w") as f:
+            f.write(repr(OPENMP))
+
+
 def _extensions():
-    omp = _openmp_flags()
+    omp = OPENMP
     compile_args = ["-O3"]
     link_args = []
     if omp is not None:
@@ -98,4 +128,4 @@ def _extensions():
     )
 
 
-setup(ext_modules=_extensions())
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
