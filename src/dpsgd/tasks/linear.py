@@ -216,6 +216,19 @@ class _BaseSGD(BaseEstimator):
                 break
         return epoch
 
+    def _fit_targets(self, X, Y, sample_weight, max_iter, coef_init, intercept_init, callback):
+        """Train on (n, K) targets from the given start; returns coef (K, d), intercept (K,)."""
+        d, K = X.shape[1], Y.shape[1]
+        coef = np.zeros((d, K))
+        intercept = np.zeros(K)
+        if coef_init is not None:
+            coef[...] = np.asarray(coef_init, dtype=np.float64).reshape(K, d).T
+        if intercept_init is not None:
+            intercept[...] = np.asarray(intercept_init, dtype=np.float64).reshape(K)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        self.n_iter_ = self._run_epochs(X, Y, sw, coef, intercept, max_iter, callback)
+        return np.ascontiguousarray(coef.T), intercept
+
     def _penalty_value(self, coef):
         if self.penalty is None:
             return 0.0
@@ -359,18 +372,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         return np.where(y[:, None] == self.classes_[None, :], 1.0, -1.0)
 
     def _train(self, X, y, sample_weight, max_iter, coef_init, intercept_init, callback):
-        K = 1 if self.classes_.size == 2 else self.classes_.size
-        d = X.shape[1]
-        coef = np.zeros((d, K))
-        intercept = np.zeros(K)
-        if coef_init is not None:
-            coef[...] = np.asarray(coef_init, dtype=np.float64).reshape(K, d).T
-        if intercept_init is not None:
-            intercept[...] = np.asarray(intercept_init, dtype=np.float64).reshape(K)
-        sw = check_sample_weight(sample_weight, X.shape[0])
-        self.n_iter_ = self._run_epochs(X, self._targets(y), sw, coef, intercept, max_iter, callback)
-        self.coef_ = np.ascontiguousarray(coef.T)
-        self.intercept_ = intercept
+        self.coef_, self.intercept_ = self._fit_targets(
+            X, self._targets(y), sample_weight, max_iter, coef_init, intercept_init, callback)
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None):
         """Fit the model with up to ``max_iter`` epochs of parallel SGD.
@@ -510,18 +513,9 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                          power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start)
 
     def _train(self, X, y, sample_weight, max_iter, coef_init, intercept_init, callback):
-        d = X.shape[1]
-        coef = np.zeros((d, 1))
-        intercept = np.zeros(1)
-        if coef_init is not None:
-            coef[:, 0] = np.asarray(coef_init, dtype=np.float64).reshape(d)
-        if intercept_init is not None:
-            intercept[:] = np.asarray(intercept_init, dtype=np.float64).reshape(1)
-        sw = check_sample_weight(sample_weight, X.shape[0])
         Y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-        self.n_iter_ = self._run_epochs(X, Y, sw, coef, intercept, max_iter, callback)
-        self.coef_ = coef[:, 0].copy()
-        self.intercept_ = intercept
+        coef, self.intercept_ = self._fit_targets(X, Y, sample_weight, max_iter, coef_init, intercept_init, callback)
+        self.coef_ = coef[0].copy()
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None):
         """Fit the model with up to ``max_iter`` epochs of parallel SGD.
