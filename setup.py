@@ -21,7 +21,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["openmp_info", "rng", "sgd"]
+KERNELS = ["openmp_info", "rng", "sgd", "svi"]
 KERNEL_DIR = os.path.join("src", "dpsgd", "_kernels")
 
 PROBE = textwrap.dedent(

@@ -10,6 +10,8 @@
  *     Hogwild!'s contract for sparse coordinates).
  * dp_add: relaxed compare-and-swap add, for the few places where a lost
  *     update is not acceptable (merging a thread's buffered deltas).
+ * dp_fetch_add_i64 / dp_load_i64: counters (work queues, step counts), with
+ *     acquire/release ordering so that what a counter announces is visible.
  */
 #ifndef DPSGD_ATOMICS_H
 #define DPSGD_ATOMICS_H
@@ -37,6 +39,10 @@ static inline void dp_add(double *p, double v) {
 }
 static inline int dp_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void dp_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline long long dp_load_i64(const long long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline long long dp_fetch_add_i64(long long *p, long long v) {
+    return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
+}
 
 #else /* other compilers: plain accesses (races are then benign in practice only) */
 
@@ -47,6 +53,12 @@ static inline void dp_storef(float *p, float v) { *(volatile float *)p = v; }
 static inline void dp_add(double *p, double v) { *(volatile double *)p += v; }
 static inline int dp_load_int(const int *p) { return *(const volatile int *)p; }
 static inline void dp_store_int(int *p, int v) { *(volatile int *)p = v; }
+static inline long long dp_load_i64(const long long *p) { return *(const volatile long long *)p; }
+static inline long long dp_fetch_add_i64(long long *p, long long v) {
+    long long old = *(volatile long long *)p;
+    *(volatile long long *)p = old + v;
+    return old;
+}
 
 #endif
 #endif

@@ -7,6 +7,8 @@ cdef extern from "atomics.h" nogil:
     void dp_add(double *p, double v)
     int dp_load_int(const int *p)
     void dp_store_int(int *p, int v)
+    long long dp_load_i64(const long long *p)
+    long long dp_fetch_add_i64(long long *p, long long v)
 
 cdef extern from "omp_shim.h" nogil:
     int DPSGD_HAVE_OPENMP

@@ -1,6 +1,7 @@
-"""Loaders (LIBSVM / svmlight, the bundled a9a) and synthetic data."""
+"""Loaders (LIBSVM / svmlight, the bundled a9a, UCI bag-of-words) and synthetic data."""
 
 from dpsgd.data.svmlight import load_a9a, load_svmlight
-from dpsgd.data.synthetic import make_sparse_classification
+from dpsgd.data.synthetic import make_lda_corpus, make_sparse_classification
+from dpsgd.data.uci_bow import load_uci_bow
 
-__all__ = ["load_a9a", "load_svmlight", "make_sparse_classification"]
+__all__ = ["load_a9a", "load_svmlight", "load_uci_bow", "make_lda_corpus", "make_sparse_classification"]

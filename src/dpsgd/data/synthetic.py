@@ -63,3 +63,30 @@ def make_sparse_classification(n_samples=10_000, n_features=5_000, nnz_per_row=5
     spread = margin.std() if margin.std() > 0 else 1.0
     y = np.where(margin - np.median(margin) + noise * spread * rng.normal(size=n_samples) > 0, 1.0, -1.0)
     return X, y, w_true
+
+
+def make_lda_corpus(n_docs=5_000, n_words=500, n_topics=10, doc_length=100, *,
+                    doc_topic_prior=0.1, topic_word_prior=0.05, random_state=None):
+    """A corpus drawn from LDA's generative model, with its true topics.
+
+    Topics: ``beta_k ~ Dirichlet(topic_word_prior)`` over ``n_words`` words.
+    Document d: ``theta_d ~ Dirichlet(doc_topic_prior)``, a length drawn from
+    Poisson(doc_length) (at least 1), and word counts ~ Multinomial(length,
+    theta_d @ beta).
+
+    Returns
+    -------
+    X : csr_matrix of shape (n_docs, n_words), float64 counts
+    topics : ndarray (n_topics, n_words), rows sum to 1
+    doc_topics : ndarray (n_docs, n_topics), rows sum to 1
+    """
+    if min(n_docs, n_words, n_topics, doc_length) < 1:
+        raise ValueError("n_docs, n_words, n_topics and doc_length must be >= 1")
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+    topics = rng.dirichlet(np.full(n_words, topic_word_prior), n_topics)
+    theta = rng.dirichlet(np.full(n_topics, doc_topic_prior), n_docs)
+    lengths = np.maximum(rng.poisson(doc_length, n_docs), 1)
+    word_probs = theta @ topics
+    word_probs /= word_probs.sum(axis=1, keepdims=True)
+    counts = rng.multinomial(lengths, word_probs)
+    return sp.csr_matrix(counts.astype(np.float64)), topics, theta

@@ -1,0 +1,500 @@
+"""Stochastic variational inference for LDA (Hoffman, Blei, Wang & Paisley), lock-free.
+
+Corpus: CSR documents x words with float64 counts, int32 word ids, int64 indptr.
+
+Topics.  The variational topic-word parameters lambda (K x V) are stored
+word-major, as ``lam`` of shape (V, K), so that a word's K topic values are one
+contiguous run (the E-step gathers them, the M-step scatters them). They are
+kept in a lazily scaled form::
+
+    lambda[w, k] = A * lam[w, k] + eta * (1 - A)
+
+where A = prod_s (1 - rho_s) over the global steps taken in the current chunk of
+minibatches. The global step ``lambda <- (1 - rho) lambda + rho (eta + D/|B| S)``
+then costs O(1) for its dense shrink (A *= 1 - rho, and eta (1 - A) follows) and
+touches only the batch's word columns: ``lam[w] += rho D/|B| S[w] / A_next``.
+A depends only on the step index, so the caller precomputes it (``scale``), and
+updates from different threads commute exactly: each one carries its own scale.
+``lam_sum[k] = sum_w lam[w, k]`` is kept along, for E[log beta]'s normaliser. At
+the end of a call everything is folded back into true lambda.
+
+E[log beta] is needed only for the words of the current minibatch, so it is
+computed for those columns (K x |batch vocabulary|), never for all K x V.
+
+Modes.  BATCH: the threads share one minibatch at a time (its E-step over
+documents in parallel, sufficient statistics added atomically), one global step
+per minibatch: classic online LDA, with one thread exactly scikit-learn's update
+sequence. HOGWILD: each thread takes whole minibatches from a shared counter and
+applies its own global step to the one shared lambda without locks (atomic adds,
+no waiting): the DPSVI core layer. ESTEP: fixed topics (given as exp(E[log beta])
+for all words), documents in parallel; for transform and evaluation.
+"""
+import numpy as np
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport exp, log, fabs, isfinite, NAN
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+from dpsgd._kernels.atomics cimport (dp_load, dp_store, dp_add, dp_load_int, dp_store_int,
+                                     dp_load_i64, dp_fetch_add_i64)
+from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
+
+cdef extern from "omp_shim.h" nogil:
+    int omp_get_num_threads()
+
+cpdef enum Mode:
+    BATCH = 0
+    HOGWILD = 1
+    ESTEP = 2
+
+# scikit-learn adds machine epsilon to the per-word normaliser
+cdef double EPS = 2.220446049250313e-16
+
+
+cdef inline double digamma(double x) noexcept nogil:
+    """psi(x) for x > 0: recurrence up to x >= 10, then the asymptotic series
+    (Bernoulli terms to x**-14), accurate to about 1e-15 relative."""
+    cdef double r = 0.0, f
+    if not x > 0.0:
+        return NAN
+    while x < 10.0:
+        r -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    return r + log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (
+        1.0 / 240 - f * (1.0 / 132 - f * (691.0 / 32760 - f / 12.0))))))
+
+
+def py_digamma(x):
+    """The kernel's digamma, element-wise (for tests)."""
+    arr = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(arr)
+    cdef double[::1] src = arr.ravel()
+    cdef double[::1] dst = out.ravel()
+    cdef Py_ssize_t i
+    for i in range(src.shape[0]):
+        dst[i] = digamma(src[i])
+    return out
+
+
+cdef inline void _exp_dirichlet_expectation(const double *g, int K, double *out) noexcept nogil:
+    """out = exp(psi(g) - psi(sum g))."""
+    cdef double total = 0.0, psi_total
+    cdef int k
+    for k in range(K):
+        total += g[k]
+    psi_total = digamma(total)
+    for k in range(K):
+        out[k] = exp(digamma(g[k]) - psi_total)
+
+
+def gamma_init(int64_t doc, int K, uint64_t seed):
+    """Initial gamma of document ``doc``: uniform in [0.8, 1.2), from the stream (seed, doc)."""
+    out = np.empty(K)
+    cdef double[::1] o = out
+    _gamma_init(&o[0], K, seed, doc)
+    return out
+
+
+cdef inline void _gamma_init(double *gamma, int K, uint64_t seed, int64_t doc) noexcept nogil:
+    # like scikit-learn's and gensim's Gamma(100, 1/100) start: mean 1, spread 0.1
+    cdef rng_t r
+    cdef int k
+    rng_seed(&r, seed, <uint64_t>doc)
+    for k in range(K):
+        gamma[k] = 0.8 + 0.4 * rng_uniform(&r)
+
+
+ctypedef struct Corpus:
+    const double *counts
+    const int32_t *indices
+    const int64_t *indptr
+
+
+ctypedef struct Params:
+    int K
+    double alpha
+    double eta
+    int max_iter
+    double tol
+    uint64_t seed
+
+
+cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb, Params *p,
+                     double *gamma, double *newg, double *etheta, double *acc,
+                     bint atomic_acc) noexcept nogil:
+    """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids,
+    ``col[w]`` maps a word to its row, or NULL for the identity). Leaves gamma
+    (prior included) in ``gamma`` and adds exp(E[log theta]) * n / phinorm to
+    ``acc`` (when not NULL). Returns the number of iterations, or -1 if not finite."""
+    cdef int K = p.K
+    cdef int64_t start = c.indptr[d], end = c.indptr[d + 1], i
+    cdef int it, k, iters = 0
+    cdef double change, s, cnt
+    cdef const double *e
+    cdef double *a
+    _gamma_init(gamma, K, p.seed, d)
+    _exp_dirichlet_expectation(gamma, K, etheta)
+    if start == end:  # an empty document: its gamma is the prior
+        for k in range(K):
+            gamma[k] = p.alpha
+        return 0
+    for it in range(p.max_iter):
+        iters = it + 1
+        for k in range(K):
+            newg[k] = 0.0
+        for i in range(start, end):
+            e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
+            s = 0.0
+            for k in range(K):
+                s += etheta[k] * e[k]
+            cnt = c.counts[i] / (s + EPS)
+            for k in range(K):
+                newg[k] += cnt * e[k]
+        change = 0.0
+        for k in range(K):
+            s = p.alpha + etheta[k] * newg[k]
+            change += fabs(s - gamma[k])
+            gamma[k] = s
+        _exp_dirichlet_expectation(gamma, K, etheta)
+        if change / K < p.tol:
+            break
+    if not isfinite(gamma[0]):
+        return -1
+    if acc != NULL:
+        for i in range(start, end):
+            e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
+            s = 0.0
+            for k in range(K):
+                s += etheta[k] * e[k]
+            cnt = c.counts[i] / (s + EPS)
+            a = acc + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
+            if atomic_acc:
+                for k in range(K):
+                    dp_add(&a[k], etheta[k] * cnt)
+            else:
+                for k in range(K):
+                    a[k] += etheta[k] * cnt
+    return iters
+
+
+cdef int64_t _batch_vocabulary(Corpus *c, const int64_t *docs, int64_t nd, int32_t *col,
+                               int32_t *vocab) noexcept nogil:
+    """Distinct words of the documents ``docs``: vocab[u] = w and col[w] = u."""
+    cdef int64_t j, i, nv = 0
+    cdef int32_t w
+    for j in range(nd):
+        for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
+            w = c.indices[i]
+            if col[w] < 0:
+                col[w] = <int32_t>nv
+                vocab[nv] = w
+                nv += 1
+    return nv
+
+
+cdef void _exp_elog_beta(const double *lam, const double *psi_sum, double A, double eta, int K,
+                         const int32_t *vocab, int64_t u0, int64_t u1, double *eb) noexcept nogil:
+    """exp(E[log beta]) for the batch words u0..u1, from the scaled lambda."""
+    cdef int64_t u
+    cdef int k
+    cdef double shift = eta * (1.0 - A)
+    cdef const double *l
+    for u in range(u0, u1):
+        l = lam + <int64_t>vocab[u] * K
+        for k in range(K):
+            eb[u * K + k] = exp(digamma(A * dp_load(&l[k]) + shift) - psi_sum[k])
+
+
+cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K,
+                   double *out) noexcept nogil:
+    cdef int k
+    for k in range(K):
+        out[k] = digamma(A * dp_load(&lam_sum[k]) + V * eta * (1.0 - A))
+
+
+cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
+                  int64_t u1, double *acc, const double *eb, double coef,
+                  double *partial) noexcept nogil:
+    """lam[w] += coef * acc[u] * eb[u] for the batch words u0..u1 (atomically: other
+    threads may update the same words); the column sums go to ``partial``; acc is
+    cleared for the next batch."""
+    cdef int64_t u
+    cdef int k
+    cdef double v
+    cdef double *l
+    for u in range(u0, u1):
+        l = lam + <int64_t>vocab[u] * K
+        for k in range(K):
+            v = coef * acc[u * K + k] * eb[u * K + k]
+            dp_add(&l[k], v)
+            partial[k] += v
+            acc[u * K + k] = 0.0
+
+
+# One thread's scratch row of doubles: gamma, new gamma, exp(E[log theta]) and a K-vector
+# for psi sums / M-step column sums (4 K), padding, then the minibatch's
+# exp(E[log beta]) and sufficient statistics (each at most batch-nnz x K).
+cdef inline int64_t _row_head(int K) noexcept nogil:
+    return 4 * K + 8
+
+
+def scratch_shape(int K, int64_t V, int64_t max_batch_nnz):
+    """Shapes of one thread's scratch rows: (doubles, int32s)."""
+    return (_row_head(K) + 2 * max_batch_nnz * K, V + max_batch_nnz)
+
+
+def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[::1] indptr,
+            const int64_t[::1] docs, const int64_t[::1] batch_ptr,
+            double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
+            const double[::1] scale, const double[::1] rho, const double[::1] ratio,
+            double[:, ::1] dbuf, int32_t[:, ::1] ibuf, *,
+            int mode, double alpha, double eta, int max_iter, double tol,
+            unsigned long long seed, int n_threads):
+    """Run the minibatches ``docs[batch_ptr[b]:batch_ptr[b + 1]]`` (one chunk).
+
+    Parameters
+    ----------
+    counts, indices, indptr : the corpus (CSR, float64 / int32 / int64).
+    docs, batch_ptr : documents of each minibatch, in order (ESTEP: any grouping).
+    lam : (V, K) true lambda in and out; for ESTEP, exp(E[log beta]) of every word.
+    lam_sum : (K,) column sums of lam, in and out (ignored by ESTEP).
+    gamma_out : (n_docs, K) or (0, K); row d receives document d's gamma.
+    scale : (n_batches + 1,), scale[0] = 1 and scale[b + 1] = scale[b] (1 - rho[b]).
+    rho : (n_batches,) step sizes; ratio : (n_batches,) D / |B| of each minibatch.
+    dbuf, ibuf : per-thread scratch rows, at least ``scratch_shape(K, V, max batch nnz)``;
+        the first V entries of each ibuf row must be -1 (they are left so).
+    mode : Mode.BATCH, Mode.HOGWILD or Mode.ESTEP.
+
+    Returns
+    -------
+    (n_batches_done, E-step iterations, status): status 0, or -1 when a document's
+    gamma was not finite (the call stops; lambda is still folded back).
+    """
+    cdef int64_t V = lam.shape[0]
+    cdef int K = lam.shape[1]
+    cdef int64_t n_docs = indptr.shape[0] - 1
+    cdef int64_t nb = batch_ptr.shape[0] - 1
+    cdef int64_t i, j, max_nnz = 0, nnz
+    if K < 1 or lam_sum.shape[0] != K:
+        raise ValueError("lam must be (V, K) and lam_sum (K,)")
+    if n_docs < 0 or indptr[n_docs] > indices.shape[0] or indices.shape[0] != counts.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    if nb < 0 or batch_ptr[0] != 0 or batch_ptr[nb] != docs.shape[0]:
+        raise ValueError("batch_ptr must run from 0 to len(docs)")
+    if mode != ESTEP and (scale.shape[0] != nb + 1 or rho.shape[0] != nb or ratio.shape[0] != nb):
+        raise ValueError("scale, rho and ratio must describe every minibatch")
+    if gamma_out.shape[0] not in (0, n_docs) or gamma_out.shape[1] != K:
+        raise ValueError("gamma_out must be (0, K) or (n_docs, K)")
+    if n_threads < 1 or dbuf.shape[0] < n_threads or ibuf.shape[0] < n_threads:
+        raise ValueError("one scratch row per thread is needed")
+    for i in range(docs.shape[0]):
+        if docs[i] < 0 or docs[i] >= n_docs:
+            raise ValueError(f"docs[{i}] is not a document")
+    for i in range(nb):
+        if batch_ptr[i + 1] < batch_ptr[i]:
+            raise ValueError("batch_ptr must not decrease")
+        nnz = 0
+        for j in range(batch_ptr[i], batch_ptr[i + 1]):
+            nnz += indptr[docs[j] + 1] - indptr[docs[j]]
+        max_nnz = max(max_nnz, nnz)
+    for i in range(indptr[n_docs]):
+        if indices[i] < 0 or indices[i] >= V:
+            raise ValueError("word id beyond the vocabulary")
+    need_d, need_i = scratch_shape(K, V, 0 if mode == ESTEP else max_nnz)
+    if dbuf.shape[1] < need_d or (mode != ESTEP and ibuf.shape[1] < need_i):
+        raise ValueError(f"scratch rows too short: need {need_d} doubles and {need_i} ints")
+
+    cdef Corpus c
+    cdef Params p
+    c.counts = &counts[0] if counts.shape[0] > 0 else NULL
+    c.indices = &indices[0] if indices.shape[0] > 0 else NULL
+    c.indptr = &indptr[0]
+    p.K = K
+    p.alpha = alpha
+    p.eta = eta
+    p.max_iter = max_iter
+    p.tol = tol
+    p.seed = seed
+    cdef int status = 0
+    cdef int64_t iters = 0, nb_done = 0
+    if mode == ESTEP:
+        iters = _run_estep(&c, &p, docs, &lam[0, 0], gamma_out, dbuf, n_threads, &status)
+        return nb, iters, status
+    if nb == 0:
+        return 0, 0, 0
+    if mode == BATCH:
+        nb_done = _run_batch(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho, ratio,
+                             dbuf, ibuf, n_threads, &iters, &status)
+    elif mode == HOGWILD:
+        nb_done = _run_hogwild(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho,
+                               ratio, dbuf, ibuf, n_threads, &iters, &status)
+    else:
+        raise ValueError(f"unknown mode {mode}")
+    # fold the scale back: true lambda = A lam + eta (1 - A)
+    cdef double A = scale[nb_done]
+    cdef double shift = eta * (1.0 - A)
+    cdef int64_t VK = V * K
+    cdef double *L = &lam[0, 0]
+    for i in prange(VK, nogil=True, num_threads=n_threads, schedule="static"):
+        L[i] = A * L[i] + shift
+    for i in range(K):
+        lam_sum[i] = A * lam_sum[i] + V * shift
+    return nb_done, iters, status
+
+
+cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const double *eb,
+                        double[:, ::1] gamma_out, double[:, ::1] dbuf, int n_threads,
+                        int *status) noexcept:
+    """E-steps of ``docs`` against fixed topics, in parallel over documents."""
+    cdef int K = p.K
+    cdef int64_t j, d, total = 0
+    cdef int it, k, tid
+    cdef double *buf
+    cdef bint keep = gamma_out.shape[0] > 0
+    for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
+        tid = threadid()
+        buf = &dbuf[tid, 0]
+        d = docs[j]
+        it = _e_step_doc(c, d, NULL, eb, p, buf, buf + K, buf + 2 * K, NULL, False)
+        if it < 0:
+            dp_store_int(status, -1)
+        else:
+            total += it
+        if keep:
+            for k in range(K):
+                gamma_out[d, k] = buf[k]
+    return total
+
+
+cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
+                        double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
+                        const double[::1] scale, const double[::1] rho, const double[::1] ratio,
+                        double[:, ::1] dbuf, int32_t[:, ::1] ibuf, int n_threads,
+                        int64_t *iters, int *status) noexcept:
+    """Classic online LDA: one minibatch at a time, its documents shared among threads.
+
+    The minibatch's word map, vocabulary, exp(E[log beta]) and sufficient
+    statistics live in thread 0's scratch rows and are shared; each thread's
+    E-step scratch is the head of its own row."""
+    cdef int K = p.K
+    cdef int64_t V = lam.shape[0]
+    cdef int64_t b, nv, j, u, d, nd, chunk, total = 0
+    cdef int tid, it, k
+    cdef double *buf
+    cdef int32_t *col = &ibuf[0, 0]
+    cdef int32_t *vocab = &ibuf[0, V]
+    cdef double *eb = &dbuf[0, _row_head(K)]
+    cdef double *acc
+    cdef double *partial
+    psi_arr = np.empty(K)
+    cdef double[::1] psi = psi_arr
+    cdef bint keep = gamma_out.shape[0] > 0
+    cdef double coef
+    for b in range(batch_ptr.shape[0] - 1):
+        nd = batch_ptr[b + 1] - batch_ptr[b]
+        with nogil:
+            nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
+            _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
+        acc = eb + nv * K
+        chunk = (nv + n_threads - 1) // n_threads
+        for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
+            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, vocab, j * chunk,
+                           min((j + 1) * chunk, nv), eb)
+            for u in range(j * chunk * K, min((j + 1) * chunk, nv) * K):
+                acc[u] = 0.0
+        for j in prange(nd, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            tid = threadid()
+            buf = &dbuf[tid, 0]
+            d = docs[batch_ptr[b] + j]
+            it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1)
+            if it < 0:
+                dp_store_int(status, -1)
+            else:
+                total += it
+            if keep:
+                for k in range(K):
+                    gamma_out[d, k] = buf[k]
+        coef = rho[b] * ratio[b] / scale[b + 1]
+        for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
+            partial = &dbuf[j, 3 * K]
+            for k in range(K):
+                partial[k] = 0.0
+            _m_step(&lam[0, 0], K, vocab, j * chunk, min((j + 1) * chunk, nv), acc, eb, coef, partial)
+        for j in range(n_threads):
+            for k in range(K):
+                lam_sum[k] += dbuf[j, 3 * K + k]
+        for u in range(nv):
+            col[vocab[u]] = -1
+        if dp_load_int(status) != 0:
+            iters[0] = total
+            return b + 1
+    iters[0] = total
+    return batch_ptr.shape[0] - 1
+
+
+cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
+                          double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
+                          const double[::1] scale, const double[::1] rho, const double[::1] ratio,
+                          double[:, ::1] dbuf, int32_t[:, ::1] ibuf, int n_threads,
+                          int64_t *iters, int *status) noexcept:
+    """DPSVI's lock-free layer: each thread takes whole minibatches from a shared
+    counter, runs their E-step alone against the lambda it reads, and adds its own
+    global step to the shared lambda; nobody waits for anybody."""
+    cdef int K = p.K
+    cdef int64_t V = lam.shape[0]
+    cdef int64_t nb = batch_ptr.shape[0] - 1
+    cdef long long next_batch = 0, applied = 0
+    cdef int64_t b, nv, j, u, d, nd, local_iters
+    cdef int tid, it, k
+    cdef double *buf
+    cdef double *eb
+    cdef double *acc
+    cdef int32_t *col
+    cdef int32_t *vocab
+    cdef double A_now, coef
+    cdef bint keep = gamma_out.shape[0] > 0
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        buf = &dbuf[tid, 0]
+        eb = buf + _row_head(K)
+        col = &ibuf[tid, 0]
+        vocab = &ibuf[tid, V]
+        local_iters = 0
+        while True:
+            b = dp_fetch_add_i64(&next_batch, 1)
+            if b >= nb or dp_load_int(status) != 0:
+                break
+            nd = batch_ptr[b + 1] - batch_ptr[b]
+            nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
+            acc = eb + nv * K
+            # the scale after the steps applied so far (others may be half-way: Hogwild!)
+            A_now = scale[dp_load_i64(&applied)]
+            _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 3 * K)
+            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, vocab, 0, nv, eb)
+            for u in range(nv * K):
+                acc[u] = 0.0
+            for j in range(nd):
+                d = docs[batch_ptr[b] + j]
+                it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False)
+                if it < 0:
+                    dp_store_int(status, -1)
+                else:
+                    local_iters = local_iters + it
+                if keep:
+                    for k in range(K):
+                        gamma_out[d, k] = buf[k]
+            # this step's own scale: updates of different steps commute
+            coef = rho[b] * ratio[b] / scale[b + 1]
+            for k in range(K):
+                buf[3 * K + k] = 0.0
+            _m_step(&lam[0, 0], K, vocab, 0, nv, acc, eb, coef, buf + 3 * K)
+            for k in range(K):
+                dp_add(&lam_sum[k], buf[3 * K + k])
+            for u in range(nv):
+                col[vocab[u]] = -1
+            dp_fetch_add_i64(&applied, 1)
+        buf[4 * K] = <double>local_iters
+    for tid in range(n_threads):
+        iters[0] += <int64_t>dbuf[tid, 4 * K]
+    return min(<int64_t>applied, nb)

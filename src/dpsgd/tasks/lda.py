@@ -1,0 +1,335 @@
+"""Latent Dirichlet allocation by stochastic variational inference on shared-memory threads (DPSVI).
+
+``LatentDirichletAllocation`` follows scikit-learn's online LDA: the same
+parameters, the same variational updates, the same attributes. The E-steps
+and global steps run in ``dpsgd._kernels.svi`` without the GIL, in one of two
+ways (``parallel``): "batch" threads share each minibatch, one global step per
+minibatch; "hogwild" threads take whole minibatches and apply their own global
+steps to the one shared topic matrix without locks.
+"""
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from dpsgd import evaluation
+from dpsgd._kernels import svi as _svi
+from dpsgd._kernels.rng import permutation
+from dpsgd._threads import available_threads, effective_n_threads
+from dpsgd._validation import check_choice, check_number
+
+PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
+
+
+class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Latent Dirichlet allocation fitted by online (stochastic) variational Bayes, in parallel.
+
+    The counterpart of :class:`sklearn.decomposition.LatentDirichletAllocation`
+    with ``learning_method='online'``.
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Number of topics K.
+    doc_topic_prior : float, default=None
+        alpha; None means 1 / n_components.
+    topic_word_prior : float, default=None
+        eta; None means 1 / n_components.
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1]: the step of global step t is (learning_offset + t) ** -kappa.
+    learning_offset : float, default=10.0
+        tau0 (> 0), down-weights the early steps.
+    max_iter : int, default=10
+        Passes over the corpus in ``fit``.
+    batch_size : int, default=128
+        Documents per minibatch.
+    total_samples : float, default=1e6
+        Corpus size D that ``partial_fit`` scales a minibatch by (``fit`` uses
+        the number of documents it is given).
+    max_doc_update_iter : int, default=100
+        E-step iterations per document at most.
+    mean_change_tol : float, default=1e-3
+        The E-step of a document stops when gamma's mean absolute change is below this.
+    n_threads : int or None, default=None
+        Threads (see :func:`dpsgd.effective_n_threads`); never more than the cores.
+    parallel : {'batch', 'hogwild'}, default='batch'
+        How threads share the work (see the module docstring).
+    shuffle : bool, default=True
+        Visit the documents in a fresh random order in every pass (scikit-learn does not).
+    reseed_topics : bool, default=True
+        After each of the first ``max_iter // 2`` passes of ``fit``, re-seed the
+        topics that died (less than 10% of the median topic's mass) or duplicate
+        another one (cosine > 0.6) by splitting the heaviest topic into two
+        randomly perturbed halves. Online variational Bayes often merges two
+        topics and lets another die early; this undoes it. A dpsgd addition;
+        scikit-learn has no such step (set False for its plain updates).
+    random_state : int, RandomState or None
+        Seeds the initial topics, the order and the E-steps' starting points.
+    verbose : int, default=0
+        Print a line per pass.
+
+    Attributes
+    ----------
+    components_ : ndarray (n_components, n_features)
+        Variational parameters lambda of the topic-word distributions.
+    exp_dirichlet_component_ : ndarray (n_components, n_features)
+        exp(E[log beta]).
+    n_batch_iter_ : int
+        Global steps taken, plus one.
+    n_iter_ : int
+        Passes run by ``fit``.
+    n_reseeded_ : int
+        Topics re-seeded by the last ``fit`` (see ``reseed_topics``).
+    n_threads_ : int
+        Threads used by the last call.
+    doc_topic_prior_, topic_word_prior_ : float
+    n_features_in_ : int
+    """
+
+    def __init__(self, n_components=10, *, doc_topic_prior=None, topic_word_prior=None,
+                 learning_decay=0.7, learning_offset=10.0, max_iter=10, batch_size=128,
+                 total_samples=1e6, max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None,
+                 parallel="batch", shuffle=True, reseed_topics=True, random_state=None, verbose=0):
+        self.n_components = n_components
+        self.doc_topic_prior = doc_topic_prior
+        self.topic_word_prior = topic_word_prior
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.total_samples = total_samples
+        self.max_doc_update_iter = max_doc_update_iter
+        self.mean_change_tol = mean_change_tol
+        self.n_threads = n_threads
+        self.parallel = parallel
+        self.shuffle = shuffle
+        self.reseed_topics = reseed_topics
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _validate_params(self):
+        check_number("n_components", self.n_components, low=1, integer=True)
+        check_number("doc_topic_prior", self.doc_topic_prior, low=0.0, low_open=True, allow_none=True)
+        check_number("topic_word_prior", self.topic_word_prior, low=0.0, low_open=True, allow_none=True)
+        check_number("learning_decay", self.learning_decay, low=0.5, high=1.0, low_open=True)
+        check_number("learning_offset", self.learning_offset, low=0.0, low_open=True)
+        check_number("max_iter", self.max_iter, low=1, integer=True)
+        check_number("batch_size", self.batch_size, low=1, integer=True)
+        check_number("total_samples", self.total_samples, low=0.0, low_open=True)
+        check_number("max_doc_update_iter", self.max_doc_update_iter, low=1, integer=True)
+        check_number("mean_change_tol", self.mean_change_tol, low=0.0)
+        check_number("verbose", self.verbose, low=0, integer=True)
+        check_choice("parallel", self.parallel, PARALLEL_MODES)
+        effective_n_threads(self.n_threads)
+        self.doc_topic_prior_ = 1.0 / self.n_components if self.doc_topic_prior is None else float(self.doc_topic_prior)
+        self.topic_word_prior_ = 1.0 / self.n_components if self.topic_word_prior is None else float(self.topic_word_prior)
+
+    def _check_X(self, X, reset):
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
+        X = sp.csr_matrix(X, dtype=np.float64)
+        if X.nnz and X.data.min() < 0:
+            raise ValueError("Negative values in data passed to LatentDirichletAllocation (counts must be >= 0)")
+        X.sum_duplicates()
+        return X
+
+    # --------------------------------------------------------------- training
+    def _init_topics(self, n_features):
+        self._rng_ = check_random_state(self.random_state)
+        # scikit-learn's start: Gamma(100, 1/100) entries
+        self.components_ = self._rng_.gamma(100.0, 0.01, (self.n_components, n_features))
+        self.n_batch_iter_ = 1
+
+    def _chunks(self, n_docs, n_threads):
+        """Minibatch boundaries of one pass, grouped into chunks (one kernel call each).
+
+        A chunk gives every thread several minibatches (the hogwild threads wait
+        for each other only at a chunk's end) and is at most 1/50 of the pass, so
+        the progress is reported often."""
+        starts = np.arange(0, n_docs, self.batch_size)
+        bounds = np.append(starts, n_docs)
+        per_chunk = max(8 * n_threads, -(-len(starts) // 50))
+        return [bounds[i:i + per_chunk + 1] for i in range(0, len(starts), per_chunk)]
+
+    def _run(self, X, order, total_samples, callback=None):
+        """One pass over the documents ``order`` of X; updates components_ in place."""
+        counts, indices, indptr = X.data, X.indices.astype(np.int32), X.indptr.astype(np.int64)
+        K, V = self.components_.shape
+        n_threads = min(effective_n_threads(self.n_threads), available_threads())
+        self.n_threads_ = n_threads
+        lam = np.ascontiguousarray(self.components_.T)
+        lam_sum = lam.sum(axis=0)
+        row_nnz = np.diff(indptr)[order]
+        seed = int(self._rng_.randint(0, 2**31 - 1))
+        docs_done = 0
+        for chunk in self._chunks(len(order), n_threads):
+            sizes = np.diff(chunk)
+            steps = self.n_batch_iter_ + np.arange(sizes.size)
+            rho = (self.learning_offset + steps) ** -self.learning_decay
+            scale = np.concatenate(([1.0], np.cumprod(1.0 - rho)))
+            batch_nnz = np.add.reduceat(row_nnz, chunk[:-1]) if row_nnz.size else np.zeros(sizes.size, int)
+            dshape, ishape = _svi.scratch_shape(K, V, int(batch_nnz.max(initial=0)))
+            tic = time.perf_counter()
+            done, _, status = _svi.svi_run(
+                counts, indices, indptr, order[chunk[0]:chunk[-1]], (chunk - chunk[0]).astype(np.int64),
+                lam, lam_sum, np.zeros((0, K)), scale, rho, total_samples / sizes,
+                np.zeros((n_threads, dshape)), np.full((n_threads, ishape), -1, dtype=np.int32),
+                mode=int(PARALLEL_MODES[self.parallel]), alpha=self.doc_topic_prior_,
+                eta=self.topic_word_prior_, max_iter=self.max_doc_update_iter, tol=self.mean_change_tol,
+                seed=seed, n_threads=n_threads)
+            if status != 0 or not np.all(np.isfinite(lam)):
+                raise FloatingPointError("the variational updates produced a non-finite value; check the counts")
+            self.n_batch_iter_ += int(done)
+            docs_done += int(sizes.sum())
+            if callback is not None:
+                callback(int(sizes.sum()), time.perf_counter() - tic)
+        self.components_ = np.ascontiguousarray(lam.T)
+
+    def _order(self, n_docs):
+        if not self.shuffle:
+            return np.arange(n_docs, dtype=np.int64)
+        return permutation(n_docs, int(self._rng_.randint(0, 2**31 - 1)))
+
+    def _reseed_dead_topics(self):
+        """Split the heaviest topics into the dead or duplicate ones (see ``reseed_topics``).
+
+        A merge of two true topics has about twice a topic's mass and leaves,
+        K being fixed, a topic with nothing to explain: it dies, or it copies
+        another. Halving the heaviest topic with independent log-normal noise
+        (sigma 1) gives the E-step two different starts to pull apart.
+        Returns the number of topics re-seeded."""
+        excess = self.components_ - self.topic_word_prior_
+        mass = excess.sum(axis=1)
+        weak = set(np.flatnonzero(mass < 0.1 * np.median(mass)).tolist())
+        unit = excess / np.maximum(np.linalg.norm(excess, axis=1, keepdims=True), 1e-300)
+        cosine = unit @ unit.T
+        for i, j in zip(*np.nonzero(np.triu(cosine, k=1) > 0.6)):
+            if i not in weak and j not in weak:
+                weak.add(int(i) if mass[i] < mass[j] else int(j))
+        donors = [int(j) for j in np.argsort(-mass) if j not in weak]
+        for n, k in enumerate(sorted(weak)):
+            j = donors[n % len(donors)]
+            half = 0.5 * (self.components_[j] - self.topic_word_prior_)
+            self.components_[k] = self.topic_word_prior_ + half * self._rng_.lognormal(0.0, 1.0, half.size)
+            self.components_[j] = self.topic_word_prior_ + half * self._rng_.lognormal(0.0, 1.0, half.size)
+        return len(weak)
+
+    def _finish(self):
+        self.exp_dirichlet_component_ = evaluation.exp_dirichlet_expectation(self.components_)
+
+    def fit(self, X, y=None, callback=None):
+        """Learn the topics with ``max_iter`` passes of online variational Bayes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Document-word counts (any scipy sparse format, or dense).
+        y : ignored
+        callback : callable, optional
+            ``callback(n_documents, seconds)`` after every chunk of minibatches
+            (for progress bars).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = self._check_X(X, reset=True)
+        if X.shape[0] == 0 or X.nnz == 0:
+            raise ValueError("the corpus has no words: every document is empty")
+        self._init_topics(X.shape[1])
+        self.n_reseeded_ = 0
+        for epoch in range(self.max_iter):
+            tic = time.perf_counter()
+            self._run(X, self._order(X.shape[0]), float(X.shape[0]), callback)
+            reseeded = 0
+            if self.reseed_topics and epoch < self.max_iter // 2:
+                reseeded = self._reseed_dead_topics()
+                self.n_reseeded_ += reseeded
+            if self.verbose:
+                print(f"pass {epoch + 1}/{self.max_iter}: {X.shape[0] / (time.perf_counter() - tic):.0f} "
+                      f"documents/s, {reseeded} topic(s) re-seeded")
+        self.n_iter_ = self.max_iter
+        self._finish()
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One online update of the topics with the minibatches of X (scaled by ``total_samples``).
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "components_")
+        self._validate_params()
+        X = self._check_X(X, reset=first)
+        if first:
+            self._init_topics(X.shape[1])
+        self._run(X, self._order(X.shape[0]), float(self.total_samples))
+        self._finish()
+        return self
+
+    # -------------------------------------------------------------- inference
+    def _unnormalized_transform(self, X):
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return evaluation.infer_doc_topics(
+            self.components_, X, self.doc_topic_prior_, max_iter=self.max_doc_update_iter,
+            tol=self.mean_change_tol, n_threads=min(effective_n_threads(self.n_threads), available_threads()))
+
+    def transform(self, X):
+        """Document-topic distributions, shape (n_samples, n_components), rows sum to 1."""
+        gamma = self._unnormalized_transform(X)
+        return gamma / gamma.sum(axis=1, keepdims=True)
+
+    def score(self, X, y=None):
+        """Approximate log-likelihood (the variational bound, nats) of X, as scikit-learn defines it."""
+        gamma = self._unnormalized_transform(X)
+        X = sp.csr_matrix(X, dtype=np.float64)
+        return evaluation.approx_bound(self.components_, X, gamma, self.doc_topic_prior_, self.topic_word_prior_)
+
+    def perplexity(self, X):
+        """Perplexity of X, base e: exp(-bound / number of tokens), as scikit-learn computes it."""
+        X_csr = sp.csr_matrix(X, dtype=np.float64)
+        total = X_csr.sum()
+        if total <= 0:
+            raise ValueError("X has no tokens")
+        return float(np.exp(-self.score(X) / total))
+
+    def heldout_log_likelihood(self, X, seed=0):
+        """Per-word predictive log-likelihood by document completion (nats, higher is better).
+
+        See :func:`dpsgd.evaluation.heldout_log_likelihood`.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return evaluation.heldout_log_likelihood(
+            self.components_, X, self.doc_topic_prior_, seed=seed,
+            n_threads=min(effective_n_threads(self.n_threads), available_threads()),
+            max_iter=self.max_doc_update_iter, tol=self.mean_change_tol)
+
+    def show_topics(self, vocabulary, n_words=10):
+        """The ``n_words`` most probable words of each topic, as lists of strings."""
+        check_is_fitted(self)
+        if len(vocabulary) != self.components_.shape[1]:
+            raise ValueError(f"vocabulary has {len(vocabulary)} words, the model {self.components_.shape[1]}")
+        top = np.argsort(-self.components_, axis=1)[:, :n_words]
+        return [[vocabulary[w] for w in row] for row in top]
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "components_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
