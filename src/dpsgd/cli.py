@@ -1,10 +1,14 @@
 """The ``dpsgd`` command.
 
     dpsgd info
+    dpsgd train lda [--corpus docword.txt[.gz] --vocab vocab.txt] [--topics K] [--threads N]
+                    [--passes P] [--batch-size B] [--parallel batch|hogwild] [--save model.npz]
     dpsgd train linear [--data FILE.svm] [--test FILE.svm] [--loss log_loss] [--epochs 5]
                        [--threads N] [--save model.npz]
 
-With no ``--data``, ``train linear`` trains on the bundled a9a data set.
+With no ``--corpus``, ``train lda`` runs on a corpus drawn from LDA's generative
+model and reports how well the true topics were recovered; with no ``--data``,
+``train linear`` trains on the bundled a9a data set.
 """
 
 import argparse
@@ -94,6 +98,53 @@ def cmd_train_linear(args):
     return 0
 
 
+def cmd_train_lda(args):
+    from tqdm import tqdm
+
+    from dpsgd import LatentDirichletAllocation, save_model
+    from dpsgd.data import load_uci_bow, make_lda_corpus
+    from dpsgd.evaluation import match_topics
+
+    true_topics = None
+    if args.corpus is None:
+        X, true_topics, _ = make_lda_corpus(args.docs, args.words, args.topics, 100, random_state=args.seed)
+        vocabulary = [f"w{i}" for i in range(X.shape[1])]
+        source = (f"generated from LDA's model: {args.docs} documents, {args.words} words, "
+                  f"{args.topics} true topics")
+    else:
+        X, vocabulary = load_uci_bow(args.corpus, args.vocab)
+        vocabulary = vocabulary or [f"w{i}" for i in range(X.shape[1])]
+        source = args.corpus
+    print(f"corpus: {source}: {X.shape[0]} documents x {X.shape[1]} words, {int(X.sum())} tokens")
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(X.shape[0])
+    n_test = max(1, X.shape[0] // 10)
+    X_test, X_train = X[order[:n_test]], X[order[n_test:]]
+
+    lda = LatentDirichletAllocation(n_components=args.topics, max_iter=args.passes, batch_size=args.batch_size,
+                                    n_threads=args.threads, parallel=args.parallel, random_state=args.seed)
+    bar = tqdm(total=args.passes * X_train.shape[0], unit="doc", unit_scale=True, disable=args.quiet,
+               file=sys.stderr, desc="training")
+    tic = time.perf_counter()
+    lda.fit(X_train, callback=lambda n, seconds: bar.update(n))
+    wall = time.perf_counter() - tic
+    bar.close()
+    for k, words in enumerate(lda.show_topics(vocabulary, n_words=args.top_words)):
+        print(f"topic {k:3d}: {' '.join(words)}")
+    loglik = lda.heldout_log_likelihood(X_test)
+    parts = [f"passes {args.passes}", f"threads {lda.n_threads_} ({args.parallel})", f"train time {wall:.2f} s",
+             f"{args.passes * X_train.shape[0] / wall:.0f} documents/s",
+             f"held-out perplexity {lda.perplexity(X_test):.1f} (base e, variational bound)",
+             f"held-out log-likelihood {loglik:.4f} nats/word (document completion)"]
+    if true_topics is not None:
+        parts.append(f"topic recovery {match_topics(true_topics, lda.components_)[0]:.4f} (mean matched cosine)")
+    print("result: " + ", ".join(parts))
+    if args.save:
+        save_model(lda, args.save)
+        print(f"saved: {args.save}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="dpsgd", description="Lock-free parallel and distributed SGD.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +152,21 @@ def build_parser():
 
     train = sub.add_parser("train", help="train a model")
     tasks = train.add_subparsers(dest="task", required=True)
+    lda = tasks.add_parser("lda", help="LDA topic model by parallel stochastic variational inference")
+    lda.add_argument("--corpus", help="UCI bag-of-words docword file (.gz ok). Default: a generated corpus")
+    lda.add_argument("--vocab", help="UCI vocab file (one word per line)")
+    lda.add_argument("--topics", type=int, default=10)
+    lda.add_argument("--passes", type=int, default=10)
+    lda.add_argument("--batch-size", type=int, default=128)
+    lda.add_argument("--parallel", choices=["batch", "hogwild"], default="batch")
+    lda.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    lda.add_argument("--docs", type=int, default=5000, help="documents of the generated corpus")
+    lda.add_argument("--words", type=int, default=500, help="vocabulary of the generated corpus")
+    lda.add_argument("--top-words", type=int, default=10)
+    lda.add_argument("--seed", type=int, default=0)
+    lda.add_argument("--save", help="write the model here (.npz with JSON metadata, no pickle)")
+    lda.add_argument("--quiet", action="store_true", help="no progress bar")
+
     lin = tasks.add_parser("linear", help="linear classifier on a LIBSVM / svmlight file")
     lin.add_argument("--data", help="training file (svmlight; .gz/.bz2 ok). Default: bundled a9a")
     lin.add_argument("--test", help="test file (svmlight)")
@@ -124,7 +190,9 @@ def main(argv=None):
     try:
         if args.command == "info":
             return cmd_info(args)
+        if args.task == "lda":
+            return cmd_train_lda(args)
         return cmd_train_linear(args)
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as exc:
         print(f"dpsgd: error: {exc}", file=sys.stderr)
         return 2

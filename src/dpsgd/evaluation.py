@@ -12,10 +12,18 @@ from scipy.special import gammaln, logsumexp, psi
 from dpsgd._kernels import svi as _svi
 
 
+def _canonical_csr(X):
+    """X as float64 CSR with sorted, unique entries; the caller's matrix is never modified."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
 def _as_corpus(X):
     """X as the kernels' CSR arrays: float64 counts, int32 word ids, int64 indptr."""
-    X = sp.csr_matrix(X, dtype=np.float64)
-    X.sum_duplicates()
+    X = _canonical_csr(X)
     return X.data, X.indices.astype(np.int32, copy=False), X.indptr.astype(np.int64, copy=False)
 
 
@@ -65,11 +73,12 @@ def split_tokens(X, fraction=0.5, seed=0):
     Every token goes to the held-out part with probability ``fraction``
     (binomially per (document, word) count). Returns (X_observed, X_heldout).
     """
-    X = sp.csr_matrix(X, dtype=np.float64)
+    X = _canonical_csr(X)
     rng = np.random.default_rng(seed)
-    held = rng.binomial(X.data.astype(np.int64), fraction).astype(np.float64)
-    X_held = sp.csr_matrix((held, X.indices, X.indptr), shape=X.shape)
-    X_obs = sp.csr_matrix((X.data - held, X.indices, X.indptr), shape=X.shape)
+    held = rng.binomial(np.rint(X.data).astype(np.int64), fraction).astype(np.float64)
+    # own copies of the structure: eliminate_zeros works in place
+    X_held = sp.csr_matrix((held, X.indices.copy(), X.indptr.copy()), shape=X.shape)
+    X_obs = sp.csr_matrix((X.data - held, X.indices.copy(), X.indptr.copy()), shape=X.shape)
     X_held.eliminate_zeros()
     X_obs.eliminate_zeros()
     return X_obs, X_held

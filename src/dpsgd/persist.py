@@ -15,9 +15,19 @@ FORMAT_VERSION = 1
 
 
 def _estimator_classes():
+    from dpsgd.tasks.lda import LatentDirichletAllocation
     from dpsgd.tasks.linear import SGDClassifier, SGDRegressor
 
-    return {cls.__name__: cls for cls in (SGDClassifier, SGDRegressor)}
+    return {cls.__name__: cls for cls in (SGDClassifier, SGDRegressor, LatentDirichletAllocation)}
+
+
+# fitted state saved for each estimator: arrays, then JSON scalars
+_FITTED = {
+    "SGDClassifier": (("coef_", "intercept_", "classes_"), ("n_features_in_", "n_iter_", "t_")),
+    "SGDRegressor": (("coef_", "intercept_"), ("n_features_in_", "n_iter_", "t_")),
+    "LatentDirichletAllocation": (("components_", "exp_dirichlet_component_"),
+                                  ("n_features_in_", "n_batch_iter_", "doc_topic_prior_", "topic_word_prior_")),
+}
 
 
 def atomic_savez(path, arrays, metadata):
@@ -54,21 +64,20 @@ def save_model(estimator, path):
 
     Parameters
     ----------
-    estimator : fitted SGDClassifier or SGDRegressor
+    estimator : fitted SGDClassifier, SGDRegressor or LatentDirichletAllocation
     path : str or path-like
     """
     name = type(estimator).__name__
     if name not in _estimator_classes():
         raise TypeError(f"cannot save a {name}")
-    if not hasattr(estimator, "coef_"):
+    array_names, scalar_names = _FITTED[name]
+    if not hasattr(estimator, array_names[0]):
         raise ValueError("the estimator is not fitted")
     from dpsgd import __version__
 
-    arrays = {"coef_": estimator.coef_, "intercept_": estimator.intercept_}
-    if hasattr(estimator, "classes_"):
-        if estimator.classes_.dtype == object:
-            raise ValueError("cannot save class labels of dtype object without pickle; use numbers or strings")
-        arrays["classes_"] = estimator.classes_
+    arrays = {a: getattr(estimator, a) for a in array_names if hasattr(estimator, a)}
+    if any(a.dtype == object for a in arrays.values()):
+        raise ValueError("cannot save arrays of dtype object without pickle (e.g. mixed class labels)")
     params = {k: v for k, v in estimator.get_params().items() if k != "random_state"}
     metadata = {
         "format": FORMAT,
@@ -76,9 +85,8 @@ def save_model(estimator, path):
         "dpsgd_version": __version__,
         "estimator": name,
         "params": params,
-        "n_features_in_": int(estimator.n_features_in_),
-        "n_iter_": int(estimator.n_iter_),
-        "t_": float(estimator.t_),
+        "fitted": {s: getattr(estimator, s).item() if hasattr(getattr(estimator, s), "item")
+                   else getattr(estimator, s) for s in scalar_names},
     }
     atomic_savez(path, arrays, metadata)
 
@@ -100,14 +108,17 @@ def load_model(path):
     if meta.get("estimator") not in classes:
         raise ValueError(f"{path}: unknown estimator {meta.get('estimator')!r}")
     est = classes[meta["estimator"]](**meta["params"])
-    coef = arrays["coef_"]
-    if coef.shape[-1] != meta["n_features_in_"]:
-        raise ValueError(f"{path}: coef_ has {coef.shape[-1]} features, metadata says {meta['n_features_in_']}")
-    est.coef_ = coef
-    est.intercept_ = arrays["intercept_"]
-    if "classes_" in arrays:
-        est.classes_ = arrays["classes_"]
-    est.n_features_in_ = meta["n_features_in_"]
-    est.n_iter_ = meta["n_iter_"]
-    est.t_ = meta["t_"]
+    array_names, scalar_names = _FITTED[meta["estimator"]]
+    fitted = meta.get("fitted", {})
+    missing = [a for a in array_names[:1] if a not in arrays] + [s for s in scalar_names if s not in fitted]
+    if missing:
+        raise ValueError(f"{path}: the model file lacks {missing}")
+    if arrays[array_names[0]].shape[-1] != fitted["n_features_in_"]:
+        raise ValueError(f"{path}: {array_names[0]} has {arrays[array_names[0]].shape[-1]} features, "
+                         f"metadata says {fitted['n_features_in_']}")
+    for a in array_names:
+        if a in arrays:
+            setattr(est, a, arrays[a])
+    for s_name in scalar_names:
+        setattr(est, s_name, fitted[s_name])
     return est

@@ -23,6 +23,8 @@ def _read_bytes(path):
 
 
 def _header(lines, path):
+    if len(lines) <= 3 and not lines[-1].strip():  # the file ends with the header's newline
+        lines = lines[:-1]
     values = []
     for number, raw in enumerate(lines[:3], start=1):
         text = raw.strip()

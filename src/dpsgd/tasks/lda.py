@@ -131,10 +131,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def _check_X(self, X, reset):
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
-        X = sp.csr_matrix(X, dtype=np.float64)
+        X = evaluation._canonical_csr(X)
         if X.nnz and X.data.min() < 0:
             raise ValueError("Negative values in data passed to LatentDirichletAllocation (counts must be >= 0)")
-        X.sum_duplicates()
         return X
 
     # --------------------------------------------------------------- training

@@ -1,0 +1,270 @@
+"""DPSVI: the SVI kernels against NumPy, topic recovery, AP against scikit-learn, bad input."""
+
+import gzip
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.special as ss
+from sklearn.decomposition import LatentDirichletAllocation as SkLDA
+
+from conftest import shared_path
+from dpsgd import LatentDirichletAllocation, load_model, save_model
+from dpsgd._kernels import svi
+from dpsgd._threads import available_threads
+from dpsgd.data import load_uci_bow, make_lda_corpus
+from dpsgd.evaluation import heldout_log_likelihood, infer_doc_topics, match_topics, split_tokens
+from svi_reference import e_step, online_lda
+
+
+def test_digamma_matches_scipy():
+    x = np.concatenate([np.logspace(-6, 8, 100_000), np.linspace(1.2, 1.7, 20_001)])  # and around the root
+    ours, ref = svi.py_digamma(x), ss.digamma(x)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=0)
+    assert np.isnan(svi.py_digamma(np.array([0.0, -1.0]))).all()
+
+
+def small_corpus(D=30, V=40, seed=1):
+    rng = np.random.default_rng(seed)
+    X = sp.random(D, V, density=0.2, format="csr", random_state=seed)
+    X.data = np.ceil(rng.random(X.nnz) * 5)
+    X = X.tocsr()
+    X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int64)
+    return X
+
+
+def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, seed=5):
+    K = lam0.shape[0]
+    lam = np.ascontiguousarray(lam0.T)
+    lam_sum = lam.sum(axis=0)
+    rho = (tau0 + 1 + np.arange(len(batches))) ** -kappa
+    scale = np.concatenate(([1.0], np.cumprod(1 - rho)))
+    sizes = np.array([len(b) for b in batches])
+    dshape, ishape = svi.scratch_shape(K, X.shape[1], X.nnz)
+    gamma = np.zeros((X.shape[0], K))
+    done, iters, status = svi.svi_run(
+        X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
+        np.concatenate(([0], np.cumsum(sizes))).astype(np.int64), lam, lam_sum, gamma, scale, rho,
+        X.shape[0] / sizes, np.zeros((n_threads, dshape)), np.full((n_threads, ishape), -1, np.int32),
+        mode=int(mode), alpha=alpha, eta=eta, max_iter=100, tol=1e-3, seed=seed, n_threads=n_threads)
+    assert status == 0 and done == len(batches) and iters > 0
+    np.testing.assert_allclose(lam_sum, lam.sum(axis=0), rtol=1e-12)
+    return lam.T, gamma
+
+
+@pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 2), (svi.Mode.HOGWILD, 1)])
+def test_svi_kernel_matches_numpy_reference(mode, n_threads):
+    X = small_corpus()
+    lam0 = np.random.default_rng(2).gamma(100, 0.01, (4, X.shape[1]))
+    batches = [np.arange(0, 10), np.arange(10, 20), np.arange(20, 30)]
+    lam, gamma = run_kernel(X, lam0, batches, mode, n_threads)
+    ref_lam, ref_gamma = online_lda(X, batches, lam0, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, t_start=1,
+                                    total=X.shape[0], max_iter=100, tol=1e-3, seed=5)
+    np.testing.assert_allclose(lam, ref_lam, rtol=1e-10)
+    for d, g in ref_gamma.items():
+        np.testing.assert_allclose(gamma[d], g, rtol=1e-10)
+    assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
+
+
+def test_hogwild_threads_apply_every_step():
+    """With several hogwild threads the reads are stale, but every minibatch's step
+    lands: the total mass added equals what the steps' sufficient statistics say."""
+    X = small_corpus(D=60, V=30, seed=3)
+    lam0 = np.random.default_rng(4).gamma(100, 0.01, (3, X.shape[1]))
+    batches = [np.arange(i, i + 5) for i in range(0, 60, 5)]
+    lam, _ = run_kernel(X, lam0, batches, svi.Mode.HOGWILD, 2)
+    # each step moves total mass towards eta * V + D * (tokens per doc in the batch)
+    assert np.all(np.isfinite(lam)) and lam.min() > 0
+    one, _ = run_kernel(X, lam0, batches, svi.Mode.HOGWILD, 1)
+    assert lam.sum() == pytest.approx(one.sum(), rel=1e-9)  # sstats of a doc sum to its token count
+
+
+def test_estep_inference_matches_reference():
+    X = small_corpus()
+    lam = np.random.default_rng(5).gamma(2.0, 1.0, (4, X.shape[1]))
+    gamma = infer_doc_topics(lam, X, 0.1, seed=7)
+    ref, _ = e_step(X, range(X.shape[0]), lam, 0.1, 100, 1e-3, 7)
+    for d, g in ref.items():
+        np.testing.assert_allclose(gamma[d], g, rtol=1e-10)
+
+
+@pytest.mark.parametrize("parallel", ["batch", "hogwild"])
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+def test_topic_recovery(parallel, n_threads):
+    X, topics, _ = make_lda_corpus(5_000, 500, 10, 100, random_state=1)
+    lda = LatentDirichletAllocation(10, max_iter=10, n_threads=n_threads, parallel=parallel, random_state=0).fit(X)
+    assert lda.n_threads_ == min(n_threads, available_threads())
+    cosine, _ = match_topics(topics, lda.components_)
+    assert cosine >= 0.95
+
+
+def test_reseeding_undoes_a_merged_topic():
+    """Data and seed where plain online VB merges two topics and lets one die (measured):
+    the re-seeding step must recover all ten."""
+    X, topics, _ = make_lda_corpus(5_000, 500, 10, 100, random_state=1)
+    plain = LatentDirichletAllocation(10, max_iter=10, n_threads=1, random_state=1, reseed_topics=False).fit(X)
+    fixed = LatentDirichletAllocation(10, max_iter=10, n_threads=1, random_state=1).fit(X)
+    assert match_topics(topics, plain.components_)[0] < 0.95
+    assert fixed.n_reseeded_ >= 1
+    assert match_topics(topics, fixed.components_)[0] >= 0.99
+
+
+def ap_split():
+    X, vocabulary = load_uci_bow(shared_path("ap_associated_press", "docword.ap.txt"),
+                                 shared_path("ap_associated_press", "vocab.ap.txt"))
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    return X[order[225:]], X[order[:225]], vocabulary
+
+
+def test_ap_heldout_likelihood_at_least_scikit_learns():
+    X_train, X_test, _ = ap_split()
+    kw = dict(n_components=20, learning_decay=0.7, learning_offset=10.0, batch_size=128, max_iter=5)
+    ours, theirs = [], []
+    for seed in range(2):
+        lda = LatentDirichletAllocation(**kw, random_state=seed).fit(X_train)
+        ours.append(lda.heldout_log_likelihood(X_test))
+        sk = SkLDA(**kw, learning_method="online", random_state=seed).fit(X_train)
+        theirs.append(heldout_log_likelihood(sk.components_, X_test, 1 / 20))
+    # log-likelihoods are negative: "no worse than scikit-learn's minus 1%"
+    assert np.mean(ours) >= np.mean(theirs) * 1.01
+
+
+def test_ap_hogwild_threads_match_one_thread():
+    X_train, X_test, _ = ap_split()
+    kw = dict(n_components=20, max_iter=5, random_state=0)
+    one = LatentDirichletAllocation(**kw, n_threads=1).fit(X_train).heldout_log_likelihood(X_test)
+    many = LatentDirichletAllocation(**kw, n_threads=2, parallel="hogwild").fit(X_train).heldout_log_likelihood(X_test)
+    assert many >= one * 1.01
+
+
+def test_estimator_api(tmp_path):
+    X, topics, _ = make_lda_corpus(600, 80, 4, 50, random_state=3)
+    lda = LatentDirichletAllocation(4, max_iter=5, random_state=0).fit(X)
+    theta = lda.transform(X)
+    np.testing.assert_allclose(theta.sum(axis=1), 1.0)
+    assert lda.fit_transform(X).shape == (600, 4)
+    assert np.all(np.isfinite(lda.exp_dirichlet_component_)) and lda.n_batch_iter_ > 1
+    ppl = lda.perplexity(X)
+    assert 1.0 < ppl < 80  # better than a uniform guess over the 80 words
+    assert lda.score(X) == pytest.approx(-np.log(ppl) * X.sum(), rel=1e-9)
+    assert lda.get_feature_names_out().tolist() == [f"latentdirichletallocation{i}" for i in range(4)]
+    words = lda.show_topics([f"w{i}" for i in range(80)], n_words=3)
+    assert len(words) == 4 and all(len(w) == 3 for w in words)
+    save_model(lda, tmp_path / "lda.npz")
+    loaded = load_model(tmp_path / "lda.npz")
+    np.testing.assert_array_equal(loaded.components_, lda.components_)
+    np.testing.assert_allclose(loaded.transform(X[:5]), lda.transform(X[:5]))
+
+
+def test_partial_fit_learns_online():
+    X, topics, _ = make_lda_corpus(3_000, 200, 5, 80, random_state=4)
+    lda = LatentDirichletAllocation(5, total_samples=3_000, batch_size=100, random_state=0)
+    for _ in range(3):
+        for start in range(0, 3_000, 500):
+            lda.partial_fit(X[start:start + 500])
+    assert match_topics(topics, lda.components_)[0] > 0.9
+
+
+def test_empty_documents_are_allowed():
+    X, _, _ = make_lda_corpus(200, 50, 3, 30, random_state=5)
+    X = sp.vstack([X, sp.csr_matrix((5, 50))]).tocsr()
+    lda = LatentDirichletAllocation(3, max_iter=2, random_state=0).fit(X)
+    theta = lda.transform(X)
+    np.testing.assert_allclose(theta[-5:], 1 / 3)  # the prior, uniform
+
+
+def test_evaluation_does_not_modify_the_input():
+    X, _, _ = make_lda_corpus(100, 30, 3, 20, random_state=6)
+    before = X.copy()
+    lda = LatentDirichletAllocation(3, max_iter=2, random_state=0).fit(X)
+    lda.heldout_log_likelihood(X)
+    split_tokens(X)
+    assert (X != before).nnz == 0 and np.array_equal(X.indptr, before.indptr)
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(n_components=0), "n_components must be >= 1"),
+    (dict(doc_topic_prior=np.nan), "doc_topic_prior must be finite"),
+    (dict(topic_word_prior=-1.0), "topic_word_prior must be > 0"),
+    (dict(learning_decay=0.3), "learning_decay"),
+    (dict(parallel="mpi"), "parallel"),
+    (dict(n_threads=0), "n_threads=0"),
+])
+def test_bad_parameters(params, match):
+    X, _, _ = make_lda_corpus(50, 20, 2, 10, random_state=0)
+    with pytest.raises((ValueError, TypeError), match=match):
+        LatentDirichletAllocation(**params).fit(X)
+
+
+def test_bad_corpora():
+    with pytest.raises(ValueError, match="every document is empty"):
+        LatentDirichletAllocation(2).fit(sp.csr_matrix((5, 10)))
+    X = sp.csr_matrix(np.array([[1.0, -2.0], [0.0, 3.0]]))
+    with pytest.raises(ValueError, match="Negative values"):
+        LatentDirichletAllocation(2).fit(X)
+    lda = LatentDirichletAllocation(2, max_iter=1).fit(sp.csr_matrix(np.ones((4, 3))))
+    with pytest.raises(ValueError, match="features"):
+        lda.transform(sp.csr_matrix(np.ones((2, 5))))  # word ids beyond the vocabulary
+    with pytest.raises(ValueError, match="NaN"):
+        LatentDirichletAllocation(2).fit(np.array([[1.0, np.nan]]))
+
+
+def test_load_uci_bow_ap():
+    X, vocabulary = load_uci_bow(shared_path("ap_associated_press", "docword.ap.txt"),
+                                 shared_path("ap_associated_press", "vocab.ap.txt"))
+    assert X.shape == (2246, 10473) and X.nnz == 302_031 and X.sum() == 435_838
+    assert len(vocabulary) == 10_473 and X.has_canonical_format
+
+
+def write_docword(path, text):
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("body,match", [
+    ("3\n5\n3\n1 1 2\n2 9 1\n3 2 1\n", "line 5: wordID 9 is outside 1..5"),
+    ("3\n5\n3\n1 1 2\n4 2 1\n3 2 1\n", "line 5: docID 4 is outside 1..3"),
+    ("3\n5\n3\n1 1 2\n2 2 -1\n3 2 1\n", "line 5: count -1 must be a positive integer"),
+    ("3\n5\n3\n1 1 2\n2 2 1.5\n3 2 1\n", "line 5: count '1.5' is not an integer"),
+    ("3\n5\n3\n1 1 2\n2 2\n3 2 1\n", "line 5: expected 'docID wordID count'"),
+    ("3\n5\n4\n1 1 2\n2 2 1\n3 2 1\n", "header says NNZ=4 but the body has 3 entries"),
+    ("3\nfive\n3\n", "line 2: header line must be a non-negative integer"),
+    ("3\n5\n", "ends inside its 3-line header"),
+    ("3\n5\n2\n1 1 2\n1 1 3\n", r"line 5: \(docID 1, wordID 1\) appears twice"),
+])
+def test_load_uci_bow_errors_name_the_line(tmp_path, body, match):
+    path = write_docword(tmp_path / "docword.bad.txt", body)
+    with pytest.raises(ValueError, match=match):
+        load_uci_bow(path)
+
+
+def test_load_uci_bow_gzip_empty_docs_and_vocab(tmp_path):
+    path = write_docword(tmp_path / "docword.x.txt.gz", "4\n3\n3\n1 1 2\n1 3 1\n4 2 5\n")
+    vocab = tmp_path / "vocab.x.txt"
+    vocab.write_text("alpha\nbeta\ngamma\n")
+    X, words = load_uci_bow(path, vocab)
+    assert X.toarray().tolist() == [[2, 0, 1], [0, 0, 0], [0, 0, 0], [0, 5, 0]]
+    assert words == ["alpha", "beta", "gamma"]
+    vocab.write_text("alpha\nbeta\n")
+    with pytest.raises(ValueError, match="2 words, but the docword header says W=3"):
+        load_uci_bow(path, vocab)
+    with pytest.raises(FileNotFoundError):
+        load_uci_bow(tmp_path / "absent.txt")
+
+
+def test_make_lda_corpus():
+    X, topics, theta = make_lda_corpus(300, 40, 5, 60, random_state=0)
+    assert X.shape == (300, 40) and topics.shape == (5, 40) and theta.shape == (300, 5)
+    np.testing.assert_allclose(topics.sum(axis=1), 1.0)
+    assert abs(X.sum() / 300 - 60) < 3
+    assert np.all(X.data == np.round(X.data)) and X.data.min() > 0
+
+
+def test_scikit_learn_check_estimator():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    check_estimator(LatentDirichletAllocation(n_threads=1, random_state=0))
