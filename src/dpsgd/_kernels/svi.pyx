@@ -42,6 +42,10 @@ from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
 cdef extern from "omp_shim.h" nogil:
     int omp_get_num_threads()
 
+cdef extern from "simd.h" nogil:
+    double dp_dot(const double *a, const double *b, int n)
+    void dp_axpy(double *y, double c, const double *x, int n)
+
 cpdef enum Mode:
     BATCH = 0
     HOGWILD = 1
@@ -152,23 +156,6 @@ ctypedef struct Params:
     uint64_t seed
 
 
-cdef inline double _dot(const double *a, const double *b, int n) noexcept nogil:
-    """a . b with four accumulators: the E-step's inner product is otherwise one
-    long chain of dependent additions (and not vectorised without fast-math)."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef int k = 0
-    while k + 4 <= n:
-        s0 += a[k] * b[k]
-        s1 += a[k + 1] * b[k + 1]
-        s2 += a[k + 2] * b[k + 2]
-        s3 += a[k + 3] * b[k + 3]
-        k += 4
-    while k < n:
-        s0 += a[k] * b[k]
-        k += 1
-    return (s0 + s1) + (s2 + s3)
-
-
 cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb, Params *p,
                      double *gamma, double *newg, double *etheta, double *acc,
                      bint atomic_acc) noexcept nogil:
@@ -194,9 +181,8 @@ cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb,
             newg[k] = 0.0
         for i in range(start, end):
             e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
-            cnt = c.counts[i] / (_dot(etheta, e, K) + EPS)
-            for k in range(K):
-                newg[k] += cnt * e[k]
+            cnt = c.counts[i] / (dp_dot(etheta, e, K) + EPS)
+            dp_axpy(newg, cnt, e, K)
         change = 0.0
         for k in range(K):
             s = p.alpha + etheta[k] * newg[k]
@@ -210,7 +196,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb,
     if acc != NULL:
         for i in range(start, end):
             e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
-            cnt = c.counts[i] / (_dot(etheta, e, K) + EPS)
+            cnt = c.counts[i] / (dp_dot(etheta, e, K) + EPS)
             a = acc + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
             if atomic_acc:
                 for k in range(K):

@@ -86,7 +86,11 @@ def make_lda_corpus(n_docs=5_000, n_words=500, n_topics=10, doc_length=100, *,
     topics = rng.dirichlet(np.full(n_words, topic_word_prior), n_topics)
     theta = rng.dirichlet(np.full(n_topics, doc_topic_prior), n_docs)
     lengths = np.maximum(rng.poisson(doc_length, n_docs), 1)
-    word_probs = theta @ topics
-    word_probs /= word_probs.sum(axis=1, keepdims=True)
-    counts = rng.multinomial(lengths, word_probs)
-    return sp.csr_matrix(counts.astype(np.float64)), topics, theta
+    blocks = []
+    step = max(1, 2_000_000 // n_words)  # documents per block: never a dense n_docs x n_words array
+    for start in range(0, n_docs, step):
+        word_probs = theta[start:start + step] @ topics
+        word_probs /= word_probs.sum(axis=1, keepdims=True)
+        counts = rng.multinomial(lengths[start:start + step], word_probs)
+        blocks.append(sp.csr_matrix(counts.astype(np.float64)))
+    return sp.vstack(blocks, format="csr"), topics, theta

@@ -156,7 +156,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def _run(self, X, order, total_samples, callback=None):
         """One pass over the documents ``order`` of X; updates components_ in place."""
-        counts, indices, indptr = X.data, X.indices.astype(np.int32), X.indptr.astype(np.int64)
+        counts = X.data
+        indices = X.indices.astype(np.int32, copy=False)  # no copy of a large corpus when already int32
+        indptr = X.indptr.astype(np.int64, copy=False)
         K, V = self.components_.shape
         n_threads = min(effective_n_threads(self.n_threads), available_threads())
         self.n_threads_ = n_threads
