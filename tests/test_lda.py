@@ -1,91 +1,17 @@
-"""DPSVI: the SVI kernels against NumPy, topic recovery, AP against scikit-learn, bad input."""
+"""DPSVI estimator: topic recovery, AP against scikit-learn, loaders, bad input."""
 
 import gzip
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import scipy.special as ss
 from sklearn.decomposition import LatentDirichletAllocation as SkLDA
 
 from conftest import shared_path
 from dpsgd import LatentDirichletAllocation, load_model, save_model
-from dpsgd._kernels import svi
 from dpsgd._threads import available_threads
 from dpsgd.data import load_uci_bow, make_lda_corpus
-from dpsgd.evaluation import heldout_log_likelihood, infer_doc_topics, match_topics, split_tokens
-from svi_reference import e_step, online_lda
-
-
-def test_digamma_matches_scipy():
-    x = np.concatenate([np.logspace(-6, 8, 100_000), np.linspace(1.2, 1.7, 20_001)])  # and around the root
-    ours, ref = svi.py_digamma(x), ss.digamma(x)
-    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=0)
-    assert np.isnan(svi.py_digamma(np.array([0.0, -1.0]))).all()
-
-
-def small_corpus(D=30, V=40, seed=1):
-    rng = np.random.default_rng(seed)
-    X = sp.random(D, V, density=0.2, format="csr", random_state=seed)
-    X.data = np.ceil(rng.random(X.nnz) * 5)
-    X = X.tocsr()
-    X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int64)
-    return X
-
-
-def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, seed=5):
-    K = lam0.shape[0]
-    lam = np.ascontiguousarray(lam0.T)
-    lam_sum = lam.sum(axis=0)
-    rho = (tau0 + 1 + np.arange(len(batches))) ** -kappa
-    scale = np.concatenate(([1.0], np.cumprod(1 - rho)))
-    sizes = np.array([len(b) for b in batches])
-    dshape, ishape = svi.scratch_shape(K, X.shape[1], X.nnz)
-    gamma = np.zeros((X.shape[0], K))
-    done, iters, status = svi.svi_run(
-        X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
-        np.concatenate(([0], np.cumsum(sizes))).astype(np.int64), lam, lam_sum, gamma, scale, rho,
-        X.shape[0] / sizes, np.zeros((n_threads, dshape)), np.full((n_threads, ishape), -1, np.int32),
-        mode=int(mode), alpha=alpha, eta=eta, max_iter=100, tol=1e-3, seed=seed, n_threads=n_threads)
-    assert status == 0 and done == len(batches) and iters > 0
-    np.testing.assert_allclose(lam_sum, lam.sum(axis=0), rtol=1e-12)
-    return lam.T, gamma
-
-
-@pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 2), (svi.Mode.HOGWILD, 1)])
-def test_svi_kernel_matches_numpy_reference(mode, n_threads):
-    X = small_corpus()
-    lam0 = np.random.default_rng(2).gamma(100, 0.01, (4, X.shape[1]))
-    batches = [np.arange(0, 10), np.arange(10, 20), np.arange(20, 30)]
-    lam, gamma = run_kernel(X, lam0, batches, mode, n_threads)
-    ref_lam, ref_gamma = online_lda(X, batches, lam0, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, t_start=1,
-                                    total=X.shape[0], max_iter=100, tol=1e-3, seed=5)
-    np.testing.assert_allclose(lam, ref_lam, rtol=1e-10)
-    for d, g in ref_gamma.items():
-        np.testing.assert_allclose(gamma[d], g, rtol=1e-10)
-    assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
-
-
-def test_hogwild_threads_apply_every_step():
-    """With several hogwild threads the reads are stale, but every minibatch's step
-    lands: the total mass added equals what the steps' sufficient statistics say."""
-    X = small_corpus(D=60, V=30, seed=3)
-    lam0 = np.random.default_rng(4).gamma(100, 0.01, (3, X.shape[1]))
-    batches = [np.arange(i, i + 5) for i in range(0, 60, 5)]
-    lam, _ = run_kernel(X, lam0, batches, svi.Mode.HOGWILD, 2)
-    # each step moves total mass towards eta * V + D * (tokens per doc in the batch)
-    assert np.all(np.isfinite(lam)) and lam.min() > 0
-    one, _ = run_kernel(X, lam0, batches, svi.Mode.HOGWILD, 1)
-    assert lam.sum() == pytest.approx(one.sum(), rel=1e-9)  # sstats of a doc sum to its token count
-
-
-def test_estep_inference_matches_reference():
-    X = small_corpus()
-    lam = np.random.default_rng(5).gamma(2.0, 1.0, (4, X.shape[1]))
-    gamma = infer_doc_topics(lam, X, 0.1, seed=7)
-    ref, _ = e_step(X, range(X.shape[0]), lam, 0.1, 100, 1e-3, 7)
-    for d, g in ref.items():
-        np.testing.assert_allclose(gamma[d], g, rtol=1e-10)
+from dpsgd.evaluation import heldout_log_likelihood, match_topics, split_tokens
 
 
 @pytest.mark.parametrize("parallel", ["batch", "hogwild"])
