@@ -172,7 +172,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             steps = self.n_batch_iter_ + np.arange(sizes.size)
             rho = (self.learning_offset + steps) ** -self.learning_decay
             scale = np.concatenate(([1.0], np.cumprod(1.0 - rho)))
-            batch_nnz = np.add.reduceat(row_nnz, chunk[:-1]) if row_nnz.size else np.zeros(sizes.size, int)
+            # non-zeros of each minibatch (reduceat on the chunk's slice: its last sum ends there)
+            batch_nnz = np.add.reduceat(row_nnz[chunk[0]:chunk[-1]], chunk[:-1] - chunk[0])
             dshape, ishape = _svi.scratch_shape(K, V, int(batch_nnz.max(initial=0)))
             tic = time.perf_counter()
             done, _, status = _svi.svi_run(
