@@ -35,3 +35,21 @@ def random_csr(n, d, density, seed, *, dtype=np.float64, index_dtype=np.int32):
 
 
 os.environ.setdefault("OMP_PROC_BIND", "false")
+
+
+def run_mpi(script, n, *args, timeout=120):
+    """Run tests/mpi/SCRIPT under ``mpiexec -n N`` (the pip-installed MPICH); never hangs.
+
+    Skips, with the reason, where mpi4py or mpiexec is missing."""
+    import shutil
+    import subprocess
+    import sys
+
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'dpsgd[mpi]')")
+    local = Path(sys.executable).parent / "mpiexec"
+    mpiexec = str(local) if local.exists() else shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("no mpiexec on this machine (pip install mpich)")
+    script_path = Path(__file__).resolve().parent / "mpi" / script
+    return subprocess.run([mpiexec, "-n", str(n), sys.executable, str(script_path), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)

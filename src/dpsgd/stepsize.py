@@ -12,6 +12,7 @@ The kernels evaluate them in C (``dpsgd._kernels.sgd``); :func:`eta` is the
 same formula in Python, used for validation and tests.
 """
 
+import collections
 import math
 
 LEARNING_RATES = ("constant", "optimal", "invscaling")
@@ -47,3 +48,159 @@ def eta(schedule, t, *, eta0, alpha, power_t, t0):
     if schedule == "constant":
         return eta0
     raise ValueError(f"unknown learning rate schedule {schedule!r}; choose from {LEARNING_RATES}")
+
+
+# --------------------------------------------------------------------------------------
+# Step-size policies for asynchronous updates (dpsgd.engine).
+#
+# A policy answers ``policy.step(k, delay)``: the step size of global update k, whose
+# gradient was computed from parameters ``delay`` updates old. Policies remember the steps
+# they gave, because the delay-adaptive ones (Wu, Magnusson, Feyzmahdavian & Johansson,
+# "Delay-adaptive step-sizes for asynchronous learning", ICML 2022) bound the sum of the
+# steps inside the current delay window:
+#
+#     sum_{t = k - delay_k}^{k} gamma_t <= gamma'
+#
+# which is what their convergence results need; a fixed step gamma'/(tau_max + 1) meets it
+# for every delay up to tau_max, the adaptive ones meet it for the delays that happen.
+# The exact formulas of the paper's "Adaptive 1/2" could not be checked (see PAPERS.md,
+# section 2.4); `budget` and `fixed_or_skip` are the two rules PAPERS.md gives, and their
+# contract is tested (tests/test_stepsize.py) for every delay sequence that grows by at
+# most one per update, as real delays do.
+
+
+class _Policy:
+    """Base: records the steps given, answers window sums."""
+
+    def __init__(self):
+        self._history = collections.deque()  # (k, gamma) of recent updates
+        self._window = 0.0  # sum of the gammas held in _history
+
+    def _window_sum(self, k, delay):
+        """Sum of the steps given to updates k - delay .. k - 1."""
+        first = k - delay
+        while self._history and self._history[0][0] < first:
+            self._window -= self._history.popleft()[1]
+        return max(self._window, 0.0)
+
+    def _record(self, k, gamma):
+        self._history.append((k, gamma))
+        self._window += gamma
+        return gamma
+
+    def step(self, k, delay=0):
+        """Step size of update ``k`` (0-based) computed ``delay`` updates ago."""
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0, got {delay}")
+        self._window_sum(k, delay)
+        return self._record(k, self._gamma(k, delay))
+
+    def _gamma(self, k, delay):
+        raise NotImplementedError
+
+
+class Constant(_Policy):
+    """gamma_k = gamma0."""
+
+    def __init__(self, gamma0):
+        super().__init__()
+        self.gamma0 = float(gamma0)
+
+    def _gamma(self, k, delay):
+        return self.gamma0
+
+
+class InvScaling(_Policy):
+    """gamma_k = gamma0 / (k + 1) ** power_t (scikit-learn's 'invscaling')."""
+
+    def __init__(self, gamma0, power_t=0.5):
+        super().__init__()
+        self.gamma0, self.power_t = float(gamma0), float(power_t)
+
+    def _gamma(self, k, delay):
+        return self.gamma0 / (k + 1) ** self.power_t
+
+
+class RobbinsMonro(_Policy):
+    """gamma_k = (tau0 + k) ** -kappa, kappa in (0.5, 1] (SVI's schedule)."""
+
+    def __init__(self, tau0=10.0, kappa=0.7):
+        super().__init__()
+        if not 0.5 < kappa <= 1.0 or tau0 <= 0:
+            raise ValueError("Robbins-Monro needs kappa in (0.5, 1] and tau0 > 0")
+        self.tau0, self.kappa = float(tau0), float(kappa)
+
+    def _gamma(self, k, delay):
+        return (self.tau0 + k) ** -self.kappa
+
+
+class EpochDecay(_Policy):
+    """Hogwild!'s schedule: gamma0 * beta ** (k // updates_per_epoch)."""
+
+    def __init__(self, gamma0, beta=0.9, updates_per_epoch=1):
+        super().__init__()
+        if not 0 < beta <= 1 or updates_per_epoch < 1:
+            raise ValueError("need 0 < beta <= 1 and updates_per_epoch >= 1")
+        self.gamma0, self.beta, self.per_epoch = float(gamma0), float(beta), int(updates_per_epoch)
+
+    def _gamma(self, k, delay):
+        return self.gamma0 * self.beta ** (k // self.per_epoch)
+
+
+class FixedForDelay(_Policy):
+    """The worst-case rule: gamma = gamma' / (tau_max + 1), whatever the delay."""
+
+    def __init__(self, gamma_prime, tau_max):
+        super().__init__()
+        if tau_max < 0:
+            raise ValueError("tau_max must be >= 0")
+        self.gamma_prime, self.tau_max = float(gamma_prime), int(tau_max)
+
+    def _gamma(self, k, delay):
+        return self.gamma_prime / (self.tau_max + 1)
+
+
+class Budget(_Policy):
+    """Delay-adaptive: gamma_k = alpha * (gamma' - sum of the steps in the delay window)."""
+
+    def __init__(self, gamma_prime, alpha=0.5):
+        super().__init__()
+        if not 0 < alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        self.gamma_prime, self.alpha = float(gamma_prime), float(alpha)
+
+    def _gamma(self, k, delay):
+        return max(0.0, self.alpha * (self.gamma_prime - self._window_sum(k, delay)))
+
+
+class FixedOrSkip(_Policy):
+    """Delay-adaptive: alpha * gamma' if the window holds at most (1 - alpha) gamma', else 0 (skip)."""
+
+    def __init__(self, gamma_prime, alpha=0.5):
+        super().__init__()
+        if not 0 < alpha <= 1:
+            raise ValueError("alpha must be in (0, 1]")
+        self.gamma_prime, self.alpha = float(gamma_prime), float(alpha)
+
+    def _gamma(self, k, delay):
+        if self._window_sum(k, delay) <= (1.0 - self.alpha) * self.gamma_prime * (1 + 1e-12):
+            return self.alpha * self.gamma_prime
+        return 0.0
+
+
+POLICIES = {
+    "constant": Constant,
+    "invscaling": InvScaling,
+    "robbins_monro": RobbinsMonro,
+    "epoch_decay": EpochDecay,
+    "fixed_for_delay": FixedForDelay,
+    "budget": Budget,
+    "fixed_or_skip": FixedOrSkip,
+}
+
+
+def make_policy(name, **params):
+    """A step-size policy by name (see ``POLICIES``), e.g. ``make_policy("budget", gamma_prime=0.1)``."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown step policy {name!r}; choose from {sorted(POLICIES)}")
+    return POLICIES[name](**params)

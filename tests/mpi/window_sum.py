@@ -1,0 +1,31 @@
+"""Every rank pushes integer deltas many times; rank 0 checks the window against the exact sum."""
+import json
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+from dpsgd.comm import ParameterWindow
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+pushes, n, sharded, method = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "sharded", sys.argv[4]
+rng = np.random.default_rng(rank)
+expected = np.zeros(n)
+with ParameterWindow(comm, n, sharded=sharded, sparse_method=method) as win:
+    for i in range(pushes):
+        if i % 2:
+            idx = rng.choice(n, size=max(1, n // 7), replace=False)
+            vals = rng.integers(-3, 4, idx.size).astype(float)
+            win.push_sparse(idx, vals, step=1.0)
+            np.add.at(expected, idx, vals)
+        else:
+            delta = rng.integers(-5, 6, n).astype(float)
+            win.push(delta, step=1.0)
+            expected += delta
+    comm.Barrier()
+    params, version = win.pull()
+    total = comm.reduce(expected, op=MPI.SUM, root=0)
+    if rank == 0:
+        print(json.dumps({"exact": bool(np.array_equal(params, total)), "clock": version,
+                          "step_sum": win.step_sum(), "max_error": float(np.abs(params - total).max())}))

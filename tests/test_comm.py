@@ -1,0 +1,72 @@
+"""dpsgd.comm: the in-process window, and the RMA window under real mpiexec (2-4 ranks)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_mpi
+from dpsgd.comm import LocalWindow, open_window
+
+
+def test_local_window_semantics():
+    win = open_window(5, initial=np.arange(5.0))
+    assert isinstance(win, LocalWindow)
+    params, version = win.pull()
+    assert version == 0 and params.tolist() == [0, 1, 2, 3, 4]
+    assert win.push(np.ones(5), step=0.5) == 0
+    assert win.push_sparse([4, 0], [10.0, -1.0], step=0.25) == 1
+    params, version = win.pull()
+    assert version == 2 and params.tolist() == [0, 2, 3, 4, 15]
+    assert win.clock() == 2 and win.step_sum() == 0.75
+    with pytest.raises(ValueError, match="shape"):
+        win.push(np.ones(3))
+    with pytest.raises(ValueError, match="NaN"):
+        win.push(np.full(5, np.nan))
+    with pytest.raises(ValueError, match="outside"):
+        win.push_sparse([5], [1.0])
+    with pytest.raises(ValueError, match="unique"):
+        win.push_sparse([1, 1], [1.0, 1.0])
+    assert win.clock() == 2  # rejected pushes change nothing
+
+
+@pytest.mark.parametrize("ranks,layout,method", [(2, "root", "indexed"), (3, "root", "runs"),
+                                                 (4, "sharded", "indexed"), (3, "sharded", "runs")])
+def test_no_lost_updates(ranks, layout, method):
+    out = run_mpi("window_sum.py", ranks, 200, 1000, layout, method)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["exact"], result
+    assert result["clock"] == 200 * ranks  # every push versioned once
+    assert result["step_sum"] == 200.0 * ranks
+
+
+@pytest.mark.parametrize("k", [0, 5])
+def test_delay_of_a_scripted_interleaving(k):
+    out = run_mpi("delay_script.py", 2, k)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"read": 0, "push": k, "delay": k}
+
+
+def test_push_completes_while_the_host_computes():
+    out = run_mpi("progress.py", 2)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["push_seconds"] < 1.0  # the host stays busy for 3 s without calling MPI
+
+
+def test_ranks_that_disagree_on_the_size_all_fail():
+    out = run_mpi("disagree.py", 3, "size", timeout=60)
+    assert out.returncode != 0
+    assert "ranks disagree on the parameter size" in out.stderr
+
+
+def test_a_rank_that_raises_ends_the_job_promptly():
+    import time
+
+    tic = time.perf_counter()
+    out = run_mpi("disagree.py", 3, "raise", timeout=60)
+    assert out.returncode != 0
+    assert "rank 1 failed on purpose" in out.stderr and "rank 1 of 3 failed" in out.stderr
+    assert time.perf_counter() - tic < 30  # the others were blocked in a barrier: aborted, not waited for

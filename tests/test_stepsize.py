@@ -1,0 +1,81 @@
+"""Step-size schedules and the contracts of the delay-adaptive policies."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dpsgd import stepsize
+
+
+@st.composite
+def delay_sequences(draw):
+    """Delays as real asynchronous runs produce them: each at most one more than the last."""
+    n = draw(st.integers(1, 300))
+    delays, last = [], 0
+    for _ in range(n):
+        last = draw(st.integers(0, last + 1))
+        delays.append(last)
+    return delays
+
+
+def window_sums(gammas, delays):
+    return [sum(gammas[k - d:k + 1]) for k, d in enumerate(delays)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(delay_sequences(), st.floats(0.01, 10.0), st.floats(0.05, 0.95),
+       st.sampled_from(["budget", "fixed_or_skip"]))
+def test_adaptive_policies_keep_every_window_within_gamma_prime(delays, gamma_prime, alpha, name):
+    policy = stepsize.make_policy(name, gamma_prime=gamma_prime, alpha=alpha)
+    gammas = [policy.step(k, d) for k, d in enumerate(delays)]
+    assert min(gammas) >= 0.0
+    assert max(window_sums(gammas, delays)) <= gamma_prime * (1 + 1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(delay_sequences(), st.integers(0, 50))
+def test_fixed_for_delay_meets_the_bound_while_delays_stay_below_tau_max(delays, tau_max):
+    policy = stepsize.FixedForDelay(1.0, tau_max)
+    gammas = [policy.step(k, d) for k, d in enumerate(delays)]
+    for k, d in enumerate(delays):
+        if d <= tau_max:
+            assert window_sums(gammas, delays)[k] <= 1.0 + 1e-12
+
+
+def test_adaptive_steps_are_larger_when_delays_are_small():
+    """Wu et al.'s point: real delays are far below the worst case, so adaptive steps are larger."""
+    delays = np.minimum(np.arange(1000) % 8, np.arange(1000))  # typical 0..7, worst case 40
+    fixed = stepsize.FixedForDelay(1.0, tau_max=40)
+    budget = stepsize.Budget(1.0, alpha=0.5)
+    total_fixed = sum(fixed.step(k, int(d)) for k, d in enumerate(delays))
+    total_budget = sum(budget.step(k, int(d)) for k, d in enumerate(delays))
+    assert total_budget > 3 * total_fixed
+
+
+def test_zero_delay_budget_step_is_alpha_gamma_prime():
+    policy = stepsize.Budget(2.0, alpha=0.25)
+    assert policy.step(0, 0) == 0.5
+    assert policy.step(1, 1) == pytest.approx(0.25 * (2.0 - 0.5))
+    skip = stepsize.FixedOrSkip(1.0, alpha=0.6)
+    assert skip.step(0, 0) == 0.6 and skip.step(1, 1) == 0.0  # 0.6 > (1 - 0.6) * 1: skip
+
+
+def test_schedules():
+    assert stepsize.Constant(0.3).step(100) == 0.3
+    assert stepsize.InvScaling(1.0, 0.5).step(3) == pytest.approx(0.5)
+    assert stepsize.RobbinsMonro(10.0, 0.7).step(5) == pytest.approx(15 ** -0.7)
+    decay = stepsize.EpochDecay(1.0, 0.5, updates_per_epoch=10)
+    assert [decay.step(k) for k in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
+    assert stepsize.eta("optimal", 1, eta0=0, alpha=0.1, power_t=0, t0=10) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name,params", [("budget", dict(gamma_prime=1.0, alpha=1.5)),
+                                         ("robbins_monro", dict(kappa=0.3)),
+                                         ("fixed_for_delay", dict(gamma_prime=1.0, tau_max=-1)),
+                                         ("nope", {})])
+def test_bad_policies(name, params):
+    with pytest.raises(ValueError):
+        stepsize.make_policy(name, **params)
+    with pytest.raises(ValueError, match="delay"):
+        stepsize.Constant(1.0).step(0, -1)
