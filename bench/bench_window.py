@@ -1,0 +1,55 @@
+"""Push / pull latency and bandwidth of dpsgd.comm.ParameterWindow against message size.
+
+    mpiexec -n 2 python bench/bench_window.py
+
+Rank 0 hosts the window and stays idle in a barrier; rank 1 times dense pushes (Accumulate +
+Flush + clock increment), pulls (Get_accumulate(NO_OP) + Flush) and sparse pushes of 1% and
+10% of the entries with each method (one indexed target datatype, or one Accumulate per run of
+consecutive indices; random indices, so runs are short). Median of repeats, microseconds.
+"""
+
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+from dpsgd.comm import ParameterWindow
+
+comm = MPI.COMM_WORLD
+rank = comm.Get_rank()
+
+
+def median_us(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return 1e6 * float(np.median(times))
+
+
+rows = []
+for n in (10, 1_000, 100_000, 1_000_000):
+    repeats = 200 if n <= 1_000 else 20
+    for method in ("indexed", "runs"):
+        with ParameterWindow(comm, n, sparse_method=method) as win:
+            if rank == 1:
+                delta = np.ones(n)
+                out = np.empty(n)
+                rng = np.random.default_rng(0)
+                if method == "indexed":
+                    push = median_us(lambda: win.push(delta), repeats)
+                    pull = median_us(lambda: win.pull(out), repeats)
+                    rows.append((n, "dense push", push, 8 * n / push))
+                    rows.append((n, "dense pull", pull, 8 * n / pull))
+                for share in (0.01, 0.1):
+                    k = max(1, int(n * share))
+                    idx = np.sort(rng.choice(n, k, replace=False))
+                    vals = np.ones(k)
+                    t = median_us(lambda: win.push_sparse(idx, vals), repeats)
+                    rows.append((n, f"sparse {share:.0%} {method}", t, 8 * k / t))
+            comm.Barrier()
+if rank == 1:
+    print(f"{'doubles':>9s}  {'operation':24s} {'us':>10s} {'MB/s':>9s}")
+    for n, op, us, mbps in rows:
+        print(f"{n:9d}  {op:24s} {us:10.1f} {mbps:9.1f}")
