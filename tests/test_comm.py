@@ -70,3 +70,31 @@ def test_a_rank_that_raises_ends_the_job_promptly():
     assert out.returncode != 0
     assert "rank 1 failed on purpose" in out.stderr and "rank 1 of 3 failed" in out.stderr
     assert time.perf_counter() - tic < 30  # the others were blocked in a barrier: aborted, not waited for
+
+
+@pytest.mark.parametrize("policy", ["none", "budget"])
+def test_distributed_linear_reaches_single_process_loss(a9a, policy):
+    from sklearn.metrics import log_loss
+
+    from dpsgd import SGDClassifier
+
+    X, y, X_test, y_test = a9a
+    single = np.mean([log_loss(y_test, SGDClassifier(loss="log_loss", alpha=1e-3, max_iter=10, tol=None,
+                                                     random_state=s, n_threads=1).fit(X, y).predict_proba(X_test))
+                      for s in range(2)])
+    results = []
+    for seed in range(2):
+        out = run_mpi("linear_distributed.py", 3, seed, policy, timeout=300)
+        assert out.returncode == 0, out.stderr
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert all(r["same_model_on_all_ranks"] for r in results)
+    assert np.mean([r["test_log_loss"] for r in results]) <= single * 1.01
+    # the delay of every push was measured on every rank
+    assert all(len(r["delays"]) == 3 and all(d["pushes"] > 0 for d in r["delays"]) for r in results)
+
+
+def test_distributed_rejects_l1():
+    from dpsgd import SGDClassifier
+
+    with pytest.raises(ValueError, match="penalty must be 'l2'"):
+        SGDClassifier(penalty="l1", comm=object()).fit(np.eye(4), [0, 1, 0, 1])

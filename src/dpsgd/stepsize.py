@@ -98,6 +98,16 @@ class _Policy:
     def _gamma(self, k, delay):
         raise NotImplementedError
 
+    def delay_scale(self, k, delay):
+        """Multiplier for a change pushed with this delay: ``step(k, delay) / reference``.
+
+        The reference is gamma' for the delay-aware policies (so that with them the
+        local steps' own schedule plays the part of gamma') and the zero-delay step
+        for plain schedules (which then never rescale a push)."""
+        gamma = self.step(k, delay)
+        reference = getattr(self, "gamma_prime", None) or self._gamma(k, 0)
+        return gamma / reference if reference else 0.0
+
 
 class Constant(_Policy):
     """gamma_k = gamma0."""

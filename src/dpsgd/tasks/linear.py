@@ -78,7 +78,8 @@ class _BaseSGD(BaseEstimator):
 
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
-                 eta0, power_t, n_iter_no_change, warm_start):
+                 eta0, power_t, n_iter_no_change, warm_start, comm=None, sync_every=4096,
+                 step_policy=None):
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -96,6 +97,9 @@ class _BaseSGD(BaseEstimator):
         self.power_t = power_t
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
+        self.comm = comm
+        self.sync_every = sync_every
+        self.step_policy = step_policy
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -111,6 +115,12 @@ class _BaseSGD(BaseEstimator):
         check_number("power_t", self.power_t)
         check_number("n_iter_no_change", self.n_iter_no_change, low=1, integer=True)
         check_number("verbose", self.verbose, low=0, integer=True)
+        check_number("sync_every", self.sync_every, low=1, integer=True)
+        if self.comm is not None and self.penalty in ("l1", "elasticnet"):
+            raise ValueError("with comm, penalty must be 'l2' or None: the L1 cumulative penalty "
+                             "keeps per-process state that the ranks do not share yet")
+        if self.step_policy is not None and not hasattr(self.step_policy, "delay_scale"):
+            raise ValueError("step_policy must be None or a dpsgd.stepsize policy (e.g. make_policy('budget', ...))")
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError("alpha must be > 0 with learning_rate='optimal' (the step is 1/(alpha*t))")
         if self.learning_rate != "optimal" and self.eta0 <= 0:
@@ -164,6 +174,14 @@ class _BaseSGD(BaseEstimator):
         l1 = self.penalty in ("l1", "elasticnet")
         l2 = self.penalty in ("l2", "elasticnet")
         l1_ratio = {"l1": 1.0, "elasticnet": self.l1_ratio}.get(self.penalty, 0.0)
+        intercept_decay = SPARSE_INTERCEPT_DECAY if self._sparse_input_ else 1.0
+        if self.comm is not None:
+            return self._run_distributed(X, Y, sample_weight, coef, intercept, max_iter, n_threads,
+                                         dict(loss=loss_id, loss_param=loss_param, alpha=self.alpha,
+                                              l1_ratio=l1_ratio, l2=l2, l1=l1, learning_rate=schedule_id,
+                                              eta0=self.eta0, power_t=self.power_t, optimal_init=t0,
+                                              intercept_decay=intercept_decay,
+                                              fit_intercept=self.fit_intercept))
         hot_slot, hot_feat = self._hot_coordinates(X, n_threads, K)
         mean_nnz = max(int(X.indptr[-1]) / max(n, 1), 1.0)
         merge_every = 1 if n_threads == 1 else int(np.clip(np.ceil(max(hot_feat.size, 1) / mean_nnz), 4, 64))
@@ -171,7 +189,6 @@ class _BaseSGD(BaseEstimator):
         q = np.zeros((d, K) if l1 else (0, 0))
         l1_state = np.zeros(1)
         Y = np.ascontiguousarray(Y, dtype=np.float64)
-        intercept_decay = SPARSE_INTERCEPT_DECAY if self._sparse_input_ else 1.0
         seed = int(self._rng_.randint(0, 2**31 - 1)) << 31 | int(self._rng_.randint(0, 2**31 - 1))
         self.n_threads_ = n_threads
 
@@ -215,6 +232,54 @@ class _BaseSGD(BaseEstimator):
             if no_improvement >= self.n_iter_no_change:
                 break
         return epoch
+
+    def _run_distributed(self, X, Y, sample_weight, coef, intercept, max_iter, n_threads, kernel_args):
+        """DPSGD across the ranks of ``self.comm``: rounds of ``sync_every`` local Hogwild!
+        steps on this rank's rows, exchanged through an RMA window (dpsgd.engine).
+
+        Runs ``max_iter`` passes over this rank's rows (``tol`` is not used), then every
+        rank reads the same final model. Returns the number of passes."""
+        from dpsgd import engine
+        from dpsgd.comm import ParameterWindow
+
+        n, d = X.shape
+        K = coef.shape[1]
+        H = int(self.sync_every)
+        rounds_per_pass = max(1, -(-n // H))
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        seed = int(self._rng_.randint(0, 2**31 - 1)) + 7919 * self.comm.Get_rank()
+        tbuf = np.zeros((n_threads, _sgd.thread_buffer_stride(K, 0)))
+        empty_slot, empty_feat = np.empty(0, np.int32), np.empty(0, np.int64)
+        order = {}
+
+        def local_update(params, version, r):
+            pass_, j = divmod(r, rounds_per_pass)
+            if pass_ not in order:
+                order.clear()
+                order[pass_] = permutation(n, seed, pass_ + 1) if self.shuffle else np.arange(n, dtype=np.int64)
+            rows = order[pass_][j * H:(j + 1) * H]
+            c = params[:d * K].reshape(d, K)
+            b = params[d * K:]
+            # the schedule follows the global number of samples: every push carried ~H
+            _, status, bad = _sgd.sgd_epoch(
+                X.data, X.indices, X.indptr, Y, sample_weight, rows, c, b, np.zeros((0, 0)), np.zeros(1),
+                empty_slot, empty_feat, tbuf, t_start=self.t_ + version * H, n_threads=n_threads,
+                merge_every=1 if n_threads == 1 else 32, **kernel_args)
+            if status != _sgd.Status.OK:
+                raise DivergenceError(f"SGD diverged on rank {self.comm.Get_rank()} (row {bad})")
+            return params
+
+        self.n_threads_ = n_threads
+        initial = np.concatenate([coef.ravel(), intercept])
+        with ParameterWindow(self.comm, initial.size, initial=initial) as window:
+            stats = engine.run_rounds(window, local_update, max_iter * rounds_per_pass, self.step_policy)
+            self.comm.Barrier()  # every rank's pushes are in
+            final, version = window.pull()
+        coef[...] = final[:d * K].reshape(d, K)
+        intercept[...] = final[d * K:]
+        self.t_ += version * H
+        self.round_stats_ = stats.summary()
+        return max_iter
 
     def _fit_targets(self, X, Y, sample_weight, max_iter, coef_init, intercept_init, callback):
         """Train on (n, K) targets from the given start; returns coef (K, d), intercept (K,)."""
@@ -327,6 +392,18 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         Epochs without improvement before stopping.
     warm_start : bool, default=False
         Start ``fit`` from the previous solution.
+    comm : mpi4py.MPI.Comm, optional
+        Train across the ranks of ``comm`` (DPSGD): each rank passes its own rows to
+        ``fit``; the ranks exchange their changes asynchronously through an MPI one-sided
+        window (``dpsgd.comm``), each running ``n_threads`` lock-free threads, and all end
+        with the same model. ``max_iter`` passes over each rank's rows are run (``tol`` is
+        not used); ``penalty`` must be 'l2' or None. Call
+        ``dpsgd.comm.abort_on_exception()`` in MPI scripts so that a failing rank ends the job.
+    sync_every : int, default=4096
+        Samples a rank processes between two exchanges (with ``comm``).
+    step_policy : dpsgd.stepsize policy, optional
+        With ``comm``: scales each pushed change by the policy's step for the measured
+        delay over gamma' (e.g. ``make_policy("budget", gamma_prime=1.0)``).
 
     Attributes
     ----------
@@ -340,6 +417,9 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     n_threads_ : int
         Threads used by the last call.
     n_features_in_ : int
+    round_stats_ : dict
+        With ``comm``: pushes, delay mean / p99 / max, and the share of time spent
+        communicating, on this rank.
 
     Notes
     -----
@@ -355,12 +435,14 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     def __init__(self, loss="hinge", *, penalty="l2", alpha=1e-4, l1_ratio=0.15,
                  fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="optimal",
-                 eta0=0.01, power_t=0.5, n_iter_no_change=5, warm_start=False):
+                 eta0=0.01, power_t=0.5, n_iter_no_change=5, warm_start=False, comm=None,
+                 sync_every=4096, step_policy=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
                          random_state=random_state, learning_rate=learning_rate, eta0=eta0,
-                         power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start)
+                         power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start,
+                         comm=comm, sync_every=sync_every, step_policy=step_policy)
 
     def _targets(self, y):
         """Targets in {-1, +1}, one column per one-vs-rest classifier."""
@@ -400,6 +482,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         X, y = self._prepare_X(X, y, reset=True, y_numeric=False)
         check_classification_targets(y)
         classes = np.unique(y)
+        if self.comm is not None:  # every rank must know every class
+            classes = np.unique(np.concatenate(self.comm.allgather(classes)))
         if classes.size < 2:
             raise ValueError(f"The number of classes has to be greater than one; got {classes.size} class")
         if self.warm_start and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", []), classes):
@@ -505,12 +589,14 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
     def __init__(self, loss="squared_error", *, penalty="l2", alpha=1e-4, l1_ratio=0.15,
                  fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="invscaling",
-                 eta0=0.01, power_t=0.25, n_iter_no_change=5, warm_start=False):
+                 eta0=0.01, power_t=0.25, n_iter_no_change=5, warm_start=False, comm=None,
+                 sync_every=4096, step_policy=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
                          random_state=random_state, learning_rate=learning_rate, eta0=eta0,
-                         power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start)
+                         power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start,
+                         comm=comm, sync_every=sync_every, step_policy=step_policy)
 
     def _train(self, X, y, sample_weight, max_iter, coef_init, intercept_init, callback):
         Y = np.asarray(y, dtype=np.float64).reshape(-1, 1)

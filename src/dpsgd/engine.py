@@ -1,0 +1,77 @@
+"""The DPSGD loop that every worker runs: pull -> local lock-free steps -> delta -> step -> push.
+
+Each worker (an MPI rank, with its own OpenMP threads) repeats rounds: it pulls the global
+parameters and their version v from the window, lets the task run ``sync_every`` local
+steps on its own data shard with the kernel's threads (Hogwild! inside the process), and
+pushes the change it made, scaled by a step-size policy given the delay it measured. Nobody
+waits for anybody: the window's pushes are one-sided.
+
+Delay of a round = pushes by others between its pull and its push (``clock - v`` read just
+before pushing; the push's own version number would also count pushes that land in between).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RoundStats:
+    """What a worker saw: one delay per push, and where its time went."""
+
+    delays: list = field(default_factory=list)
+    seconds_compute: float = 0.0
+    seconds_comm: float = 0.0
+    pushes: int = 0
+
+    def summary(self):
+        d = np.asarray(self.delays, dtype=float)
+        total = self.seconds_compute + self.seconds_comm
+        return {
+            "pushes": self.pushes,
+            "delay_mean": float(d.mean()) if d.size else 0.0,
+            "delay_p99": float(np.percentile(d, 99)) if d.size else 0.0,
+            "delay_max": float(d.max()) if d.size else 0.0,
+            "comm_share": self.seconds_comm / total if total else 0.0,
+        }
+
+
+def run_rounds(window, local_update, n_rounds, policy=None, stats=None):
+    """Run ``n_rounds`` asynchronous rounds against ``window``.
+
+    Parameters
+    ----------
+    window : dpsgd.comm.ParameterWindow or LocalWindow
+    local_update : callable
+        ``local_update(params, version, round) -> new_params``: the task's local steps,
+        started from the pulled ``params`` (a private copy it may modify).
+    n_rounds : int
+    policy : dpsgd.stepsize policy, optional
+        Scales each pushed change by ``policy.step(version, delay) / policy.step(version, 0)``
+        of a fresh copy, i.e. by how much the delay shrinks the step; None pushes the change
+        as the local steps made it (their own schedule sets the step sizes).
+    stats : RoundStats, optional
+        Accumulates delays and timings.
+
+    Returns
+    -------
+    RoundStats
+    """
+    stats = RoundStats() if stats is None else stats
+    params = np.empty(window.size)
+    for r in range(n_rounds):
+        tic = time.perf_counter()
+        params, version = window.pull(params)
+        start = params.copy()
+        toc = time.perf_counter()
+        updated = local_update(params, version, r)
+        tac = time.perf_counter()
+        delay = window.clock() - version
+        scale = 1.0 if policy is None else policy.delay_scale(version, delay)
+        window.push((updated - start) * scale, step=scale)
+        stats.delays.append(delay)
+        stats.pushes += 1
+        stats.seconds_compute += tac - toc
+        stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
+    return stats
