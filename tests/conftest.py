@@ -50,6 +50,9 @@ def run_mpi(script, n, *args, timeout=120):
     mpiexec = str(local) if local.exists() else shutil.which("mpiexec")
     if mpiexec is None:
         pytest.skip("no mpiexec on this machine (pip install mpich)")
-    script_path = Path(__file__).resolve().parent / "mpi" / script
-    return subprocess.run([mpiexec, "-n", str(n), sys.executable, str(script_path), *map(str, args)],
+    if script.endswith(".py"):
+        command = [str(Path(__file__).resolve().parent / "mpi" / script)]
+    else:  # a module: run_mpi("dpsgd", 3, "train", ...) is mpiexec -n 3 python -m dpsgd train ...
+        command = ["-m", script]
+    return subprocess.run([mpiexec, "-n", str(n), sys.executable, *command, *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)

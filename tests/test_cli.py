@@ -60,3 +60,48 @@ def test_console_script_entry_point():
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("dpsgd") == "dpsgd.cli:main"
+
+
+def test_train_linear_under_mpiexec_logs_and_checkpoints(tmp_path):
+    import json
+
+    from conftest import run_mpi
+
+    log, checkpoint = tmp_path / "log.jsonl", tmp_path / "ck.npz"
+    out = run_mpi("dpsgd", 3, "train", "linear", "--epochs", 4, "--alpha", "1e-3", "--threads", 1,
+                  "--sync-every", 2048, "--step-policy", "budget", "--log-json", log,
+                  "--checkpoint", checkpoint, "--quiet", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("result:") == 1 and "3 ranks" in out.stdout  # only rank 0 prints
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert all({"time", "updates", "loss", "delay_mean", "delay_p99", "delay_max", "comm_seconds"} <= set(r)
+               for r in records)
+    assert checkpoint.exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_checkpoint_then_resume_matches_an_uninterrupted_run(tmp_path):
+    def test_loss(out):
+        assert out.returncode == 0, out.stderr
+        line = [x for x in out.stdout.splitlines() if x.startswith("result:")][0]
+        return float(line.split("test log-loss ")[1].split()[0])
+
+    common = ["--alpha", "1e-3", "--threads", "1", "--quiet"]
+    whole = np.mean([test_loss(run("train", "linear", "--epochs", "10", "--seed", str(s), *common))
+                     for s in range(2)])
+    resumed = []
+    for s in range(2):
+        ck = tmp_path / f"ck{s}.npz"
+        test_loss(run("train", "linear", "--epochs", "5", "--seed", str(s), "--checkpoint", str(ck), *common))
+        out = run("train", "linear", "--epochs", "10", "--seed", str(s), "--resume", str(ck), *common)
+        assert "resuming" in out.stdout and "5 epochs done" in out.stdout
+        resumed.append(test_loss(out))
+    assert np.mean(resumed) <= whole * 1.01
+
+
+def test_a_missing_file_ends_every_rank(tmp_path):
+    from conftest import run_mpi
+
+    out = run_mpi("dpsgd", 2, "train", "linear", "--data", tmp_path / "absent.svm", timeout=60)
+    assert out.returncode != 0
+    assert "dpsgd: error (rank" in out.stderr and "absent.svm" in out.stderr

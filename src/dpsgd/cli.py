@@ -12,6 +12,8 @@ model and reports how well the true topics were recovered; with no ``--data``,
 """
 
 import argparse
+import json
+import os
 import importlib.util
 import sys
 import time
@@ -50,42 +52,110 @@ def _log_loss(y, proba):
     return float(-np.mean(np.log(p[np.arange(y.size), y])))
 
 
-def cmd_train_linear(args):
-    from tqdm import tqdm
-
-    from dpsgd import SGDClassifier, save_model
+def _load_linear_data(args, comm):
+    """Training (and, on rank 0, test) data; under MPI each rank reads only its share."""
     from dpsgd.data import load_a9a, load_svmlight
 
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
+    X_test = y_test = None
     if args.data is None:
         X, y, X_test, y_test = load_a9a()
         source = "bundled a9a (UCI Adult, LIBSVM version)"
+        if comm:
+            X, y = X[rank::size], y[rank::size]
     else:
-        X, y = load_svmlight(args.data, n_features=args.n_features)
-        X_test = y_test = None
-        if args.test:
-            X_test, y_test = load_svmlight(args.test, n_features=X.shape[1])
         source = args.data
-    print(f"data: {source}: {X.shape[0]} rows x {X.shape[1]} features, {X.nnz} non-zeros")
+        if comm:  # a byte range per rank: load_svmlight reads the lines that start in it
+            length = -(-os.path.getsize(args.data) // size)
+            X, y = load_svmlight(args.data, n_features=args.n_features, offset=rank * length, length=length)
+            n_features = comm.allreduce(X.shape[1], op=_mpi_max())
+            if X.shape[1] < n_features:
+                X.resize((X.shape[0], n_features))
+        else:
+            X, y = load_svmlight(args.data, n_features=args.n_features)
+        if args.test and rank == 0:
+            X_test, y_test = load_svmlight(args.test, n_features=X.shape[1])
+    return X, y, X_test, y_test, source
 
+
+def _mpi_max():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def cmd_train_linear(args, comm=None):
+    from tqdm import tqdm
+
+    from dpsgd import SGDClassifier, save_model
+    from dpsgd.persist import atomic_savez, read_npz
+    from dpsgd.stepsize import make_policy
+
+    root = comm is None or comm.Get_rank() == 0
+    X, y, X_test, y_test, source = _load_linear_data(args, comm)
+    rows = comm.allreduce(X.shape[0]) if comm else X.shape[0]
+    if root:
+        ranks = f", {comm.Get_size()} ranks" if comm else ""
+        print(f"data: {source}: {rows} rows x {X.shape[1]} features{ranks}")
+
+    policy = None
+    if args.step_policy != "none":
+        policy = make_policy(args.step_policy, gamma_prime=1.0, **({"tau_max": args.tau_max}
+                             if args.step_policy == "fixed_for_delay" else {"alpha": args.policy_alpha}))
+    coef_init = intercept_init = t_start = None
+    done = 0
+    if args.resume:
+        arrays, meta = read_npz(args.resume)
+        if meta.get("format") != "dpsgd-checkpoint":
+            raise ValueError(f"{args.resume}: not a dpsgd checkpoint")
+        coef_init, intercept_init = arrays["coef_"], arrays["intercept_"]
+        t_start, done = meta["t"], meta["epochs_done"]
+        if root:
+            print(f"resuming from {args.resume}: {done} epochs done")
+    epochs = args.epochs - done
+    if epochs < 1:
+        raise ValueError(f"the checkpoint has {done} epochs done; --epochs {args.epochs} leaves nothing to run")
     clf = SGDClassifier(loss=args.loss, penalty=args.penalty, alpha=args.alpha,
-                        learning_rate=args.learning_rate, eta0=args.eta0, max_iter=args.epochs,
-                        tol=None, n_threads=args.threads, random_state=args.seed)
-    bar = tqdm(total=args.epochs, unit="epoch", disable=args.quiet, file=sys.stderr)
+                        learning_rate=args.learning_rate, eta0=args.eta0, max_iter=epochs,
+                        tol=None, n_threads=args.threads, random_state=args.seed + done, comm=comm,
+                        sync_every=args.sync_every, step_policy=policy)
+    bar = tqdm(total=epochs, unit="epoch", disable=args.quiet or not root, file=sys.stderr)
+    log = open(args.log_json, "w") if args.log_json and root else None
     seconds = 0.0
+    tic = time.perf_counter()
 
     def progress(epoch, info):
         nonlocal seconds
         seconds += info["seconds"]
         bar.set_postfix(loss=f"{info['loss']:.4f}", nnz_per_s=f"{info['nnz'] / max(info['seconds'], 1e-12):.3g}")
         bar.update(1)
+        if log:
+            record = {"time": time.perf_counter() - tic, "epoch": done + epoch, "updates": info["updates"],
+                      "loss": info["loss"]}
+            record.update({k: info[k] for k in ("delay_mean", "delay_p99", "delay_max", "comm_seconds") if k in info})
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+        if args.checkpoint and (done + epoch) % args.checkpoint_every == 0 and root:
+            d, K = X.shape[1], info["params"].size // (X.shape[1] + 1)
+            flat = info["params"]
+            atomic_savez(args.checkpoint, {"coef_": flat[:d * K].reshape(d, K).T.copy(), "intercept_": flat[d * K:]},
+                         {"format": "dpsgd-checkpoint", "epochs_done": done + epoch,
+                          "t": 1.0 + float(info["updates"]) * (args.sync_every if comm else 1)})
 
-    tic = time.perf_counter()
-    clf.fit(X, y, callback=progress)
+    clf.fit(X, y, coef_init=coef_init, intercept_init=intercept_init, callback=progress, t_start=t_start)
     wall = time.perf_counter() - tic
     bar.close()
-    parts = [f"epochs {clf.n_iter_}", f"threads {clf.n_threads_}", f"train time {wall:.2f} s",
-             f"throughput {X.nnz * clf.n_iter_ / max(seconds, 1e-12):.3g} nnz/s",
-             f"train accuracy {clf.score(X, y):.4f}"]
+    if log:
+        log.close()
+    if not root:
+        return 0
+    parts = [f"epochs {args.epochs}", f"threads {clf.n_threads_}" + (f" x {comm.Get_size()} ranks" if comm else ""),
+             f"train time {wall:.2f} s", f"throughput {X.nnz * epochs / max(seconds, 1e-12):.3g} nnz/s"
+             + (" (rank 0)" if comm else ""), f"train accuracy {clf.score(X, y):.4f}"]
+    if comm:
+        stats = clf.round_stats_
+        parts.append(f"delay mean {stats['delay_mean']:.2f} / p99 {stats['delay_p99']:.0f} / max "
+                     f"{stats['delay_max']:.0f}, communication {stats['comm_share']:.0%} of the time (rank 0)")
     if X_test is not None:
         parts.append(f"test accuracy {clf.score(X_test, y_test):.4f}")
         if args.loss == "log_loss" and clf.classes_.size == 2:
@@ -182,17 +252,40 @@ def build_parser():
     lin.add_argument("--seed", type=int, default=0)
     lin.add_argument("--save", help="write the model here (.npz with JSON metadata, no pickle)")
     lin.add_argument("--quiet", action="store_true", help="no progress bar")
+    lin.add_argument("--sync-every", type=int, default=4096, help="samples between exchanges (under mpiexec)")
+    lin.add_argument("--step-policy", default="none",
+                     choices=["none", "budget", "fixed_or_skip", "fixed_for_delay"],
+                     help="scale pushed changes by the measured delay (under mpiexec)")
+    lin.add_argument("--policy-alpha", type=float, default=0.9, help="alpha of budget / fixed_or_skip")
+    lin.add_argument("--tau-max", type=int, default=16, help="tau_max of fixed_for_delay")
+    lin.add_argument("--log-json", help="append one JSON line per epoch: time, updates, loss, delays")
+    lin.add_argument("--checkpoint", help="checkpoint file (.npz + JSON, written atomically)")
+    lin.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    lin.add_argument("--resume", help="continue from this checkpoint")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    comm = None
+    if args.command == "train":
+        from dpsgd.comm import abort_on_exception, world
+
+        comm = world()  # set when started by mpiexec with several ranks
+        if comm is not None:
+            abort_on_exception(comm)
     try:
         if args.command == "info":
             return cmd_info(args)
         if args.task == "lda":
+            if comm is not None:
+                raise ValueError("train lda does not run under mpiexec yet (one process, many threads)")
             return cmd_train_lda(args)
-        return cmd_train_linear(args)
+        return cmd_train_linear(args, comm)
     except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as exc:
-        print(f"dpsgd: error: {exc}", file=sys.stderr)
+        where = f" (rank {comm.Get_rank()})" if comm is not None else ""
+        print(f"dpsgd: error{where}: {exc}", file=sys.stderr)
+        if comm is not None:  # the other ranks may be waiting in a collective: end them all
+            sys.stderr.flush()
+            comm.Abort(2)
         return 2

@@ -4,7 +4,23 @@
 ``LocalWindow`` offers the same interface inside one process, with no MPI.
 """
 
+import os
+
 from dpsgd.comm.failure import abort_on_exception
 from dpsgd.comm.window import LocalWindow, ParameterWindow, open_window
 
-__all__ = ["LocalWindow", "ParameterWindow", "abort_on_exception", "open_window"]
+__all__ = ["LocalWindow", "ParameterWindow", "abort_on_exception", "open_window", "world"]
+
+# set by the process managers of MPICH (hydra), Open MPI and Slurm's srun
+_LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+
+
+def world():
+    """MPI.COMM_WORLD when this process was started by mpiexec with more than one rank, else None.
+
+    mpi4py is imported only then, so that a single-process run never needs MPI."""
+    if not any(int(os.environ.get(name, "1") or 1) > 1 for name in _LAUNCHER_SIZE):
+        return None
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None

@@ -176,7 +176,7 @@ class _BaseSGD(BaseEstimator):
         l1_ratio = {"l1": 1.0, "elasticnet": self.l1_ratio}.get(self.penalty, 0.0)
         intercept_decay = SPARSE_INTERCEPT_DECAY if self._sparse_input_ else 1.0
         if self.comm is not None:
-            return self._run_distributed(X, Y, sample_weight, coef, intercept, max_iter, n_threads,
+            return self._run_distributed(X, Y, sample_weight, coef, intercept, max_iter, n_threads, callback,
                                          dict(loss=loss_id, loss_param=loss_param, alpha=self.alpha,
                                               l1_ratio=l1_ratio, l2=l2, l1=l1, learning_rate=schedule_id,
                                               eta0=self.eta0, power_t=self.power_t, optimal_init=t0,
@@ -223,7 +223,9 @@ class _BaseSGD(BaseEstimator):
                       f"{X.indptr[-1] / max(seconds, 1e-12):.3g} nnz/s, {seconds:.3f} s")
             if callback is not None:
                 callback(epoch, {"loss": sumloss / max(n, 1), "objective": objective,
-                                 "seconds": seconds, "nnz": int(X.indptr[-1]) * K})
+                                 "seconds": seconds, "nnz": int(X.indptr[-1]) * K,
+                                 "updates": int(self.t_ - 1),
+                                 "params": np.concatenate([coef.ravel(), intercept])})
             if self.tol is not None and objective > best - self.tol:
                 no_improvement += 1
             else:
@@ -233,7 +235,7 @@ class _BaseSGD(BaseEstimator):
                 break
         return epoch
 
-    def _run_distributed(self, X, Y, sample_weight, coef, intercept, max_iter, n_threads, kernel_args):
+    def _run_distributed(self, X, Y, sample_weight, coef, intercept, max_iter, n_threads, callback, kernel_args):
         """DPSGD across the ranks of ``self.comm``: rounds of ``sync_every`` local Hogwild!
         steps on this rank's rows, exchanged through an RMA window (dpsgd.engine).
 
@@ -251,6 +253,8 @@ class _BaseSGD(BaseEstimator):
         tbuf = np.zeros((n_threads, _sgd.thread_buffer_stride(K, 0)))
         empty_slot, empty_feat = np.empty(0, np.int32), np.empty(0, np.int64)
         order = {}
+        pass_loss = [0.0, time.perf_counter()]
+        stats = engine.RoundStats()
 
         def local_update(params, version, r):
             pass_, j = divmod(r, rounds_per_pass)
@@ -261,18 +265,25 @@ class _BaseSGD(BaseEstimator):
             c = params[:d * K].reshape(d, K)
             b = params[d * K:]
             # the schedule follows the global number of samples: every push carried ~H
-            _, status, bad = _sgd.sgd_epoch(
+            sumloss, status, bad = _sgd.sgd_epoch(
                 X.data, X.indices, X.indptr, Y, sample_weight, rows, c, b, np.zeros((0, 0)), np.zeros(1),
                 empty_slot, empty_feat, tbuf, t_start=self.t_ + version * H, n_threads=n_threads,
                 merge_every=1 if n_threads == 1 else 32, **kernel_args)
             if status != _sgd.Status.OK:
                 raise DivergenceError(f"SGD diverged on rank {self.comm.Get_rank()} (row {bad})")
+            pass_loss[0] += sumloss
+            if j == rounds_per_pass - 1 and callback is not None:  # this rank finished a pass
+                now = time.perf_counter()
+                callback(pass_ + 1, {"loss": pass_loss[0] / max(n, 1), "seconds": now - pass_loss[1],
+                                     "nnz": int(X.indptr[-1]) * K, "updates": version + 1, **stats.summary(),
+                                     "comm_seconds": stats.seconds_comm, "params": params})
+                pass_loss[:] = [0.0, now]
             return params
 
         self.n_threads_ = n_threads
         initial = np.concatenate([coef.ravel(), intercept])
         with ParameterWindow(self.comm, initial.size, initial=initial) as window:
-            stats = engine.run_rounds(window, local_update, max_iter * rounds_per_pass, self.step_policy)
+            engine.run_rounds(window, local_update, max_iter * rounds_per_pass, self.step_policy, stats)
             self.comm.Barrier()  # every rank's pushes are in
             final, version = window.pull()
         coef[...] = final[:d * K].reshape(d, K)
@@ -457,7 +468,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         self.coef_, self.intercept_ = self._fit_targets(
             X, self._targets(y), sample_weight, max_iter, coef_init, intercept_init, callback)
 
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None):
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None,
+            t_start=None):
         """Fit the model with up to ``max_iter`` epochs of parallel SGD.
 
         Parameters
@@ -472,13 +484,21 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             Per-sample weights (non-negative).
         callback : callable, optional
             ``callback(epoch, info)`` after every epoch; ``info`` has ``loss`` (mean),
-            ``objective``, ``seconds`` and ``nnz`` (non-zeros processed).
+            ``seconds``, ``nnz`` (non-zeros processed), ``updates`` and ``params`` (the
+            weights, flattened as coef (n_features x outputs) then intercept); with
+            ``comm`` also the delay statistics.
+        t_start : float, optional
+            Step of the schedule to start at (1 by default); with ``coef_init`` it
+            resumes a run from a checkpoint without restarting its step sizes.
 
         Returns
         -------
         self
         """
         self._start(reset=True)
+        if t_start is not None:
+            check_number("t_start", t_start, low=1.0)
+            self.t_ = float(t_start)
         X, y = self._prepare_X(X, y, reset=True, y_numeric=False)
         check_classification_targets(y)
         classes = np.unique(y)
