@@ -1,0 +1,87 @@
+"""Ranks x threads scaling of distributed SGD (DPSGD) on the RCV1-like data.
+
+    python bench/scaling_linear.py [--configs 1x1 1x2 2x1 2x2] [--epochs 5] [--scale 0.5]
+
+Each configuration R x T runs ``mpiexec -n R`` (1 x T runs without MPI) with T threads per rank;
+every rank fits its share of the rows (rows r, r + R, ...). Reported from rank 0: wall time of
+the fit, speed-up over 1 x 1, test log-loss, the share of rank 0's time spent in the window's
+pulls and pushes, and the delays it measured.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def child(threads, epochs, scale, sync_every):
+    sys.path.insert(0, str(HERE))
+    from sklearn.metrics import log_loss
+
+    import rcv1like
+    from dpsgd import SGDClassifier
+    from dpsgd.comm import abort_on_exception, world
+
+    comm = world()
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
+    if comm:
+        abort_on_exception(comm)
+    X, y, X_test, y_test = rcv1like.load(scale)
+    mine = np.arange(rank, X.shape[0], size)
+    clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, random_state=0,
+                        n_threads=threads, comm=comm, sync_every=sync_every)
+    Xr, yr = X[mine], y[mine]
+    if comm:
+        comm.Barrier()
+    tic = time.perf_counter()
+    clf.fit(Xr, yr)
+    seconds = time.perf_counter() - tic
+    if rank == 0:
+        stats = getattr(clf, "round_stats_", {})
+        print(json.dumps({"seconds": seconds, "test_log_loss": log_loss(y_test, clf.predict_proba(X_test)),
+                          "threads_used": clf.n_threads_, **stats}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["1x1", "1x2", "2x1", "2x2"])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--scale", type=float, default=0.5)
+    parser.add_argument("--sync-every", type=int, default=4096)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        return child(args.child, args.epochs, args.scale, args.sync_every)
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    rows = []
+    for config in args.configs:
+        ranks, threads = map(int, config.split("x"))
+        cmd = [sys.executable, __file__, "--child", str(threads), "--epochs", str(args.epochs),
+               "--scale", str(args.scale), "--sync-every", str(args.sync_every)]
+        if ranks > 1:
+            cmd = [str(mpiexec), "-n", str(ranks)] + cmd
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=os.environ)
+        if out.returncode != 0:
+            print(config, "failed:", out.stderr.strip().splitlines()[-1:])
+            continue
+        rows.append((config, json.loads(out.stdout.strip().splitlines()[-1])))
+    base = rows[0][1]["seconds"]
+    print(f"RCV1-like x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every {args.sync_every}")
+    print(f"{'ranks x threads':16s} {'seconds':>8s} {'speed-up':>9s} {'test loss':>10s} {'comm':>6s} "
+          f"{'delay mean/p99/max':>20s}")
+    for config, r in rows:
+        delays = (f"{r['delay_mean']:.1f}/{r['delay_p99']:.0f}/{r['delay_max']:.0f}" if "delay_mean" in r else "-")
+        comm = f"{r['comm_share']:.0%}" if "comm_share" in r else "-"
+        print(f"{config:16s} {r['seconds']:8.2f} {base / r['seconds']:8.2f}x {r['test_log_loss']:10.5f} "
+              f"{comm:>6s} {delays:>20s}")
+
+
+if __name__ == "__main__":
+    main()
