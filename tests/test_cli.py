@@ -105,3 +105,13 @@ def test_a_missing_file_ends_every_rank(tmp_path):
     out = run_mpi("dpsgd", 2, "train", "linear", "--data", tmp_path / "absent.svm", timeout=60)
     assert out.returncode != 0
     assert "dpsgd: error (rank" in out.stderr and "absent.svm" in out.stderr
+
+
+def test_train_lda_under_mpiexec():
+    from conftest import run_mpi
+
+    out = run_mpi("dpsgd", 2, "train", "lda", "--passes", 3, "--quiet", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("result:") == 1 and "x 2 ranks" in out.stdout
+    recovery = float(out.stdout.split("topic recovery ")[1].split()[0])
+    assert recovery >= 0.95

@@ -28,6 +28,7 @@ def test_local_window_semantics():
     with pytest.raises(ValueError, match="unique"):
         win.push_sparse([1, 1], [1.0, 1.0])
     assert win.clock() == 2  # rejected pushes change nothing
+    assert [win.ticket() for _ in range(3)] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("ranks,layout,method", [(2, "root", "indexed"), (3, "root", "runs"),
@@ -39,6 +40,7 @@ def test_no_lost_updates(ranks, layout, method):
     assert result["exact"], result
     assert result["clock"] == 200 * ranks  # every push versioned once
     assert result["step_sum"] == 200.0 * ranks
+    assert result["tickets_unique"]  # every ticket handed out exactly once
 
 
 @pytest.mark.parametrize("k", [0, 5])
@@ -98,3 +100,38 @@ def test_distributed_rejects_l1():
 
     with pytest.raises(ValueError, match="penalty must be 'l2'"):
         SGDClassifier(penalty="l1", comm=object()).fit(np.eye(4), [0, 1, 0, 1])
+
+
+@pytest.fixture(scope="module")
+def lda_single():
+    from dpsgd import LatentDirichletAllocation
+    from dpsgd.data import make_lda_corpus
+
+    X, _, _ = make_lda_corpus(4_400, 300, 8, 80, random_state=2)
+    lda = LatentDirichletAllocation(8, max_iter=5, batch_size=64, n_threads=1, random_state=0).fit(X[:4_000])
+    return lda.heldout_log_likelihood(X[4_000:])
+
+
+@pytest.mark.parametrize("ranks,threads", [(2, 1), (3, 1), (2, 2)])
+def test_distributed_lda_reaches_single_process_likelihood(lda_single, ranks, threads):
+    out = run_mpi("lda_distributed.py", ranks, threads, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["same_topics"]
+    assert result["heldout"] >= lda_single * 1.02  # negative: within 2%
+    assert result["recovery"] >= 0.95
+
+
+def test_distributed_lda_on_ap():
+    from conftest import shared_path
+    from dpsgd import LatentDirichletAllocation
+    from dpsgd.data import load_uci_bow
+
+    path = shared_path("ap_associated_press", "docword.ap.txt")
+    X, _ = load_uci_bow(path)
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    single = LatentDirichletAllocation(20, max_iter=3, n_threads=1, random_state=0).fit(
+        X[order[225:]]).heldout_log_likelihood(X[order[:225]])
+    out = run_mpi("lda_ap_distributed.py", 2, path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["heldout"] >= single * 1.02

@@ -168,7 +168,7 @@ def cmd_train_linear(args, comm=None):
     return 0
 
 
-def cmd_train_lda(args):
+def cmd_train_lda(args, comm=None):
     from tqdm import tqdm
 
     from dpsgd import LatentDirichletAllocation, save_model
@@ -185,25 +185,35 @@ def cmd_train_lda(args):
         X, vocabulary = load_uci_bow(args.corpus, args.vocab)
         vocabulary = vocabulary or [f"w{i}" for i in range(X.shape[1])]
         source = args.corpus
-    print(f"corpus: {source}: {X.shape[0]} documents x {X.shape[1]} words, {int(X.sum())} tokens")
+    root = comm is None or comm.Get_rank() == 0
+    if root:
+        ranks = f", {comm.Get_size()} ranks" if comm else ""
+        print(f"corpus: {source}: {X.shape[0]} documents x {X.shape[1]} words, {int(X.sum())} tokens{ranks}")
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(X.shape[0])
     n_test = max(1, X.shape[0] // 10)
     X_test, X_train = X[order[:n_test]], X[order[n_test:]]
+    if comm:  # this rank's documents
+        X_train = X_train[comm.Get_rank()::comm.Get_size()]
 
     lda = LatentDirichletAllocation(n_components=args.topics, max_iter=args.passes, batch_size=args.batch_size,
-                                    n_threads=args.threads, parallel=args.parallel, random_state=args.seed)
-    bar = tqdm(total=args.passes * X_train.shape[0], unit="doc", unit_scale=True, disable=args.quiet,
-               file=sys.stderr, desc="training")
+                                    n_threads=args.threads, parallel=args.parallel, random_state=args.seed,
+                                    comm=comm)
+    bar = tqdm(total=args.passes * X_train.shape[0], unit="doc", unit_scale=True,
+               disable=args.quiet or comm is not None, file=sys.stderr, desc="training")
     tic = time.perf_counter()
     lda.fit(X_train, callback=lambda n, seconds: bar.update(n))
     wall = time.perf_counter() - tic
     bar.close()
+    docs = comm.allreduce(X_train.shape[0]) if comm else X_train.shape[0]  # collective: every rank
+    if not root:
+        return 0
     for k, words in enumerate(lda.show_topics(vocabulary, n_words=args.top_words)):
         print(f"topic {k:3d}: {' '.join(words)}")
     loglik = lda.heldout_log_likelihood(X_test)
-    parts = [f"passes {args.passes}", f"threads {lda.n_threads_} ({args.parallel})", f"train time {wall:.2f} s",
-             f"{args.passes * X_train.shape[0] / wall:.0f} documents/s",
+    parts = [f"passes {args.passes}", f"threads {lda.n_threads_} ({args.parallel})"
+             + (f" x {comm.Get_size()} ranks" if comm else ""), f"train time {wall:.2f} s",
+             f"{args.passes * docs / wall:.0f} documents/s",
              f"held-out perplexity {lda.perplexity(X_test):.1f} (base e, variational bound)",
              f"held-out log-likelihood {loglik:.4f} nats/word (document completion)"]
     if true_topics is not None:
@@ -278,9 +288,7 @@ def main(argv=None):
         if args.command == "info":
             return cmd_info(args)
         if args.task == "lda":
-            if comm is not None:
-                raise ValueError("train lda does not run under mpiexec yet (one process, many threads)")
-            return cmd_train_lda(args)
+            return cmd_train_lda(args, comm)
         return cmd_train_linear(args, comm)
     except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as exc:
         where = f" (rank {comm.Get_rank()})" if comm is not None else ""

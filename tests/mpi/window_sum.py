@@ -12,6 +12,7 @@ rank, size = comm.Get_rank(), comm.Get_size()
 pushes, n, sharded, method = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "sharded", sys.argv[4]
 rng = np.random.default_rng(rank)
 expected = np.zeros(n)
+tickets = []
 with ParameterWindow(comm, n, sharded=sharded, sparse_method=method) as win:
     for i in range(pushes):
         if i % 2:
@@ -23,9 +24,13 @@ with ParameterWindow(comm, n, sharded=sharded, sparse_method=method) as win:
             delta = rng.integers(-5, 6, n).astype(float)
             win.push(delta, step=1.0)
             expected += delta
+        tickets.append(win.ticket())
     comm.Barrier()
     params, version = win.pull()
     total = comm.reduce(expected, op=MPI.SUM, root=0)
+    all_tickets = comm.gather(tickets, root=0)
     if rank == 0:
+        flat = sorted(t for ts in all_tickets for t in ts)
         print(json.dumps({"exact": bool(np.array_equal(params, total)), "clock": version,
-                          "step_sum": win.step_sum(), "max_error": float(np.abs(params - total).max())}))
+                          "step_sum": win.step_sum(), "max_error": float(np.abs(params - total).max()),
+                          "tickets_unique": flat == list(range(len(flat)))}))

@@ -2,12 +2,15 @@
 
 Interface (both classes):
 
-- ``push(delta, step=0.0) -> version``: add ``delta`` to the parameters; ``version`` is the
-  global clock before this push (pushes are numbered 0, 1, 2, ...). ``step`` is added to a
-  running sum of applied step sizes (for delay-adaptive policies).
+- ``push(delta, step=0.0, advance=True) -> version``: add ``delta`` to the parameters;
+  ``version`` is the global clock before this push (pushes are numbered 0, 1, 2, ...).
+  ``step`` is added to a running sum of applied step sizes (for delay-adaptive policies).
+  ``advance=False`` writes a correction that is not a step: the clock does not move.
 - ``push_sparse(indices, values) -> version``: the same for a sparse delta.
 - ``pull(out=None) -> (params, version)``: a copy of the parameters and the clock read just
   before it: every push numbered below ``version`` is in the copy.
+- ``ticket()``: a number from a second counter, each one handed out once (a worker reserves
+  the index of the global step it is computing before it pushes it).
 - ``clock()``, ``step_sum()``, ``close()``; both are context managers.
 
 A worker's delay for a push is ``push(...) - version_of_its_pull``: how many pushes other
@@ -15,8 +18,8 @@ workers made between its read and its write.
 
 MPI layout (``ParameterWindow``): the parameters live in a window allocated with
 ``Win.Allocate`` on rank 0 (or in contiguous blocks over all ranks with
-``sharded=True``); the clock (int64) and the step sum (float64) live in a second window on
-rank 0. Both windows stay in one passive-target epoch (``Lock_all``) for their whole life.
+``sharded=True``); the clock (int64), the step sum (float64) and the ticket counter (int64) live in
+a second window on rank 0. Both windows stay in one passive-target epoch (``Lock_all``) for their whole life.
 Pushes are ``Accumulate(SUM)`` then ``Flush``; pulls are ``Get_accumulate(NO_OP)``, which
 MPI makes element-wise atomic with respect to concurrent accumulates (a ``Get`` would
 not be); counters are ``Fetch_and_op``. The clock is incremented only after the push's
@@ -38,13 +41,14 @@ class LocalWindow:
             raise ValueError(f"initial has shape {self._params.shape}, expected ({self.size},)")
         self._clock = 0
         self._step_sum = 0.0
+        self._tickets = 0
         self._lock = threading.Lock()
 
-    def push(self, delta, step=0.0):
+    def push(self, delta, step=0.0, advance=True):
         delta = _as_delta(delta, self.size)
         with self._lock:
             self._params += delta
-            return self._advance(step)
+            return self._advance(step) if advance else self._clock
 
     def push_sparse(self, indices, values, step=0.0):
         indices, values = _as_sparse(indices, values, self.size)
@@ -68,6 +72,11 @@ class LocalWindow:
 
     def clock(self):
         return self._clock
+
+    def ticket(self):
+        with self._lock:
+            self._tickets += 1
+            return self._tickets - 1
 
     def step_sum(self):
         return self._step_sum
@@ -121,7 +130,7 @@ class ParameterWindow:
         self._owners = [r for r in range(nranks) if self._bounds[r + 1] > self._bounds[r]]
         local = int(self._bounds[rank + 1] - self._bounds[rank])
         self._win = MPI.Win.Allocate(local * 8, 8, comm=comm)
-        self._counters = MPI.Win.Allocate(16 if rank == 0 else 0, 8, comm=comm)
+        self._counters = MPI.Win.Allocate(24 if rank == 0 else 0, 8, comm=comm)  # clock, step sum, tickets
         if local:
             block = np.frombuffer(self._win.tomemory(), dtype=np.float64)
             start, stop = self._bounds[rank], self._bounds[rank + 1]
@@ -138,7 +147,7 @@ class ParameterWindow:
         self._closed = False
 
     # ---------------------------------------------------------------- writes
-    def push(self, delta, step=0.0):
+    def push(self, delta, step=0.0, advance=True):
         delta = _as_delta(delta, self.size)
         MPI = self._MPI
         for r in self._owners:
@@ -146,7 +155,7 @@ class ParameterWindow:
             self._win.Accumulate(delta[start:stop], r, op=MPI.SUM)
         for r in self._owners:
             self._win.Flush(r)
-        return self._advance(step)
+        return self._advance(step) if advance else self.clock()
 
     def push_sparse(self, indices, values, step=0.0):
         indices, values = _as_sparse(indices, values, self.size)
@@ -203,6 +212,13 @@ class ParameterWindow:
         MPI = self._MPI
         old = np.zeros(1, dtype=np.int64)
         self._counters.Fetch_and_op(self._one, old, 0, 0, MPI.NO_OP)
+        self._counters.Flush(0)
+        return int(old[0])
+
+    def ticket(self):
+        MPI = self._MPI
+        old = np.zeros(1, dtype=np.int64)
+        self._counters.Fetch_and_op(self._one, old, 0, 2, MPI.SUM)
         self._counters.Flush(0)
         return int(old[0])
 

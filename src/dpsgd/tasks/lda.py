@@ -71,6 +71,13 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Seeds the initial topics, the order and the E-steps' starting points.
     verbose : int, default=0
         Print a line per pass.
+    comm : mpi4py.MPI.Comm, optional
+        DPSVI across the ranks of ``comm``: each rank passes its own documents to
+        ``fit`` and runs ``n_threads`` threads on its minibatches; the ranks add their
+        global steps to one topic matrix in an MPI one-sided window without waiting for
+        each other (see ``_fit_distributed``). ``total_samples`` is the whole corpus.
+        Every rank ends with the same topics. ``reseed_topics`` runs on rank 0 between
+        passes, with every rank waiting at a barrier.
 
     Attributes
     ----------
@@ -93,7 +100,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     def __init__(self, n_components=10, *, doc_topic_prior=None, topic_word_prior=None,
                  learning_decay=0.7, learning_offset=10.0, max_iter=10, batch_size=128,
                  total_samples=1e6, max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None,
-                 parallel="batch", shuffle=True, reseed_topics=True, random_state=None, verbose=0):
+                 parallel="batch", shuffle=True, reseed_topics=True, random_state=None, verbose=0,
+                 comm=None):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.topic_word_prior = topic_word_prior
@@ -110,6 +118,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.reseed_topics = reseed_topics
         self.random_state = random_state
         self.verbose = verbose
+        self.comm = comm
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -191,6 +200,98 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                 callback(int(sizes.sum()), time.perf_counter() - tic)
         self.components_ = np.ascontiguousarray(lam.T)
 
+    def _fit_distributed(self, X):
+        """DPSVI across ranks: asynchronous global steps through an RMA window.
+
+        The window holds lambda in the kernel's scaled form (``Lam``, word-major, and its
+        column sums): lambda = A_t Lam + eta (1 - A_t), where A_t is the product of
+        (1 - rho_s) over the first t global steps, known in advance. A rank reserves the
+        index j of its next step (a ticket), pulls Lam, runs its minibatch's E-step and
+        M-step on the pulled lambda with the kernel, and pushes only the step's own term
+        rho_j D/|B| S / A_{j+1} on the minibatch's words. Each push carries its own scale,
+        so the pushes commute: the result is a sum of steps, whatever order they land in.
+        """
+        from mpi4py import MPI
+
+        from dpsgd.comm import ParameterWindow
+
+        comm = self.comm
+        K, V = self.components_.shape
+        n_docs = X.shape[0]
+        total_docs = float(comm.allreduce(n_docs))
+        my_steps = self.max_iter * max(1, -(-n_docs // self.batch_size)) if n_docs else 0
+        total_steps = comm.allreduce(my_steps)
+        steps = np.arange(total_steps + 1)
+        rho = (self.learning_offset + self.n_batch_iter_ + steps) ** -self.learning_decay
+        log_scale = np.concatenate(([0.0], np.cumsum(np.log1p(-rho[:-1]))))
+        if log_scale[-1] < -600:
+            raise ValueError(f"{total_steps} global steps shrink lambda's scale below 1e-260; "
+                             "use fewer passes or larger minibatches")
+        scale = np.exp(log_scale)
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        n_threads = max(1, min(effective_n_threads(self.n_threads), available_threads() // node.Get_size()))
+        node.Free()
+        self.n_threads_ = n_threads
+        counts = X.data
+        indices = X.indices.astype(np.int32, copy=False)
+        indptr = X.indptr.astype(np.int64, copy=False)
+        eta = self.topic_word_prior_
+        lam0 = np.ascontiguousarray(self.components_.T)  # rank 0's start, broadcast by the window
+        initial = np.concatenate([lam0.ravel(), lam0.sum(axis=0)])
+        seed = int(self._rng_.randint(0, 2**31 - 1)) + 7919 * comm.Get_rank()
+        dshape, ishape = _svi.scratch_shape(K, V, int(np.diff(indptr).max(initial=0)) * self.batch_size)
+        dbuf = np.zeros((n_threads, dshape))
+        ibuf = np.full((n_threads, ishape), -1, dtype=np.int32)
+        with ParameterWindow(comm, V * K + K, initial=initial) as window:
+            flat = np.empty(V * K + K)
+            for pass_ in range(self.max_iter):
+                order = self._order(n_docs)
+                for start in range(0, n_docs, self.batch_size):
+                    docs = order[start:start + self.batch_size]
+                    j = window.ticket()
+                    flat, version = window.pull(flat)
+                    A = scale[min(version, total_steps)]
+                    lam = flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)  # the true lambda read
+                    lam_sum = flat[V * K:] * A + V * eta * (1.0 - A)
+                    before = lam.copy()
+                    _, _, status = _svi.svi_run(
+                        counts, indices, indptr, docs, np.array([0, docs.size], dtype=np.int64), lam, lam_sum,
+                        np.zeros((0, K)), np.array([1.0, 1.0 - rho[j]]), rho[j:j + 1],
+                        np.array([total_docs / docs.size]), dbuf, ibuf, mode=int(_svi.Mode.BATCH),
+                        alpha=self.doc_topic_prior_, eta=eta, max_iter=self.max_doc_update_iter,
+                        tol=self.mean_change_tol, seed=seed + j, n_threads=n_threads)
+                    if status != 0:
+                        raise FloatingPointError("the variational updates produced a non-finite value")
+                    words = np.unique(indices[np.concatenate([np.arange(indptr[d], indptr[d + 1]) for d in docs])])
+                    delta = np.zeros((V, K))
+                    # the step's own term rho_j D/|B| S on its words, in the scale after step j
+                    delta[words] = (lam[words] - (1.0 - rho[j]) * before[words] - rho[j] * eta) / scale[j + 1]
+                    window.push(np.concatenate([delta.ravel(), delta.sum(axis=0)]))
+                if self.reseed_topics and pass_ < self.max_iter // 2:
+                    self._reseed_distributed(window, flat, scale, V, K)
+            comm.Barrier()  # every rank's steps are in
+            flat, version = window.pull(flat)
+        A = scale[version]
+        self.components_ = np.ascontiguousarray((flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)).T)
+        self.n_batch_iter_ += int(version)
+
+    def _reseed_distributed(self, window, flat, scale, V, K):
+        """``reseed_topics`` between passes of a distributed fit: the ranks meet at a barrier,
+        rank 0 re-seeds the pulled topics and writes the change into the window (a
+        correction, not a step: the clock, which indexes the scale, does not move)."""
+        comm = self.comm
+        eta = self.topic_word_prior_
+        comm.Barrier()
+        if comm.Get_rank() == 0:
+            flat, version = window.pull(flat)
+            A = scale[version]
+            true = flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)
+            self.components_ = np.ascontiguousarray(true.T)
+            if self._reseed_dead_topics():
+                delta = (self.components_.T - true) / A
+                window.push(np.concatenate([delta.ravel(), delta.sum(axis=0)]), advance=False)
+        comm.Barrier()
+
     def _order(self, n_docs):
         if not self.shuffle:
             return np.arange(n_docs, dtype=np.int64)
@@ -245,6 +346,11 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             raise ValueError("the corpus has no words: every document is empty")
         self._init_topics(X.shape[1])
         self.n_reseeded_ = 0
+        if self.comm is not None:
+            self._fit_distributed(X)
+            self.n_iter_ = self.max_iter
+            self._finish()
+            return self
         for epoch in range(self.max_iter):
             tic = time.perf_counter()
             self._run(X, self._order(X.shape[0]), float(X.shape[0]), callback)
