@@ -91,6 +91,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Passes run by ``fit``.
     n_reseeded_ : int
         Topics re-seeded by the last ``fit`` (see ``reseed_topics``).
+    round_stats_ : dict
+        With ``comm``: this rank's pushes, delay mean / p99 / max (global steps by others
+        between its pull and its push) and the share of its time spent communicating.
     n_threads_ : int
         Threads used by the last call.
     doc_topic_prior_, topic_word_prior_ : float
@@ -214,8 +217,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         from mpi4py import MPI
 
         from dpsgd.comm import ParameterWindow
+        from dpsgd.engine import RoundStats
 
         comm = self.comm
+        stats = RoundStats()
         K, V = self.components_.shape
         n_docs = X.shape[0]
         total_docs = float(comm.allreduce(n_docs))
@@ -248,8 +253,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                 order = self._order(n_docs)
                 for start in range(0, n_docs, self.batch_size):
                     docs = order[start:start + self.batch_size]
+                    tic = time.perf_counter()
                     j = window.ticket()
                     flat, version = window.pull(flat)
+                    toc = time.perf_counter()
                     A = scale[min(version, total_steps)]
                     lam = flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)  # the true lambda read
                     lam_sum = flat[V * K:] * A + V * eta * (1.0 - A)
@@ -266,7 +273,12 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                     delta = np.zeros((V, K))
                     # the step's own term rho_j D/|B| S on its words, in the scale after step j
                     delta[words] = (lam[words] - (1.0 - rho[j]) * before[words] - rho[j] * eta) / scale[j + 1]
-                    window.push(np.concatenate([delta.ravel(), delta.sum(axis=0)]))
+                    tac = time.perf_counter()
+                    pushed = window.push(np.concatenate([delta.ravel(), delta.sum(axis=0)]))
+                    stats.delays.append(pushed - version)  # steps by others between pull and push
+                    stats.pushes += 1
+                    stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
+                    stats.seconds_compute += tac - toc
                 if self.reseed_topics and pass_ < self.max_iter // 2:
                     self._reseed_distributed(window, flat, scale, V, K)
             comm.Barrier()  # every rank's steps are in
@@ -274,6 +286,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         A = scale[version]
         self.components_ = np.ascontiguousarray((flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)).T)
         self.n_batch_iter_ += int(version)
+        self.round_stats_ = stats.summary()
 
     def _reseed_distributed(self, window, flat, scale, V, K):
         """``reseed_topics`` between passes of a distributed fit: the ranks meet at a barrier,
