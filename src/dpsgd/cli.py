@@ -294,6 +294,7 @@ def main(argv=None):
         where = f" (rank {comm.Get_rank()})" if comm is not None else ""
         print(f"dpsgd: error{where}: {exc}", file=sys.stderr)
         if comm is not None:  # the other ranks may be waiting in a collective: end them all
-            sys.stderr.flush()
-            comm.Abort(2)
+            from dpsgd.comm.failure import abort
+
+            abort(comm, 2)
         return 2

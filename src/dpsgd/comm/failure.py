@@ -6,7 +6,19 @@ ranks wait for it in a collective or keep pushing: the job hangs until a time li
 """
 
 import sys
+import time
 import traceback
+
+# MPI_Abort tears the job down at once; mpiexec may not have forwarded the message just
+# written to stderr by then (seen now and then with MPICH's hydra). A short pause lets it.
+_FORWARD_SECONDS = 0.2
+
+
+def abort(comm, code):
+    """Flush stderr, give mpiexec a moment to forward it, then Abort ``comm``."""
+    sys.stderr.flush()
+    time.sleep(_FORWARD_SECONDS)
+    comm.Abort(code)
 
 
 def abort_on_exception(comm=None):
@@ -26,9 +38,8 @@ def abort_on_exception(comm=None):
         rank = comm.Get_rank()
         sys.stderr.write(f"dpsgd: rank {rank} of {comm.Get_size()} failed; aborting the job\n")
         traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
-        sys.stderr.flush()
         try:
-            comm.Abort(1)
+            abort(comm, 1)
         finally:
             previous(exc_type, exc, tb)
 
