@@ -12,13 +12,11 @@ ranks between a rank's pull and its push).
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from mpi_configs import delay_columns, run_configs
 
 
 def child(threads, passes):
@@ -54,25 +52,13 @@ def main():
     args = parser.parse_args()
     if args.child is not None:
         return child(args.child, args.passes)
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    rows = []
-    for config in args.configs:
-        ranks, threads = map(int, config.split("x"))
-        cmd = [sys.executable, __file__, "--child", str(threads), "--passes", str(args.passes)]
-        if ranks > 1:
-            cmd = [str(mpiexec), "-n", str(ranks)] + cmd
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=os.environ)
-        if out.returncode != 0:
-            print(config, "failed:", out.stderr.strip().splitlines()[-1:])
-            continue
-        rows.append((config, json.loads(out.stdout.strip().splitlines()[-1])))
+    rows = run_configs(__file__, args.configs, ["--passes", args.passes])
     base = rows[0][1]["seconds"]
     print(f"DPSVI, synthetic 29,700 docs, V=5,000, K=20, {args.passes} passes, minibatch 128")
     print(f"{'ranks x threads':16s} {'docs/s':>8s} {'speed-up':>9s} {'held-out LL':>12s} {'comm':>6s} "
           f"{'delay mean/p99/max':>20s}")
     for config, r in rows:
-        delays = f"{r['delay_mean']:.1f}/{r['delay_p99']:.0f}/{r['delay_max']:.0f}" if "delay_mean" in r else "-"
-        comm = f"{r['comm_share']:.0%}" if "comm_share" in r else "-"
+        comm, delays = delay_columns(r)
         print(f"{config:16s} {r['docs_per_s']:8.0f} {base / r['seconds']:8.2f}x {r['heldout']:12.4f} {comm:>6s} "
               f"{delays:>20s}")
 

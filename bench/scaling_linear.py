@@ -10,13 +10,13 @@ pulls and pushes, and the delays it measured.
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from mpi_configs import delay_columns, run_configs
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,26 +59,13 @@ def main():
     args = parser.parse_args()
     if args.child is not None:
         return child(args.child, args.epochs, args.scale, args.sync_every)
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    rows = []
-    for config in args.configs:
-        ranks, threads = map(int, config.split("x"))
-        cmd = [sys.executable, __file__, "--child", str(threads), "--epochs", str(args.epochs),
-               "--scale", str(args.scale), "--sync-every", str(args.sync_every)]
-        if ranks > 1:
-            cmd = [str(mpiexec), "-n", str(ranks)] + cmd
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=os.environ)
-        if out.returncode != 0:
-            print(config, "failed:", out.stderr.strip().splitlines()[-1:])
-            continue
-        rows.append((config, json.loads(out.stdout.strip().splitlines()[-1])))
+    rows = run_configs(__file__, args.configs, ["--epochs", args.epochs, "--scale", args.scale, "--sync-every", args.sync_every])
     base = rows[0][1]["seconds"]
     print(f"RCV1-like x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every {args.sync_every}")
     print(f"{'ranks x threads':16s} {'seconds':>8s} {'speed-up':>9s} {'test loss':>10s} {'comm':>6s} "
           f"{'delay mean/p99/max':>20s}")
     for config, r in rows:
-        delays = (f"{r['delay_mean']:.1f}/{r['delay_p99']:.0f}/{r['delay_max']:.0f}" if "delay_mean" in r else "-")
-        comm = f"{r['comm_share']:.0%}" if "comm_share" in r else "-"
+        comm, delays = delay_columns(r)
         print(f"{config:16s} {r['seconds']:8.2f} {base / r['seconds']:8.2f}x {r['test_log_loss']:10.5f} "
               f"{comm:>6s} {delays:>20s}")
 

@@ -269,7 +269,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                         tol=self.mean_change_tol, seed=seed + j, n_threads=n_threads)
                     if status != 0:
                         raise FloatingPointError("the variational updates produced a non-finite value")
-                    words = np.unique(indices[np.concatenate([np.arange(indptr[d], indptr[d + 1]) for d in docs])])
+                    words = np.unique(X[docs].indices)  # the minibatch's words
                     delta = np.zeros((V, K))
                     # the step's own term rho_j D/|B| S on its words, in the scale after step j
                     delta[words] = (lam[words] - (1.0 - rho[j]) * before[words] - rho[j] * eta) / scale[j + 1]
