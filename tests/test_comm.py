@@ -29,6 +29,24 @@ def test_local_window_semantics():
         win.push_sparse([1, 1], [1.0, 1.0])
     assert win.clock() == 2  # rejected pushes change nothing
     assert [win.ticket() for _ in range(3)] == [0, 1, 2]
+    assert not win.stop_requested()
+    win.request_stop()
+    assert win.stop_requested()
+
+
+def test_local_window_rows():
+    win = open_window(6, initial=np.arange(6.0), row_size=2)  # rows [0 1] [2 3] [4 5]
+    assert win.push_rows([0, 2], [[1.0, 1.0], [10.0, 20.0]]) == 0
+    rows, version = win.pull_rows([1, 2])
+    assert version == 1 and rows.tolist() == [[2, 3], [14, 25]]
+    with pytest.raises(ValueError, match="increasing"):
+        win.pull_rows([2, 1])
+    with pytest.raises(ValueError, match="outside"):
+        win.push_rows([3], [[0.0, 0.0]])
+    with pytest.raises(ValueError, match="shape"):
+        win.push_rows([0], [[0.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="divisor"):
+        open_window(5, row_size=2)
 
 
 @pytest.mark.parametrize("ranks,layout,method", [(2, "root", "indexed"), (3, "root", "runs"),
@@ -41,6 +59,7 @@ def test_no_lost_updates(ranks, layout, method):
     assert result["clock"] == 200 * ranks  # every push versioned once
     assert result["step_sum"] == 200.0 * ranks
     assert result["tickets_unique"]  # every ticket handed out exactly once
+    assert result["rows_match"] and result["every_rank_sees_the_stop"]
 
 
 @pytest.mark.parametrize("k", [0, 5])
@@ -138,3 +157,24 @@ def test_distributed_lda_on_ap():
     out = run_mpi("lda_ap_distributed.py", 2, path, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["heldout"] >= single * 1.02
+
+
+@pytest.mark.parametrize("task,ranks", [("lda", 2), ("linear", 3)])
+def test_a_global_budget_of_updates_stops_every_rank(task, ranks):
+    limit = 300 if task == "lda" else 100_000  # minibatch steps / samples
+    out = run_mpi("budget.py", ranks, task, "updates", limit)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["same_model"]
+    per_push = 1 if task == "lda" else 256
+    # each rank checks before its next exchange: at most one push per rank in flight
+    assert all(limit <= s <= limit + ranks * per_push for s in result["steps"]), result
+
+
+@pytest.mark.parametrize("task", ["lda", "linear"])
+def test_a_global_budget_of_seconds_stops_every_rank(task):
+    out = run_mpi("budget.py", 2, task, "seconds", 2.0)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["same_model"] and max(result["passes"]) < 10_000
+    assert all(2.0 <= s < 8.0 for s in result["seconds"]), result

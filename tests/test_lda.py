@@ -1,6 +1,7 @@
 """DPSVI estimator: topic recovery, AP against scikit-learn, loaders, bad input."""
 
 import gzip
+import time
 
 import numpy as np
 import pytest
@@ -82,6 +83,38 @@ def test_estimator_api(tmp_path):
     np.testing.assert_allclose(loaded.transform(X[:5]), lda.transform(X[:5]))
 
 
+def test_warm_start_continues_the_step_schedule():
+    """Two fits of 3 passes with warm_start end where one fit of 6 passes does (same steps,
+    same order of step sizes; the document order differs, so compare quality)."""
+    X, topics, _ = make_lda_corpus(2_000, 200, 5, 60, random_state=7)
+    kw = dict(n_components=5, n_threads=1, reseed_topics=False)
+    whole = LatentDirichletAllocation(**kw, max_iter=6, random_state=0).fit(X)
+    half = LatentDirichletAllocation(**kw, max_iter=3, random_state=0, warm_start=True).fit(X)
+    steps = half.n_batch_iter_
+    half.fit(X)
+    assert half.n_batch_iter_ == whole.n_batch_iter_ == 2 * steps - 1
+    assert match_topics(topics, half.components_)[0] == pytest.approx(match_topics(topics, whole.components_)[0],
+                                                                       abs=0.01)
+    with pytest.raises(ValueError, match="100 features"):
+        half.fit(X[:, :100])
+    with pytest.raises(ValueError, match="warm_start"):
+        half.set_params(n_components=6).fit(X)
+
+
+def test_budget_and_monitor():
+    X, _, _ = make_lda_corpus(2_000, 200, 5, 60, random_state=7)
+    seen = []
+    lda = LatentDirichletAllocation(5, max_iter=50, batch_size=50, max_updates=100, n_threads=1,
+                                    random_state=0).fit(X, monitor=seen.append)
+    # 40 steps a pass: the budget ends the third pass after one chunk of 8 minibatches at most
+    assert 100 <= lda.n_batch_iter_ - 1 <= 108 and lda.n_iter_ == 3
+    assert [info["pass"] for info in seen] == [1, 2] and seen[1]["updates"] == 80
+    assert seen[0]["topics"]().shape == (5, 200)
+    tic = time.perf_counter()
+    LatentDirichletAllocation(5, max_iter=10_000, max_seconds=0.5, n_threads=1, random_state=0).fit(X)
+    assert time.perf_counter() - tic < 5.0
+
+
 def test_partial_fit_learns_online():
     X, topics, _ = make_lda_corpus(3_000, 200, 5, 80, random_state=4)
     lda = LatentDirichletAllocation(5, total_samples=3_000, batch_size=100, random_state=0)
@@ -115,6 +148,8 @@ def test_evaluation_does_not_modify_the_input():
     (dict(learning_decay=0.3), "learning_decay"),
     (dict(parallel="mpi"), "parallel"),
     (dict(n_threads=0), "n_threads=0"),
+    (dict(max_seconds=-1.0), "max_seconds"),
+    (dict(max_updates=0), "max_updates"),
 ])
 def test_bad_parameters(params, match):
     X, _, _ = make_lda_corpus(50, 20, 2, 10, random_state=0)

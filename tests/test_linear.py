@@ -1,5 +1,6 @@
 """SGDClassifier / SGDRegressor: quality on real and synthetic data, scikit-learn parity."""
 
+import time
 import warnings
 
 import numpy as np
@@ -151,6 +152,16 @@ def test_tol_stops_early_and_warns_when_it_cannot():
     assert clf.n_iter_ < 200
     with pytest.warns(ConvergenceWarning):
         SGDClassifier(max_iter=2, tol=1e-9, n_iter_no_change=5, random_state=0).fit(X, y)
+
+
+def test_budget_of_updates_or_seconds(a9a):
+    X, y, _, _ = a9a
+    clf = SGDClassifier(loss="log_loss", max_iter=50, tol=None, max_updates=3 * X.shape[0] - 5, random_state=0)
+    clf.fit(X, y)  # checked after each epoch: the third one spends the budget
+    assert clf.n_iter_ == 3 and clf.t_ == 3 * X.shape[0] + 1
+    tic = time.perf_counter()
+    clf.set_params(max_updates=None, max_seconds=0.2, max_iter=100_000).fit(X, y)
+    assert time.perf_counter() - tic < 3.0 and clf.n_iter_ < 100_000
 
 
 def test_warm_start_and_coef_init():

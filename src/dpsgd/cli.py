@@ -140,7 +140,7 @@ def cmd_train_linear(args, comm=None):
             flat = info["params"]
             atomic_savez(args.checkpoint, {"coef_": flat[:d * K].reshape(d, K).T.copy(), "intercept_": flat[d * K:]},
                          {"format": "dpsgd-checkpoint", "epochs_done": done + epoch,
-                          "t": 1.0 + float(info["updates"]) * (args.sync_every if comm else 1)})
+                          "t": 1.0 + float(info["updates"])})
 
     clf.fit(X, y, coef_init=coef_init, intercept_init=intercept_init, callback=progress, t_start=t_start)
     wall = time.perf_counter() - tic

@@ -37,7 +37,39 @@ class RoundStats:
         }
 
 
-def run_rounds(window, local_update, n_rounds, policy=None, stats=None):
+class Budget:
+    """A global stop shared through the window: ``max_updates`` pushes (the window's clock)
+    or ``max_seconds`` since this object was made (after the window's creation, which is
+    collective, so the ranks start their clocks together).
+
+    The first worker that finds the budget spent raises the window's stop flag; every
+    worker reads the flag before its next round, so all stop within one round.
+    """
+
+    def __init__(self, window, max_updates=None, max_seconds=None):
+        self.window = window
+        self.max_updates = max_updates
+        self.max_seconds = max_seconds
+        self._start = time.perf_counter()
+
+    @property
+    def limited(self):
+        return self.max_updates is not None or self.max_seconds is not None
+
+    def exhausted(self):
+        """True when this worker must stop (one or two atomic reads when a limit is set)."""
+        if not self.limited:
+            return False
+        if self.window.stop_requested():
+            return True
+        spent = ((self.max_updates is not None and self.window.clock() >= self.max_updates)
+                 or (self.max_seconds is not None and time.perf_counter() - self._start >= self.max_seconds))
+        if spent:
+            self.window.request_stop()
+        return spent
+
+
+def run_rounds(window, local_update, n_rounds, policy=None, stats=None, budget=None):
     """Run ``n_rounds`` asynchronous rounds against ``window``.
 
     Parameters
@@ -53,6 +85,8 @@ def run_rounds(window, local_update, n_rounds, policy=None, stats=None):
         as the local steps made it (their own schedule sets the step sizes).
     stats : RoundStats, optional
         Accumulates delays and timings.
+    budget : Budget, optional
+        Checked before every round: a global stop (updates or seconds) ends the rounds early.
 
     Returns
     -------
@@ -61,6 +95,8 @@ def run_rounds(window, local_update, n_rounds, policy=None, stats=None):
     stats = RoundStats() if stats is None else stats
     params = np.empty(window.size)
     for r in range(n_rounds):
+        if budget is not None and budget.exhausted():
+            break
         tic = time.perf_counter()
         params, version = window.pull(params)
         start = params.copy()

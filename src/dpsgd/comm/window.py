@@ -7,10 +7,15 @@ Interface (both classes):
   ``step`` is added to a running sum of applied step sizes (for delay-adaptive policies).
   ``advance=False`` writes a correction that is not a step: the clock does not move.
 - ``push_sparse(indices, values) -> version``: the same for a sparse delta.
+- ``push_rows(rows, values) -> version`` and ``pull_rows(rows) -> (values, version)``: the
+  parameters seen as a matrix of rows of ``row_size`` (set at creation), e.g. LDA's
+  word-major topics, where a minibatch touches only its words' rows.
 - ``pull(out=None) -> (params, version)``: a copy of the parameters and the clock read just
   before it: every push numbered below ``version`` is in the copy.
 - ``ticket()``: a number from a second counter, each one handed out once (a worker reserves
   the index of the global step it is computing before it pushes it).
+- ``request_stop()`` / ``stop_requested()``: a flag any worker can raise and every
+  worker reads (a global budget of updates or seconds, or an early stop).
 - ``clock()``, ``step_sum()``, ``close()``; both are context managers.
 
 A worker's delay for a push is ``push(...) - version_of_its_pull``: how many pushes other
@@ -18,8 +23,8 @@ workers made between its read and its write.
 
 MPI layout (``ParameterWindow``): the parameters live in a window allocated with
 ``Win.Allocate`` on rank 0 (or in contiguous blocks over all ranks with
-``sharded=True``); the clock (int64), the step sum (float64) and the ticket counter (int64) live in
-a second window on rank 0. Both windows stay in one passive-target epoch (``Lock_all``) for their whole life.
+``sharded=True``, in whole rows); the clock, the stop flag and the ticket counter (int64)
+and the step sum (float64) live in a second window on rank 0. Both windows stay in one passive-target epoch (``Lock_all``) for their whole life.
 Pushes are ``Accumulate(SUM)`` then ``Flush``; pulls are ``Get_accumulate(NO_OP)``, which
 MPI makes element-wise atomic with respect to concurrent accumulates (a ``Get`` would
 not be); counters are ``Fetch_and_op``. The clock is incremented only after the push's
@@ -30,18 +35,23 @@ import threading
 
 import numpy as np
 
+# the cells of the counters window (8 bytes each, on rank 0)
+_CLOCK, _STOP, _TICKETS, _STEP_SUM = 0, 1, 2, 3
+
 
 class LocalWindow:
     """The window interface in one process (no MPI): a NumPy buffer and a lock."""
 
-    def __init__(self, size, initial=None):
+    def __init__(self, size, initial=None, row_size=1):
         self.size = int(size)
+        self.row_size = _check_row_size(self.size, row_size)
         self._params = np.zeros(self.size) if initial is None else np.array(initial, dtype=np.float64)
         if self._params.shape != (self.size,):
             raise ValueError(f"initial has shape {self._params.shape}, expected ({self.size},)")
         self._clock = 0
         self._step_sum = 0.0
         self._tickets = 0
+        self._stop = False
         self._lock = threading.Lock()
 
     def push(self, delta, step=0.0, advance=True):
@@ -55,6 +65,24 @@ class LocalWindow:
         with self._lock:
             np.add.at(self._params, indices, values)
             return self._advance(step)
+
+    def push_rows(self, rows, values, step=0.0):
+        rows, values = _as_rows(rows, values, self.size // self.row_size, self.row_size)
+        with self._lock:
+            self._params.reshape(-1, self.row_size)[rows] += values
+            return self._advance(step)
+
+    def pull_rows(self, rows, out=None):
+        rows, out = _rows_out(rows, out, self.size // self.row_size, self.row_size)
+        with self._lock:
+            out[...] = self._params.reshape(-1, self.row_size)[rows]
+            return out, self._clock
+
+    def request_stop(self):
+        self._stop = True
+
+    def stop_requested(self):
+        return self._stop
 
     def _advance(self, step):
         version = self._clock
@@ -108,9 +136,12 @@ class ParameterWindow:
     sparse_method : {'indexed', 'runs'}, default='indexed'
         How ``push_sparse`` writes: one Accumulate with an indexed target datatype,
         or one Accumulate per run of consecutive indices.
+    row_size : int, default=1
+        Length of a row for ``push_rows`` / ``pull_rows``; must divide ``size``. Shards
+        hold whole rows.
     """
 
-    def __init__(self, comm, size, *, initial=None, sharded=False, sparse_method="indexed"):
+    def __init__(self, comm, size, *, initial=None, sharded=False, sparse_method="indexed", row_size=1):
         from mpi4py import MPI  # the only place dpsgd needs MPI
 
         self._MPI = MPI
@@ -119,18 +150,20 @@ class ParameterWindow:
         if sparse_method not in ("indexed", "runs"):
             raise ValueError("sparse_method must be 'indexed' or 'runs'")
         self.sparse_method = sparse_method
-        sizes = comm.allgather(self.size)
+        self.row_size = _check_row_size(self.size, row_size)
+        sizes = comm.allgather((self.size, self.row_size))
         if len(set(sizes)) != 1:
-            raise ValueError(f"ranks disagree on the parameter size: {sizes}")
+            raise ValueError(f"ranks disagree on the parameter size (size, row_size): {sizes}")
         rank, nranks = comm.Get_rank(), comm.Get_size()
         if sharded:
-            self._bounds = np.linspace(0, self.size, nranks + 1).round().astype(np.int64)
+            rows = self.size // self.row_size
+            self._bounds = np.linspace(0, rows, nranks + 1).round().astype(np.int64) * self.row_size
         else:
             self._bounds = np.array([0] + [self.size] * nranks, dtype=np.int64)
         self._owners = [r for r in range(nranks) if self._bounds[r + 1] > self._bounds[r]]
         local = int(self._bounds[rank + 1] - self._bounds[rank])
         self._win = MPI.Win.Allocate(local * 8, 8, comm=comm)
-        self._counters = MPI.Win.Allocate(24 if rank == 0 else 0, 8, comm=comm)  # clock, step sum, tickets
+        self._counters = MPI.Win.Allocate(32 if rank == 0 else 0, 8, comm=comm)  # see _CLOCK ... _STEP_SUM
         if local:
             block = np.frombuffer(self._win.tomemory(), dtype=np.float64)
             start, stop = self._bounds[rank], self._bounds[rank + 1]
@@ -170,10 +203,7 @@ class ParameterWindow:
             local = indices[lo:hi] - self._bounds[r]
             part = np.ascontiguousarray(values[lo:hi])
             if self.sparse_method == "indexed":
-                dtype = MPI.DOUBLE.Create_indexed_block(1, local.astype(np.int32).tolist()).Commit()
-                self._win.Accumulate(part, r, target=(0, 1, dtype), op=MPI.SUM)
-                self._win.Flush(r)
-                dtype.Free()
+                self._indexed(r, local, 1, part, MPI.SUM)
             else:
                 breaks = np.flatnonzero(np.diff(local) != 1) + 1
                 for a, b in zip(np.r_[0, breaks], np.r_[breaks, local.size]):
@@ -182,13 +212,46 @@ class ParameterWindow:
                 self._win.Flush(r)
         return self._advance(step)
 
+    def push_rows(self, rows, values, step=0.0):
+        rows, values = _as_rows(rows, values, self.size // self.row_size, self.row_size)
+        self._rows(rows, values, self._MPI.SUM)
+        return self._advance(step)
+
+    def _rows(self, rows, values, op):
+        """Accumulate ``values`` into (op SUM) or read them from (op NO_OP) the given rows:
+        one indexed-block Accumulate or Get_accumulate per owning rank."""
+        cuts = np.searchsorted(rows * self.row_size, self._bounds)
+        for r in self._owners:
+            lo, hi = cuts[r], cuts[r + 1]
+            if lo < hi:
+                local = rows[lo:hi] * self.row_size - self._bounds[r]
+                self._indexed(r, local, self.row_size, values[lo:hi], op)
+
+    def _indexed(self, r, displacements, block, values, op):
+        """One RMA call on rank r's block with an indexed target datatype (``block``
+        doubles at each displacement); flushed before the datatype is freed."""
+        MPI = self._MPI
+        dtype = MPI.DOUBLE.Create_indexed_block(block, displacements.astype(np.int32).tolist()).Commit()
+        try:
+            if op == MPI.NO_OP:
+                self._win.Get_accumulate(values, values, r, target=(0, 1, dtype), op=op)
+            else:
+                self._win.Accumulate(values, r, target=(0, 1, dtype), op=op)
+            self._win.Flush(r)
+        finally:
+            dtype.Free()
+
     def _advance(self, step):
         """Add ``step`` to the step sum, then take a version number (after the data is flushed)."""
         MPI = self._MPI
         if step:
-            self._counters.Accumulate(np.array([float(step)]), 0, target=(1, 1, MPI.DOUBLE), op=MPI.SUM)
+            self._counters.Accumulate(np.array([float(step)]), 0, target=(_STEP_SUM, 1, MPI.DOUBLE), op=MPI.SUM)
+        return self._counter(_CLOCK, MPI.SUM)
+
+    def _counter(self, cell, op):
+        """Fetch_and_op of 1 on an int64 counter cell of rank 0; returns the old value."""
         old = np.zeros(1, dtype=np.int64)
-        self._counters.Fetch_and_op(self._one, old, 0, 0, MPI.SUM)
+        self._counters.Fetch_and_op(self._one, old, 0, cell, op)
         self._counters.Flush(0)
         return int(old[0])
 
@@ -208,24 +271,28 @@ class ParameterWindow:
             self._win.Flush(r)
         return out, version
 
+    def pull_rows(self, rows, out=None):
+        rows, out = _rows_out(rows, out, self.size // self.row_size, self.row_size)
+        version = self.clock()
+        self._rows(rows, out, self._MPI.NO_OP)
+        return out, version
+
     def clock(self):
-        MPI = self._MPI
-        old = np.zeros(1, dtype=np.int64)
-        self._counters.Fetch_and_op(self._one, old, 0, 0, MPI.NO_OP)
-        self._counters.Flush(0)
-        return int(old[0])
+        return self._counter(_CLOCK, self._MPI.NO_OP)
 
     def ticket(self):
-        MPI = self._MPI
-        old = np.zeros(1, dtype=np.int64)
-        self._counters.Fetch_and_op(self._one, old, 0, 2, MPI.SUM)
-        self._counters.Flush(0)
-        return int(old[0])
+        return self._counter(_TICKETS, self._MPI.SUM)
+
+    def request_stop(self):
+        self._counter(_STOP, self._MPI.REPLACE)
+
+    def stop_requested(self):
+        return self._counter(_STOP, self._MPI.NO_OP) != 0
 
     def step_sum(self):
         MPI = self._MPI
         value = np.zeros(1)
-        self._counters.Get_accumulate(value, value, 0, target=(1, 1, MPI.DOUBLE), op=MPI.NO_OP)
+        self._counters.Get_accumulate(value, value, 0, target=(_STEP_SUM, 1, MPI.DOUBLE), op=MPI.NO_OP)
         self._counters.Flush(0)
         return float(value[0])
 
@@ -250,7 +317,7 @@ class ParameterWindow:
 def open_window(size, comm=None, **kwargs):
     """A ParameterWindow over ``comm``, or a LocalWindow when ``comm`` is None."""
     if comm is None:
-        return LocalWindow(size, initial=kwargs.get("initial"))
+        return LocalWindow(size, initial=kwargs.get("initial"), row_size=kwargs.get("row_size", 1))
     return ParameterWindow(comm, size, **kwargs)
 
 
@@ -275,3 +342,38 @@ def _as_sparse(indices, values, size):
     if not np.all(np.isfinite(values)):
         raise ValueError("values contain NaN or infinity: refusing to push them")
     return indices, values
+
+
+def _check_row_size(size, row_size):
+    row_size = int(row_size)
+    if row_size < 1 or size % row_size:
+        raise ValueError(f"row_size must be a positive divisor of size {size}, got {row_size}")
+    return row_size
+
+
+def _check_rows(rows, n_rows):
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    if rows.size and (rows[0] < 0 or rows[-1] >= n_rows):
+        raise ValueError(f"rows outside [0, {n_rows})")
+    if np.any(np.diff(rows) <= 0):
+        raise ValueError("rows must be strictly increasing")
+    return rows
+
+
+def _as_rows(rows, values, n_rows, row_size):
+    rows = _check_rows(rows, n_rows)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if values.shape != (rows.size, row_size):
+        raise ValueError(f"values has shape {values.shape}, expected ({rows.size}, {row_size})")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values contain NaN or infinity: refusing to push them")
+    return rows, values
+
+
+def _rows_out(rows, out, n_rows, row_size):
+    rows = _check_rows(rows, n_rows)
+    if out is None:
+        return rows, np.empty((rows.size, row_size))
+    if out.shape != (rows.size, row_size) or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a contiguous float64 array of shape ({rows.size}, {row_size})")
+    return rows, out

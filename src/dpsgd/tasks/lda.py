@@ -78,6 +78,14 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         each other (see ``_fit_distributed``). ``total_samples`` is the whole corpus.
         Every rank ends with the same topics. ``reseed_topics`` runs on rank 0 between
         passes, with every rank waiting at a barrier.
+    warm_start : bool, default=False
+        ``fit`` continues from the fitted ``components_`` and step count (e.g. a
+        model from :func:`dpsgd.load_model`, or a checkpoint) instead of starting afresh.
+    max_seconds : float, optional
+        Stop ``fit`` after about this many seconds (checked after every chunk of
+        minibatches; with ``comm`` before every minibatch, and all ranks stop together).
+    max_updates : int, optional
+        Stop ``fit`` after about this many global steps (minibatches), over all ranks.
 
     Attributes
     ----------
@@ -104,7 +112,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                  learning_decay=0.7, learning_offset=10.0, max_iter=10, batch_size=128,
                  total_samples=1e6, max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None,
                  parallel="batch", shuffle=True, reseed_topics=True, random_state=None, verbose=0,
-                 comm=None):
+                 comm=None, warm_start=False, max_seconds=None, max_updates=None):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.topic_word_prior = topic_word_prior
@@ -122,6 +130,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.random_state = random_state
         self.verbose = verbose
         self.comm = comm
+        self.warm_start = warm_start
+        self.max_seconds = max_seconds
+        self.max_updates = max_updates
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -137,6 +148,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         check_number("mean_change_tol", self.mean_change_tol, low=0.0)
         check_number("verbose", self.verbose, low=0, integer=True)
         check_choice("parallel", self.parallel, PARALLEL_MODES)
+        check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
+        check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
         effective_n_threads(self.n_threads)
         self.doc_topic_prior_ = 1.0 / self.n_components if self.doc_topic_prior is None else float(self.doc_topic_prior)
         self.topic_word_prior_ = 1.0 / self.n_components if self.topic_word_prior is None else float(self.topic_word_prior)
@@ -201,23 +214,35 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             docs_done += int(sizes.sum())
             if callback is not None:
                 callback(int(sizes.sum()), time.perf_counter() - tic)
+            if self._budget_spent():
+                break
         self.components_ = np.ascontiguousarray(lam.T)
 
-    def _fit_distributed(self, X):
+    def _budget_spent(self):
+        """``max_updates`` / ``max_seconds`` of the running ``fit`` (never in partial_fit)."""
+        if self._fit_start is None:
+            return False
+        seconds, steps = self._fit_start
+        return ((self.max_updates is not None and self.n_batch_iter_ - steps >= self.max_updates)
+                or (self.max_seconds is not None and time.perf_counter() - seconds >= self.max_seconds))
+
+    def _fit_distributed(self, X, monitor=None):
         """DPSVI across ranks: asynchronous global steps through an RMA window.
 
-        The window holds lambda in the kernel's scaled form (``Lam``, word-major, and its
-        column sums): lambda = A_t Lam + eta (1 - A_t), where A_t is the product of
-        (1 - rho_s) over the first t global steps, known in advance. A rank reserves the
-        index j of its next step (a ticket), pulls Lam, runs its minibatch's E-step and
-        M-step on the pulled lambda with the kernel, and pushes only the step's own term
-        rho_j D/|B| S / A_{j+1} on the minibatch's words. Each push carries its own scale,
-        so the pushes commute: the result is a sum of steps, whatever order they land in.
+        The window holds lambda in the kernel's scaled form (``Lam``, word-major, with its
+        column sums as one more row): lambda = A_t Lam + eta (1 - A_t), where A_t is the
+        product of (1 - rho_s) over the first t global steps, known in advance. A rank
+        reserves the index j of its next step (a ticket), pulls the rows of its
+        minibatch's words and the sums, runs the minibatch's E-step and M-step on them
+        with the kernel, and pushes only the step's own term rho_j D/|B| S / A_{j+1} on
+        those rows. Each push carries its own scale, so the pushes commute: the result is a
+        sum of steps, whatever order they land in. A round moves O(words of the minibatch
+        x K) numbers, not O(V K).
         """
         from mpi4py import MPI
 
         from dpsgd.comm import ParameterWindow
-        from dpsgd.engine import RoundStats
+        from dpsgd.engine import Budget, RoundStats
 
         comm = self.comm
         stats = RoundStats()
@@ -237,72 +262,92 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         n_threads = max(1, min(effective_n_threads(self.n_threads), available_threads() // node.Get_size()))
         node.Free()
         self.n_threads_ = n_threads
-        counts = X.data
-        indices = X.indices.astype(np.int32, copy=False)
-        indptr = X.indptr.astype(np.int64, copy=False)
         eta = self.topic_word_prior_
         lam0 = np.ascontiguousarray(self.components_.T)  # rank 0's start, broadcast by the window
-        initial = np.concatenate([lam0.ravel(), lam0.sum(axis=0)])
+        initial = np.concatenate([lam0, lam0.sum(axis=0, keepdims=True)]).ravel()
         seed = int(self._rng_.randint(0, 2**31 - 1)) + 7919 * comm.Get_rank()
-        dshape, ishape = _svi.scratch_shape(K, V, int(np.diff(indptr).max(initial=0)) * self.batch_size)
+        dshape, ishape = _svi.scratch_shape(K, V, int(np.diff(X.indptr).max(initial=0)) * self.batch_size)
         dbuf = np.zeros((n_threads, dshape))
         ibuf = np.full((n_threads, ishape), -1, dtype=np.int32)
-        with ParameterWindow(comm, V * K + K, initial=initial) as window:
-            flat = np.empty(V * K + K)
+        stopped, passes = False, 0
+        with ParameterWindow(comm, (V + 1) * K, initial=initial, row_size=K) as window:
+            budget = Budget(window, self.max_updates, self.max_seconds)
+            tic_fit = time.perf_counter()
             for pass_ in range(self.max_iter):
                 order = self._order(n_docs)
-                for start in range(0, n_docs, self.batch_size):
-                    docs = order[start:start + self.batch_size]
+                for start in range(0 if not stopped else n_docs, n_docs, self.batch_size):
+                    if budget.exhausted():
+                        stopped = True
+                        break
+                    t0 = time.perf_counter()
+                    batch = X[order[start:start + self.batch_size]]
+                    words, local = np.unique(batch.indices, return_inverse=True)
+                    rows = np.append(words, V)  # the minibatch's words, then the column sums
                     tic = time.perf_counter()
                     j = window.ticket()
-                    flat, version = window.pull(flat)
+                    pulled, version = window.pull_rows(rows)
                     toc = time.perf_counter()
                     A = scale[min(version, total_steps)]
-                    lam = flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)  # the true lambda read
-                    lam_sum = flat[V * K:] * A + V * eta * (1.0 - A)
+                    lam = pulled[:-1] * A + eta * (1.0 - A)  # the true lambda read
+                    lam_sum = pulled[-1] * A + V * eta * (1.0 - A)
                     before = lam.copy()
+                    # the kernel needs -1 in the first V' (= words here) entries of ibuf; a
+                    # round with fewer words left scratch lists there
+                    ibuf[:, :words.size] = -1
                     _, _, status = _svi.svi_run(
-                        counts, indices, indptr, docs, np.array([0, docs.size], dtype=np.int64), lam, lam_sum,
-                        np.zeros((0, K)), np.array([1.0, 1.0 - rho[j]]), rho[j:j + 1],
-                        np.array([total_docs / docs.size]), dbuf, ibuf, mode=int(_svi.Mode.BATCH),
+                        batch.data, local.astype(np.int32), batch.indptr.astype(np.int64),
+                        np.arange(batch.shape[0], dtype=np.int64), np.array([0, batch.shape[0]], dtype=np.int64),
+                        lam, lam_sum, np.zeros((0, K)), np.array([1.0, 1.0 - rho[j]]), rho[j:j + 1],
+                        np.array([total_docs / batch.shape[0]]), dbuf, ibuf, mode=int(_svi.Mode.BATCH),
                         alpha=self.doc_topic_prior_, eta=eta, max_iter=self.max_doc_update_iter,
                         tol=self.mean_change_tol, seed=seed + j, n_threads=n_threads)
                     if status != 0:
                         raise FloatingPointError("the variational updates produced a non-finite value")
-                    words = np.unique(X[docs].indices)  # the minibatch's words
-                    delta = np.zeros((V, K))
-                    # the step's own term rho_j D/|B| S on its words, in the scale after step j
-                    delta[words] = (lam[words] - (1.0 - rho[j]) * before[words] - rho[j] * eta) / scale[j + 1]
+                    # the step's own term rho_j D/|B| S on the words, in the scale after step j
+                    # (lam_sum as the kernel left it counts only these words' eta: rebuilt here)
+                    delta = np.empty_like(pulled)
+                    delta[:-1] = (lam - (1.0 - rho[j]) * before - rho[j] * eta) / scale[j + 1]
+                    delta[-1] = delta[:-1].sum(axis=0)
                     tac = time.perf_counter()
-                    pushed = window.push(np.concatenate([delta.ravel(), delta.sum(axis=0)]))
+                    pushed = window.push_rows(rows, delta)
                     stats.delays.append(pushed - version)  # steps by others between pull and push
                     stats.pushes += 1
                     stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
-                    stats.seconds_compute += tac - toc
+                    stats.seconds_compute += (tac - toc) + (tic - t0)
+                passes += not stopped
+                if monitor is not None and not stopped:
+                    monitor({"pass": pass_ + 1, "updates": window.clock(), "seconds": time.perf_counter() - tic_fit,
+                             "comm_seconds": stats.seconds_comm, **stats.summary(),
+                             "topics": lambda: self._pull_topics(window, scale)})
+                # the same number of barriers on every rank, stopped or not
                 if self.reseed_topics and pass_ < self.max_iter // 2:
-                    self._reseed_distributed(window, flat, scale, V, K)
+                    self._reseed_distributed(window, scale, act=not stopped)
             comm.Barrier()  # every rank's steps are in
-            flat, version = window.pull(flat)
-        A = scale[version]
-        self.components_ = np.ascontiguousarray((flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)).T)
-        self.n_batch_iter_ += int(version)
+            self.components_ = self._pull_topics(window, scale)
+            self.n_batch_iter_ += window.clock()
         self.round_stats_ = stats.summary()
+        return passes
 
-    def _reseed_distributed(self, window, flat, scale, V, K):
+    def _pull_topics(self, window, scale):
+        """The true (K, V) topics from the window's scaled rows."""
+        flat, version = window.pull()
+        A = scale[min(version, scale.size - 1)]
+        return np.ascontiguousarray((flat[:-self.n_components].reshape(-1, self.n_components) * A
+                                     + self.topic_word_prior_ * (1.0 - A)).T)
+
+    def _reseed_distributed(self, window, scale, act=True):
         """``reseed_topics`` between passes of a distributed fit: the ranks meet at a barrier,
         rank 0 re-seeds the pulled topics and writes the change into the window (a
         correction, not a step: the clock, which indexes the scale, does not move)."""
         comm = self.comm
-        eta = self.topic_word_prior_
         comm.Barrier()
-        if comm.Get_rank() == 0:
-            flat, version = window.pull(flat)
-            A = scale[version]
-            true = flat[:V * K].reshape(V, K) * A + eta * (1.0 - A)
-            self.components_ = np.ascontiguousarray(true.T)
+        if comm.Get_rank() == 0 and act:
+            self.components_ = self._pull_topics(window, scale)
+            true = self.components_.T.copy()
+            A = scale[min(window.clock(), scale.size - 1)]
             if self._reseed_dead_topics():
                 delta = (self.components_.T - true) / A
-                window.push(np.concatenate([delta.ravel(), delta.sum(axis=0)]), advance=False)
+                window.push(np.concatenate([delta, delta.sum(axis=0, keepdims=True)]).ravel(), advance=False)
         comm.Barrier()
 
     def _order(self, n_docs):
@@ -337,36 +382,52 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     def _finish(self):
         self.exp_dirichlet_component_ = evaluation.exp_dirichlet_expectation(self.components_)
 
-    def fit(self, X, y=None, callback=None):
+    def fit(self, X, y=None, callback=None, monitor=None):
         """Learn the topics with ``max_iter`` passes of online variational Bayes.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Document-word counts (any scipy sparse format, or dense).
+            Document-word counts (any scipy sparse format, or dense). With ``comm``,
+            this rank's documents.
         y : ignored
         callback : callable, optional
             ``callback(n_documents, seconds)`` after every chunk of minibatches
-            (for progress bars).
+            (for progress bars; not called with ``comm``).
+        monitor : callable, optional
+            ``monitor(info)`` after each pass (of this rank, with ``comm``), while the
+            other ranks go on. ``info`` has ``pass``, ``updates`` (global steps so far),
+            ``seconds``, and ``topics()``, which returns the current global (K, V) topics;
+            with ``comm`` also this rank's delay and communication statistics.
 
         Returns
         -------
         self
         """
         self._validate_params()
-        X = self._check_X(X, reset=True)
+        warm = self.warm_start and hasattr(self, "components_")
+        X = self._check_X(X, reset=not warm)
         if X.shape[0] == 0 or X.nnz == 0:
             raise ValueError("the corpus has no words: every document is empty")
-        self._init_topics(X.shape[1])
+        if warm:
+            if self.components_.shape != (self.n_components, X.shape[1]):
+                raise ValueError(f"warm_start: the fitted topics are {self.components_.shape}, "
+                                 f"this fit needs ({self.n_components}, {X.shape[1]})")
+            self._rng_ = getattr(self, "_rng_", None) or check_random_state(self.random_state)
+        else:
+            self._init_topics(X.shape[1])
         self.n_reseeded_ = 0
         if self.comm is not None:
-            self._fit_distributed(X)
-            self.n_iter_ = self.max_iter
+            self._fit_start = None
+            self.n_iter_ = self._fit_distributed(X, monitor)
             self._finish()
             return self
+        self._fit_start = (time.perf_counter(), self.n_batch_iter_)
         for epoch in range(self.max_iter):
             tic = time.perf_counter()
             self._run(X, self._order(X.shape[0]), float(X.shape[0]), callback)
+            if self._budget_spent():
+                break
             reseeded = 0
             if self.reseed_topics and epoch < self.max_iter // 2:
                 reseeded = self._reseed_dead_topics()
@@ -374,7 +435,12 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             if self.verbose:
                 print(f"pass {epoch + 1}/{self.max_iter}: {X.shape[0] / (time.perf_counter() - tic):.0f} "
                       f"documents/s, {reseeded} topic(s) re-seeded")
-        self.n_iter_ = self.max_iter
+            if monitor is not None:
+                monitor({"pass": epoch + 1, "updates": self.n_batch_iter_ - 1,
+                         "seconds": time.perf_counter() - self._fit_start[0],
+                         "topics": lambda: self.components_.copy()})
+        self.n_iter_ = epoch + 1
+        self._fit_start = None
         self._finish()
         return self
 
@@ -387,6 +453,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         """
         first = not hasattr(self, "components_")
         self._validate_params()
+        self._fit_start = None
         X = self._check_X(X, reset=first)
         if first:
             self._init_topics(X.shape[1])

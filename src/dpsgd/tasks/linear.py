@@ -79,7 +79,7 @@ class _BaseSGD(BaseEstimator):
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
                  eta0, power_t, n_iter_no_change, warm_start, comm=None, sync_every=4096,
-                 step_policy=None):
+                 step_policy=None, max_seconds=None, max_updates=None):
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -100,6 +100,8 @@ class _BaseSGD(BaseEstimator):
         self.comm = comm
         self.sync_every = sync_every
         self.step_policy = step_policy
+        self.max_seconds = max_seconds
+        self.max_updates = max_updates
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -116,6 +118,8 @@ class _BaseSGD(BaseEstimator):
         check_number("n_iter_no_change", self.n_iter_no_change, low=1, integer=True)
         check_number("verbose", self.verbose, low=0, integer=True)
         check_number("sync_every", self.sync_every, low=1, integer=True)
+        check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
+        check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
         if self.comm is not None and self.penalty in ("l1", "elasticnet"):
             raise ValueError("with comm, penalty must be 'l2' or None: the L1 cumulative penalty "
                              "keeps per-process state that the ranks do not share yet")
@@ -193,6 +197,7 @@ class _BaseSGD(BaseEstimator):
         self.n_threads_ = n_threads
 
         best, no_improvement, epoch = np.inf, 0, 0
+        t_first, start = self.t_, time.perf_counter()
         for epoch in range(1, max_iter + 1):
             perm = permutation(n, seed, epoch) if self.shuffle else np.arange(n, dtype=np.int64)
             saved = (coef.copy(), intercept.copy())
@@ -231,7 +236,9 @@ class _BaseSGD(BaseEstimator):
             else:
                 no_improvement = 0
             best = min(best, objective)
-            if no_improvement >= self.n_iter_no_change:
+            if no_improvement >= self.n_iter_no_change or (
+                    self.max_updates is not None and self.t_ - t_first >= self.max_updates) or (
+                    self.max_seconds is not None and time.perf_counter() - start >= self.max_seconds):
                 break
         return epoch
 
@@ -239,8 +246,10 @@ class _BaseSGD(BaseEstimator):
         """DPSGD across the ranks of ``self.comm``: rounds of ``sync_every`` local Hogwild!
         steps on this rank's rows, exchanged through an RMA window (dpsgd.engine).
 
-        Runs ``max_iter`` passes over this rank's rows (``tol`` is not used), then every
-        rank reads the same final model. Returns the number of passes."""
+        Runs ``max_iter`` passes over this rank's rows (``tol`` is not used) unless the
+        global budget stops it first, then every rank reads the same final model. The
+        callback, at the end of each of this rank's passes, gets the global parameters.
+        Returns the number of passes this rank began."""
         from dpsgd import engine
         from dpsgd.comm import ParameterWindow
 
@@ -281,23 +290,28 @@ class _BaseSGD(BaseEstimator):
             pass_loss[0] += sumloss
             if j == rounds_per_pass - 1 and callback is not None:  # this rank finished a pass
                 now = time.perf_counter()
+                tic = time.perf_counter()
+                current, clock = window.pull()  # the global model, for evaluation on this rank
+                stats.seconds_comm += time.perf_counter() - tic
                 callback(pass_ + 1, {"loss": pass_loss[0] / max(n, 1), "seconds": now - pass_loss[1],
-                                     "nnz": int(X.indptr[-1]) * K, "updates": version + 1, **stats.summary(),
-                                     "comm_seconds": stats.seconds_comm, "params": params})
+                                     "nnz": int(X.indptr[-1]) * K, "updates": clock * H, **stats.summary(),
+                                     "comm_seconds": stats.seconds_comm, "params": current})
                 pass_loss[:] = [0.0, now]
             return params
 
         self.n_threads_ = n_threads
         initial = np.concatenate([coef.ravel(), intercept])
         with ParameterWindow(self.comm, initial.size, initial=initial) as window:
-            engine.run_rounds(window, local_update, max_iter * rounds_per_pass, self.step_policy, stats)
+            budget = engine.Budget(window, None if self.max_updates is None else -(-self.max_updates // H),
+                                   self.max_seconds)
+            engine.run_rounds(window, local_update, max_iter * rounds_per_pass, self.step_policy, stats, budget)
             self.comm.Barrier()  # every rank's pushes are in
             final, version = window.pull()
         coef[...] = final[:d * K].reshape(d, K)
         intercept[...] = final[d * K:]
         self.t_ += version * H
         self.round_stats_ = stats.summary()
-        return max_iter
+        return min(max_iter, -(-stats.pushes // rounds_per_pass))
 
     def _fit_targets(self, X, Y, sample_weight, max_iter, coef_init, intercept_init, callback):
         """Train on (n, K) targets from the given start; returns coef (K, d), intercept (K,)."""
@@ -422,6 +436,12 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     step_policy : dpsgd.stepsize policy, optional
         With ``comm``: scales each pushed change by the policy's step for the measured
         delay over gamma' (e.g. ``make_policy("budget", gamma_prime=1.0)``).
+    max_seconds : float, optional
+        Stop ``fit`` after about this many seconds: checked after each epoch, or with
+        ``comm`` before each exchange, and then every rank stops within one round.
+    max_updates : int, optional
+        Stop ``fit`` after about this many SGD steps (samples), counted over all threads
+        and ranks; checked like ``max_seconds``.
 
     Attributes
     ----------
@@ -454,13 +474,14 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                  fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="optimal",
                  eta0=0.01, power_t=0.5, n_iter_no_change=5, warm_start=False, comm=None,
-                 sync_every=4096, step_policy=None):
+                 sync_every=4096, step_policy=None, max_seconds=None, max_updates=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
                          random_state=random_state, learning_rate=learning_rate, eta0=eta0,
                          power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start,
-                         comm=comm, sync_every=sync_every, step_policy=step_policy)
+                         comm=comm, sync_every=sync_every, step_policy=step_policy,
+                         max_seconds=max_seconds, max_updates=max_updates)
 
     def _targets(self, y):
         """Targets in {-1, +1}, one column per one-vs-rest classifier."""
@@ -617,13 +638,14 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                  fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="invscaling",
                  eta0=0.01, power_t=0.25, n_iter_no_change=5, warm_start=False, comm=None,
-                 sync_every=4096, step_policy=None):
+                 sync_every=4096, step_policy=None, max_seconds=None, max_updates=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
                          random_state=random_state, learning_rate=learning_rate, eta0=eta0,
                          power_t=power_t, n_iter_no_change=n_iter_no_change, warm_start=warm_start,
-                         comm=comm, sync_every=sync_every, step_policy=step_policy)
+                         comm=comm, sync_every=sync_every, step_policy=step_policy,
+                         max_seconds=max_seconds, max_updates=max_updates)
 
     def _train(self, X, y, sample_weight, max_iter, coef_init, intercept_init, callback):
         Y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
