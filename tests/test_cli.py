@@ -115,3 +115,73 @@ def test_train_lda_under_mpiexec():
     assert out.stdout.count("result:") == 1 and "x 2 ranks" in out.stdout
     recovery = float(out.stdout.split("topic recovery ")[1].split()[0])
     assert recovery >= 0.95
+
+
+def write_docword(path, X):
+    """A UCI docword file of the counts X (sorted by document, 1-based ids)."""
+    coo = X.tocoo()
+    order = np.lexsort((coo.col, coo.row))
+    body = "\n".join(f"{r + 1} {c + 1} {int(v)}" for r, c, v in zip(coo.row[order], coo.col[order], coo.data[order]))
+    path.write_text(f"{X.shape[0]}\n{X.shape[1]}\n{X.nnz}\n{body}\n")
+    return path
+
+
+def heldout(out):
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout.split("held-out log-likelihood ")[1].split()[0])
+
+
+def test_train_lda_from_a_docword_file_ranks_read_their_documents(tmp_path):
+    """2 ranks each read half of the file's documents and hold out the same documents as one
+    process: the held-out likelihood is within 2%."""
+    from conftest import run_mpi
+    from dpsgd.data import make_lda_corpus
+
+    X, _, _ = make_lda_corpus(4_000, 400, 8, 80, random_state=3)
+    corpus = write_docword(tmp_path / "docword.synthetic.txt", X)
+    args = ["train", "lda", "--corpus", corpus, "--topics", 8, "--passes", 4, "--threads", 1, "--quiet"]
+    single = heldout(run(*map(str, args)))
+    out = run_mpi("dpsgd", 2, *args, timeout=300)
+    assert "4000 documents x 400 words" in out.stdout and "x 2 ranks" in out.stdout
+    assert heldout(out) >= single * 1.02  # negative: within 2%
+
+
+def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):
+    import json
+
+    from conftest import run_mpi
+
+    log, ck = tmp_path / "log.jsonl", tmp_path / "ck.npz"
+    common = ["train", "lda", "--threads", 1, "--quiet"]
+    whole = heldout(run_mpi("dpsgd", 2, *common, "--passes", 6, timeout=300))
+    first = run_mpi("dpsgd", 2, *common, "--passes", 3, "--log-json", log, "--checkpoint", ck, timeout=300)
+    assert first.returncode == 0, first.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["pass"] for r in records] == [1, 2, 3]
+    assert all({"time", "updates", "perplexity", "heldout_log_likelihood", "delay_mean", "delay_p99",
+                "delay_max", "comm_seconds"} <= set(r) for r in records)
+    assert records[-1]["heldout_log_likelihood"] > records[0]["heldout_log_likelihood"]
+    assert records[-1]["perplexity"] < records[0]["perplexity"]
+    resumed = run_mpi("dpsgd", 2, *common, "--passes", 6, "--resume", ck, timeout=300)
+    assert "3 passes done" in resumed.stdout
+    assert heldout(resumed) >= whole * 1.02  # negative: within 2% of the uninterrupted run
+    wrong = run("train", "linear", "--resume", str(ck))
+    assert wrong.returncode == 2 and "not of 'train linear'" in wrong.stderr
+
+
+def test_train_lda_stops_on_a_budget_of_updates(tmp_path):
+    import json
+
+    from conftest import run_mpi
+
+    log = tmp_path / "log.jsonl"
+    out = run_mpi("dpsgd", 2, "train", "lda", "--threads", 1, "--quiet", "--passes", 100, "--max-updates", 150,
+                  "--batch-size", 64, "--log-json", log, timeout=300)
+    assert out.returncode == 0, out.stderr
+    # 4,500 training documents: 72 steps a pass; each rank checks the budget before a step
+    steps = int(out.stdout.split("global steps ")[1].split(",")[0])
+    assert 150 <= steps <= 152
+    passes = int(out.stdout.split("result: passes ")[1].split(",")[0])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert 1 <= passes <= 3 and len(records) == passes  # rank 0's complete passes
+    assert all(r["updates"] <= 152 for r in records)

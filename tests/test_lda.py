@@ -11,7 +11,7 @@ from sklearn.decomposition import LatentDirichletAllocation as SkLDA
 from conftest import shared_path
 from dpsgd import LatentDirichletAllocation, load_model, save_model
 from dpsgd._threads import available_threads
-from dpsgd.data import load_uci_bow, make_lda_corpus
+from dpsgd.data import load_uci_bow, make_lda_corpus, read_uci_bow_header
 from dpsgd.evaluation import heldout_log_likelihood, match_topics, split_tokens
 
 
@@ -175,6 +175,36 @@ def test_load_uci_bow_ap():
                                  shared_path("ap_associated_press", "vocab.ap.txt"))
     assert X.shape == (2246, 10473) and X.nnz == 302_031 and X.sum() == 435_838
     assert len(vocabulary) == 10_473 and X.has_canonical_format
+
+
+def test_load_uci_bow_document_ranges_match_the_whole_file():
+    path = shared_path("ap_associated_press", "docword.ap.txt")
+    X, _ = load_uci_bow(path)
+    assert read_uci_bow_header(path) == (2246, 10473, 302_031)
+    bounds = np.linspace(0, X.shape[0], 5).round().astype(int)  # 4 ranks' shares
+    parts = [load_uci_bow(path, docs=(a, b))[0] for a, b in zip(bounds[:-1], bounds[1:])]
+    assert [p.shape[0] for p in parts] == np.diff(bounds).tolist()
+    assert (sp.vstack(parts).tocsr() != X).nnz == 0
+    for a, b in [(0, 0), (0, 1), (2245, 2246), (1000, 1001), (0, 2246)]:
+        assert (load_uci_bow(path, docs=(a, b))[0] != X[a:b]).nnz == 0
+
+
+def test_load_uci_bow_ranges_gzip_gaps_and_errors(tmp_path):
+    text = "6\n3\n5\n1 1 2\n1 3 1\n4 2 5\n5 1 1\n6 3 2\n"  # documents 2 and 3 are empty
+    for name in ("docword.x.txt", "docword.x.txt.gz"):
+        path = write_docword(tmp_path / name, text)
+        whole, _ = load_uci_bow(path)
+        for a in range(7):
+            for b in range(a, 7):
+                assert (load_uci_bow(path, docs=(a, b))[0] != whole[a:b]).nnz == 0, (name, a, b)
+    with pytest.raises(ValueError, match="not a range"):
+        load_uci_bow(path, docs=(3, 9))
+    path = write_docword(tmp_path / "docword.unsorted.txt", "3\n3\n3\n1 1 2\n3 3 1\n2 2 5\n")
+    with pytest.raises(ValueError, match="not sorted by docID"):
+        load_uci_bow(path, docs=(1, 3))
+    path = write_docword(tmp_path / "docword.bad.txt", "3\n3\n3\n1 1 2\n2 3 1\n3 7 5\n")
+    with pytest.raises(ValueError, match="line 6: wordID 7"):  # the file's line number, not the range's
+        load_uci_bow(path, docs=(2, 3))
 
 
 def write_docword(path, text):

@@ -78,6 +78,14 @@ def _load_linear_data(args, comm):
     return X, y, X_test, y_test, source
 
 
+def _binary_log_loss(X, positive, params):
+    """Log-loss of a binary logistic model given as the flat (coef, intercept) parameters."""
+    from scipy.special import expit
+
+    z = X @ params[:-1] + params[-1]
+    return _log_loss(positive.astype(np.intp), np.column_stack([expit(-z), expit(z)]))
+
+
 def _mpi_max():
     from mpi4py import MPI
 
@@ -88,7 +96,7 @@ def cmd_train_linear(args, comm=None):
     from tqdm import tqdm
 
     from dpsgd import SGDClassifier, save_model
-    from dpsgd.persist import atomic_savez, read_npz
+    from dpsgd.persist import atomic_savez
     from dpsgd.stepsize import make_policy
 
     root = comm is None or comm.Get_rank() == 0
@@ -105,21 +113,19 @@ def cmd_train_linear(args, comm=None):
     coef_init = intercept_init = t_start = None
     done = 0
     if args.resume:
-        arrays, meta = read_npz(args.resume)
-        if meta.get("format") != "dpsgd-checkpoint":
-            raise ValueError(f"{args.resume}: not a dpsgd checkpoint")
+        arrays, meta = _read_checkpoint(args.resume, "linear")
         coef_init, intercept_init = arrays["coef_"], arrays["intercept_"]
         t_start, done = meta["t"], meta["epochs_done"]
         if root:
             print(f"resuming from {args.resume}: {done} epochs done")
-    epochs = args.epochs - done
-    if epochs < 1:
-        raise ValueError(f"the checkpoint has {done} epochs done; --epochs {args.epochs} leaves nothing to run")
+    epochs = _remaining(args.epochs, done, args.resume)
     clf = SGDClassifier(loss=args.loss, penalty=args.penalty, alpha=args.alpha,
                         learning_rate=args.learning_rate, eta0=args.eta0, max_iter=epochs,
                         tol=None, n_threads=args.threads, random_state=args.seed + done, comm=comm,
-                        sync_every=args.sync_every, step_policy=policy)
+                        sync_every=args.sync_every, step_policy=policy, max_seconds=args.max_seconds,
+                        max_updates=args.max_updates)
     bar = tqdm(total=epochs, unit="epoch", disable=args.quiet or not root, file=sys.stderr)
+    classes = np.unique(np.concatenate(comm.allgather(np.unique(y)))) if comm else np.unique(y)
     log = open(args.log_json, "w") if args.log_json and root else None
     seconds = 0.0
     tic = time.perf_counter()
@@ -132,6 +138,8 @@ def cmd_train_linear(args, comm=None):
         if log:
             record = {"time": time.perf_counter() - tic, "epoch": done + epoch, "updates": info["updates"],
                       "loss": info["loss"]}
+            if X_test is not None and args.loss == "log_loss" and len(classes) == 2:
+                record["test_log_loss"] = _binary_log_loss(X_test, y_test == classes[1], info["params"])
             record.update({k: info[k] for k in ("delay_mean", "delay_p99", "delay_max", "comm_seconds") if k in info})
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -139,7 +147,7 @@ def cmd_train_linear(args, comm=None):
             d, K = X.shape[1], info["params"].size // (X.shape[1] + 1)
             flat = info["params"]
             atomic_savez(args.checkpoint, {"coef_": flat[:d * K].reshape(d, K).T.copy(), "intercept_": flat[d * K:]},
-                         {"format": "dpsgd-checkpoint", "epochs_done": done + epoch,
+                         {"format": "dpsgd-checkpoint", "task": "linear", "epochs_done": done + epoch,
                           "t": 1.0 + float(info["updates"])})
 
     clf.fit(X, y, coef_init=coef_init, intercept_init=intercept_init, callback=progress, t_start=t_start)
@@ -168,54 +176,117 @@ def cmd_train_linear(args, comm=None):
     return 0
 
 
+def _lda_corpus(args, comm):
+    """This rank's training documents, the held-out documents (rank 0 only), the vocabulary
+    (rank 0), the true topics of a generated corpus, and a description of the source.
+
+    Every rank takes a contiguous range of documents (reading only that range of a docword
+    file); one document in ten, the same ones whatever the number of ranks, is held out."""
+    from dpsgd.data import load_uci_bow, make_lda_corpus, read_uci_bow_header
+
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
+    true_topics = vocabulary = None
+    if args.corpus is None:
+        X_all, true_topics, _ = make_lda_corpus(args.docs, args.words, args.topics, 100, random_state=args.seed)
+        n_docs, n_words = X_all.shape
+        source = (f"generated from LDA's model: {args.docs} documents, {args.words} words, "
+                  f"{args.topics} true topics")
+    else:
+        n_docs, n_words, _ = read_uci_bow_header(args.corpus)
+        source = args.corpus
+    first, last = np.linspace(0, n_docs, size + 1).round().astype(int)[rank:rank + 2]
+    if args.corpus is None:
+        X = X_all[first:last]
+    else:
+        X, vocabulary = load_uci_bow(args.corpus, args.vocab if rank == 0 else None, docs=(first, last))
+    if rank == 0:
+        vocabulary = vocabulary or [f"w{i}" for i in range(n_words)]
+    held_out = np.random.default_rng(args.seed).permutation(n_docs)[:max(1, n_docs // 10)]
+    is_test = np.zeros(X.shape[0], dtype=bool)
+    is_test[held_out[(held_out >= first) & (held_out < last)] - first] = True
+    X_train, X_test = X[~is_test], X[is_test]
+    tokens = float(X.sum())
+    if comm:
+        import scipy.sparse as sp
+
+        parts = comm.gather(X_test, root=0)
+        X_test = sp.vstack(parts).tocsr() if rank == 0 else None
+        tokens = comm.allreduce(tokens)
+    description = f"{source}: {n_docs} documents x {n_words} words, {int(tokens)} tokens"
+    return X_train, X_test, vocabulary, true_topics, description
+
+
 def cmd_train_lda(args, comm=None):
     from tqdm import tqdm
 
     from dpsgd import LatentDirichletAllocation, save_model
-    from dpsgd.data import load_uci_bow, make_lda_corpus
-    from dpsgd.evaluation import match_topics
+    from dpsgd.evaluation import heldout_log_likelihood, match_topics, perplexity
+    from dpsgd.persist import atomic_savez
 
-    true_topics = None
-    if args.corpus is None:
-        X, true_topics, _ = make_lda_corpus(args.docs, args.words, args.topics, 100, random_state=args.seed)
-        vocabulary = [f"w{i}" for i in range(X.shape[1])]
-        source = (f"generated from LDA's model: {args.docs} documents, {args.words} words, "
-                  f"{args.topics} true topics")
-    else:
-        X, vocabulary = load_uci_bow(args.corpus, args.vocab)
-        vocabulary = vocabulary or [f"w{i}" for i in range(X.shape[1])]
-        source = args.corpus
     root = comm is None or comm.Get_rank() == 0
+    X_train, X_test, vocabulary, true_topics, description = _lda_corpus(args, comm)
     if root:
-        ranks = f", {comm.Get_size()} ranks" if comm else ""
-        print(f"corpus: {source}: {X.shape[0]} documents x {X.shape[1]} words, {int(X.sum())} tokens{ranks}")
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(X.shape[0])
-    n_test = max(1, X.shape[0] // 10)
-    X_test, X_train = X[order[:n_test]], X[order[n_test:]]
-    if comm:  # this rank's documents
-        X_train = X_train[comm.Get_rank()::comm.Get_size()]
-
-    lda = LatentDirichletAllocation(n_components=args.topics, max_iter=args.passes, batch_size=args.batch_size,
-                                    n_threads=args.threads, parallel=args.parallel, random_state=args.seed,
-                                    comm=comm)
-    bar = tqdm(total=args.passes * X_train.shape[0], unit="doc", unit_scale=True,
-               disable=args.quiet or comm is not None, file=sys.stderr, desc="training")
+        print(f"corpus: {description}" + (f", {comm.Get_size()} ranks" if comm else ""))
+    lda = LatentDirichletAllocation(n_components=args.topics, batch_size=args.batch_size, n_threads=args.threads,
+                                    parallel=args.parallel, comm=comm, max_seconds=args.max_seconds,
+                                    max_updates=args.max_updates)
+    done = 0
+    if args.resume:
+        arrays, meta = _read_checkpoint(args.resume, "lda")
+        if arrays["components_"].shape != (args.topics, X_train.shape[1]):
+            raise ValueError(f"{args.resume}: the checkpoint's topics are {arrays['components_'].shape}, "
+                             f"this run has ({args.topics}, {X_train.shape[1]})")
+        # continue the same step-size schedule from the saved topics (warm_start)
+        lda.components_, lda.n_batch_iter_ = arrays["components_"], int(meta["n_batch_iter"])
+        lda.n_features_in_, lda.warm_start, done = X_train.shape[1], True, int(meta["passes_done"])
+        if root:
+            print(f"resuming from {args.resume}: {done} passes done")
+    passes = _remaining(args.passes, done, args.resume)
+    lda.set_params(max_iter=passes, random_state=args.seed + done)
+    bar = tqdm(total=passes * (1 if comm else X_train.shape[0]), unit="pass" if comm else "doc",
+               unit_scale=not comm, disable=args.quiet or not root, file=sys.stderr, desc="training")
+    log = open(args.log_json, "w") if args.log_json and root else None
     tic = time.perf_counter()
-    lda.fit(X_train, callback=lambda n, seconds: bar.update(n))
+
+    def evaluate(info):
+        """After each pass (rank 0's, under MPI; the others go on): log, checkpoint, progress."""
+        if comm:
+            bar.update(1)
+        record = {"time": time.perf_counter() - tic, "pass": done + info["pass"], "updates": info["updates"]}
+        if log or args.checkpoint:
+            topics = info["topics"]()
+        if log:
+            kw = dict(n_threads=lda.n_threads_)
+            record["perplexity"] = perplexity(topics, X_test, lda.doc_topic_prior_, lda.topic_word_prior_, **kw)
+            record["heldout_log_likelihood"] = heldout_log_likelihood(topics, X_test, lda.doc_topic_prior_, **kw)
+            record.update({k: info[k] for k in ("delay_mean", "delay_p99", "delay_max", "comm_seconds") if k in info})
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+        if args.checkpoint and (done + info["pass"]) % args.checkpoint_every == 0:
+            atomic_savez(args.checkpoint, {"components_": topics},
+                         {"format": "dpsgd-checkpoint", "task": "lda", "passes_done": done + info["pass"],
+                          "n_batch_iter": info["updates"] + 1})
+
+    lda.fit(X_train, callback=lambda n, seconds: bar.update(n), monitor=evaluate if root else None)
     wall = time.perf_counter() - tic
     bar.close()
+    if log:
+        log.close()
     docs = comm.allreduce(X_train.shape[0]) if comm else X_train.shape[0]  # collective: every rank
     if not root:
         return 0
     for k, words in enumerate(lda.show_topics(vocabulary, n_words=args.top_words)):
         print(f"topic {k:3d}: {' '.join(words)}")
-    loglik = lda.heldout_log_likelihood(X_test)
-    parts = [f"passes {args.passes}", f"threads {lda.n_threads_} ({args.parallel})"
+    parts = [f"passes {done + lda.n_iter_}", f"global steps {lda.n_batch_iter_ - 1}",
+             f"threads {lda.n_threads_} ({args.parallel})"
              + (f" x {comm.Get_size()} ranks" if comm else ""), f"train time {wall:.2f} s",
-             f"{args.passes * docs / wall:.0f} documents/s",
+             f"{lda.n_iter_ * docs / wall:.0f} documents/s",
              f"held-out perplexity {lda.perplexity(X_test):.1f} (base e, variational bound)",
-             f"held-out log-likelihood {loglik:.4f} nats/word (document completion)"]
+             f"held-out log-likelihood {lda.heldout_log_likelihood(X_test):.4f} nats/word (document completion)"]
+    if comm:
+        stats = lda.round_stats_
+        parts.append(f"delay mean {stats['delay_mean']:.2f} / p99 {stats['delay_p99']:.0f} / max "
+                     f"{stats['delay_max']:.0f}, communication {stats['comm_share']:.0%} of the time (rank 0)")
     if true_topics is not None:
         parts.append(f"topic recovery {match_topics(true_topics, lda.components_)[0]:.4f} (mean matched cosine)")
     print("result: " + ", ".join(parts))
@@ -223,6 +294,23 @@ def cmd_train_lda(args, comm=None):
         save_model(lda, args.save)
         print(f"saved: {args.save}")
     return 0
+
+
+def _read_checkpoint(path, task):
+    from dpsgd.persist import read_npz
+
+    arrays, meta = read_npz(path)
+    if meta.get("format") != "dpsgd-checkpoint":
+        raise ValueError(f"{path}: not a dpsgd checkpoint")
+    if meta.get("task") != task:
+        raise ValueError(f"{path}: a checkpoint of 'train {meta.get('task')}', not of 'train {task}'")
+    return arrays, meta
+
+
+def _remaining(total, done, resume):
+    if total - done < 1:
+        raise ValueError(f"the checkpoint {resume} has {done} done; {total} leaves nothing to run")
+    return total - done
 
 
 def build_parser():
@@ -246,6 +334,7 @@ def build_parser():
     lda.add_argument("--seed", type=int, default=0)
     lda.add_argument("--save", help="write the model here (.npz with JSON metadata, no pickle)")
     lda.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_run_control(lda, "pass", "minibatch steps")
 
     lin = tasks.add_parser("linear", help="linear classifier on a LIBSVM / svmlight file")
     lin.add_argument("--data", help="training file (svmlight; .gz/.bz2 ok). Default: bundled a9a")
@@ -268,11 +357,19 @@ def build_parser():
                      help="scale pushed changes by the measured delay (under mpiexec)")
     lin.add_argument("--policy-alpha", type=float, default=0.9, help="alpha of budget / fixed_or_skip")
     lin.add_argument("--tau-max", type=int, default=16, help="tau_max of fixed_for_delay")
-    lin.add_argument("--log-json", help="append one JSON line per epoch: time, updates, loss, delays")
-    lin.add_argument("--checkpoint", help="checkpoint file (.npz + JSON, written atomically)")
-    lin.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
-    lin.add_argument("--resume", help="continue from this checkpoint")
+    _add_run_control(lin, "epoch", "SGD steps (samples)")
     return parser
+
+
+def _add_run_control(parser, unit, updates):
+    """Options shared by the training commands: budgets, evaluation log, checkpoints."""
+    parser.add_argument("--max-seconds", type=float, help="stop after this many seconds (all ranks together)")
+    parser.add_argument("--max-updates", type=int, help=f"stop after this many {updates}, over all ranks")
+    parser.add_argument("--log-json", help=f"write one JSON line per {unit}: time, updates, held-out "
+                        "quality (rank 0, from the global model), delays, communication seconds")
+    parser.add_argument("--checkpoint", help="checkpoint file (.npz + JSON, written atomically)")
+    parser.add_argument("--checkpoint-every", type=int, default=1, help=f"{unit}s between checkpoints")
+    parser.add_argument("--resume", help="continue from this checkpoint")
 
 
 def main(argv=None):

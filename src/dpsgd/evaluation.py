@@ -141,6 +141,17 @@ def approx_bound(topic_word, X, gamma, doc_topic_prior, topic_word_prior):
     return score
 
 
+def perplexity(topic_word, X, doc_topic_prior, topic_word_prior, *, max_iter=100, tol=1e-3, n_threads=1):
+    """exp(-bound / tokens) of X (base e, scikit-learn's definition), with gamma from
+    :func:`infer_doc_topics` and the bound from :func:`approx_bound`."""
+    X = _canonical_csr(X)
+    total = X.sum()
+    if total <= 0:
+        raise ValueError("X has no tokens")
+    gamma = infer_doc_topics(topic_word, X, doc_topic_prior, max_iter=max_iter, tol=tol, n_threads=n_threads)
+    return float(np.exp(-approx_bound(topic_word, X, gamma, doc_topic_prior, topic_word_prior) / total))
+
+
 def match_topics(true_topics, learned_topics):
     """Pair learned topics with true ones (Hungarian matching on cosine similarity).
 

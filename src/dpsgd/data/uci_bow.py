@@ -6,7 +6,9 @@ docword: three header lines (D documents, W words, NNZ entries), then NNZ lines
 line by line, to say which line it is.
 """
 
+import contextlib
 import gzip
+import mmap
 import os
 
 import numpy as np
@@ -36,10 +38,10 @@ def _header(lines, path):
     return values
 
 
-def _first_bad_line(body_lines, path, n_docs, n_words):
+def _first_bad_line(body_lines, path, n_docs, n_words, first_number=4):
     """Line-by-line check of the body (the error path only)."""
     for offset, raw in enumerate(body_lines):
-        number = offset + 4
+        number = offset + first_number
         parts = raw.split()
         if not parts:
             continue
@@ -63,8 +65,15 @@ def _first_bad_line(body_lines, path, n_docs, n_words):
     return None
 
 
-def load_uci_bow(docword_path, vocab_path=None):
-    """Load a UCI bag-of-words corpus.
+def read_uci_bow_header(docword_path):
+    """(D documents, W words, NNZ entries) from a docword file's 3-line header."""
+    path = os.fspath(docword_path)
+    with _open_buffer(path) as buf:
+        return tuple(_header(bytes(buf[:200]).split(b"\n", 3), path))
+
+
+def load_uci_bow(docword_path, vocab_path=None, docs=None):
+    """Load a UCI bag-of-words corpus, or a range of its documents.
 
     Parameters
     ----------
@@ -72,11 +81,18 @@ def load_uci_bow(docword_path, vocab_path=None):
         ``docword.NAME.txt``, plain or ``.gz``.
     vocab_path : str or path-like, optional
         ``vocab.NAME.txt`` (one word per line, line k is word id k).
+    docs : (start, stop), optional
+        Read only documents ``start <= docID - 1 < stop`` (0-based, as rows), e.g. an MPI
+        rank's share. The body must be sorted by docID, as UCI's files are: the range is
+        found by binary search on the file's bytes, and only its lines are parsed (a
+        plain file is memory-mapped, so only that part is read; a ``.gz`` file has to be
+        decompressed whole). Unsorted lines inside the range are reported; elsewhere
+        they cannot be seen without reading the whole file. The header's NNZ is not checked.
 
     Returns
     -------
-    X : scipy.sparse.csr_matrix of shape (D, W), float64 counts
-        Documents without entries are empty rows.
+    X : scipy.sparse.csr_matrix of shape (D, W), or (stop - start, W) with ``docs``
+        float64 counts. Documents without entries are empty rows.
     vocabulary : list of str or None
 
     Raises
@@ -85,41 +101,37 @@ def load_uci_bow(docword_path, vocab_path=None):
     ValueError
         Naming the file and line: a malformed line, an id outside the header's
         range, a negative, zero or non-integer count, a repeated (doc, word) pair,
-        a body that disagrees with the header (e.g. a truncated file), or a
-        vocabulary whose length is not W.
+        a body that disagrees with the header (e.g. a truncated file), a vocabulary
+        whose length is not W, or (with ``docs``) a body not sorted by docID.
     """
     path = os.fspath(docword_path)
-    raw = _read_bytes(path)
-    lines = raw.split(b"\n", 3)
-    n_docs, n_words, nnz = _header(lines, path)
-    body = lines[3] if len(lines) > 3 else b""
-    values = np.array(body.split(), dtype=np.bytes_)
-    try:
-        triples = values.astype(np.int64)
-    except ValueError:
-        triples = None
-    problem = None
-    if triples is None or triples.size % 3:
-        problem = _first_bad_line(body.split(b"\n"), path, n_docs, n_words) or (
-            f"{path}: the body is not made of 'docID wordID count' triples")
-    else:
-        triples = triples.reshape(-1, 3)
-        docs, words, counts = triples[:, 0], triples[:, 1], triples[:, 2]
-        if triples.shape[0] and (docs.min() < 1 or docs.max() > n_docs or words.min() < 1
-                                 or words.max() > n_words or counts.min() <= 0):
-            problem = _first_bad_line(body.split(b"\n"), path, n_docs, n_words)
-        elif triples.shape[0] != nnz:
-            problem = (f"{path}: the header says NNZ={nnz} but the body has {triples.shape[0]} entries"
-                       + (" (truncated file?)" if triples.shape[0] < nnz else ""))
-    if problem:
-        raise ValueError(problem)
-    X = sp.coo_matrix((counts.astype(np.float64), (docs - 1, words - 1)), shape=(n_docs, n_words))
-    X = X.tocsr()
-    if X.nnz != nnz:
-        keys = (docs - 1) * n_words + (words - 1)
+    with _open_buffer(path) as buf:
+        lines = bytes(buf[:200]).split(b"\n", 3)
+        n_docs, n_words, nnz = _header(lines, path)
+        body_start = min(len(buf), sum(len(line) + 1 for line in lines[:3]))
+        if docs is None:
+            first, last, body_end = 0, n_docs, len(buf)
+        else:
+            first, last = _check_range(docs, n_docs)
+            body_start = _first_line_of_doc(buf, body_start, first + 1)
+            body_end = _first_line_of_doc(buf, body_start, last + 1)
+        body = bytes(buf[body_start:body_end])
+        line_of_body = 4 if docs is None else 4 + bytes(buf[:body_start]).count(b"\n") - 3
+    doc_ids, word_ids, counts = _parse_body(body, path, n_docs, n_words, line_of_body)
+    if docs is None and doc_ids.size != nnz:
+        raise ValueError(f"{path}: the header says NNZ={nnz} but the body has {doc_ids.size} entries"
+                         + (" (truncated file?)" if doc_ids.size < nnz else ""))
+    if docs is not None and doc_ids.size and (doc_ids.min() <= first or doc_ids.max() > last
+                                               or np.any(np.diff(doc_ids) < 0)):
+        raise ValueError(f"{path}: the body is not sorted by docID, so a range of documents cannot be read")
+    X = sp.coo_matrix((counts.astype(np.float64), (doc_ids - 1 - first, word_ids - 1)),
+                      shape=(last - first, n_words)).tocsr()
+    if X.nnz != doc_ids.size:
+        keys = (doc_ids - 1) * n_words + (word_ids - 1)
         order = np.argsort(keys, kind="stable")
         dup = order[np.flatnonzero(np.diff(keys[order]) == 0)[0] + 1]
-        raise ValueError(f"{path}, line {dup + 4}: (docID {docs[dup]}, wordID {words[dup]}) appears twice")
+        raise ValueError(f"{path}, line {dup + line_of_body}: (docID {doc_ids[dup]}, wordID {word_ids[dup]}) "
+                         "appears twice")
     X.sort_indices()
     vocabulary = None
     if vocab_path is not None:
@@ -130,3 +142,77 @@ def load_uci_bow(docword_path, vocab_path=None):
             raise ValueError(f"{vocab_path}: {len(words_text)} words, but the docword header says W={n_words}")
         vocabulary = [w.strip() for w in words_text]
     return X, vocabulary
+
+
+def _parse_body(body, path, n_docs, n_words, line_of_body):
+    """(docIDs, wordIDs, counts) of the body's triples, or ValueError naming the bad line."""
+    try:
+        triples = np.array(body.split(), dtype=np.bytes_).astype(np.int64)
+    except ValueError:
+        triples = None
+    problem = None
+    if triples is None or triples.size % 3:
+        problem = _first_bad_line(body.split(b"\n"), path, n_docs, n_words, line_of_body) or (
+            f"{path}: the body is not made of 'docID wordID count' triples")
+    else:
+        triples = triples.reshape(-1, 3)
+        doc_ids, word_ids, counts = triples[:, 0], triples[:, 1], triples[:, 2]
+        if triples.shape[0] and (doc_ids.min() < 1 or doc_ids.max() > n_docs or word_ids.min() < 1
+                                 or word_ids.max() > n_words or counts.min() <= 0):
+            problem = _first_bad_line(body.split(b"\n"), path, n_docs, n_words, line_of_body)
+    if problem:
+        raise ValueError(problem)
+    return doc_ids, word_ids, counts
+
+
+def _check_range(docs, n_docs):
+    try:
+        first, last = (int(v) for v in docs)
+    except (TypeError, ValueError):
+        raise ValueError(f"docs must be a (start, stop) pair of integers, got {docs!r}") from None
+    if not 0 <= first <= last <= n_docs:
+        raise ValueError(f"docs=({first}, {last}) is not a range within the {n_docs} documents")
+    return first, last
+
+
+def _first_line_of_doc(buf, floor, doc_id):
+    """Byte offset of the first line at or after ``floor`` whose docID is >= ``doc_id``.
+
+    Binary search over byte positions: the line starting at or after a position has a
+    docID that does not decrease with the position, since the body is sorted."""
+    lo, hi = floor, len(buf)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        start = _line_start(buf, mid, floor)
+        if start >= len(buf) or _doc_id_at(buf, start) >= doc_id:
+            hi = mid
+        else:
+            lo = mid + 1
+    return _line_start(buf, lo, floor)
+
+
+def _line_start(buf, pos, floor):
+    if pos <= floor:
+        return floor
+    newline = buf.find(b"\n", pos - 1)
+    return len(buf) if newline < 0 else newline + 1
+
+
+def _doc_id_at(buf, start):
+    token = bytes(buf[start:start + 40]).split(None, 1)
+    try:
+        return int(token[0])
+    except (IndexError, ValueError):  # a blank or malformed line: parsed (and reported) later
+        return 1 << 62
+
+
+@contextlib.contextmanager
+def _open_buffer(path):
+    """The file's bytes: memory-mapped when plain, decompressed when .gz."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.endswith(".gz") or os.path.getsize(path) == 0:
+        yield _read_bytes(path)
+        return
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        yield buf

@@ -482,11 +482,11 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def perplexity(self, X):
         """Perplexity of X, base e: exp(-bound / number of tokens), as scikit-learn computes it."""
-        X_csr = sp.csr_matrix(X, dtype=np.float64)
-        total = X_csr.sum()
-        if total <= 0:
-            raise ValueError("X has no tokens")
-        return float(np.exp(-self.score(X) / total))
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return evaluation.perplexity(self.components_, X, self.doc_topic_prior_, self.topic_word_prior_,
+                                     max_iter=self.max_doc_update_iter, tol=self.mean_change_tol,
+                                     n_threads=min(effective_n_threads(self.n_threads), available_threads()))
 
     def heldout_log_likelihood(self, X, seed=0):
         """Per-word predictive log-likelihood by document completion (nats, higher is better).

@@ -294,7 +294,8 @@ class _BaseSGD(BaseEstimator):
                 current, clock = window.pull()  # the global model, for evaluation on this rank
                 stats.seconds_comm += time.perf_counter() - tic
                 callback(pass_ + 1, {"loss": pass_loss[0] / max(n, 1), "seconds": now - pass_loss[1],
-                                     "nnz": int(X.indptr[-1]) * K, "updates": clock * H, **stats.summary(),
+                                     "nnz": int(X.indptr[-1]) * K, "updates": int(self.t_ - 1) + clock * H,
+                                     **stats.summary(),
                                      "comm_seconds": stats.seconds_comm, "params": current})
                 pass_loss[:] = [0.0, now]
             return params
