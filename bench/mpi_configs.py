@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -32,3 +33,40 @@ def delay_columns(r):
     comm = f"{r['comm_share']:.0%}" if "comm_share" in r else "-"
     delays = f"{r['delay_mean']:.1f}/{r['delay_p99']:.0f}/{r['delay_max']:.0f}" if "delay_mean" in r else "-"
     return comm, delays
+
+
+class Curve:
+    """Quality against training time on rank 0, leaving out the time spent evaluating."""
+
+    def __init__(self):
+        self.points = []
+        self.start()
+
+    def start(self):
+        self._start = time.perf_counter()
+        self.evaluating = 0.0  # seconds spent in add()
+
+    def add(self, evaluate):
+        tic = time.perf_counter()
+        value = float(evaluate())
+        self.points.append((tic - self._start - self.evaluating, value))
+        self.evaluating += time.perf_counter() - tic
+
+
+def time_to_target(points, target, higher_is_better):
+    """Seconds of the first point that reaches ``target``, or None."""
+    for seconds, value in points:
+        if (value >= target) if higher_is_better else (value <= target):
+            return seconds
+    return None
+
+
+def target_columns(rows, higher_is_better, tolerance=0.01):
+    """Target = 1 x 1's final quality, ``tolerance`` (relative) worse; per config the time to
+    reach it and the speed-up over 1 x 1 at that target, as printable strings."""
+    final = rows[0][1]["curve"][-1][1]
+    target = final * (1 - tolerance if (final > 0) == higher_is_better else 1 + tolerance)
+    times = [time_to_target(r["curve"], target, higher_is_better) for _, r in rows]
+    base = times[0]
+    cells = [("-", "-") if t is None else (f"{t:.2f}", f"{base / t:.2f}x") for t in times]
+    return target, cells

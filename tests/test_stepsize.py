@@ -79,3 +79,30 @@ def test_bad_policies(name, params):
         stepsize.make_policy(name, **params)
     with pytest.raises(ValueError, match="delay"):
         stepsize.Constant(1.0).step(0, -1)
+
+
+def test_policies_use_the_steps_of_every_worker_when_given():
+    budget = stepsize.make_policy("budget", gamma_prime=2.0, alpha=0.5)
+    assert budget.delay_scale(0, 3, window_scales=0.6) == pytest.approx(0.5 * (2.0 - 1.2) / 2.0)
+    skip = stepsize.make_policy("fixed_or_skip", gamma_prime=1.0, alpha=0.5)
+    assert skip.delay_scale(0, 2, window_scales=0.7) == 0.0 and skip.delay_scale(1, 2, window_scales=0.5) == 0.5
+    assert stepsize.make_policy("fixed_for_delay", gamma_prime=1.0, tau_max=3).delay_scale(0, 9, window_scales=5.0) == 0.25
+
+
+def test_engine_feeds_other_workers_pushes_to_the_policy():
+    """Another worker pushes (multiplier 0.3) while this one computes: the budget policy
+    must see that step in its window, which its own record of steps does not hold."""
+    from dpsgd.comm import LocalWindow
+    from dpsgd.engine import run_rounds
+
+    window = LocalWindow(2)
+
+    def local_update(params, version, r):
+        window.push(np.zeros(2), step=0.3)  # "the other worker"
+        return params + 1.0
+
+    policy = stepsize.make_policy("budget", gamma_prime=1.0, alpha=0.5)
+    stats = run_rounds(window, local_update, 1, policy)
+    params, clock = window.pull()
+    assert stats.delays == [1] and clock == 2
+    np.testing.assert_allclose(params, 0.5 * (1.0 - 0.3))  # alpha (gamma' - 0.3) / gamma'

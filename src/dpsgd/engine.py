@@ -80,9 +80,12 @@ def run_rounds(window, local_update, n_rounds, policy=None, stats=None, budget=N
         started from the pulled ``params`` (a private copy it may modify).
     n_rounds : int
     policy : dpsgd.stepsize policy, optional
-        Scales each pushed change by ``policy.step(version, delay) / policy.step(version, 0)``
-        of a fresh copy, i.e. by how much the delay shrinks the step; None pushes the change
-        as the local steps made it (their own schedule sets the step sizes).
+        Scales each pushed change by ``policy.delay_scale``: the policy's step for the
+        measured delay over gamma', where the delay-adaptive policies see the sum of the
+        multipliers of every worker's pushes since the pull (the window's step sum, read
+        before the pull and before the push: a little more than the delay window, never
+        less). None pushes the change as the local steps made it (their own schedule sets
+        the step sizes).
     stats : RoundStats, optional
         Accumulates delays and timings.
     budget : Budget, optional
@@ -98,13 +101,16 @@ def run_rounds(window, local_update, n_rounds, policy=None, stats=None, budget=N
         if budget is not None and budget.exhausted():
             break
         tic = time.perf_counter()
+        steps_before = window.step_sum() if policy is not None else 0.0
         params, version = window.pull(params)
         start = params.copy()
         toc = time.perf_counter()
         updated = local_update(params, version, r)
         tac = time.perf_counter()
         delay = window.clock() - version
-        scale = 1.0 if policy is None else policy.delay_scale(version, delay)
+        scale = 1.0
+        if policy is not None:  # the steps every worker pushed since this round's pull
+            scale = policy.delay_scale(version, delay, window.step_sum() - steps_before)
         window.push((updated - start) * scale, step=scale)
         stats.delays.append(delay)
         stats.pushes += 1

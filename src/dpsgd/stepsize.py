@@ -88,24 +88,37 @@ class _Policy:
         self._window += gamma
         return gamma
 
-    def step(self, k, delay=0):
-        """Step size of update ``k`` (0-based) computed ``delay`` updates ago."""
+    def step(self, k, delay=0, window_sum=None):
+        """Step size of update ``k`` (0-based) computed ``delay`` updates ago.
+
+        ``window_sum``: the sum of the steps of every worker's updates inside the delay
+        window, when the caller knows it (the window's running step sum read at the pull
+        and before the push); else the policy's own record of the steps it gave, which
+        sees only this worker's updates."""
         if delay < 0:
             raise ValueError(f"delay must be >= 0, got {delay}")
-        self._window_sum(k, delay)
-        return self._record(k, self._gamma(k, delay))
+        own = self._window_sum(k, delay)
+        return self._record(k, self._gamma(k, own if window_sum is None else max(float(window_sum), 0.0)))
 
-    def _gamma(self, k, delay):
+    def _gamma(self, k, window):
+        """Step of update k, given the sum of the steps inside its delay window."""
         raise NotImplementedError
 
-    def delay_scale(self, k, delay):
+    @property
+    def reference(self):
+        """gamma' for the delay-aware policies; None for plain schedules."""
+        return getattr(self, "gamma_prime", None)
+
+    def delay_scale(self, k, delay, window_scales=None):
         """Multiplier for a change pushed with this delay: ``step(k, delay) / reference``.
 
         The reference is gamma' for the delay-aware policies (so that with them the
         local steps' own schedule plays the part of gamma') and the zero-delay step
-        for plain schedules (which then never rescale a push)."""
-        gamma = self.step(k, delay)
-        reference = getattr(self, "gamma_prime", None) or self._gamma(k, 0)
+        for plain schedules (which then never rescale a push). ``window_scales``: the
+        sum of the multipliers of all workers' pushes inside the delay window."""
+        reference = self.reference or self._gamma(k, 0.0)
+        window_sum = None if window_scales is None else window_scales * reference
+        gamma = self.step(k, delay, window_sum)
         return gamma / reference if reference else 0.0
 
 
@@ -116,7 +129,7 @@ class Constant(_Policy):
         super().__init__()
         self.gamma0 = float(gamma0)
 
-    def _gamma(self, k, delay):
+    def _gamma(self, k, window):
         return self.gamma0
 
 
@@ -127,7 +140,7 @@ class InvScaling(_Policy):
         super().__init__()
         self.gamma0, self.power_t = float(gamma0), float(power_t)
 
-    def _gamma(self, k, delay):
+    def _gamma(self, k, window):
         return self.gamma0 / (k + 1) ** self.power_t
 
 
@@ -140,7 +153,7 @@ class RobbinsMonro(_Policy):
             raise ValueError("Robbins-Monro needs kappa in (0.5, 1] and tau0 > 0")
         self.tau0, self.kappa = float(tau0), float(kappa)
 
-    def _gamma(self, k, delay):
+    def _gamma(self, k, window):
         return (self.tau0 + k) ** -self.kappa
 
 
@@ -153,7 +166,7 @@ class EpochDecay(_Policy):
             raise ValueError("need 0 < beta <= 1 and updates_per_epoch >= 1")
         self.gamma0, self.beta, self.per_epoch = float(gamma0), float(beta), int(updates_per_epoch)
 
-    def _gamma(self, k, delay):
+    def _gamma(self, k, window):
         return self.gamma0 * self.beta ** (k // self.per_epoch)
 
 
@@ -166,7 +179,7 @@ class FixedForDelay(_Policy):
             raise ValueError("tau_max must be >= 0")
         self.gamma_prime, self.tau_max = float(gamma_prime), int(tau_max)
 
-    def _gamma(self, k, delay):
+    def _gamma(self, k, window):
         return self.gamma_prime / (self.tau_max + 1)
 
 
@@ -179,8 +192,8 @@ class Budget(_Policy):
             raise ValueError("alpha must be in (0, 1)")
         self.gamma_prime, self.alpha = float(gamma_prime), float(alpha)
 
-    def _gamma(self, k, delay):
-        return max(0.0, self.alpha * (self.gamma_prime - self._window_sum(k, delay)))
+    def _gamma(self, k, window):
+        return max(0.0, self.alpha * (self.gamma_prime - window))
 
 
 class FixedOrSkip(_Policy):
@@ -192,8 +205,8 @@ class FixedOrSkip(_Policy):
             raise ValueError("alpha must be in (0, 1]")
         self.gamma_prime, self.alpha = float(gamma_prime), float(alpha)
 
-    def _gamma(self, k, delay):
-        if self._window_sum(k, delay) <= (1.0 - self.alpha) * self.gamma_prime * (1 + 1e-12):
+    def _gamma(self, k, window):
+        if window <= (1.0 - self.alpha) * self.gamma_prime * (1 + 1e-12):
             return self.alpha * self.gamma_prime
         return 0.0
 
