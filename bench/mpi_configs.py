@@ -70,3 +70,17 @@ def target_columns(rows, higher_is_better, tolerance=0.01):
     base = times[0]
     cells = [("-", "-") if t is None else (f"{t:.2f}", f"{base / t:.2f}x") for t in times]
     return target, cells
+
+
+def print_table(title, rows, quality_name, quality_key, higher_is_better, tolerance=0.01):
+    """One line per config: fit seconds and speed-up over 1 x 1, time to the target quality
+    and speed-up there, final quality, communication share and delays (rank 0)."""
+    target, cells = target_columns(rows, higher_is_better, tolerance)
+    base = rows[0][1]["seconds"]
+    print(f"{title}; target: {quality_name} {target:.5f} (1 x 1's final, {tolerance:.0%} worse)")
+    print(f"{'ranks x threads':16s} {'seconds':>8s} {'speed-up':>9s} {'to target':>10s} {'speed-up':>9s} "
+          f"{quality_name:>12s} {'comm':>6s} {'delay mean/p99/max':>20s}")
+    for (config, r), (seconds, speedup) in zip(rows, cells):
+        comm, delays = delay_columns(r)
+        print(f"{config:16s} {r['seconds']:8.2f} {base / r['seconds']:8.2f}x {seconds:>9s}s {speedup:>9s} "
+              f"{r[quality_key]:12.5f} {comm:>6s} {delays:>20s}")

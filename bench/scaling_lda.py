@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from mpi_configs import Curve, delay_columns, run_configs, target_columns
+from mpi_configs import Curve, print_table, run_configs
 
 
 def child(threads, passes):
@@ -61,16 +61,8 @@ def main():
     if args.child is not None:
         return child(args.child, args.passes)
     rows = run_configs(__file__, args.configs, ["--passes", args.passes])
-    base = rows[0][1]["seconds"]
-    target, cells = target_columns(rows, higher_is_better=True)
-    print(f"DPSVI, synthetic 29,700 docs, V=5,000, K=20, {args.passes} passes, minibatch 128; "
-          f"target: held-out LL {target:.4f} (1 x 1's final, 1% worse), checked after each pass")
-    print(f"{'ranks x threads':16s} {'docs/s':>8s} {'speed-up':>9s} {'to target':>10s} {'speed-up':>9s} "
-          f"{'held-out LL':>12s} {'comm':>6s} {'delay mean/p99/max':>20s}")
-    for (config, r), (seconds, speedup) in zip(rows, cells):
-        comm, delays = delay_columns(r)
-        print(f"{config:16s} {r['docs_per_s']:8.0f} {base / r['seconds']:8.2f}x {seconds:>9s}s {speedup:>9s} "
-              f"{r['heldout']:12.4f} {comm:>6s} {delays:>20s}")
+    print_table(f"DPSVI, synthetic 29,700 docs, V=5,000, K=20, {args.passes} passes, minibatch 128, "
+                "held-out LL after each pass", rows, "held-out LL", "heldout", higher_is_better=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mpi_configs import Curve, delay_columns, run_configs, target_columns
+from mpi_configs import Curve, print_table, run_configs
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,16 +73,9 @@ def main():
     if args.child is not None:
         return child(args.child, args.epochs, args.scale, args.sync_every)
     rows = run_configs(__file__, args.configs, ["--epochs", args.epochs, "--scale", args.scale, "--sync-every", args.sync_every])
-    base = rows[0][1]["seconds"]
-    target, cells = target_columns(rows, higher_is_better=False)
-    print(f"RCV1-like x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every {args.sync_every}; "
-          f"target: test log-loss {target:.5f} (1 x 1's final, 1% worse), checked after each epoch")
-    print(f"{'ranks x threads':16s} {'seconds':>8s} {'speed-up':>9s} {'to target':>10s} {'speed-up':>9s} "
-          f"{'test loss':>10s} {'comm':>6s} {'delay mean/p99/max':>20s}")
-    for (config, r), (seconds, speedup) in zip(rows, cells):
-        comm, delays = delay_columns(r)
-        print(f"{config:16s} {r['seconds']:8.2f} {base / r['seconds']:8.2f}x {seconds:>9s}s {speedup:>9s} "
-              f"{r['test_log_loss']:10.5f} {comm:>6s} {delays:>20s}")
+    print_table(f"RCV1-like x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every "
+                f"{args.sync_every}, test loss after each epoch", rows, "test loss", "test_log_loss",
+                higher_is_better=False)
 
 
 if __name__ == "__main__":
