@@ -5,7 +5,9 @@
 Rank 0 hosts the window and stays idle in a barrier; rank 1 times dense pushes (Accumulate +
 Flush + clock increment), pulls (Get_accumulate(NO_OP) + Flush) and sparse pushes of 1% and
 10% of the entries with each method (one indexed target datatype, or one Accumulate per run of
-consecutive indices; random indices, so runs are short). Median of repeats, microseconds.
+consecutive indices; random indices, so runs are short), then row pushes and pulls as DPSVI
+makes them (rows of K = 20 doubles, 5% / 20% / 60% of 5,001 rows, one indexed-block datatype).
+Median of repeats, microseconds.
 """
 
 import time
@@ -49,6 +51,18 @@ for n in (10, 1_000, 100_000, 1_000_000):
                     t = median_us(lambda: win.push_sparse(idx, vals), repeats)
                     rows.append((n, f"sparse {share:.0%} {method}", t, 8 * k / t))
             comm.Barrier()
+K, V = 20, 5_000
+with ParameterWindow(comm, (V + 1) * K, row_size=K) as win:
+    if rank == 1:
+        rng = np.random.default_rng(0)
+        for share in (0.05, 0.2, 0.6):
+            picked = np.append(np.sort(rng.choice(V, int(V * share), replace=False)), V)
+            block = np.ones((picked.size, K))
+            push = median_us(lambda: win.push_rows(picked, block), 100)
+            pull = median_us(lambda: win.pull_rows(picked, block), 100)
+            rows.append((block.size, f"rows {share:.0%} push", push, 8 * block.size / push))
+            rows.append((block.size, f"rows {share:.0%} pull", pull, 8 * block.size / pull))
+    comm.Barrier()
 if rank == 1:
     print(f"{'doubles':>9s}  {'operation':24s} {'us':>10s} {'MB/s':>9s}")
     for n, op, us, mbps in rows:

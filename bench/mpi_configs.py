@@ -68,7 +68,7 @@ def target_columns(rows, higher_is_better, tolerance=0.01):
     target = final * (1 - tolerance if (final > 0) == higher_is_better else 1 + tolerance)
     times = [time_to_target(r["curve"], target, higher_is_better) for _, r in rows]
     base = times[0]
-    cells = [("-", "-") if t is None else (f"{t:.2f}", f"{base / t:.2f}x") for t in times]
+    cells = [("-", "-") if t is None else (f"{t:.2f}s", f"{base / t:.2f}x") for t in times]
     return target, cells
 
 
@@ -82,5 +82,5 @@ def print_table(title, rows, quality_name, quality_key, higher_is_better, tolera
           f"{quality_name:>12s} {'comm':>6s} {'delay mean/p99/max':>20s}")
     for (config, r), (seconds, speedup) in zip(rows, cells):
         comm, delays = delay_columns(r)
-        print(f"{config:16s} {r['seconds']:8.2f} {base / r['seconds']:8.2f}x {seconds:>9s}s {speedup:>9s} "
+        print(f"{config:16s} {r['seconds']:8.2f} {base / r['seconds']:8.2f}x {seconds:>10s} {speedup:>9s} "
               f"{r[quality_key]:12.5f} {comm:>6s} {delays:>20s}")
