@@ -178,3 +178,20 @@ def test_a_global_budget_of_seconds_stops_every_rank(task):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["same_model"] and max(result["passes"]) < 10_000
     assert all(2.0 <= s < 8.0 for s in result["seconds"]), result
+
+
+@pytest.mark.parametrize("task", ["linear", "lda"])
+def test_the_master_can_only_host(task):
+    out = run_mpi("host_only.py", 3, task)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["same_model"] and result["pushes"][0] == 0 and min(result["pushes"][1:]) > 0
+    if task == "linear":
+        assert result["quality"] > 0.84  # test accuracy on a9a
+    else:  # held-out nats/word within 2% of one process fitting all the documents
+        from dpsgd import LatentDirichletAllocation
+        from dpsgd.data import make_lda_corpus
+
+        X, _, _ = make_lda_corpus(3_000, 300, 5, 60, random_state=0)
+        single = LatentDirichletAllocation(5, max_iter=5, n_threads=1, random_state=0).fit(X[:2_700])
+        assert result["quality"] >= single.heldout_log_likelihood(X[2_700:]) * 1.02

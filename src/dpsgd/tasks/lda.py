@@ -75,7 +75,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         DPSVI across the ranks of ``comm``: each rank passes its own documents to
         ``fit`` and runs ``n_threads`` threads on its minibatches; the ranks add their
         global steps to one topic matrix in an MPI one-sided window without waiting for
-        each other (see ``_fit_distributed``). ``total_samples`` is the whole corpus.
+        each other (see ``_fit_distributed``). Rank 0 hosts the window and is a worker
+        too, unless it passes no documents. ``total_samples`` is the whole corpus.
         Every rank ends with the same topics. ``reseed_topics`` runs on rank 0 between
         passes, with every rank waiting at a barrier.
     warm_start : bool, default=False
@@ -154,8 +155,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.doc_topic_prior_ = 1.0 / self.n_components if self.doc_topic_prior is None else float(self.doc_topic_prior)
         self.topic_word_prior_ = 1.0 / self.n_components if self.topic_word_prior is None else float(self.topic_word_prior)
 
-    def _check_X(self, X, reset):
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
+    def _check_X(self, X, reset, allow_empty=False):
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset,
+                          ensure_min_samples=0 if allow_empty else 1)
         X = evaluation._canonical_csr(X)
         if X.nnz and X.data.min() < 0:
             raise ValueError("Negative values in data passed to LatentDirichletAllocation (counts must be >= 0)")
@@ -406,8 +408,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         """
         self._validate_params()
         warm = self.warm_start and hasattr(self, "components_")
-        X = self._check_X(X, reset=not warm)
-        if X.shape[0] == 0 or X.nnz == 0:
+        # with comm a rank may bring no documents: it then only hosts (rank 0) or waits
+        X = self._check_X(X, reset=not warm, allow_empty=self.comm is not None)
+        if (X.nnz if self.comm is None else self.comm.allreduce(X.nnz)) == 0:
             raise ValueError("the corpus has no words: every document is empty")
         if warm:
             if self.components_.shape != (self.n_components, X.shape[1]):

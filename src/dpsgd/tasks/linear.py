@@ -263,6 +263,8 @@ class _BaseSGD(BaseEstimator):
         node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
         n_threads = max(1, min(n_threads, available_threads() // node.Get_size()))
         node.Free()
+        if self.comm.allreduce(n) == 0:
+            raise ValueError("X has 0 samples on every rank; at least one is required")
         rounds_per_pass = max(1, -(-n // H))
         Y = np.ascontiguousarray(Y, dtype=np.float64)
         seed = int(self._rng_.randint(0, 2**31 - 1)) + 7919 * self.comm.Get_rank()
@@ -305,7 +307,9 @@ class _BaseSGD(BaseEstimator):
         with ParameterWindow(self.comm, initial.size, initial=initial) as window:
             budget = engine.Budget(window, None if self.max_updates is None else -(-self.max_updates // H),
                                    self.max_seconds)
-            engine.run_rounds(window, local_update, max_iter * rounds_per_pass, self.step_policy, stats, budget)
+            # a rank without rows (e.g. a master told not to work) only hosts and waits
+            engine.run_rounds(window, local_update, max_iter * rounds_per_pass if n else 0, self.step_policy,
+                              stats, budget)
             self.comm.Barrier()  # every rank's pushes are in
             final, version = window.pull()
         coef[...] = final[:d * K].reshape(d, K)
@@ -335,9 +339,11 @@ class _BaseSGD(BaseEstimator):
                              + l1_ratio * float(np.abs(coef).sum()))
 
     def _prepare_X(self, X, y, reset, y_numeric):
+        # with comm a rank may bring no rows: it then only hosts (rank 0) or waits
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-                             order="C", accept_large_sparse=True, reset=reset, y_numeric=y_numeric)
-        if X.shape[0] == 0:
+                             order="C", accept_large_sparse=True, reset=reset, y_numeric=y_numeric,
+                             ensure_min_samples=0 if self.comm is not None else 1)
+        if X.shape[0] == 0 and self.comm is None:
             raise ValueError("X has 0 samples; at least one is required")
         sparse = sp.issparse(X)
         if reset:
@@ -429,7 +435,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         Train across the ranks of ``comm`` (DPSGD): each rank passes its own rows to
         ``fit``; the ranks exchange their changes asynchronously through an MPI one-sided
         window (``dpsgd.comm``), each running ``n_threads`` lock-free threads, and all end
-        with the same model. ``max_iter`` passes over each rank's rows are run (``tol`` is
+        with the same model. Rank 0 hosts the window and is a worker too, unless it
+        passes no rows. ``max_iter`` passes over each rank's rows are run (``tol`` is
         not used); ``penalty`` must be 'l2' or None. Call
         ``dpsgd.comm.abort_on_exception()`` in MPI scripts so that a failing rank ends the job.
     sync_every : int, default=4096

@@ -1,0 +1,33 @@
+"""Rank 0 hosts the window and does no work (it passes no data); the other ranks train."""
+import json
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+from dpsgd import LatentDirichletAllocation, SGDClassifier
+from dpsgd.comm import abort_on_exception
+from dpsgd.data import load_a9a, make_lda_corpus
+
+abort_on_exception()
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+workers = range(1, size)
+if sys.argv[1] == "linear":
+    X, y, X_test, y_test = load_a9a()
+    mine = np.arange(rank - 1, X.shape[0], size - 1) if rank else np.arange(0)
+    model = SGDClassifier(loss="log_loss", alpha=1e-3, max_iter=10, tol=None, sync_every=1024, n_threads=1,
+                          random_state=0, comm=comm).fit(X[mine], y[mine])
+    quality = float(model.score(X_test, y_test))
+    params = model.coef_
+else:
+    X, _, _ = make_lda_corpus(3_000, 300, 5, 60, random_state=0)
+    X_train, X_test = X[:2_700], X[2_700:]
+    mine = X_train[rank - 1::size - 1] if rank else X_train[:0]
+    model = LatentDirichletAllocation(5, max_iter=5, n_threads=1, random_state=0, comm=comm).fit(mine)
+    quality = model.heldout_log_likelihood(X_test)
+    params = model.components_
+everything = comm.gather((model.round_stats_["pushes"], params), root=0)
+if rank == 0:
+    print(json.dumps({"pushes": [e[0] for e in everything], "quality": quality,
+                      "same_model": bool(all(np.array_equal(e[1], everything[0][1]) for e in everything))}))
