@@ -113,8 +113,10 @@ def test_distributed_linear_reaches_single_process_loss(a9a, ranks, policy):
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     assert all(r["same_model_on_all_ranks"] for r in results)
     assert np.mean([r["test_log_loss"] for r in results]) <= single * 1.01
-    # the delay of every push was measured on every rank
+    # the delay of every push was measured on every rank, and its histogram recorded
     assert all(len(r["delays"]) == ranks and all(d["pushes"] > 0 for d in r["delays"]) for r in results)
+    for d in (d for r in results for d in r["delays"]):
+        assert sum(d["delay_histogram"]) == d["pushes"] and len(d["delay_histogram"]) == d["delay_max"] + 1
 
 
 def test_distributed_rejects_l1():

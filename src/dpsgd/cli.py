@@ -21,6 +21,10 @@ import time
 import numpy as np
 
 
+# what a --log-json line reports of a distributed run's rounds (dpsgd.engine.RoundStats)
+_ROUND_KEYS = ("delay_mean", "delay_p99", "delay_max", "delay_histogram", "comm_seconds")
+
+
 def _mpi_status():
     if importlib.util.find_spec("mpi4py") is None:
         return "mpi4py not installed (pip install 'dpsgd[mpi]')"
@@ -140,7 +144,7 @@ def cmd_train_linear(args, comm=None):
                       "loss": info["loss"]}
             if X_test is not None and args.loss == "log_loss" and len(classes) == 2:
                 record["test_log_loss"] = _binary_log_loss(X_test, y_test == classes[1], info["params"])
-            record.update({k: info[k] for k in ("delay_mean", "delay_p99", "delay_max", "comm_seconds") if k in info})
+            record.update({k: info[k] for k in _ROUND_KEYS if k in info})
             log.write(json.dumps(record) + "\n")
             log.flush()
         if args.checkpoint and (done + epoch) % args.checkpoint_every == 0 and root:
@@ -259,7 +263,7 @@ def cmd_train_lda(args, comm=None):
             kw = dict(n_threads=lda.n_threads_)
             record["perplexity"] = perplexity(topics, X_test, lda.doc_topic_prior_, lda.topic_word_prior_, **kw)
             record["heldout_log_likelihood"] = heldout_log_likelihood(topics, X_test, lda.doc_topic_prior_, **kw)
-            record.update({k: info[k] for k in ("delay_mean", "delay_p99", "delay_max", "comm_seconds") if k in info})
+            record.update({k: info[k] for k in _ROUND_KEYS if k in info})
             log.write(json.dumps(record) + "\n")
             log.flush()
         if args.checkpoint and (done + info["pass"]) % args.checkpoint_every == 0:
