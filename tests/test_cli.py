@@ -153,7 +153,8 @@ def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):
 
     log, ck = tmp_path / "log.jsonl", tmp_path / "ck.npz"
     common = ["train", "lda", "--threads", 1, "--quiet"]
-    whole = heldout(run_mpi("dpsgd", 2, *common, "--passes", 6, timeout=300))
+    whole_run = run_mpi("dpsgd", 2, *common, "--passes", 6, timeout=300)
+    whole = heldout(whole_run)
     first = run_mpi("dpsgd", 2, *common, "--passes", 3, "--log-json", log, "--checkpoint", ck, timeout=300)
     assert first.returncode == 0, first.stderr
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -164,6 +165,8 @@ def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):
     assert records[-1]["perplexity"] < records[0]["perplexity"]
     resumed = run_mpi("dpsgd", 2, *common, "--passes", 6, "--resume", ck, timeout=300)
     assert "3 passes done" in resumed.stdout
+    steps = [int(out.stdout.split("global steps ")[1].split(",")[0]) for out in (whole_run, resumed)]
+    assert steps[0] == steps[1]  # the resumed run continued the step count (and the step sizes)
     assert heldout(resumed) >= whole * 1.02  # negative: within 2% of the uninterrupted run
     wrong = run("train", "linear", "--resume", str(ck))
     assert wrong.returncode == 2 and "not of 'train linear'" in wrong.stderr

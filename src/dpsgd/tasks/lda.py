@@ -277,7 +277,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             tic_fit = time.perf_counter()
             for pass_ in range(self.max_iter):
                 order = self._order(n_docs)
-                for start in range(0 if not stopped else n_docs, n_docs, self.batch_size):
+                for start in range(0, n_docs if not stopped else 0, self.batch_size):
                     if budget.exhausted():
                         stopped = True
                         break
@@ -318,7 +318,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                     stats.seconds_compute += (tac - toc) + (tic - t0)
                 passes += not stopped
                 if monitor is not None and not stopped:
-                    monitor({"pass": pass_ + 1, "updates": window.clock(), "seconds": time.perf_counter() - tic_fit,
+                    monitor({"pass": pass_ + 1, "updates": self.n_batch_iter_ - 1 + window.clock(),
+                             "seconds": time.perf_counter() - tic_fit,
                              "comm_seconds": stats.seconds_comm, **stats.summary(),
                              "topics": lambda: self._pull_topics(window, scale)})
                 # the same number of barriers on every rank, stopped or not
