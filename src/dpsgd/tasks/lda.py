@@ -271,6 +271,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         dshape, ishape = _svi.scratch_shape(K, V, int(np.diff(X.indptr).max(initial=0)) * self.batch_size)
         dbuf = np.zeros((n_threads, dshape))
         ibuf = np.full((n_threads, ishape), -1, dtype=np.int32)
+        seen, slot = np.zeros(V, dtype=bool), np.zeros(V, dtype=np.int32)
         stopped, passes = False, 0
         with ParameterWindow(comm, (V + 1) * K, initial=initial, row_size=K) as window:
             budget = Budget(window, self.max_updates, self.max_seconds)
@@ -283,7 +284,12 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                         break
                     t0 = time.perf_counter()
                     batch = X[order[start:start + self.batch_size]]
-                    words, local = np.unique(batch.indices, return_inverse=True)
+                    # the minibatch's words and their local numbers (a marker array: no sort)
+                    seen[batch.indices] = True
+                    words = np.flatnonzero(seen)
+                    seen[words] = False
+                    slot[words] = np.arange(words.size, dtype=np.int32)
+                    local = slot[batch.indices]
                     rows = np.append(words, V)  # the minibatch's words, then the column sums
                     tic = time.perf_counter()
                     j = window.ticket()
@@ -297,7 +303,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                     # round with fewer words left scratch lists there
                     ibuf[:, :words.size] = -1
                     _, _, status = _svi.svi_run(
-                        batch.data, local.astype(np.int32), batch.indptr.astype(np.int64),
+                        batch.data, local, batch.indptr.astype(np.int64),
                         np.arange(batch.shape[0], dtype=np.int64), np.array([0, batch.shape[0]], dtype=np.int64),
                         lam, lam_sum, np.zeros((0, K)), np.array([1.0, 1.0 - rho[j]]), rho[j:j + 1],
                         np.array([total_docs / batch.shape[0]]), dbuf, ibuf, mode=int(_svi.Mode.BATCH),
