@@ -62,7 +62,9 @@ def main():
         return child(args.child, args.passes)
     rows = run_configs(__file__, args.configs, ["--passes", args.passes])
     print_table(f"DPSVI, synthetic 29,700 docs, V=5,000, K=20, {args.passes} passes, minibatch 128, "
-                "held-out LL after each pass", rows, "held-out LL", "heldout", higher_is_better=True)
+                "held-out LL after each pass", rows, "held-out LL", "heldout", higher_is_better=True,
+                # one fit's held-out LL varies by about 1% with the seed alone (local optima)
+                tolerance=0.02)
 
 
 if __name__ == "__main__":
