@@ -188,3 +188,16 @@ def test_train_lda_stops_on_a_budget_of_updates(tmp_path):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert 1 <= passes <= 3 and len(records) == passes  # rank 0's complete passes
     assert all(r["updates"] <= 152 for r in records)
+
+
+def test_train_lda_rejects_a_checkpoint_that_does_not_fit(tmp_path):
+    ck = tmp_path / "ck.npz"
+    out = run("train", "lda", "--passes", "1", "--docs", "500", "--words", "100", "--checkpoint", str(ck), "--quiet")
+    assert out.returncode == 0, out.stderr
+    out = run("train", "lda", "--passes", "2", "--docs", "500", "--words", "100", "--topics", "7",
+              "--resume", str(ck), "--quiet")
+    assert out.returncode == 2 and "the checkpoint's topics are (10, 100), this run has (7, 100)" in out.stderr
+    out = run("train", "lda", "--passes", "1", "--docs", "500", "--words", "100", "--resume", str(ck), "--quiet")
+    assert out.returncode == 2 and "leaves nothing to run" in out.stderr
+    out = run("train", "lda", "--max-updates", "0", "--quiet")
+    assert out.returncode == 2 and "max_updates" in out.stderr and "Traceback" not in out.stderr
