@@ -136,9 +136,10 @@ def lda_single():
     return lda.heldout_log_likelihood(X[4_000:])
 
 
-@pytest.mark.parametrize("ranks,threads", [(2, 1), (3, 1), (4, 1), (2, 2)])
-def test_distributed_lda_reaches_single_process_likelihood(lda_single, ranks, threads):
-    out = run_mpi("lda_distributed.py", ranks, threads, timeout=300)
+@pytest.mark.parametrize("ranks,threads,transfer", [(2, 1, "rows"), (2, 1, "dense"), (3, 1, "auto"),
+                                                     (4, 1, "auto"), (2, 2, "auto")])
+def test_distributed_lda_reaches_single_process_likelihood(lda_single, ranks, threads, transfer):
+    out = run_mpi("lda_distributed.py", ranks, threads, transfer, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["same_topics"]

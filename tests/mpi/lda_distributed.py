@@ -14,6 +14,9 @@ abort_on_exception()
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
 threads = int(sys.argv[1])
+transfer = sys.argv[2] if len(sys.argv) > 2 else "auto"
+if transfer != "auto":  # force whole-matrix or row transfers in every round
+    LatentDirichletAllocation._DENSE_ROWS_SHARE = 0.0 if transfer == "dense" else np.inf
 X, topics, _ = make_lda_corpus(4_400, 300, 8, 80, random_state=2)
 X_train, X_test = X[:4_000], X[4_000:]
 mine = np.arange(rank, X_train.shape[0], size)
