@@ -99,7 +99,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     n_iter_ : int
         Passes run by ``fit``.
     n_reseeded_ : int
-        Topics re-seeded by the last ``fit`` (see ``reseed_topics``).
+        Topics re-seeded by the last ``fit`` (see ``reseed_topics``); with ``comm``, counted
+        on rank 0, which re-seeds.
     round_stats_ : dict
         With ``comm``: this rank's pushes, delay mean / p99 / max (global steps by others
         between its pull and its push) and the share of its time spent communicating.
@@ -373,7 +374,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             self.components_ = self._pull_topics(window, scale)
             true = self.components_.T.copy()
             A = scale[min(window.clock(), scale.size - 1)]
-            if self._reseed_dead_topics():
+            reseeded = self._reseed_dead_topics()
+            self.n_reseeded_ += reseeded
+            if reseeded:
                 delta = (self.components_.T - true) / A
                 window.push(np.concatenate([delta, delta.sum(axis=0, keepdims=True)]).ravel(), advance=False)
         comm.Barrier()
