@@ -70,9 +70,11 @@ def test_train_linear_under_mpiexec_logs_and_checkpoints(tmp_path):
     log, checkpoint = tmp_path / "log.jsonl", tmp_path / "ck.npz"
     out = run_mpi("dpsgd", 3, "train", "linear", "--epochs", 4, "--alpha", "1e-3", "--threads", 1,
                   "--sync-every", 2048, "--step-policy", "budget", "--log-json", log,
-                  "--checkpoint", checkpoint, "--quiet", timeout=300)
+                  "--checkpoint", checkpoint, "--save", tmp_path / "model.npz", "--quiet", timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("result:") == 1 and "3 ranks" in out.stdout  # only rank 0 prints
+    model = load_model(tmp_path / "model.npz")  # without the run's communicator and step policy
+    assert model.coef_.shape == (1, 123) and model.comm is None and model.step_policy is None
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert all({"time", "updates", "loss", "delay_mean", "delay_p99", "delay_max", "comm_seconds"} <= set(r)
@@ -141,9 +143,11 @@ def test_train_lda_from_a_docword_file_ranks_read_their_documents(tmp_path):
     corpus = write_docword(tmp_path / "docword.synthetic.txt", X)
     args = ["train", "lda", "--corpus", corpus, "--topics", 8, "--passes", 4, "--threads", 1, "--quiet"]
     single = heldout(run(*map(str, args)))
-    out = run_mpi("dpsgd", 2, *args, timeout=300)
+    out = run_mpi("dpsgd", 2, *args, "--save", tmp_path / "lda.npz", timeout=300)
     assert "4000 documents x 400 words" in out.stdout and "x 2 ranks" in out.stdout
     assert heldout(out) >= single * 1.02  # negative: within 2%
+    model = load_model(tmp_path / "lda.npz")  # saved by rank 0; the communicator is not part of it
+    assert model.components_.shape == (8, 400) and model.comm is None
 
 
 def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):

@@ -59,8 +59,15 @@ def read_npz(path):
     return arrays, metadata
 
 
+# parameters that describe a run, not the model: not saved (a loaded model has the defaults)
+_RUNTIME_PARAMS = ("random_state", "comm", "step_policy")
+
+
 def save_model(estimator, path):
     """Save a fitted dpsgd estimator to ``path`` (.npz: arrays + JSON metadata, no pickle).
+
+    The run's ``random_state``, ``comm`` and ``step_policy`` are not saved: a loaded model
+    has their defaults (one process, no policy).
 
     Parameters
     ----------
@@ -78,7 +85,7 @@ def save_model(estimator, path):
     arrays = {a: getattr(estimator, a) for a in array_names if hasattr(estimator, a)}
     if any(a.dtype == object for a in arrays.values()):
         raise ValueError("cannot save arrays of dtype object without pickle (e.g. mixed class labels)")
-    params = {k: v for k, v in estimator.get_params().items() if k != "random_state"}
+    params = {k: v for k, v in estimator.get_params().items() if k not in _RUNTIME_PARAMS}
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
