@@ -161,8 +161,8 @@ def cmd_train_linear(args, comm=None):
         log.close()
     if not root:
         return 0
-    parts = [f"epochs {args.epochs}", f"threads {clf.n_threads_}" + (f" x {comm.Get_size()} ranks" if comm else ""),
-             f"train time {wall:.2f} s", f"throughput {X.nnz * epochs / max(seconds, 1e-12):.3g} nnz/s"
+    parts = [f"epochs {done + clf.n_iter_}", f"threads {clf.n_threads_}" + (f" x {comm.Get_size()} ranks" if comm else ""),
+             f"train time {wall:.2f} s", f"throughput {X.nnz * clf.n_iter_ / max(seconds, 1e-12):.3g} nnz/s"
              + (" (rank 0)" if comm else ""), f"train accuracy {clf.score(X, y):.4f}"]
     if comm:
         stats = clf.round_stats_
