@@ -199,12 +199,23 @@ def test_load_uci_bow_ranges_gzip_gaps_and_errors(tmp_path):
                 assert (load_uci_bow(path, docs=(a, b))[0] != whole[a:b]).nnz == 0, (name, a, b)
     with pytest.raises(ValueError, match="not a range"):
         load_uci_bow(path, docs=(3, 9))
+    # a .gz range is read block by block: blocks smaller than a line must give the same rows
+    from dpsgd.data.uci_bow import _gz_range
+
+    for block in (1, 5, 7, 64):
+        for a, b in [(0, 6), (0, 1), (1, 4), (3, 5), (5, 6), (2, 3)]:
+            _, _, _, first, last, body, line = _gz_range(str(path), (a, b), block=block)
+            expected_lines = [ln for ln in text.splitlines()[3:] if a < int(ln.split()[0]) <= b]
+            assert body.decode().splitlines() == expected_lines, (block, a, b)
+            if expected_lines:
+                assert text.splitlines()[line - 1] == expected_lines[0]
     path = write_docword(tmp_path / "docword.unsorted.txt", "3\n3\n3\n1 1 2\n3 3 1\n2 2 5\n")
     with pytest.raises(ValueError, match="not sorted by docID"):
         load_uci_bow(path, docs=(1, 3))
-    path = write_docword(tmp_path / "docword.bad.txt", "3\n3\n3\n1 1 2\n2 3 1\n3 7 5\n")
-    with pytest.raises(ValueError, match="line 6: wordID 7"):  # the file's line number, not the range's
-        load_uci_bow(path, docs=(2, 3))
+    for name in ("docword.bad.txt", "docword.bad.txt.gz"):
+        path = write_docword(tmp_path / name, "3\n3\n3\n1 1 2\n2 3 1\n3 7 5\n")
+        with pytest.raises(ValueError, match="line 6: wordID 7"):  # the file's line number, not the range's
+            load_uci_bow(path, docs=(2, 3))
 
 
 def write_docword(path, text):

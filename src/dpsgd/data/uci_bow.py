@@ -85,9 +85,10 @@ def load_uci_bow(docword_path, vocab_path=None, docs=None):
         Read only documents ``start <= docID - 1 < stop`` (0-based, as rows), e.g. an MPI
         rank's share. The body must be sorted by docID, as UCI's files are: the range is
         found by binary search on the file's bytes, and only its lines are parsed (a
-        plain file is memory-mapped, so only that part is read; a ``.gz`` file has to be
-        decompressed whole). Unsorted lines inside the range are reported; elsewhere
-        they cannot be seen without reading the whole file. The header's NNZ is not checked.
+        plain file is memory-mapped, so only that part is read; a ``.gz`` file is
+        decompressed up to the range's end, one block at a time). Unsorted lines inside
+        the range are reported; elsewhere they cannot be seen without reading the whole
+        file. The header's NNZ is not checked.
 
     Returns
     -------
@@ -105,18 +106,21 @@ def load_uci_bow(docword_path, vocab_path=None, docs=None):
         whose length is not W, or (with ``docs``) a body not sorted by docID.
     """
     path = os.fspath(docword_path)
-    with _open_buffer(path) as buf:
-        lines = bytes(buf[:200]).split(b"\n", 3)
-        n_docs, n_words, nnz = _header(lines, path)
-        body_start = min(len(buf), sum(len(line) + 1 for line in lines[:3]))
-        if docs is None:
-            first, last, body_end = 0, n_docs, len(buf)
-        else:
-            first, last = _check_range(docs, n_docs)
-            body_start = _first_line_of_doc(buf, body_start, first + 1)
-            body_end = _first_line_of_doc(buf, body_start, last + 1)
-        body = bytes(buf[body_start:body_end])
-        line_of_body = 4 if docs is None else 4 + bytes(buf[:body_start]).count(b"\n") - 3
+    if docs is not None and path.endswith(".gz"):
+        n_docs, n_words, nnz, first, last, body, line_of_body = _gz_range(path, docs)
+    else:
+        with _open_buffer(path) as buf:
+            lines = bytes(buf[:200]).split(b"\n", 3)
+            n_docs, n_words, nnz = _header(lines, path)
+            body_start = min(len(buf), sum(len(line) + 1 for line in lines[:3]))
+            if docs is None:
+                first, last, body_end = 0, n_docs, len(buf)
+            else:
+                first, last = _check_range(docs, n_docs)
+                body_start = _first_line_of_doc(buf, body_start, first + 1)
+                body_end = _first_line_of_doc(buf, body_start, last + 1)
+            body = bytes(buf[body_start:body_end])
+            line_of_body = 4 if docs is None else 1 + bytes(buf[:body_start]).count(b"\n")
     doc_ids, word_ids, counts = _parse_body(body, path, n_docs, n_words, line_of_body)
     if docs is None and doc_ids.size != nnz:
         raise ValueError(f"{path}: the header says NNZ={nnz} but the body has {doc_ids.size} entries"
@@ -204,6 +208,30 @@ def _doc_id_at(buf, start):
         return int(token[0])
     except (IndexError, ValueError):  # a blank or malformed line: parsed (and reported) later
         return 1 << 62
+
+
+def _gz_range(path, docs, block=1 << 24):
+    """A document range of a gzip docword file, decompressed one block at a time and only
+    up to the range's end: (D, W, NNZ, first, last, body, line number of its first line)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    with gzip.open(path, "rb") as f:
+        n_docs, n_words, nnz = _header([f.readline() for _ in range(3)], path)
+        first, last = _check_range(docs, n_docs)
+        parts, carry, line = [], b"", 4
+        while True:
+            data = f.read(block)
+            chunk = carry + data
+            cut = len(chunk) if not data else chunk.rfind(b"\n") + 1  # whole lines only
+            chunk, carry = chunk[:cut], chunk[cut:]
+            lo = _first_line_of_doc(chunk, 0, first + 1)
+            hi = _first_line_of_doc(chunk, lo, last + 1)
+            if not parts:
+                line += chunk.count(b"\n", 0, lo)  # lines before the range, for error messages
+            if hi > lo:
+                parts.append(chunk[lo:hi])
+            if hi < len(chunk) or not data:  # the range ended in this block, or the file did
+                return n_docs, n_words, nnz, first, last, b"".join(parts), line
 
 
 @contextlib.contextmanager
