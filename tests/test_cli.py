@@ -205,3 +205,19 @@ def test_train_lda_rejects_a_checkpoint_that_does_not_fit(tmp_path):
     assert out.returncode == 2 and "leaves nothing to run" in out.stderr
     out = run("train", "lda", "--max-updates", "0", "--quiet")
     assert out.returncode == 2 and "max_updates" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_train_linear_under_mpiexec_reads_shares_of_a_file():
+    """2 ranks read byte ranges of the (gzip, 1-based) a9a file and agree on its 123 columns,
+    so the test file, read whole on rank 0, lines up with the model."""
+    from importlib import resources
+
+    from conftest import run_mpi
+
+    folder = resources.files("dpsgd.data") / "a9a"
+    with resources.as_file(folder / "a9a.svm.gz") as train, resources.as_file(folder / "a9a.t.svm.gz") as test:
+        out = run_mpi("dpsgd", 2, "train", "linear", "--data", train, "--test", test, "--epochs", 5,
+                      "--alpha", "1e-3", "--threads", 1, "--quiet", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "32561 rows x 123 features, 2 ranks" in out.stdout
+    assert float(out.stdout.split("test accuracy ")[1].split(",")[0]) > 0.84

@@ -74,3 +74,33 @@ def test_make_sparse_classification_shapes_and_properties():
     assert (X != X2).nnz == 0 and np.array_equal(y, y2)
     with pytest.raises(ValueError):
         make_sparse_classification(10, 5, 6)
+
+
+@pytest.mark.parametrize("base", [0, 1])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_svmlight_shards_match_the_whole_file(tmp_path, base, suffix):
+    """3 ranks each read a byte range: together they hold the file's rows, with the columns
+    one process gets (1-based files shifted, the same width on every rank)."""
+    import json
+
+    from conftest import run_mpi
+
+    rng = np.random.default_rng(base)
+    lines = []
+    for i in range(200):
+        cols = np.sort(rng.choice(np.arange(base, 40 + base), 4, replace=False))
+        if base == 0 and i == 0:
+            cols[0] = 0  # index 0 appears once, in the first rank's share only
+        lines.append(f"{i % 2} " + " ".join(f"{c}:{rng.integers(1, 9)}" for c in cols))
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / f"data.svm{suffix}"
+    if suffix:
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    out = run_mpi("svmlight_shard.py", 3, path)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["same_rows"] and result["same_labels"], result
+    assert result["shape"][1] == 40 and min(result["rows_per_rank"]) > 0

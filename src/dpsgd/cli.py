@@ -13,7 +13,6 @@ model and reports how well the true topics were recovered; with no ``--data``,
 
 import argparse
 import json
-import os
 import importlib.util
 import sys
 import time
@@ -58,7 +57,7 @@ def _log_loss(y, proba):
 
 def _load_linear_data(args, comm):
     """Training (and, on rank 0, test) data; under MPI each rank reads only its share."""
-    from dpsgd.data import load_a9a, load_svmlight
+    from dpsgd.data import load_a9a, load_svmlight, load_svmlight_shard
 
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     X_test = y_test = None
@@ -69,12 +68,8 @@ def _load_linear_data(args, comm):
             X, y = X[rank::size], y[rank::size]
     else:
         source = args.data
-        if comm:  # a byte range per rank: load_svmlight reads the lines that start in it
-            length = -(-os.path.getsize(args.data) // size)
-            X, y = load_svmlight(args.data, n_features=args.n_features, offset=rank * length, length=length)
-            n_features = comm.allreduce(X.shape[1], op=_mpi_max())
-            if X.shape[1] < n_features:
-                X.resize((X.shape[0], n_features))
+        if comm:  # a byte range per rank; the ranks agree on the columns
+            X, y = load_svmlight_shard(args.data, comm, n_features=args.n_features)
         else:
             X, y = load_svmlight(args.data, n_features=args.n_features)
         if args.test and rank == 0:
@@ -88,12 +83,6 @@ def _binary_log_loss(X, positive, params):
 
     z = X @ params[:-1] + params[-1]
     return _log_loss(positive.astype(np.intp), np.column_stack([expit(-z), expit(z)]))
-
-
-def _mpi_max():
-    from mpi4py import MPI
-
-    return MPI.MAX
 
 
 def cmd_train_linear(args, comm=None):
