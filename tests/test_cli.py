@@ -74,7 +74,7 @@ def test_train_linear_under_mpiexec_logs_and_checkpoints(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("result:") == 1 and "3 ranks" in out.stdout  # only rank 0 prints
     model = load_model(tmp_path / "model.npz")  # without the run's communicator and step policy
-    assert model.coef_.shape == (1, 123) and model.comm is None and model.step_policy is None
+    assert model.coef_.shape == (1, 123) and model.comm is None and model.step_policy == "budget"  # the default
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert all({"time", "updates", "loss", "delay_mean", "delay_p99", "delay_max", "comm_seconds"} <= set(r)

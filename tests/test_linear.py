@@ -256,3 +256,15 @@ def test_scikit_learn_check_estimator(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check_estimator(estimator, expected_failed_checks=EXPECTED_FAILED)
+
+
+def test_step_policy_names_objects_and_none():
+    from dpsgd.stepsize import Budget, make_policy
+
+    X, y = np.eye(4), [0, 1, 0, 1]
+    assert isinstance(SGDClassifier(max_iter=1)._make_policy(), Budget)  # the default, 'budget'
+    assert SGDClassifier(step_policy=None)._make_policy() is None
+    policy = make_policy("fixed_for_delay", gamma_prime=1.0, tau_max=3)
+    assert SGDClassifier(step_policy=policy)._make_policy() is policy
+    with pytest.raises(ValueError, match="step_policy must be None, one of"):
+        SGDClassifier(step_policy="fixed_for_delay", max_iter=1).fit(X, y)

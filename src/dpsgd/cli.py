@@ -345,9 +345,10 @@ def build_parser():
     lin.add_argument("--save", help="write the model here (.npz with JSON metadata, no pickle)")
     lin.add_argument("--quiet", action="store_true", help="no progress bar")
     lin.add_argument("--sync-every", type=int, default=4096, help="samples between exchanges (under mpiexec)")
-    lin.add_argument("--step-policy", default="none",
+    lin.add_argument("--step-policy", default="budget",
                      choices=["none", "budget", "fixed_or_skip", "fixed_for_delay"],
-                     help="scale pushed changes by the measured delay (under mpiexec)")
+                     help="scale pushed changes by the measured delay (under mpiexec; "
+                          "'none' pushes them unscaled)")
     lin.add_argument("--policy-alpha", type=float, default=0.9, help="alpha of budget / fixed_or_skip")
     lin.add_argument("--tau-max", type=int, default=16, help="tau_max of fixed_for_delay")
     _add_run_control(lin, "epoch", "SGD steps (samples)")
