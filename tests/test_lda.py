@@ -193,6 +193,7 @@ def test_load_uci_bow_ranges_gzip_gaps_and_errors(tmp_path):
     text = "6\n3\n5\n1 1 2\n1 3 1\n4 2 5\n5 1 1\n6 3 2\n"  # documents 2 and 3 are empty
     for name in ("docword.x.txt", "docword.x.txt.gz"):
         path = write_docword(tmp_path / name, text)
+        assert read_uci_bow_header(path) == (6, 3, 5)
         whole, _ = load_uci_bow(path)
         for a in range(7):
             for b in range(a, 7):

@@ -68,8 +68,10 @@ def _first_bad_line(body_lines, path, n_docs, n_words, first_number=4):
 def read_uci_bow_header(docword_path):
     """(D documents, W words, NNZ entries) from a docword file's 3-line header."""
     path = os.fspath(docword_path)
-    with _open_buffer(path) as buf:
-        return tuple(_header(bytes(buf[:200]).split(b"\n", 3), path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:  # the 3 lines only
+        return tuple(_header([f.readline() for _ in range(3)], path))
 
 
 def load_uci_bow(docword_path, vocab_path=None, docs=None):
