@@ -24,7 +24,8 @@ workers made between its read and its write.
 MPI layout (``ParameterWindow``): the parameters live in a window allocated with
 ``Win.Allocate`` on rank 0 (or in contiguous blocks over all ranks with
 ``sharded=True``, in whole rows); the clock, the stop flag and the ticket counter (int64)
-and the step sum (float64) live in a second window on rank 0. Both windows stay in one passive-target epoch (``Lock_all``) for their whole life.
+and the step sum (float64) live in a second window on rank 0. Both windows stay in one
+passive-target epoch (``Lock_all``) for their whole life.
 Pushes are ``Accumulate(SUM)`` then ``Flush``; pulls are ``Get_accumulate(NO_OP)``, which
 MPI makes element-wise atomic with respect to concurrent accumulates (a ``Get`` would
 not be); counters are ``Fetch_and_op``. The clock is incremented only after the push's
