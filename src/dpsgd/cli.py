@@ -88,7 +88,7 @@ def _binary_log_loss(X, positive, params):
 def cmd_train_linear(args, comm=None):
     from tqdm import tqdm
 
-    from dpsgd import SGDClassifier, save_model
+    from dpsgd import SGDClassifier
     from dpsgd.persist import atomic_savez
     from dpsgd.stepsize import make_policy
 
@@ -154,19 +154,13 @@ def cmd_train_linear(args, comm=None):
              f"train time {wall:.2f} s", f"throughput {X.nnz * clf.n_iter_ / max(seconds, 1e-12):.3g} nnz/s"
              + (" (rank 0)" if comm else ""), f"train accuracy {clf.score(X, y):.4f}"]
     if comm:
-        stats = clf.round_stats_
-        parts.append(f"delay mean {stats['delay_mean']:.2f} / p99 {stats['delay_p99']:.0f} / max "
-                     f"{stats['delay_max']:.0f}, communication {stats['comm_share']:.0%} of the time (rank 0)")
+        parts.append(_rounds_summary(clf.round_stats_))
     if X_test is not None:
         parts.append(f"test accuracy {clf.score(X_test, y_test):.4f}")
         if args.loss == "log_loss" and clf.classes_.size == 2:
             encoded = np.searchsorted(clf.classes_, y_test)
             parts.append(f"test log-loss {_log_loss(encoded, clf.predict_proba(X_test)):.4f} (nats)")
-    print("result: " + ", ".join(parts))
-    if args.save:
-        save_model(clf, args.save)
-        print(f"saved: {args.save}")
-    return 0
+    return _report(parts, clf, args.save)
 
 
 def _lda_corpus(args, comm):
@@ -212,7 +206,7 @@ def _lda_corpus(args, comm):
 def cmd_train_lda(args, comm=None):
     from tqdm import tqdm
 
-    from dpsgd import LatentDirichletAllocation, save_model
+    from dpsgd import LatentDirichletAllocation
     from dpsgd.evaluation import heldout_log_likelihood, match_topics, perplexity
     from dpsgd.persist import atomic_savez
 
@@ -277,15 +271,26 @@ def cmd_train_lda(args, comm=None):
              f"held-out perplexity {lda.perplexity(X_test):.1f} (base e, variational bound)",
              f"held-out log-likelihood {lda.heldout_log_likelihood(X_test):.4f} nats/word (document completion)"]
     if comm:
-        stats = lda.round_stats_
-        parts.append(f"delay mean {stats['delay_mean']:.2f} / p99 {stats['delay_p99']:.0f} / max "
-                     f"{stats['delay_max']:.0f}, communication {stats['comm_share']:.0%} of the time (rank 0)")
+        parts.append(_rounds_summary(lda.round_stats_))
     if true_topics is not None:
         parts.append(f"topic recovery {match_topics(true_topics, lda.components_)[0]:.4f} (mean matched cosine)")
+    return _report(parts, lda, args.save)
+
+
+def _rounds_summary(stats):
+    """The result line's part on a distributed run's delays and communication (rank 0's)."""
+    return (f"delay mean {stats['delay_mean']:.2f} / p99 {stats['delay_p99']:.0f} / max "
+            f"{stats['delay_max']:.0f}, communication {stats['comm_share']:.0%} of the time (rank 0)")
+
+
+def _report(parts, estimator, save):
+    """Print the result line and save the model when asked; the command's exit code."""
+    from dpsgd import save_model
+
     print("result: " + ", ".join(parts))
-    if args.save:
-        save_model(lda, args.save)
-        print(f"saved: {args.save}")
+    if save:
+        save_model(estimator, save)
+        print(f"saved: {save}")
     return 0
 
 
