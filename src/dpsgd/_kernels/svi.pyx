@@ -437,6 +437,8 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             buf = &dbuf[tid, 0]
             d = docs[batch_ptr[b] + j]
             it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1)
+            # written out in each mode's loop: moving these lines into an inline helper
+            # made an AP fit (K = 50) 3-7% slower, measured against the same build
             if it < 0:
                 dp_store_int(status, -1)
             else:
