@@ -95,7 +95,7 @@ def test_a_rank_that_raises_ends_the_job_promptly():
 
 # Unscaled pushes are fragile: each carries sync_every local steps, and pushes from several
 # ranks add up to too long a step while the schedule's steps are large (2 ranks, sync_every
-# 1,024: 5 of 16 runs of one seed 2-4% worse, with the code of any commit). The delay-adaptive
+# 1,024: 4 to 6 of 16 runs of one seed 2-4% worse, before and after this session). The delay-adaptive
 # default (budget) is checked with 3 ranks on the 2 cores; plain asynchronous SGD with 2 ranks
 # and short rounds (256 samples: 16 of 16 runs within 1%).
 @pytest.mark.parametrize("ranks,policy,sync_every", [(3, "budget", 1024), (2, "none", 256)])
