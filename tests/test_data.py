@@ -1,9 +1,12 @@
 """Loaders and generators."""
 
+import bz2
 import gzip
+import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from conftest import shared_path
 from dpsgd.data import load_a9a, load_svmlight, make_sparse_classification
@@ -81,8 +84,6 @@ def test_make_sparse_classification_shapes_and_properties():
 def test_svmlight_shards_match_the_whole_file(tmp_path, base, suffix):
     """3 ranks each read a byte range: together they hold the file's rows, with the columns
     one process gets (1-based files shifted, the same width on every rank)."""
-    import json
-
     from conftest import run_mpi
 
     rng = np.random.default_rng(base)
@@ -104,3 +105,73 @@ def test_svmlight_shards_match_the_whole_file(tmp_path, base, suffix):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["same_rows"] and result["same_labels"], result
     assert result["shape"][1] == 40 and min(result["rows_per_rank"]) > 0
+
+
+def _write(path, text):
+    """Write ``text`` plain, gzip- or bzip2-compressed, as the path's suffix says."""
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix, open)
+    with opener(path, "wt") as f:
+        f.write(text)
+
+
+def _file_with_a_long_line():
+    """61 rows; the middle one is longer than a third of the file."""
+    long_row = "-1 " + " ".join(f"{j}:1" for j in range(1, 400))
+    return "\n".join([f"1 1:{i + 1}" for i in range(30)] + [long_row] + [f"-1 2:{i + 1}" for i in range(30)]) + "\n"
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".bz2"])
+def test_svmlight_shards_partition_rows_around_a_long_line(tmp_path, suffix):
+    """A line longer than a rank's byte range: every row is read by exactly one of 3 ranks
+    (scikit-learn's offset reader gave [31, 1, 30] rows of 61, the long line's successor twice)."""
+    from conftest import run_mpi
+
+    path = tmp_path / f"long.svm{suffix}"
+    _write(path, _file_with_a_long_line())
+    out = run_mpi("svmlight_shard.py", 3, path)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert sum(result["rows_per_rank"]) == 61 and result["same_rows"] and result["same_labels"], result
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".bz2"])
+@pytest.mark.parametrize("text", [
+    _file_with_a_long_line(),
+    # a blank line, comments, CRLF, no final newline
+    "1 1:1\n\n# a comment line\n-1 2:1 # and a comment\n1 3:1\r\n-1 1:2\n1 2:2",
+    "1 1:1\n",
+    "",
+])
+def test_svmlight_byte_ranges_partition_the_rows(tmp_path, suffix, text):
+    """Equal byte ranges for 1-7 processes hold, together and in order, exactly the file's rows:
+    a line belongs to the range that holds its first byte."""
+    path = tmp_path / f"data.svm{suffix}"
+    _write(path, text)
+    whole_X, whole_y = load_svmlight(path, n_features=400, zero_based=False) if text else (None, np.empty(0))
+    size = len(text.encode())
+    for n in range(1, 8):
+        length = -(-size // n) or 1
+        shares = [load_svmlight(path, n_features=400, offset=r * length, length=length, zero_based=False)
+                  for r in range(n)]
+        assert np.array_equal(np.concatenate([y for _, y in shares]), whole_y), n
+        if text:
+            assert (sp.vstack([X for X, _ in shares]) != whole_X).nnz == 0
+
+
+def test_malformed_line_in_a_byte_range_is_named_by_its_line_in_the_file(tmp_path):
+    path = tmp_path / "bad.svm"
+    path.write_text("1 1:1\n" * 4 + "1 x:1\n")
+    with pytest.raises(ValueError, match="line 5: feature index 'x'"):
+        load_svmlight(path, n_features=3, offset=13, length=100)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_corrupt_or_truncated_compressed_svmlight_is_a_value_error(tmp_path, suffix):
+    path = tmp_path / f"data.svm{suffix}"
+    _write(path, "1 1:1\n" * 1000)
+    path.write_bytes(path.read_bytes()[:-20])  # truncated
+    with pytest.raises(ValueError, match=str(path)):
+        load_svmlight(path)
+    path.write_bytes(path.read_bytes()[:10] + b"garbage" * 10)  # corrupt after the magic bytes
+    with pytest.raises(ValueError, match=str(path)):
+        load_svmlight(path)

@@ -1,7 +1,6 @@
 """LIBSVM / svmlight files: scikit-learn's fast parser, with errors that name the line."""
 
-import bz2
-import gzip
+import io
 import math
 import os
 from importlib import resources
@@ -10,13 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.datasets import load_svmlight_file
 
-
-def _open_text(path):
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    if str(path).endswith(".bz2"):
-        return bz2.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+from dpsgd.data._files import decompression_errors, open_binary
 
 
 def _line_problem(line, n_features):
@@ -57,14 +50,40 @@ def _line_problem(line, n_features):
     return None
 
 
+def _first_bad_line(lines, n_features, first_number=1):
+    """``(line_number, reason, text)`` of the first malformed line of ``lines`` (bytes), or None."""
+    for number, raw in enumerate(lines, start=first_number):
+        line = raw.decode("utf-8", errors="replace")
+        reason = _line_problem(line, n_features)
+        if reason is not None:
+            return number, reason, line.rstrip("\r\n")
+    return None
+
+
 def find_bad_line(path, n_features=None):
     """Return ``(line_number, reason, text)`` of the first malformed line, or None."""
-    with _open_text(path) as f:
-        for number, line in enumerate(f, start=1):
-            reason = _line_problem(line, n_features)
-            if reason is not None:
-                return number, reason, line.rstrip("\n")
-    return None
+    with decompression_errors(path), open_binary(path) as f:
+        return _first_bad_line(f, n_features)
+
+
+def _lines_in_range(path, offset, length):
+    """The lines whose first byte lies in ``[offset, offset + length)`` of the (decompressed)
+    file, as bytes, and the offset of the first of them.
+
+    A line belongs to the range that holds its first byte, so equal ranges partition
+    the lines exactly however long a line is. (scikit-learn's own offset reader returns
+    the first line after a skipped fragment, which the next range then reads again.)"""
+    with open_binary(path) as f:
+        if offset > 0:
+            f.seek(offset - 1)
+            f.readline()  # the line holding byte offset - 1 starts before the range
+        first = f.tell()
+        if first >= offset + length:
+            return b"", first
+        text = f.read(offset + length - first)
+        if text and not text.endswith(b"\n"):
+            text += f.readline()  # the last line starts inside the range: all of it
+    return text, first
 
 
 def load_svmlight(path, n_features=None, *, dtype=np.float64, offset=0, length=-1, zero_based="auto"):
@@ -79,13 +98,15 @@ def load_svmlight(path, n_features=None, *, dtype=np.float64, offset=0, length=-
     dtype : numpy dtype, default=float64
         dtype of X (float32 halves the memory).
     offset, length : int
-        Byte range to read (for sharding a file among processes), as in
-        :func:`sklearn.datasets.load_svmlight_file`, which then requires ``n_features``
-        and reads indices as zero-based unless told otherwise: one share cannot tell
+        Read only the lines whose first byte lies in ``[offset, offset + length)`` of the
+        (decompressed) file, to share a file among processes: equal ranges partition its
+        lines exactly. The range is held in memory as text while it is parsed. A range
+        requires ``n_features`` and reads indices as zero-based unless told otherwise,
+        as :func:`sklearn.datasets.load_svmlight_file` does: one share cannot tell
         whether the whole file is 1-based. :func:`load_svmlight_shard` decides that, and
         ``n_features``, over all the ranks.
     zero_based : bool or "auto", default="auto"
-        Whether indices start at 0; "auto" (one process): 1-based when no index is 0.
+        Whether indices start at 0; "auto" (whole file): 1-based when no index is 0.
 
     Returns
     -------
@@ -97,32 +118,55 @@ def load_svmlight(path, n_features=None, *, dtype=np.float64, offset=0, length=-
     FileNotFoundError
         When the file does not exist.
     ValueError
-        For a malformed file, naming the file, the line and what is wrong with it.
+        For a malformed file, naming the file, the line and what is wrong with it, and
+        for a corrupt or truncated .gz / .bz2 stream.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such svmlight file: {path}")
+    with decompression_errors(path):
+        if offset == 0 and length < 0:
+            return _parse(path, path, n_features, dtype, zero_based, lambda: find_bad_line(path, n_features))
+        if n_features is None:
+            raise ValueError("n_features is required to read a byte range (offset, length)")
+        text, first = _lines_in_range(path, offset, length)
+        return _parse(path, io.BytesIO(text), n_features, dtype, True if zero_based == "auto" else zero_based,
+                      lambda: _first_bad_line(io.BytesIO(text), n_features, 1 + _newlines_before(path, first)))
+
+
+def _parse(path, source, n_features, dtype, zero_based, find_bad):
+    """scikit-learn's parser on ``source``; on failure ``find_bad()`` names the line."""
     try:
-        X, y = load_svmlight_file(path, n_features=n_features, dtype=dtype, offset=offset, length=length,
-                                  zero_based=zero_based)
-    except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
-        bad = find_bad_line(path, n_features)
+        X, y = load_svmlight_file(source, n_features=n_features, dtype=dtype, zero_based=zero_based)
+    except (ValueError, RuntimeError, OverflowError) as exc:
+        bad = find_bad()
         if bad is None:
             raise ValueError(f"{path}: cannot be read as svmlight: {exc}") from exc
-        number, reason, text = bad
-        raise ValueError(f"{path}, line {number}: {reason}: {text[:200]!r}") from exc
+        number, reason, line = bad
+        raise ValueError(f"{path}, line {number}: {reason}: {line[:200]!r}") from exc
     if not np.all(np.isfinite(X.data)) or not np.all(np.isfinite(y)):
-        bad = find_bad_line(path, n_features)
+        bad = find_bad()
         where = f", line {bad[0]}: {bad[1]}" if bad else ""
         raise ValueError(f"{path}{where}: the file contains NaN or infinite values")
     return X, y
 
 
+def _newlines_before(path, position):
+    """Number of lines that end before byte ``position`` (for error messages only)."""
+    count = 0
+    with open_binary(path) as f:
+        while position > 0 and (block := f.read(min(position, 1 << 24))):
+            count += block.count(b"\n")
+            position -= len(block)
+    return count
+
+
 def load_svmlight_shard(path, comm, n_features=None, *, dtype=np.float64):
     """This rank's share of a svmlight file, read as one process reads the whole file.
 
-    Rank r of ``comm`` reads the lines that start in the r-th of ``comm.Get_size()``
-    equal byte ranges of the (decompressed) file. The ranks agree, as
+    Rank r of ``comm`` reads the lines whose first byte lies in the r-th of
+    ``comm.Get_size()`` equal byte ranges of the (decompressed) file, so the shares
+    partition the rows exactly, in the file's order. The ranks agree, as
     :func:`load_svmlight` with ``zero_based="auto"`` decides for a whole file, on the
     index base (1-based when no rank has an index 0) and on ``n_features`` (the largest
     index over all ranks, unless given), so that every share has the same columns.
@@ -142,7 +186,7 @@ def load_svmlight_shard(path, comm, n_features=None, *, dtype=np.float64):
     """
     path = os.fspath(path)
     rank, size = comm.Get_rank(), comm.Get_size()
-    length = -(-_decompressed_size(path) // size)
+    length = max(1, -(-_decompressed_size(path) // size))
     # read raw (zero-based) indices into a matrix wide enough for any of them
     X, y = load_svmlight(path, n_features=np.iinfo(np.int32).max - 1, dtype=dtype, offset=rank * length,
                          length=length, zero_based=True)
@@ -165,9 +209,8 @@ def _decompressed_size(path):
     stream (read through once, a block at a time), which is what offsets count."""
     if not str(path).endswith((".gz", ".bz2")):
         return os.path.getsize(path)
-    opener = gzip.open if str(path).endswith(".gz") else bz2.open
     total = 0
-    with opener(path, "rb") as f:
+    with decompression_errors(path), open_binary(path) as f:
         while block := f.read(1 << 24):
             total += len(block)
     return total
