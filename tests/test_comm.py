@@ -207,3 +207,55 @@ def test_the_master_can_only_host(task):
         X, _, _ = make_lda_corpus(3_000, 300, 5, 60, random_state=0)
         single = LatentDirichletAllocation(5, max_iter=5, n_threads=1, random_state=0).fit(X[:2_700])
         assert result["quality"] >= single.heldout_log_likelihood(X[2_700:]) * 1.02
+
+
+# Any error on any rank inside a distributed fit ends every rank promptly with that rank's
+# message, without abort_on_exception (a user's own script). Before dpsgd.comm.failure's guard,
+# the failing rank waited in the window's collective Free while the others waited in a
+# barrier or an allreduce: each of these hung until the timeout.
+@pytest.mark.parametrize("how,message", [
+    ("lda_monitor", "rank 1 failed on purpose"),
+    ("lda_bad_input", "dpsgd: error (rank 1 of 3)"),
+    ("linear_callback", "rank 1 failed on purpose"),
+    ("linear_diverge", "diverged on rank 1"),
+])
+def test_an_error_on_one_rank_inside_fit_ends_the_job(how, message):
+    import time
+
+    tic = time.perf_counter()
+    out = run_mpi("failures.py", 3, how, timeout=90)
+    assert out.returncode != 0
+    assert message in out.stderr, out.stderr[-2000:]
+    assert "not reached" not in out.stdout
+    assert time.perf_counter() - tic < 60
+
+
+def test_ctrl_c_ends_a_distributed_fit():
+    """SIGINT to mpiexec (Ctrl-C in a terminal) ends every rank with exit code 130-ish,
+    not a hang: a rank interrupted in Python aborts the others waiting in MPI."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pytest.importorskip("mpi4py")
+    local = Path(sys.executable).parent / "mpiexec"
+    mpiexec = str(local) if local.exists() else shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("no mpiexec")
+    script = Path(__file__).resolve().parent / "mpi" / "failures.py"
+    proc = subprocess.Popen([mpiexec, "-n", "3", sys.executable, str(script), "lda_sleep"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "training"  # every rank is inside fit
+        proc.send_signal(signal.SIGINT)
+        tic = time.perf_counter()
+        _, err = proc.communicate(timeout=60)
+        assert time.perf_counter() - tic < 30
+        assert proc.returncode != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

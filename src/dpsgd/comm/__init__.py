@@ -6,10 +6,11 @@
 
 import os
 
-from dpsgd.comm.failure import abort_on_exception
+from dpsgd.comm.failure import abort_on_exception, ends_job_on_error, fail_together
 from dpsgd.comm.window import LocalWindow, ParameterWindow, open_window
 
-__all__ = ["LocalWindow", "ParameterWindow", "abort_on_exception", "open_window", "world"]
+__all__ = ["LocalWindow", "ParameterWindow", "abort_on_exception", "ends_job_on_error", "fail_together",
+           "open_window", "world"]
 
 # set by the process managers of MPICH (hydra), Open MPI and Slurm's srun
 _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")

@@ -311,8 +311,14 @@ class ParameterWindow:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        # Freeing is collective: a rank leaving with an exception would wait there for
+        # ranks that are waiting for it elsewhere. Leave the window to MPI_Abort
+        # (dpsgd.comm.failure), which ends every rank; free it together only on success.
+        if exc_type is None:
+            self.close()
+        else:
+            self._closed = True
 
 
 def open_window(size, comm=None, **kwargs):

@@ -20,6 +20,7 @@ from dpsgd import evaluation
 from dpsgd._kernels import svi as _svi
 from dpsgd._kernels.rng import permutation
 from dpsgd._threads import available_threads, effective_n_threads
+from dpsgd.comm.failure import ends_job_on_error
 from dpsgd._validation import check_choice, check_number
 
 PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
@@ -413,6 +414,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     def _finish(self):
         self.exp_dirichlet_component_ = evaluation.exp_dirichlet_expectation(self.components_)
 
+    @ends_job_on_error
     def fit(self, X, y=None, callback=None, monitor=None):
         """Learn the topics with ``max_iter`` passes of online variational Bayes.
 
@@ -476,6 +478,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self._finish()
         return self
 
+    @ends_job_on_error
     def partial_fit(self, X, y=None):
         """One online update of the topics with the minibatches of X (scaled by ``total_samples``).
 

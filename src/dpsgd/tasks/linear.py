@@ -28,6 +28,7 @@ from dpsgd import stepsize
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
 from dpsgd._threads import available_threads, effective_n_threads
+from dpsgd.comm.failure import ends_job_on_error
 from dpsgd._validation import as_kernel_csr, check_choice, check_number, check_sample_weight
 
 # step_policy names the estimators accept: the delay-adaptive rules, which need only gamma'
@@ -521,6 +522,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         self.coef_, self.intercept_ = self._fit_targets(
             X, self._targets(y), sample_weight, max_iter, coef_init, intercept_init, callback)
 
+    @ends_job_on_error
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None,
             t_start=None):
         """Fit the model with up to ``max_iter`` epochs of parallel SGD.
@@ -567,6 +569,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         self._warn_if_not_converged()
         return self
 
+    @ends_job_on_error
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over the given samples, continuing from the current model.
 
@@ -677,6 +680,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
         coef, self.intercept_ = self._fit_targets(X, Y, sample_weight, max_iter, coef_init, intercept_init, callback)
         self.coef_ = coef[0].copy()
 
+    @ends_job_on_error
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None):
         """Fit the model with up to ``max_iter`` epochs of parallel SGD.
 
@@ -695,6 +699,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
         self._warn_if_not_converged()
         return self
 
+    @ends_job_on_error
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over the given samples, continuing from the current model.
 
