@@ -39,32 +39,50 @@ PROBE = textwrap.dedent(
 )
 
 
-def _openmp_flags():
-    """Return (compile_args, link_args) for OpenMP, or None when unavailable."""
-    if os.environ.get("DPSGD_NO_OPENMP", "0") not in ("", "0"):
-        warnings.warn("DPSGD_NO_OPENMP is set: building dpsgd without OpenMP (one thread only).")
-        return None
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    flags = ["-fopenmp"]
+# (compile flags, link flags) to try, in order: GCC and LLVM clang take -fopenmp; Apple's
+# clang needs the preprocessor flag and libomp (brew install libomp), as scikit-learn's build
+# does. CPPFLAGS/CFLAGS/LDFLAGS from the environment are passed to the probe (e.g. libomp's
+# include and lib folders).
+OPENMP_CANDIDATES = [
+    (["-fopenmp"], ["-fopenmp"]),
+    (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),
+]
+
+
+def _probe(cc, compile_flags, link_flags):
+    """Compile, link and run PROBE with these flags; True when it printed 1."""
+    env_flags = [f for name in ("CPPFLAGS", "CFLAGS") for f in os.environ.get(name, "").split()]
+    ld_flags = os.environ.get("LDFLAGS", "").split()
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         exe = os.path.join(tmp, "probe")
         with open(src, "w") as f:
             f.write(PROBE)
         try:
-            subprocess.run(cc.split() + flags + [src, "-o", exe], check=True, capture_output=True)
+            subprocess.run(cc.split() + env_flags + compile_flags + [src, "-o", exe] + ld_flags + link_flags,
+                           check=True, capture_output=True)
             out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
-        except (OSError, subprocess.CalledProcessError) as exc:
-            warnings.warn(
-                f"OpenMP probe failed ({exc}); building dpsgd WITHOUT OpenMP: every kernel "
-                "will run on one thread. Install a compiler with OpenMP (gcc, or clang with "
-                "libomp) and reinstall to get threads."
-            )
-            return None
-    if out.strip() != "1":
-        warnings.warn("OpenMP probe ran but printed nothing sensible; building without OpenMP.")
+        except (OSError, subprocess.CalledProcessError):
+            return False
+    return out.strip() == "1"
+
+
+def _openmp_flags():
+    """Return (compile_args, link_args) for OpenMP, or None when unavailable."""
+    if os.environ.get("DPSGD_NO_OPENMP", "0") not in ("", "0"):
+        warnings.warn("DPSGD_NO_OPENMP is set: building dpsgd without OpenMP (one thread only).")
         return None
-    return flags, flags
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    for compile_flags, link_flags in OPENMP_CANDIDATES:
+        if _probe(cc, compile_flags, link_flags):
+            return compile_flags, link_flags
+    warnings.warn(
+        f"OpenMP probe failed with {cc} (tried {[' '.join(c) for c, _ in OPENMP_CANDIDATES]}); "
+        "building dpsgd WITHOUT OpenMP: every kernel will run on one thread. Install a compiler "
+        "with OpenMP (gcc, or clang with libomp; on macOS: brew install libomp, and set CPPFLAGS "
+        "and LDFLAGS to its include and lib folders) and reinstall to get threads."
+    )
+    return None
 
 
 OPENMP = _openmp_flags()

@@ -1,5 +1,7 @@
 """Bad input gets a clear exception (or the documented behaviour) before any kernel runs."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -78,7 +80,7 @@ def test_continuous_target_for_classifier():
     (dict(l1_ratio=1.5), "l1_ratio must be <= 1"),
     (dict(max_iter=0), "max_iter must be >= 1"),
     (dict(max_iter=2.5), "max_iter must be an int"),
-    (dict(learning_rate="adaptive"), "learning_rate"),
+    (dict(learning_rate="pa1"), "learning_rate=.pa1. is not supported"),
     (dict(learning_rate="constant", eta0=0.0), "eta0 must be > 0"),
     (dict(learning_rate="optimal", alpha=0.0), "alpha must be > 0"),
     (dict(learning_rate="constant", eta0=100.0, alpha=0.1), "step size"),
@@ -106,7 +108,16 @@ def test_n_threads_semantics(monkeypatch):
     with pytest.raises(TypeError):
         effective_n_threads(True)
     monkeypatch.setattr(threads, "openmp_enabled", lambda: False)
-    assert effective_n_threads(8) == 1
+    monkeypatch.setattr(threads, "_warned_serial", False)
+    with pytest.warns(RuntimeWarning, match="built without OpenMP"):  # pip hides the build's warning
+        assert effective_n_threads(8) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process
+        assert effective_n_threads(None) == 1
+    monkeypatch.setattr(threads, "_warned_serial", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one thread asked for: nothing to say
+        assert effective_n_threads(1) == 1
 
 
 def test_omp_num_threads_is_honoured():

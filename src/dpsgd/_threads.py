@@ -2,6 +2,7 @@
 
 import numbers
 import os
+import warnings
 
 from dpsgd._kernels.openmp_info import omp_max_threads, openmp_enabled
 
@@ -17,6 +18,20 @@ def available_threads():
     if os.environ.get("OMP_NUM_THREADS"):
         n = min(n, omp_max_threads())
     return max(n, 1)
+
+
+_warned_serial = False
+
+
+def _warn_serial_build():
+    """Say once per process that threads were asked for but the build has none (pip hides
+    the build's own warning)."""
+    global _warned_serial
+    if not _warned_serial:
+        _warned_serial = True
+        warnings.warn("dpsgd was built without OpenMP: every kernel runs on one thread. Reinstall "
+                      "with a compiler that has OpenMP (see README, 'Set up'); `dpsgd info` shows "
+                      "the build.", RuntimeWarning, stacklevel=3)
 
 
 def effective_n_threads(n_threads=None):
@@ -43,6 +58,8 @@ def effective_n_threads(n_threads=None):
     if n_threads == 0:
         raise ValueError("n_threads=0 is not allowed: use None or -1 for all cores, or a positive count")
     if not openmp_enabled():
+        if n_threads != 1:
+            _warn_serial_build()
         return 1
     available = available_threads()
     if n_threads is None:
