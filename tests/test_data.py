@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import shared_path
-from dpsgd.data import load_a9a, load_svmlight, make_sparse_classification
+from dpsgd.data import load_a9a, load_svmlight, load_uci_bow, make_sparse_classification, read_uci_bow_header
 
 
 def test_bundled_a9a_matches_the_documented_counts():
@@ -175,3 +175,97 @@ def test_corrupt_or_truncated_compressed_svmlight_is_a_value_error(tmp_path, suf
     path.write_bytes(path.read_bytes()[:10] + b"garbage" * 10)  # corrupt after the magic bytes
     with pytest.raises(ValueError, match=str(path)):
         load_svmlight(path)
+
+
+def _docword(tmp_path, text, name="docword.x.txt"):
+    path = tmp_path / name
+    _write(path, text)
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("text,match", [
+    ("10\n10\n2\n1 2 3 4\n5 6\n", "line 4: expected 'docID wordID count'"),  # was read as (1,2,3), (4,5,6)
+    ("10\n10\n2\n1 2 3\n4 5\n6\n", "line 5: expected 'docID wordID count'"),
+    ("10\n10\n1\n1_0 2 3\n", "line 4: docID '1_0' is not a plain decimal integer"),  # was read as 10
+    ("10\n10\n1\n1 2\x00 3\n", r"line 4: wordID '2\\x00' is not a plain decimal integer"),
+    ("10\n10\n1\n1 2 3\x00\n", r"line 4: count '3\\x00' is not a plain decimal integer"),
+    ("10\n10\n1\n+1 2 3\n", "line 4: docID '\\+1' is not a plain decimal integer"),
+    ("10\n10\n1\n1 2\x0b3 4\n", "line 4: wordID '2\\\\x0b3' is not a plain decimal integer"),
+    ("10\n10\n2\n1 2 3\r4 5 6\n", "line 4: expected 'docID wordID count'"),  # a lone CR ends no line
+    ("10\n10\n1\n1 2 99999999999999999999\n", "line 4: count 99999999999999999999 is too large"),
+    ("10\n10\n1\n1 2 -1\n", "line 4: count -1 must be a positive integer"),
+])
+def test_load_uci_bow_requires_three_plain_integers_per_line(tmp_path, suffix, text, match):
+    path = _docword(tmp_path, text, "docword.x.txt" + suffix)
+    with pytest.raises(ValueError, match=match) as info:
+        load_uci_bow(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match=match):
+        load_uci_bow(path, docs=(0, 10))
+
+
+def test_load_uci_bow_accepts_blank_lines_tabs_and_crlf(tmp_path):
+    path = _docword(tmp_path, "2\r\n3\r\n3\r\n1\t1 2\r\n\r\n  1 3 1  \n2 2 5")
+    X, _ = load_uci_bow(path)
+    assert X.toarray().tolist() == [[2, 0, 1], [0, 5, 0]]
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_a_header_of_any_length_is_read_alike_by_both_readers(tmp_path, suffix):
+    """Header lines longer than 200 bytes: read_uci_bow_header read them, load_uci_bow said the
+    file 'ends inside its 3-line header'."""
+    path = _docword(tmp_path, "0" * 300 + "2\n" + " " * 300 + "3\n0003\n1 1 2\n1 3 1\n2 2 5\n",
+                    "docword.x.txt" + suffix)
+    assert read_uci_bow_header(path) == (2, 3, 3)
+    assert load_uci_bow(path)[0].toarray().tolist() == [[2, 0, 1], [0, 5, 0]]
+    assert load_uci_bow(path, docs=(1, 2))[0].toarray().tolist() == [[0, 5, 0]]
+
+
+@pytest.mark.parametrize("docs", [(1.5, 3.7), (np.float64(0), 2), ("0", "2"), (True, 2), (0, 1, 2), 3, (2, 1),
+                                  (-1, 2), (0, 5)])
+def test_load_uci_bow_document_range_must_be_integers_within_the_corpus(tmp_path, docs):
+    path = _docword(tmp_path, "4\n3\n3\n1 1 2\n1 3 1\n4 2 5\n")
+    with pytest.raises(ValueError, match="docs"):
+        load_uci_bow(path, docs=docs)
+
+
+def test_load_uci_bow_document_range_accepts_numpy_integers(tmp_path):
+    path = _docword(tmp_path, "4\n3\n3\n1 1 2\n1 3 1\n4 2 5\n")
+    X, _ = load_uci_bow(path, docs=(np.int64(3), np.int32(4)))
+    assert X.toarray().tolist() == [[0, 5, 0]]
+
+
+@pytest.mark.parametrize("header,match", [
+    ("2147483648\n3\n1\n", "D=2147483648"),
+    ("2\n2147483648\n1\n", "W=2147483648"),
+    ("2\n3\n" + "9" * 30 + "\n", "NNZ"),
+    ("2\n3\n" + "9" * 5000 + "\n", "NNZ"),  # more digits than int() converts
+])
+def test_uci_bow_header_values_must_fit(tmp_path, header, match):
+    path = _docword(tmp_path, header + "1 1 1\n")
+    for read in (read_uci_bow_header, load_uci_bow):
+        with pytest.raises(ValueError, match=match):
+            read(path)
+
+
+def test_load_uci_bow_refuses_a_header_claiming_millions_of_empty_documents(tmp_path):
+    """D=2,000,000,000 with one entry would allocate 16 GB of empty rows."""
+    path = _docword(tmp_path, "2000000000\n3\n1\n1 1 1\n")
+    with pytest.raises(ValueError, match="empty documents"):
+        load_uci_bow(path)
+    with pytest.raises(ValueError, match="empty documents"):
+        load_uci_bow(path, docs=(0, 1_000_000_000))
+    assert load_uci_bow(path, docs=(0, 10))[0].nnz == 1  # a small range is fine
+
+
+def test_corrupt_gzip_docword_is_a_value_error(tmp_path):
+    path = _docword(tmp_path, "4\n3\n3\n1 1 2\n1 3 1\n4 2 5\n" * 50, "docword.x.txt.gz")
+    path.write_bytes(path.read_bytes()[:-12])  # truncated
+    for read in (load_uci_bow, lambda p: load_uci_bow(p, docs=(0, 4))):
+        with pytest.raises(ValueError, match=str(path)):
+            read(path)
+    path.write_bytes(b"4\n3\n3\n1 1 2\n")  # not gzip at all
+    for read in (load_uci_bow, read_uci_bow_header, lambda p: load_uci_bow(p, docs=(0, 4))):
+        with pytest.raises(ValueError, match=str(path)):
+            read(path)

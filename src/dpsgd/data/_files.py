@@ -21,14 +21,14 @@ def open_binary(path):
 def decompression_errors(path):
     """Turn a corrupt or truncated .gz / .bz2 stream into a ValueError naming ``path``.
 
-    gzip and bz2 report bad data as EOFError, zlib.error or an OSError without an errno
-    (``BadGzipFile``, bz2's "Invalid data stream"); an OSError with an errno comes from
-    the file system and is left as it is."""
+    gzip and bz2 report bad data as EOFError, zlib.error, ``BadGzipFile`` or a plain
+    OSError without an errno (bz2's "Invalid data stream"); other OSErrors come from the
+    file system (or name a missing file) and are left as they are."""
     try:
         yield
     except (EOFError, zlib.error) as exc:
         raise ValueError(f"{path}: the compressed stream is corrupt or truncated ({exc})") from exc
     except OSError as exc:
-        if exc.errno is not None:
+        if type(exc) not in (OSError, gzip.BadGzipFile) or exc.errno is not None:
             raise
         raise ValueError(f"{path}: cannot be decompressed ({exc})") from exc
