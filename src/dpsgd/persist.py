@@ -1,17 +1,39 @@
-"""Saving and loading fitted models: NumPy arrays + JSON metadata in one .npz, no pickle.
+"""Saving and loading fitted models and checkpoints: NumPy arrays + JSON metadata in one
+.npz, no pickle.
 
-Files are written to a temporary file in the target's folder and renamed over
-the target, so a crash never leaves a half-written model.
+Writing: a temporary file next to the target (``.<target name>.tmp-XXXXXXXX``) is
+written, flushed to disk and renamed over the target, so a crash never leaves a
+half-written file; a temporary file of the same target that a killed writer left behind
+is removed by the next save once it is :data:`STALE_SECONDS` old. Files get the
+permissions ``open()`` would give them (``0o666`` less the umask, or those of the file
+they replace), so they can be shared on a cluster.
+
+Reading trusts nothing in the file: the zip directory, each member's ``.npy`` header
+and the metadata are checked against each other before any array is allocated, only
+the members that are needed are read, and every way a file can be corrupt is a
+ValueError of dpsgd's own. dpsgd stores members uncompressed (``np.savez``); compressed
+members are refused, so no array can be larger than the file.
 """
 
+import contextlib
 import json
+import math
 import os
-import tempfile
+import secrets
+import stat
+import time
+import zipfile
 
 import numpy as np
 
 FORMAT = "dpsgd-model"
+CHECKPOINT_FORMAT = "dpsgd-checkpoint"
 FORMAT_VERSION = 1
+
+# A temporary file of the same target not written to for this long is a killed writer's.
+STALE_SECONDS = 600
+
+_METADATA = "__metadata__"
 
 
 def _estimator_classes():
@@ -21,53 +43,283 @@ def _estimator_classes():
     return {cls.__name__: cls for cls in (SGDClassifier, SGDRegressor, LatentDirichletAllocation)}
 
 
-# fitted state saved for each estimator: arrays, then JSON scalars
+# fitted state saved for each estimator: required arrays, optional arrays, JSON scalars
 _FITTED = {
-    "SGDClassifier": (("coef_", "intercept_", "classes_"), ("n_features_in_", "n_iter_", "t_")),
-    "SGDRegressor": (("coef_", "intercept_"), ("n_features_in_", "n_iter_", "t_")),
-    "LatentDirichletAllocation": (("components_", "exp_dirichlet_component_"),
+    "SGDClassifier": (("classes_", "coef_", "intercept_"), (), ("n_features_in_", "n_iter_", "t_")),
+    "SGDRegressor": (("coef_", "intercept_"), (), ("n_features_in_", "n_iter_", "t_")),
+    "LatentDirichletAllocation": (("components_",), ("vocabulary_",),
                                   ("n_features_in_", "n_batch_iter_", "doc_topic_prior_", "topic_word_prior_")),
 }
 
+# what each saved scalar must be: keyword arguments of dpsgd._validation.check_number
+_SCALARS = {
+    "n_features_in_": dict(low=1, integer=True),
+    "n_iter_": dict(low=0, integer=True),
+    "n_batch_iter_": dict(low=1, integer=True),
+    "t_": dict(low=0.0),
+    "doc_topic_prior_": dict(low=0.0, low_open=True),
+    "topic_word_prior_": dict(low=0.0, low_open=True),
+}
 
+# parameters that describe a run, not the model: not saved (a loaded model has the defaults)
+_RUNTIME_PARAMS = ("random_state", "comm", "step_policy")
+
+
+# ---------------------------------------------------------------------------- writing
 def atomic_savez(path, arrays, metadata):
-    """Write ``arrays`` and the JSON-serialisable ``metadata`` to ``path`` atomically."""
+    """Write ``arrays`` and the JSON-serialisable ``metadata`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target; its folder must exist.
+    arrays : dict of str to ndarray
+        Numeric or unicode arrays (no object arrays: they would need pickle).
+    metadata : dict
+        Stored as JSON.
+    """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    payload = dict(arrays)
-    payload["__metadata__"] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    folder, name = os.path.split(os.path.abspath(path))
+    payload = {key: np.asarray(value) for key, value in arrays.items()}
+    if any(value.dtype.hasobject for value in payload.values()):
+        raise ValueError("cannot save arrays of dtype object without pickle (e.g. mixed class labels)")
+    payload[_METADATA] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
+    _remove_stale_temporaries(folder, name)
+    tmp, fd = _create_temporary(folder, name)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
+        if os.path.exists(path):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # open() keeps an existing file's mode
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
 
+def _temporary_prefix(name):
+    return f".{name}.tmp-"
+
+
+def _create_temporary(folder, name):
+    """A new temporary file for target ``name`` in ``folder``: (path, descriptor).
+
+    Created as ``open()`` creates files (mode 0o666, less the umask), unlike
+    ``tempfile.mkstemp`` (0o600)."""
+    while True:
+        tmp = os.path.join(folder, _temporary_prefix(name) + secrets.token_hex(4))
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+
+
+def _remove_stale_temporaries(folder, name):
+    """Remove the temporary files of target ``name`` that no writer has touched for
+    STALE_SECONDS (left by a killed process); a writer at work keeps its file's mtime fresh."""
+    prefix, now = _temporary_prefix(name), time.time()
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            if not entry.name.startswith(prefix) or len(entry.name) != len(prefix) + 8:
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+                if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > STALE_SECONDS:
+                    os.unlink(entry.path)
+
+
+# ---------------------------------------------------------------------------- reading
+class _Archive:
+    """An .npz file opened for checked reading of single members."""
+
+    # numeric kinds an array of a model or checkpoint may have (no complex, no objects)
+    NUMERIC = "biuf"
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        try:
+            self.zip = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, ValueError, EOFError, OverflowError, NotImplementedError) as exc:
+            raise ValueError(f"{self.path}: not a dpsgd file (not an .npz archive: {exc})") from None
+        self.members = {}
+        for info in self.zip.infolist():
+            if not info.filename.endswith(".npy") or info.filename[:-4] in self.members:
+                self.zip.close()
+                raise ValueError(f"{self.path}: not a dpsgd file (unexpected archive member "
+                                 f"{info.filename[:80]!r})")
+            self.members[info.filename[:-4]] = info
+
+    def close(self):
+        self.zip.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def metadata(self):
+        """The JSON metadata, a dict."""
+        if _METADATA not in self.members:
+            raise ValueError(f"{self.path}: not a dpsgd file (no metadata)")
+        raw = self.read(_METADATA, kinds="u", ndim=1)
+        try:
+            meta = json.loads(raw.tobytes().decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise ValueError(f"{self.path}: corrupt metadata ({type(exc).__name__})") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{self.path}: corrupt metadata (not a JSON object)")
+        return meta
+
+    def read(self, name, *, kinds=NUMERIC, shape=None, ndim=None):
+        """Member ``name`` as a C-contiguous, writable array of native byte order.
+
+        Its header is checked before its data is read: dtype kind in ``kinds``, the
+        ``shape`` (None: any; an entry None: any length) or number of dimensions, and a
+        data size that matches the member's stored size."""
+        info = self.members.get(name)
+        if info is None:
+            raise ValueError(f"{self.path}: the file lacks the array {name!r}")
+        where = f"{self.path}: array {name!r}"
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            raise ValueError(f"{where} is compressed; dpsgd reads only the uncompressed arrays it writes")
+        try:
+            with self.zip.open(info) as f:
+                try:
+                    dtype, array_shape, fortran = _npy_header(f)
+                except ValueError as exc:
+                    raise ValueError(f"{where}: corrupt .npy header ({exc})") from None
+                _check_header(where, dtype, array_shape, kinds, shape, ndim)
+                size = math.prod(array_shape) * dtype.itemsize
+                if f.tell() + size != info.file_size:
+                    raise ValueError(f"{where}: its header says {array_shape} of {dtype}, {size} bytes, "
+                                     f"but the file holds {info.file_size - f.tell()}")
+                data = f.read(size)
+        except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+            raise ValueError(f"{where} cannot be read ({type(exc).__name__}: {exc})") from None
+        if len(data) != size:
+            raise ValueError(f"{where} is truncated")
+        array = np.frombuffer(data, dtype=dtype).reshape(array_shape, order="F" if fortran else "C")
+        return array.astype(dtype.newbyteorder("="), order="C", copy=True)
+
+
+def _npy_header(f):
+    """(dtype, shape, fortran_order) from an .npy header, read with NumPy's own safe
+    parser (a literal dict of bounded size, no pickle)."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return dtype, shape, fortran
+
+
+def _check_header(where, dtype, shape, kinds, expected, ndim):
+    if (dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in kinds
+            or dtype.itemsize == 0):
+        raise ValueError(f"{where} has dtype {dtype}, expected {_KIND_NAMES.get(kinds, kinds)}")
+    if any(length < 0 for length in shape):
+        raise ValueError(f"{where} has shape {shape}: negative lengths")
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(f"{where} has shape {shape}, expected {ndim} dimension(s)")
+    if expected is not None and (len(shape) != len(expected)
+                                 or any(e is not None and s != e for s, e in zip(shape, expected))):
+        shown = tuple("any" if e is None else e for e in expected)
+        raise ValueError(f"{where} has shape {shape}, expected {shown}")
+
+
+_KIND_NAMES = {"f": "floating point", "biuf": "numbers (not complex)", "U": "unicode strings", "u": "bytes",
+               "biufU": "numbers or strings"}
+
+
 def read_npz(path):
-    """Return ``(arrays, metadata)`` from a file written by :func:`atomic_savez`."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        if "__metadata__" not in data:
-            raise ValueError(f"{path}: not a dpsgd file (no metadata)")
-        metadata = json.loads(data["__metadata__"].tobytes().decode("utf-8"))
-        arrays = {k: data[k] for k in data.files if k != "__metadata__"}
+    """Return ``(arrays, metadata)`` from a file written by :func:`atomic_savez`.
+
+    Every array is read with the checks of :func:`read_checkpoint` (numeric or unicode
+    dtype, a header that agrees with the stored size, no compressed members).
+
+    Raises
+    ------
+    ValueError
+        When the file is not such a file or is corrupt.
+    """
+    with _Archive(path) as archive:
+        metadata = archive.metadata()
+        arrays = {name: archive.read(name, kinds="biufU") for name in archive.members if name != _METADATA}
     return arrays, metadata
 
 
-# parameters that describe a run, not the model: not saved (a loaded model has the defaults)
-_RUNTIME_PARAMS = ("random_state", "comm", "step_policy")
+def read_checkpoint(path, task=None):
+    """Read a checkpoint written by ``dpsgd train ... --checkpoint``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    task : str, optional
+        The ``train`` subcommand the checkpoint must come from (e.g. "linear", "lda").
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        Numeric (not complex) or unicode arrays; floating-point ones are checked finite.
+        Their shapes are the caller's to check against its run.
+    metadata : dict
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError
+        When the file cannot be opened.
+    ValueError
+        When the file is a model rather than a checkpoint, comes from another task, is
+        written by a newer dpsgd, or is corrupt in any way.
+    """
+    with _Archive(path) as archive:
+        meta = archive.metadata()
+        kind = meta.get("format")
+        if kind == FORMAT:
+            raise ValueError(f"{archive.path}: a dpsgd model file, not a checkpoint: load it with "
+                             "dpsgd.load_model, or start a run from it with warm_start")
+        if kind != CHECKPOINT_FORMAT:
+            raise ValueError(f"{archive.path}: not a dpsgd checkpoint")
+        _check_version(archive.path, meta)
+        if task is not None and meta.get("task") != task:
+            raise ValueError(f"{archive.path}: a checkpoint of 'train {meta.get('task')}', not of 'train {task}'")
+        arrays = {name: _finite(archive.path, name, archive.read(name, kinds="biufU"))
+                  for name in archive.members if name != _METADATA}
+    return arrays, meta
+
+
+def _check_version(path, meta):
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{path}: corrupt metadata (format_version {version!r})")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: written by a newer dpsgd (format {version}); this one reads {FORMAT_VERSION}")
+
+
+def _finite(path, name, array, *, positive=False):
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise ValueError(f"{path}: array {name!r} holds NaN or infinite values")
+    if positive and not np.all(array > 0):
+        raise ValueError(f"{path}: array {name!r} must be positive")
+    return array
+
+
+# ---------------------------------------------------------------------------- models
+def _json_value(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def save_model(estimator, path):
     """Save a fitted dpsgd estimator to ``path`` (.npz: arrays + JSON metadata, no pickle).
 
     The run's ``random_state``, ``comm`` and ``step_policy`` are not saved: a loaded model
-    has their defaults (one process, no policy).
+    has their defaults (one process, no policy). An LDA model's ``vocabulary_`` (a
+    sequence of str, one per feature), where it has one, is saved with it.
 
     Parameters
     ----------
@@ -77,55 +329,149 @@ def save_model(estimator, path):
     name = type(estimator).__name__
     if name not in _estimator_classes():
         raise TypeError(f"cannot save a {name}")
-    array_names, scalar_names = _FITTED[name]
-    if not hasattr(estimator, array_names[0]):
+    required, optional, scalar_names = _FITTED[name]
+    if not all(hasattr(estimator, a) for a in required):
         raise ValueError("the estimator is not fitted")
     from dpsgd import __version__
 
-    arrays = {a: getattr(estimator, a) for a in array_names if hasattr(estimator, a)}
-    if any(a.dtype == object for a in arrays.values()):
-        raise ValueError("cannot save arrays of dtype object without pickle (e.g. mixed class labels)")
-    params = {k: v for k, v in estimator.get_params().items() if k not in _RUNTIME_PARAMS}
+    arrays = {a: getattr(estimator, a) for a in required}
+    if getattr(estimator, "vocabulary_", None) is not None and "vocabulary_" in optional:
+        arrays["vocabulary_"] = _vocabulary_array(estimator.vocabulary_, estimator.n_features_in_)
+    params = {k: _json_value(v) for k, v in estimator.get_params().items() if k not in _RUNTIME_PARAMS}
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "dpsgd_version": __version__,
         "estimator": name,
         "params": params,
-        "fitted": {s: getattr(estimator, s).item() if hasattr(getattr(estimator, s), "item")
-                   else getattr(estimator, s) for s in scalar_names},
+        "fitted": {s: _json_value(getattr(estimator, s)) for s in scalar_names},
     }
     atomic_savez(path, arrays, metadata)
+
+
+def _vocabulary_array(vocabulary, n_features):
+    words = list(vocabulary)
+    if not all(isinstance(w, str) for w in words):
+        raise ValueError("vocabulary_ must be a sequence of str")
+    if len(words) != n_features:
+        raise ValueError(f"vocabulary_ has {len(words)} words, the model {n_features} features")
+    return np.array(words, dtype=np.str_) if words else np.empty(0, dtype="U1")
 
 
 def load_model(path):
     """Load an estimator written by :func:`save_model`.
 
+    Only the arrays the estimator needs are read, each after its header has been checked
+    against the metadata and its stored size; the hyperparameters are checked as
+    ``fit`` checks them.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    SGDClassifier, SGDRegressor or LatentDirichletAllocation, fitted
+
     Raises
     ------
+    FileNotFoundError, PermissionError
+        When the file cannot be opened.
     ValueError
-        When the file is not a dpsgd model or its arrays do not fit together.
+        When the file is not a dpsgd model (a checkpoint says so) or is corrupt in any
+        way: arrays whose shapes disagree with each other or the metadata, NaN, infinite
+        or complex weights, invalid hyperparameters or fitted values.
     """
-    arrays, meta = read_npz(path)
-    if meta.get("format") != FORMAT:
+    with _Archive(path) as archive:
+        meta = archive.metadata()
+        _check_model_metadata(archive.path, meta)
+        estimator = _estimator_from_params(archive.path, meta["estimator"], meta["params"])
+        fitted = _fitted_scalars(archive.path, meta["estimator"], meta["fitted"])
+        arrays = _read_model_arrays(archive, meta["estimator"], fitted, estimator.get_params())
+    for name, value in {**fitted, **arrays}.items():
+        setattr(estimator, name, value)
+    if isinstance(arrays.get("vocabulary_"), np.ndarray):
+        estimator.vocabulary_ = arrays["vocabulary_"].tolist()
+    if "components_" in arrays:
+        from dpsgd.evaluation import exp_dirichlet_expectation
+
+        # derived from the topics rather than read: one array fewer to trust
+        estimator.exp_dirichlet_component_ = exp_dirichlet_expectation(arrays["components_"])
+    return estimator
+
+
+def _check_model_metadata(path, meta):
+    kind = meta.get("format")
+    if kind == CHECKPOINT_FORMAT:
+        task = meta.get("task")
+        raise ValueError(f"{path}: a dpsgd checkpoint (of 'train {task}'), not a model file: continue its run "
+                         f"with 'dpsgd train {task} --resume {path} --save MODEL', or read its arrays with "
+                         "dpsgd.persist.read_checkpoint")
+    if kind != FORMAT:
         raise ValueError(f"{path}: not a dpsgd model file")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: written by a newer dpsgd (format {meta['format_version']})")
-    classes = _estimator_classes()
-    if meta.get("estimator") not in classes:
-        raise ValueError(f"{path}: unknown estimator {meta.get('estimator')!r}")
-    est = classes[meta["estimator"]](**meta["params"])
-    array_names, scalar_names = _FITTED[meta["estimator"]]
-    fitted = meta.get("fitted", {})
-    missing = [a for a in array_names[:1] if a not in arrays] + [s for s in scalar_names if s not in fitted]
+    _check_version(path, meta)
+    if meta.get("estimator") not in _estimator_classes():
+        raise ValueError(f"{path}: unknown estimator {str(meta.get('estimator'))[:80]!r}")
+    for key in ("params", "fitted"):
+        if not isinstance(meta.get(key), dict):
+            raise ValueError(f"{path}: corrupt metadata ({key!r} is not a JSON object)")
+
+
+def _estimator_from_params(path, name, params):
+    """The estimator with the saved hyperparameters, checked as ``fit`` checks them."""
+    cls = _estimator_classes()[name]
+    known = cls().get_params()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown parameters of {name}: {', '.join(map(str, unknown))[:200]}")
+    if set(params) & set(_RUNTIME_PARAMS):
+        raise ValueError(f"{path}: a model file does not carry {sorted(set(params) & set(_RUNTIME_PARAMS))}")
+    flags = [k for k, v in params.items() if isinstance(known[k], bool) and not isinstance(v, bool)]
+    if flags:
+        raise ValueError(f"{path}: invalid hyperparameters: {', '.join(flags)} must be true or false")
+    estimator = cls(**params)
+    try:
+        estimator._validate_params()
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: invalid hyperparameters: {exc}") from None
+    return estimator
+
+
+def _fitted_scalars(path, name, fitted):
+    from dpsgd._validation import check_number
+
+    scalar_names = _FITTED[name][2]
+    missing = [s for s in scalar_names if s not in fitted]
     if missing:
         raise ValueError(f"{path}: the model file lacks {missing}")
-    if arrays[array_names[0]].shape[-1] != fitted["n_features_in_"]:
-        raise ValueError(f"{path}: {array_names[0]} has {arrays[array_names[0]].shape[-1]} features, "
-                         f"metadata says {fitted['n_features_in_']}")
-    for a in array_names:
-        if a in arrays:
-            setattr(est, a, arrays[a])
-    for s_name in scalar_names:
-        setattr(est, s_name, fitted[s_name])
-    return est
+    for s in scalar_names:
+        try:
+            check_number(s, fitted[s], **_SCALARS[s])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return {s: fitted[s] for s in scalar_names}
+
+
+def _read_model_arrays(archive, name, fitted, params):
+    """The estimator's arrays, each checked against the metadata before it is read."""
+    d, path = fitted["n_features_in_"], archive.path
+    if name == "LatentDirichletAllocation":
+        arrays = {"components_": _weights(archive, "components_", (params["n_components"], d), positive=True)}
+        if "vocabulary_" in archive.members:
+            arrays["vocabulary_"] = archive.read("vocabulary_", kinds="U", shape=(d,))
+        return arrays
+    if name == "SGDRegressor":
+        return {"coef_": _weights(archive, "coef_", (d,)), "intercept_": _weights(archive, "intercept_", (1,))}
+    classes = archive.read("classes_", kinds="biufU", ndim=1)
+    if classes.size < 2 or np.unique(classes).size != classes.size:
+        raise ValueError(f"{path}: classes_ must hold two or more distinct labels, got {classes.size}")
+    _finite(path, "classes_", classes)
+    n_outputs = 1 if classes.size == 2 else classes.size
+    return {"classes_": classes, "coef_": _weights(archive, "coef_", (n_outputs, d)),
+            "intercept_": _weights(archive, "intercept_", (n_outputs,))}
+
+
+def _weights(archive, name, shape, positive=False):
+    """A float64 array of the model, finite (and positive where asked)."""
+    array = archive.read(name, kinds="f", shape=shape).astype(np.float64, copy=False)
+    return _finite(archive.path, name, array, positive=positive)
