@@ -47,7 +47,7 @@ def test_train_linear_on_a_file(tmp_path):
 
 def test_errors_are_reported_not_raised(tmp_path):
     out = run("train", "linear", "--data", str(tmp_path / "absent.svm"))
-    assert out.returncode == 2 and "no such svmlight file" in out.stderr
+    assert out.returncode == 2 and f"--data {tmp_path / 'absent.svm'}: no such file" in out.stderr
     bad = tmp_path / "bad.svm"
     bad.write_text("1 1:1\n1 2:x\n")
     out = run("train", "linear", "--data", str(bad))
@@ -141,7 +141,10 @@ def test_train_lda_from_a_docword_file_ranks_read_their_documents(tmp_path):
 
     X, _, _ = make_lda_corpus(4_000, 400, 8, 80, random_state=3)
     corpus = write_docword(tmp_path / "docword.synthetic.txt", X)
-    args = ["train", "lda", "--corpus", corpus, "--topics", 8, "--passes", 4, "--threads", 1, "--quiet"]
+    # re-seeding, so that both runs find the true topics: without it one run's held-out LL
+    # varies by about 3% with the seed alone on this corpus (-4.13 to -4.25 for seeds 0-2)
+    args = ["train", "lda", "--corpus", corpus, "--topics", 8, "--passes", 4, "--threads", 1, "--quiet",
+            "--reseed-topics"]
     single = heldout(run(*map(str, args)))
     out = run_mpi("dpsgd", 2, *args, "--save", tmp_path / "lda.npz", timeout=300)
     assert "4000 documents x 400 words" in out.stdout and "x 2 ranks" in out.stdout
@@ -204,7 +207,7 @@ def test_train_lda_rejects_a_checkpoint_that_does_not_fit(tmp_path):
     out = run("train", "lda", "--passes", "1", "--docs", "500", "--words", "100", "--resume", str(ck), "--quiet")
     assert out.returncode == 2 and "leaves nothing to run" in out.stderr
     out = run("train", "lda", "--max-updates", "0", "--quiet")
-    assert out.returncode == 2 and "max_updates" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "--max-updates" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_train_linear_under_mpiexec_reads_shares_of_a_file():

@@ -1,0 +1,138 @@
+"""``dpsgd train lda``: an LDA topic model by parallel SVI, in one process or under mpiexec."""
+
+import time
+
+import numpy as np
+
+from dpsgd.cli.checks import UsageError, check_lda_memory, reading
+from dpsgd.cli.common import (ROUND_KEYS, JsonLog, read_checkpoint, remaining, rounds_summary,
+                              save_then_report, write_checkpoint)
+from dpsgd.cli.progress import Progress
+
+
+def _corpus(args, comm):
+    """This rank's training documents, the held-out documents (rank 0 only), the vocabulary
+    (rank 0; None without --vocab), the true topics of a generated corpus, and a description.
+
+    Every rank takes a contiguous range of documents (reading only that range of a docword
+    file); one document in ten, the same ones whatever the number of ranks, is held out."""
+    from dpsgd.data import load_uci_bow, make_lda_corpus, read_uci_bow_header
+
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
+    true_topics = vocabulary = None
+    if args.corpus is None:
+        n_docs, n_words = args.docs, args.words
+        check_lda_memory(args.topics, n_words, n_docs)
+        X_all, true_topics, _ = make_lda_corpus(n_docs, n_words, args.topics, 100, random_state=args.seed)
+        source = (f"generated from LDA's model: {n_docs} documents, {n_words} words, "
+                  f"{args.topics} true topics")
+    else:
+        with reading("--corpus", args.corpus):
+            n_docs, n_words, _ = read_uci_bow_header(args.corpus)
+        check_lda_memory(args.topics, n_words)
+        source = args.corpus
+    if n_docs < 2:
+        raise UsageError(f"{source}: {n_docs} document; one in ten (at least one) is held out, "
+                         "so training needs at least 2")
+    first, last = np.linspace(0, n_docs, size + 1).round().astype(int)[rank:rank + 2]
+    if args.corpus is None:
+        X = X_all[first:last]
+    else:
+        with reading("--corpus", args.corpus):
+            X, vocabulary = load_uci_bow(args.corpus, args.vocab if rank == 0 else None, docs=(first, last))
+    held_out = np.random.default_rng(args.seed).permutation(n_docs)[:max(1, n_docs // 10)]
+    is_test = np.zeros(X.shape[0], dtype=bool)
+    is_test[held_out[(held_out >= first) & (held_out < last)] - first] = True
+    X_train, X_test = X[~is_test], X[is_test]
+    tokens = float(X.sum())
+    if comm:
+        import scipy.sparse as sp
+
+        parts = comm.gather(X_test, root=0)
+        X_test = sp.vstack(parts).tocsr() if rank == 0 else None
+        tokens = comm.allreduce(tokens)
+    description = f"{source}: {n_docs} documents x {n_words} words, {int(tokens)} tokens"
+    return X_train, X_test, vocabulary, true_topics, description
+
+
+def _resume(args, lda, n_words):
+    """Set ``lda`` to continue from the checkpoint; the passes it has done."""
+    arrays, meta = read_checkpoint(args.resume, "lda", ("components_",), ("n_batch_iter", "passes_done"))
+    if arrays["components_"].shape != (args.topics, n_words):
+        raise UsageError(f"--resume {args.resume}: the checkpoint's topics are {arrays['components_'].shape}, "
+                         f"this run has ({args.topics}, {n_words}) (--topics x the corpus's words)")
+    # continue the same step-size schedule from the saved topics (warm_start)
+    lda.components_, lda.n_batch_iter_ = arrays["components_"], int(meta["n_batch_iter"])
+    lda.n_features_in_, lda.warm_start = n_words, True
+    return int(meta["passes_done"])
+
+
+def train_lda(args, comm=None):
+    """Run ``dpsgd train lda``; returns the exit code."""
+    from dpsgd import LatentDirichletAllocation
+    from dpsgd.evaluation import heldout_log_likelihood, match_topics, perplexity
+
+    root = comm is None or comm.Get_rank() == 0
+    X_train, X_test, vocabulary, true_topics, description = _corpus(args, comm)
+    if root:
+        print(f"corpus: {description}" + (f", {comm.Get_size()} ranks" if comm else ""))
+    lda = LatentDirichletAllocation(n_components=args.topics, batch_size=args.batch_size, n_threads=args.threads,
+                                    parallel=args.parallel, reseed_topics=args.reseed_topics, comm=comm,
+                                    max_seconds=args.max_seconds, max_updates=args.max_updates)
+    done = 0
+    if args.resume:
+        done = _resume(args, lda, X_train.shape[1])
+        if root:
+            print(f"resuming from {args.resume}: {done} passes done")
+    passes = remaining(args.passes, done, "--passes", args.resume) if args.resume else args.passes
+    lda.set_params(max_iter=passes, random_state=args.seed + done)
+    docs = comm.allreduce(X_train.shape[0]) if comm else X_train.shape[0]  # collective: every rank
+    # documents in both modes; under MPI rank 0 counts every rank's documents at each of its passes
+    progress = Progress(passes * docs, "documents", disable=args.quiet or not root)
+    log = JsonLog(args.log_json if root else None)
+    tic = time.perf_counter()
+
+    def after_pass(info):
+        """After each pass (rank 0's, under MPI; the others go on): log, checkpoint, progress."""
+        if comm:
+            progress.update(docs)
+        if log or args.checkpoint:
+            topics = info["topics"]()
+        if log:
+            kw = dict(n_threads=lda.n_threads_)
+            log.write({"time": time.perf_counter() - tic, "pass": done + info["pass"], "updates": info["updates"],
+                       "perplexity": perplexity(topics, X_test, lda.doc_topic_prior_, lda.topic_word_prior_, **kw),
+                       "heldout_log_likelihood": heldout_log_likelihood(topics, X_test, lda.doc_topic_prior_, **kw),
+                       **{k: info[k] for k in ROUND_KEYS if k in info}})
+        if args.checkpoint and (done + info["pass"]) % args.checkpoint_every == 0:
+            write_checkpoint(args.checkpoint, {"components_": topics},
+                             {"task": "lda", "passes_done": done + info["pass"], "n_batch_iter": info["updates"] + 1,
+                              "n_topics": args.topics, "n_words": int(X_train.shape[1])})
+
+    try:
+        lda.fit(X_train, callback=lambda n, seconds: progress.update(n), monitor=after_pass if root else None)
+    finally:
+        progress.close()
+        log.close()
+    wall = time.perf_counter() - tic
+    if not root:
+        return 0
+    if vocabulary is not None:
+        lda.vocabulary_ = list(vocabulary)  # saved with the model: `dpsgd topics` needs no vocab file
+    for k, words in enumerate(lda.show_topics(vocabulary or [f"w{i}" for i in range(X_train.shape[1])],
+                                              n_words=args.top_words)):
+        print(f"topic {k:3d}: {' '.join(words)}")
+
+    def parts():
+        result = [f"passes {done + lda.n_iter_}", f"global steps {lda.n_batch_iter_ - 1}",
+                  f"threads {lda.n_threads_} ({args.parallel})" + (f" x {comm.Get_size()} ranks" if comm else ""),
+                  f"train time {wall:.2f} s", f"{lda.n_iter_ * docs / wall:.0f} documents/s",
+                  f"held-out perplexity {lda.perplexity(X_test):.1f} (base e, variational bound)",
+                  f"held-out log-likelihood {lda.heldout_log_likelihood(X_test):.4f} nats/word (document completion)"]
+        if comm:
+            result.append(rounds_summary(lda.round_stats_))
+        if true_topics is not None:
+            result.append(f"topic recovery {match_topics(true_topics, lda.components_)[0]:.4f} (mean matched cosine)")
+        return result
+
+    return save_then_report(lda, args.save, parts)
