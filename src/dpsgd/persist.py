@@ -410,7 +410,7 @@ def _check_model_metadata(path, meta):
     if kind != FORMAT:
         raise ValueError(f"{path}: not a dpsgd model file")
     _check_version(path, meta)
-    if meta.get("estimator") not in _estimator_classes():
+    if not isinstance(meta.get("estimator"), str) or meta["estimator"] not in _estimator_classes():
         raise ValueError(f"{path}: unknown estimator {str(meta.get('estimator'))[:80]!r}")
     for key in ("params", "fitted"):
         if not isinstance(meta.get(key), dict):

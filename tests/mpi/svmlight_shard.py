@@ -1,4 +1,6 @@
-"""Every rank reads its share of a svmlight file; rank 0 checks the shares against the whole file."""
+"""Every rank reads its share of a svmlight file; rank 0 checks the shares against the whole file.
+
+Any number of ranks: the shares, stacked in rank order, must be the whole file's rows."""
 import json
 import sys
 
@@ -20,4 +22,4 @@ if comm.Get_rank() == 0:
     print(json.dumps({"shape": list(X_all.shape), "whole_shape": list(whole_X.shape),
                       "same_rows": bool(X_all.shape == whole_X.shape and (X_all != whole_X).nnz == 0),
                       "same_labels": bool(np.array_equal(np.concatenate([s[1] for s in shares]), whole_y)),
-                      "rows_per_rank": [s[0].shape[0] for s in shares]}))
+                      "rows_per_rank": [s[0].shape[0] for s in shares], "ranks": comm.Get_size()}))
