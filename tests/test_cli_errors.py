@@ -132,7 +132,7 @@ CASES = {
     "a truncated checkpoint": ("train linear --epochs 5 --resume {truncated_ck}", "truncated_ck.npz"),
     "a checkpoint without coef_": ("train linear --epochs 5 --resume {no_coef}", "lacks coef_"),
     "no zip at all": ("train linear --epochs 5 --resume {garbage}", "garbage.npz"),
-    "a model, not a checkpoint": ("train linear --epochs 5 --resume {linear_model}", "not a dpsgd checkpoint"),
+    "a model, not a checkpoint": ("train linear --epochs 5 --resume {linear_model}", "model file, not a checkpoint"),
     "a checkpoint of the other task": ("train linear --epochs 5 --resume {lda_ck}", "not of 'train linear'"),
     "nothing left to run": ("train linear --data {pm} --epochs 2 --resume {linear_ck}",
                             "leaves nothing to run"),

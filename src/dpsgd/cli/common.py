@@ -20,17 +20,13 @@ def read_checkpoint(path, task, arrays_needed, meta_needed):
     UsageError
         When the file cannot be read, is not a checkpoint of this task, or lacks a key.
     """
-    from dpsgd.persist import read_npz
+    from dpsgd import persist
 
     with reading("--resume", path):
         try:
-            arrays, meta = read_npz(path)
-        except ValueError as exc:
-            raise UsageError(f"--resume {path}: not a dpsgd checkpoint ({exc})") from None
-    if meta.get("format") != "dpsgd-checkpoint":
-        raise UsageError(f"--resume {path}: not a dpsgd checkpoint (a file of format {meta.get('format')!r})")
-    if meta.get("task") != task:
-        raise UsageError(f"--resume {path}: a checkpoint of 'train {meta.get('task')}', not of 'train {task}'")
+            arrays, meta = persist.read_checkpoint(path, task)
+        except ValueError as exc:  # its messages start with the path
+            raise UsageError(f"--resume {exc}" if str(exc).startswith(str(path)) else f"--resume {path}: {exc}") from None
     missing = [k for k in arrays_needed if k not in arrays] + [k for k in meta_needed if k not in meta]
     if missing:
         raise UsageError(f"--resume {path}: the checkpoint lacks {', '.join(missing)}")
@@ -39,9 +35,9 @@ def read_checkpoint(path, task, arrays_needed, meta_needed):
 
 def write_checkpoint(path, arrays, metadata):
     """Write a checkpoint atomically (a temporary file renamed over ``path``)."""
-    from dpsgd.persist import atomic_savez
+    from dpsgd.persist import CHECKPOINT_FORMAT, FORMAT_VERSION, atomic_savez
 
-    atomic_savez(path, arrays, {"format": "dpsgd-checkpoint", **metadata})
+    atomic_savez(path, arrays, {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, **metadata})
 
 
 def remaining(total, done, option, resume):
