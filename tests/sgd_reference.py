@@ -40,6 +40,19 @@ def loss_grad(kind, y, p, param):
         if abs(r) <= param:
             return 0.5 * r * r, r
         return param * (abs(r) - 0.5 * param), (param if r > 0 else -param)
+    if kind == "epsilon_insensitive":  # scikit-learn's EpsilonInsensitive
+        if y - p > param:
+            return y - p - param, -1.0
+        if p - y > param:
+            return p - y - param, 1.0
+        return 0.0, 0.0
+    if kind == "squared_epsilon_insensitive":
+        z = y - p
+        if z > param:
+            return (z - param) ** 2, -2 * (z - param)
+        if z < -param:
+            return (-z - param) ** 2, 2 * (-z - param)
+        return 0.0, 0.0
     raise ValueError(kind)
 
 
@@ -54,8 +67,13 @@ def eta_at(schedule, t, eta0, alpha, power_t, optimal_init):
 def sgd_epoch_reference(X, Y, perm, coef, intercept, *, loss, loss_param, penalty, alpha,
                         l1_ratio, schedule, eta0, power_t, optimal_init, t_start,
                         intercept_decay=1.0, fit_intercept=True, sample_weight=None,
-                        q=None, u=0.0):
-    """One epoch; returns (coef (d, K), intercept (K,), sumloss, q, u)."""
+                        q=None, u=0.0, class_weight=None, average=None):
+    """One epoch; returns (coef (d, K), intercept (K,), sumloss, q, u).
+
+    ``class_weight`` (K, 2): weight of a positive / negative target of each output.
+    ``average``: (avg_coef, avg_intercept, average_start), updated in place as
+    scikit-learn's ``_plain_sgd`` does: after the gradient step, before the L1 step.
+    """
     X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
     coef = coef.astype(np.float64).copy()
     intercept = intercept.astype(np.float64).copy()
@@ -78,11 +96,17 @@ def sgd_epoch_reference(X, Y, perm, coef, intercept, *, loss, loss_param, penalt
             sumloss += value
             g = min(max(g, -MAX_DLOSS), MAX_DLOSS)
             upd[k] = -eta * g * wgt
+            if class_weight is not None:
+                upd[k] *= class_weight[k, 0] if Y[r, k] > 0 else class_weight[k, 1]
         if l2:
             coef *= max(0.0, 1.0 - (1.0 - l1r) * eta * alpha)
         coef += np.outer(x, upd)
         if fit_intercept:
             intercept += upd * intercept_decay
+        if average is not None and t >= average[2]:
+            m = t - average[2] + 1
+            average[0] += (coef - average[0]) / m
+            average[1] += (intercept - average[1]) / m
         if l1:
             u += l1r * eta * alpha
             for j in nz:

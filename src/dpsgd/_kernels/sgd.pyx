@@ -27,6 +27,19 @@ updates to a private delta and merges it with an atomic add every
 ``merge_every`` samples (bounded staleness instead of cache-line ping-pong).
 With one thread nothing is hot and ``merge_every`` is 1, which keeps the exact
 sequential semantics.
+
+Averaged SGD at O(nnz) per step (Xu 2011; scikit-learn's ``average_a`` /
+``average_b``).  From global step ``average_start`` on, the average of the
+iterates after each step is kept as ``avg = (aw + A_i * u) / B_i``: a step
+that adds ``delta`` to ``u`` subtracts ``A_i * delta`` from ``aw``, on the
+touched coordinates only. Like the scale, ``A_i`` and ``B_i`` depend only on
+the position, so they are precomputed arrays no thread writes, and the
+average is folded back into true values at the end of a segment. With
+several threads the result is the exact average of the iterates obtained by
+applying the updates in the order of their positions in the epoch (each update
+computed, Hogwild!-style, from what its thread read), up to lost updates of
+``aw`` as rare as those of the weights; hot coordinates buffer their ``aw``
+changes with their deltas.
 """
 import numpy as np
 
@@ -52,6 +65,8 @@ cpdef enum Loss:
     SQUARED_HINGE = 3
     SQUARED_ERROR = 4
     HUBER = 5
+    EPSILON_INSENSITIVE = 6
+    SQUARED_EPSILON_INSENSITIVE = 7
 
 # Learning-rate ids.
 cpdef enum LearningRate:
@@ -71,6 +86,18 @@ ctypedef fused index_t:
 cdef double MAX_DLOSS = 1e12
 # A segment ends before the scale would drop below this (u = w / s stays finite).
 cdef double TINY_SCALE = 1e-150
+# With averaging, sooner: avg = (aw + A u) / B cancels terms of size |w| / s, so
+# the average keeps a relative precision of about 2.2e-16 / s (scikit-learn folds
+# at 1e-9). The 'optimal' schedule's scale falls by about (t0 + n) / t0 an epoch,
+# so this costs a fold or two per epoch at most.
+cdef double AVERAGE_MIN_SCALE = 1e-6
+# With several threads and averaging, a segment (and so the threads' barrier and the
+# average's fold) ends after this many positions. The lazy average weighs each update
+# by its position, as if applied in order; a thread running far behind the others
+# (preempted, or started late) would mix updates of very different times into the
+# averaged iterates (a 2-thread epoch run one thread after the other: average off by
+# more than its size). The barrier bounds that lag to a segment.
+cdef int64_t AVERAGE_SEGMENT = 4096
 
 
 cdef inline double _loss_grad(int kind, double y, double p, double param,
@@ -78,8 +105,9 @@ cdef inline double _loss_grad(int kind, double y, double p, double param,
     """Loss of prediction p for target y; its derivative in p goes to grad.
 
     Classification losses take y in {-1, +1}; param is the threshold of the
-    hinge losses. Regression losses take real y; param is Huber's epsilon.
-    Formulas follow scikit-learn's _sgd_fast / _loss.
+    hinge losses. Regression losses take real y; param is the epsilon of
+    Huber and of the epsilon-insensitive losses. Formulas follow
+    scikit-learn's _sgd_fast / _loss.
     """
     cdef double z, r, e
     if kind == LOG_LOSS:
@@ -127,13 +155,23 @@ cdef inline double _loss_grad(int kind, double y, double p, double param,
         r = p - y
         grad[0] = r
         return 0.5 * r * r
-    # HUBER
     r = p - y
-    if fabs(r) <= param:
-        grad[0] = r
-        return 0.5 * r * r
-    grad[0] = param if r > 0.0 else -param
-    return param * (fabs(r) - 0.5 * param)
+    if kind == HUBER:
+        if fabs(r) <= param:
+            grad[0] = r
+            return 0.5 * r * r
+        grad[0] = param if r > 0.0 else -param
+        return param * (fabs(r) - 0.5 * param)
+    z = fabs(r) - param
+    if z <= 0.0:
+        grad[0] = 0.0
+        return 0.0
+    if kind == EPSILON_INSENSITIVE:
+        grad[0] = 1.0 if r > 0.0 else -1.0
+        return z
+    # SQUARED_EPSILON_INSENSITIVE
+    grad[0] = 2.0 * z if r > 0.0 else -2.0 * z
+    return z * z
 
 
 def py_loss_grad(int kind, double y, double p, double param=1.0):
@@ -215,6 +253,14 @@ ctypedef struct Shared:
     const double *eta       # (n,) step size at each position
     const double *scale     # scale[i - a] for positions a..b of the segment
     const double *ucum      # (n,) cumulative L1 penalty, or NULL
+    # class weights: cw[2k] for a positive target of output k, cw[2k + 1] for a
+    # negative one (scikit-learn's weight_pos / weight_neg), or NULL
+    const double *cw
+    # averaged SGD (module docstring), or NULL
+    double *avg_coef        # (d, K) aw
+    double *avg_intercept   # (K,) the intercept's aw
+    const double *avg_a     # A for positions a..b (index i - a), coefficients
+    const double *avg_ab    # the same for the intercept (its scale is always 1)
     # hot coordinates
     const int32_t *hot_slot  # (d,) slot or -1, or NULL when nothing is hot
     const int64_t *hot_feat  # (n_hot,) feature of each slot
@@ -234,11 +280,12 @@ ctypedef struct Shared:
 
 
 cdef inline void _merge(Shared *sh, double *bbase, double *bdelta,
-                        double *hbase, double *hdelta) noexcept nogil:
+                        double *hbase, double *hdelta, double *iavg,
+                        double *havg) noexcept nogil:
     """Add this thread's buffered deltas to the shared model, re-read the hot values."""
     cdef int K = sh.K
     cdef int k
-    cdef int64_t h
+    cdef int64_t h, jk
     cdef double *w
     for k in range(K):
         if bdelta[k] != 0.0:
@@ -246,11 +293,54 @@ cdef inline void _merge(Shared *sh, double *bbase, double *bdelta,
             bdelta[k] = 0.0
         bbase[k] = dp_load(&sh.intercept[k])
     for h in range(sh.n_hot * K):
-        w = &sh.coef[sh.hot_feat[h // K] * K + h % K]
+        jk = sh.hot_feat[h // K] * K + h % K
+        w = &sh.coef[jk]
         if hdelta[h] != 0.0:
             dp_add(w, hdelta[h])
             hdelta[h] = 0.0
         hbase[h] = dp_load(w)
+    if sh.avg_coef != NULL:
+        for k in range(K):
+            if iavg[k] != 0.0:
+                dp_add(&sh.avg_intercept[k], iavg[k])
+                iavg[k] = 0.0
+        for h in range(sh.n_hot * K):
+            if havg[h] != 0.0:
+                dp_add(&sh.avg_coef[sh.hot_feat[h // K] * K + h % K], havg[h])
+                havg[h] = 0.0
+
+
+cdef inline void _average_step(Shared *sh, const floating *data, const index_t *indices,
+                               int64_t start, int64_t end, const double *cupd,
+                               const double *upd, double decay, double a_i, double ab_i,
+                               double *iavg, double *havg) noexcept nogil:
+    """Keep avg = (aw + A u) / B unchanged in u's step: aw -= A_i * (the step)."""
+    cdef int K = sh.K
+    cdef double *aw = sh.avg_coef
+    cdef const int32_t *hot_slot = sh.hot_slot
+    cdef int64_t jj, j
+    cdef int32_t slot
+    cdef int k
+    cdef double x
+    for k in range(K):
+        iavg[k] -= ab_i * upd[k] * decay
+    if a_i == 0.0:  # before average_start
+        return
+    if K == 1 and hot_slot == NULL:
+        if cupd[0] != 0.0:
+            _axpy1(data, indices, start, end, aw, -a_i * cupd[0])
+        return
+    for jj in range(start, end):
+        j = indices[jj]
+        x = data[jj]
+        slot = hot_slot[j] if hot_slot != NULL else -1
+        for k in range(K):
+            if cupd[k] == 0.0:
+                continue
+            if slot >= 0:
+                havg[slot * K + k] -= a_i * cupd[k] * x
+            else:
+                dp_store(&aw[j * K + k], dp_load(&aw[j * K + k]) - a_i * cupd[k] * x)
 
 
 cdef void _sgd_worker(const floating *data, const index_t *indices, const index_t *indptr,
@@ -267,6 +357,10 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
     cdef const double *eta_at = sh.eta
     cdef const double *scale = sh.scale
     cdef const double *ucum = sh.ucum
+    cdef const double *cw = sh.cw
+    cdef double *aw = sh.avg_coef
+    cdef const double *avg_a = sh.avg_a
+    cdef const double *avg_ab = sh.avg_ab
     cdef const int32_t *hot_slot = sh.hot_slot
     cdef int loss = sh.loss
     cdef double loss_param = sh.loss_param
@@ -284,19 +378,24 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
     cdef double *cupd = buf + 4 * K     # the same in scaled units
     cdef double *hbase = buf + 5 * K
     cdef double *hdelta = hbase + sh.n_hot * K
+    cdef double *iavg = hdelta + sh.n_hot * K    # intercept aw delta since the last merge
+    cdef double *havg = iavg + K                 # hot coordinates' aw deltas
     cdef double sumloss = 0.0
     cdef int64_t i, r, jj, start, end, j
     cdef int32_t slot
     cdef int k, since = 0
-    cdef double x, s_i, s_n, eta, p, g, wgt, u, z, wt, nz, qv
+    cdef double x, s_i, s_n, eta, p, g, wgt, u, z, wt, nz, qv, a_i, a_n
     cdef double *w
     cdef bint stopped = False
 
     for k in range(K):
         bdelta[k] = 0.0
+    for k in range(K):
+        iavg[k] = 0.0
     for j in range(sh.n_hot * K):
         hdelta[j] = 0.0
-    _merge(sh, bbase, bdelta, hbase, hdelta)
+        havg[j] = 0.0
+    _merge(sh, bbase, bdelta, hbase, hdelta, iavg, havg)
 
     i = a + tid
     while i < b:
@@ -340,6 +439,8 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
             elif g > MAX_DLOSS:
                 g = MAX_DLOSS
             upd[k] = -eta * g * wgt
+            if cw != NULL:
+                upd[k] *= cw[2 * k] if Y[r * K + k] > 0.0 else cw[2 * k + 1]
             cupd[k] = upd[k] / s_n
             bdelta[k] += upd[k] * decay
         if stopped:
@@ -364,6 +465,11 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
                     for k in range(K):
                         if cupd[k] != 0.0:
                             dp_store(&w[k], dp_load(&w[k]) + cupd[k] * x)
+
+        if aw != NULL:
+            _average_step(sh, data, indices, start, end, cupd, upd, decay,
+                          avg_a[i - a], avg_ab[i - a], iavg, havg)
+        a_n = avg_a[i - a + 1] if aw != NULL else 0.0
 
         # cumulative L1 penalty (Tsuruoka et al. 2009) on the touched coordinates
         if l1:
@@ -390,23 +496,40 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
                         continue
                     if slot >= 0:
                         hdelta[slot * K + k] += nz - z
+                        if a_n != 0.0:
+                            havg[slot * K + k] -= a_n * (nz - z)
                     else:
                         dp_store(&coef[j * K + k], nz)
+                        if a_n != 0.0:
+                            dp_store(&aw[j * K + k], dp_load(&aw[j * K + k]) - a_n * (nz - z))
                     dp_store(&q[j * K + k], qv + s_n * (nz - z))
 
         since += 1
         if since >= merge_every:
-            _merge(sh, bbase, bdelta, hbase, hdelta)
+            _merge(sh, bbase, bdelta, hbase, hdelta, iavg, havg)
             since = 0
         i += nthreads
 
-    _merge(sh, bbase, bdelta, hbase, hdelta)
+    _merge(sh, bbase, bdelta, hbase, hdelta, iavg, havg)
     buf[sh.tstride - 1] = sumloss
+
+
+cdef void _fold_average(Shared *sh, int64_t dK, double a_end, double ab_end, double b_end,
+                        int n_threads) noexcept:
+    """Turn the lazily kept average into true values (aw = avg, A = 0, B = 1)."""
+    cdef int64_t jk
+    cdef int k
+    for k in range(sh.K):
+        sh.avg_intercept[k] = (sh.avg_intercept[k] + ab_end * sh.intercept[k]) / b_end
+    if dK == 0:
+        return
+    for jk in prange(dK, nogil=True, num_threads=n_threads, schedule="static"):
+        sh.avg_coef[jk] = (sh.avg_coef[jk] + a_end * sh.coef[jk]) / b_end
 
 
 def thread_buffer_stride(int n_outputs, int64_t n_hot):
     """Length of one thread's scratch row for sgd_epoch (padded to whole cache lines)."""
-    cdef int64_t need = 5 * n_outputs + 2 * n_hot * n_outputs + 1
+    cdef int64_t need = 6 * n_outputs + 3 * n_hot * n_outputs + 1
     return ((need + 7) // 8 + 1) * 8
 
 
@@ -419,7 +542,9 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
               int loss, double loss_param, double alpha, double l1_ratio,
               bint l2, bint l1, int learning_rate, double eta0, double power_t,
               double optimal_init, double t_start, double intercept_decay,
-              bint fit_intercept, int n_threads, int merge_every):
+              bint fit_intercept, int n_threads, int merge_every,
+              const double[:, ::1] class_weight=None, double[:, ::1] avg_coef=None,
+              double[::1] avg_intercept=None, double average_start=1.0):
     """Run one epoch of lock-free SGD over the rows ``perm`` of a CSR matrix.
 
     Parameters
@@ -437,6 +562,12 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     tbuf : (>= n_threads, thread_buffer_stride(K, n_hot)) float64 scratch.
     Remaining keywords: the loss, penalty and schedule (see ``dpsgd.tasks.linear``);
     ``t_start`` is the global step of the first position (1-based).
+    class_weight : (K, 2) float64, optional
+        Weight of a positive and of a negative target of each output, multiplied
+        into the sample weight (scikit-learn's weight_pos / weight_neg).
+    avg_coef, avg_intercept : (n_features, K) and (K,) float64, optional
+        Averaged SGD: the average of the iterates, updated in place, over the
+        steps from global step ``average_start`` on (scikit-learn's ``average``).
 
     Returns
     -------
@@ -471,6 +602,15 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
         raise ValueError("l1_state must have one entry")
     if hot_slot.shape[0] not in (0, d) or (hot_slot.shape[0] == 0 and n_hot > 0):
         raise ValueError("hot_slot must be empty or have n_features entries")
+    if class_weight is not None and (class_weight.shape[0] != K or class_weight.shape[1] != 2):
+        raise ValueError("class_weight must have shape (K, 2)")
+    if (avg_coef is None) != (avg_intercept is None):
+        raise ValueError("avg_coef and avg_intercept go together")
+    if avg_coef is not None and (avg_coef.shape[0] != d or avg_coef.shape[1] != K
+                                 or avg_intercept.shape[0] != K):
+        raise ValueError("avg_coef and avg_intercept must have the shapes of coef and intercept")
+    if not average_start >= 1.0:
+        raise ValueError("average_start must be >= 1")
     if n_threads < 1 or merge_every < 1:
         raise ValueError("n_threads and merge_every must be >= 1")
     if tbuf.shape[0] < n_threads or tbuf.shape[1] != tstride:
@@ -488,9 +628,16 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     eta_arr = np.empty(n, dtype=np.float64)
     scale_arr = np.empty(n + 1, dtype=np.float64)
     ucum_arr = np.empty(n if l1 else 0, dtype=np.float64)
+    cdef bint averaged = avg_coef is not None
+    avg_a_arr = np.zeros(n + 1 if averaged else 0, dtype=np.float64)
+    avg_ab_arr = np.zeros(n + 1 if averaged else 0, dtype=np.float64)
     cdef double[::1] eta_v = eta_arr
     cdef double[::1] scale_v = scale_arr
     cdef double[::1] ucum_v = ucum_arr
+    cdef double[::1] avg_a_v = avg_a_arr
+    cdef double[::1] avg_ab_v = avg_ab_arr
+    cdef double avg_b, mu, m
+    cdef double min_scale = AVERAGE_MIN_SCALE if averaged else TINY_SCALE
     cdef double l2_coef = (1.0 - l1_ratio) * alpha if l2 else 0.0
     cdef double l1_coef = l1_ratio * alpha if l1 else 0.0
     cdef double u = l1_state[0]
@@ -513,6 +660,11 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     sh.perm = &perm[0]
     sh.eta = &eta_v[0]
     sh.ucum = &ucum_v[0] if l1 else NULL
+    sh.cw = &class_weight[0, 0] if class_weight is not None else NULL
+    sh.avg_coef = &avg_coef[0, 0] if averaged and dK > 0 else NULL
+    sh.avg_intercept = &avg_intercept[0] if averaged else NULL
+    sh.avg_a = &avg_a_v[0] if averaged else NULL
+    sh.avg_ab = &avg_ab_v[0] if averaged else NULL
     sh.hot_slot = &hot_slot[0] if hot_slot.shape[0] > 0 else NULL
     sh.hot_feat = &hot_feat[0] if n_hot > 0 else NULL
     sh.n_hot = n_hot
@@ -533,18 +685,34 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     sumloss = 0.0
     a = 0
     while a < n and not stop:
-        # the segment's scales: s[0] = 1, s[i + 1] = s[i] * (1 - l2_coef * eta_i)
+        # the segment's scales: s[0] = 1, s[i + 1] = s[i] * (1 - l2_coef * eta_i),
+        # and the averaging's A (B is one number: avg_b)
         with nogil:
             scale_v[0] = 1.0
+            avg_b = 1.0
             b = a
             while b < n:
                 f = 1.0 - l2_coef * eta_v[b]
-                if scale_v[b - a] * f < TINY_SCALE:
+                # a segment always takes its first step unless even that underflows
+                if scale_v[b - a] * f < min_scale and (b > a or f < TINY_SCALE):
+                    break
+                if averaged and n_threads > 1 and b - a >= AVERAGE_SEGMENT:
                     break
                 scale_v[b - a + 1] = scale_v[b - a] * f
                 if l1:
                     u = u + l1_coef * eta_v[b]
                     ucum_v[b] = u
+                if averaged:
+                    # the step after which the average has m terms
+                    m = t_start + b - average_start + 1.0
+                    avg_a_v[b - a + 1] = avg_a_v[b - a]
+                    avg_ab_v[b - a + 1] = avg_ab_v[b - a]
+                    if m >= 1.0:
+                        mu = 1.0 / m
+                        if m > 1.0:
+                            avg_b = avg_b / (1.0 - mu)
+                        avg_a_v[b - a + 1] += mu * scale_v[b - a + 1] * avg_b
+                        avg_ab_v[b - a + 1] += mu * avg_b
                 b = b + 1
         if b == a:
             raise ValueError("step size times alpha is too large: the L2 decay factor "
@@ -557,6 +725,10 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
         for tid in range(n_threads):
             sumloss += tbuf[tid, tstride - 1]
             tbuf[tid, tstride - 1] = 0.0
+        if averaged:  # avg = (aw + A u) / B, before u becomes true weights
+            _fold_average(&sh, dK, avg_a_v[b - a], avg_ab_v[b - a], avg_b, n_threads)
+            avg_a_v[0] = 0.0
+            avg_ab_v[0] = 0.0
         # fold the segment's final scale back into true weights
         s_end = scale_v[b - a]
         if s_end != 1.0:
