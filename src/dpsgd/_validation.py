@@ -6,15 +6,59 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def check_sparse_structure(X):
+    """Raise a ValueError unless a scipy sparse ``X``'s arrays describe a valid matrix.
+
+    CSR and CSC: ``indptr`` has one entry per row (column) plus one, starts at 0,
+    never decreases and ends at the number of stored entries, which ``indices`` and
+    ``data`` both hold; every index is within the other dimension. COO: ``row``,
+    ``col`` and ``data`` agree in length and every coordinate is in range. Arrays
+    mutated after construction (``X.indptr[-1] += 5``) otherwise crash scipy's
+    products and conversions, or read garbage. O(nnz), vectorised; other inputs
+    pass unchecked.
+    """
+    if not sp.issparse(X):
+        return
+    if X.format in ("csr", "csc"):
+        major, minor = X.shape if X.format == "csr" else X.shape[::-1]
+        _check_compressed(X.format.upper(), X.indptr, X.indices, X.data, major, minor)
+    elif X.format == "coo":
+        row, col = X.coords if hasattr(X, "coords") else (X.row, X.col)
+        if not row.shape == col.shape == X.data.shape:
+            raise ValueError("malformed COO matrix: row, col and data disagree in length")
+        for name, index, bound in (("row", row, X.shape[0]), ("col", col, X.shape[1])):
+            if index.size and (index.min() < 0 or index.max() >= bound):
+                raise ValueError(f"malformed COO matrix: {name} indices outside [0, {bound})")
+
+
+def _check_compressed(fmt, indptr, indices, data, major, minor):
+    """The structure checks of a CSR (or CSC) matrix's arrays; see check_sparse_structure."""
+    what = "rows" if fmt == "CSR" else "columns"
+    if indptr.ndim != 1 or indptr.shape[0] != major + 1:
+        raise ValueError(f"malformed {fmt} matrix: indptr has {indptr.shape[0]} entries, expected "
+                         f"{major + 1} (number of {what} + 1)")
+    if indptr[0] != 0:
+        raise ValueError(f"malformed {fmt} matrix: indptr[0] is {indptr[0]}, expected 0")
+    if np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(f"malformed {fmt} matrix: indptr decreases")
+    nnz = indptr[-1]
+    if not nnz == indices.shape[0] == data.shape[0]:
+        raise ValueError(f"malformed {fmt} matrix: indptr[-1] ({nnz}), len(indices) ({indices.shape[0]}) "
+                         f"and len(data) ({data.shape[0]}) differ")
+    if nnz and (indices.min() < 0 or indices.max() >= minor):
+        raise ValueError(f"malformed {fmt} matrix: indices outside [0, {minor}) "
+                         f"(found {indices.min()} to {indices.max()})")
+
+
 def as_kernel_csr(X, n_features):
     """Return X as a canonical CSR matrix whose arrays a kernel may read blindly.
 
     ``X`` has already been through scikit-learn's ``validate_data`` (finite values,
     float32/float64, CSR or dense). Dense input is converted once; CSR input is
     used as it is unless it has duplicate or unsorted entries or mixed index
-    dtypes, in which case one canonical copy is made. The structure (indptr
-    monotone and consistent, indices within ``[0, n_features)``) is checked in
-    O(nnz) so that a malformed matrix raises instead of crashing a kernel.
+    dtypes, in which case one canonical copy is made. The structure is checked
+    again (``check_sparse_structure``, O(nnz)) so that a malformed matrix raises
+    instead of crashing a kernel.
     """
     if not sp.issparse(X):
         X = sp.csr_matrix(X)
@@ -24,17 +68,7 @@ def as_kernel_csr(X, n_features):
         X = X.copy()
         X.indices = X.indices.astype(np.int64)
         X.indptr = X.indptr.astype(np.int64)
-    n_rows = X.shape[0]
-    indptr = X.indptr
-    if indptr.shape[0] != n_rows + 1 or indptr[0] != 0:
-        raise ValueError("malformed CSR matrix: indptr must have n_rows + 1 entries starting at 0")
-    if np.any(indptr[1:] < indptr[:-1]):
-        raise ValueError("malformed CSR matrix: indptr is not non-decreasing")
-    if indptr[-1] > X.indices.shape[0] or X.indices.shape[0] != X.data.shape[0]:
-        raise ValueError("malformed CSR matrix: indptr[-1], indices and data disagree in length")
-    nnz = indptr[-1]
-    if nnz and (X.indices[:nnz].min() < 0 or X.indices[:nnz].max() >= n_features):
-        raise ValueError(f"malformed CSR matrix: column indices outside [0, {n_features})")
+    _check_compressed("CSR", X.indptr, X.indices, X.data, X.shape[0], n_features)
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
