@@ -177,8 +177,8 @@ class _Archive:
         """Member ``name`` as a C-contiguous, writable array of native byte order.
 
         Its header is checked before its data is read: dtype kind in ``kinds``, the
-        ``shape`` (None: any; an entry None: any length) or number of dimensions, and a
-        data size that matches the member's stored size."""
+        ``shape`` (None: any) or number of dimensions, and a data size that matches the
+        member's stored size."""
         info = self.members.get(name)
         if info is None:
             raise ValueError(f"{self.path}: the file lacks the array {name!r}")
@@ -226,10 +226,8 @@ def _check_header(where, dtype, shape, kinds, expected, ndim):
         raise ValueError(f"{where} has shape {shape}: negative lengths")
     if ndim is not None and len(shape) != ndim:
         raise ValueError(f"{where} has shape {shape}, expected {ndim} dimension(s)")
-    if expected is not None and (len(shape) != len(expected)
-                                 or any(e is not None and s != e for s, e in zip(shape, expected))):
-        shown = tuple("any" if e is None else e for e in expected)
-        raise ValueError(f"{where} has shape {shape}, expected {shown}")
+    if expected is not None and tuple(shape) != tuple(expected):
+        raise ValueError(f"{where} has shape {shape}, expected {tuple(expected)}")
 
 
 _KIND_NAMES = {"f": "floating point", "biuf": "numbers (not complex)", "U": "unicode strings", "u": "bytes",
