@@ -9,7 +9,7 @@ from dpsgd._kernels.openmp_info import omp_max_threads, openmp_enabled
 __all__ = ["openmp_enabled", "available_threads", "effective_n_threads"]
 
 
-def available_threads():
+def available_threads() -> int:
     """Cores this process may use: the CPU affinity mask, capped by ``OMP_NUM_THREADS``."""
     try:
         n = len(os.sched_getaffinity(0))
@@ -34,7 +34,7 @@ def _warn_serial_build():
                       "the build.", RuntimeWarning, stacklevel=3)
 
 
-def effective_n_threads(n_threads=None):
+def effective_n_threads(n_threads: int | None = None) -> int:
     """Resolve a user's ``n_threads`` into the number of threads a kernel will use.
 
     Parameters

@@ -5,6 +5,10 @@
 """
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 from dpsgd.comm.failure import abort_on_exception, ends_job_on_error, fail_together
 from dpsgd.comm.window import LocalWindow, ParameterWindow, open_window
@@ -16,7 +20,7 @@ __all__ = ["LocalWindow", "ParameterWindow", "abort_on_exception", "ends_job_on_
 _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
 
 
-def world():
+def world() -> "MPI.Comm | None":
     """MPI.COMM_WORLD when this process was started by mpiexec with more than one rank, else None.
 
     mpi4py is imported only then, so that a single-process run never needs MPI."""

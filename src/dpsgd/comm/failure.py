@@ -12,6 +12,12 @@ import functools
 import sys
 import time
 import traceback
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+F = TypeVar("F", bound=Callable)
 
 # MPI_Abort tears the job down at once; mpiexec may not have forwarded the message just
 # written to stderr by then (seen now and then with MPICH's hydra). A short pause lets it.
@@ -21,7 +27,7 @@ _FORWARD_SECONDS = 0.2
 _CODE_ERROR, _CODE_INPUT, _CODE_INTERRUPT = 1, 2, 130
 
 
-def abort(comm, code):
+def abort(comm: "MPI.Comm", code: int) -> None:
     """Flush stderr, give mpiexec a moment to forward it, then Abort ``comm``."""
     sys.stderr.flush()
     time.sleep(_FORWARD_SECONDS)
@@ -47,7 +53,7 @@ def report_and_abort(comm, exc_type, exc, tb):
 
 
 @contextlib.contextmanager
-def fail_together(comm):
+def fail_together(comm: "MPI.Comm | None") -> Iterator[None]:
     """Run the block; if it raises on this rank, end every rank of ``comm`` (``MPI_Abort``).
 
     Wraps every distributed ``fit``: once ranks exchange asynchronously, one rank's
@@ -68,7 +74,7 @@ def fail_together(comm):
         raise  # reached only if Abort returned (it does not with MPICH or Open MPI)
 
 
-def abort_on_exception(comm=None):
+def abort_on_exception(comm: "MPI.Comm | None" = None) -> Callable[..., None]:
     """Install a ``sys.excepthook`` that reports the exception, then ``Abort``s ``comm``.
 
     Parameters
@@ -91,7 +97,7 @@ def abort_on_exception(comm=None):
     return hook
 
 
-def ends_job_on_error(method):
+def ends_job_on_error(method: F) -> F:
     """Decorate an estimator method so that, with ``self.comm`` set, an exception on this
     rank ends every rank (see :func:`fail_together`); without ``comm`` nothing changes."""
 
