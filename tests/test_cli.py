@@ -79,7 +79,7 @@ def test_train_linear_under_mpiexec_logs_and_checkpoints(tmp_path):
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert all({"time", "updates", "loss", "delay_mean", "delay_p99", "delay_max", "comm_seconds"} <= set(r)
                for r in records)
-    assert checkpoint.exists() and not list(tmp_path.glob(".tmp-*"))
+    assert checkpoint.exists() and not list(tmp_path.glob(".*.tmp-*"))
 
 
 def test_checkpoint_then_resume_matches_an_uninterrupted_run(tmp_path):

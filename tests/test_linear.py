@@ -219,7 +219,7 @@ def test_save_and_load_roundtrip(tmp_path, a9a):
     loaded = load_model(path)
     assert isinstance(loaded, SGDClassifier) and loaded.get_params()["loss"] == "modified_huber"
     np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
-    assert not list(tmp_path.glob(".tmp-*"))  # nothing half-written left behind
+    assert not list(tmp_path.glob(".*.tmp-*"))  # nothing half-written left behind
     reg = SGDRegressor(max_iter=2, tol=None).fit(X, y)
     save_model(reg, path)  # overwrites atomically
     np.testing.assert_array_equal(load_model(path).predict(X_test), reg.predict(X_test))

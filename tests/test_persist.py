@@ -329,3 +329,18 @@ def test_a_regressor_roundtrip(tmp_path):
     rewrite(tmp_path / "reg.npz", arrays={"coef_": np.ones((1, 3))})
     with pytest.raises(ValueError, match=r"shape \(1, 3\), expected \(3,\)"):
         load_model(tmp_path / "reg.npz")
+
+
+def test_class_weights_keep_their_keys(tmp_path):
+    """JSON object keys are strings: class_weight={1: 2.0} came back as {'1': 2.0}."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 4))
+    y = np.where(X[:, 0] > 0.5, 1, -1)
+    clf = SGDClassifier(class_weight={1: 3.0, -1: 1.0}, max_iter=3, tol=None, random_state=0, n_threads=1).fit(X, y)
+    save_model(clf, tmp_path / "cw.npz")
+    loaded = load_model(tmp_path / "cw.npz")
+    assert loaded.class_weight == {1: 3.0, -1: 1.0}
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    rewrite(tmp_path / "cw.npz", meta=lambda m: m["params"].update(class_weight={"__pairs__": [[1]]}))
+    with pytest.raises(ValueError, match="corrupt metadata"):
+        load_model(tmp_path / "cw.npz")

@@ -309,7 +309,27 @@ def _finite(path, name, array, *, positive=False):
 
 # ---------------------------------------------------------------------------- models
 def _json_value(value):
+    """A parameter as JSON holds it. A dict with non-string keys (``class_weight={1: 2.0}``)
+    becomes ``{"__pairs__": [[key, value], ...]}``: JSON object keys are strings, and a
+    ``{"1": 2.0}`` read back would no longer name the class 1."""
+    if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
+        return {_PAIRS: [[_json_value(k), _json_value(v)] for k, v in value.items()]}
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _param_value(path, name, value):
+    """The inverse of :func:`_json_value`, checking the pairs' shape."""
+    if not (isinstance(value, dict) and _PAIRS in value):
+        return value
+    pairs = value[_PAIRS]
+    if (len(value) != 1 or not isinstance(pairs, list)
+            or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, (int, float, str)) for x in p)
+                       for p in pairs)):
+        raise ValueError(f"{path}: corrupt metadata (parameter {name!r})")
+    return {k: v for k, v in pairs}
+
+
+_PAIRS = "__pairs__"
 
 
 def save_model(estimator, path):
@@ -427,7 +447,7 @@ def _estimator_from_params(path, name, params):
     flags = [k for k, v in params.items() if isinstance(known[k], bool) and not isinstance(v, bool)]
     if flags:
         raise ValueError(f"{path}: invalid hyperparameters: {', '.join(flags)} must be true or false")
-    estimator = cls(**params)
+    estimator = cls(**{k: _param_value(path, k, v) for k, v in params.items()})
     try:
         estimator._validate_params()
     except (ValueError, TypeError) as exc:
