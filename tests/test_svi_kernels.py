@@ -79,3 +79,27 @@ def test_estep_inference_matches_reference():
     ref, _ = e_step(X, range(X.shape[0]), lam, 0.1, 100, 1e-3, 7)
     for d, g in ref.items():
         np.testing.assert_allclose(gamma[d], g, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_estep_sufficient_statistics_match_reference(n_threads):
+    """ESTEP with ``sstats`` collects what full-batch variational EM needs: times
+    exp(E[log beta]) it is the reference E-step's sufficient statistics."""
+    X = small_corpus()
+    lam = np.random.default_rng(6).gamma(2.0, 1.0, (4, X.shape[1]))
+    eb = np.ascontiguousarray(np.exp(ss.digamma(lam) - ss.digamma(lam.sum(axis=1))[:, None]).T)
+    sstats = np.zeros_like(eb)
+    dshape, _ = svi.scratch_shape(4, X.shape[1], 0)
+    _, _, status = svi.svi_run(
+        X.data, X.indices, X.indptr, np.arange(X.shape[0], dtype=np.int64), np.array([0, X.shape[0]]),
+        eb, np.zeros(4), np.zeros((0, 4)), np.ones(1), np.zeros(0), np.zeros(0), np.zeros((n_threads, dshape)),
+        np.zeros((n_threads, 1), np.int32), mode=int(svi.Mode.ESTEP), alpha=0.1, eta=0.0, max_iter=100,
+        tol=1e-3, seed=7, n_threads=n_threads, sstats=sstats)
+    _, ref = e_step(X, range(X.shape[0]), lam, 0.1, 100, 1e-3, 7)
+    assert status == 0
+    np.testing.assert_allclose(sstats.T * eb.T, ref, rtol=1e-10)
+    with pytest.raises(ValueError, match="sstats must be"):
+        svi.svi_run(X.data, X.indices, X.indptr, np.arange(3, dtype=np.int64), np.array([0, 3]), eb,
+                    np.zeros(4), np.zeros((0, 4)), np.ones(1), np.zeros(0), np.zeros(0), np.zeros((1, dshape)),
+                    np.zeros((1, 1), np.int32), mode=int(svi.Mode.ESTEP), alpha=0.1, eta=0.0, max_iter=100,
+                    tol=1e-3, seed=7, n_threads=1, sstats=np.zeros((2, 4)))

@@ -33,7 +33,8 @@ def exp_dirichlet_expectation(a):
     return np.exp(psi(a) - psi(a.sum(axis=1))[:, None])
 
 
-def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, n_threads=1, seed=0):
+def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, n_threads=1, seed=0,
+                     sufficient_statistics=False):
     """Variational E-step for every document of X with the topics held fixed.
 
     Parameters
@@ -42,10 +43,16 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
         Variational Dirichlet parameters lambda of the topics.
     X : sparse (n_docs, V) word counts
     doc_topic_prior : float
+    sufficient_statistics : bool, default=False
+        Also return the E-step's sufficient statistics, as scikit-learn's
+        ``_e_step(X, cal_sstats=True)`` does (full-batch variational EM sets
+        lambda = eta + these).
 
     Returns
     -------
     gamma : ndarray (n_docs, K), unnormalised document-topic parameters
+    sstats : ndarray (K, V), only with ``sufficient_statistics``:
+        sum over documents of E[phi] times the counts.
     """
     topic_word = np.asarray(topic_word, dtype=np.float64)
     K, V = topic_word.shape
@@ -57,13 +64,16 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
     gamma = np.zeros((n_docs, K))
     docs = np.arange(n_docs, dtype=np.int64)
     dshape, ishape = _svi.scratch_shape(K, V, 0)
+    sstats = np.zeros_like(eb) if sufficient_statistics else None
     _, _, status = _svi.svi_run(
         counts, indices, indptr, docs, np.array([0, n_docs], dtype=np.int64), eb, np.zeros(K), gamma,
         np.ones(1), np.zeros(0), np.zeros(0), np.zeros((n_threads, dshape)), np.zeros((n_threads, 1), np.int32),
         mode=int(_svi.Mode.ESTEP), alpha=doc_topic_prior, eta=0.0, max_iter=max_iter, tol=tol,
-        seed=seed, n_threads=n_threads)
+        seed=seed, n_threads=n_threads, sstats=sstats)
     if status != 0:
         raise FloatingPointError("the E-step produced a non-finite value")
+    if sufficient_statistics:
+        return gamma, (sstats * eb).T
     return gamma
 
 

@@ -27,7 +27,8 @@ per minibatch: classic online LDA, with one thread exactly scikit-learn's update
 sequence. HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
 no waiting): the DPSVI core layer. ESTEP: fixed topics (given as exp(E[log beta])
-for all words), documents in parallel; for transform and evaluation.
+for all words), documents in parallel; for transform and evaluation, and, with
+the sufficient statistics collected, for full-batch variational EM.
 """
 import numpy as np
 
@@ -279,7 +280,7 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
             const double[::1] scale, const double[::1] rho, const double[::1] ratio,
             double[:, ::1] dbuf, int32_t[:, ::1] ibuf, *,
             int mode, double alpha, double eta, int max_iter, double tol,
-            unsigned long long seed, int n_threads):
+            unsigned long long seed, int n_threads, double[:, ::1] sstats=None):
     """Run the minibatches ``docs[batch_ptr[b]:batch_ptr[b + 1]]`` (one chunk).
 
     Parameters
@@ -294,6 +295,9 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     dbuf, ibuf : per-thread scratch rows, at least ``scratch_shape(K, V, max batch nnz)``;
         the first V entries of each ibuf row must be -1 (they are left so).
     mode : Mode.BATCH, Mode.HOGWILD or Mode.ESTEP.
+    sstats : (V, K), optional, ESTEP only: receives, added to it, every document's
+        exp(E[log theta]) * n / phinorm on its words (the sufficient statistics before
+        the product with exp(E[log beta])), for full-batch variational EM.
 
     Returns
     -------
@@ -315,6 +319,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         raise ValueError("scale, rho and ratio must describe every minibatch")
     if gamma_out.shape[0] not in (0, n_docs) or gamma_out.shape[1] != K:
         raise ValueError("gamma_out must be (0, K) or (n_docs, K)")
+    if sstats is not None and (mode != ESTEP or sstats.shape[0] != V or sstats.shape[1] != K):
+        raise ValueError("sstats must be (V, K), like lam, and is for ESTEP only")
     if n_threads < 1 or dbuf.shape[0] < n_threads or ibuf.shape[0] < n_threads:
         raise ValueError("one scratch row per thread is needed")
     for i in range(docs.shape[0]):
@@ -348,7 +354,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     cdef int status = 0
     cdef int64_t iters = 0, nb_done = 0
     if mode == ESTEP:
-        iters = _run_estep(&c, &p, docs, &lam[0, 0], gamma_out, dbuf, n_threads, &status)
+        iters = _run_estep(&c, &p, docs, &lam[0, 0], gamma_out, dbuf, n_threads, &status,
+                           &sstats[0, 0] if sstats is not None else NULL)
         return nb, iters, status
     if nb == 0:
         return 0, 0, 0
@@ -374,8 +381,10 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
 
 cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const double *eb,
                         double[:, ::1] gamma_out, double[:, ::1] dbuf, int n_threads,
-                        int *status) noexcept:
-    """E-steps of ``docs`` against fixed topics, in parallel over documents."""
+                        int *status, double *acc) noexcept:
+    """E-steps of ``docs`` against fixed topics, in parallel over documents; their
+    sufficient statistics are added to ``acc`` (V x K) unless it is NULL (atomically:
+    documents on other threads share words)."""
     cdef int K = p.K
     cdef int64_t j, d, total = 0
     cdef int it, k, tid
@@ -385,7 +394,7 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
         tid = threadid()
         buf = &dbuf[tid, 0]
         d = docs[j]
-        it = _e_step_doc(c, d, NULL, eb, p, buf, buf + K, buf + 2 * K, NULL, False)
+        it = _e_step_doc(c, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1)
         if it < 0:
             dp_store_int(status, -1)
         else:
