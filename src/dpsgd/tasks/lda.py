@@ -1,11 +1,13 @@
 """Latent Dirichlet allocation by stochastic variational inference on shared-memory threads (DPSVI).
 
-``LatentDirichletAllocation`` follows scikit-learn's online LDA: the same
+``LatentDirichletAllocation`` follows scikit-learn's LDA: the same
 parameters, the same variational updates, the same attributes. The E-steps
-and global steps run in ``dpsgd._kernels.svi`` without the GIL, in one of two
-ways (``parallel``): "batch" threads share each minibatch, one global step per
-minibatch; "hogwild" threads take whole minibatches and apply their own global
-steps to the one shared topic matrix without locks.
+and global steps run in ``dpsgd._kernels.svi`` without the GIL. Online
+learning (the default) runs in one of two ways (``parallel``): "batch" threads
+share each minibatch, one global step per minibatch; "hogwild" threads take
+whole minibatches and apply their own global steps to the one shared topic
+matrix without locks. ``learning_method="batch"`` is scikit-learn's full-batch
+variational EM: one step per pass, the E-step of every document on the threads.
 """
 
 import time
@@ -24,13 +26,17 @@ from dpsgd.comm.failure import ends_job_on_error
 from dpsgd._validation import check_choice, check_number
 
 PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
+LEARNING_METHODS = ("online", "batch")
 
 
 class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Latent Dirichlet allocation fitted by online (stochastic) variational Bayes, in parallel.
 
-    The counterpart of :class:`sklearn.decomposition.LatentDirichletAllocation`
-    with ``learning_method='online'``.
+    The counterpart of :class:`sklearn.decomposition.LatentDirichletAllocation`;
+    it takes the same parameters. Differences: ``learning_method`` defaults to
+    'online' (scikit-learn's default is 'batch'); ``n_jobs`` counts threads and
+    None means every core; documents are visited in a fresh random order each
+    pass (``shuffle``); ``bound_`` is set only when ``evaluate_every > 0``.
 
     Parameters
     ----------
@@ -40,6 +46,14 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         alpha; None means 1 / n_components.
     topic_word_prior : float, default=None
         eta; None means 1 / n_components.
+    learning_method : {'online', 'batch'}, default='online'
+        'online': a global step per minibatch (stochastic variational inference).
+        'batch': full-batch variational EM as scikit-learn runs it, one step per
+        pass: the E-step of every document against the current topics, then
+        ``components_ = topic_word_prior + sufficient statistics``; ``batch_size``,
+        ``learning_decay``, ``learning_offset``, ``parallel`` and ``shuffle`` do not
+        apply. Not with ``comm`` (a full-batch step needs every rank's statistics at
+        once, and the ranks run asynchronously).
     learning_decay : float, default=0.7
         kappa in (0.5, 1]: the step of global step t is (learning_offset + t) ** -kappa.
     learning_offset : float, default=10.0
@@ -48,6 +62,14 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Passes over the corpus in ``fit``.
     batch_size : int, default=128
         Documents per minibatch.
+    evaluate_every : int, default=-1
+        As scikit-learn: every ``evaluate_every`` passes of ``fit``, compute the
+        perplexity of the training documents (one more E-step over them) and stop
+        when it changed by less than ``perp_tol`` since the last evaluation.
+        0 or negative: never. Not with ``comm`` (the ranks run asynchronously:
+        use ``max_seconds``, ``max_updates`` or ``monitor``).
+    perp_tol : float, default=0.1
+        The perplexity change that ends ``fit`` (with ``evaluate_every > 0``).
     total_samples : float, default=1e6
         Corpus size D that ``partial_fit`` scales a minibatch by (``fit`` uses
         the number of documents it is given).
@@ -57,21 +79,30 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         The E-step of a document stops when gamma's mean absolute change is below this.
     n_threads : int or None, default=None
         Threads (see :func:`dpsgd.effective_n_threads`); never more than the cores.
+    n_jobs : int or None, default=None
+        scikit-learn's name for the parallelism, here the same as ``n_threads``
+        (threads, not processes; -1 means every core). Set either; both set to
+        different values is an error. With both None, every core is used
+        (scikit-learn's None means one job).
     parallel : {'batch', 'hogwild'}, default='batch'
         How threads share the work (see the module docstring).
     shuffle : bool, default=True
         Visit the documents in a fresh random order in every pass (scikit-learn does not).
-    reseed_topics : bool, default=True
+    reseed_topics : bool, default=False
         After each of the first ``max_iter // 2`` passes of ``fit``, re-seed the
         topics that died (less than 10% of the median topic's mass) or duplicate
         another one (cosine > 0.6) by splitting the heaviest topic into two
-        randomly perturbed halves. Online variational Bayes often merges two
-        topics and lets another die early; this undoes it. A dpsgd addition;
-        scikit-learn has no such step (set False for its plain updates).
+        randomly perturbed halves. A dpsgd addition, off by default as
+        scikit-learn has no such step. It helps where the topics are distinct
+        and their number is right (corpora drawn from LDA's model: online
+        variational Bayes sometimes merges two topics and lets another die); on
+        real corpora it measured worse held-out likelihood (AP, BBC News: the
+        split topics have too few passes left to recover), see
+        bench/lda_quality.py.
     random_state : int, RandomState or None
         Seeds the initial topics, the order and the E-steps' starting points.
     verbose : int, default=0
-        Print a line per pass.
+        Print a line per pass (with the training perplexity when evaluated).
     comm : mpi4py.MPI.Comm, optional
         DPSVI across the ranks of ``comm``: each rank passes its own documents to
         ``fit`` and runs ``n_threads`` threads on its minibatches; the ranks add their
@@ -107,6 +138,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         between its pull and its push) and the share of its time spent communicating.
     n_threads_ : int
         Threads used by the last call.
+    bound_ : float
+        With ``evaluate_every > 0``: the training documents' perplexity after ``fit``
+        (scikit-learn's name and meaning; base e).
     doc_topic_prior_, topic_word_prior_ : float
     n_features_in_ : int
     """
@@ -119,21 +153,26 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     _DENSE_ROWS_SHARE = 0.25
 
     def __init__(self, n_components=10, *, doc_topic_prior=None, topic_word_prior=None,
-                 learning_decay=0.7, learning_offset=10.0, max_iter=10, batch_size=128,
-                 total_samples=1e6, max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None,
-                 parallel="batch", shuffle=True, reseed_topics=True, random_state=None, verbose=0,
+                 learning_method="online", learning_decay=0.7, learning_offset=10.0, max_iter=10,
+                 batch_size=128, evaluate_every=-1, total_samples=1e6, perp_tol=1e-1,
+                 max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None, n_jobs=None,
+                 parallel="batch", shuffle=True, reseed_topics=False, random_state=None, verbose=0,
                  comm=None, warm_start=False, max_seconds=None, max_updates=None):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.topic_word_prior = topic_word_prior
+        self.learning_method = learning_method
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.evaluate_every = evaluate_every
         self.total_samples = total_samples
+        self.perp_tol = perp_tol
         self.max_doc_update_iter = max_doc_update_iter
         self.mean_change_tol = mean_change_tol
         self.n_threads = n_threads
+        self.n_jobs = n_jobs
         self.parallel = parallel
         self.shuffle = shuffle
         self.reseed_topics = reseed_topics
@@ -158,11 +197,34 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         check_number("mean_change_tol", self.mean_change_tol, low=0.0)
         check_number("verbose", self.verbose, low=0, integer=True)
         check_choice("parallel", self.parallel, PARALLEL_MODES)
+        check_choice("learning_method", self.learning_method, LEARNING_METHODS)
+        check_number("evaluate_every", self.evaluate_every, integer=True)
+        check_number("perp_tol", self.perp_tol, low=0.0)
         check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
-        effective_n_threads(self.n_threads)
+        check_number("n_jobs", self.n_jobs, integer=True, allow_none=True)
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs=0 is not allowed: use None or -1 for all cores, or a positive count")
+        effective_n_threads(self._requested_threads())
+        if self.comm is not None and self.learning_method == "batch":
+            raise ValueError("learning_method='batch' cannot run with comm: a full-batch step needs every "
+                             "rank's statistics at once, and the ranks step asynchronously; use 'online'")
+        if self.comm is not None and self.evaluate_every > 0:
+            raise ValueError("evaluate_every cannot be used with comm: the ranks step asynchronously and "
+                             "would not stop together; use max_seconds, max_updates or monitor")
         self.doc_topic_prior_ = 1.0 / self.n_components if self.doc_topic_prior is None else float(self.doc_topic_prior)
         self.topic_word_prior_ = 1.0 / self.n_components if self.topic_word_prior is None else float(self.topic_word_prior)
+
+    def _requested_threads(self):
+        """``n_threads``, or scikit-learn's ``n_jobs`` (threads here) when only it is set."""
+        if self.n_jobs is not None and self.n_threads is not None and self.n_jobs != self.n_threads:
+            raise ValueError(f"n_jobs={self.n_jobs!r} and n_threads={self.n_threads!r} disagree: both set the "
+                             "number of threads here (n_jobs is scikit-learn's name); set one of them")
+        return self.n_threads if self.n_threads is not None else self.n_jobs
+
+    def _threads_now(self):
+        """Threads for a kernel call: the requested count, never more than the cores."""
+        return min(effective_n_threads(self._requested_threads()), available_threads())
 
     def _check_X(self, X, reset, allow_empty=False):
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset,
@@ -196,7 +258,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         indices = X.indices.astype(np.int32, copy=False)  # no copy of a large corpus when already int32
         indptr = X.indptr.astype(np.int64, copy=False)
         K, V = self.components_.shape
-        n_threads = min(effective_n_threads(self.n_threads), available_threads())
+        n_threads = self._threads_now()
         self.n_threads_ = n_threads
         lam = np.ascontiguousarray(self.components_.T)
         lam_sum = lam.sum(axis=0)
@@ -270,7 +332,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                              "use fewer passes or larger minibatches")
         scale = np.exp(log_scale)
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
-        n_threads = max(1, min(effective_n_threads(self.n_threads), available_threads() // node.Get_size()))
+        requested = effective_n_threads(self._requested_threads())
+        n_threads = max(1, min(requested, available_threads() // node.Get_size()))
         dense_share = self._DENSE_ROWS_SHARE if node.Get_size() == comm.Get_size() else np.inf
         node.Free()
         self.n_threads_ = n_threads
@@ -397,19 +460,19 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Returns the number of topics re-seeded."""
         excess = self.components_ - self.topic_word_prior_
         mass = excess.sum(axis=1)
-        weak = set(np.flatnonzero(mass < 0.1 * np.median(mass)).tolist())
+        weak = mass < 0.1 * np.median(mass)
         unit = excess / np.maximum(np.linalg.norm(excess, axis=1, keepdims=True), 1e-300)
-        cosine = unit @ unit.T
-        for i, j in zip(*np.nonzero(np.triu(cosine, k=1) > 0.6)):
-            if i not in weak and j not in weak:
-                weak.add(int(i) if mass[i] < mass[j] else int(j))
-        donors = [int(j) for j in np.argsort(-mass) if j not in weak]
-        for n, k in enumerate(sorted(weak)):
-            j = donors[n % len(donors)]
+        _mark_duplicates(unit, mass, weak)
+        by_mass = np.argsort(-mass)
+        donors = by_mass[~weak[by_mass]]
+        if donors.size == 0:  # every topic ties with another (identical topics): none to split
+            return 0
+        for n, k in enumerate(np.flatnonzero(weak)):
+            j = donors[n % donors.size]
             half = 0.5 * (self.components_[j] - self.topic_word_prior_)
             self.components_[k] = self.topic_word_prior_ + half * self._rng_.lognormal(0.0, 1.0, half.size)
             self.components_[j] = self.topic_word_prior_ + half * self._rng_.lognormal(0.0, 1.0, half.size)
-        return len(weak)
+        return int(weak.sum())
 
     def _finish(self):
         self.exp_dirichlet_component_ = evaluation.exp_dirichlet_expectation(self.components_)
@@ -457,26 +520,68 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             self._finish()
             return self
         self._fit_start = (time.perf_counter(), self.n_batch_iter_)
+        self.n_iter_ = self._fit_passes(X, callback, monitor)
+        self._fit_start = None
+        self._finish()
+        return self
+
+    def _fit_passes(self, X, callback, monitor):
+        """``fit``'s passes in one process, with scikit-learn's ``evaluate_every`` /
+        ``perp_tol`` stop; returns the number of passes run."""
+        if hasattr(self, "bound_"):
+            del self.bound_  # a previous fit's: this one sets its own or none
+        last, evaluated = None, False
         for epoch in range(self.max_iter):
             tic = time.perf_counter()
-            self._run(X, self._order(X.shape[0]), float(X.shape[0]), callback)
+            if self.learning_method == "batch":
+                self._batch_step(X, callback)
+            else:
+                self._run(X, self._order(X.shape[0]), float(X.shape[0]), callback)
             if self._budget_spent():
                 break
             reseeded = 0
             if self.reseed_topics and epoch < self.max_iter // 2:
                 reseeded = self._reseed_dead_topics()
                 self.n_reseeded_ += reseeded
+            evaluated = self.evaluate_every > 0 and (epoch + 1) % self.evaluate_every == 0
+            if evaluated:
+                self.bound_ = self._training_perplexity(X)
             if self.verbose:
-                print(f"pass {epoch + 1}/{self.max_iter}: {X.shape[0] / (time.perf_counter() - tic):.0f} "
-                      f"documents/s, {reseeded} topic(s) re-seeded")
+                print(f"pass {epoch + 1}/{self.max_iter}: {X.shape[0] / (time.perf_counter() - tic):.0f} documents/s"
+                      + (f", {reseeded} topic(s) re-seeded" if self.reseed_topics else "")
+                      + (f", perplexity {self.bound_:.4f} (training documents, base e)" if evaluated else ""))
             if monitor is not None:
                 monitor({"pass": epoch + 1, "updates": self.n_batch_iter_ - 1,
                          "seconds": time.perf_counter() - self._fit_start[0],
                          "topics": lambda: self.components_.copy()})
-        self.n_iter_ = epoch + 1
-        self._fit_start = None
-        self._finish()
-        return self
+            if evaluated:
+                if last is not None and abs(last - self.bound_) < self.perp_tol:
+                    break
+                last = self.bound_
+        if self.evaluate_every > 0 and not evaluated:  # the final topics were not scored yet
+            self.bound_ = self._training_perplexity(X)
+        return epoch + 1
+
+    def _batch_step(self, X, callback=None):
+        """One step of full-batch variational EM (``learning_method='batch'``): the E-step of
+        every document against the current topics, then scikit-learn's replacement
+        ``components_ = topic_word_prior + sufficient statistics`` (an online step with rho = 1)."""
+        tic = time.perf_counter()
+        self.n_threads_ = self._threads_now()
+        _, sstats = evaluation.infer_doc_topics(
+            self.components_, X, self.doc_topic_prior_, max_iter=self.max_doc_update_iter,
+            tol=self.mean_change_tol, n_threads=self.n_threads_, seed=int(self._rng_.randint(0, 2**31 - 1)),
+            sufficient_statistics=True)
+        self.components_ = self.topic_word_prior_ + sstats
+        self.n_batch_iter_ += 1
+        if callback is not None:
+            callback(X.shape[0], time.perf_counter() - tic)
+
+    def _training_perplexity(self, X):
+        """Perplexity of the training documents X under the current topics (``evaluate_every``)."""
+        return evaluation.perplexity(self.components_, X, self.doc_topic_prior_, self.topic_word_prior_,
+                                     max_iter=self.max_doc_update_iter, tol=self.mean_change_tol,
+                                     n_threads=self._threads_now())
 
     @ends_job_on_error
     def partial_fit(self, X, y=None):
@@ -502,7 +607,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         X = self._check_X(X, reset=False)
         return evaluation.infer_doc_topics(
             self.components_, X, self.doc_topic_prior_, max_iter=self.max_doc_update_iter,
-            tol=self.mean_change_tol, n_threads=min(effective_n_threads(self.n_threads), available_threads()))
+            tol=self.mean_change_tol, n_threads=self._threads_now())
 
     def transform(self, X):
         """Document-topic distributions, shape (n_samples, n_components), rows sum to 1."""
@@ -521,7 +626,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         X = self._check_X(X, reset=False)
         return evaluation.perplexity(self.components_, X, self.doc_topic_prior_, self.topic_word_prior_,
                                      max_iter=self.max_doc_update_iter, tol=self.mean_change_tol,
-                                     n_threads=min(effective_n_threads(self.n_threads), available_threads()))
+                                     n_threads=self._threads_now())
 
     def heldout_log_likelihood(self, X, seed=0):
         """Per-word predictive log-likelihood by document completion (nats, higher is better).
@@ -532,15 +637,35 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         X = self._check_X(X, reset=False)
         return evaluation.heldout_log_likelihood(
             self.components_, X, self.doc_topic_prior_, seed=seed,
-            n_threads=min(effective_n_threads(self.n_threads), available_threads()),
+            n_threads=self._threads_now(),
             max_iter=self.max_doc_update_iter, tol=self.mean_change_tol)
 
-    def show_topics(self, vocabulary, n_words=10):
-        """The ``n_words`` most probable words of each topic, as lists of strings."""
+    def show_topics(self, vocabulary=None, n_words=10):
+        """The ``n_words`` most probable words of each topic, as lists of strings.
+
+        Parameters
+        ----------
+        vocabulary : sequence of str, optional
+            The word of each column of X. Default: the model's ``vocabulary_`` where it
+            has one (``dpsgd train lda --vocab`` sets it and :func:`dpsgd.save_model`
+            keeps it), otherwise the word ids, as strings.
+        n_words : int, default=10
+
+        Returns
+        -------
+        list of n_components lists of n_words str, the most probable word first
+        """
         check_is_fitted(self)
-        if len(vocabulary) != self.components_.shape[1]:
-            raise ValueError(f"vocabulary has {len(vocabulary)} words, the model {self.components_.shape[1]}")
+        check_number("n_words", n_words, low=1, integer=True)
+        V = self.components_.shape[1]
+        source = "vocabulary"
+        if vocabulary is None and getattr(self, "vocabulary_", None) is not None:
+            vocabulary, source = self.vocabulary_, "the model's vocabulary_"
+        if vocabulary is not None and len(vocabulary) != V:
+            raise ValueError(f"{source} has {len(vocabulary)} words, the model {V}")
         top = np.argsort(-self.components_, axis=1)[:, :n_words]
+        if vocabulary is None:
+            return [[str(w) for w in row] for row in top]
         return [[vocabulary[w] for w in row] for row in top]
 
     @property
@@ -556,3 +681,31 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         tags.input_tags.positive_only = True
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
+
+
+def _mark_duplicates(unit, mass, weak):
+    """Mark in ``weak`` the lighter topic of each pair with cosine > 0.6 (rows of ``unit``,
+    unit-norm) of which neither is weak yet, taking the pairs (i < j) by i, then j.
+
+    A block of rows is compared at a time with the later topics not weak yet (a topic once
+    weak stays so), so the memory is about 32 MB of cosines whatever K, never the K x K
+    matrix (K = 100,000 would need 75 GiB), and topics found duplicate cost no more."""
+    K = unit.shape[0]
+    start = 0
+    while start < K:
+        later = np.flatnonzero(~weak[start + 1:]) + start + 1
+        stop = min(K, start + max(1, 2**22 // max(later.size, 1)))
+        rows = np.arange(start, stop)
+        rows = rows[~weak[rows]]
+        cosine = unit[rows] @ unit[later].T
+        for r, i in enumerate(rows):
+            if weak[i]:
+                continue
+            partners = later[cosine[r] > 0.6]
+            partners = partners[(partners > i) & ~weak[partners]]
+            heavier = np.flatnonzero(mass[partners] > mass[i])
+            # the pairs before the first heavier partner lose their partner; that one, i
+            cut = heavier[0] if heavier.size else partners.size
+            weak[partners[:cut]] = True
+            weak[i] = heavier.size > 0
+        start = stop
