@@ -479,7 +479,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     @ends_job_on_error
     def fit(self, X, y=None, callback=None, monitor=None):
-        """Learn the topics with ``max_iter`` passes of online variational Bayes.
+        """Learn the topics with up to ``max_iter`` passes of online variational Bayes (or of
+        full-batch variational EM, ``learning_method='batch'``).
 
         Parameters
         ----------
@@ -488,8 +489,9 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             this rank's documents.
         y : ignored
         callback : callable, optional
-            ``callback(n_documents, seconds)`` after every chunk of minibatches
-            (for progress bars; not called with ``comm``).
+            ``callback(n_documents, seconds)`` after every chunk of minibatches, or
+            every pass with ``learning_method='batch'`` (for progress bars; not called
+            with ``comm``).
         monitor : callable, optional
             ``monitor(info)`` after each pass (of this rank, with ``comm``), while the
             other ranks go on. ``info`` has ``pass``, ``updates`` (global steps so far),
@@ -585,7 +587,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     @ends_job_on_error
     def partial_fit(self, X, y=None):
-        """One online update of the topics with the minibatches of X (scaled by ``total_samples``).
+        """One online update of the topics with the minibatches of X (scaled by ``total_samples``),
+        whatever ``learning_method`` is (as in scikit-learn).
 
         Returns
         -------
