@@ -53,6 +53,10 @@ from dpsgd._kernels.atomics cimport dp_load, dp_store, dp_add, dp_load_int, dp_s
 cdef extern from "omp_shim.h" nogil:
     int omp_get_num_threads()
 
+cdef extern from "cacheline.h" nogil:
+    size_t DP_PRIVATE_BYTES(size_t n)
+    void *dp_private_lines(void *buffer)
+
 cdef extern from "prefetch.h" nogil:
     void dp_prefetch(const void *p)
     void dp_prefetch_range(const void *start, size_t nbytes)
@@ -238,6 +242,11 @@ cdef inline void _axpy1(const floating *data, const index_t *indices, int64_t st
     for jj in range(start, end):
         j = indices[jj]
         dp_store(&w[j], dp_load(&w[j]) + c * data[jj])
+
+
+ctypedef struct Flags:
+    int stop                # set by the thread that sees a non-finite value
+    int64_t bad_sample      # row where that happened
 
 
 ctypedef struct Shared:
@@ -642,11 +651,17 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     cdef double l1_coef = l1_ratio * alpha if l1 else 0.0
     cdef double u = l1_state[0]
     cdef double f, s_end
-    cdef int stop = 0
-    cdef int64_t bad_sample = -1
     cdef int64_t a, b, jk, dK = d * K
     cdef int tid, nt
-    cdef Shared sh
+    # the struct every thread reads and the flags they poll live in cache lines of their
+    # own, not on this stack (see cacheline.h); Flags = (stop, bad_sample)
+    cdef size_t flags_at = (sizeof(Shared) + 63) // 64 * 64
+    private = np.zeros(DP_PRIVATE_BYTES(flags_at + sizeof(Flags)), dtype=np.uint8)
+    cdef unsigned char[::1] private_v = private
+    cdef Shared *sh = <Shared *> dp_private_lines(&private_v[0])
+    cdef Flags *flags = <Flags *> (<unsigned char *> sh + flags_at)
+    flags.stop = 0
+    flags.bad_sample = -1
 
     with nogil:
         for i in range(n):
@@ -677,14 +692,14 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     sh.fit_intercept = fit_intercept
     sh.l1 = l1
     sh.merge_every = merge_every
-    sh.stop = &stop
-    sh.bad_sample = &bad_sample
+    sh.stop = &flags.stop
+    sh.bad_sample = &flags.bad_sample
 
     for tid in range(tbuf.shape[0]):
         tbuf[tid, tstride - 1] = 0.0
     sumloss = 0.0
     a = 0
-    while a < n and not stop:
+    while a < n and not flags.stop:
         # the segment's scales: s[0] = 1, s[i + 1] = s[i] * (1 - l2_coef * eta_i),
         # and the averaging's A (B is one number: avg_b)
         with nogil:
@@ -721,12 +736,12 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
         with nogil, parallel(num_threads=n_threads):
             tid = threadid()
             nt = omp_get_num_threads()
-            _sgd_worker(&data[0], &indices[0], &indptr[0], &sh, a, b, tid, nt)
+            _sgd_worker(&data[0], &indices[0], &indptr[0], sh, a, b, tid, nt)
         for tid in range(n_threads):
             sumloss += tbuf[tid, tstride - 1]
             tbuf[tid, tstride - 1] = 0.0
         if averaged:  # avg = (aw + A u) / B, before u becomes true weights
-            _fold_average(&sh, dK, avg_a_v[b - a], avg_ab_v[b - a], avg_b, n_threads)
+            _fold_average(sh, dK, avg_a_v[b - a], avg_ab_v[b - a], avg_b, n_threads)
             avg_a_v[0] = 0.0
             avg_ab_v[0] = 0.0
         # fold the segment's final scale back into true weights
@@ -736,7 +751,7 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
                 sh.coef[jk] = sh.coef[jk] * s_end
         a = b
     l1_state[0] = u
-    return sumloss, (NONFINITE if stop else OK), bad_sample
+    return sumloss, (NONFINITE if flags.stop else OK), flags.bad_sample
 
 
 def stream_epoch(const floating[::1] data, const index_t[::1] indices,
