@@ -25,6 +25,11 @@ def positive_int(text):
     return _number(int, text, lambda v: v >= 1, "a positive integer")
 
 
+def round_length(text):
+    """'auto' or an int >= 1 (argparse type of --sync-every)."""
+    return text if text == "auto" else positive_int(text)
+
+
 def non_negative_int(text):
     """An int >= 0 (argparse type)."""
     return _number(int, text, lambda v: v >= 0, "a non-negative integer")
@@ -169,8 +174,9 @@ def _add_linear(p):
     p.add_argument("--eta0", type=positive_float, default=0.01,
                    help="initial step of the constant and invscaling schedules")
     p.add_argument("--epochs", type=positive_int, default=20, help="passes over the training data")
-    p.add_argument("--sync-every", type=positive_int, default=4096, metavar="N",
-                   help="samples between exchanges (under mpiexec)")
+    p.add_argument("--sync-every", type=round_length, default="auto", metavar="N",
+                   help="samples between exchanges (under mpiexec); auto: 32 exchanges per pass over a "
+                        "rank's rows, at most 4096 samples each")
     p.add_argument("--step-policy", default="budget", choices=["none", "budget", "fixed_or_skip", "fixed_for_delay"],
                    help="scale pushed changes by the measured delay (under mpiexec; 'none' pushes them unscaled)")
     p.add_argument("--policy-alpha", type=unit_interval, default=0.9, help="alpha of budget and fixed_or_skip")

@@ -94,3 +94,31 @@ def make_lda_corpus(n_docs=5_000, n_words=500, n_topics=10, doc_length=100, *,
         counts = rng.multinomial(lengths[start:start + step], word_probs)
         blocks.append(sp.csr_matrix(counts.astype(np.float64)))
     return sp.vstack(blocks, format="csr"), topics, theta
+
+
+def make_imbalanced_binary(n_samples=50_000, n_features=300, positives=0.03, *, random_state=None):
+    """Binary features with skewed frequencies and rare positive labels, like LIBSVM's w8a.
+
+    Feature j is on with probability ``clip(0.01 * Pareto(1.2), 0.001, 0.5)``; labels are 1
+    for the top ``positives`` share of a noisy linear score (weights non-zero on 30% of the
+    features), else 0.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+    positives : float in (0, 1)
+    random_state : int or None
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n_samples, n_features), float64 0/1
+    y : ndarray of shape (n_samples,), int 0/1
+    """
+    if not 0 < positives < 1:
+        raise ValueError(f"positives must be in (0, 1), got {positives!r}")
+    rng = np.random.default_rng(random_state)
+    freq = np.clip(rng.pareto(1.2, n_features) * 0.01, 1e-3, 0.5)
+    X = sp.csr_matrix((rng.random((n_samples, n_features)) < freq).astype(np.float64))
+    w = rng.normal(size=n_features) * (rng.random(n_features) < 0.3)
+    z = X @ w + rng.normal(scale=0.5, size=n_samples)
+    return X, (z > np.quantile(z, 1.0 - positives)).astype(int)

@@ -110,11 +110,20 @@ class _BaseSGD(BaseEstimator):
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used.
     _MIN_NNZ_PER_THREAD = 500_000
+    # With n_threads=None, epoch 2 runs on one thread and epoch 3 on all, and the rest of the
+    # fit keeps all only if they took at most this share of one thread's time. Hogwild!
+    # threads all write the coordinates of words that occur in nearly every document; how
+    # much that costs depends on where the machine puts the threads (cores that share a
+    # cache or not), not on the data alone: text-like data (Zipf words, 206 a row) on this
+    # 2-vCPU VM took 0.26 s for 40 epochs on 2 threads and 0.38 on one, or, at other times,
+    # 0.63 on 2 threads (bench/thread_wait.py). Epoch 1 is left out: it warms the caches.
+    _PROBE_EPOCHS = (2, 3)
+    _THREADS_MUST_WIN = 0.97
 
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
                  eta0, power_t, early_stopping, validation_fraction, n_iter_no_change,
-                 warm_start, average, comm=None, sync_every=4096,
+                 warm_start, average, comm=None, sync_every="auto",
                  step_policy="budget", max_seconds=None, max_updates=None):
         self.loss = loss
         self.penalty = penalty
@@ -172,7 +181,8 @@ class _BaseSGD(BaseEstimator):
         check_number("power_t", self.power_t)
         check_number("n_iter_no_change", self.n_iter_no_change, low=1, integer=True)
         check_number("verbose", self.verbose, low=0, integer=True)
-        check_number("sync_every", self.sync_every, low=1, integer=True)
+        if not (isinstance(self.sync_every, str) and self.sync_every == "auto"):
+            check_number("sync_every", self.sync_every, low=1, integer=True)
         check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
         if self.comm is not None and self.penalty in ("l1", "elasticnet"):
@@ -255,7 +265,8 @@ class _BaseSGD(BaseEstimator):
         # Never more threads than cores: the kernel's threads walk the step-size
         # schedule together, and a preempted thread would apply updates a whole
         # time slice late (a9a with 4 threads on 2 cores: 1.4% worse test loss).
-        n_threads = min(effective_n_threads(self._thread_request()), available_threads(),
+        request = self._thread_request()
+        n_threads = min(effective_n_threads(request), available_threads(),
                         max(1, int(X.indptr[-1]) * K // self._MIN_NNZ_PER_THREAD))
         loss_id, loss_param = self._kernel_loss()
         schedule_id, t0 = self._schedule()
@@ -284,6 +295,8 @@ class _BaseSGD(BaseEstimator):
         explode_at = (DIVERGENCE_FACTOR * max(self._zero_model_loss(Y, loss_id, loss_param), 1.0)
                       if self._loss_explosion_diverges else np.inf)
 
+        # the default thread count is checked, not trusted (see _PROBE_EPOCHS)
+        probe = {} if request is None and n_threads > 1 and max_iter > max(self._PROBE_EPOCHS) else None
         eta0 = self.eta0
         best, no_improvement, epoch = -np.inf if scorer else np.inf, 0, 0
         t_first, start = self.t_, time.perf_counter()
@@ -299,10 +312,21 @@ class _BaseSGD(BaseEstimator):
                 loss=loss_id, loss_param=loss_param, alpha=self.alpha, l1_ratio=l1_ratio,
                 l2=l2, l1=l1, learning_rate=schedule_id, eta0=eta0, power_t=self.power_t,
                 optimal_init=t0, t_start=self.t_, intercept_decay=intercept_decay,
-                fit_intercept=self.fit_intercept, n_threads=n_threads,
+                fit_intercept=self.fit_intercept,
+                n_threads=1 if probe is not None and epoch == self._PROBE_EPOCHS[0] else n_threads,
                 merge_every=merge_every, class_weight=class_weight, **averaging,
             )
             seconds = time.perf_counter() - tic
+            if probe is not None and epoch in self._PROBE_EPOCHS:
+                probe[epoch] = seconds
+                if len(probe) == 2:
+                    one, many = (probe[e] for e in self._PROBE_EPOCHS)
+                    if many > self._THREADS_MUST_WIN * one:
+                        n_threads = self.n_threads_ = 1
+                    if self.verbose:
+                        print(f"-- threads: an epoch took {one:.4f} s on 1 thread, {many:.4f} s on "
+                              f"{max(n_threads, 2)}; using {n_threads}")
+                    probe = None
             mean_loss = sumloss / max(n * K, 1)
             problem = self._divergence(status, bad, mean_loss, explode_at, coef, intercept, avg)
             if problem:
@@ -363,6 +387,20 @@ class _BaseSGD(BaseEstimator):
                     "of the zero model (the gradient clipping kept the exploding weights finite)")
         return ""
 
+    # sync_every="auto": this many exchanges per pass over a rank's rows, each of at most
+    # _MAX_ROUND samples. A fixed 4,096 gave a rank of a few thousand rows a few pushes a
+    # pass, each carrying a long stretch of the schedule's early, long steps (agaricus, 4 ranks:
+    # 20-27x the one-process log-loss; w8a-like 1.1-1.5x); rounds tied to the shard kept a9a and
+    # RCV1-like within 1% (bench/linear_defaults.py, README "Distributed").
+    _ROUNDS_PER_PASS = 32
+    _MAX_ROUND = 4096
+
+    def _round_length(self, n):
+        """Samples between two exchanges for a rank with ``n`` rows."""
+        if isinstance(self.sync_every, str):  # "auto"
+            return max(1, min(self._MAX_ROUND, n // self._ROUNDS_PER_PASS))
+        return int(self.sync_every)
+
     def _run_distributed(self, X, Y, sample_weight, coef, intercept, max_iter, n_threads, callback, kernel_args):
         """DPSGD across the ranks of ``self.comm``: rounds of ``sync_every`` local Hogwild!
         steps on this rank's rows, exchanged through an RMA window (dpsgd.engine).
@@ -376,7 +414,7 @@ class _BaseSGD(BaseEstimator):
 
         n, d = X.shape
         K = coef.shape[1]
-        H = int(self.sync_every)
+        H = self._round_length(n)
         # ranks on one machine share its cores: more busy threads than cores stalls
         # everything (measured: 2 ranks x 2 threads on 2 cores ran 10x slower than 1 x 1)
         from mpi4py import MPI
@@ -612,7 +650,10 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         threads used: never more than the cores available (a preempted Hogwild!
         thread applies very stale updates), and an epoch with fewer than 500,000
         non-zeros (times outputs) per thread uses fewer, as threads would cost
-        more than they save. ``n_threads_`` tells what was used.
+        more than they save. With None, a fit of 4 epochs or more times epoch 2 on
+        one thread and epoch 3 on all, and keeps one thread if all were not faster
+        (threads that write the same hot coordinates can lose on some machines).
+        ``n_threads_`` tells what was used.
     random_state : int, RandomState or None, default=None
         Seeds the epochs' permutations.
     learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive'}, default='optimal'
@@ -665,8 +706,10 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         passes no rows. ``max_iter`` passes over each rank's rows are run (``tol`` is
         not used); ``penalty`` must be 'l2' or None. Call
         ``dpsgd.comm.abort_on_exception()`` in MPI scripts so that a failing rank ends the job.
-    sync_every : int, default=4096
-        Samples a rank processes between two exchanges (with ``comm``).
+    sync_every : int or 'auto', default='auto'
+        Samples a rank processes between two exchanges (with ``comm``). 'auto': 32
+        exchanges per pass over the rank's rows, at most 4,096 samples each (chosen on
+        a9a, agaricus, RCV1-like and w8a-like data: README, "Distributed").
     step_policy : {'budget', 'fixed_or_skip'}, dpsgd.stepsize policy or None, default='budget'
         With ``comm``: scales each pushed change by the policy's step for the measured
         delay over gamma'. A name means ``make_policy(name, gamma_prime=1.0, alpha=0.9)``
@@ -714,7 +757,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                  epsilon=0.1, n_jobs=None, n_threads=None, random_state=None,
                  learning_rate="optimal", eta0=0.01, power_t=0.5, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False,
-                 average=False, comm=None, sync_every=4096, step_policy="budget", max_seconds=None,
+                 average=False, comm=None, sync_every="auto", step_policy="budget", max_seconds=None,
                  max_updates=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
@@ -936,7 +979,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="invscaling",
                  eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, warm_start=False, average=False, comm=None,
-                 sync_every=4096, step_policy="budget", max_seconds=None, max_updates=None):
+                 sync_every="auto", step_policy="budget", max_seconds=None, max_updates=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
