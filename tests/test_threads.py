@@ -76,10 +76,10 @@ def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, s
     monkeypatch.setattr(linear, "effective_n_threads", lambda request: 2)  # as on a 2-core machine
     monkeypatch.setattr(linear, "available_threads", lambda: 2)
     monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
-    clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=6, tol=None, random_state=0).fit(X, y)
+    clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=9, tol=None, random_state=0).fit(X, y)
     assert clf.n_threads_ == (1 if slow_threads == 2 else 2)
     # an explicit count is obeyed, whatever the probe would say
-    assert SGDClassifier(loss="log_loss", max_iter=6, tol=None, n_threads=2, random_state=0).fit(X, y).n_threads_ == 2
+    assert SGDClassifier(loss="log_loss", max_iter=9, tol=None, n_threads=2, random_state=0).fit(X, y).n_threads_ == 2
     # quality does not depend on the choice
-    one = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=6, tol=None, n_threads=1, random_state=0).fit(X, y)
+    one = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=9, tol=None, n_threads=1, random_state=0).fit(X, y)
     assert abs(clf.score(X, y) - one.score(X, y)) < 0.02

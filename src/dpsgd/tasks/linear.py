@@ -110,14 +110,17 @@ class _BaseSGD(BaseEstimator):
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used.
     _MIN_NNZ_PER_THREAD = 500_000
-    # With n_threads=None, epoch 2 runs on one thread and epoch 3 on all, and the rest of the
-    # fit keeps all only if they took at most this share of one thread's time. Hogwild!
+    # With n_threads=None, epochs 5-7 run on one thread, and the rest of the fit keeps all
+    # threads only if epochs 3-4 on all took at most this share of the time of 6-7. Hogwild!
     # threads all write the coordinates of words that occur in nearly every document; how
     # much that costs depends on where the machine puts the threads (cores that share a
     # cache or not), not on the data alone: text-like data (Zipf words, 206 a row) on this
     # 2-vCPU VM took 0.26 s for 40 epochs on 2 threads and 0.38 on one, or, at other times,
-    # 0.63 on 2 threads (bench/thread_wait.py). Epoch 1 is left out: it warms the caches.
-    _PROBE_EPOCHS = (2, 3)
+    # 0.63 on 2 threads (bench/thread_wait.py). Blocks, not single epochs: the first epoch
+    # after a change of thread count pays for moving the model's cache lines between cores
+    # (measured 10-20% of such a 10 ms epoch), which made alternating epochs choose one
+    # thread in 3 of 3 processes where all threads were faster.
+    _PROBE_EPOCHS = {2: "all", 3: "all", 4: "all", 5: 1, 6: 1, 7: 1}
     _THREADS_MUST_WIN = 0.97
 
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
@@ -313,19 +316,21 @@ class _BaseSGD(BaseEstimator):
                 l2=l2, l1=l1, learning_rate=schedule_id, eta0=eta0, power_t=self.power_t,
                 optimal_init=t0, t_start=self.t_, intercept_decay=intercept_decay,
                 fit_intercept=self.fit_intercept,
-                n_threads=1 if probe is not None and epoch == self._PROBE_EPOCHS[0] else n_threads,
+                n_threads=1 if probe is not None and self._PROBE_EPOCHS.get(epoch) == 1 else n_threads,
                 merge_every=merge_every, class_weight=class_weight, **averaging,
             )
             seconds = time.perf_counter() - tic
             if probe is not None and epoch in self._PROBE_EPOCHS:
                 probe[epoch] = seconds
-                if len(probe) == 2:
-                    one, many = (probe[e] for e in self._PROBE_EPOCHS)
+                if len(probe) == len(self._PROBE_EPOCHS):
+                    # the first epoch of each block pays for the change of thread count
+                    one = probe[6] + probe[7]
+                    many = probe[3] + probe[4]
                     if many > self._THREADS_MUST_WIN * one:
                         n_threads = self.n_threads_ = 1
                     if self.verbose:
-                        print(f"-- threads: an epoch took {one:.4f} s on 1 thread, {many:.4f} s on "
-                              f"{max(n_threads, 2)}; using {n_threads}")
+                        print(f"-- threads: 2 epochs took {one:.4f} s on 1 thread, {many:.4f} s on "
+                              f"all; using {n_threads}")
                     probe = None
             mean_loss = sumloss / max(n * K, 1)
             problem = self._divergence(status, bad, mean_loss, explode_at, coef, intercept, avg)
@@ -650,8 +655,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         threads used: never more than the cores available (a preempted Hogwild!
         thread applies very stale updates), and an epoch with fewer than 500,000
         non-zeros (times outputs) per thread uses fewer, as threads would cost
-        more than they save. With None, a fit of 4 epochs or more times epoch 2 on
-        one thread and epoch 3 on all, and keeps one thread if all were not faster
+        more than they save. With None, a fit of 8 epochs or more runs epochs 5-7 on
+        one thread and compares them with 2-4 on all; it keeps one thread if all were not faster
         (threads that write the same hot coordinates can lose on some machines).
         ``n_threads_`` tells what was used.
     random_state : int, RandomState or None, default=None
