@@ -20,7 +20,8 @@ if transfer != "auto":  # force whole-matrix or row transfers in every round
 X, topics, _ = make_lda_corpus(4_400, 300, 8, 80, random_state=2)
 X_train, X_test = X[:4_000], X[4_000:]
 mine = np.arange(rank, X_train.shape[0], size)
-lda = LatentDirichletAllocation(8, max_iter=5, batch_size=64, n_threads=threads, random_state=0, comm=comm)
+lda = LatentDirichletAllocation(8, max_iter=5, batch_size=64, n_threads=threads, random_state=0, comm=comm,
+                                reseed_topics=True)  # known topics: plain online VB merges some (test_comm.py)
 lda.fit(X_train[mine])
 everyone = comm.gather(lda.components_, root=0)
 if rank == 0:
