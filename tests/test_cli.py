@@ -162,8 +162,18 @@ def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):
     common = ["train", "lda", "--threads", 1, "--quiet"]
     whole_run = run_mpi("dpsgd", 2, *common, "--passes", 6, timeout=300)
     whole = heldout(whole_run)
-    first = run_mpi("dpsgd", 2, *common, "--passes", 3, "--log-json", log, "--checkpoint", ck, timeout=300)
+    first = run_mpi("dpsgd", 2, *common, "--passes", 3, "--log-json", log, "--checkpoint", ck,
+                    "--save", tmp_path / "first.npz", timeout=300)
     assert first.returncode == 0, first.stderr
+    # the last checkpoint holds every rank's steps (rank 0's last pass could end before the
+    # other rank's last step: 1 run in 20 saved n_batch_iter 108 against the model's 109)
+    from dpsgd import load_model
+    from dpsgd.persist import read_checkpoint
+
+    arrays, meta = read_checkpoint(ck, "lda")
+    model = load_model(tmp_path / "first.npz")
+    assert meta["n_batch_iter"] == model.n_batch_iter_ and meta["passes_done"] == 3
+    np.testing.assert_allclose(arrays["components_"], model.components_)
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["pass"] for r in records] == [1, 2, 3]
     assert all({"time", "updates", "perplexity", "heldout_log_likelihood", "delay_mean", "delay_p99",

@@ -117,6 +117,10 @@ def train_lda(args, comm=None):
     wall = time.perf_counter() - tic
     if not root:
         return 0
+    if args.checkpoint:  # the end state: rank 0's last pass may have ended before others' last steps
+        write_checkpoint(args.checkpoint, {"components_": lda.components_},
+                         {"task": "lda", "passes_done": done + lda.n_iter_, "n_batch_iter": int(lda.n_batch_iter_),
+                          "n_topics": args.topics, "n_words": int(X_train.shape[1])})
     if vocabulary is not None:
         lda.vocabulary_ = list(vocabulary)  # saved with the model: `dpsgd topics` needs no vocab file
     for k, words in enumerate(lda.show_topics(vocabulary or [f"w{i}" for i in range(X_train.shape[1])],

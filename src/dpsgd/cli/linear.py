@@ -157,9 +157,12 @@ def train_linear(args, comm=None):
             d = X.shape[1]
             flat = info["params"]
             K = flat.size // (d + 1)
-            write_checkpoint(args.checkpoint, {"coef_": flat[:d * K].reshape(d, K).T.copy(), "intercept_": flat[d * K:]},
-                             {"task": "linear", "epochs_done": done + epoch, "t": 1.0 + float(info["updates"]),
-                              "n_features": d, "classes": classes.tolist(), "loss": args.loss})
+            checkpoint(flat[:d * K].reshape(d, K).T.copy(), flat[d * K:], done + epoch, 1.0 + float(info["updates"]))
+
+    def checkpoint(coef, intercept, epochs_done, t):
+        write_checkpoint(args.checkpoint, {"coef_": coef, "intercept_": intercept},
+                         {"task": "linear", "epochs_done": epochs_done, "t": t, "n_features": X.shape[1],
+                          "classes": classes.tolist(), "loss": args.loss})
 
     try:
         coef_init = arrays["coef_"] if arrays else None
@@ -172,6 +175,8 @@ def train_linear(args, comm=None):
     wall = time.perf_counter() - tic
     if not root:
         return 0
+    if args.checkpoint:  # the end state: rank 0's last epoch may have ended before others' last pushes
+        checkpoint(clf.coef_, clf.intercept_, done + clf.n_iter_, float(clf.t_))
 
     def parts():
         result = [f"epochs {done + clf.n_iter_}",
