@@ -64,7 +64,7 @@ def fail_together(comm: "MPI.Comm | None") -> Iterator[None]:
     ----------
     comm : mpi4py.MPI.Comm or None
     """
-    if comm is None:
+    if comm is None or not hasattr(comm, "Abort"):  # one process, or not a communicator
         yield
         return
     try:
