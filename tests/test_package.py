@@ -10,3 +10,22 @@ def test_the_package_is_marked_as_typed():
 def test_the_licence_is_declared():
     meta = metadata.metadata("dpsgd")
     assert "BSD-3-Clause" in (meta.get("License-Expression") or meta.get("License") or "")
+
+
+def test_the_public_api_is_annotated():
+    """py.typed promises hints: every public function and estimator method says what it returns."""
+    import inspect
+
+    import dpsgd
+    import dpsgd.data
+    import dpsgd.evaluation
+
+    functions = [getattr(dpsgd.data, name) for name in dpsgd.data.__all__]
+    functions += [dpsgd.save_model, dpsgd.load_model, dpsgd.effective_n_threads, dpsgd.evaluation.perplexity,
+                  dpsgd.evaluation.heldout_log_likelihood]
+    for cls in (dpsgd.SGDClassifier, dpsgd.SGDRegressor, dpsgd.LatentDirichletAllocation):
+        functions += [getattr(cls, m) for m in ("fit", "partial_fit", "predict", "transform", "score",
+                                                "decision_function", "predict_proba", "perplexity")
+                      if m in vars(cls)]
+    missing = [f.__qualname__ for f in functions if inspect.signature(f).return_annotation is inspect.Signature.empty]
+    assert not missing, missing

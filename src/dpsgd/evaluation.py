@@ -4,6 +4,8 @@ They take a topic-word matrix, so that models from other libraries (scikit-learn
 ``components_``, gensim's ``state.get_lambda()``) are scored by the very same code.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
@@ -94,7 +96,8 @@ def split_tokens(X, fraction=0.5, seed=0):
     return X_obs, X_held
 
 
-def heldout_log_likelihood(topic_word, X, doc_topic_prior, *, seed=0, n_threads=1, max_iter=100, tol=1e-3):
+def heldout_log_likelihood(topic_word, X, doc_topic_prior: float, *, seed: int = 0, n_threads: int = 1,
+                           max_iter: int = 100, tol: float = 1e-3) -> float:
     """Per-word predictive log-likelihood by document completion (nats; higher is better).
 
     Each document's tokens are split in two halves (:func:`split_tokens`). theta is
@@ -151,7 +154,8 @@ def approx_bound(topic_word, X, gamma, doc_topic_prior, topic_word_prior):
     return score
 
 
-def perplexity(topic_word, X, doc_topic_prior, topic_word_prior, *, max_iter=100, tol=1e-3, n_threads=1):
+def perplexity(topic_word, X, doc_topic_prior: float, topic_word_prior: float, *, max_iter: int = 100,
+               tol: float = 1e-3, n_threads: int = 1) -> float:
     """exp(-bound / tokens) of X (base e, scikit-learn's definition), with gamma from
     :func:`infer_doc_topics` and the bound from :func:`approx_bound`."""
     X = _canonical_csr(X)

@@ -15,6 +15,8 @@ ValueError of dpsgd's own. dpsgd stores members uncompressed (``np.savez``); com
 members are refused, so no array can be larger than the file.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import math
@@ -23,8 +25,12 @@ import secrets
 import stat
 import time
 import zipfile
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 FORMAT = "dpsgd-model"
 CHECKPOINT_FORMAT = "dpsgd-checkpoint"
@@ -251,7 +257,7 @@ def read_npz(path):
     return arrays, metadata
 
 
-def read_checkpoint(path, task=None):
+def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by ``dpsgd train ... --checkpoint``.
 
     Parameters
@@ -332,7 +338,7 @@ def _param_value(path, name, value):
 _PAIRS = "__pairs__"
 
 
-def save_model(estimator, path):
+def save_model(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     """Save a fitted dpsgd estimator to ``path`` (.npz: arrays + JSON metadata, no pickle).
 
     The run's ``random_state``, ``comm`` and ``step_policy`` are not saved: a loaded model
@@ -376,7 +382,7 @@ def _vocabulary_array(vocabulary, n_features):
     return np.array(words, dtype=np.str_) if words else np.empty(0, dtype="U1")
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> BaseEstimator:
     """Load an estimator written by :func:`save_model`.
 
     Only the arrays the estimator needs are read, each after its header has been checked

@@ -1,5 +1,7 @@
 """LIBSVM / svmlight files: scikit-learn's fast parser, with errors that name the line."""
 
+from __future__ import annotations
+
 import io
 import math
 import os
@@ -86,7 +88,8 @@ def _lines_in_range(path, offset, length):
     return text, first
 
 
-def load_svmlight(path, n_features=None, *, dtype=np.float64, offset=0, length=-1, zero_based="auto"):
+def load_svmlight(path: str | os.PathLike, n_features: int | None = None, *, dtype=np.float64, offset: int = 0,
+                  length: int = -1, zero_based: bool | str = "auto") -> tuple[sp.csr_matrix, np.ndarray]:
     """Load a LIBSVM / svmlight file (plain, .gz or .bz2) as ``(X, y)``.
 
     Parameters
@@ -161,7 +164,8 @@ def _newlines_before(path, position):
     return count
 
 
-def load_svmlight_shard(path, comm, n_features=None, *, dtype=np.float64):
+def load_svmlight_shard(path: str | os.PathLike, comm, n_features: int | None = None, *,
+                        dtype=np.float64) -> tuple[sp.csr_matrix, np.ndarray]:
     """This rank's share of a svmlight file, read as one process reads the whole file.
 
     Rank r of ``comm`` reads the lines whose first byte lies in the r-th of
@@ -216,7 +220,7 @@ def _decompressed_size(path):
     return total
 
 
-def load_a9a(dtype=np.float64):
+def load_a9a(dtype=np.float64) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
     """The a9a data set (UCI Adult, LIBSVM version) bundled with dpsgd.
 
     123 binary features, labels -1 / +1; UCI data, CC BY 4.0 (see the README

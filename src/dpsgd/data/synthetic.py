@@ -1,5 +1,7 @@
 """Synthetic data whose answer is known."""
 
+from __future__ import annotations
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
@@ -7,7 +9,7 @@ from sklearn.utils import check_random_state
 
 def make_sparse_classification(n_samples=10_000, n_features=5_000, nnz_per_row=50, *,
                                zipf_exponent=1.1, zipf_offset=50.0, informative=0.1, noise=0.1,
-                               dtype=np.float64, random_state=None):
+                               dtype=np.float64, random_state=None) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """Sparse text-like binary classification data with a known separating vector.
 
     Rows have about ``nnz_per_row`` non-zeros. Features are drawn with power-law
@@ -66,7 +68,8 @@ def make_sparse_classification(n_samples=10_000, n_features=5_000, nnz_per_row=5
 
 
 def make_lda_corpus(n_docs=5_000, n_words=500, n_topics=10, doc_length=100, *,
-                    doc_topic_prior=0.1, topic_word_prior=0.05, random_state=None):
+                    doc_topic_prior=0.1, topic_word_prior=0.05,
+                    random_state=None) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """A corpus drawn from LDA's generative model, with its true topics.
 
     Topics: ``beta_k ~ Dirichlet(topic_word_prior)`` over ``n_words`` words.
@@ -96,7 +99,8 @@ def make_lda_corpus(n_docs=5_000, n_words=500, n_topics=10, doc_length=100, *,
     return sp.vstack(blocks, format="csr"), topics, theta
 
 
-def make_imbalanced_binary(n_samples=50_000, n_features=300, positives=0.03, *, random_state=None):
+def make_imbalanced_binary(n_samples: int = 50_000, n_features: int = 300, positives: float = 0.03, *,
+                           random_state=None) -> tuple[sp.csr_matrix, np.ndarray]:
     """Binary features with skewed frequencies and rare positive labels, like LIBSVM's w8a.
 
     Feature j is on with probability ``clip(0.01 * Pareto(1.2), 0.001, 0.5)``; labels are 1

@@ -6,6 +6,8 @@ docword: three header lines (D documents, W words, NNZ entries), then NNZ lines
 line by line, to say which line it is.
 """
 
+from __future__ import annotations
+
 import contextlib
 import gzip
 import io
@@ -108,7 +110,7 @@ def _token_problem(name, token, limit):
     return None
 
 
-def read_uci_bow_header(docword_path):
+def read_uci_bow_header(docword_path: str | os.PathLike) -> tuple[int, int, int]:
     """(D documents, W words, NNZ entries) from a docword file's 3-line header.
 
     Only the header is read (of a .gz file, only as much as it takes).
@@ -127,7 +129,8 @@ def read_uci_bow_header(docword_path):
         return tuple(_header([f.readline() for _ in range(3)], path))
 
 
-def load_uci_bow(docword_path, vocab_path=None, docs=None):
+def load_uci_bow(docword_path: str | os.PathLike, vocab_path: str | os.PathLike | None = None,
+                 docs: tuple[int, int] | None = None) -> tuple[sp.csr_matrix, list[str] | None]:
     """Load a UCI bag-of-words corpus, or a range of its documents.
 
     Parameters

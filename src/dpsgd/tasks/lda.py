@@ -10,6 +10,8 @@ matrix without locks. ``learning_method="batch"`` is scikit-learn's full-batch
 variational EM: one step per pass, the E-step of every document on the threads.
 """
 
+from __future__ import annotations
+
 import time
 
 import numpy as np
@@ -478,7 +480,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.exp_dirichlet_component_ = evaluation.exp_dirichlet_expectation(self.components_)
 
     @ends_job_on_error
-    def fit(self, X, y=None, callback=None, monitor=None):
+    def fit(self, X, y=None, callback=None, monitor=None) -> LatentDirichletAllocation:
         """Learn the topics with up to ``max_iter`` passes of online variational Bayes (or of
         full-batch variational EM, ``learning_method='batch'``).
 
@@ -586,7 +588,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                                      n_threads=self._threads_now())
 
     @ends_job_on_error
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None) -> LatentDirichletAllocation:
         """One online update of the topics with the minibatches of X (scaled by ``total_samples``),
         whatever ``learning_method`` is (as in scikit-learn).
 
@@ -612,18 +614,18 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             self.components_, X, self.doc_topic_prior_, max_iter=self.max_doc_update_iter,
             tol=self.mean_change_tol, n_threads=self._threads_now())
 
-    def transform(self, X):
+    def transform(self, X) -> np.ndarray:
         """Document-topic distributions, shape (n_samples, n_components), rows sum to 1."""
         gamma = self._unnormalized_transform(X)
         return gamma / gamma.sum(axis=1, keepdims=True)
 
-    def score(self, X, y=None):
+    def score(self, X, y=None) -> float:
         """Approximate log-likelihood (the variational bound, nats) of X, as scikit-learn defines it."""
         gamma = self._unnormalized_transform(X)
         X = sp.csr_matrix(X, dtype=np.float64)
         return evaluation.approx_bound(self.components_, X, gamma, self.doc_topic_prior_, self.topic_word_prior_)
 
-    def perplexity(self, X):
+    def perplexity(self, X) -> float:
         """Perplexity of X, base e: exp(-bound / number of tokens), as scikit-learn computes it."""
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
@@ -631,7 +633,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                                      max_iter=self.max_doc_update_iter, tol=self.mean_change_tol,
                                      n_threads=self._threads_now())
 
-    def heldout_log_likelihood(self, X, seed=0):
+    def heldout_log_likelihood(self, X, seed: int = 0) -> float:
         """Per-word predictive log-likelihood by document completion (nats, higher is better).
 
         See :func:`dpsgd.evaluation.heldout_log_likelihood`.
@@ -643,7 +645,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             n_threads=self._threads_now(),
             max_iter=self.max_doc_update_iter, tol=self.mean_change_tol)
 
-    def show_topics(self, vocabulary=None, n_words=10):
+    def show_topics(self, vocabulary=None, n_words: int = 10) -> list[list[str]]:
         """The ``n_words`` most probable words of each topic, as lists of strings.
 
         Parameters

@@ -20,6 +20,8 @@ training rows only (scikit-learn also counts the validation rows);
 PassiveAggressive estimators); the divergence checks raise ``DivergenceError``.
 """
 
+from __future__ import annotations
+
 import time
 import warnings
 
@@ -834,7 +836,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
 
     @ends_job_on_error
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None,
-            t_start=None):
+            t_start=None) -> SGDClassifier:
         """Fit the model with up to ``max_iter`` epochs of parallel SGD.
 
         Parameters
@@ -881,7 +883,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         return self
 
     @ends_job_on_error
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> SGDClassifier:
         """One epoch over the given samples, continuing from the current model.
 
         Parameters
@@ -915,12 +917,12 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             self._train(X, y, sample_weight, 1, self._continue_from(), None)
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X) -> np.ndarray:
         """Signed distance to the hyperplane, shape (n_samples,) or (n_samples, n_classes)."""
         scores = self._decision(X)
         return scores.ravel() if scores.shape[1] == 1 else scores
 
-    def predict(self, X):
+    def predict(self, X) -> np.ndarray:
         """Predicted class label of each sample."""
         return self._labels(self._decision(X))
 
@@ -936,7 +938,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         return True
 
     @available_if(_has_proba)
-    def predict_proba(self, X):
+    def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (log_loss: logistic; modified_huber: clipped), OvR-normalised."""
         scores = self.decision_function(X)
         if self.loss == "log_loss":
@@ -952,7 +954,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         return prob / total[:, None]
 
     @available_if(_has_proba)
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
@@ -1005,7 +1007,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
         self._fit_targets(X, Y, y, sample_weight, max_iter, init, callback, early_stop)
 
     @ends_job_on_error
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None):
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None) -> SGDRegressor:
         """Fit the model with up to ``max_iter`` epochs of parallel SGD.
 
         Parameters are those of :meth:`SGDClassifier.fit`, with real-valued ``y``.
@@ -1025,7 +1027,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
         return self
 
     @ends_job_on_error
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None) -> SGDRegressor:
         """One epoch over the given samples, continuing from the current model.
 
         Returns
@@ -1038,6 +1040,6 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
         self._train(X, y, sample_weight, 1, (None, None, None, None) if first else self._continue_from(), None)
         return self
 
-    def predict(self, X):
+    def predict(self, X) -> np.ndarray:
         """Predicted target of each sample."""
         return self._decision(X).ravel()
