@@ -37,9 +37,12 @@ def random_csr(n, d, density, seed, *, dtype=np.float64, index_dtype=np.int32):
 os.environ.setdefault("OMP_PROC_BIND", "false")
 
 
-def run_mpi(script, n, *args, timeout=120):
+def run_mpi(script, n, *args, timeout=120, exact=False):
     """Run tests/mpi/SCRIPT under ``mpiexec -n N`` (the pip-installed MPICH); never hangs.
 
+    ``DPSGD_TEST_RANKS=K`` in the environment runs every test with K ranks instead, except
+    those that need their count (``exact=True``: a scripted interleaving of two ranks). The
+    result's ``ranks`` says how many ran; tests assert with it, never with a literal.
     Skips, with the reason, where mpi4py or mpiexec is missing."""
     import shutil
     import subprocess
@@ -54,5 +57,10 @@ def run_mpi(script, n, *args, timeout=120):
         command = [str(Path(__file__).resolve().parent / "mpi" / script)]
     else:  # a module: run_mpi("dpsgd", 3, "train", ...) is mpiexec -n 3 python -m dpsgd train ...
         command = ["-m", script]
-    return subprocess.run([mpiexec, "-n", str(n), sys.executable, *command, *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+    forced = os.environ.get("DPSGD_TEST_RANKS")
+    if forced and not exact:
+        n = int(forced)
+    out = subprocess.run([mpiexec, "-n", str(n), sys.executable, *command, *map(str, args)],
+                         capture_output=True, text=True, timeout=timeout)
+    out.ranks = n
+    return out

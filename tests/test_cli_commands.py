@@ -160,7 +160,7 @@ def test_info_under_mpiexec_prints_once_and_counts_the_ranks():
     out = run_mpi("dpsgd", 2, "info", timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("dpsgd ") == 1 and out.stdout.count("MPI:") == 1
-    assert "ranks: 2" in out.stdout
+    assert f"ranks: {out.ranks}" in out.stdout
 
 
 def test_info_in_one_process_says_one_rank():

@@ -56,22 +56,22 @@ def test_no_lost_updates(ranks, layout, method):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["exact"], result
-    assert result["clock"] == 200 * ranks  # every push versioned once
-    assert result["step_sum"] == 200.0 * ranks
+    assert result["clock"] == 200 * out.ranks  # every push versioned once
+    assert result["step_sum"] == 200.0 * out.ranks
     assert result["tickets_unique"]  # every ticket handed out exactly once
     assert result["rows_match"] and result["every_rank_sees_the_stop"]
 
 
 @pytest.mark.parametrize("k", [0, 5])
 def test_delay_of_a_scripted_interleaving(k):
-    out = run_mpi("delay_script.py", 2, k)
+    out = run_mpi("delay_script.py", 2, k, exact=True)  # scripted for two ranks
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"read": 0, "push": k, "delay": k}
 
 
 def test_push_completes_while_the_host_computes():
-    out = run_mpi("progress.py", 2)
+    out = run_mpi("progress.py", 2, exact=True)  # a host and one pusher
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["push_seconds"] < 1.0  # the host stays busy for 3 s without calling MPI
@@ -89,7 +89,7 @@ def test_a_rank_that_raises_ends_the_job_promptly():
     tic = time.perf_counter()
     out = run_mpi("disagree.py", 3, "raise", timeout=60)
     assert out.returncode != 0
-    assert "rank 1 failed on purpose" in out.stderr and "rank 1 of 3 failed" in out.stderr
+    assert "rank 1 failed on purpose" in out.stderr and f"rank 1 of {out.ranks} failed" in out.stderr
     assert time.perf_counter() - tic < 30  # the others were blocked in a barrier: aborted, not waited for
 
 
@@ -116,7 +116,7 @@ def test_distributed_linear_reaches_single_process_loss(a9a, ranks, policy, sync
     assert all(r["same_model_on_all_ranks"] for r in results)
     assert np.mean([r["test_log_loss"] for r in results]) <= single * 1.01
     # the delay of every push was measured on every rank, and its histogram recorded
-    assert all(len(r["delays"]) == ranks and all(d["pushes"] > 0 for d in r["delays"]) for r in results)
+    assert all(len(r["delays"]) == out.ranks and all(d["pushes"] > 0 for d in r["delays"]) for r in results)
     for d in (d for r in results for d in r["delays"]):
         assert sum(d["delay_histogram"]) == d["pushes"] and len(d["delay_histogram"]) == d["delay_max"] + 1
 
@@ -175,7 +175,7 @@ def test_a_global_budget_of_updates_stops_every_rank(task, ranks):
     assert result["same_model"]
     per_push = 1 if task == "lda" else 256
     # each rank checks before its next exchange: at most one push per rank in flight
-    assert all(limit <= s <= limit + ranks * per_push for s in result["steps"]), result
+    assert all(limit <= s <= limit + out.ranks * per_push for s in result["steps"]), result
 
 
 @pytest.mark.parametrize("task", ["lda", "linear"])
@@ -219,7 +219,7 @@ def test_the_master_can_only_host(task):
 # barrier or an allreduce: each of these hung until the timeout.
 @pytest.mark.parametrize("how,message", [
     ("lda_monitor", "rank 1 failed on purpose"),
-    ("lda_bad_input", "dpsgd: error (rank 1 of 3)"),
+    ("lda_bad_input", "dpsgd: error (rank 1 of {ranks})"),
     ("linear_callback", "rank 1 failed on purpose"),
     ("linear_diverge", "diverged on rank 1"),
 ])
@@ -229,7 +229,7 @@ def test_an_error_on_one_rank_inside_fit_ends_the_job(how, message):
     tic = time.perf_counter()
     out = run_mpi("failures.py", 3, how, timeout=90)
     assert out.returncode != 0
-    assert message in out.stderr, out.stderr[-2000:]
+    assert message.format(ranks=out.ranks) in out.stderr, out.stderr[-2000:]
     assert "not reached" not in out.stdout
     assert time.perf_counter() - tic < 60
 
@@ -280,7 +280,10 @@ def test_distributed_linear_defaults_reach_the_single_process_loss(ranks):
     agaricus = SHARED_DATA / "agaricus_mushroom"
     names = ["a9a", "rcv1-like"] + ([str(agaricus)] if agaricus.exists() else [])
     seeds = [0, 1]
-    out = run_mpi("linear_defaults.py", ranks, ",".join(names), ",".join(map(str, seeds)), timeout=400)
+    # the counts the defaults were chosen for (with 3 ranks, sorted agaricus's thirds are further
+    # apart and it lands at 0.036 nats: README, "Distributed")
+    out = run_mpi("linear_defaults.py", ranks, ",".join(names), ",".join(map(str, seeds)), timeout=400,
+                  exact=True)
     assert out.returncode == 0, out.stderr
     distributed = json.loads(out.stdout.strip().splitlines()[-1])
 
