@@ -5,7 +5,7 @@ epochs, or at a barrier for a preempted sibling) spins before it sleeps: libgomp
 default is 300,000 spins when the user set nothing (milliseconds), LLVM libomp's 200 ms.
 On a loaded machine (ranks x threads under mpiexec, a shared cluster node) that spinning
 takes the cores the other work needs: an LDA fit on 2 threads beside one busy process per
-core took 2.19 s and 2.19 CPU-seconds with libgomp's default, 0.71 s and 0.68 with the short
+core took 2.81 s and 2.79 CPU-seconds with libgomp's default, 0.87 s and 0.87 with the short
 spin; idle, nothing was lost (bench/thread_wait.py, README "Threads"). Our kernels start few
 regions (a few per epoch or minibatch), so waking a sleeping thread costs little. Unless the user chose
 (OMP_WAIT_POLICY, GOMP_SPINCOUNT, KMP_BLOCKTIME), the runtime is loaded with a short spin:
