@@ -115,14 +115,15 @@ class _BaseSGD(BaseEstimator):
     # With n_threads=None, epochs 5-7 run on one thread, and the rest of the fit keeps all
     # threads only if epochs 3-4 on all took at most this share of the time of 6-7. Hogwild!
     # threads all write the coordinates of words that occur in nearly every document; how
-    # much that costs depends on where the machine puts the threads (cores that share a
-    # cache or not), not on the data alone: text-like data (Zipf words, 206 a row) on this
+    # much that costs depends, it seems, on where the machine puts the threads, not on the
+    # data alone: text-like data (Zipf words, 206 a row) on this
     # 2-vCPU VM took 0.26 s for 40 epochs on 2 threads and 0.38 on one, or, at other times,
     # 0.63 on 2 threads (bench/thread_wait.py). Blocks, not single epochs: the first epoch
     # after a change of thread count pays for moving the model's cache lines between cores
     # (measured 10-20% of such a 10 ms epoch), which made alternating epochs choose one
     # thread in 3 of 3 processes where all threads were faster.
-    _PROBE_EPOCHS = {2: "all", 3: "all", 4: "all", 5: 1, 6: 1, 7: 1}
+    _PROBE_ONE_THREAD = (5, 6, 7)
+    _PROBE_COMPARED = ((3, 4), (6, 7))  # all threads, one thread
     _THREADS_MUST_WIN = 0.97
 
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
@@ -300,8 +301,8 @@ class _BaseSGD(BaseEstimator):
         explode_at = (DIVERGENCE_FACTOR * max(self._zero_model_loss(Y, loss_id, loss_param), 1.0)
                       if self._loss_explosion_diverges else np.inf)
 
-        # the default thread count is checked, not trusted (see _PROBE_EPOCHS)
-        probe = {} if request is None and n_threads > 1 and max_iter > max(self._PROBE_EPOCHS) else None
+        # the default thread count is checked, not trusted (see _PROBE_ONE_THREAD)
+        probe = {} if request is None and n_threads > 1 and max_iter > self._PROBE_ONE_THREAD[-1] else None
         eta0 = self.eta0
         best, no_improvement, epoch = -np.inf if scorer else np.inf, 0, 0
         t_first, start = self.t_, time.perf_counter()
@@ -318,16 +319,14 @@ class _BaseSGD(BaseEstimator):
                 l2=l2, l1=l1, learning_rate=schedule_id, eta0=eta0, power_t=self.power_t,
                 optimal_init=t0, t_start=self.t_, intercept_decay=intercept_decay,
                 fit_intercept=self.fit_intercept,
-                n_threads=1 if probe is not None and self._PROBE_EPOCHS.get(epoch) == 1 else n_threads,
+                n_threads=1 if probe is not None and epoch in self._PROBE_ONE_THREAD else n_threads,
                 merge_every=merge_every, class_weight=class_weight, **averaging,
             )
             seconds = time.perf_counter() - tic
-            if probe is not None and epoch in self._PROBE_EPOCHS:
+            if probe is not None:
                 probe[epoch] = seconds
-                if len(probe) == len(self._PROBE_EPOCHS):
-                    # the first epoch of each block pays for the change of thread count
-                    one = probe[6] + probe[7]
-                    many = probe[3] + probe[4]
+                if epoch == self._PROBE_ONE_THREAD[-1]:
+                    many, one = (sum(probe[e] for e in block) for block in self._PROBE_COMPARED)
                     if many > self._THREADS_MUST_WIN * one:
                         n_threads = self.n_threads_ = 1
                     if self.verbose:
