@@ -360,3 +360,23 @@ def test_regressor_predict_on_an_out_of_range_index_raises():
     model = SGDRegressor(max_iter=2, tol=None).fit(np.eye(6, 4) + 0.5, np.arange(6.0))
     with pytest.raises(ValueError, match=r"indices outside \[0, 4\)"):
         model.predict(mutated("index_too_large"))
+
+
+def test_balanced_weights_with_comm_use_every_ranks_counts():
+    """With comm, fit gathers each rank's labels and counts once; 'balanced' then weighs the
+    classes by the counts over all ranks, as scikit-learn would over the whole data."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from dpsgd import SGDClassifier
+    from dpsgd.tasks.linear import _union_of_counts
+
+    rng = np.random.default_rng(0)
+    shards = [rng.choice([0, 1], 300, p=[0.9, 0.1]), rng.choice([1, 2], 200, p=[0.5, 0.5])]
+    labels, counts = _union_of_counts([np.unique(s, return_counts=True) for s in shards])
+    everything = np.concatenate(shards)
+    assert labels.tolist() == [0, 1, 2] and counts.tolist() == np.bincount(everything).tolist()
+    clf = SGDClassifier(class_weight="balanced")
+    clf.classes_ = labels
+    expected = compute_class_weight("balanced", classes=labels, y=everything)
+    weights = clf._kernel_class_weight(shards[0], counts)  # rank 0 sees only its own rows
+    np.testing.assert_allclose(weights[:, 0], expected)

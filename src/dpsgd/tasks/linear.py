@@ -85,6 +85,15 @@ DIVERGENCE_FACTOR = 1e10
 SPARSE_INTERCEPT_DECAY = 0.01
 
 
+def _union_of_counts(per_rank):
+    """The sorted labels of every rank's ``(labels, counts)`` and each label's total count."""
+    labels = np.unique(np.concatenate([rank_labels for rank_labels, _ in per_rank]))
+    counts = np.zeros(labels.size, dtype=np.int64)
+    for rank_labels, rank_counts in per_rank:
+        counts[np.searchsorted(labels, rank_labels)] += rank_counts
+    return labels, counts
+
+
 class DivergenceError(ValueError):
     """Raised when SGD produced a non-finite value; the model keeps its last finite state."""
 
@@ -802,15 +811,17 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                 "to properly estimate the class frequency distributions. Pass the resulting "
                 "weights as the class_weight parameter.")
 
-    def _kernel_class_weight(self, y):
-        """The kernel's (K, 2) weights of positive and negative targets, or None."""
+    def _kernel_class_weight(self, y, label_counts=None):
+        """The kernel's (K, 2) weights of positive and negative targets, or None.
+
+        ``label_counts``: each class's count over all ranks (``fit`` with ``comm``), which
+        'balanced' uses; without them (one process, ``partial_fit``) it counts ``y``."""
         if self.class_weight is None:
             return None
-        if self.class_weight == "balanced" and self.comm is not None:  # counts over all ranks
-            counts = self.comm.allreduce(np.array([np.sum(y == c) for c in self.classes_], dtype=np.int64))
-            if np.any(counts == 0):
+        if self.class_weight == "balanced" and label_counts is not None:
+            if np.any(label_counts == 0):
                 raise ValueError("classes should have valid labels that are in y")
-            weights = counts.sum() / (self.classes_.size * counts)
+            weights = label_counts.sum() / (self.classes_.size * label_counts)
         else:
             weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
         if self.classes_.size == 2:  # scikit-learn's weight_pos, weight_neg
@@ -829,9 +840,9 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             return np.where(y == self.classes_[1], 1.0, -1.0).reshape(-1, 1)
         return np.where(y[:, None] == self.classes_[None, :], 1.0, -1.0)
 
-    def _train(self, X, y, sample_weight, max_iter, init, callback, early_stop=False):
+    def _train(self, X, y, sample_weight, max_iter, init, callback, early_stop=False, label_counts=None):
         self._fit_targets(X, self._targets(y), y, sample_weight, max_iter, init, callback, early_stop,
-                          self._kernel_class_weight(y))
+                          self._kernel_class_weight(y, label_counts))
 
     @ends_job_on_error
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None, callback=None,
@@ -867,9 +878,9 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             self.t_ = float(t_start)
         X, y = self._prepare_X(X, y, reset=True, y_numeric=False)
         check_classification_targets(y)
-        classes = np.unique(y)
-        if self.comm is not None:  # every rank must know every class
-            classes = np.unique(np.concatenate(self.comm.allgather(classes)))
+        classes, counts = np.unique(y, return_counts=True)
+        if self.comm is not None:  # every rank must know every class, and 'balanced' every count
+            classes, counts = _union_of_counts(self.comm.allgather((classes, counts)))
         if classes.size < 2:
             raise ValueError(f"The number of classes has to be greater than one; got {classes.size} class")
         if self.warm_start and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", []), classes):
@@ -877,7 +888,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
         self.classes_ = classes
         self._train(X, y, sample_weight, self.max_iter, (coef_init, intercept_init, None, None), callback,
-                    self.early_stopping)
+                    self.early_stopping, label_counts=counts if self.comm is not None else None)
         self._warn_if_not_converged()
         return self
 
