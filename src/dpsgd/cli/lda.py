@@ -105,9 +105,12 @@ def train_lda(args, comm=None):
                        "heldout_log_likelihood": heldout_log_likelihood(topics, X_test, lda.doc_topic_prior_, **kw),
                        **{k: info[k] for k in ROUND_KEYS if k in info}})
         if args.checkpoint and (done + info["pass"]) % args.checkpoint_every == 0:
-            write_checkpoint(args.checkpoint, {"components_": topics},
-                             {"task": "lda", "passes_done": done + info["pass"], "n_batch_iter": info["updates"] + 1,
-                              "n_topics": args.topics, "n_words": int(X_train.shape[1])})
+            checkpoint(topics, done + info["pass"], info["updates"] + 1)
+
+    def checkpoint(topics, passes_done, n_batch_iter):
+        write_checkpoint(args.checkpoint, {"components_": topics},
+                         {"task": "lda", "passes_done": passes_done, "n_batch_iter": int(n_batch_iter),
+                          "n_topics": args.topics, "n_words": int(X_train.shape[1])})
 
     try:
         lda.fit(X_train, callback=lambda n, seconds: progress.update(n), monitor=after_pass if root else None)
@@ -118,9 +121,7 @@ def train_lda(args, comm=None):
     if not root:
         return 0
     if args.checkpoint:  # the end state: rank 0's last pass may have ended before others' last steps
-        write_checkpoint(args.checkpoint, {"components_": lda.components_},
-                         {"task": "lda", "passes_done": done + lda.n_iter_, "n_batch_iter": int(lda.n_batch_iter_),
-                          "n_topics": args.topics, "n_words": int(X_train.shape[1])})
+        checkpoint(lda.components_, done + lda.n_iter_, lda.n_batch_iter_)
     if vocabulary is not None:
         lda.vocabulary_ = list(vocabulary)  # saved with the model: `dpsgd topics` needs no vocab file
     for k, words in enumerate(lda.show_topics(vocabulary or [f"w{i}" for i in range(X_train.shape[1])],
