@@ -92,17 +92,31 @@ def test_policies_use_the_steps_of_every_worker_when_given():
 def test_engine_feeds_other_workers_pushes_to_the_policy():
     """Another worker pushes (multiplier 0.3) while this one computes: the budget policy
     must see that step in its window, which its own record of steps does not hold."""
-    from dpsgd.comm import LocalWindow
-    from dpsgd.engine import run_rounds
+    from dpsgd import engine
+    from dpsgd.comm import Topology
+    from dpsgd.comm.codecs import Dense
+    from dpsgd.comm.local import LocalExchange
 
-    window = LocalWindow(2)
+    exchange = LocalExchange(2, in_place=False)
 
-    def local_update(params, version, r):
-        window.push(np.zeros(2), step=0.3)  # "the other worker"
-        return params + 1.0
+    class OneRound(engine.Problem):
+        size = 2
+
+        def initial(self):
+            return np.zeros(2)
+
+        def plan(self, ex):
+            return 1
+
+        def local_steps(self, work, r, version, ticket):
+            exchange.push(Dense(np.zeros(2)), step=0.3)  # "the other worker"
+            work += 1.0
+            return engine.Round()
+
+        def model(self, params, version):
+            return {"w": params.copy()}
 
     policy = stepsize.make_policy("budget", gamma_prime=1.0, alpha=0.5)
-    stats = run_rounds(window, local_update, 1, policy)
-    params, clock = window.pull()
-    assert stats.delays == [1] and clock == 2
-    np.testing.assert_allclose(params, 0.5 * (1.0 - 0.3))  # alpha (gamma' - 0.3) / gamma'
+    result = engine.run(OneRound(), Topology(), exchange=exchange, policy=policy)
+    assert result.stats.delays == [1] and result.version == 2
+    np.testing.assert_allclose(result.model["w"], 0.5 * (1.0 - 0.3))  # alpha (gamma' - 0.3) / gamma'

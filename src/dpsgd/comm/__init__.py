@@ -1,7 +1,15 @@
 """Parameter exchange between workers: the only package that imports mpi4py, and lazily.
 
-``ParameterWindow`` keeps the global parameters in an MPI one-sided (RMA) window;
-``LocalWindow`` offers the same interface inside one process, with no MPI.
+- :mod:`~dpsgd.comm.exchange`: the exchange interface and :func:`open_exchange`; the kinds
+  are :mod:`~dpsgd.comm.server` (asynchronous parameter server on an RMA window),
+  :mod:`~dpsgd.comm.allreduce` (synchronous averaging) and :mod:`~dpsgd.comm.local`
+  (one process, no MPI);
+- :mod:`~dpsgd.comm.codecs`: what a push carries (dense, rows, sparse);
+- :mod:`~dpsgd.comm.window`: the RMA window itself (``ParameterWindow``) and its one-process
+  twin (``LocalWindow``);
+- :mod:`~dpsgd.comm.topology`: ranks, threads per rank, rank seeds, and the collectives
+  tasks need;
+- :mod:`~dpsgd.comm.failure`: one failing rank ends every rank.
 """
 
 import os
@@ -11,10 +19,12 @@ if TYPE_CHECKING:
     from mpi4py import MPI
 
 from dpsgd.comm.failure import abort_on_exception, ends_job_on_error, fail_together
+from dpsgd.comm.exchange import EXCHANGES, check_exchange, open_exchange
+from dpsgd.comm.topology import Topology
 from dpsgd.comm.window import LocalWindow, ParameterWindow, open_window
 
-__all__ = ["LocalWindow", "ParameterWindow", "abort_on_exception", "ends_job_on_error", "fail_together",
-           "open_window", "world"]
+__all__ = ["EXCHANGES", "LocalWindow", "ParameterWindow", "Topology", "abort_on_exception", "check_exchange",
+           "ends_job_on_error", "fail_together", "open_exchange", "open_window", "world"]
 
 # set by the process managers of MPICH (hydra), Open MPI and Slurm's srun
 _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")

@@ -2,10 +2,12 @@
 
 Interface (both classes):
 
-- ``push(delta, step=0.0, advance=True) -> version``: add ``delta`` to the parameters;
-  ``version`` is the global clock before this push (pushes are numbered 0, 1, 2, ...).
-  ``step`` is added to a running sum of applied step sizes (for delay-adaptive policies).
-  ``advance=False`` writes a correction that is not a step: the clock does not move.
+- ``push(delta, step=0.0, advance=True, updates=1) -> version``: add ``delta`` to the
+  parameters; ``version`` is the global clock before this push (pushes are numbered 0, 1,
+  2, ...). ``step`` is added to a running sum of applied step sizes (for delay-adaptive
+  policies), ``updates`` (the optimisation steps the push carries) to a count of updates
+  (for a global budget). ``advance=False`` writes a correction that is not a step: the
+  clock and the counts do not move.
 - ``push_sparse(indices, values) -> version``: the same for a sparse delta.
 - ``push_rows(rows, values) -> version`` and ``pull_rows(rows) -> (values, version)``: the
   parameters seen as a matrix of rows of ``row_size`` (set at creation), e.g. LDA's
@@ -16,14 +18,14 @@ Interface (both classes):
   the index of the global step it is computing before it pushes it).
 - ``request_stop()`` / ``stop_requested()``: a flag any worker can raise and every
   worker reads (a global budget of updates or seconds, or an early stop).
-- ``clock()``, ``step_sum()``, ``close()``; both are context managers.
+- ``clock()``, ``step_sum()``, ``updates()``, ``close()``; both are context managers.
 
 A worker's delay for a push is ``push(...) - version_of_its_pull``: how many pushes other
 workers made between its read and its write.
 
 MPI layout (``ParameterWindow``): the parameters live in a window allocated with
 ``Win.Allocate`` on rank 0 (or in contiguous blocks over all ranks with
-``sharded=True``, in whole rows); the clock, the stop flag and the ticket counter (int64)
+``sharded=True``, in whole rows); the clock, the stop flag and the ticket counter and the update count (int64)
 and the step sum (float64) live in a second window on rank 0. Both windows stay in one
 passive-target epoch (``Lock_all``) for their whole life.
 Pushes are ``Accumulate(SUM)`` then ``Flush``; pulls are ``Get_accumulate(NO_OP)``, which
@@ -37,7 +39,8 @@ import threading
 import numpy as np
 
 # the cells of the counters window (8 bytes each, on rank 0)
-_CLOCK, _STOP, _TICKETS, _STEP_SUM = 0, 1, 2, 3
+_CLOCK, _STOP, _TICKETS, _STEP_SUM, _UPDATES = 0, 1, 2, 3, 4
+_N_COUNTERS = 5
 
 
 class LocalWindow:
@@ -51,27 +54,38 @@ class LocalWindow:
             raise ValueError(f"initial has shape {self._params.shape}, expected ({self.size},)")
         self._clock = 0
         self._step_sum = 0.0
+        self._updates = 0
         self._tickets = 0
         self._stop = False
         self._lock = threading.Lock()
 
-    def push(self, delta, step=0.0, advance=True):
+    def push(self, delta, step=0.0, advance=True, updates=1):
         delta = _as_delta(delta, self.size)
         with self._lock:
             self._params += delta
-            return self._advance(step) if advance else self._clock
+            return self._advance(step, updates) if advance else self._clock
 
-    def push_sparse(self, indices, values, step=0.0):
+    def push_sparse(self, indices, values, step=0.0, updates=1):
         indices, values = _as_sparse(indices, values, self.size)
         with self._lock:
             np.add.at(self._params, indices, values)
-            return self._advance(step)
+            return self._advance(step, updates)
 
-    def push_rows(self, rows, values, step=0.0):
+    def push_rows(self, rows, values, step=0.0, updates=1):
         rows, values = _as_rows(rows, values, self.size // self.row_size, self.row_size)
         with self._lock:
             self._params.reshape(-1, self.row_size)[rows] += values
-            return self._advance(step)
+            return self._advance(step, updates)
+
+    def advance(self, step=0.0, updates=1):
+        """Count a push whose change is already in the parameters (see :meth:`buffer`)."""
+        with self._lock:
+            return self._advance(step, updates)
+
+    def buffer(self):
+        """The parameters themselves, not a copy: for a single process whose local steps
+        write them in place (:class:`dpsgd.comm.local.LocalExchange`)."""
+        return self._params
 
     def pull_rows(self, rows, out=None):
         rows, out = _rows_out(rows, out, self.size // self.row_size, self.row_size)
@@ -85,10 +99,11 @@ class LocalWindow:
     def stop_requested(self):
         return self._stop
 
-    def _advance(self, step):
+    def _advance(self, step, updates):
         version = self._clock
         self._clock += 1
         self._step_sum += float(step)
+        self._updates += int(updates)
         return version
 
     def pull(self, out=None):
@@ -109,6 +124,9 @@ class LocalWindow:
 
     def step_sum(self):
         return self._step_sum
+
+    def updates(self):
+        return self._updates
 
     def close(self):
         pass
@@ -164,7 +182,7 @@ class ParameterWindow:
         self._owners = [r for r in range(nranks) if self._bounds[r + 1] > self._bounds[r]]
         local = int(self._bounds[rank + 1] - self._bounds[rank])
         self._win = MPI.Win.Allocate(local * 8, 8, comm=comm)
-        self._counters = MPI.Win.Allocate(32 if rank == 0 else 0, 8, comm=comm)  # see _CLOCK ... _STEP_SUM
+        self._counters = MPI.Win.Allocate(8 * _N_COUNTERS if rank == 0 else 0, 8, comm=comm)  # _CLOCK ...
         if local:
             block = np.frombuffer(self._win.tomemory(), dtype=np.float64)
             start, stop = self._bounds[rank], self._bounds[rank + 1]
@@ -181,7 +199,7 @@ class ParameterWindow:
         self._closed = False
 
     # ---------------------------------------------------------------- writes
-    def push(self, delta, step=0.0, advance=True):
+    def push(self, delta, step=0.0, advance=True, updates=1):
         delta = _as_delta(delta, self.size)
         MPI = self._MPI
         for r in self._owners:
@@ -189,9 +207,9 @@ class ParameterWindow:
             self._win.Accumulate(delta[start:stop], r, op=MPI.SUM)
         for r in self._owners:
             self._win.Flush(r)
-        return self._advance(step) if advance else self.clock()
+        return self._advance(step, updates) if advance else self.clock()
 
-    def push_sparse(self, indices, values, step=0.0):
+    def push_sparse(self, indices, values, step=0.0, updates=1):
         indices, values = _as_sparse(indices, values, self.size)
         MPI = self._MPI
         order = np.argsort(indices, kind="stable")
@@ -211,12 +229,12 @@ class ParameterWindow:
                     self._win.Accumulate(part[a:b], r, target=(int(local[a]), int(b - a), MPI.DOUBLE),
                                          op=MPI.SUM)
                 self._win.Flush(r)
-        return self._advance(step)
+        return self._advance(step, updates)
 
-    def push_rows(self, rows, values, step=0.0):
+    def push_rows(self, rows, values, step=0.0, updates=1):
         rows, values = _as_rows(rows, values, self.size // self.row_size, self.row_size)
         self._rows(rows, values, self._MPI.SUM)
-        return self._advance(step)
+        return self._advance(step, updates)
 
     def _rows(self, rows, values, op):
         """Accumulate ``values`` into (op SUM) or read them from (op NO_OP) the given rows:
@@ -242,11 +260,15 @@ class ParameterWindow:
         finally:
             dtype.Free()
 
-    def _advance(self, step):
-        """Add ``step`` to the step sum, then take a version number (after the data is flushed)."""
+    def _advance(self, step, updates):
+        """Add ``step`` to the step sum and ``updates`` to their count, then take a version
+        number (after the data is flushed)."""
         MPI = self._MPI
         if step:
             self._counters.Accumulate(np.array([float(step)]), 0, target=(_STEP_SUM, 1, MPI.DOUBLE), op=MPI.SUM)
+        if updates:
+            self._counters.Accumulate([np.array([int(updates)], dtype=np.int64), MPI.INT64_T], 0,
+                                      target=(_UPDATES, 1, MPI.INT64_T), op=MPI.SUM)
         return self._counter(_CLOCK, MPI.SUM)
 
     def _counter(self, cell, op):
@@ -283,6 +305,9 @@ class ParameterWindow:
 
     def ticket(self):
         return self._counter(_TICKETS, self._MPI.SUM)
+
+    def updates(self):
+        return self._counter(_UPDATES, self._MPI.NO_OP)
 
     def request_stop(self):
         self._counter(_STOP, self._MPI.REPLACE)

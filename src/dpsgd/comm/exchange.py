@@ -1,0 +1,60 @@
+"""The exchange interface, and :func:`open_exchange`, which builds one by name.
+
+An exchange shares a problem's parameters between workers. Every exchange has:
+
+- ``size``, ``row_size``: float64 parameters, seen as rows of ``row_size`` by the row calls;
+- ``in_place``: True when ``pull`` lends the parameters themselves (one process): the
+  round's steps write them and ``push(None)`` only counts the round;
+- ``synchronous``: True when ``push`` is collective (every rank must take part in every
+  round: :meth:`agree_rounds` gives their number, :meth:`skip` takes part with nothing);
+- ``pull(out=None) -> (params, version)`` and ``pull_rows(rows, out=None)``: the parameters
+  and the clock read just before them (every push numbered below ``version`` is in them);
+- ``push(change, *, step=0.0, updates=1) -> version``: add a :mod:`dpsgd.comm.codecs`
+  change; ``step`` joins the step sum (delay-adaptive policies), ``updates`` the count of
+  updates (the global budget);
+- ``clock()`` (pushes so far), ``updates()``, ``step_sum()``, ``ticket()`` (a step index of
+  one's own), ``request_stop()`` / ``stop_requested()`` (a flag every rank sees),
+  ``final(out=None)`` (the parameters once every rank's pushes are in; collective), and
+  ``close()``; each is a context manager.
+
+The kinds: ``"server"`` (:mod:`dpsgd.comm.server`, DPSGD's asynchronous parameter server),
+``"allreduce"`` (:mod:`dpsgd.comm.allreduce`, synchronous averaging) and, in one process,
+:mod:`dpsgd.comm.local`.
+"""
+
+EXCHANGES = ("server", "allreduce")
+
+
+def check_exchange(kind):
+    """Raise a ValueError unless ``kind`` names an exchange."""
+    if kind not in EXCHANGES:
+        raise ValueError(f"exchange must be one of {list(EXCHANGES)}, got {kind!r}")
+
+
+def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True):
+    """An exchange of ``size`` parameters between the ranks of ``topology``.
+
+    Parameters
+    ----------
+    kind : {'server', 'allreduce'}
+        Ignored in one process, which always uses :class:`dpsgd.comm.local.LocalExchange`.
+    topology : dpsgd.comm.topology.Topology
+    size : int
+    initial : array, optional
+        Rank 0's initial parameters.
+    row_size : int, default=1
+    in_place : bool, default=True
+        For one process: lend the parameters to the local steps (see LocalExchange).
+    """
+    check_exchange(kind)
+    if not topology.distributed:
+        from dpsgd.comm.local import LocalExchange
+
+        return LocalExchange(size, initial=initial, row_size=row_size, in_place=in_place)
+    if kind == "allreduce":
+        from dpsgd.comm.allreduce import AllreduceExchange
+
+        return AllreduceExchange(topology, size, initial=initial, row_size=row_size)
+    from dpsgd.comm.server import ServerExchange
+
+    return ServerExchange(topology, size, initial=initial, row_size=row_size)

@@ -1,0 +1,82 @@
+"""The exchange of a single process: no MPI, no copies.
+
+Every single-process fit runs through :class:`LocalExchange` and the engine's one loop, as
+the ranks of a distributed fit do. By default it lends the problem the parameters
+themselves (``in_place``): a round's lock-free steps write them directly, and a push only
+counts the round, so one process pays nothing for the exchange. ``in_place=False`` pulls a
+copy and pushes changes, as a rank of a distributed fit does: tests use it to run the
+distributed path in one process.
+"""
+
+from dpsgd.comm.codecs import Dense, Rows, Sparse
+from dpsgd.comm.window import LocalWindow
+
+
+class LocalExchange:
+    """The exchange interface in one process (see :mod:`dpsgd.comm.exchange`)."""
+
+    synchronous = False
+    rank, ranks = 0, 1
+
+    def __init__(self, size, *, initial=None, row_size=1, in_place=True):
+        self._window = LocalWindow(size, initial=initial, row_size=row_size)
+        self.size, self.row_size, self.in_place = self._window.size, self._window.row_size, in_place
+
+    def pull(self, out=None):
+        if self.in_place:
+            return self._window.buffer(), self._window.clock()
+        return self._window.pull(out)
+
+    def pull_rows(self, rows, out=None):
+        if self.in_place:  # the engine pulls whole parameters in place; rows only for a copy
+            raise ValueError("an in-place exchange lends the whole parameters: pull() them")
+        return self._window.pull_rows(rows, out)
+
+    def push(self, change, *, step=0.0, updates=1):
+        """Add ``change`` (a :mod:`dpsgd.comm.codecs` change, or None when the round wrote
+        the parameters in place) and count the push."""
+        if change is None:
+            return self._window.advance(step, updates)
+        if isinstance(change, Dense):
+            return self._window.push(change.values, step=step, updates=updates)
+        if isinstance(change, Rows):
+            return self._window.push_rows(change.rows, change.values, step=step, updates=updates)
+        if isinstance(change, Sparse):
+            return self._window.push_sparse(change.indices, change.values, step=step, updates=updates)
+        raise TypeError(f"cannot push a {type(change).__name__}")
+
+    def skip(self):
+        """Nothing to do: an asynchronous exchange has no rounds to take part in."""
+
+    def agree_rounds(self, rounds):
+        return rounds
+
+    def final(self, out=None):
+        return self.pull(out)
+
+    def clock(self):
+        return self._window.clock()
+
+    def updates(self):
+        return self._window.updates()
+
+    def step_sum(self):
+        return self._window.step_sum()
+
+    def ticket(self):
+        return self._window.ticket()
+
+    def request_stop(self):
+        self._window.request_stop()
+
+    def stop_requested(self):
+        return self._window.stop_requested()
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,85 @@
+"""Where a process stands among the ranks, and the few collectives the tasks need.
+
+Tasks never call MPI: they ask a :class:`Topology` for their rank, their share of the
+machine's cores and a seed of their own, and for the totals and unions that every rank must
+agree on before training (the number of rows, the classes). With no communicator each of
+these is the one-process answer, so a task has one code path.
+"""
+
+from dpsgd._threads import available_threads, effective_n_threads
+
+# rank r's seed is seed + _SEED_STRIDE * r: a prime, so that nearby seeds of nearby ranks
+# do not collide for any practical number of ranks
+_SEED_STRIDE = 7919
+
+
+class Topology:
+    """The ranks of ``comm`` (an mpi4py communicator), or one process when ``comm`` is None.
+
+    Every method whose docstring says *collective* must be called by every rank, in the
+    same order.
+    """
+
+    def __init__(self, comm=None):
+        self.comm = comm
+        self.rank = 0 if comm is None else comm.Get_rank()
+        self.ranks = 1 if comm is None else comm.Get_size()
+        self._node_ranks = None
+
+    @property
+    def distributed(self):
+        return self.comm is not None
+
+    @property
+    def is_root(self):
+        return self.rank == 0
+
+    def node_ranks(self):
+        """How many ranks share this machine (collective on first use)."""
+        if self._node_ranks is None:
+            if self.comm is None:
+                self._node_ranks = 1
+            else:
+                from mpi4py import MPI
+
+                node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+                self._node_ranks = node.Get_size()
+                node.Free()
+        return self._node_ranks
+
+    def one_machine(self):
+        """Whether every rank runs on this machine (collective on first use)."""
+        return self.node_ranks() == self.ranks
+
+    def threads(self, requested):
+        """Threads for this rank: the user's ``n_threads`` (see
+        :func:`dpsgd.effective_n_threads`), never more than the cores, shared with the other
+        ranks on this machine (collective on first use). More busy threads than cores
+        stalls everything: 2 ranks x 2 threads on 2 cores ran 10x slower than 1 x 1."""
+        return max(1, min(effective_n_threads(requested), available_threads() // self.node_ranks()))
+
+    def seed(self, seed):
+        """This rank's seed, derived from the run's ``seed``."""
+        return int(seed) + _SEED_STRIDE * self.rank
+
+    # --------------------------------------------------------------- collectives
+    def total(self, value):
+        """The sum of ``value`` over the ranks (collective)."""
+        return value if self.comm is None else self.comm.allreduce(value)
+
+    def everyone(self, value):
+        """The list of every rank's ``value``, in rank order (collective)."""
+        return [value] if self.comm is None else self.comm.allgather(value)
+
+    def to_root(self, value):
+        """The list of every rank's ``value`` on rank 0, None elsewhere (collective)."""
+        return [value] if self.comm is None else self.comm.gather(value, root=0)
+
+    def from_root(self, value):
+        """Rank 0's ``value`` on every rank (collective)."""
+        return value if self.comm is None else self.comm.bcast(value, root=0)
+
+    def barrier(self):
+        """Wait for every rank (collective)."""
+        if self.comm is not None:
+            self.comm.Barrier()

@@ -1,0 +1,14 @@
+"""The engine: one loop that runs any problem over any exchange (see :mod:`dpsgd.engine.loop`).
+
+A task hands :func:`run` a :class:`Problem` (parameter layout, local steps, model) and the
+:class:`~dpsgd.comm.topology.Topology` of its ranks; the engine opens the exchange, runs the
+rounds under the global budget (:class:`Limits`), measures delays (:class:`RoundStats`)
+and reports through one callback shape.
+"""
+
+from dpsgd.engine.limits import Limits
+from dpsgd.engine.loop import Result, run
+from dpsgd.engine.problem import Problem, Round
+from dpsgd.engine.stats import RoundStats
+
+__all__ = ["Limits", "Problem", "Result", "Round", "RoundStats", "run"]

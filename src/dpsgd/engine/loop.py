@@ -1,0 +1,132 @@
+"""The one loop that runs every problem, in one process and across ranks.
+
+Each worker (a process, or an MPI rank with its own OpenMP threads) repeats rounds: it
+pulls the global parameters and their version v, lets the problem run its local lock-free
+steps on them with the process's threads (Hogwild! inside the process), and pushes the
+change, scaled by the step policy for the delay it measured. With the asynchronous server
+nobody waits for anybody; with allreduce the push is collective; in one process the
+parameters are lent in place and a push only counts the round.
+"""
+
+import time
+
+import numpy as np
+
+from dpsgd.comm.exchange import open_exchange
+from dpsgd.engine.limits import Limits
+from dpsgd.engine.stats import RoundStats
+
+
+class Result:
+    """What :func:`run` returns: the ``model`` (the problem's dict of arrays), the final
+    ``version`` (pushes over every worker), ``updates`` (steps over every worker), this
+    worker's ``rounds`` and its round ``stats``."""
+
+    def __init__(self, model, version, updates, rounds, stats):
+        self.model, self.version, self.updates, self.rounds, self.stats = model, version, updates, rounds, stats
+
+
+def run(problem, topology, *, exchange="server", policy=None, max_updates=None, max_seconds=None,
+        callback=None, in_place=True):
+    """Run ``problem`` over an exchange between the ranks of ``topology``.
+
+    Parameters
+    ----------
+    problem : dpsgd.engine.Problem
+    topology : dpsgd.comm.topology.Topology
+        The ranks (one process when it has no communicator).
+    exchange : {'server', 'allreduce'} or an exchange, default='server'
+        How the ranks share the parameters (one process always uses the in-process one).
+        An exchange object already open (e.g. a test's) is used as it is and left open.
+    policy : dpsgd.stepsize policy, optional
+        Scales each pushed change by ``policy.delay_scale``: the policy's step for the
+        measured delay over gamma', where the delay-adaptive policies see the sum of the
+        multipliers of every worker's pushes since the pull (the exchange's step sum, read
+        before the pull and before the push: a little more than the delay window, never
+        less). None pushes changes as the local steps made them.
+    max_updates, max_seconds : optional
+        The global budget (:class:`dpsgd.engine.Limits`), checked before every round.
+    callback : callable, optional
+        ``callback(info)`` after every round (see :func:`round_info`).
+    in_place : bool, default=True
+        In one process, lend the parameters to the local steps (False runs the
+        distributed path: copies and pushed changes).
+
+    Returns
+    -------
+    Result
+    """
+    if not isinstance(exchange, str):
+        return _run(problem, exchange, policy, max_updates, max_seconds, callback)
+    with open_exchange(exchange, topology, problem.size, initial=problem.initial(), row_size=problem.row_size,
+                       in_place=in_place) as ex:
+        return _run(problem, ex, policy, max_updates, max_seconds, callback)
+
+
+def _run(problem, ex, policy, max_updates, max_seconds, callback):
+    own = problem.plan(ex)
+    total = ex.agree_rounds(own)
+    limits = Limits(ex, max_updates, max_seconds)
+    stats = RoundStats()
+    rounds = _rounds(problem, ex, own, total, policy, limits, stats, callback)
+    final, version = ex.final()
+    return Result(problem.model(final, version), version, ex.updates(), rounds, stats)
+
+
+def _rounds(problem, ex, own, total, policy, limits, stats, callback):
+    """The rounds of :func:`run`; returns how many this worker ran with steps of its own."""
+    start = time.perf_counter()
+    buf = None
+    done = 0
+    for r in range(total):
+        if limits.exhausted():
+            break
+        if r >= own:  # a synchronous exchange: this rank's rounds are done, the others' not
+            ex.skip()
+            continue
+        tic = time.perf_counter()
+        ticket = ex.ticket() if problem.uses_ticket else None
+        steps_before = ex.step_sum() if policy is not None else 0.0
+        rows = problem.rows(r)
+        if rows is None:
+            if buf is None and not ex.in_place:
+                buf = np.empty(ex.size)
+            pulled, version = ex.pull(buf)
+        else:
+            pulled, version = ex.pull_rows(rows)
+        toc = time.perf_counter()
+        work = pulled if ex.in_place else problem.working(pulled, version)
+        result = problem.local_steps(work, r, version, ticket)
+        change = None if ex.in_place else problem.change(work, pulled, version, ticket, rows)
+        tac = time.perf_counter()
+        delay = ex.clock() - version
+        scale = 1.0
+        if policy is not None and not ex.in_place:  # the steps every worker pushed since the pull
+            scale = policy.delay_scale(version, delay, ex.step_sum() - steps_before)
+            if scale != 1.0:
+                change = change.scaled(scale)
+        ex.push(change, step=scale, updates=result.updates)
+        stats.delays.append(delay)
+        stats.pushes += 1
+        stats.seconds_compute += tac - toc
+        stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
+        done += 1
+        if callback is not None:
+            callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
+        if result.stop:
+            break
+    return done
+
+
+def round_info(problem, ex, r, result, stats, seconds):
+    """The callback's ``info`` after round ``r``: ``round`` (1-based), ``updates`` (over every
+    worker), ``samples`` (this round's), ``seconds`` (since the rounds began),
+    ``end_of_pass``, the problem's report (e.g. ``pass``, ``loss``), and at the end of a
+    pass this worker's delay statistics and ``model()``, which returns the global model
+    (a dict of arrays, as :meth:`Problem.model`)."""
+    info = {"round": r + 1, "updates": ex.updates(), "samples": result.samples, "seconds": seconds,
+            "end_of_pass": result.end_of_pass, **result.report}
+    if result.end_of_pass:
+        info.update(stats.summary())
+        info["model"] = lambda: problem.model(*ex.pull())
+    return info

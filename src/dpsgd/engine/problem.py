@@ -1,0 +1,87 @@
+"""What a problem hands the engine: the base class of every task's problem, and a round's result.
+
+A problem owns its parameters' layout and its local steps; the engine moves the parameters
+(see :func:`dpsgd.engine.run`). A minimal problem sets ``size`` and defines ``initial``,
+``plan``, ``local_steps`` and ``model``; the other methods have defaults for a flat vector
+whose change is the difference of the local steps' result and what was pulled.
+"""
+
+from dataclasses import dataclass, field
+
+from dpsgd.comm.codecs import Dense, Rows
+
+
+@dataclass
+class Round:
+    """What a round of local steps did.
+
+    updates : int
+        Optimisation steps it took (the global budget counts these).
+    samples : int
+        Samples (rows, documents) it visited.
+    end_of_pass : bool
+        It finished a pass over this rank's data.
+    stop : bool
+        The problem has converged: the engine stops this rank (one process only; the ranks
+        of a distributed run stop together through the budget).
+    report : dict
+        Numbers for the callback (e.g. ``loss`` of a pass).
+    """
+
+    updates: int = 1
+    samples: int = 0
+    end_of_pass: bool = False
+    stop: bool = False
+    report: dict = field(default_factory=dict)
+
+
+class Problem:
+    """Base of the problems; see the module docstring.
+
+    Attributes
+    ----------
+    size : int
+        Float64 parameters exchanged.
+    row_size : int
+        1 for a flat vector; K when the parameters are rows of K that rounds pull and push
+        by row (``rows``).
+    uses_ticket : bool
+        The engine reserves a step index from the exchange before each round's pull (the
+        problem's steps depend on it, as LDA's step sizes do).
+    """
+
+    size = 0
+    row_size = 1
+    uses_ticket = False
+
+    def initial(self):
+        """The initial parameters, flat, in the exchanged form (rank 0's are used)."""
+        raise NotImplementedError
+
+    def plan(self, exchange):
+        """Prepare for running over ``exchange`` (whose ``in_place`` and ``ranks`` may shape the
+        rounds); return the number of rounds this rank runs."""
+        raise NotImplementedError
+
+    def rows(self, r):
+        """The rows round ``r`` reads and writes (sorted int64), or None for every parameter."""
+        return None
+
+    def working(self, pulled, version):
+        """The working form of pulled parameters; the local steps change it in place."""
+        return pulled.copy()
+
+    def local_steps(self, work, r, version, ticket):
+        """Run round ``r``'s lock-free steps on ``work`` in place; return a :class:`Round`."""
+        raise NotImplementedError
+
+    def change(self, work, pulled, version, ticket, rows):
+        """What to push after the local steps: a :mod:`dpsgd.comm.codecs` change."""
+        if rows is None:
+            return Dense(work - pulled)
+        return Rows(rows, work - pulled)
+
+    def model(self, params, version):
+        """The model of global parameters ``params`` (a dict of new arrays, named as the
+        estimator's fitted attributes); ``params`` may be the live buffer: copy."""
+        raise NotImplementedError

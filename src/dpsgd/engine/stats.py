@@ -1,0 +1,33 @@
+"""What a worker saw of its rounds: delays and where its time went."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RoundStats:
+    """One delay per push, and the seconds spent computing and communicating.
+
+    The delay of a round is the number of pushes by any worker between its pull and its
+    push: the clock read just before the push, less the version of the pull. (The version
+    the push itself gets would also count the pushes that land in between.)
+    """
+
+    delays: list = field(default_factory=list)
+    seconds_compute: float = 0.0
+    seconds_comm: float = 0.0
+    pushes: int = 0
+
+    def summary(self):
+        d = np.asarray(self.delays, dtype=float)
+        total = self.seconds_compute + self.seconds_comm
+        return {
+            "pushes": self.pushes,
+            "delay_mean": float(d.mean()) if d.size else 0.0,
+            "delay_p99": float(np.percentile(d, 99)) if d.size else 0.0,
+            "delay_max": float(d.max()) if d.size else 0.0,
+            "delay_histogram": np.bincount(d.astype(np.int64)).tolist() if d.size else [],  # pushes per delay
+            "comm_seconds": self.seconds_comm,
+            "comm_share": self.seconds_comm / total if total else 0.0,
+        }
