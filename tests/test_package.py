@@ -29,3 +29,32 @@ def test_the_public_api_is_annotated():
                       if m in vars(cls)]
     missing = [f.__qualname__ for f in functions if inspect.signature(f).return_annotation is inspect.Signature.empty]
     assert not missing, missing
+
+
+def test_the_version_is_pyprojects():
+    """dpsgd._version is written by hand: it must stay equal to pyproject.toml's static version."""
+    from pathlib import Path
+
+    import pytest
+
+    import dpsgd
+    from dpsgd._version import __version__
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not run from a source tree")
+    with pyproject.open("rb") as f:
+        assert tomllib.load(f)["project"]["version"] == __version__ == dpsgd.__version__
+
+
+def test_lower_modules_do_not_import_the_tasks():
+    """The package root loads its estimators on first use: dpsgd.persist imports no task, and
+    `from dpsgd import SGDClassifier` still works."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dpsgd.persist; assert not [m for m in sys.modules if m.startswith('dpsgd.tasks')], "
+            "sorted(sys.modules); from dpsgd import SGDClassifier; import dpsgd; "
+            "assert dpsgd.SGDClassifier is SGDClassifier and 'SGDClassifier' in dir(dpsgd)")
+    subprocess.run([sys.executable, "-c", code], check=True)

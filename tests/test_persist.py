@@ -12,9 +12,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from dpsgd import LatentDirichletAllocation, SGDClassifier, SGDRegressor, load_model, save_model
+from sklearn.base import BaseEstimator
+
+from dpsgd import LatentDirichletAllocation, SGDClassifier, SGDRegressor, load_model, persist, save_model
 from dpsgd.data import make_lda_corpus
-from dpsgd.persist import STALE_SECONDS, atomic_savez, read_checkpoint
+from dpsgd.persist import STALE_SECONDS, SavedState, atomic_savez, read_checkpoint, register, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -344,3 +346,161 @@ def test_class_weights_keep_their_keys(tmp_path):
     rewrite(tmp_path / "cw.npz", meta=lambda m: m["params"].update(class_weight={"__pairs__": [[1]]}))
     with pytest.raises(ValueError, match="corrupt metadata"):
         load_model(tmp_path / "cw.npz")
+
+
+# ---------------------------------------------------------------------------- what a class saves
+class Toy(BaseEstimator):
+    """An estimator of another package: what it saves is what it declares."""
+
+    _saved_state = SavedState(arrays=("weights_", "labels_"), optional=("bias_",), scalars=("n_features_in_",))
+
+    def __init__(self, scale=1.0, name="toy"):
+        self.scale = scale
+        self.name = name
+
+    def _validate_params(self):
+        if not self.scale > 0:
+            raise ValueError("scale must be > 0")
+
+
+class Unsaved(BaseEstimator):
+    pass
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A copy of the registry for the test to register in (dpsgd's estimators included)."""
+    monkeypatch.setattr(persist, "_REGISTRY", dict(persist._registered()))
+    return persist._REGISTRY
+
+
+def test_the_estimators_declare_what_they_save_and_are_registered():
+    for cls in (SGDClassifier, SGDRegressor, LatentDirichletAllocation):
+        assert isinstance(cls._saved_state, SavedState)
+        assert persist._registered()[cls.__name__] is cls
+    assert LatentDirichletAllocation._saved_state.optional == ("vocabulary_",)
+
+
+def test_a_registered_class_roundtrips(tmp_path, registry):
+    assert register(Toy) is Toy and registry["Toy"] is Toy
+    toy = Toy(scale=2.5, name="x")
+    toy.weights_, toy.labels_, toy.n_features_in_ = np.arange(6.0).reshape(2, 3), np.array(["a", "b"]), 3
+    save_model(toy, tmp_path / "toy.npz")
+    loaded = load_model(tmp_path / "toy.npz")
+    assert type(loaded) is Toy and loaded.get_params() == {"scale": 2.5, "name": "x"}
+    np.testing.assert_array_equal(loaded.weights_, toy.weights_)
+    assert loaded.labels_.tolist() == ["a", "b"] and loaded.n_features_in_ == 3 and not hasattr(loaded, "bias_")
+    toy.bias_ = np.ones(2)
+    save_model(toy, tmp_path / "toy.npz")
+    np.testing.assert_array_equal(load_model(tmp_path / "toy.npz").bias_, np.ones(2))
+    rewrite(tmp_path / "toy.npz", arrays={"bias_": np.array([1.0, np.inf])})
+    with pytest.raises(ValueError, match="bias_' holds NaN or infinite"):
+        load_model(tmp_path / "toy.npz")
+    rewrite(tmp_path / "toy.npz", meta=_set("scale", -1, "params"))
+    with pytest.raises(ValueError, match="invalid hyperparameters: scale must be > 0"):
+        load_model(tmp_path / "toy.npz")
+
+
+def test_a_class_that_declares_nothing_or_is_not_registered_is_refused(tmp_path, registry, classifier):
+    with pytest.raises(TypeError, match="cannot save a Unsaved: its class declares no _saved_state"):
+        save_model(Unsaved(), tmp_path / "u.npz")
+    with pytest.raises(TypeError, match="cannot register Unsaved: it declares no _saved_state"):
+        register(Unsaved)
+    with pytest.raises(TypeError, match="cannot save a Toy: its class is not registered"):
+        save_model(Toy(), tmp_path / "toy.npz")
+
+    class SGDClassifierOfMine(SGDClassifier):  # inherits a declaration, is not registered
+        pass
+
+    mine = SGDClassifierOfMine()
+    mine.__dict__.update(vars(classifier[0]))
+    with pytest.raises(TypeError, match="not registered"):
+        save_model(mine, tmp_path / "mine.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_of_an_unregistered_class_is_refused(tmp_path, registry):
+    register(Toy)
+    toy = Toy()
+    toy.weights_, toy.labels_, toy.n_features_in_ = np.ones(2), np.arange(2), 2
+    save_model(toy, tmp_path / "toy.npz")
+    del registry["Toy"]
+    with pytest.raises(ValueError, match="unknown estimator 'Toy'"):
+        load_model(tmp_path / "toy.npz")
+
+
+def test_register_refuses_a_second_class_of_a_name_and_unchecked_scalars(registry):
+    register(Toy)
+    register(Toy)  # the same class again: a reloaded module
+
+    class SGDRegressor(Toy):
+        pass
+
+    with pytest.raises(ValueError, match="a model file names its class 'SGDRegressor', already that of "
+                                         "dpsgd.tasks.linear.SGDRegressor"):
+        register(SGDRegressor)
+
+    class Scaled(Toy):
+        _saved_state = SavedState(arrays=("weights_",), scalars=("n_features_in_", "scale_"))
+
+    with pytest.raises(ValueError, match=r"no range for the saved scalars \['scale_'\]"):
+        register(Scaled)
+
+
+@pytest.mark.parametrize("fields,error", [
+    (dict(arrays=["coef_"]), TypeError),
+    (dict(arrays=("coef_",), scalars="t_"), TypeError),
+    (dict(arrays=("coef_", "")), TypeError),
+    (dict(arrays=("coef_",), optional=("coef_",)), ValueError),
+    (dict(arrays=("__metadata__",)), ValueError),
+])
+def test_saved_state_is_checked(fields, error):
+    with pytest.raises(error):
+        SavedState(**fields)
+
+
+def test_files_keep_their_layout(tmp_path, classifier, lda):
+    """Members and metadata keys as dpsgd 0.1.0 wrote them."""
+    save_model(classifier[0], tmp_path / "clf.npz")
+    assert list(members(tmp_path / "clf.npz")) == ["classes_", "coef_", "intercept_", "__metadata__"]
+    meta = metadata(tmp_path / "clf.npz")
+    assert list(meta) == ["format", "format_version", "dpsgd_version", "estimator", "params", "fitted"]
+    assert list(meta["fitted"]) == ["n_features_in_", "n_iter_", "t_"]
+    assert meta["format"] == "dpsgd-model" and meta["format_version"] == 1 and meta["estimator"] == "SGDClassifier"
+    model = lda[0]
+    model.vocabulary_ = [f"w{i}" for i in range(30)]
+    try:
+        save_model(model, tmp_path / "lda.npz")
+    finally:
+        del model.vocabulary_
+    assert list(members(tmp_path / "lda.npz")) == ["components_", "vocabulary_", "__metadata__"]
+    assert list(metadata(tmp_path / "lda.npz")["fitted"]) == ["n_features_in_", "n_batch_iter_",
+                                                              "doc_topic_prior_", "topic_word_prior_"]
+
+
+def test_a_file_written_by_dpsgd_0_1_0_loads(tmp_path):
+    """The file np.savez made of dpsgd 0.1.0's arrays and metadata, written here by hand."""
+    coef, intercept = np.array([[0.5, -1.0, 2.0]]), np.array([0.25])
+    params = {k: v for k, v in SGDClassifier().get_params().items() if k not in ("random_state", "comm",
+                                                                                  "step_policy")}
+    meta = {"format": "dpsgd-model", "format_version": 1, "dpsgd_version": "0.1.0", "estimator": "SGDClassifier",
+            "params": params, "fitted": {"n_features_in_": 3, "n_iter_": 4, "t_": 801.0}}
+    np.savez(tmp_path / "old.npz", classes_=np.array([-1, 1]), coef_=coef, intercept_=intercept,
+             __metadata__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    loaded = load_model(tmp_path / "old.npz")
+    assert (loaded.n_iter_, loaded.t_) == (4, 801.0)
+    X = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(loaded.decision_function(X), X @ coef[0] + intercept)
+
+
+def test_write_checkpoint(tmp_path):
+    write_checkpoint(tmp_path / "ck.npz", "lda", {"components_": np.ones((2, 3))}, {"passes_done": 2})
+    arrays, meta = read_checkpoint(tmp_path / "ck.npz", "lda")
+    assert meta == {"format": "dpsgd-checkpoint", "format_version": 1, "task": "lda", "passes_done": 2}
+    assert list(meta) == ["format", "format_version", "task", "passes_done"]  # the order the CLI wrote
+    np.testing.assert_array_equal(arrays["components_"], np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"must not hold \['task'\]"):
+        write_checkpoint(tmp_path / "ck2.npz", "lda", {}, {"task": "linear"})
+    with pytest.raises(ValueError, match="non-empty str"):
+        write_checkpoint(tmp_path / "ck2.npz", "", {}, {})
+    assert not (tmp_path / "ck2.npz").exists()

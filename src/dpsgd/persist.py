@@ -13,6 +13,12 @@ and the metadata are checked against each other before any array is allocated, o
 the members that are needed are read, and every way a file can be corrupt is a
 ValueError of dpsgd's own. dpsgd stores members uncompressed (``np.savez``); compressed
 members are refused, so no array can be larger than the file.
+
+What a model file holds of an estimator is what its class declares: a class attribute
+``_saved_state = SavedState(...)`` names the arrays and scalars, and :func:`register`
+makes the class loadable by name. This module imports no task: the tasks import it and
+register their estimators, and :func:`load_model` imports ``dpsgd.tasks`` (which imports
+every task) before it looks a name up.
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ import secrets
 import stat
 import time
 import zipfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from dpsgd._version import __version__
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -42,20 +51,77 @@ STALE_SECONDS = 600
 _METADATA = "__metadata__"
 
 
-def _estimator_classes():
-    from dpsgd.tasks.lda import LatentDirichletAllocation
-    from dpsgd.tasks.linear import SGDClassifier, SGDRegressor
+@dataclass(frozen=True)
+class SavedState:
+    """The fitted state of an estimator that a model file holds, declared by its class as
+    ``_saved_state = SavedState(...)``; attribute names, each saved in the order given.
 
-    return {cls.__name__: cls for cls in (SGDClassifier, SGDRegressor, LatentDirichletAllocation)}
+    Parameters
+    ----------
+    arrays : tuple of str
+        Arrays every fitted estimator has (numbers, or unicode strings); an estimator
+        lacking one is not fitted.
+    optional : tuple of str
+        Arrays saved when the estimator has them and they are not None; a
+        ``vocabulary_`` (a sequence of str, one per feature) is saved as unicode.
+    scalars : tuple of str
+        Numbers saved in the JSON metadata; each is checked on loading against its range
+        in ``dpsgd.persist._SCALARS``, which must know it.
+    """
+
+    arrays: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    scalars: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        names = [*self.arrays, *self.optional, *self.scalars]
+        for field in (self.arrays, self.optional, self.scalars):
+            if not isinstance(field, tuple) or not all(isinstance(n, str) and n for n in field):
+                raise TypeError(f"SavedState fields are tuples of attribute names, got {field!r}")
+        if len(set(names)) != len(names) or _METADATA in names:
+            raise ValueError(f"SavedState names each attribute once (and never {_METADATA!r}): {names}")
 
 
-# fitted state saved for each estimator: required arrays, optional arrays, JSON scalars
-_FITTED = {
-    "SGDClassifier": (("classes_", "coef_", "intercept_"), (), ("n_features_in_", "n_iter_", "t_")),
-    "SGDRegressor": (("coef_", "intercept_"), (), ("n_features_in_", "n_iter_", "t_")),
-    "LatentDirichletAllocation": (("components_",), ("vocabulary_",),
-                                  ("n_features_in_", "n_batch_iter_", "doc_topic_prior_", "topic_word_prior_")),
-}
+# class name -> class, filled by register(): the estimators load_model can create
+_REGISTRY = {}
+
+
+def register(cls):
+    """Make ``cls`` loadable by :func:`load_model` under its name; returns ``cls``, so it
+    can also decorate the class.
+
+    ``cls`` is a scikit-learn style estimator (``cls()`` works; ``get_params`` and
+    ``_validate_params``) whose ``_saved_state`` is a :class:`SavedState`.
+
+    Raises
+    ------
+    TypeError
+        When ``cls`` declares no ``_saved_state``.
+    ValueError
+        When another class of the same name is registered, or a saved scalar has no
+        range in ``_SCALARS``.
+    """
+    state = getattr(cls, "_saved_state", None)
+    if not isinstance(state, SavedState):
+        raise TypeError(f"cannot register {cls.__name__}: it declares no _saved_state (a dpsgd.persist.SavedState)")
+    unchecked = [s for s in state.scalars if s not in _SCALARS]
+    if unchecked:
+        raise ValueError(f"cannot register {cls.__name__}: no range for the saved scalars {unchecked} "
+                         "in dpsgd.persist._SCALARS")
+    known = _REGISTRY.get(cls.__name__)
+    if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"cannot register {cls.__module__}.{cls.__qualname__}: a model file names its class "
+                         f"{cls.__name__!r}, already that of {known.__module__}.{known.__qualname__}")
+    _REGISTRY[cls.__name__] = cls  # the same class again (a reloaded module) replaces itself
+    return cls
+
+
+def _registered():
+    """The registered estimators, dpsgd's own included (importing the tasks registers them)."""
+    import dpsgd.tasks  # noqa: F401
+
+    return _REGISTRY
+
 
 # what each saved scalar must be: keyword arguments of dpsgd._validation.check_number
 _SCALARS = {
@@ -257,6 +323,38 @@ def read_npz(path):
     return arrays, metadata
 
 
+def write_checkpoint(path: str | os.PathLike, task: str, arrays: dict[str, np.ndarray], metadata: dict) -> None:
+    """Write a checkpoint of ``dpsgd train TASK`` atomically, for :func:`read_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    task : str
+        The ``train`` subcommand that writes it (e.g. "linear", "lda").
+    arrays : dict of str to ndarray
+        Numeric or unicode arrays.
+    metadata : dict
+        The run's own JSON-serialisable keys; the format, its version and the task are
+        added before them.
+
+    Raises
+    ------
+    ValueError
+        When ``task`` is not a non-empty str, or ``metadata`` holds one of the keys added
+        here.
+    """
+    if not isinstance(task, str) or not task:
+        raise ValueError(f"the task of a checkpoint is a non-empty str, got {task!r}")
+    reserved = [key for key in _CHECKPOINT_KEYS if key in metadata]
+    if reserved:
+        raise ValueError(f"the checkpoint's metadata must not hold {reserved}: write_checkpoint adds them")
+    atomic_savez(path, arrays, {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "task": task,
+                                **metadata})
+
+
+_CHECKPOINT_KEYS = ("format", "format_version", "task")
+
+
 def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by ``dpsgd train ... --checkpoint``.
 
@@ -348,19 +446,32 @@ def save_model(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     Parameters
     ----------
     estimator : fitted SGDClassifier, SGDRegressor or LatentDirichletAllocation
+        Or any estimator of a class given to :func:`register`.
     path : str or path-like
-    """
-    name = type(estimator).__name__
-    if name not in _estimator_classes():
-        raise TypeError(f"cannot save a {name}")
-    required, optional, scalar_names = _FITTED[name]
-    if not all(hasattr(estimator, a) for a in required):
-        raise ValueError("the estimator is not fitted")
-    from dpsgd import __version__
 
-    arrays = {a: getattr(estimator, a) for a in required}
-    if getattr(estimator, "vocabulary_", None) is not None and "vocabulary_" in optional:
-        arrays["vocabulary_"] = _vocabulary_array(estimator.vocabulary_, estimator.n_features_in_)
+    Raises
+    ------
+    TypeError
+        When the estimator's class declares no ``_saved_state``, or is not registered
+        (a file :func:`load_model` could not load).
+    ValueError
+        When the estimator is not fitted.
+    """
+    cls = type(estimator)
+    name, state = cls.__name__, getattr(cls, "_saved_state", None)
+    if not isinstance(state, SavedState):
+        raise TypeError(f"cannot save a {name}: its class declares no _saved_state (a dpsgd.persist.SavedState "
+                        "naming the fitted attributes to save)")
+    if _REGISTRY.get(name) is not cls:
+        raise TypeError(f"cannot save a {name}: its class is not registered with dpsgd.persist.register, "
+                        "so load_model could not load the file")
+    if not all(hasattr(estimator, a) for a in state.arrays):
+        raise ValueError("the estimator is not fitted")
+    arrays = {a: getattr(estimator, a) for a in state.arrays}
+    for a in state.optional:
+        value = getattr(estimator, a, None)
+        if value is not None:
+            arrays[a] = _vocabulary_array(value, estimator.n_features_in_) if a == "vocabulary_" else value
     params = {k: _json_value(v) for k, v in estimator.get_params().items() if k not in _RUNTIME_PARAMS}
     metadata = {
         "format": FORMAT,
@@ -368,7 +479,7 @@ def save_model(estimator: BaseEstimator, path: str | os.PathLike) -> None:
         "dpsgd_version": __version__,
         "estimator": name,
         "params": params,
-        "fitted": {s: _json_value(getattr(estimator, s)) for s in scalar_names},
+        "fitted": {s: _json_value(getattr(estimator, s)) for s in state.scalars},
     }
     atomic_savez(path, arrays, metadata)
 
@@ -396,6 +507,7 @@ def load_model(path: str | os.PathLike) -> BaseEstimator:
     Returns
     -------
     SGDClassifier, SGDRegressor or LatentDirichletAllocation, fitted
+        Or an estimator of another class given to :func:`register`.
 
     Raises
     ------
@@ -409,9 +521,10 @@ def load_model(path: str | os.PathLike) -> BaseEstimator:
     with _Archive(path) as archive:
         meta = archive.metadata()
         _check_model_metadata(archive.path, meta)
-        estimator = _estimator_from_params(archive.path, meta["estimator"], meta["params"])
-        fitted = _fitted_scalars(archive.path, meta["estimator"], meta["fitted"])
-        arrays = _read_model_arrays(archive, meta["estimator"], fitted, estimator.get_params())
+        cls = _REGISTRY[meta["estimator"]]
+        estimator = _estimator_from_params(archive.path, cls, meta["params"])
+        fitted = _fitted_scalars(archive.path, cls._saved_state, meta["fitted"])
+        arrays = _read_model_arrays(archive, cls, fitted, estimator.get_params())
     for name, value in {**fitted, **arrays}.items():
         setattr(estimator, name, value)
     if isinstance(arrays.get("vocabulary_"), np.ndarray):
@@ -434,16 +547,16 @@ def _check_model_metadata(path, meta):
     if kind != FORMAT:
         raise ValueError(f"{path}: not a dpsgd model file")
     _check_version(path, meta)
-    if not isinstance(meta.get("estimator"), str) or meta["estimator"] not in _estimator_classes():
+    if not isinstance(meta.get("estimator"), str) or meta["estimator"] not in _registered():
         raise ValueError(f"{path}: unknown estimator {str(meta.get('estimator'))[:80]!r}")
     for key in ("params", "fitted"):
         if not isinstance(meta.get(key), dict):
             raise ValueError(f"{path}: corrupt metadata ({key!r} is not a JSON object)")
 
 
-def _estimator_from_params(path, name, params):
+def _estimator_from_params(path, cls, params):
     """The estimator with the saved hyperparameters, checked as ``fit`` checks them."""
-    cls = _estimator_classes()[name]
+    name = cls.__name__
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -461,10 +574,10 @@ def _estimator_from_params(path, name, params):
     return estimator
 
 
-def _fitted_scalars(path, name, fitted):
+def _fitted_scalars(path, state, fitted):
     from dpsgd._validation import check_number
 
-    scalar_names = _FITTED[name][2]
+    scalar_names = state.scalars
     missing = [s for s in scalar_names if s not in fitted]
     if missing:
         raise ValueError(f"{path}: the model file lacks {missing}")
@@ -476,16 +589,30 @@ def _fitted_scalars(path, name, fitted):
     return {s: fitted[s] for s in scalar_names}
 
 
-def _read_model_arrays(archive, name, fitted, params):
-    """The estimator's arrays, each checked against the metadata before it is read."""
-    d, path = fitted["n_features_in_"], archive.path
-    if name == "LatentDirichletAllocation":
-        arrays = {"components_": _weights(archive, "components_", (params["n_components"], d), positive=True)}
-        if "vocabulary_" in archive.members:
-            arrays["vocabulary_"] = archive.read("vocabulary_", kinds="U", shape=(d,))
-        return arrays
-    if name == "SGDRegressor":
-        return {"coef_": _weights(archive, "coef_", (d,)), "intercept_": _weights(archive, "intercept_", (1,))}
+def _read_model_arrays(archive, cls, fitted, params):
+    """The arrays ``cls`` saves, each checked against the metadata before it is read: those
+    of dpsgd's estimators have the shapes of :data:`_SHAPES`; any other array is only
+    checked to hold numbers (finite) or strings."""
+    state = cls._saved_state
+    checked = _SHAPES[cls.__name__](archive, fitted["n_features_in_"], params) if cls.__name__ in _SHAPES else {}
+    names = [*state.arrays, *(a for a in state.optional if a in archive.members)]
+    return {a: checked[a] if a in checked else _finite(archive.path, a, archive.read(a, kinds="biufU"))
+            for a in names}
+
+
+def _lda_arrays(archive, d, params):
+    arrays = {"components_": _weights(archive, "components_", (params["n_components"], d), positive=True)}
+    if "vocabulary_" in archive.members:
+        arrays["vocabulary_"] = archive.read("vocabulary_", kinds="U", shape=(d,))
+    return arrays
+
+
+def _regressor_arrays(archive, d, params):
+    return {"coef_": _weights(archive, "coef_", (d,)), "intercept_": _weights(archive, "intercept_", (1,))}
+
+
+def _classifier_arrays(archive, d, params):
+    path = archive.path
     classes = archive.read("classes_", kinds="biufU", ndim=1)
     if classes.size < 2 or np.unique(classes).size != classes.size:
         raise ValueError(f"{path}: classes_ must hold two or more distinct labels, got {classes.size}")
@@ -493,6 +620,12 @@ def _read_model_arrays(archive, name, fitted, params):
     n_outputs = 1 if classes.size == 2 else classes.size
     return {"classes_": classes, "coef_": _weights(archive, "coef_", (n_outputs, d)),
             "intercept_": _weights(archive, "intercept_", (n_outputs,))}
+
+
+# the shapes of the arrays of dpsgd's estimators, by class name: (archive, n_features_in_,
+# params) -> the arrays it read, each checked before it was read
+_SHAPES = {"SGDClassifier": _classifier_arrays, "SGDRegressor": _regressor_arrays,
+           "LatentDirichletAllocation": _lda_arrays}
 
 
 def _weights(archive, name, shape, positive=False):

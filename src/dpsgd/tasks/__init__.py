@@ -1,1 +1,5 @@
 """One thin module per workload, wiring kernels, engine and data into public estimators."""
+
+# every task, so that importing the package registers each estimator with dpsgd.persist
+# (load_model imports this package before it looks a class up)
+from dpsgd.tasks import lda, linear  # noqa: F401

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dpsgd import evaluation
+from dpsgd import evaluation, persist
 from dpsgd._kernels import svi as _svi
 from dpsgd._kernels.rng import permutation
 from dpsgd._threads import available_threads, effective_n_threads
@@ -31,6 +31,7 @@ PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
 LEARNING_METHODS = ("online", "batch")
 
 
+@persist.register
 class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Latent Dirichlet allocation fitted by online (stochastic) variational Bayes, in parallel.
 
@@ -153,6 +154,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     # for less time (2 ranks: 6-9% of the time communicating instead of 10-11%). Between
     # machines the bytes count, and rounds always move rows.
     _DENSE_ROWS_SHARE = 0.25
+
+    _saved_state = persist.SavedState(arrays=("components_",), optional=("vocabulary_",),
+                                      scalars=("n_features_in_", "n_batch_iter_", "doc_topic_prior_",
+                                               "topic_word_prior_"))
 
     def __init__(self, n_components=10, *, doc_topic_prior=None, topic_word_prior=None,
                  learning_method="online", learning_decay=0.7, learning_offset=10.0, max_iter=10,

@@ -37,7 +37,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dpsgd import stepsize
+from dpsgd import persist, stepsize
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
 from dpsgd._threads import available_threads, effective_n_threads
@@ -616,6 +616,7 @@ class _BaseSGD(BaseEstimator):
         return tags
 
 
+@persist.register
 class SGDClassifier(ClassifierMixin, _BaseSGD):
     """Linear classifiers (SVM, logistic regression, ...) trained by lock-free parallel SGD.
 
@@ -766,6 +767,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     """
 
     _losses = CLASSIFICATION_LOSSES
+    _saved_state = persist.SavedState(arrays=("classes_", "coef_", "intercept_"),
+                                      scalars=("n_features_in_", "n_iter_", "t_"))
 
     def __init__(self, loss="hinge", *, penalty="l2", alpha=1e-4, l1_ratio=0.15,
                  fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
@@ -970,6 +973,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             return np.log(self.predict_proba(X))
 
 
+@persist.register
 class SGDRegressor(RegressorMixin, _BaseSGD):
     """Linear regression trained by lock-free parallel SGD.
 
@@ -989,6 +993,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
     """
 
     _losses = REGRESSION_LOSSES
+    _saved_state = persist.SavedState(arrays=("coef_", "intercept_"), scalars=("n_features_in_", "n_iter_", "t_"))
     _loss_explosion_diverges = True
 
     def __init__(self, loss="squared_error", *, penalty="l2", alpha=1e-4, l1_ratio=0.15,
