@@ -57,9 +57,10 @@ def child(threads, epochs, eta0, sync_every, policy, tau_max, alpha):
     curve, clock = Curve(), []
     positive = (y_test == 1).astype(int)
 
-    def callback(epoch, info):
-        if rank == 0:
-            p = expit(X_test @ info["params"][:-1] + info["params"][-1])
+    def callback(info):
+        if rank == 0 and info["end_of_pass"]:
+            model = info["model"]()
+            p = expit(X_test @ model["coef_"][0] + model["intercept_"][0])
             curve.add(lambda: log_loss(positive, np.column_stack([1 - p, p]), labels=[0, 1]))
             clock.append(info["updates"] // sync_every)  # global pushes so far
 

@@ -42,13 +42,14 @@ def child(threads, epochs, scale, sync_every):
     curve = Curve()
     positive = (y_test == 1).astype(int)
 
-    def test_loss(params):  # the global model (coef of the one output, then the intercept)
-        p = expit(X_test @ params[:-1] + params[-1])
+    def test_loss(model):  # the global model of the one output
+        p = expit(X_test @ model["coef_"][0] + model["intercept_"][0])
         return log_loss(positive, np.column_stack([1 - p, p]), labels=[0, 1])
 
-    def callback(epoch, info):  # after each of this rank's passes
-        if rank == 0:
-            curve.add(lambda: test_loss(info["params"]))
+    def callback(info):  # after each of this rank's passes
+        if rank == 0 and info["end_of_pass"]:
+            model = info["model"]()
+            curve.add(lambda: test_loss(model))
 
     if comm:
         comm.Barrier()

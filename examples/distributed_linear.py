@@ -36,9 +36,9 @@ def main():
         if args.test and comm.rank == 0:
             X_test, y_test = load_svmlight(args.test, n_features=X.shape[1])
 
-    def report(epoch, info):  # every rank, after each of its own epochs
-        if comm.rank == 0:
-            print(f"epoch {epoch}: training loss {info['loss']:.4f}, delay mean {info['delay_mean']:.2f}",
+    def report(info):  # every rank, after each of its rounds
+        if comm.rank == 0 and info["end_of_pass"]:
+            print(f"epoch {info['pass']}: training loss {info['loss']:.4f}, delay mean {info['delay_mean']:.2f}",
                   flush=True)
 
     clf = SGDClassifier(loss="log_loss", alpha=1e-4, max_iter=args.epochs, tol=None, n_threads=args.threads,

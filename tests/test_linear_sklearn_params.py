@@ -131,8 +131,9 @@ def test_early_stopping_is_scikit_learns_rule_on_the_held_out_accuracy(average, 
     train = np.sort(train)
     scores = []
 
-    def record(epoch, info):
-        coef, intercept = info["params"][:-1], info["params"][-1]
+    def record(info):
+        model = info["model"]()  # every round of one process is an epoch
+        coef, intercept = model["coef_"][0], model["intercept_"][0]
         scores.append(np.mean(np.where(X[val] @ coef + intercept > 0, 1, 0) == y[val]))
 
     SGDClassifier(**kw, max_iter=stopped.n_iter_, tol=None).fit(X[train], y[train], callback=record)

@@ -61,6 +61,7 @@ def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, s
     import time
 
     from dpsgd import SGDClassifier
+    from dpsgd.comm import topology
     from dpsgd.tasks import linear
 
     X, y = _text_like()
@@ -73,8 +74,8 @@ def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, s
         return out
 
     monkeypatch.setattr(linear._sgd, "sgd_epoch", epoch)
-    monkeypatch.setattr(linear, "effective_n_threads", lambda request: 2)  # as on a 2-core machine
-    monkeypatch.setattr(linear, "available_threads", lambda: 2)
+    monkeypatch.setattr(topology, "effective_n_threads", lambda request: 2)  # as on a 2-core machine
+    monkeypatch.setattr(topology, "available_threads", lambda: 2)
     monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
     clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=9, tol=None, random_state=0).fit(X, y)
     assert clf.n_threads_ == (1 if slow_threads == 2 else 2)

@@ -22,7 +22,6 @@ PassiveAggressive estimators); the divergence checks raise ``DivergenceError``.
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -37,11 +36,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dpsgd import persist, stepsize
+from dpsgd import engine, persist, stepsize
 from dpsgd._kernels import sgd as _sgd
-from dpsgd._kernels.rng import permutation
-from dpsgd._threads import available_threads, effective_n_threads
+from dpsgd._threads import effective_n_threads
+from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.failure import ends_job_on_error
+from dpsgd.tasks.linear_problem import DIVERGENCE_FACTOR, DivergenceError, LinearProblem
 from dpsgd._validation import (as_kernel_csr, check_choice, check_number, check_sample_weight,
                                check_sparse_structure)
 
@@ -74,13 +74,6 @@ SCHEDULE_IDS = {
 }
 # scikit-learn's passive-aggressive steps, which are not gradient steps
 PASSIVE_AGGRESSIVE = ("pa1", "pa2")
-# 'adaptive' stops once its step falls below this (scikit-learn's bound)
-ADAPTIVE_MIN_ETA = 1e-6
-# A regressor's epoch whose mean loss exceeds this many times the mean loss of
-# the zero model (at least 1) has exploded: the gradient clipping keeps such runs
-# finite, so the non-finite check alone never fires (eta0=1e6 gave R^2 = -4e36).
-# Legitimate runs stay within a few times the zero model's loss.
-DIVERGENCE_FACTOR = 1e10
 # scikit-learn damps the intercept's steps on sparse input (SPARSE_INTERCEPT_DECAY).
 SPARSE_INTERCEPT_DECAY = 0.01
 
@@ -92,10 +85,6 @@ def _union_of_counts(per_rank):
     for rank_labels, rank_counts in per_rank:
         counts[np.searchsorted(labels, rank_labels)] += rank_counts
     return labels, counts
-
-
-class DivergenceError(ValueError):
-    """Raised when SGD produced a non-finite value; the model keeps its last finite state."""
 
 
 class _BaseSGD(BaseEstimator):
@@ -138,7 +127,7 @@ class _BaseSGD(BaseEstimator):
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
                  eta0, power_t, early_stopping, validation_fraction, n_iter_no_change,
-                 warm_start, average, comm=None, sync_every="auto",
+                 warm_start, average, comm=None, exchange="server", sync_every="auto",
                  step_policy="budget", max_seconds=None, max_updates=None):
         self.loss = loss
         self.penalty = penalty
@@ -161,6 +150,7 @@ class _BaseSGD(BaseEstimator):
         self.warm_start = warm_start
         self.average = average
         self.comm = comm
+        self.exchange = exchange
         self.sync_every = sync_every
         self.step_policy = step_policy
         self.max_seconds = max_seconds
@@ -200,6 +190,7 @@ class _BaseSGD(BaseEstimator):
             check_number("sync_every", self.sync_every, low=1, integer=True)
         check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
+        check_exchange(self.exchange)
         if self.comm is not None and self.penalty in ("l1", "elasticnet"):
             raise ValueError("with comm, penalty must be 'l2' or None: the L1 cumulative penalty "
                              "keeps per-process state that the ranks do not share yet")
@@ -265,124 +256,57 @@ class _BaseSGD(BaseEstimator):
 
     def _run_epochs(self, X, Y, sample_weight, coef, intercept, max_iter, callback=None, *,
                     rows=None, scorer=None, class_weight=None, avg=None):
-        """Run up to ``max_iter`` epochs on (d, K) ``coef`` and (K,) ``intercept`` in place.
+        """Run up to ``max_iter`` epochs (passes over this rank's rows, with ``comm``) through
+        the engine, from (d, K) ``coef`` and (K,) ``intercept``; returns the final
+        ``(coef (K, d), intercept (K,))`` and the number of epochs run.
 
         ``rows``: the training rows (None: all); ``scorer(coef, intercept)``: the
         validation score that early stopping watches; ``class_weight``: (K, 2)
         weights of positive and negative targets; ``avg``: (avg_coef, avg_intercept)
-        of averaged SGD, updated in place. Returns the number of epochs run. On
-        divergence the arrays are restored to their state before the failing
-        epoch and a DivergenceError is raised.
+        of averaged SGD, updated in place. On divergence a DivergenceError is raised
+        (see :mod:`dpsgd.tasks.linear_problem`).
         """
-        n_rows, d = X.shape
-        n = n_rows if rows is None else rows.shape[0]
+        topology = Topology(self.comm)
+        n = X.shape[0] if rows is None else rows.shape[0]
+        if topology.total(n) == 0:
+            raise ValueError("X has 0 samples on every rank; at least one is required")
         K = coef.shape[1]
         # Never more threads than cores: the kernel's threads walk the step-size
         # schedule together, and a preempted thread would apply updates a whole
         # time slice late (a9a with 4 threads on 2 cores: 1.4% worse test loss).
         request = self._thread_request()
-        n_threads = min(effective_n_threads(request), available_threads(),
-                        max(1, int(X.indptr[-1]) * K // self._MIN_NNZ_PER_THREAD))
+        n_threads = min(topology.threads(request), max(1, int(X.indptr[-1]) * K // self._MIN_NNZ_PER_THREAD))
         loss_id, loss_param = self._kernel_loss()
         schedule_id, t0 = self._schedule()
         l1 = self.penalty in ("l1", "elasticnet")
-        l2 = self.penalty in ("l2", "elasticnet")
-        l1_ratio = {"l1": 1.0, "elasticnet": self.l1_ratio}.get(self.penalty, 0.0)
-        intercept_decay = SPARSE_INTERCEPT_DECAY if self._sparse_input_ else 1.0
-        if self.comm is not None:
-            return self._run_distributed(X, Y, sample_weight, coef, intercept, max_iter, n_threads, callback,
-                                         dict(loss=loss_id, loss_param=loss_param, alpha=self.alpha,
-                                              l1_ratio=l1_ratio, l2=l2, l1=l1, learning_rate=schedule_id,
-                                              eta0=self.eta0, power_t=self.power_t, optimal_init=t0,
-                                              intercept_decay=intercept_decay,
-                                              fit_intercept=self.fit_intercept, class_weight=class_weight))
-        hot_slot, hot_feat = self._hot_coordinates(X, n_threads, K)
-        mean_nnz = max(int(X.indptr[-1]) / max(n_rows, 1), 1.0)
-        merge_every = 1 if n_threads == 1 else int(np.clip(np.ceil(max(hot_feat.size, 1) / mean_nnz), 4, 64))
-        tbuf = np.zeros((n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
-        q = np.zeros((d, K) if l1 else (0, 0))
-        l1_state = np.zeros(1)
-        Y = np.ascontiguousarray(Y, dtype=np.float64)
-        averaging = {} if avg is None else dict(avg_coef=avg[0], avg_intercept=avg[1],
-                                                average_start=float(self._average_start()))
-        seed = int(self._rng_.randint(0, 2**31 - 1)) << 31 | int(self._rng_.randint(0, 2**31 - 1))
-        self.n_threads_ = n_threads
+        kernel = dict(loss=loss_id, loss_param=loss_param, alpha=self.alpha,
+                      l1_ratio={"l1": 1.0, "elasticnet": self.l1_ratio}.get(self.penalty, 0.0),
+                      l2=self.penalty in ("l2", "elasticnet"), l1=l1, learning_rate=schedule_id, eta0=self.eta0,
+                      power_t=self.power_t, optimal_init=t0,
+                      intercept_decay=SPARSE_INTERCEPT_DECAY if self._sparse_input_ else 1.0,
+                      fit_intercept=self.fit_intercept, class_weight=class_weight)
+        seed = int(self._rng_.randint(0, 2**31 - 1))
+        if topology.distributed:
+            seed = topology.seed(seed)
+        else:  # a 62-bit seed for the epochs' permutations
+            seed = seed << 31 | int(self._rng_.randint(0, 2**31 - 1))
         explode_at = (DIVERGENCE_FACTOR * max(self._zero_model_loss(Y, loss_id, loss_param), 1.0)
                       if self._loss_explosion_diverges else np.inf)
-
-        # the default thread count is checked, not trusted (see _PROBE_ONE_THREAD)
-        probe = {} if request is None and n_threads > 1 and max_iter > self._PROBE_ONE_THREAD[-1] else None
-        eta0 = self.eta0
-        best, no_improvement, epoch = -np.inf if scorer else np.inf, 0, 0
-        t_first, start = self.t_, time.perf_counter()
-        for epoch in range(1, max_iter + 1):
-            perm = permutation(n, seed, epoch) if self.shuffle else np.arange(n, dtype=np.int64)
-            if rows is not None:
-                perm = rows[perm]
-            saved = (coef.copy(), intercept.copy()) + (() if avg is None else (avg[0].copy(), avg[1].copy()))
-            tic = time.perf_counter()
-            sumloss, status, bad = _sgd.sgd_epoch(
-                X.data, X.indices, X.indptr, Y, sample_weight, perm, coef, intercept, q, l1_state,
-                hot_slot, hot_feat, tbuf,
-                loss=loss_id, loss_param=loss_param, alpha=self.alpha, l1_ratio=l1_ratio,
-                l2=l2, l1=l1, learning_rate=schedule_id, eta0=eta0, power_t=self.power_t,
-                optimal_init=t0, t_start=self.t_, intercept_decay=intercept_decay,
-                fit_intercept=self.fit_intercept,
-                n_threads=1 if probe is not None and epoch in self._PROBE_ONE_THREAD else n_threads,
-                merge_every=merge_every, class_weight=class_weight, **averaging,
-            )
-            seconds = time.perf_counter() - tic
-            if probe is not None:
-                probe[epoch] = seconds
-                if epoch == self._PROBE_ONE_THREAD[-1]:
-                    many, one = (sum(probe[e] for e in block) for block in self._PROBE_COMPARED)
-                    if many > self._THREADS_MUST_WIN * one:
-                        n_threads = self.n_threads_ = 1
-                    if self.verbose:
-                        print(f"-- threads: 2 epochs took {one:.4f} s on 1 thread, {many:.4f} s on "
-                              f"all; using {n_threads}")
-                    probe = None
-            mean_loss = sumloss / max(n * K, 1)
-            problem = self._divergence(status, bad, mean_loss, explode_at, coef, intercept, avg)
-            if problem:
-                coef[...], intercept[...] = saved[:2]
-                if avg is not None:
-                    avg[0][...], avg[1][...] = saved[2:]
-                raise DivergenceError(
-                    f"SGD diverged in epoch {epoch}: {problem}. The model keeps its state from "
-                    "before that epoch. Lower eta0 (or use learning_rate='optimal'), or scale the "
-                    "features (e.g. StandardScaler or MaxAbsScaler)."
-                )
-            self.t_ += n
-            objective = sumloss / max(n, 1) + self._penalty_value(coef)
-            score = scorer(coef, intercept) if scorer is not None else None
-            if self.verbose:
-                print(f"-- Epoch {epoch}: avg. loss {sumloss / max(n, 1):.6f}, objective "
-                      f"{objective:.6f}, norm {np.linalg.norm(coef):.4f}, "
-                      + ("" if score is None else f"validation score {score:.6f}, ")
-                      + f"{X.indptr[-1] / max(seconds, 1e-12):.3g} nnz/s, {seconds:.3f} s")
-            if callback is not None:
-                callback(epoch, {"loss": sumloss / max(n, 1), "objective": objective,
-                                 "seconds": seconds, "nnz": int(X.indptr[-1]) * K,
-                                 "updates": int(self.t_ - 1),
-                                 "params": np.concatenate([coef.ravel(), intercept])})
-            # scikit-learn's rule: a validation score that does not rise by tol, or
-            # else an objective that does not fall by tol, counts as no improvement
-            if scorer is not None:
-                worse = self.tol is not None and score < best + self.tol
-                best = max(best, score)
-            else:
-                worse = self.tol is not None and objective > best - self.tol
-                best = min(best, objective)
-            no_improvement = no_improvement + 1 if worse else 0
-            if no_improvement >= self.n_iter_no_change and self.learning_rate == "adaptive" \
-                    and eta0 > ADAPTIVE_MIN_ETA:
-                eta0, no_improvement = eta0 / 5, 0
-            if no_improvement >= self.n_iter_no_change or (
-                    self.max_updates is not None and self.t_ - t_first >= self.max_updates) or (
-                    self.max_seconds is not None and time.perf_counter() - start >= self.max_seconds):
-                break
-        return epoch
+        problem = LinearProblem(
+            self, X, Y, sample_weight, coef, intercept, max_iter, kernel, n_threads, seed,
+            # the default thread count is checked, not trusted (see _PROBE_ONE_THREAD)
+            probe=request is None and n_threads > 1 and max_iter > self._PROBE_ONE_THREAD[-1],
+            rows=rows, scorer=scorer, avg=avg, l1=l1, explode_at=explode_at)
+        problem.rank_name = topology.rank
+        self.n_threads_ = n_threads
+        result = engine.run(problem, topology, exchange=self.exchange, policy=self._policy,
+                            max_updates=self.max_updates, max_seconds=self.max_seconds,
+                            callback=callback)
+        self.round_stats_ = result.stats.summary()
+        if problem.in_place:
+            return result.model, result.rounds
+        self.t_ += result.updates
+        return result.model, min(max_iter, -(-result.stats.pushes // problem.rounds_per_pass))
 
     @staticmethod
     def _zero_model_loss(Y, loss_id, loss_param):
@@ -390,17 +314,6 @@ class _BaseSGD(BaseEstimator):
         sample = Y.ravel()[::max(1, Y.size // 1000)]
         return float(np.mean([_sgd.py_loss_grad(loss_id, y, 0.0, loss_param)[0] for y in sample])) \
             if sample.size else 0.0
-
-    @staticmethod
-    def _divergence(status, bad, mean_loss, explode_at, coef, intercept, avg):
-        """What went wrong in an epoch, or an empty string."""
-        arrays = (coef, intercept) + (() if avg is None else avg)
-        if status != _sgd.Status.OK or not all(np.all(np.isfinite(a)) for a in arrays):
-            return "a non-finite value appeared" + (f" (prediction for row {bad})" if bad >= 0 else "")
-        if not mean_loss <= explode_at:
-            return (f"the epoch's mean loss {mean_loss:.3g} exceeds {DIVERGENCE_FACTOR:.0e} times that "
-                    "of the zero model (the gradient clipping kept the exploding weights finite)")
-        return ""
 
     # sync_every="auto": this many exchanges per pass over a rank's rows, each of at most
     # _MAX_ROUND samples. A fixed 4,096 gave a rank of a few thousand rows a few pushes a
@@ -415,82 +328,6 @@ class _BaseSGD(BaseEstimator):
         if isinstance(self.sync_every, str):  # "auto"
             return max(1, min(self._MAX_ROUND, n // self._ROUNDS_PER_PASS))
         return int(self.sync_every)
-
-    def _run_distributed(self, X, Y, sample_weight, coef, intercept, max_iter, n_threads, callback, kernel_args):
-        """DPSGD across the ranks of ``self.comm``: rounds of ``sync_every`` local Hogwild!
-        steps on this rank's rows, exchanged through an RMA window (dpsgd.engine).
-
-        Runs ``max_iter`` passes over this rank's rows (``tol`` is not used) unless the
-        global budget stops it first, then every rank reads the same final model. The
-        callback, at the end of each of this rank's passes, gets the global parameters.
-        Returns the number of passes this rank began."""
-        from dpsgd import engine
-        from dpsgd.comm import ParameterWindow
-
-        n, d = X.shape
-        K = coef.shape[1]
-        H = self._round_length(n)
-        # ranks on one machine share its cores: more busy threads than cores stalls
-        # everything (measured: 2 ranks x 2 threads on 2 cores ran 10x slower than 1 x 1)
-        from mpi4py import MPI
-
-        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
-        n_threads = max(1, min(n_threads, available_threads() // node.Get_size()))
-        node.Free()
-        if self.comm.allreduce(n) == 0:
-            raise ValueError("X has 0 samples on every rank; at least one is required")
-        rounds_per_pass = max(1, -(-n // H))
-        Y = np.ascontiguousarray(Y, dtype=np.float64)
-        seed = int(self._rng_.randint(0, 2**31 - 1)) + 7919 * self.comm.Get_rank()
-        tbuf = np.zeros((n_threads, _sgd.thread_buffer_stride(K, 0)))
-        empty_slot, empty_feat = np.empty(0, np.int32), np.empty(0, np.int64)
-        order = {}
-        pass_loss = [0.0, time.perf_counter()]
-        stats = engine.RoundStats()
-
-        def local_update(params, version, r):
-            pass_, j = divmod(r, rounds_per_pass)
-            if pass_ not in order:
-                order.clear()
-                order[pass_] = permutation(n, seed, pass_ + 1) if self.shuffle else np.arange(n, dtype=np.int64)
-            rows = order[pass_][j * H:(j + 1) * H]
-            c = params[:d * K].reshape(d, K)
-            b = params[d * K:]
-            # the schedule follows the global number of samples: every push carried ~H
-            sumloss, status, bad = _sgd.sgd_epoch(
-                X.data, X.indices, X.indptr, Y, sample_weight, rows, c, b, np.zeros((0, 0)), np.zeros(1),
-                empty_slot, empty_feat, tbuf, t_start=self.t_ + version * H, n_threads=n_threads,
-                merge_every=1 if n_threads == 1 else 32, **kernel_args)
-            if status != _sgd.Status.OK:
-                raise DivergenceError(f"SGD diverged on rank {self.comm.Get_rank()} (row {bad})")
-            pass_loss[0] += sumloss
-            if j == rounds_per_pass - 1 and callback is not None:  # this rank finished a pass
-                now = time.perf_counter()
-                tic = time.perf_counter()
-                current, clock = window.pull()  # the global model, for evaluation on this rank
-                stats.seconds_comm += time.perf_counter() - tic
-                callback(pass_ + 1, {"loss": pass_loss[0] / max(n, 1), "seconds": now - pass_loss[1],
-                                     "nnz": int(X.indptr[-1]) * K, "updates": int(self.t_ - 1) + clock * H,
-                                     **stats.summary(),
-                                     "comm_seconds": stats.seconds_comm, "params": current})
-                pass_loss[:] = [0.0, now]
-            return params
-
-        self.n_threads_ = n_threads
-        initial = np.concatenate([coef.ravel(), intercept])
-        with ParameterWindow(self.comm, initial.size, initial=initial) as window:
-            budget = engine.Budget(window, None if self.max_updates is None else -(-self.max_updates // H),
-                                   self.max_seconds)
-            # a rank without rows (e.g. a master told not to work) only hosts and waits
-            engine.run_rounds(window, local_update, max_iter * rounds_per_pass if n else 0, self._policy,
-                              stats, budget)
-            self.comm.Barrier()  # every rank's pushes are in
-            final, version = window.pull()
-        coef[...] = final[:d * K].reshape(d, K)
-        intercept[...] = final[d * K:]
-        self.t_ += version * H
-        self.round_stats_ = stats.summary()
-        return min(max_iter, -(-stats.pushes // rounds_per_pass))
 
     def _fit_targets(self, X, Y, y, sample_weight, max_iter, init, callback, early_stop,
                      class_weight=None):
@@ -514,9 +351,9 @@ class _BaseSGD(BaseEstimator):
                 avg[1][...] = np.asarray(init[3], dtype=np.float64).reshape(K)
         sw = check_sample_weight(sample_weight, X.shape[0])
         rows, scorer = self._validation_split(X, y, sw) if early_stop else (None, None)
-        self.n_iter_ = self._run_epochs(X, Y, sw, coef, intercept, max_iter, callback, rows=rows,
-                                        scorer=scorer, class_weight=class_weight, avg=avg)
-        self._set_model(np.ascontiguousarray(coef.T), intercept,
+        model, self.n_iter_ = self._run_epochs(X, Y, sw, coef, intercept, max_iter, callback, rows=rows,
+                                               scorer=scorer, class_weight=class_weight, avg=avg)
+        self._set_model(model["coef_"], model["intercept_"],
                         None if avg is None else (np.ascontiguousarray(avg[0].T), avg[1]))
 
     def _set_model(self, coef, intercept, avg):
@@ -722,6 +559,11 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         passes no rows. ``max_iter`` passes over each rank's rows are run (``tol`` is
         not used); ``penalty`` must be 'l2' or None. Call
         ``dpsgd.comm.abort_on_exception()`` in MPI scripts so that a failing rank ends the job.
+    exchange : {'server', 'allreduce'}, default='server'
+        How the ranks share the weights (with ``comm``). 'server': DPSGD's asynchronous
+        parameter server on an MPI one-sided window, where no rank waits for another.
+        'allreduce': synchronous local SGD, every rank's changes of ``sync_every`` steps
+        averaged with one ``MPI_Allreduce`` (the baseline DPSGD is compared against).
     sync_every : int or 'auto', default='auto'
         Samples a rank processes between two exchanges (with ``comm``). 'auto': 32
         exchanges per pass over the rank's rows, at most 4,096 samples each (chosen on
@@ -775,16 +617,17 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                  epsilon=0.1, n_jobs=None, n_threads=None, random_state=None,
                  learning_rate="optimal", eta0=0.01, power_t=0.5, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False,
-                 average=False, comm=None, sync_every="auto", step_policy="budget", max_seconds=None,
-                 max_updates=None):
+                 average=False, comm=None, exchange="server", sync_every="auto", step_policy="budget",
+                 max_seconds=None, max_updates=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
                          random_state=random_state, learning_rate=learning_rate, eta0=eta0,
                          power_t=power_t, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-                         warm_start=warm_start, average=average, comm=comm, sync_every=sync_every,
-                         step_policy=step_policy, max_seconds=max_seconds, max_updates=max_updates)
+                         warm_start=warm_start, average=average, comm=comm, exchange=exchange,
+                         sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
+                         max_updates=max_updates)
         self.n_jobs = n_jobs
         self.class_weight = class_weight
 
@@ -863,10 +706,13 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         sample_weight : array-like of shape (n_samples,), optional
             Per-sample weights (non-negative).
         callback : callable, optional
-            ``callback(epoch, info)`` after every epoch; ``info`` has ``loss`` (mean),
-            ``seconds``, ``nnz`` (non-zeros processed), ``updates`` and ``params`` (the
-            weights, flattened as coef (n_features x outputs) then intercept); with
-            ``comm`` also the delay statistics.
+            ``callback(info)`` after every round of the engine (one process: every epoch;
+            with ``comm``: every ``sync_every`` samples). ``info`` has ``round``, ``updates``
+            (SGD steps over every thread and rank), ``samples`` (this round's), ``seconds``
+            and ``end_of_pass``; at the end of a pass also ``pass``, ``loss`` (its mean
+            loss), ``pass_seconds``, ``nnz`` (non-zeros processed), the delay statistics and
+            ``model()``, which returns the current global ``{"coef_": (outputs, n_features),
+            "intercept_": (outputs,)}``.
         t_start : float, optional
             Step of the schedule to start at (1 by default); with ``coef_init`` it
             resumes a run from a checkpoint without restarting its step sizes.
@@ -883,7 +729,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         check_classification_targets(y)
         classes, counts = np.unique(y, return_counts=True)
         if self.comm is not None:  # every rank must know every class, and 'balanced' every count
-            classes, counts = _union_of_counts(self.comm.allgather((classes, counts)))
+            classes, counts = _union_of_counts(Topology(self.comm).everyone((classes, counts)))
         if classes.size < 2:
             raise ValueError(f"The number of classes has to be greater than one; got {classes.size} class")
         if self.warm_start and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", []), classes):
@@ -1000,7 +846,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                  fit_intercept=True, max_iter=1000, tol=1e-3, shuffle=True, verbose=0,
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="invscaling",
                  eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, warm_start=False, average=False, comm=None,
+                 n_iter_no_change=5, warm_start=False, average=False, comm=None, exchange="server",
                  sync_every="auto", step_policy="budget", max_seconds=None, max_updates=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
@@ -1008,8 +854,9 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                          random_state=random_state, learning_rate=learning_rate, eta0=eta0,
                          power_t=power_t, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-                         warm_start=warm_start, average=average, comm=comm, sync_every=sync_every,
-                         step_policy=step_policy, max_seconds=max_seconds, max_updates=max_updates)
+                         warm_start=warm_start, average=average, comm=comm, exchange=exchange,
+                         sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
+                         max_updates=max_updates)
 
     def _coef_attribute(self, coef):
         return coef[0].copy()

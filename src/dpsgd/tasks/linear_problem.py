@@ -1,0 +1,227 @@
+"""The linear models' problem for the engine: SGD epochs in one process, rounds of
+``sync_every`` samples across ranks.
+
+In one process (the in-process exchange lends the weights in place) a round is an epoch
+over every training row, with what only one process can do: the thread probe, averaged SGD,
+the L1 cumulative penalty, early stopping and the divergence checks that restore the last
+finite weights. Across ranks a round is ``sync_every`` of this rank's rows, Hogwild! on the
+rank's threads from the pulled weights; its change is pushed (see :mod:`dpsgd.engine`).
+
+The parameters are flat: the (n_features, outputs) weights row by row, then the intercepts.
+"""
+
+import time
+
+import numpy as np
+
+from dpsgd._kernels import sgd as _sgd
+from dpsgd._kernels.rng import permutation
+from dpsgd.comm.codecs import Dense, Sparse
+from dpsgd.engine import Problem, Round
+
+# A regressor's epoch whose mean loss exceeds this many times the mean loss of
+# the zero model (at least 1) has exploded: the gradient clipping keeps such runs
+# finite, so the non-finite check alone never fires (eta0=1e6 gave R^2 = -4e36).
+# Legitimate runs stay within a few times the zero model's loss.
+DIVERGENCE_FACTOR = 1e10
+# 'adaptive' stops once its step falls below this (scikit-learn's bound)
+ADAPTIVE_MIN_ETA = 1e-6
+# A change with fewer non-zeros than this share of the weights is pushed as its entries
+# (the exchange still moves it densely where that is faster: dpsgd.comm.server).
+SPARSE_CHANGE_SHARE = 0.25
+
+
+class DivergenceError(ValueError):
+    """Raised when SGD produced a non-finite value; the model keeps its last finite state."""
+
+
+class LinearProblem(Problem):
+    """SGD on (n, K) targets ``Y`` of the estimator ``est``.
+
+    Parameters
+    ----------
+    est : dpsgd.tasks.linear._BaseSGD
+        Its settings (tol, verbose, ...) and its step count ``t_``, which the rounds advance.
+    X, Y, sample_weight : the kernel's CSR matrix, (n, K) targets and weights
+    coef, intercept : (d, K) and (K,) initial weights
+    max_iter : int
+        Epochs (one process) or passes over this rank's rows (ranks).
+    kernel : dict
+        The kernel's loss, penalty and schedule arguments.
+    n_threads : int
+        Threads (already resolved and capped); with ``probe`` the fit may fall back to one.
+    rows, scorer, avg, l1 : one process only: training rows (None: all), early stopping's
+        validation scorer, averaged SGD's (avg_coef, avg_intercept), the L1 penalty's state.
+    """
+
+    def __init__(self, est, X, Y, sample_weight, coef, intercept, max_iter, kernel, n_threads, seed, *,
+                 probe=False, rows=None, scorer=None, avg=None, l1=False, explode_at=np.inf):
+        self.est, self.X, self.Y, self.sw = est, X, np.ascontiguousarray(Y, dtype=np.float64), sample_weight
+        self.d, self.K = coef.shape
+        self.size = self.d * self.K + self.K
+        self._initial = np.concatenate([coef.ravel(), intercept])
+        self.max_iter, self.kernel, self.n_threads, self.seed = max_iter, kernel, n_threads, seed
+        self.probe = {} if probe else None
+        self.train_rows, self.scorer, self.avg, self.explode_at = rows, scorer, avg, explode_at
+        self.q = np.zeros((self.d, self.K) if l1 else (0, 0))
+        self.l1_state = np.zeros(1)
+
+    def initial(self):
+        return self._initial
+
+    def _views(self, params):
+        return params[:self.d * self.K].reshape(self.d, self.K), params[self.d * self.K:]
+
+    def model(self, params, version):
+        coef, intercept = self._views(params)
+        return {"coef_": np.ascontiguousarray(coef.T), "intercept_": intercept.copy()}
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, exchange):
+        self.in_place = exchange.in_place
+        n = self.X.shape[0] if self.train_rows is None else self.train_rows.shape[0]
+        self.n = n
+        if self.in_place:
+            return self._plan_epochs()
+        self.H = self.est._round_length(n)
+        self.rounds_per_pass = max(1, -(-n // self.H))
+        self.tbuf = np.zeros((self.n_threads, _sgd.thread_buffer_stride(self.K, 0)))
+        self.no_slot, self.no_feat = np.empty(0, np.int32), np.empty(0, np.int64)
+        self.order, self.pass_loss = None, 0.0
+        # a rank without rows (e.g. a master told not to work) only hosts and waits
+        return self.max_iter * self.rounds_per_pass if n else 0
+
+    def _plan_epochs(self):
+        d, K, X = self.d, self.K, self.X
+        hot_slot, hot_feat = self.est._hot_coordinates(X, self.n_threads, K)
+        self.hot = hot_slot, hot_feat
+        mean_nnz = max(int(X.indptr[-1]) / max(X.shape[0], 1), 1.0)
+        self.merge_every = 1 if self.n_threads == 1 else int(np.clip(np.ceil(max(hot_feat.size, 1) / mean_nnz), 4, 64))
+        self.tbuf = np.zeros((self.n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
+        self.averaging = {} if self.avg is None else dict(avg_coef=self.avg[0], avg_intercept=self.avg[1],
+                                                          average_start=float(self.est._average_start()))
+        self.eta0 = self.kernel["eta0"]
+        self.best = -np.inf if self.scorer else np.inf
+        self.no_improvement = 0
+        return self.max_iter
+
+    # ------------------------------------------------------------------ rounds
+    def local_steps(self, params, r, version, ticket):
+        if self.in_place:
+            return self._epoch(params, r + 1)
+        return self._round(params, r, version)
+
+    def _round(self, params, r, version):
+        """``sync_every`` of this rank's rows, Hogwild! on its threads from the pulled weights."""
+        est, n, H = self.est, self.n, self.H
+        pass_, j = divmod(r, self.rounds_per_pass)
+        if j == 0:
+            self.order = permutation(n, self.seed, pass_ + 1) if est.shuffle else np.arange(n, dtype=np.int64)
+            self.pass_loss, self.pass_start = 0.0, time.perf_counter()
+        rows = self.order[j * H:(j + 1) * H]
+        coef, intercept = self._views(params)
+        # the schedule follows the global number of samples: every push carried ~H
+        sumloss, status, bad = _sgd.sgd_epoch(
+            self.X.data, self.X.indices, self.X.indptr, self.Y, self.sw, rows, coef, intercept, np.zeros((0, 0)),
+            np.zeros(1), self.no_slot, self.no_feat, self.tbuf, t_start=est.t_ + version * H,
+            n_threads=self.n_threads, merge_every=1 if self.n_threads == 1 else 32, **self.kernel)
+        if status != _sgd.Status.OK:
+            raise DivergenceError(f"SGD diverged on rank {self.rank_name} (row {bad})")
+        self.pass_loss += sumloss
+        end = j == self.rounds_per_pass - 1
+        report = {"pass": pass_ + 1}
+        if end:
+            report.update(loss=self.pass_loss / max(n, 1), pass_seconds=time.perf_counter() - self.pass_start,
+                          nnz=int(self.X.indptr[-1]) * self.K)
+        return Round(updates=rows.size, samples=rows.size, end_of_pass=end, report=report)
+
+    rank_name = 0
+
+    def change(self, work, pulled, version, ticket, rows):
+        delta = work - pulled
+        touched = np.flatnonzero(delta)
+        if touched.size < SPARSE_CHANGE_SHARE * delta.size:
+            return Sparse(touched, delta[touched])
+        return Dense(delta)
+
+    def _epoch(self, params, epoch):
+        """One epoch in place (one process): the checks and stopping rules of scikit-learn."""
+        est, X, K = self.est, self.X, self.K
+        coef, intercept = self._views(params)
+        avg = self.avg
+        n = self.n
+        perm = permutation(n, self.seed, epoch) if est.shuffle else np.arange(n, dtype=np.int64)
+        if self.train_rows is not None:
+            perm = self.train_rows[perm]
+        saved = (coef.copy(), intercept.copy()) + (() if avg is None else (avg[0].copy(), avg[1].copy()))
+        probing = self.probe is not None and epoch in est._PROBE_ONE_THREAD
+        tic = time.perf_counter()
+        sumloss, status, bad = _sgd.sgd_epoch(
+            X.data, X.indices, X.indptr, self.Y, self.sw, perm, coef, intercept, self.q, self.l1_state,
+            self.hot[0], self.hot[1], self.tbuf, **{**self.kernel, "eta0": self.eta0}, t_start=est.t_,
+            n_threads=1 if probing else self.n_threads, merge_every=self.merge_every, **self.averaging)
+        seconds = time.perf_counter() - tic
+        self._probe(epoch, seconds)
+        problem = self._divergence(status, bad, sumloss / max(n * K, 1), coef, intercept)
+        if problem:
+            coef[...], intercept[...] = saved[:2]
+            if avg is not None:
+                avg[0][...], avg[1][...] = saved[2:]
+            raise DivergenceError(
+                f"SGD diverged in epoch {epoch}: {problem}. The model keeps its state from "
+                "before that epoch. Lower eta0 (or use learning_rate='optimal'), or scale the "
+                "features (e.g. StandardScaler or MaxAbsScaler).")
+        est.t_ += n
+        objective = sumloss / max(n, 1) + est._penalty_value(coef)
+        score = self.scorer(coef, intercept) if self.scorer is not None else None
+        if est.verbose:
+            print(f"-- Epoch {epoch}: avg. loss {sumloss / max(n, 1):.6f}, objective "
+                  f"{objective:.6f}, norm {np.linalg.norm(coef):.4f}, "
+                  + ("" if score is None else f"validation score {score:.6f}, ")
+                  + f"{X.indptr[-1] / max(seconds, 1e-12):.3g} nnz/s, {seconds:.3f} s")
+        report = {"pass": epoch, "loss": sumloss / max(n, 1), "objective": objective, "pass_seconds": seconds,
+                  "nnz": int(X.indptr[-1]) * K}
+        return Round(updates=n, samples=n, end_of_pass=True, stop=self._converged(score, objective),
+                     report=report)
+
+    def _probe(self, epoch, seconds):
+        """With n_threads=None, keep all threads only if they beat one (see _BaseSGD._PROBE_ONE_THREAD)."""
+        est = self.est
+        if self.probe is None:
+            return
+        self.probe[epoch] = seconds
+        if epoch == est._PROBE_ONE_THREAD[-1]:
+            many, one = (sum(self.probe[e] for e in block) for block in est._PROBE_COMPARED)
+            if many > est._THREADS_MUST_WIN * one:
+                self.n_threads = est.n_threads_ = 1
+            if est.verbose:
+                print(f"-- threads: 2 epochs took {one:.4f} s on 1 thread, {many:.4f} s on "
+                      f"all; using {self.n_threads}")
+            self.probe = None
+
+    def _converged(self, score, objective):
+        """scikit-learn's rule: a validation score that does not rise by tol, or else an
+        objective that does not fall by tol, counts as no improvement; n_iter_no_change of
+        them stop the fit ('adaptive' first divides its step by 5, down to 1e-6)."""
+        est = self.est
+        if self.scorer is not None:
+            worse = est.tol is not None and score < self.best + est.tol
+            self.best = max(self.best, score)
+        else:
+            worse = est.tol is not None and objective > self.best - est.tol
+            self.best = min(self.best, objective)
+        self.no_improvement = self.no_improvement + 1 if worse else 0
+        if self.no_improvement >= est.n_iter_no_change and est.learning_rate == "adaptive" \
+                and self.eta0 > ADAPTIVE_MIN_ETA:
+            self.eta0, self.no_improvement = self.eta0 / 5, 0
+        return self.no_improvement >= est.n_iter_no_change
+
+    def _divergence(self, status, bad, mean_loss, coef, intercept):
+        """What went wrong in an epoch, or an empty string."""
+        arrays = (coef, intercept) + (() if self.avg is None else self.avg)
+        if status != _sgd.Status.OK or not all(np.all(np.isfinite(a)) for a in arrays):
+            return "a non-finite value appeared" + (f" (prediction for row {bad})" if bad >= 0 else "")
+        if not mean_loss <= self.explode_at:
+            return (f"the epoch's mean loss {mean_loss:.3g} exceeds {DIVERGENCE_FACTOR:.0e} times that "
+                    "of the zero model (the gradient clipping kept the exploding weights finite)")
+        return ""
