@@ -8,10 +8,6 @@ import numpy as np
 
 from dpsgd.cli.checks import UsageError, reading
 
-# what a --log-json line reports of a distributed run's rounds (dpsgd.engine.RoundStats)
-ROUND_KEYS = ("delay_mean", "delay_p99", "delay_max", "delay_histogram", "comm_seconds")
-
-
 def read_checkpoint(path, task, arrays_needed, meta_needed):
     """``(arrays, metadata)`` of a checkpoint of ``train TASK``, with the keys the resume needs.
 
@@ -31,13 +27,6 @@ def read_checkpoint(path, task, arrays_needed, meta_needed):
     if missing:
         raise UsageError(f"--resume {path}: the checkpoint lacks {', '.join(missing)}")
     return arrays, meta
-
-
-def write_checkpoint(path, arrays, metadata):
-    """Write a checkpoint atomically (a temporary file renamed over ``path``)."""
-    from dpsgd.persist import CHECKPOINT_FORMAT, FORMAT_VERSION, atomic_savez
-
-    atomic_savez(path, arrays, {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, **metadata})
 
 
 def remaining(total, done, option, resume):

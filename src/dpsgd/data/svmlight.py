@@ -179,7 +179,7 @@ def load_svmlight_shard(path: str | os.PathLike, comm, n_features: int | None = 
     ----------
     path : str or path-like
         The file (plain, .gz or .bz2).
-    comm : mpi4py.MPI.Comm
+    comm : mpi4py.MPI.Comm or dpsgd.comm.Topology
         Collective: every rank of ``comm`` must call it.
     n_features : int, optional
     dtype : numpy dtype, default=float64
@@ -188,13 +188,16 @@ def load_svmlight_shard(path: str | os.PathLike, comm, n_features: int | None = 
     -------
     X, y : this rank's rows, as :func:`load_svmlight` returns them
     """
+    from dpsgd.comm import Topology
+
     path = os.fspath(path)
-    rank, size = comm.Get_rank(), comm.Get_size()
+    topology = comm if isinstance(comm, Topology) else Topology(comm)
+    rank, size = topology.rank, topology.ranks
     length = max(1, -(-_decompressed_size(path) // size))
     # read raw (zero-based) indices into a matrix wide enough for any of them
     X, y = load_svmlight(path, n_features=np.iinfo(np.int32).max - 1, dtype=dtype, offset=rank * length,
                          length=length, zero_based=True)
-    lows_highs = comm.allgather((int(X.indices.min()), int(X.indices.max())) if X.nnz else None)
+    lows_highs = topology.everyone((int(X.indices.min()), int(X.indices.max())) if X.nnz else None)
     present = [pair for pair in lows_highs if pair is not None]
     one_based = bool(present) and min(low for low, _ in present) > 0
     if one_based:

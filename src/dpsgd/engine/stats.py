@@ -28,6 +28,7 @@ class RoundStats:
             "delay_p99": float(np.percentile(d, 99)) if d.size else 0.0,
             "delay_max": float(d.max()) if d.size else 0.0,
             "delay_histogram": np.bincount(d.astype(np.int64)).tolist() if d.size else [],  # pushes per delay
+            "compute_seconds": self.seconds_compute,
             "comm_seconds": self.seconds_comm,
             "comm_share": self.seconds_comm / total if total else 0.0,
         }
