@@ -47,7 +47,7 @@ def dense_duplicates(unit, mass, weak):
 
 
 def test_duplicate_topics_found_blockwise_as_on_the_whole_matrix():
-    from dpsgd.tasks.lda import _mark_duplicates
+    from dpsgd.tasks.lda_state import _mark_duplicates
 
     rng = np.random.default_rng(0)
     base = rng.gamma(0.3, 1.0, (40, 30))
@@ -67,18 +67,17 @@ def test_reseeding_many_topics_stays_in_bounded_memory():
     (K = 100,000: 75 GiB); found block by block the duplicates need tens of MB."""
     import tracemalloc
 
+    from dpsgd.tasks.lda_state import reseed_dead_topics
+
     K, V = 20_000, 3
-    lda = LatentDirichletAllocation(K, topic_word_prior=0.01, random_state=0)
-    lda._rng_ = np.random.default_rng(0)
-    lda.topic_word_prior_ = 0.01
-    lda.components_ = np.random.default_rng(1).gamma(1.0, 1.0, (K, V)) + 0.01
+    topics = np.random.default_rng(1).gamma(1.0, 1.0, (K, V)) + 0.01
     tracemalloc.start()
-    reseeded = lda._reseed_dead_topics()
+    reseeded = reseed_dead_topics(topics, 0.01, np.random.default_rng(0))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MB"
     assert K // 2 < reseeded < K  # on 3 words nearly every topic duplicates another
-    assert np.all(np.isfinite(lda.components_)) and lda.components_.min() >= 0.01
+    assert np.all(np.isfinite(topics)) and topics.min() >= 0.01
 
 
 def ap_split():
@@ -149,18 +148,122 @@ def test_warm_start_continues_the_step_schedule():
         half.set_params(n_components=6).fit(X)
 
 
-def test_budget_and_monitor():
+def test_budget_and_callback_at_pass_ends():
     X, _, _ = make_lda_corpus(2_000, 200, 5, 60, random_state=7)
     seen = []
     lda = LatentDirichletAllocation(5, max_iter=50, batch_size=50, max_updates=100, n_threads=1,
-                                    random_state=0).fit(X, monitor=seen.append)
+                                    random_state=0).fit(X, callback=seen.append)
     # 40 steps a pass: the budget ends the third pass after one chunk of 8 minibatches at most
     assert 100 <= lda.n_batch_iter_ - 1 <= 108 and lda.n_iter_ == 3
-    assert [info["pass"] for info in seen] == [1, 2] and seen[1]["updates"] == 80
-    assert seen[0]["topics"]().shape == (5, 200)
+    ends = [info for info in seen if info["end_of_pass"]]
+    assert [info["pass"] for info in ends] == [1, 2] and ends[1]["updates"] == 80
+    assert ends[0]["model"]()["components_"].shape == (5, 200)
     tic = time.perf_counter()
     LatentDirichletAllocation(5, max_iter=10_000, max_seconds=0.5, n_threads=1, random_state=0).fit(X)
     assert time.perf_counter() - tic < 5.0
+
+
+def test_callback_and_round_stats_in_one_process():
+    """One callback shape: the engine's info after every round (a chunk of minibatches, or a
+    full-batch step), the pass ends with the global model; round_stats_ in one process too."""
+    X, _, _ = make_lda_corpus(1_000, 100, 4, 40, random_state=3)
+    seen = []
+    lda = LatentDirichletAllocation(4, max_iter=3, batch_size=50, n_threads=1, random_state=0).fit(
+        X, callback=seen.append)
+    ends = [info for info in seen if info["end_of_pass"]]
+    assert len(seen) == 9  # 20 minibatches a pass: chunks of 8, 8 and 4
+    assert [info["pass"] for info in ends] == [1, 2, 3] and ends[-1]["updates"] == lda.n_batch_iter_ - 1 == 60
+    assert sum(info["samples"] for info in seen) == 3 * 1_000 and all("model" not in i for i in seen[:2])
+    np.testing.assert_array_equal(ends[-1]["model"]()["components_"], lda.components_)
+    assert [info["seconds"] for info in seen] == sorted(info["seconds"] for info in seen)
+    assert lda.round_stats_["pushes"] == 9 and lda.round_stats_["delay_max"] == 0
+    steps = []
+    LatentDirichletAllocation(4, learning_method="batch", max_iter=2, n_threads=1, random_state=0).fit(
+        X, callback=steps.append)
+    assert [(i["pass"], i["end_of_pass"], i["samples"], i["updates"]) for i in steps] == [(1, True, 1_000, 1),
+                                                                                     (2, True, 1_000, 2)]
+
+
+def test_distributed_rounds_in_one_process(monkeypatch):
+    """The ranks' rounds (scaled rows pulled and pushed by a ticket's step, the re-seeding
+    correction pushed with a step) run in one process through a copying in-process
+    exchange: on the corpus where re-seeding is needed, they recover the topics as the
+    in-place rounds do (test_reseeding_undoes_a_merged_topic)."""
+    from dpsgd import engine
+
+    run = engine.run
+    monkeypatch.setattr(engine, "run", lambda *args, **kw: run(*args, **kw, in_place=False))
+    X, topics, _ = make_lda_corpus(5_000, 500, 10, 100, random_state=1)
+    lda = LatentDirichletAllocation(10, max_iter=10, n_threads=1, random_state=1, reseed_topics=True).fit(X)
+    assert lda.n_reseeded_ >= 1 and lda.n_batch_iter_ - 1 == 10 * 40 and lda.n_iter_ == 10
+    assert match_topics(topics, lda.components_)[0] >= 0.99
+
+
+def test_scaled_topics_agree_with_the_true_form():
+    """ScaledTopics: rows read at any version, a step's term pushed and a correction give
+    the true lambda that the same arithmetic on the true form gives."""
+    from dpsgd.tasks.lda_state import ScaledTopics, step_sizes, word_major
+
+    rng = np.random.default_rng(0)
+    K, V, eta = 3, 7, 0.1
+    state = ScaledTopics(V, K, eta, step_sizes(5 + np.arange(11), 10.0, 0.7))
+    true = rng.gamma(2.0, 1.0, (K, V)) + eta
+    flat = word_major(true)  # version 0: A_0 = 1, both forms agree
+    rows = np.array([1, 4, V])
+    for j in range(10):  # step j: lambda <- (1 - rho) lambda + rho (eta + S) on the rows, decay elsewhere
+        lam = state.true_rows(flat.reshape(V + 1, K)[rows], j)
+        np.testing.assert_allclose(lam[:-1], true.T[rows[:-1]], rtol=1e-12)
+        np.testing.assert_allclose(lam[-1], true.sum(axis=1), rtol=1e-12)
+        S = rng.gamma(1.0, 1.0, (2, K))
+        rho = state.rho[j]
+        after = (1 - rho) * lam[:-1] + rho * (eta + S)
+        flat.reshape(V + 1, K)[rows] += state.step_term(after, lam[:-1], j)
+        true = (1 - rho) * true + rho * eta
+        true[:, rows[:-1]] += rho * S.T
+        np.testing.assert_allclose(state.topics(flat, j + 1), true, rtol=1e-12)
+    change = rng.normal(size=(K, V))
+    flat += state.correction(change, 10)
+    np.testing.assert_allclose(state.topics(flat, 10), true + change, rtol=1e-12)
+    with pytest.raises(ValueError, match="shrink lambda's scale"):
+        ScaledTopics(V, K, eta, step_sizes(np.arange(10**6), 10.0, 0.51))
+
+
+def test_allreduce_refuses_reseeding():
+    X, _, _ = make_lda_corpus(50, 20, 2, 10, random_state=0)
+    # the check comes before any use of comm (a stand-in that is no communicator)
+    with pytest.raises(ValueError, match="reseed_topics cannot be used with exchange='allreduce'"):
+        LatentDirichletAllocation(2, reseed_topics=True, exchange="allreduce", comm=object()).fit(X)
+    # without comm there is no exchange to average over: one process re-seeds as ever
+    LatentDirichletAllocation(2, max_iter=2, reseed_topics=True, exchange="allreduce", n_threads=1).fit(X)
+
+
+@pytest.fixture(scope="module")
+def lda_single_plain():
+    """One process on lda_distributed.py's corpus, without re-seeding (allreduce refuses it)."""
+    X, _, _ = make_lda_corpus(4_400, 300, 8, 80, random_state=2)
+    lda = LatentDirichletAllocation(8, max_iter=5, batch_size=64, n_threads=1, random_state=0).fit(X[:4_000])
+    return lda.heldout_log_likelihood(X[4_000:])
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_distributed_lda_with_allreduce(lda_single_plain, ranks):
+    """Synchronous averaging: every round the ranks average their minibatch steps (one
+    global step on the union), so every rank ends with the same topics after the same
+    rounds, with no delay, and reaches the held-out likelihood of one process."""
+    import json
+
+    from conftest import run_mpi
+
+    out = run_mpi("lda_distributed.py", ranks, 1, "auto", "allreduce", timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    ranks = out.ranks
+    assert result["same_topics"] and result["round_stats"]["delay_max"] == 0
+    assert result["n_iter"] == [5] * ranks and result["pass_ends"] == [[1, 2, 3, 4, 5]] * ranks
+    # one global step a round: the rounds of the rank with the most minibatches
+    rounds = max(-(-len(range(r, 4_000, ranks)) // 64) for r in range(ranks)) * 5
+    assert result["n_batch_iter"] == rounds + 1
+    assert result["heldout"] >= lda_single_plain * 1.02  # negative: within 2%
 
 
 def test_partial_fit_learns_online():
@@ -198,6 +301,7 @@ def test_evaluation_does_not_modify_the_input():
     (dict(n_threads=0), "n_threads=0"),
     (dict(max_seconds=-1.0), "max_seconds"),
     (dict(max_updates=0), "max_updates"),
+    (dict(exchange="gossip"), "exchange must be one of"),
 ])
 def test_bad_parameters(params, match):
     X, _, _ = make_lda_corpus(50, 20, 2, 10, random_state=0)

@@ -8,11 +8,13 @@ share each minibatch, one global step per minibatch; "hogwild" threads take
 whole minibatches and apply their own global steps to the one shared topic
 matrix without locks. ``learning_method="batch"`` is scikit-learn's full-batch
 variational EM: one step per pass, the E-step of every document on the threads.
+
+The estimator validates and prepares; the training runs in :func:`dpsgd.engine.run`,
+in one process as across the ranks of ``comm``, on the problem of
+:mod:`dpsgd.tasks.lda_problem` (the topics' arithmetic: :mod:`dpsgd.tasks.lda_state`).
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,14 +22,13 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from dpsgd import evaluation, persist
-from dpsgd._kernels import svi as _svi
-from dpsgd._kernels.rng import permutation
+from dpsgd import engine, evaluation, persist
 from dpsgd._threads import available_threads, effective_n_threads
-from dpsgd.comm.failure import ends_job_on_error
 from dpsgd._validation import check_choice, check_number
+from dpsgd.comm import Topology, check_exchange
+from dpsgd.comm.failure import ends_job_on_error
+from dpsgd.tasks.lda_problem import PARALLEL_MODES, LdaProblem
 
-PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
 LEARNING_METHODS = ("online", "batch")
 
 
@@ -70,7 +71,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         perplexity of the training documents (one more E-step over them) and stop
         when it changed by less than ``perp_tol`` since the last evaluation.
         0 or negative: never. Not with ``comm`` (the ranks run asynchronously:
-        use ``max_seconds``, ``max_updates`` or ``monitor``).
+        use ``max_seconds``, ``max_updates`` or a ``callback``).
     perp_tol : float, default=0.1
         The perplexity change that ends ``fit`` (with ``evaluate_every > 0``).
     total_samples : float, default=1e6
@@ -81,7 +82,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     mean_change_tol : float, default=1e-3
         The E-step of a document stops when gamma's mean absolute change is below this.
     n_threads : int or None, default=None
-        Threads (see :func:`dpsgd.effective_n_threads`); never more than the cores.
+        Threads (see :func:`dpsgd.effective_n_threads`); never more than the cores, which
+        the ranks on one machine share.
     n_jobs : int or None, default=None
         scikit-learn's name for the parallelism, here the same as ``n_threads``
         (threads, not processes; -1 means every core). Set either; both set to
@@ -101,24 +103,33 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         variational Bayes sometimes merges two topics and lets another die); on
         real corpora it measured worse held-out likelihood (AP, BBC News: the
         split topics have too few passes left to recover), see
-        bench/lda_quality.py.
+        bench/lda_quality.py. With ``comm``, the first rank that has documents
+        re-seeds the global topics at the end of its passes while the others go
+        on; not with ``exchange='allreduce'`` (the correction would be averaged
+        over the ranks, so divided).
     random_state : int, RandomState or None
         Seeds the initial topics, the order and the E-steps' starting points.
     verbose : int, default=0
-        Print a line per pass (with the training perplexity when evaluated).
+        Print a line per pass (with the training perplexity when evaluated; with
+        ``comm``, rank 0's passes).
     comm : mpi4py.MPI.Comm, optional
         DPSVI across the ranks of ``comm``: each rank passes its own documents to
-        ``fit`` and runs ``n_threads`` threads on its minibatches; the ranks add their
-        global steps to one topic matrix in an MPI one-sided window without waiting for
-        each other (see ``_fit_distributed``). Rank 0 hosts the window and is a worker
-        too, unless it passes no documents. ``total_samples`` is the whole corpus.
-        Every rank ends with the same topics. ``reseed_topics`` runs on rank 0 between
-        passes, with every rank waiting at a barrier.
+        ``fit`` and runs ``n_threads`` threads on its minibatches, one global step a
+        round (see :mod:`dpsgd.tasks.lda_problem`). ``total_samples`` is the whole
+        corpus. A rank may pass no documents (it then only takes part in the exchange:
+        with the server, rank 0 hosts the window). Every rank ends with the same topics.
+    exchange : {'server', 'allreduce'}, default='server'
+        How the ranks of ``comm`` share the topics. 'server': DPSGD's asynchronous
+        parameter server on an MPI one-sided window; each rank adds its global steps to
+        the one topic matrix without waiting for the others, and a step moves only the
+        rows of its minibatch's words. 'allreduce': synchronous averaging; every round
+        the ranks average their steps (one global step on the union of their
+        minibatches). Ignored without ``comm``.
     warm_start : bool, default=False
         ``fit`` continues from the fitted ``components_`` and step count (e.g. a
         model from :func:`dpsgd.load_model`, or a checkpoint) instead of starting afresh.
     max_seconds : float, optional
-        Stop ``fit`` after about this many seconds (checked after every chunk of
+        Stop ``fit`` after about this many seconds (checked before every chunk of
         minibatches; with ``comm`` before every minibatch, and all ranks stop together).
     max_updates : int, optional
         Stop ``fit`` after about this many global steps (minibatches), over all ranks.
@@ -130,15 +141,18 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     exp_dirichlet_component_ : ndarray (n_components, n_features)
         exp(E[log beta]).
     n_batch_iter_ : int
-        Global steps taken, plus one.
+        Global steps taken (the step-size schedule's index), plus one. With
+        ``exchange='allreduce'`` a step is a round of averaged minibatches.
     n_iter_ : int
-        Passes run by ``fit``.
+        Passes run by ``fit`` (of this rank's documents, with ``comm``; a pass that a
+        budget cut short counts).
     n_reseeded_ : int
         Topics re-seeded by the last ``fit`` (see ``reseed_topics``); with ``comm``, counted
-        on rank 0, which re-seeds.
+        on the rank that re-seeds.
     round_stats_ : dict
-        With ``comm``: this rank's pushes, delay mean / p99 / max (global steps by others
-        between its pull and its push) and the share of its time spent communicating.
+        This process's (rank's) rounds: pushes, delay mean / p99 / max / histogram (global
+        steps by others between its pull and its push; 0 in one process), the seconds and
+        share of its time spent communicating.
     n_threads_ : int
         Threads used by the last call.
     bound_ : float
@@ -147,13 +161,6 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     doc_topic_prior_, topic_word_prior_ : float
     n_features_in_ : int
     """
-
-    # Distributed rounds on one machine that touch more than this share of the rows move the
-    # whole matrix: there MPICH moves a dense block 5-8x faster per double than the rows of an
-    # indexed datatype (bench/bench_window.py), and shorter transfers hold the window's lock
-    # for less time (2 ranks: 6-9% of the time communicating instead of 10-11%). Between
-    # machines the bytes count, and rounds always move rows.
-    _DENSE_ROWS_SHARE = 0.25
 
     _saved_state = persist.SavedState(arrays=("components_",), optional=("vocabulary_",),
                                       scalars=("n_features_in_", "n_batch_iter_", "doc_topic_prior_",
@@ -164,7 +171,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                  batch_size=128, evaluate_every=-1, total_samples=1e6, perp_tol=1e-1,
                  max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None, n_jobs=None,
                  parallel="batch", shuffle=True, reseed_topics=False, random_state=None, verbose=0,
-                 comm=None, warm_start=False, max_seconds=None, max_updates=None):
+                 comm=None, exchange="server", warm_start=False, max_seconds=None, max_updates=None):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.topic_word_prior = topic_word_prior
@@ -186,6 +193,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.random_state = random_state
         self.verbose = verbose
         self.comm = comm
+        self.exchange = exchange
         self.warm_start = warm_start
         self.max_seconds = max_seconds
         self.max_updates = max_updates
@@ -205,6 +213,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         check_number("verbose", self.verbose, low=0, integer=True)
         check_choice("parallel", self.parallel, PARALLEL_MODES)
         check_choice("learning_method", self.learning_method, LEARNING_METHODS)
+        check_exchange(self.exchange)
         check_number("evaluate_every", self.evaluate_every, integer=True)
         check_number("perp_tol", self.perp_tol, low=0.0)
         check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
@@ -218,7 +227,11 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                              "rank's statistics at once, and the ranks step asynchronously; use 'online'")
         if self.comm is not None and self.evaluate_every > 0:
             raise ValueError("evaluate_every cannot be used with comm: the ranks step asynchronously and "
-                             "would not stop together; use max_seconds, max_updates or monitor")
+                             "would not stop together; use max_seconds, max_updates or a callback")
+        if self.comm is not None and self.exchange == "allreduce" and self.reseed_topics:
+            raise ValueError("reseed_topics cannot be used with exchange='allreduce': the re-seeding "
+                             "rank's correction would be averaged with the other ranks' steps, so divided "
+                             "by their number; use exchange='server'")
         self.doc_topic_prior_ = 1.0 / self.n_components if self.doc_topic_prior is None else float(self.doc_topic_prior)
         self.topic_word_prior_ = 1.0 / self.n_components if self.topic_word_prior is None else float(self.topic_word_prior)
 
@@ -230,7 +243,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         return self.n_threads if self.n_threads is not None else self.n_jobs
 
     def _threads_now(self):
-        """Threads for a kernel call: the requested count, never more than the cores."""
+        """Threads for inference in this process: the requested count, never more than the cores."""
         return min(effective_n_threads(self._requested_threads()), available_threads())
 
     def _check_X(self, X, reset, allow_empty=False):
@@ -248,244 +261,19 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.components_ = self._rng_.gamma(100.0, 0.01, (self.n_components, n_features))
         self.n_batch_iter_ = 1
 
-    def _chunks(self, n_docs, n_threads):
-        """Minibatch boundaries of one pass, grouped into chunks (one kernel call each).
-
-        A chunk gives every thread several minibatches (the hogwild threads wait
-        for each other only at a chunk's end) and is at most 1/50 of the pass, so
-        the progress is reported often."""
-        starts = np.arange(0, n_docs, self.batch_size)
-        bounds = np.append(starts, n_docs)
-        per_chunk = max(8 * n_threads, -(-len(starts) // 50))
-        return [bounds[i:i + per_chunk + 1] for i in range(0, len(starts), per_chunk)]
-
-    def _run(self, X, order, total_samples, callback=None):
-        """One pass over the documents ``order`` of X; updates components_ in place."""
-        counts = X.data
-        indices = X.indices.astype(np.int32, copy=False)  # no copy of a large corpus when already int32
-        indptr = X.indptr.astype(np.int64, copy=False)
-        K, V = self.components_.shape
-        n_threads = self._threads_now()
-        self.n_threads_ = n_threads
-        lam = np.ascontiguousarray(self.components_.T)
-        lam_sum = lam.sum(axis=0)
-        row_nnz = np.diff(indptr)[order]
-        seed = int(self._rng_.randint(0, 2**31 - 1))
-        docs_done = 0
-        for chunk in self._chunks(len(order), n_threads):
-            sizes = np.diff(chunk)
-            steps = self.n_batch_iter_ + np.arange(sizes.size)
-            rho = (self.learning_offset + steps) ** -self.learning_decay
-            scale = np.concatenate(([1.0], np.cumprod(1.0 - rho)))
-            # non-zeros of each minibatch (reduceat on the chunk's slice: its last sum ends there)
-            batch_nnz = np.add.reduceat(row_nnz[chunk[0]:chunk[-1]], chunk[:-1] - chunk[0])
-            dshape, ishape = _svi.scratch_shape(K, V, int(batch_nnz.max(initial=0)))
-            tic = time.perf_counter()
-            done, _, status = _svi.svi_run(
-                counts, indices, indptr, order[chunk[0]:chunk[-1]], (chunk - chunk[0]).astype(np.int64),
-                lam, lam_sum, np.zeros((0, K)), scale, rho, total_samples / sizes,
-                np.zeros((n_threads, dshape)), np.full((n_threads, ishape), -1, dtype=np.int32),
-                mode=int(PARALLEL_MODES[self.parallel]), alpha=self.doc_topic_prior_,
-                eta=self.topic_word_prior_, max_iter=self.max_doc_update_iter, tol=self.mean_change_tol,
-                seed=seed, n_threads=n_threads)
-            if status != 0 or not np.all(np.isfinite(lam)):
-                raise FloatingPointError("the variational updates produced a non-finite value; check the counts")
-            self.n_batch_iter_ += int(done)
-            docs_done += int(sizes.sum())
-            if callback is not None:
-                callback(int(sizes.sum()), time.perf_counter() - tic)
-            if self._budget_spent():
-                break
-        self.components_ = np.ascontiguousarray(lam.T)
-
-    def _budget_spent(self):
-        """``max_updates`` / ``max_seconds`` of the running ``fit`` (never in partial_fit)."""
-        if self._fit_start is None:
-            return False
-        seconds, steps = self._fit_start
-        return ((self.max_updates is not None and self.n_batch_iter_ - steps >= self.max_updates)
-                or (self.max_seconds is not None and time.perf_counter() - seconds >= self.max_seconds))
-
-    def _fit_distributed(self, X, monitor=None):
-        """DPSVI across ranks: asynchronous global steps through an RMA window.
-
-        The window holds lambda in the kernel's scaled form (``Lam``, word-major, with its
-        column sums as one more row): lambda = A_t Lam + eta (1 - A_t), where A_t is the
-        product of (1 - rho_s) over the first t global steps, known in advance. A rank
-        reserves the index j of its next step (a ticket), pulls the rows of its
-        minibatch's words and the sums, runs the minibatch's E-step and M-step on them
-        with the kernel, and pushes only the step's own term rho_j D/|B| S / A_{j+1} on
-        those rows. Each push carries its own scale, so the pushes commute: the result is a
-        sum of steps, whatever order they land in. A round moves O(words of the minibatch
-        x K) numbers, not O(V K).
-        """
-        from mpi4py import MPI
-
-        from dpsgd.comm import ParameterWindow
-        from dpsgd.engine import Budget, RoundStats
-
-        comm = self.comm
-        stats = RoundStats()
-        K, V = self.components_.shape
-        n_docs = X.shape[0]
-        total_docs = float(comm.allreduce(n_docs))
-        my_steps = self.max_iter * max(1, -(-n_docs // self.batch_size)) if n_docs else 0
-        total_steps = comm.allreduce(my_steps)
-        steps = np.arange(total_steps + 1)
-        rho = (self.learning_offset + self.n_batch_iter_ + steps) ** -self.learning_decay
-        log_scale = np.concatenate(([0.0], np.cumsum(np.log1p(-rho[:-1]))))
-        if log_scale[-1] < -600:
-            raise ValueError(f"{total_steps} global steps shrink lambda's scale below 1e-260; "
-                             "use fewer passes or larger minibatches")
-        scale = np.exp(log_scale)
-        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
-        requested = effective_n_threads(self._requested_threads())
-        n_threads = max(1, min(requested, available_threads() // node.Get_size()))
-        dense_share = self._DENSE_ROWS_SHARE if node.Get_size() == comm.Get_size() else np.inf
-        node.Free()
-        self.n_threads_ = n_threads
-        eta = self.topic_word_prior_
-        lam0 = np.ascontiguousarray(self.components_.T)  # rank 0's start, broadcast by the window
-        initial = np.concatenate([lam0, lam0.sum(axis=0, keepdims=True)]).ravel()
-        seed = int(self._rng_.randint(0, 2**31 - 1)) + 7919 * comm.Get_rank()
-        dshape, ishape = _svi.scratch_shape(K, V, int(np.diff(X.indptr).max(initial=0)) * self.batch_size)
-        dbuf = np.zeros((n_threads, dshape))
-        ibuf = np.full((n_threads, ishape), -1, dtype=np.int32)
-        seen, slot = np.zeros(V, dtype=bool), np.zeros(V, dtype=np.int32)
-        flat = np.empty((V + 1) * K)  # the whole matrix, for dense rounds
-        stopped, passes = False, 0
-        with ParameterWindow(comm, (V + 1) * K, initial=initial, row_size=K) as window:
-            budget = Budget(window, self.max_updates, self.max_seconds)
-            tic_fit = time.perf_counter()
-            for pass_ in range(self.max_iter):
-                order = self._order(n_docs)
-                for start in range(0, n_docs if not stopped else 0, self.batch_size):
-                    if budget.exhausted():
-                        stopped = True
-                        break
-                    t0 = time.perf_counter()
-                    batch = X[order[start:start + self.batch_size]]
-                    # the minibatch's words and their local numbers (a marker array: no sort)
-                    seen[batch.indices] = True
-                    words = np.flatnonzero(seen)
-                    seen[words] = False
-                    slot[words] = np.arange(words.size, dtype=np.int32)
-                    local = slot[batch.indices]
-                    rows = np.append(words, V)  # the minibatch's words, then the column sums
-                    tic = time.perf_counter()
-                    j = window.ticket()
-                    dense = rows.size > dense_share * (V + 1)
-                    if dense:
-                        flat, version = window.pull(flat)
-                        pulled = flat.reshape(V + 1, K)[rows]
-                    else:
-                        pulled, version = window.pull_rows(rows)
-                    toc = time.perf_counter()
-                    A = scale[min(version, total_steps)]
-                    lam = pulled[:-1] * A + eta * (1.0 - A)  # the true lambda read
-                    lam_sum = pulled[-1] * A + V * eta * (1.0 - A)
-                    before = lam.copy()
-                    # the kernel needs -1 in the first V' (= words here) entries of ibuf; a
-                    # round with fewer words left scratch lists there
-                    ibuf[:, :words.size] = -1
-                    _, _, status = _svi.svi_run(
-                        batch.data, local, batch.indptr.astype(np.int64),
-                        np.arange(batch.shape[0], dtype=np.int64), np.array([0, batch.shape[0]], dtype=np.int64),
-                        lam, lam_sum, np.zeros((0, K)), np.array([1.0, 1.0 - rho[j]]), rho[j:j + 1],
-                        np.array([total_docs / batch.shape[0]]), dbuf, ibuf, mode=int(_svi.Mode.BATCH),
-                        alpha=self.doc_topic_prior_, eta=eta, max_iter=self.max_doc_update_iter,
-                        tol=self.mean_change_tol, seed=seed + j, n_threads=n_threads)
-                    if status != 0:
-                        raise FloatingPointError("the variational updates produced a non-finite value")
-                    # the step's own term rho_j D/|B| S on the words, in the scale after step j
-                    # (lam_sum as the kernel left it counts only these words' eta: rebuilt here)
-                    delta = np.empty_like(pulled)
-                    delta[:-1] = (lam - (1.0 - rho[j]) * before - rho[j] * eta) / scale[j + 1]
-                    delta[-1] = delta[:-1].sum(axis=0)
-                    tac = time.perf_counter()
-                    if dense:
-                        flat[:] = 0.0
-                        flat.reshape(V + 1, K)[rows] = delta
-                        pushed = window.push(flat)
-                    else:
-                        pushed = window.push_rows(rows, delta)
-                    stats.delays.append(pushed - version)  # steps by others between pull and push
-                    stats.pushes += 1
-                    stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
-                    stats.seconds_compute += (tac - toc) + (tic - t0)
-                passes += not stopped
-                if monitor is not None and not stopped:
-                    monitor({"pass": pass_ + 1, "updates": self.n_batch_iter_ - 1 + window.clock(),
-                             "seconds": time.perf_counter() - tic_fit,
-                             "comm_seconds": stats.seconds_comm, **stats.summary(),
-                             "topics": lambda: self._pull_topics(window, scale)})
-                # the same number of barriers on every rank, stopped or not
-                if self.reseed_topics and pass_ < self.max_iter // 2:
-                    self._reseed_distributed(window, scale, act=not stopped)
-            comm.Barrier()  # every rank's steps are in
-            self.components_ = self._pull_topics(window, scale)
-            self.n_batch_iter_ += window.clock()
-        self.round_stats_ = stats.summary()
-        return passes
-
-    def _pull_topics(self, window, scale):
-        """The true (K, V) topics from the window's scaled rows."""
-        flat, version = window.pull()
-        A = scale[min(version, scale.size - 1)]
-        return np.ascontiguousarray((flat[:-self.n_components].reshape(-1, self.n_components) * A
-                                     + self.topic_word_prior_ * (1.0 - A)).T)
-
-    def _reseed_distributed(self, window, scale, act=True):
-        """``reseed_topics`` between passes of a distributed fit: the ranks meet at a barrier,
-        rank 0 re-seeds the pulled topics and writes the change into the window (a
-        correction, not a step: the clock, which indexes the scale, does not move)."""
-        comm = self.comm
-        comm.Barrier()
-        if comm.Get_rank() == 0 and act:
-            self.components_ = self._pull_topics(window, scale)
-            true = self.components_.T.copy()
-            A = scale[min(window.clock(), scale.size - 1)]
-            reseeded = self._reseed_dead_topics()
-            self.n_reseeded_ += reseeded
-            if reseeded:
-                delta = (self.components_.T - true) / A
-                window.push(np.concatenate([delta, delta.sum(axis=0, keepdims=True)]).ravel(), advance=False)
-        comm.Barrier()
-
-    def _order(self, n_docs):
-        if not self.shuffle:
-            return np.arange(n_docs, dtype=np.int64)
-        return permutation(n_docs, int(self._rng_.randint(0, 2**31 - 1)))
-
-    def _reseed_dead_topics(self):
-        """Split the heaviest topics into the dead or duplicate ones (see ``reseed_topics``).
-
-        A merge of two true topics has about twice a topic's mass and leaves,
-        K being fixed, a topic with nothing to explain: it dies, or it copies
-        another. Halving the heaviest topic with independent log-normal noise
-        (sigma 1) gives the E-step two different starts to pull apart.
-        Returns the number of topics re-seeded."""
-        excess = self.components_ - self.topic_word_prior_
-        mass = excess.sum(axis=1)
-        weak = mass < 0.1 * np.median(mass)
-        unit = excess / np.maximum(np.linalg.norm(excess, axis=1, keepdims=True), 1e-300)
-        _mark_duplicates(unit, mass, weak)
-        by_mass = np.argsort(-mass)
-        donors = by_mass[~weak[by_mass]]
-        if donors.size == 0:  # every topic ties with another (identical topics): none to split
-            return 0
-        for n, k in enumerate(np.flatnonzero(weak)):
-            j = donors[n % donors.size]
-            half = 0.5 * (self.components_[j] - self.topic_word_prior_)
-            self.components_[k] = self.topic_word_prior_ + half * self._rng_.lognormal(0.0, 1.0, half.size)
-            self.components_[j] = self.topic_word_prior_ + half * self._rng_.lognormal(0.0, 1.0, half.size)
-        return int(weak.sum())
-
-    def _finish(self):
+    def _train(self, problem, topology, **run):
+        """Run ``problem`` on the engine and take the fitted attributes from its result."""
+        result = engine.run(problem, topology, **run)
+        self.components_ = result.model["components_"]
+        # the schedule's steps: in one process the minibatches; across ranks the pushes
+        # (server: one minibatch each) or the averaged rounds (allreduce)
+        self.n_batch_iter_ += result.version if topology.distributed else result.updates
+        self.round_stats_ = result.stats.summary()
         self.exp_dirichlet_component_ = evaluation.exp_dirichlet_expectation(self.components_)
+        return result
 
     @ends_job_on_error
-    def fit(self, X, y=None, callback=None, monitor=None) -> LatentDirichletAllocation:
+    def fit(self, X, y=None, callback=None) -> LatentDirichletAllocation:
         """Learn the topics with up to ``max_iter`` passes of online variational Bayes (or of
         full-batch variational EM, ``learning_method='batch'``).
 
@@ -496,24 +284,30 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             this rank's documents.
         y : ignored
         callback : callable, optional
-            ``callback(n_documents, seconds)`` after every chunk of minibatches, or
-            every pass with ``learning_method='batch'`` (for progress bars; not called
-            with ``comm``).
-        monitor : callable, optional
-            ``monitor(info)`` after each pass (of this rank, with ``comm``), while the
-            other ranks go on. ``info`` has ``pass``, ``updates`` (global steps so far),
-            ``seconds``, and ``topics()``, which returns the current global (K, V) topics;
-            with ``comm`` also this rank's delay and communication statistics.
+            ``callback(info)`` after every round of this process (rank): a chunk of
+            minibatches in one process (one full-batch step with
+            ``learning_method='batch'``), a minibatch with ``comm``; the other ranks go
+            on meanwhile. ``info`` (see :func:`dpsgd.engine.loop.round_info`) has
+            ``round``, ``pass``, ``updates`` (global steps so far, over every rank),
+            ``samples`` (documents of this round), ``seconds`` (since the rounds began)
+            and ``end_of_pass``; at the end of a pass also ``model()``, which returns
+            ``{"components_": the current global (K, V) topics}``, this rank's delay
+            statistics (``pushes``, ``delay_mean``, ``delay_p99``, ``delay_max``,
+            ``delay_histogram``, ``comm_seconds``, ``comm_share``), and ``perplexity``
+            (evaluated passes) and ``reseeded`` (re-seeding passes).
 
         Returns
         -------
         self
         """
         self._validate_params()
+        topology = Topology(self.comm)
         warm = self.warm_start and hasattr(self, "components_")
-        # with comm a rank may bring no documents: it then only hosts (rank 0) or waits
-        X = self._check_X(X, reset=not warm, allow_empty=self.comm is not None)
-        if (X.nnz if self.comm is None else self.comm.allreduce(X.nnz)) == 0:
+        # with comm a rank may bring no documents: it then only takes part in the exchange
+        X = self._check_X(X, reset=not warm, allow_empty=topology.distributed)
+        # one collective: every rank's documents (the global steps a run can take, D) and words
+        counts = topology.everyone((X.shape[0], X.nnz))
+        if sum(nnz for _, nnz in counts) == 0:
             raise ValueError("the corpus has no words: every document is empty")
         if warm:
             if self.components_.shape != (self.n_components, X.shape[1]):
@@ -522,69 +316,19 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             self._rng_ = getattr(self, "_rng_", None) or check_random_state(self.random_state)
         else:
             self._init_topics(X.shape[1])
-        self.n_reseeded_ = 0
-        if self.comm is not None:
-            self._fit_start = None
-            self.n_iter_ = self._fit_distributed(X, monitor)
-            self._finish()
-            return self
-        self._fit_start = (time.perf_counter(), self.n_batch_iter_)
-        self.n_iter_ = self._fit_passes(X, callback, monitor)
-        self._fit_start = None
-        self._finish()
-        return self
-
-    def _fit_passes(self, X, callback, monitor):
-        """``fit``'s passes in one process, with scikit-learn's ``evaluate_every`` /
-        ``perp_tol`` stop; returns the number of passes run."""
         if hasattr(self, "bound_"):
             del self.bound_  # a previous fit's: this one sets its own or none
-        last, evaluated = None, False
-        for epoch in range(self.max_iter):
-            tic = time.perf_counter()
-            if self.learning_method == "batch":
-                self._batch_step(X, callback)
-            else:
-                self._run(X, self._order(X.shape[0]), float(X.shape[0]), callback)
-            if self._budget_spent():
-                break
-            reseeded = 0
-            if self.reseed_topics and epoch < self.max_iter // 2:
-                reseeded = self._reseed_dead_topics()
-                self.n_reseeded_ += reseeded
-            evaluated = self.evaluate_every > 0 and (epoch + 1) % self.evaluate_every == 0
-            if evaluated:
-                self.bound_ = self._training_perplexity(X)
-            if self.verbose:
-                print(f"pass {epoch + 1}/{self.max_iter}: {X.shape[0] / (time.perf_counter() - tic):.0f} documents/s"
-                      + (f", {reseeded} topic(s) re-seeded" if self.reseed_topics else "")
-                      + (f", perplexity {self.bound_:.4f} (training documents, base e)" if evaluated else ""))
-            if monitor is not None:
-                monitor({"pass": epoch + 1, "updates": self.n_batch_iter_ - 1,
-                         "seconds": time.perf_counter() - self._fit_start[0],
-                         "topics": lambda: self.components_.copy()})
-            if evaluated:
-                if last is not None and abs(last - self.bound_) < self.perp_tol:
-                    break
-                last = self.bound_
-        if self.evaluate_every > 0 and not evaluated:  # the final topics were not scored yet
-            self.bound_ = self._training_perplexity(X)
-        return epoch + 1
-
-    def _batch_step(self, X, callback=None):
-        """One step of full-batch variational EM (``learning_method='batch'``): the E-step of
-        every document against the current topics, then scikit-learn's replacement
-        ``components_ = topic_word_prior + sufficient statistics`` (an online step with rho = 1)."""
-        tic = time.perf_counter()
-        self.n_threads_ = self._threads_now()
-        _, sstats = evaluation.infer_doc_topics(
-            self.components_, X, self.doc_topic_prior_, max_iter=self.max_doc_update_iter,
-            tol=self.mean_change_tol, n_threads=self.n_threads_, seed=int(self._rng_.randint(0, 2**31 - 1)),
-            sufficient_statistics=True)
-        self.components_ = self.topic_word_prior_ + sstats
-        self.n_batch_iter_ += 1
-        if callback is not None:
-            callback(X.shape[0], time.perf_counter() - tic)
+        self.n_threads_ = topology.threads(self._requested_threads())
+        docs = [n for n, _ in counts]
+        problem = LdaProblem(self, X, topology=topology, n_threads=self.n_threads_, passes=self.max_iter,
+                             total_samples=float(sum(docs)), docs_of_ranks=docs)
+        self._train(problem, topology, exchange=self.exchange, max_updates=self.max_updates,
+                    max_seconds=self.max_seconds, callback=callback)
+        self.n_iter_ = problem.passes_run
+        self.n_reseeded_ = problem.reseeded
+        if self.evaluate_every > 0:  # the final topics' score, unless their pass was scored
+            self.bound_ = problem.bound if problem.scored else self._training_perplexity(X)
+        return self
 
     def _training_perplexity(self, X):
         """Perplexity of the training documents X under the current topics (``evaluate_every``)."""
@@ -595,7 +339,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     @ends_job_on_error
     def partial_fit(self, X, y=None) -> LatentDirichletAllocation:
         """One online update of the topics with the minibatches of X (scaled by ``total_samples``),
-        whatever ``learning_method`` is (as in scikit-learn).
+        whatever ``learning_method`` is (as in scikit-learn); in this process, also with ``comm``.
 
         Returns
         -------
@@ -603,12 +347,16 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         """
         first = not hasattr(self, "components_")
         self._validate_params()
-        self._fit_start = None
         X = self._check_X(X, reset=first)
         if first:
             self._init_topics(X.shape[1])
-        self._run(X, self._order(X.shape[0]), float(self.total_samples))
-        self._finish()
+        else:  # e.g. a model from load_model: a random state of its own
+            self._rng_ = getattr(self, "_rng_", None) or check_random_state(self.random_state)
+        topology = Topology()
+        self.n_threads_ = topology.threads(self._requested_threads())
+        problem = LdaProblem(self, X, topology=topology, n_threads=self.n_threads_, passes=1,
+                             total_samples=float(self.total_samples), fitting=False)
+        self._train(problem, topology)
         return self
 
     # -------------------------------------------------------------- inference
@@ -691,31 +439,3 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         tags.input_tags.positive_only = True
         tags.transformer_tags.preserves_dtype = ["float64"]
         return tags
-
-
-def _mark_duplicates(unit, mass, weak):
-    """Mark in ``weak`` the lighter topic of each pair with cosine > 0.6 (rows of ``unit``,
-    unit-norm) of which neither is weak yet, taking the pairs (i < j) by i, then j.
-
-    A block of rows is compared at a time with the later topics not weak yet (a topic once
-    weak stays so), so the memory is about 32 MB of cosines whatever K, never the K x K
-    matrix (K = 100,000 would need 75 GiB), and topics found duplicate cost no more."""
-    K = unit.shape[0]
-    start = 0
-    while start < K:
-        later = np.flatnonzero(~weak[start + 1:]) + start + 1
-        stop = min(K, start + max(1, 2**22 // max(later.size, 1)))
-        rows = np.arange(start, stop)
-        rows = rows[~weak[rows]]
-        cosine = unit[rows] @ unit[later].T
-        for r, i in enumerate(rows):
-            if weak[i]:
-                continue
-            partners = later[cosine[r] > 0.6]
-            partners = partners[(partners > i) & ~weak[partners]]
-            heavier = np.flatnonzero(mass[partners] > mass[i])
-            # the pairs before the first heavier partner lose their partner; that one, i
-            cut = heavier[0] if heavier.size else partners.size
-            weak[partners[:cut]] = True
-            weak[i] = heavier.size > 0
-        start = stop
