@@ -6,6 +6,7 @@
     dpsgd predict MODEL DATA.svm [--scores | --proba] [--output FILE]
     dpsgd transform MODEL DOCWORD [--output FILE]
     dpsgd topics MODEL [--vocab FILE] [--top-words N]
+    dpsgd plot LOG [LOG ...] [-o curve.png] [--x time|updates|both] [--metric NAME ...] [--label TEXT ...]
 
 With no ``--corpus``, ``train lda`` runs on a corpus drawn from LDA's generative model and
 reports how well the true topics were recovered; with no ``--data``, ``train linear`` trains
@@ -14,7 +15,8 @@ mistake ends with ``dpsgd: error: ...`` and exit code 2, Ctrl-C with 130 (keepin
 checkpoint), a closed pipe (``dpsgd ... | head``) quietly with 141.
 
 The modules: ``parser`` (arguments), ``checks`` (paths, options, memory), ``linear`` and
-``lda`` (training), ``use`` (predict, transform, topics), ``info``, ``progress``, ``common``.
+``lda`` (training), ``use`` (predict, transform, topics), ``info``, ``plot``, ``progress``,
+``common``.
 """
 
 import sys
@@ -34,6 +36,10 @@ def _run(args, comm):
         from dpsgd.cli.info import info
 
         return info(args, comm)
+    if args.command == "plot":
+        from dpsgd.cli.plot import plot
+
+        return plot(args, comm)
     if args.command == "train":
         check_train_args(args, root=comm is None or comm.Get_rank() == 0)
         if args.task == "lda":
@@ -69,7 +75,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     comm = None
     try:
-        if args.command in ("train", "info"):
+        if args.command in ("train", "info", "plot"):
             from dpsgd.comm import world
 
             comm = world()  # set when started by mpiexec with several ranks

@@ -99,7 +99,7 @@ def given(args, dest):
 
 
 def build_parser():
-    """The ``dpsgd`` argument parser (info, train lda / linear, predict, transform, topics)."""
+    """The ``dpsgd`` argument parser (info, train lda / linear, predict, transform, topics, plot)."""
     from dpsgd import __version__
 
     parser = _Parser(prog="dpsgd", description="Lock-free parallel and distributed SGD: train topic models "
@@ -117,6 +117,7 @@ def build_parser():
                                  description="Linear classifier by Hogwild! SGD on a svmlight file. "
                                  "Without --data: the bundled a9a data set and its test file."))
     _add_use_commands(sub)
+    _add_plot(sub)
     return parser
 
 
@@ -210,6 +211,25 @@ def _add_use_commands(sub):
     p.add_argument("model", metavar="MODEL", help="model file written by --save")
     p.add_argument("--vocab", metavar="FILE", help="UCI vocab file (None: the model's own vocabulary)")
     p.add_argument("--top-words", type=positive_int, default=10, metavar="N", help="words shown per topic")
+
+
+def _add_plot(sub):
+    """plot: the learning curves of --log-json logs."""
+    p = sub.add_parser("plot", help="learning curves of --log-json logs, into a .png, .pdf or .svg file "
+                       "(needs matplotlib: pip install 'dpsgd[plot]')",
+                       description="Draw the learning curves of one or several logs written by 'train ... "
+                       "--log-json', overlaid: each quality metric against wall-clock seconds and against "
+                       "updates, and the updates per second between log lines.")
+    p.add_argument("logs", nargs="+", metavar="LOG", help="JSON-lines log written by --log-json")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="the figure; .png, .pdf or .svg (None: the first LOG's name with .png)")
+    p.add_argument("--x", choices=["time", "updates", "both"], default="both",
+                   help="draw each metric against wall-clock seconds, updates, or both")
+    p.add_argument("--metric", dest="metrics", action="append", metavar="NAME",
+                   help="a key of the logs to draw, e.g. perplexity or delay_mean; repeat for more "
+                   "(None: every quality metric in the logs)")
+    p.add_argument("--label", dest="labels", action="append", metavar="TEXT",
+                   help="legend entry of each LOG, in their order; repeat once per LOG (None: the file names)")
 
 
 def _add_output(p):
