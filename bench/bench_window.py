@@ -7,7 +7,9 @@ Flush + clock increment), pulls (Get_accumulate(NO_OP) + Flush) and sparse pushe
 10% of the entries with each method (one indexed target datatype, or one Accumulate per run of
 consecutive indices; random indices, so runs are short), then row pushes and pulls as DPSVI
 makes them (rows of K = 20 doubles, 5% / 20% / 60% of 5,001 rows, one indexed-block datatype).
-Median of repeats, microseconds.
+Median of repeats, microseconds. Last, where a sparse push stops paying on this machine:
+sparse pushes (indexed) of 0.1% to 2% of a linear model's weights (RCV1-like: 47,237) and of
+a million, against the dense push of the same vector (dpsgd.comm.server.ENTRIES_SHARE_DENSE).
 """
 
 import time
@@ -63,6 +65,18 @@ with ParameterWindow(comm, (V + 1) * K, row_size=K) as win:
             rows.append((block.size, f"rows {share:.0%} push", push, 8 * block.size / push))
             rows.append((block.size, f"rows {share:.0%} pull", pull, 8 * block.size / pull))
     comm.Barrier()
+for n in (47_237, 1_000_000):
+    with ParameterWindow(comm, n) as win:
+        if rank == 1:
+            rng = np.random.default_rng(0)
+            dense = median_us(lambda: win.push(np.ones(n)), 50)
+            rows.append((n, "dense push", dense, 8 * n / dense))
+            for share in (0.001, 0.002, 0.005, 0.01, 0.02):
+                k = max(1, int(n * share))
+                idx = np.sort(rng.choice(n, k, replace=False))
+                t = median_us(lambda: win.push_sparse(idx, np.ones(k)), 50)
+                rows.append((n, f"sparse {share:.1%} / dense {t / dense:.2f}", t, 8 * k / t))
+        comm.Barrier()
 if rank == 1:
     print(f"{'doubles':>9s}  {'operation':24s} {'us':>10s} {'MB/s':>9s}")
     for n, op, us, mbps in rows:

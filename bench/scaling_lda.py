@@ -37,14 +37,16 @@ def child(threads, passes):
     curve = Curve()
     alpha = 1.0 / 20
 
-    def monitor(info):  # rank 0, after each of its passes, from the global topics
-        curve.add(lambda: heldout_log_likelihood(info["topics"](), X_test, alpha, n_threads=threads))
+    def callback(info):  # rank 0, after each of its passes, from the global topics
+        if rank == 0 and info["end_of_pass"]:
+            curve.add(lambda: heldout_log_likelihood(info["model"]()["components_"], X_test, alpha,
+                                                     n_threads=threads))
 
     if comm:
         comm.Barrier()
     tic = time.perf_counter()
     curve.start()
-    lda.fit(mine, monitor=monitor if rank == 0 else None)
+    lda.fit(mine, callback=callback)
     seconds = time.perf_counter() - tic - curve.evaluating
     if rank == 0:
         print(json.dumps({"seconds": seconds, "heldout": lda.heldout_log_likelihood(X_test),

@@ -43,13 +43,14 @@ def main():
     comm = MPI.COMM_WORLD
     X, vocabulary = my_documents(comm, args.corpus, args.vocab)
 
-    def report(info):  # rank 0, after each of its passes
-        print(f"pass {info['pass']}: {info['updates']} global steps, delay mean {info['delay_mean']:.1f}",
-              flush=True)
+    def report(info):  # every rank, after each of its rounds; rank 0 prints at its pass ends
+        if comm.rank == 0 and info["end_of_pass"]:
+            print(f"pass {info['pass']}: {info['updates']} global steps, delay mean {info['delay_mean']:.1f}",
+                  flush=True)
 
     lda = LatentDirichletAllocation(args.topics, max_iter=args.passes, n_threads=args.threads, comm=comm,
                                     random_state=0)
-    lda.fit(X, monitor=report if comm.rank == 0 else None)  # every rank ends with the same topics
+    lda.fit(X, callback=report)  # every rank ends with the same topics
     if comm.rank == 0:
         words = vocabulary or [f"w{i}" for i in range(X.shape[1])]
         for k, top in enumerate(lda.show_topics(words, n_words=8)):

@@ -205,7 +205,8 @@ def test_train_lda_stops_on_a_budget_of_updates(tmp_path):
     assert 150 <= steps <= 152
     passes = int(out.stdout.split("result: passes ")[1].split(",")[0])
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert 1 <= passes <= 3 and len(records) == passes  # rank 0's complete passes
+    # passes: those rank 0 began (n_iter_, as in one process); the log has its complete ones
+    assert 1 <= passes <= 3 and passes - 1 <= len(records) <= passes
     assert all(r["updates"] <= 152 for r in records)
 
 

@@ -3,7 +3,6 @@
 No ``abort_on_exception`` here: the estimators themselves must end every rank, as a user's
 own script would run them."""
 import sys
-import time
 
 import numpy as np
 from mpi4py import MPI
@@ -28,12 +27,14 @@ if how in ("lda_monitor", "lda_bad_input", "lda_sleep"):
     if how == "lda_bad_input" and rank == FAILING:
         X = X.astype(np.float64)
         X.data[0] = np.nan  # only this rank's shard is bad: the others wait in a collective
-    monitor = fail if how == "lda_monitor" else None
+    callback = (lambda info: fail() if info["end_of_pass"] else None) if how == "lda_monitor" else None
     passes = 1000 if how == "lda_sleep" else 5
     if how == "lda_sleep":  # for the Ctrl-C test: tell the parent when the ranks are training
-        monitor = lambda info: print("training", flush=True) if rank == 0 and info["pass"] == 1 else None
+        def callback(info):
+            if rank == 0 and info["end_of_pass"] and info["pass"] == 1:
+                print("training", flush=True)
     LatentDirichletAllocation(n_components=5, max_iter=passes, batch_size=16, n_threads=1, comm=comm,
-                              random_state=0).fit(X, monitor=monitor)
+                              random_state=0).fit(X, callback=callback)
 else:
     X, y, _, _ = load_a9a()
     X, y = X[rank::size], y[rank::size]

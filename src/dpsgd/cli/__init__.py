@@ -24,6 +24,7 @@ import sys
 from dpsgd.cli.checks import UsageError, check_train_args
 from dpsgd.cli.common import silence_stdout
 from dpsgd.cli.parser import build_parser
+from dpsgd.comm.topology import Topology
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -41,7 +42,7 @@ def _run(args, comm):
 
         return plot(args, comm)
     if args.command == "train":
-        check_train_args(args, root=comm is None or comm.Get_rank() == 0)
+        check_train_args(args, root=Topology(comm).is_root)
         if args.task == "lda":
             from dpsgd.cli.lda import train_lda
 
@@ -61,7 +62,8 @@ def _run(args, comm):
 def _fail(comm, code, head, tail=""):
     """Write ``dpsgd: HEAD (rank r of n)TAIL`` and end with ``code``; under MPI end every
     rank, which may be waiting in a collective for this one."""
-    where = f" (rank {comm.Get_rank()} of {comm.Get_size()})" if comm is not None else ""
+    topology = Topology(comm)
+    where = f" (rank {topology.rank} of {topology.ranks})" if topology.distributed else ""
     print(f"dpsgd: {head}{where}{tail}", file=sys.stderr)
     if comm is not None:
         from dpsgd.comm.failure import abort

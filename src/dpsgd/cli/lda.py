@@ -2,23 +2,21 @@
 
 import time
 
-import numpy as np
-
 from dpsgd.cli.checks import UsageError, check_lda_memory, reading
-from dpsgd.cli.common import (ROUND_KEYS, JsonLog, read_checkpoint, remaining, rounds_summary,
-                              save_then_report, write_checkpoint)
-from dpsgd.cli.progress import Progress
+from dpsgd.cli.common import read_checkpoint, remaining, rounds_summary, save_then_report
+from dpsgd.cli.driver import TrainingRun
 
 
-def _corpus(args, comm):
+def _corpus(args, topology):
     """This rank's training documents, the held-out documents (rank 0 only), the vocabulary
     (rank 0; None without --vocab), the true topics of a generated corpus, and a description.
 
     Every rank takes a contiguous range of documents (reading only that range of a docword
     file); one document in ten, the same ones whatever the number of ranks, is held out."""
-    from dpsgd.data import load_uci_bow, make_lda_corpus, read_uci_bow_header
+    import scipy.sparse as sp
 
-    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
+    from dpsgd.data import contiguous_share, heldout_mask, load_uci_bow, make_lda_corpus, read_uci_bow_header
+
     true_topics = vocabulary = None
     if args.corpus is None:
         n_docs, n_words = args.docs, args.words
@@ -34,23 +32,17 @@ def _corpus(args, comm):
     if n_docs < 2:
         raise UsageError(f"{source}: {n_docs} document; one in ten (at least one) is held out, "
                          "so training needs at least 2")
-    first, last = np.linspace(0, n_docs, size + 1).round().astype(int)[rank:rank + 2]
+    first, last = contiguous_share(n_docs, topology.rank, topology.ranks)
     if args.corpus is None:
         X = X_all[first:last]
     else:
         with reading("--corpus", args.corpus):
-            X, vocabulary = load_uci_bow(args.corpus, args.vocab if rank == 0 else None, docs=(first, last))
-    held_out = np.random.default_rng(args.seed).permutation(n_docs)[:max(1, n_docs // 10)]
-    is_test = np.zeros(X.shape[0], dtype=bool)
-    is_test[held_out[(held_out >= first) & (held_out < last)] - first] = True
+            X, vocabulary = load_uci_bow(args.corpus, args.vocab if topology.is_root else None, docs=(first, last))
+    is_test = heldout_mask(n_docs, args.seed, first, last)
     X_train, X_test = X[~is_test], X[is_test]
-    tokens = float(X.sum())
-    if comm:
-        import scipy.sparse as sp
-
-        parts = comm.gather(X_test, root=0)
-        X_test = sp.vstack(parts).tocsr() if rank == 0 else None
-        tokens = comm.allreduce(tokens)
+    tokens = topology.total(float(X.sum()))
+    parts = topology.to_root(X_test)  # every rank's held-out documents, on rank 0
+    X_test = sp.vstack(parts).tocsr() if topology.is_root else None
     description = f"{source}: {n_docs} documents x {n_words} words, {int(tokens)} tokens"
     return X_train, X_test, vocabulary, true_topics, description
 
@@ -69,59 +61,53 @@ def _resume(args, lda, n_words):
 
 def train_lda(args, comm=None):
     """Run ``dpsgd train lda``; returns the exit code."""
-    from dpsgd import LatentDirichletAllocation
+    from dpsgd import LatentDirichletAllocation, persist
+    from dpsgd.comm import Topology
     from dpsgd.evaluation import heldout_log_likelihood, match_topics, perplexity
 
-    root = comm is None or comm.Get_rank() == 0
-    X_train, X_test, vocabulary, true_topics, description = _corpus(args, comm)
-    if root:
-        print(f"corpus: {description}" + (f", {comm.Get_size()} ranks" if comm else ""))
+    topology = Topology(comm)
+    distributed = topology.distributed
+    X_train, X_test, vocabulary, true_topics, description = _corpus(args, topology)
+    if topology.is_root:
+        print(f"corpus: {description}" + (f", {topology.ranks} ranks" if distributed else ""))
     lda = LatentDirichletAllocation(n_components=args.topics, batch_size=args.batch_size, n_threads=args.threads,
                                     parallel=args.parallel, reseed_topics=args.reseed_topics, comm=comm,
-                                    max_seconds=args.max_seconds, max_updates=args.max_updates)
+                                    exchange=args.exchange, max_seconds=args.max_seconds,
+                                    max_updates=args.max_updates)
     done = 0
     if args.resume:
         done = _resume(args, lda, X_train.shape[1])
-        if root:
+        if topology.is_root:
             print(f"resuming from {args.resume}: {done} passes done")
     passes = remaining(args.passes, done, "--passes", args.resume) if args.resume else args.passes
     lda.set_params(max_iter=passes, random_state=args.seed + done)
-    docs = comm.allreduce(X_train.shape[0]) if comm else X_train.shape[0]  # collective: every rank
+    docs = topology.total(X_train.shape[0])
+
+    def evaluate(model):
+        topics, kw = model["components_"], dict(n_threads=lda.n_threads_)
+        return {"perplexity": perplexity(topics, X_test, lda.doc_topic_prior_, lda.topic_word_prior_, **kw),
+                "heldout_log_likelihood": heldout_log_likelihood(topics, X_test, lda.doc_topic_prior_, **kw)}
+
+    def checkpoint(model, passes_done, updates):
+        persist.write_checkpoint(args.checkpoint, "lda", model,
+                                 {"passes_done": passes_done, "n_batch_iter": 1 + int(updates),
+                                  "n_topics": args.topics, "n_words": int(X_train.shape[1])})
+
     # documents in both modes; under MPI rank 0 counts every rank's documents at each of its passes
-    progress = Progress(passes * docs, "documents", disable=args.quiet or not root)
-    log = JsonLog(args.log_json if root else None)
+    def documents(info):
+        return (docs if info["end_of_pass"] else 0) if distributed else info["samples"]
+
     tic = time.perf_counter()
-
-    def after_pass(info):
-        """After each pass (rank 0's, under MPI; the others go on): log, checkpoint, progress."""
-        if comm:
-            progress.update(docs)
-        if log or args.checkpoint:
-            topics = info["topics"]()
-        if log:
-            kw = dict(n_threads=lda.n_threads_)
-            log.write({"time": time.perf_counter() - tic, "pass": done + info["pass"], "updates": info["updates"],
-                       "perplexity": perplexity(topics, X_test, lda.doc_topic_prior_, lda.topic_word_prior_, **kw),
-                       "heldout_log_likelihood": heldout_log_likelihood(topics, X_test, lda.doc_topic_prior_, **kw),
-                       **{k: info[k] for k in ROUND_KEYS if k in info}})
-        if args.checkpoint and (done + info["pass"]) % args.checkpoint_every == 0:
-            checkpoint(topics, done + info["pass"], info["updates"] + 1)
-
-    def checkpoint(topics, passes_done, n_batch_iter):
-        write_checkpoint(args.checkpoint, {"components_": topics},
-                         {"task": "lda", "passes_done": passes_done, "n_batch_iter": int(n_batch_iter),
-                          "n_topics": args.topics, "n_words": int(X_train.shape[1])})
-
-    try:
-        lda.fit(X_train, callback=lambda n, seconds: progress.update(n), monitor=after_pass if root else None)
-    finally:
-        progress.close()
-        log.close()
+    run = TrainingRun(args, topology, progress=(passes * docs, "documents", documents), pass_key="pass",
+                      passes_done=done, updates_done=lda.n_batch_iter_ - 1 if args.resume else 0,
+                      checkpoint=checkpoint, evaluate=evaluate)
+    with run:
+        lda.fit(X_train, callback=run)
     wall = time.perf_counter() - tic
-    if not root:
+    if not topology.is_root:
         return 0
     if args.checkpoint:  # the end state: rank 0's last pass may have ended before others' last steps
-        checkpoint(lda.components_, done + lda.n_iter_, lda.n_batch_iter_)
+        checkpoint({"components_": lda.components_}, done + lda.n_iter_, lda.n_batch_iter_ - 1)
     if vocabulary is not None:
         lda.vocabulary_ = list(vocabulary)  # saved with the model: `dpsgd topics` needs no vocab file
     for k, words in enumerate(lda.show_topics(vocabulary or [f"w{i}" for i in range(X_train.shape[1])],
@@ -130,11 +116,12 @@ def train_lda(args, comm=None):
 
     def parts():
         result = [f"passes {done + lda.n_iter_}", f"global steps {lda.n_batch_iter_ - 1}",
-                  f"threads {lda.n_threads_} ({args.parallel})" + (f" x {comm.Get_size()} ranks" if comm else ""),
+                  f"threads {lda.n_threads_} ({args.parallel})"
+                  + (f" x {topology.ranks} ranks ({args.exchange})" if distributed else ""),
                   f"train time {wall:.2f} s", f"{lda.n_iter_ * docs / wall:.0f} documents/s",
                   f"held-out perplexity {lda.perplexity(X_test):.1f} (base e, variational bound)",
                   f"held-out log-likelihood {lda.heldout_log_likelihood(X_test):.4f} nats/word (document completion)"]
-        if comm:
+        if distributed:
             result.append(rounds_summary(lda.round_stats_))
         if true_topics is not None:
             result.append(f"topic recovery {match_topics(true_topics, lda.components_)[0]:.4f} (mean matched cosine)")

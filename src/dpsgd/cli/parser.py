@@ -129,6 +129,9 @@ def _add_common(p, unit, updates):
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--save", metavar="FILE", help="write the model here (.npz with JSON metadata, no pickle)")
     p.add_argument("--quiet", action="store_true", help="no progress report")
+    p.add_argument("--exchange", choices=["server", "allreduce"], default="server",
+                   help="how ranks share the parameters under mpiexec: server (asynchronous, DPSGD's "
+                   "one-sided parameter server) or allreduce (synchronous averaging every round)")
     p.add_argument("--max-seconds", type=positive_float, metavar="S",
                    help="stop after this many seconds (all ranks together)")
     p.add_argument("--max-updates", type=positive_int, metavar="N",

@@ -16,7 +16,9 @@ def plot(args, comm=None):
     The paths are checked here; plot_runs checks the rest (the output's suffix, the labels, each
     log's lines, the metrics) with ValueErrors naming the file and line, before it loads
     matplotlib."""
-    if comm is not None and comm.Get_rank() != 0:
+    from dpsgd.comm import Topology
+
+    if not Topology(comm).is_root:
         return 0
     output = args.output or os.path.splitext(args.logs[0])[0] + ".png"
     check_output("--output", output)

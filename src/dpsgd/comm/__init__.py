@@ -24,10 +24,26 @@ from dpsgd.comm.topology import Topology
 from dpsgd.comm.window import LocalWindow, ParameterWindow, open_window
 
 __all__ = ["EXCHANGES", "LocalWindow", "ParameterWindow", "Topology", "abort_on_exception", "check_exchange",
-           "ends_job_on_error", "fail_together", "open_exchange", "open_window", "world"]
+           "ends_job_on_error", "fail_together", "mpi_library", "open_exchange", "open_window", "world"]
 
 # set by the process managers of MPICH (hydra), Open MPI and Slurm's srun
 _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+
+
+def mpi_library() -> str:
+    """One line on mpi4py and the MPI library it loads (for ``dpsgd info``); never raises."""
+    import importlib.util
+
+    if importlib.util.find_spec("mpi4py") is None:
+        return "mpi4py not installed (pip install 'dpsgd[mpi]')"
+    try:
+        import mpi4py
+        from mpi4py import MPI
+
+        library = MPI.Get_library_version().strip().splitlines()[0]
+        return f"mpi4py {mpi4py.__version__}, MPI {'.'.join(map(str, MPI.Get_version()))}: {library}"
+    except Exception as exc:  # a broken MPI install must not break `dpsgd info`
+        return f"mpi4py installed but MPI failed to load: {exc}"
 
 
 def world() -> "MPI.Comm | None":

@@ -5,10 +5,13 @@ every rank pulls and pushes without waiting for any other. This module chooses h
 moves. On one machine MPICH's shared-memory path moves a dense block much faster per double
 than an indexed datatype (``bench/bench_window.py``, README "Distributed"): 60% of 5,001
 rows x 20 took 164 us pushed against 60 us for a dense push of 100,000 doubles, and a sparse
-push of 1% of 100,000 entries 131 us. So there a change that touches more than
-:data:`ROWS_SHARE_DENSE` of the rows, or more than :data:`ENTRIES_SHARE_DENSE` of the
-entries, moves as the whole vector. Between machines the bytes count, and changes move as
-they are.
+push of 1% of 100,000 entries 131 us. A sparse push beat the dense one only below about 1%
+of a million entries, and never clearly for the 47,237 weights of the RCV1-like model, where
+the call's own cost (about 55 us) is that of the whole dense push (``bench/bench_window.py``,
+last table). So there a change that touches more than :data:`ROWS_SHARE_DENSE` of the
+rows, or more than :data:`ENTRIES_SHARE_DENSE` of the entries, or any entries of a vector
+shorter than :data:`SPARSE_FROM_SIZE`, moves as the whole vector. Between machines the bytes
+count, and changes move as they are (not measured).
 """
 
 import numpy as np
@@ -19,6 +22,7 @@ from dpsgd.comm.window import ParameterWindow
 # on one machine: rows and entries shares above which the whole vector moves instead
 ROWS_SHARE_DENSE = 0.25
 ENTRIES_SHARE_DENSE = 0.005
+SPARSE_FROM_SIZE = 100_000
 
 
 class ServerExchange:
@@ -40,7 +44,9 @@ class ServerExchange:
         self._window = ParameterWindow(topology.comm, size, initial=initial, row_size=row_size)
         self.size, self.row_size = self._window.size, self._window.row_size
         self._rows_dense = ROWS_SHARE_DENSE if one_machine else np.inf
-        self._entries_dense = ENTRIES_SHARE_DENSE if one_machine else np.inf
+        self._entries_dense = np.inf
+        if one_machine:
+            self._entries_dense = ENTRIES_SHARE_DENSE if self.size >= SPARSE_FROM_SIZE else 0.0
         self._flat = None  # the whole vector, for rows moved densely
 
     def _whole(self):

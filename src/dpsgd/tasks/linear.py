@@ -41,7 +41,8 @@ from dpsgd._kernels import sgd as _sgd
 from dpsgd._threads import effective_n_threads
 from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.failure import ends_job_on_error
-from dpsgd.tasks.linear_problem import DIVERGENCE_FACTOR, DivergenceError, LinearProblem
+from dpsgd.tasks.linear_problem import DIVERGENCE_FACTOR, LinearProblem
+from dpsgd.tasks.linear_problem import DivergenceError  # noqa: F401  (public here: users catch it)
 from dpsgd._validation import (as_kernel_csr, check_choice, check_number, check_sample_weight,
                                check_sparse_structure)
 

@@ -92,7 +92,7 @@ class LinearProblem(Problem):
         return self.max_iter * self.rounds_per_pass if n else 0
 
     def _plan_epochs(self):
-        d, K, X = self.d, self.K, self.X
+        K, X = self.K, self.X
         hot_slot, hot_feat = self.est._hot_coordinates(X, self.n_threads, K)
         self.hot = hot_slot, hot_feat
         mean_nnz = max(int(X.indptr[-1]) / max(X.shape[0], 1), 1.0)
