@@ -5,7 +5,7 @@
 R ranks (``mpiexec -n R``, one thread each) fit RCV1-like x0.5 with a constant local step
 eta0, chosen large so that progress is limited by the step size (the regime where a step
 policy matters). Each policy scales every pushed change by its step for the measured
-delay over gamma' (``dpsgd.engine.run_rounds``):
+delay over gamma' (``dpsgd.engine.run``):
 
 - none: every push at full size;
 - fixed_for_delay(tau_max): 1 / (tau_max + 1), with tau_max the largest delay of the "none" run;

@@ -1,6 +1,6 @@
 """Ranks x threads scaling of distributed SGD (DPSGD) on the RCV1-like data.
 
-    python bench/scaling_linear.py [--configs 1x1 1x2 2x1 2x2] [--epochs 5] [--scale 0.5]
+    python bench/scaling_linear.py [--configs 1x1 1x2 2x1 2x2] [--epochs 5] [--scale 0.5] [--exchange allreduce]
 
 Each configuration R x T runs ``mpiexec -n R`` (1 x T runs without MPI) with T threads per rank;
 every rank fits its share of the rows (rows r, r + R, ...). Reported from rank 0: wall time of
@@ -21,7 +21,7 @@ from mpi_configs import Curve, print_table, run_configs
 HERE = Path(__file__).resolve().parent
 
 
-def child(threads, epochs, scale, sync_every):
+def child(threads, epochs, scale, sync_every, exchange):
     sys.path.insert(0, str(HERE))
     from scipy.special import expit
     from sklearn.metrics import log_loss
@@ -37,7 +37,7 @@ def child(threads, epochs, scale, sync_every):
     X, y, X_test, y_test = rcv1like.load(scale)
     mine = np.arange(rank, X.shape[0], size)
     clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, random_state=0,
-                        n_threads=threads, comm=comm, sync_every=sync_every)
+                        n_threads=threads, comm=comm, sync_every=sync_every, exchange=exchange)
     Xr, yr = X[mine], y[mine]
     curve = Curve()
     positive = (y_test == 1).astype(int)
@@ -69,12 +69,14 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--scale", type=float, default=0.5)
     parser.add_argument("--sync-every", type=int, default=4096)
+    parser.add_argument("--exchange", choices=["server", "allreduce"], default="server")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        return child(args.child, args.epochs, args.scale, args.sync_every)
-    rows = run_configs(__file__, args.configs, ["--epochs", args.epochs, "--scale", args.scale, "--sync-every", args.sync_every])
-    print_table(f"RCV1-like x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every "
+        return child(args.child, args.epochs, args.scale, args.sync_every, args.exchange)
+    rows = run_configs(__file__, args.configs, ["--epochs", args.epochs, "--scale", args.scale,
+                                                "--sync-every", args.sync_every, "--exchange", args.exchange])
+    print_table(f"DPSGD ({args.exchange}), RCV1-like x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every "
                 f"{args.sync_every}, test loss after each epoch", rows, "test loss", "test_log_loss",
                 higher_is_better=False)
 

@@ -3,8 +3,7 @@ tests/mpi/engine_toys.py). Each is also what a minimal new task's problem looks 
 
 import numpy as np
 
-from dpsgd.comm.codecs import Sparse
-from dpsgd.engine import Problem, Round
+from dpsgd.engine import Problem, Round, Sparse
 
 
 def least_squares(n=400, d=8, seed=0):

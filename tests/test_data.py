@@ -270,3 +270,16 @@ def test_corrupt_gzip_docword_is_a_value_error(tmp_path):
     for read in (load_uci_bow, read_uci_bow_header, lambda p: load_uci_bow(p, docs=(0, 4))):
         with pytest.raises(ValueError, match=str(path)):
             read(path)
+
+
+def test_rank_shares_and_the_held_out_documents_do_not_depend_on_the_ranks():
+    from dpsgd.data import contiguous_share, heldout_mask
+
+    for ranks in (1, 2, 3, 7):
+        shares = [contiguous_share(100, r, ranks) for r in range(ranks)]
+        assert shares[0][0] == 0 and shares[-1][1] == 100
+        assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
+        assert max(b - a for a, b in shares) - min(b - a for a, b in shares) <= 1
+        held = np.concatenate([heldout_mask(100, 5, a, b) for a, b in shares])
+        np.testing.assert_array_equal(held, heldout_mask(100, 5))
+    assert heldout_mask(100, 5).sum() == 10 and heldout_mask(5, 0).sum() == 1

@@ -136,6 +136,8 @@ def test_budget_stops_every_rank(exchange, limit):
     result = run_mpi("engine_toys.py", 3, exchange, "budget-" + limit, timeout=120)
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["stopped_early"], out
+    if limit == "seconds":  # 1 s, checked before every round of 10 updates
+        assert out["seconds"] < 20, out
     if limit == "updates":
         # checked before each round of 10 updates: at most one round per rank beyond the budget
         assert 500 <= out["updates"] <= 500 + 10 * result.ranks, out

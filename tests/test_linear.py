@@ -280,3 +280,18 @@ def test_step_policy_names_objects_and_none():
     assert SGDClassifier(step_policy=policy)._make_policy() is policy
     with pytest.raises(ValueError, match="step_policy must be None, one of"):
         SGDClassifier(step_policy="fixed_for_delay", max_iter=1).fit(X, y)
+
+
+def test_callback_sees_each_epochs_own_model():
+    """In one process the engine lends the weights in place: the model a callback gets is a
+    copy, so epochs' snapshots differ and the fitted coef_ is not the live buffer."""
+    from dpsgd import SGDClassifier
+    from dpsgd.data import load_a9a
+
+    X, y, _, _ = load_a9a()
+    seen = []
+    clf = SGDClassifier(loss="log_loss", max_iter=3, tol=None, n_threads=1, random_state=0)
+    clf.fit(X[:2000], y[:2000], callback=lambda info: seen.append(info["model"]()))
+    assert len(seen) == 3 and not np.array_equal(seen[0]["coef_"], seen[2]["coef_"])
+    np.testing.assert_array_equal(seen[2]["coef_"], clf.coef_)
+    assert not np.shares_memory(seen[2]["coef_"], clf.coef_)

@@ -4,6 +4,7 @@ KIND: dense / sparse / rows (the optimum is reached, every rank ends with the sa
 budget-updates / budget-seconds (every rank stops early), fail (rank 1 raises in round 3)."""
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,12 @@ else:
 
         problem = Failing(A[mine], b[mine])
 versions = []
+tic = time.perf_counter()
 result = engine.run(problem, topology, exchange=exchange, **budget,
                     callback=lambda info: versions.append(info["round"]))
-everything = comm.gather((result.model[key], result.version, result.updates, result.stats.summary()), root=0)
+seconds = time.perf_counter() - tic
+everything = comm.gather((result.model[key], result.version, result.updates, result.stats.summary(), seconds),
+                         root=0)
 if rank == 0:
     models = [e[0] for e in everything]
     expected = sum(mine_rows * 30 for mine_rows in
@@ -58,5 +62,6 @@ if rank == 0:
         "ranks": size, "updates": int(everything[0][2]), "expected_updates": int(expected),
         "versions_agree": len({e[1] for e in everything}) == 1,
         "delay_max": max(e[3]["delay_max"] for e in everything),
-        "stopped_early": int(everything[0][2]) < 10**5,
+        "stopped_early": int(everything[0][2]) < 10**6 * 600,
+        "seconds": max(e[4] for e in everything),
     }))

@@ -21,13 +21,13 @@ def fail(*_):
         raise RuntimeError(f"rank {rank} failed on purpose")
 
 
-if how in ("lda_monitor", "lda_bad_input", "lda_sleep"):
+if how in ("lda_callback", "lda_bad_input", "lda_sleep"):
     X, _, _ = make_lda_corpus(600, 200, 5, 50, random_state=0)
     X = X[rank::size]
     if how == "lda_bad_input" and rank == FAILING:
         X = X.astype(np.float64)
         X.data[0] = np.nan  # only this rank's shard is bad: the others wait in a collective
-    callback = (lambda info: fail() if info["end_of_pass"] else None) if how == "lda_monitor" else None
+    callback = (lambda info: fail() if info["end_of_pass"] else None) if how == "lda_callback" else None
     passes = 1000 if how == "lda_sleep" else 5
     if how == "lda_sleep":  # for the Ctrl-C test: tell the parent when the ranks are training
         def callback(info):

@@ -8,6 +8,7 @@ import numpy as np
 
 from dpsgd.cli.checks import UsageError, reading
 
+
 def read_checkpoint(path, task, arrays_needed, meta_needed):
     """``(arrays, metadata)`` of a checkpoint of ``train TASK``, with the keys the resume needs.
 

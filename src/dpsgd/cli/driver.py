@@ -31,7 +31,8 @@ class TrainingRun:
     evaluate : callable, optional
         ``evaluate(model) -> dict`` of held-out numbers for the log (rank 0).
     checkpoint : callable
-        ``checkpoint(model, passes_done, updates_done)`` writes one.
+        ``checkpoint(model, passes_done, t)`` writes one (``t``: the schedule's next step, as
+        the problem reports it).
     """
 
     def __init__(self, args, topology, *, progress, pass_key, passes_done, updates_done, checkpoint,
@@ -66,7 +67,7 @@ class TrainingRun:
                 record.update({k: info[k] for k in ROUND_KEYS})
             self.log.write(record)
         if due:
-            self.checkpoint(model, passes, updates)
+            self.checkpoint(model, passes, info["t"])
 
     def close(self):
         self.progress.close()

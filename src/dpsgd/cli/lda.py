@@ -88,9 +88,9 @@ def train_lda(args, comm=None):
         return {"perplexity": perplexity(topics, X_test, lda.doc_topic_prior_, lda.topic_word_prior_, **kw),
                 "heldout_log_likelihood": heldout_log_likelihood(topics, X_test, lda.doc_topic_prior_, **kw)}
 
-    def checkpoint(model, passes_done, updates):
+    def checkpoint(model, passes_done, t):
         persist.write_checkpoint(args.checkpoint, "lda", model,
-                                 {"passes_done": passes_done, "n_batch_iter": 1 + int(updates),
+                                 {"passes_done": passes_done, "n_batch_iter": int(t),
                                   "n_topics": args.topics, "n_words": int(X_train.shape[1])})
 
     # documents in both modes; under MPI rank 0 counts every rank's documents at each of its passes
@@ -107,7 +107,7 @@ def train_lda(args, comm=None):
     if not topology.is_root:
         return 0
     if args.checkpoint:  # the end state: rank 0's last pass may have ended before others' last steps
-        checkpoint({"components_": lda.components_}, done + lda.n_iter_, lda.n_batch_iter_ - 1)
+        checkpoint({"components_": lda.components_}, done + lda.n_iter_, lda.n_batch_iter_)
     if vocabulary is not None:
         lda.vocabulary_ = list(vocabulary)  # saved with the model: `dpsgd topics` needs no vocab file
     for k, words in enumerate(lda.show_topics(vocabulary or [f"w{i}" for i in range(X_train.shape[1])],

@@ -140,9 +140,9 @@ def train_linear(args, comm=None):
                         max_seconds=args.max_seconds, max_updates=args.max_updates)
     updates_done = int(meta["t"]) - 1 if meta else 0
 
-    def checkpoint(model, epochs_done, updates):
+    def checkpoint(model, epochs_done, t):
         persist.write_checkpoint(args.checkpoint, "linear", model,
-                                 {"epochs_done": epochs_done, "t": 1.0 + updates, "n_features": X.shape[1],
+                                 {"epochs_done": epochs_done, "t": float(t), "n_features": X.shape[1],
                                   "classes": classes.tolist(), "loss": args.loss})
 
     evaluate = None
@@ -163,7 +163,7 @@ def train_linear(args, comm=None):
     if not root:
         return 0
     if args.checkpoint:  # the end state: rank 0's last epoch may have ended before others' last pushes
-        checkpoint({"coef_": clf.coef_, "intercept_": clf.intercept_}, done + clf.n_iter_, clf.t_ - 1.0)
+        checkpoint({"coef_": clf.coef_, "intercept_": clf.intercept_}, done + clf.n_iter_, clf.t_)
 
     seconds = clf.round_stats_["compute_seconds"]
 
@@ -172,7 +172,8 @@ def train_linear(args, comm=None):
         result = [f"epochs {done + clf.n_iter_}",
                   f"threads {clf.n_threads_}" + (f" x {topology.ranks} ranks ({args.exchange})" if distributed else ""),
                   f"train time {wall:.2f} s",
-                  f"throughput {X.nnz * clf.n_iter_ / max(seconds, 1e-12):.3g} nnz/s" + (" (rank 0)" if distributed else ""),
+                  f"throughput {X.nnz * clf.n_iter_ / max(seconds, 1e-12):.3g} nnz/s"
+                  + (" (rank 0)" if distributed else ""),
                   f"train accuracy {clf.score(X, y):.4f}"]
         if distributed:
             result.append(rounds_summary(clf.round_stats_))

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 from dpsgd.comm.failure import abort_on_exception, ends_job_on_error, fail_together
 from dpsgd.comm.exchange import EXCHANGES, check_exchange, open_exchange
 from dpsgd.comm.topology import Topology
-from dpsgd.comm.window import LocalWindow, ParameterWindow, open_window
+from dpsgd.comm.window import LocalWindow, ParameterWindow
 
 __all__ = ["EXCHANGES", "LocalWindow", "ParameterWindow", "Topology", "abort_on_exception", "check_exchange",
-           "ends_job_on_error", "fail_together", "mpi_library", "open_exchange", "open_window", "world"]
+           "ends_job_on_error", "fail_together", "mpi_library", "open_exchange", "world"]
 
 # set by the process managers of MPICH (hydra), Open MPI and Slurm's srun
 _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")

@@ -14,12 +14,13 @@ budget and the same stop, and all leave the loop after the same round.
 import numpy as np
 
 from dpsgd.comm.codecs import Dense
+from dpsgd.comm.exchange import Exchange
 
 # the cells after the change in the Allreduce buffer
 _CONTRIBUTED, _STOP, _UPDATES, _STEPS = range(4)
 
 
-class AllreduceExchange:
+class AllreduceExchange(Exchange):
     """The exchange interface (see :mod:`dpsgd.comm.exchange`) by synchronous averaging.
 
     Parameters
@@ -32,7 +33,6 @@ class AllreduceExchange:
     """
 
     synchronous = True
-    in_place = False
 
     def __init__(self, topology, size, *, initial=None, row_size=1):
         from mpi4py import MPI  # comm/ is the only package that imports mpi4py
@@ -118,12 +118,3 @@ class AllreduceExchange:
 
     def stop_requested(self):
         return self._stop
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -22,7 +22,66 @@ The kinds: ``"server"`` (:mod:`dpsgd.comm.server`, DPSGD's asynchronous paramete
 :mod:`dpsgd.comm.local`.
 """
 
+from dpsgd.comm.codecs import Dense, Rows, Sparse
+
 EXCHANGES = ("server", "allreduce")
+
+
+class Exchange:
+    """The defaults of the interface: asynchronous, nothing to agree on, nothing to free."""
+
+    synchronous = False
+    in_place = False
+
+    def skip(self):
+        """Take part in a round without a change: nothing to do where no rank waits for another."""
+
+    def agree_rounds(self, rounds):
+        """The rounds this rank runs: its own, where no rank waits for another."""
+        return rounds
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class WindowExchange(Exchange):
+    """An exchange over a window (``self._window``: a ParameterWindow or a LocalWindow), which
+    holds the parameters and the counters."""
+
+    def _push_change(self, change, step, updates):
+        """Push a codecs change by the window call that fits its kind."""
+        window = self._window
+        if isinstance(change, Dense):
+            return window.push(change.values, step=step, updates=updates)
+        if isinstance(change, Rows):
+            return window.push_rows(change.rows, change.values, step=step, updates=updates)
+        if isinstance(change, Sparse):
+            return window.push_sparse(change.indices, change.values, step=step, updates=updates)
+        raise TypeError(f"cannot push a {type(change).__name__}")
+
+    def clock(self):
+        return self._window.clock()
+
+    def updates(self):
+        return self._window.updates()
+
+    def step_sum(self):
+        return self._window.step_sum()
+
+    def ticket(self):
+        return self._window.ticket()
+
+    def request_stop(self):
+        self._window.request_stop()
+
+    def stop_requested(self):
+        return self._window.stop_requested()
 
 
 def check_exchange(kind):

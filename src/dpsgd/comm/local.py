@@ -8,14 +8,13 @@ copy and pushes changes, as a rank of a distributed fit does: tests use it to ru
 distributed path in one process.
 """
 
-from dpsgd.comm.codecs import Dense, Rows, Sparse
+from dpsgd.comm.exchange import WindowExchange
 from dpsgd.comm.window import LocalWindow
 
 
-class LocalExchange:
+class LocalExchange(WindowExchange):
     """The exchange interface in one process (see :mod:`dpsgd.comm.exchange`)."""
 
-    synchronous = False
     rank, ranks = 0, 1
 
     def __init__(self, size, *, initial=None, row_size=1, in_place=True):
@@ -37,46 +36,7 @@ class LocalExchange:
         the parameters in place) and count the push."""
         if change is None:
             return self._window.advance(step, updates)
-        if isinstance(change, Dense):
-            return self._window.push(change.values, step=step, updates=updates)
-        if isinstance(change, Rows):
-            return self._window.push_rows(change.rows, change.values, step=step, updates=updates)
-        if isinstance(change, Sparse):
-            return self._window.push_sparse(change.indices, change.values, step=step, updates=updates)
-        raise TypeError(f"cannot push a {type(change).__name__}")
-
-    def skip(self):
-        """Nothing to do: an asynchronous exchange has no rounds to take part in."""
-
-    def agree_rounds(self, rounds):
-        return rounds
+        return self._push_change(change, step, updates)
 
     def final(self, out=None):
         return self.pull(out)
-
-    def clock(self):
-        return self._window.clock()
-
-    def updates(self):
-        return self._window.updates()
-
-    def step_sum(self):
-        return self._window.step_sum()
-
-    def ticket(self):
-        return self._window.ticket()
-
-    def request_stop(self):
-        self._window.request_stop()
-
-    def stop_requested(self):
-        return self._window.stop_requested()
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

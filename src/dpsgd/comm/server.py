@@ -17,6 +17,7 @@ count, and changes move as they are (not measured).
 import numpy as np
 
 from dpsgd.comm.codecs import Dense, Rows, Sparse
+from dpsgd.comm.exchange import WindowExchange
 from dpsgd.comm.window import ParameterWindow
 
 # on one machine: rows and entries shares above which the whole vector moves instead
@@ -25,7 +26,7 @@ ENTRIES_SHARE_DENSE = 0.005
 SPARSE_FROM_SIZE = 100_000
 
 
-class ServerExchange:
+class ServerExchange(WindowExchange):
     """The exchange interface over a :class:`ParameterWindow` (see :mod:`dpsgd.comm.exchange`).
 
     Parameters
@@ -33,9 +34,6 @@ class ServerExchange:
     topology : dpsgd.comm.topology.Topology
     size, initial, row_size : as for :class:`ParameterWindow` (collective)
     """
-
-    synchronous = False
-    in_place = False
 
     def __init__(self, topology, size, *, initial=None, row_size=1):
         one_machine = topology.one_machine()
@@ -60,7 +58,7 @@ class ServerExchange:
     def pull_rows(self, rows, out=None):
         if rows.size > self._rows_dense * (self.size // self.row_size):
             flat, version = self._window.pull(self._whole())
-            values = flat.reshape(-1, self.row_size)[rows]
+            values = flat.reshape(-1, self.row_size)[rows]  # a copy (fancy indexing)
             if out is not None:
                 out[...] = values
                 values = out
@@ -68,57 +66,24 @@ class ServerExchange:
         return self._window.pull_rows(rows, out)
 
     def push(self, change, *, step=0.0, updates=1):
-        window = self._window
-        if isinstance(change, Rows):
-            if change.rows.size > self._rows_dense * (self.size // self.row_size):
-                flat = self._whole()
-                flat[:] = 0.0
-                flat.reshape(-1, self.row_size)[change.rows] = change.values
-                return window.push(flat, step=step, updates=updates)
-            return window.push_rows(change.rows, change.values, step=step, updates=updates)
-        if isinstance(change, Sparse):
-            if change.indices.size > self._entries_dense * self.size:
-                return window.push(change.dense(self.size), step=step, updates=updates)
-            return window.push_sparse(change.indices, change.values, step=step, updates=updates)
-        if isinstance(change, Dense):
-            return window.push(change.values, step=step, updates=updates)
-        raise TypeError(f"cannot push a {type(change).__name__}")
-
-    def skip(self):
-        """Nothing to do: no rank waits for another's rounds."""
-
-    def agree_rounds(self, rounds):
-        return rounds  # each rank runs its own
+        """Push ``change``, moving it as the whole vector where that is faster (module docstring)."""
+        if isinstance(change, Rows) and change.rows.size > self._rows_dense * (self.size // self.row_size):
+            flat = self._whole()
+            flat[:] = 0.0
+            flat.reshape(-1, self.row_size)[change.rows] = change.values
+            change = Dense(flat)
+        elif isinstance(change, Sparse) and change.indices.size > self._entries_dense * self.size:
+            change = Dense(change.dense(self.size))
+        return self._push_change(change, step, updates)
 
     def final(self, out=None):
         """The parameters once every rank's pushes are in (collective)."""
         self._topology.barrier()
         return self._window.pull(out)
 
-    def clock(self):
-        return self._window.clock()
-
-    def updates(self):
-        return self._window.updates()
-
-    def step_sum(self):
-        return self._window.step_sum()
-
-    def ticket(self):
-        return self._window.ticket()
-
-    def request_stop(self):
-        self._window.request_stop()
-
-    def stop_requested(self):
-        return self._window.stop_requested()
-
     def close(self):
         """Free the window (collective; only on success, see ParameterWindow.__exit__)."""
         self._window.close()
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, exc_type, exc, tb):
         self._window.__exit__(exc_type, exc, tb)

@@ -2,12 +2,11 @@
 
 Interface (both classes):
 
-- ``push(delta, step=0.0, advance=True, updates=1) -> version``: add ``delta`` to the
-  parameters; ``version`` is the global clock before this push (pushes are numbered 0, 1,
-  2, ...). ``step`` is added to a running sum of applied step sizes (for delay-adaptive
-  policies), ``updates`` (the optimisation steps the push carries) to a count of updates
-  (for a global budget). ``advance=False`` writes a correction that is not a step: the
-  clock and the counts do not move.
+- ``push(delta, step=0.0, updates=1) -> version``: add ``delta`` to the parameters;
+  ``version`` is the global clock before this push (pushes are numbered 0, 1, 2, ...).
+  ``step`` is added to a running sum of applied step sizes (for delay-adaptive policies),
+  ``updates`` (the optimisation steps the push carries) to a count of updates (for a global
+  budget).
 - ``push_sparse(indices, values) -> version``: the same for a sparse delta.
 - ``push_rows(rows, values) -> version`` and ``pull_rows(rows) -> (values, version)``: the
   parameters seen as a matrix of rows of ``row_size`` (set at creation), e.g. LDA's
@@ -59,11 +58,11 @@ class LocalWindow:
         self._stop = False
         self._lock = threading.Lock()
 
-    def push(self, delta, step=0.0, advance=True, updates=1):
+    def push(self, delta, step=0.0, updates=1):
         delta = _as_delta(delta, self.size)
         with self._lock:
             self._params += delta
-            return self._advance(step, updates) if advance else self._clock
+            return self._advance(step, updates)
 
     def push_sparse(self, indices, values, step=0.0, updates=1):
         indices, values = _as_sparse(indices, values, self.size)
@@ -199,7 +198,7 @@ class ParameterWindow:
         self._closed = False
 
     # ---------------------------------------------------------------- writes
-    def push(self, delta, step=0.0, advance=True, updates=1):
+    def push(self, delta, step=0.0, updates=1):
         delta = _as_delta(delta, self.size)
         MPI = self._MPI
         for r in self._owners:
@@ -207,7 +206,7 @@ class ParameterWindow:
             self._win.Accumulate(delta[start:stop], r, op=MPI.SUM)
         for r in self._owners:
             self._win.Flush(r)
-        return self._advance(step, updates) if advance else self.clock()
+        return self._advance(step, updates)
 
     def push_sparse(self, indices, values, step=0.0, updates=1):
         indices, values = _as_sparse(indices, values, self.size)
@@ -344,13 +343,6 @@ class ParameterWindow:
             self.close()
         else:
             self._closed = True
-
-
-def open_window(size, comm=None, **kwargs):
-    """A ParameterWindow over ``comm``, or a LocalWindow when ``comm`` is None."""
-    if comm is None:
-        return LocalWindow(size, initial=kwargs.get("initial"), row_size=kwargs.get("row_size", 1))
-    return ParameterWindow(comm, size, **kwargs)
 
 
 def _as_delta(delta, size):

@@ -3,12 +3,14 @@
 A task hands :func:`run` a :class:`Problem` (parameter layout, local steps, model) and the
 :class:`~dpsgd.comm.topology.Topology` of its ranks; the engine opens the exchange, runs the
 rounds under the global budget (:class:`Limits`), measures delays (:class:`RoundStats`)
-and reports through one callback shape.
+and reports through one callback shape. ``Dense``, ``Rows`` and ``Sparse`` are the changes a
+problem's round may push (:mod:`dpsgd.comm.codecs`).
 """
 
+from dpsgd.comm.codecs import Dense, Rows, Sparse
 from dpsgd.engine.limits import Limits
 from dpsgd.engine.loop import Result, run
 from dpsgd.engine.problem import Problem, Round
 from dpsgd.engine.stats import RoundStats
 
-__all__ = ["Limits", "Problem", "Result", "Round", "RoundStats", "run"]
+__all__ = ["Dense", "Limits", "Problem", "Result", "Round", "RoundStats", "Rows", "Sparse", "run"]

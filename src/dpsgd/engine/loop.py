@@ -43,7 +43,8 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
         measured delay over gamma', where the delay-adaptive policies see the sum of the
         multipliers of every worker's pushes since the pull (the exchange's step sum, read
         before the pull and before the push: a little more than the delay window, never
-        less). None pushes changes as the local steps made them.
+        less). None pushes changes as the local steps made them. Not used where the delay is
+        always 0 (one process, allreduce).
     max_updates, max_seconds : optional
         The global budget (:class:`dpsgd.engine.Limits`), checked before every round.
     callback : callable, optional
@@ -101,7 +102,9 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         tac = time.perf_counter()
         delay = ex.clock() - version
         scale = 1.0
-        if policy is not None and not ex.in_place:  # the steps every worker pushed since the pull
+        # a delay of 0 (one process, allreduce) needs no scaling; the delay-adaptive policies'
+        # step for it (alpha gamma') would only shorten every round
+        if policy is not None and not ex.in_place and not ex.synchronous:  # steps pushed since the pull
             scale = policy.delay_scale(version, delay, ex.step_sum() - steps_before)
             if scale != 1.0:
                 change = change.scaled(scale)
@@ -113,8 +116,10 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         done += 1
         if callback is not None:
             callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
-        if result.stop:
-            break
+        if result.stop:  # converged: a synchronous exchange stops every rank after the next round
+            if not ex.synchronous:
+                break
+            ex.request_stop()
     return done
 
 

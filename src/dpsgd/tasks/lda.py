@@ -129,7 +129,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         ``fit`` continues from the fitted ``components_`` and step count (e.g. a
         model from :func:`dpsgd.load_model`, or a checkpoint) instead of starting afresh.
     max_seconds : float, optional
-        Stop ``fit`` after about this many seconds (checked before every chunk of
+        Stop ``fit`` after about this many seconds (> 0; checked before every chunk of
         minibatches; with ``comm`` before every minibatch, and all ranks stop together).
     max_updates : int, optional
         Stop ``fit`` after about this many global steps (minibatches), over all ranks.
@@ -216,7 +216,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         check_exchange(self.exchange)
         check_number("evaluate_every", self.evaluate_every, integer=True)
         check_number("perp_tol", self.perp_tol, low=0.0)
-        check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
+        check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
         check_number("n_jobs", self.n_jobs, integer=True, allow_none=True)
         if self.n_jobs == 0:
@@ -233,7 +233,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                              "rank's correction would be averaged with the other ranks' steps, so divided "
                              "by their number; use exchange='server'")
         self.doc_topic_prior_ = 1.0 / self.n_components if self.doc_topic_prior is None else float(self.doc_topic_prior)
-        self.topic_word_prior_ = 1.0 / self.n_components if self.topic_word_prior is None else float(self.topic_word_prior)
+        self.topic_word_prior_ = (1.0 / self.n_components if self.topic_word_prior is None
+                                  else float(self.topic_word_prior))
 
     def _requested_threads(self):
         """``n_threads``, or scikit-learn's ``n_jobs`` (threads here) when only it is set."""

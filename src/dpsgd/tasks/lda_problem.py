@@ -27,8 +27,7 @@ import numpy as np
 from dpsgd import evaluation
 from dpsgd._kernels import svi as _svi
 from dpsgd._kernels.rng import permutation
-from dpsgd.comm.codecs import Dense, Rows
-from dpsgd.engine import Problem, Round
+from dpsgd.engine import Dense, Problem, Round, Rows
 from dpsgd.tasks.lda_state import ScaledTopics, reseed_dead_topics, step_sizes, word_major
 
 PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
@@ -97,8 +96,8 @@ class LdaProblem(Problem):
         return params[:VK].reshape(self.V, self.K), params[VK:]
 
     def model(self, params, version):
-        if self.in_place:
-            return {"components_": np.ascontiguousarray(self._views(params)[0].T)}
+        if self.in_place:  # a copy: params are the live buffer
+            return {"components_": np.array(self._views(params)[0].T, order="C")}
         return {"components_": self.state.topics(params, version)}
 
     def _order(self):
@@ -168,7 +167,9 @@ class LdaProblem(Problem):
         else:
             result = self._chunk(work, i)
         self.pass_docs += result.samples
-        result.report["pass"] = pass_ + 1
+        # t: the schedule's next global step, as the estimator's n_batch_iter_ counts it
+        t = self.step if self.in_place else self.est.n_batch_iter_ + ticket + 1
+        result.report.update({"pass": pass_ + 1, "t": t})
         if i == self.per_pass - 1:
             self._end_pass(work, pass_, result)
         return result

@@ -7,8 +7,10 @@ an epoch runs: ``n_threads`` OpenMP threads share one weight matrix without
 locks, and a multiclass problem updates all its one-vs-rest classifiers in the
 same pass over the data.
 
-The estimator validates and prepares; ``dpsgd._kernels.sgd.sgd_epoch`` runs an
-epoch; this module loops over epochs, checks convergence and divergence.
+The estimator validates and prepares; ``dpsgd.tasks.linear_problem`` is the problem the
+engine (``dpsgd.engine``) runs: epochs of ``dpsgd._kernels.sgd.sgd_epoch`` with
+scikit-learn's convergence and divergence checks in one process, rounds of ``sync_every``
+samples across ranks.
 
 What differs from scikit-learn (README, "Differences from scikit-learn"):
 multiclass one-vs-rest problems are trained jointly, so ``n_iter_``, the
@@ -189,7 +191,7 @@ class _BaseSGD(BaseEstimator):
         check_number("verbose", self.verbose, low=0, integer=True)
         if not (isinstance(self.sync_every, str) and self.sync_every == "auto"):
             check_number("sync_every", self.sync_every, low=1, integer=True)
-        check_number("max_seconds", self.max_seconds, low=0.0, allow_none=True)
+        check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
         check_exchange(self.exchange)
         if self.comm is not None and self.penalty in ("l1", "elasticnet"):
@@ -298,7 +300,6 @@ class _BaseSGD(BaseEstimator):
             # the default thread count is checked, not trusted (see _PROBE_ONE_THREAD)
             probe=request is None and n_threads > 1 and max_iter > self._PROBE_ONE_THREAD[-1],
             rows=rows, scorer=scorer, avg=avg, l1=l1, explode_at=explode_at)
-        problem.rank_name = topology.rank
         self.n_threads_ = n_threads
         result = engine.run(problem, topology, exchange=self.exchange, policy=self._policy,
                             max_updates=self.max_updates, max_seconds=self.max_seconds,
@@ -306,7 +307,9 @@ class _BaseSGD(BaseEstimator):
         self.round_stats_ = result.stats.summary()
         if problem.in_place:
             return result.model, result.rounds
-        self.t_ += result.updates
+        # the schedule's steps: every sample pushed (server); H for a round of averaged changes
+        # (allreduce, whose updates count every rank's samples)
+        self.t_ += result.version * problem.H if problem.synchronous else result.updates
         return result.model, min(max_iter, -(-result.stats.pushes // problem.rounds_per_pass))
 
     @staticmethod
@@ -554,11 +557,11 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         scikit-learn (0.2841 against 0.2839). Not with ``comm``.
     comm : mpi4py.MPI.Comm, optional
         Train across the ranks of ``comm`` (DPSGD): each rank passes its own rows to
-        ``fit``; the ranks exchange their changes asynchronously through an MPI one-sided
-        window (``dpsgd.comm``), each running ``n_threads`` lock-free threads, and all end
-        with the same model. Rank 0 hosts the window and is a worker too, unless it
-        passes no rows. ``max_iter`` passes over each rank's rows are run (``tol`` is
-        not used); ``penalty`` must be 'l2' or None. Call
+        ``fit``; the ranks exchange their changes (``exchange``: asynchronously through an
+        MPI one-sided window, or by synchronous averaging), each running ``n_threads``
+        lock-free threads, and all end with the same model. With the server, rank 0 hosts
+        the window and is a worker too, unless it passes no rows. ``max_iter`` passes over
+        each rank's rows are run (``tol`` is not used); ``penalty`` must be 'l2' or None. Call
         ``dpsgd.comm.abort_on_exception()`` in MPI scripts so that a failing rank ends the job.
     exchange : {'server', 'allreduce'}, default='server'
         How the ranks share the weights (with ``comm``). 'server': DPSGD's asynchronous
@@ -570,15 +573,16 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         exchanges per pass over the rank's rows, at most 4,096 samples each (chosen on
         a9a, agaricus, RCV1-like and w8a-like data: README, "Distributed").
     step_policy : {'budget', 'fixed_or_skip'}, dpsgd.stepsize policy or None, default='budget'
-        With ``comm``: scales each pushed change by the policy's step for the measured
-        delay over gamma'. A name means ``make_policy(name, gamma_prime=1.0, alpha=0.9)``
-        (Wu et al.'s delay-adaptive rules); None pushes changes unscaled. Unscaled
+        With ``comm`` and the server exchange (allreduce rounds have no delay): scales
+        each pushed change by the policy's step for the measured delay over gamma'. A name
+        means ``make_policy(name, gamma_prime=1.0, alpha=0.9)`` (Wu et al.'s
+        delay-adaptive rules); None pushes changes unscaled. Unscaled
         changes of ``sync_every`` steps from several ranks add up to a step several
         times too long while the schedule's steps are large (a9a, 2 ranks, 5 epochs,
         sync_every 1,024-4,096: test log-loss up to 1.08 unscaled, 0.3246-0.3285 with
         'budget'; one process 0.3245).
     max_seconds : float, optional
-        Stop ``fit`` after about this many seconds: checked after each epoch, or with
+        Stop ``fit`` after about this many seconds (> 0): checked before each epoch, or with
         ``comm`` before each exchange, and then every rank stops within one round.
     max_updates : int, optional
         Stop ``fit`` after about this many SGD steps (samples), counted over all threads
@@ -597,8 +601,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         Threads used by the last call.
     n_features_in_ : int
     round_stats_ : dict
-        With ``comm``: pushes, delay mean / p99 / max, and the share of time spent
-        communicating, on this rank.
+        This process's (rank's) rounds: pushes, delay mean / p99 / max and histogram, and
+        the seconds spent computing and communicating (one process: every delay is 0).
 
     Notes
     -----

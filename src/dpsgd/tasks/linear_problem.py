@@ -16,8 +16,7 @@ import numpy as np
 
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
-from dpsgd.comm.codecs import Dense, Sparse
-from dpsgd.engine import Problem, Round
+from dpsgd.engine import Dense, Problem, Round, Sparse
 
 # A regressor's epoch whose mean loss exceeds this many times the mean loss of
 # the zero model (at least 1) has exploded: the gradient clipping keeps such runs
@@ -73,12 +72,12 @@ class LinearProblem(Problem):
         return params[:self.d * self.K].reshape(self.d, self.K), params[self.d * self.K:]
 
     def model(self, params, version):
-        coef, intercept = self._views(params)
-        return {"coef_": np.ascontiguousarray(coef.T), "intercept_": intercept.copy()}
+        coef, intercept = self._views(params)  # copies: params may be the live buffer
+        return {"coef_": np.array(coef.T, order="C"), "intercept_": intercept.copy()}
 
     # ------------------------------------------------------------------ plan
     def plan(self, exchange):
-        self.in_place = exchange.in_place
+        self.in_place, self.rank, self.synchronous = exchange.in_place, exchange.rank, exchange.synchronous
         n = self.X.shape[0] if self.train_rows is None else self.train_rows.shape[0]
         self.n = n
         if self.in_place:
@@ -126,16 +125,14 @@ class LinearProblem(Problem):
             np.zeros(1), self.no_slot, self.no_feat, self.tbuf, t_start=est.t_ + version * H,
             n_threads=self.n_threads, merge_every=1 if self.n_threads == 1 else 32, **self.kernel)
         if status != _sgd.Status.OK:
-            raise DivergenceError(f"SGD diverged on rank {self.rank_name} (row {bad})")
+            raise DivergenceError(f"SGD diverged on rank {self.rank} (row {bad})")
         self.pass_loss += sumloss
         end = j == self.rounds_per_pass - 1
         report = {"pass": pass_ + 1}
-        if end:
+        if end:  # t: the schedule's next step, as the estimator's t_ counts it
             report.update(loss=self.pass_loss / max(n, 1), pass_seconds=time.perf_counter() - self.pass_start,
-                          nnz=int(self.X.indptr[-1]) * self.K)
+                          nnz=int(self.X.indptr[-1]) * self.K, t=est.t_ + (version + 1) * H)
         return Round(updates=rows.size, samples=rows.size, end_of_pass=end, report=report)
-
-    rank_name = 0
 
     def change(self, work, pulled, version, ticket, rows):
         delta = work - pulled
@@ -180,7 +177,7 @@ class LinearProblem(Problem):
                   + ("" if score is None else f"validation score {score:.6f}, ")
                   + f"{X.indptr[-1] / max(seconds, 1e-12):.3g} nnz/s, {seconds:.3f} s")
         report = {"pass": epoch, "loss": sumloss / max(n, 1), "objective": objective, "pass_seconds": seconds,
-                  "nnz": int(X.indptr[-1]) * K}
+                  "nnz": int(X.indptr[-1]) * K, "t": est.t_}
         return Round(updates=n, samples=n, end_of_pass=True, stop=self._converged(score, objective),
                      report=report)
 
