@@ -33,6 +33,7 @@ class AllreduceExchange(Exchange):
     """
 
     synchronous = True
+    sparse_share = 0.0  # the Allreduce moves the whole vector
 
     def __init__(self, topology, size, *, initial=None, row_size=1):
         from mpi4py import MPI  # comm/ is the only package that imports mpi4py

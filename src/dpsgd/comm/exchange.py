@@ -27,11 +27,21 @@ from dpsgd.comm.codecs import Dense, Rows, Sparse
 EXCHANGES = ("server", "allreduce")
 
 
+# Between machines a sparse change moves fewer bytes than the dense vector while its entries
+# (a value and an index each) are fewer than about half; a quarter leaves room for the indexed
+# datatype's own cost (not measured between machines).
+SPARSE_SHARE = 0.25
+
+
 class Exchange:
-    """The defaults of the interface: asynchronous, nothing to agree on, nothing to free."""
+    """The defaults of the interface: asynchronous, nothing to agree on, nothing to free.
+
+    ``sparse_share``: a change that touches at most this share of the entries moves as its
+    entries (a problem need not look for the touched entries where it is 0)."""
 
     synchronous = False
     in_place = False
+    sparse_share = SPARSE_SHARE
 
     def skip(self):
         """Take part in a round without a change: nothing to do where no rank waits for another."""

@@ -10,8 +10,8 @@ of a million entries, and never clearly for the 47,237 weights of the RCV1-like 
 the call's own cost (about 55 us) is that of the whole dense push (``bench/bench_window.py``,
 last table). So there a change that touches more than :data:`ROWS_SHARE_DENSE` of the
 rows, or more than :data:`ENTRIES_SHARE_DENSE` of the entries, or any entries of a vector
-shorter than :data:`SPARSE_FROM_SIZE`, moves as the whole vector. Between machines the bytes
-count, and changes move as they are (not measured).
+shorter than :data:`SPARSE_FROM_SIZE`, moves as the whole vector (``sparse_share`` tells the
+problems). Between machines the bytes count (:data:`dpsgd.comm.exchange.SPARSE_SHARE`).
 """
 
 import numpy as np
@@ -42,9 +42,8 @@ class ServerExchange(WindowExchange):
         self._window = ParameterWindow(topology.comm, size, initial=initial, row_size=row_size)
         self.size, self.row_size = self._window.size, self._window.row_size
         self._rows_dense = ROWS_SHARE_DENSE if one_machine else np.inf
-        self._entries_dense = np.inf
         if one_machine:
-            self._entries_dense = ENTRIES_SHARE_DENSE if self.size >= SPARSE_FROM_SIZE else 0.0
+            self.sparse_share = ENTRIES_SHARE_DENSE if self.size >= SPARSE_FROM_SIZE else 0.0
         self._flat = None  # the whole vector, for rows moved densely
 
     def _whole(self):
@@ -72,7 +71,7 @@ class ServerExchange(WindowExchange):
             flat[:] = 0.0
             flat.reshape(-1, self.row_size)[change.rows] = change.values
             change = Dense(flat)
-        elif isinstance(change, Sparse) and change.indices.size > self._entries_dense * self.size:
+        elif isinstance(change, Sparse) and change.indices.size > self.sparse_share * self.size:
             change = Dense(change.dense(self.size))
         return self._push_change(change, step, updates)
 

@@ -24,8 +24,8 @@ workers made between its read and its write.
 
 MPI layout (``ParameterWindow``): the parameters live in a window allocated with
 ``Win.Allocate`` on rank 0 (or in contiguous blocks over all ranks with
-``sharded=True``, in whole rows); the clock, the stop flag and the ticket counter and the update count (int64)
-and the step sum (float64) live in a second window on rank 0. Both windows stay in one
+``sharded=True``, in whole rows); the clock, the stop flag and the ticket counter (int64)
+and the step sum and the update count (float64) live in a second window on rank 0. Both windows stay in one
 passive-target epoch (``Lock_all``) for their whole life.
 Pushes are ``Accumulate(SUM)`` then ``Flush``; pulls are ``Get_accumulate(NO_OP)``, which
 MPI makes element-wise atomic with respect to concurrent accumulates (a ``Get`` would
@@ -38,6 +38,8 @@ import threading
 import numpy as np
 
 # the cells of the counters window (8 bytes each, on rank 0)
+# the step sum and the count of updates are float64 side by side (one Accumulate adds both;
+# a float64 counts updates exactly up to 2**53)
 _CLOCK, _STOP, _TICKETS, _STEP_SUM, _UPDATES = 0, 1, 2, 3, 4
 _N_COUNTERS = 5
 
@@ -263,11 +265,9 @@ class ParameterWindow:
         """Add ``step`` to the step sum and ``updates`` to their count, then take a version
         number (after the data is flushed)."""
         MPI = self._MPI
-        if step:
-            self._counters.Accumulate(np.array([float(step)]), 0, target=(_STEP_SUM, 1, MPI.DOUBLE), op=MPI.SUM)
-        if updates:
-            self._counters.Accumulate([np.array([int(updates)], dtype=np.int64), MPI.INT64_T], 0,
-                                      target=(_UPDATES, 1, MPI.INT64_T), op=MPI.SUM)
+        if step or updates:
+            self._counters.Accumulate(np.array([float(step), float(updates)]), 0, target=(_STEP_SUM, 2, MPI.DOUBLE),
+                                      op=MPI.SUM)
         return self._counter(_CLOCK, MPI.SUM)
 
     def _counter(self, cell, op):
@@ -306,7 +306,7 @@ class ParameterWindow:
         return self._counter(_TICKETS, self._MPI.SUM)
 
     def updates(self):
-        return self._counter(_UPDATES, self._MPI.NO_OP)
+        return int(self._double(_UPDATES))
 
     def request_stop(self):
         self._counter(_STOP, self._MPI.REPLACE)
@@ -315,9 +315,13 @@ class ParameterWindow:
         return self._counter(_STOP, self._MPI.NO_OP) != 0
 
     def step_sum(self):
+        return self._double(_STEP_SUM)
+
+    def _double(self, cell):
+        """The float64 counter in ``cell`` of rank 0 (an atomic read)."""
         MPI = self._MPI
         value = np.zeros(1)
-        self._counters.Get_accumulate(value, value, 0, target=(_STEP_SUM, 1, MPI.DOUBLE), op=MPI.NO_OP)
+        self._counters.Get_accumulate(value, value, 0, target=(cell, 1, MPI.DOUBLE), op=MPI.NO_OP)
         self._counters.Flush(0)
         return float(value[0])
 

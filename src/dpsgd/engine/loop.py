@@ -85,10 +85,11 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         if r >= own:  # a synchronous exchange: this rank's rounds are done, the others' not
             ex.skip()
             continue
+        start_round = time.perf_counter()
+        rows = problem.rows(r)  # the problem's own work (e.g. LDA's minibatch): computing
         tic = time.perf_counter()
         ticket = ex.ticket() if problem.uses_ticket else None
         steps_before = ex.step_sum() if policy is not None else 0.0
-        rows = problem.rows(r)
         if rows is None:
             if buf is None and not ex.in_place:
                 buf = np.empty(ex.size)
@@ -111,7 +112,7 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         ex.push(change, step=scale, updates=result.updates)
         stats.delays.append(delay)
         stats.pushes += 1
-        stats.seconds_compute += tac - toc
+        stats.seconds_compute += (tac - toc) + (tic - start_round)
         stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
         done += 1
         if callback is not None:
@@ -124,14 +125,15 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
 
 
 def round_info(problem, ex, r, result, stats, seconds):
-    """The callback's ``info`` after round ``r``: ``round`` (1-based), ``updates`` (over every
-    worker), ``samples`` (this round's), ``seconds`` (since the rounds began),
-    ``end_of_pass``, the problem's report (e.g. ``pass``, ``loss``), and at the end of a
-    pass this worker's delay statistics and ``model()``, which returns the global model
-    (a dict of arrays, as :meth:`Problem.model`)."""
-    info = {"round": r + 1, "updates": ex.updates(), "samples": result.samples, "seconds": seconds,
-            "end_of_pass": result.end_of_pass, **result.report}
-    if result.end_of_pass:
+    """The callback's ``info`` after round ``r``: ``round`` (1-based), ``samples`` (this
+    round's), ``seconds`` (since the rounds began), ``end_of_pass``, the problem's report
+    (e.g. ``pass``, ``loss``), and at the end of a pass ``updates`` (over every worker), this
+    worker's delay statistics and ``model()``, which returns the global model (a dict of
+    arrays, as :meth:`Problem.model`)."""
+    info = {"round": r + 1, "samples": result.samples, "seconds": seconds, "end_of_pass": result.end_of_pass,
+            **result.report}
+    if result.end_of_pass:  # the reads of the exchange only here: a round's own costs nothing
+        info["updates"] = ex.updates()
         info.update(stats.summary())
         info["model"] = lambda: problem.model(*ex.pull())
     return info

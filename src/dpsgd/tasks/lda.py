@@ -289,9 +289,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
             minibatches in one process (one full-batch step with
             ``learning_method='batch'``), a minibatch with ``comm``; the other ranks go
             on meanwhile. ``info`` (see :func:`dpsgd.engine.loop.round_info`) has
-            ``round``, ``pass``, ``updates`` (global steps so far, over every rank),
-            ``samples`` (documents of this round), ``seconds`` (since the rounds began)
-            and ``end_of_pass``; at the end of a pass also ``model()``, which returns
+            ``round``, ``pass``, ``samples`` (documents of this round), ``seconds`` (since
+            the rounds began), ``t`` (the schedule's next global step) and ``end_of_pass``;
+            at the end of a pass also ``updates`` (minibatches so far, over every rank) and
+            ``model()``, which returns
             ``{"components_": the current global (K, V) topics}``, this rank's delay
             statistics (``pushes``, ``delay_mean``, ``delay_p99``, ``delay_max``,
             ``delay_histogram``, ``comm_seconds``, ``comm_share``), and ``perplexity``

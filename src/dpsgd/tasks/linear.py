@@ -712,10 +712,11 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             Per-sample weights (non-negative).
         callback : callable, optional
             ``callback(info)`` after every round of the engine (one process: every epoch;
-            with ``comm``: every ``sync_every`` samples). ``info`` has ``round``, ``updates``
-            (SGD steps over every thread and rank), ``samples`` (this round's), ``seconds``
-            and ``end_of_pass``; at the end of a pass also ``pass``, ``loss`` (its mean
-            loss), ``pass_seconds``, ``nnz`` (non-zeros processed), the delay statistics and
+            with ``comm``: every ``sync_every`` samples). ``info`` has ``round``, ``pass``,
+            ``samples`` (this round's), ``seconds`` and ``end_of_pass``; at the end of a pass
+            also ``updates`` (SGD steps over every thread and rank), ``loss`` (the pass's mean
+            loss), ``pass_seconds``, ``nnz`` (non-zeros processed), ``t`` (the schedule's next
+            step), the delay statistics and
             ``model()``, which returns the current global ``{"coef_": (outputs, n_features),
             "intercept_": (outputs,)}``.
         t_start : float, optional

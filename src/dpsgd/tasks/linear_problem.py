@@ -25,9 +25,6 @@ from dpsgd.engine import Dense, Problem, Round, Sparse
 DIVERGENCE_FACTOR = 1e10
 # 'adaptive' stops once its step falls below this (scikit-learn's bound)
 ADAPTIVE_MIN_ETA = 1e-6
-# A change with fewer non-zeros than this share of the weights is pushed as its entries
-# (the exchange still moves it densely where that is faster: dpsgd.comm.server).
-SPARSE_CHANGE_SHARE = 0.25
 
 
 class DivergenceError(ValueError):
@@ -78,6 +75,7 @@ class LinearProblem(Problem):
     # ------------------------------------------------------------------ plan
     def plan(self, exchange):
         self.in_place, self.rank, self.synchronous = exchange.in_place, exchange.rank, exchange.synchronous
+        self.sparse_share = exchange.sparse_share
         n = self.X.shape[0] if self.train_rows is None else self.train_rows.shape[0]
         self.n = n
         if self.in_place:
@@ -135,9 +133,12 @@ class LinearProblem(Problem):
         return Round(updates=rows.size, samples=rows.size, end_of_pass=end, report=report)
 
     def change(self, work, pulled, version, ticket, rows):
+        """The weights the round moved: as their entries where the exchange moves few entries
+        faster than the whole vector (``sparse_share``; never on one machine below 100,000
+        weights), else dense. With L2 every weight a round touched moves."""
         delta = work - pulled
-        touched = np.flatnonzero(delta)
-        if touched.size < SPARSE_CHANGE_SHARE * delta.size:
+        if self.sparse_share and np.count_nonzero(delta) <= self.sparse_share * delta.size:
+            touched = np.flatnonzero(delta)
             return Sparse(touched, delta[touched])
         return Dense(delta)
 
