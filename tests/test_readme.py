@@ -144,6 +144,7 @@ def test_the_substitutions_still_match_the_readme():
 EXAMPLES = [
     ("distributed_lda.py", ["--passes", "2"]),
     ("distributed_linear.py", ["train.svm", "--test", "test.svm", "--epochs", "3"]),
+    ("new_task.py", ["--exchange", "allreduce"]),  # a task of one problem and one estimator
 ]
 
 
