@@ -21,7 +21,9 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["openmp_info", "rng", "sgd", "svi"]
+KERNELS = ["openmp_info", "rng", "sgd", "svi", "envs"]
+# envs reproduces Gymnasium's float64 arithmetic bit for bit: no a * b + c contracted into an FMA
+KERNEL_FLAGS = {"envs": ["-ffp-contract=off"]}
 KERNEL_DIR = os.path.join("src", "dpsgd", "_kernels")
 
 PROBE = textwrap.dedent(
@@ -130,7 +132,7 @@ def _extensions():
             [os.path.join(KERNEL_DIR, f"{name}.pyx")],
             include_dirs=[np.get_include(), KERNEL_DIR],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-            extra_compile_args=compile_args,
+            extra_compile_args=compile_args + KERNEL_FLAGS.get(name, []),
             extra_link_args=link_args,
         )
         for name in KERNELS

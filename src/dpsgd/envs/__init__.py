@@ -1,0 +1,36 @@
+"""Reinforcement-learning environments in C, batched, with Gymnasium's vector API.
+
+``make("CartPole-v1", n_envs=8, seed=0)`` returns a :class:`CVectorEnv` whose steps equal
+Gymnasium 1.x's step for step (tests/test_envs.py compares them from random states); the
+physics runs in ``dpsgd._kernels.envs`` without the GIL. Spaces are dpsgd's own light classes
+(:mod:`dpsgd.envs.spaces`), so Gymnasium is not needed at run time.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from dpsgd.envs.spaces import Box, Discrete, MultiDiscrete
+from dpsgd.envs.vector import ENVS, CVectorEnv, check_seed
+
+__all__ = ["Box", "CVectorEnv", "Discrete", "MultiDiscrete", "make", "names"]
+
+
+def names() -> list[str]:
+    """The environments implemented in C."""
+    return sorted(ENVS)
+
+
+def make(name: str, n_envs: int = 1, seed: int | None = None, *, autoreset_mode: str = "NextStep") -> CVectorEnv:
+    """A vector of ``n_envs`` C environments ``name`` (a Gymnasium id, e.g. "CartPole-v1").
+
+    ``seed`` seeds the resets (env i draws from stream i); None draws fresh entropy.
+    ``autoreset_mode`` is "NextStep" (Gymnasium's default) or "SameStep".
+    """
+    if name not in ENVS:
+        raise ValueError(f"unknown environment {name!r}: dpsgd has {', '.join(names())} in C; any other "
+                         "Gymnasium environment can be used through the Gymnasium adapter (coming with the A2C "
+                         "estimator)")
+    if isinstance(n_envs, bool) or not isinstance(n_envs, numbers.Integral) or n_envs <= 0:
+        raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")
+    return CVectorEnv(name, ENVS[name], int(n_envs), None if seed is None else check_seed(seed), autoreset_mode)
