@@ -1,0 +1,468 @@
+"""Advantage actor-critic kernels: a categorical MLP actor and an MLP critic on one flat vector.
+
+The reference is Stable-Baselines3's A2C (``a2c/a2c.py``, ``common/policies.py``
+``ActorCriticPolicy`` with ``net_arch=dict(pi=[h1, h2], vf=[h1, h2])`` and tanh,
+``common/buffers.py`` ``RolloutBuffer.compute_returns_and_advantage``) with torch's
+``clip_grad_norm_`` and ``RMSprop``. Everything here is float64.
+
+Parameter layout (``dpsgd.tasks.a2c_net.ActorCriticLayout`` computes the same offsets):
+the actor, then the critic, each layer as torch's ``nn.Linear`` keeps it, the weight
+``(out, in)`` row-major followed by the bias::
+
+    actor:  W1 (h1, obs_dim)  b1 (h1)  W2 (h2, h1)  b2 (h2)  W3 (n_actions, h2)  b3 (n_actions)
+    critic: V1 (h1, obs_dim)  c1 (h1)  V2 (h2, h1)  c2 (h2)  V3 (1, h2)          c3 (1)
+
+Threads (later, Hogwild!-style as A3C): a thread copies the shared parameters into
+its own buffer with relaxed loads (``a2c_snapshot``), computes the loss gradient of
+its rollout on that private copy with plain arithmetic (``a2c_loss_grad``), clips it
+(``a2c_clip_grad_norm``) and applies it to the shared parameters and the shared
+RMSprop statistics with relaxed loads and stores (``a2c_rmsprop_step``): lost updates
+are allowed, torn values and undefined behaviour are not. Per-thread scratch comes
+from the caller (``A2cNet.scratch`` doubles, see ``a2c_scratch_size``); the kernels
+allocate nothing.
+
+The ``def`` functions at the end check shapes and raise ``ValueError`` before any
+kernel runs; the ``py_*`` ones exist so that tests reach each piece.
+"""
+import numpy as np
+
+from libc.math cimport exp, log, sqrt, tanh
+from libc.stdint cimport int64_t, uint8_t
+
+from dpsgd._kernels.atomics cimport dp_load, dp_store
+
+
+ctypedef struct A2cNet:
+    int obs_dim
+    int h1
+    int h2
+    int n_actions
+    # offsets into the flat parameter vector
+    Py_ssize_t a_w1, a_b1, a_w2, a_b2, a_w3, a_b3
+    Py_ssize_t c_w1, c_b1, c_w2, c_b2, c_w3, c_b3
+    Py_ssize_t n_params
+    Py_ssize_t scratch  # doubles of per-thread scratch a forward/backward needs
+
+
+cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) noexcept nogil:
+    """Fill in sizes and offsets (the layout in the module docstring)."""
+    cdef Py_ssize_t o = 0
+    net.obs_dim = obs_dim
+    net.h1 = h1
+    net.h2 = h2
+    net.n_actions = n_actions
+    net.a_w1 = o; o += <Py_ssize_t>h1 * obs_dim
+    net.a_b1 = o; o += h1
+    net.a_w2 = o; o += <Py_ssize_t>h2 * h1
+    net.a_b2 = o; o += h2
+    net.a_w3 = o; o += <Py_ssize_t>n_actions * h2
+    net.a_b3 = o; o += n_actions
+    net.c_w1 = o; o += <Py_ssize_t>h1 * obs_dim
+    net.c_b1 = o; o += h1
+    net.c_w2 = o; o += <Py_ssize_t>h2 * h1
+    net.c_b2 = o; o += h2
+    net.c_w3 = o; o += h2
+    net.c_b3 = o; o += 1
+    net.n_params = o
+    # actor a1, a2, logp; critic c1, c2; backward deltas d1 (h1), d2 (h2), dz (n_actions)
+    net.scratch = 3 * <Py_ssize_t>h1 + 3 * <Py_ssize_t>h2 + 2 * <Py_ssize_t>n_actions
+
+
+cdef inline void _dense(const double *w, const double *b, const double *x, int n_in, int n_out,
+                        bint squash, double *out) noexcept nogil:
+    """out = W x + b, or tanh of it with ``squash``; W (n_out, n_in) row-major."""
+    cdef int i, k
+    cdef double s
+    cdef const double *row
+    for i in range(n_out):
+        row = w + <Py_ssize_t>i * n_in
+        s = b[i]
+        for k in range(n_in):
+            s += row[k] * x[k]
+        out[i] = tanh(s) if squash else s
+
+
+cdef inline double _log_softmax(const double *z, int n, double *logp) noexcept nogil:
+    """logp = z - logsumexp(z) (stable); returns the entropy -sum p log p."""
+    cdef int j
+    cdef double m = z[0], s = 0.0, lse, h = 0.0
+    for j in range(1, n):
+        if z[j] > m:
+            m = z[j]
+    for j in range(n):
+        s += exp(z[j] - m)
+    lse = m + log(s)
+    for j in range(n):
+        logp[j] = z[j] - lse
+        h -= exp(logp[j]) * logp[j]
+    return h
+
+
+cdef void a2c_forward_one(const A2cNet *net, const double *p, const double *x, double *scratch,
+                          double *logits, double *entropy, double *value) noexcept nogil:
+    """One observation: logits (n_actions), log-probabilities left in the scratch, entropy, value.
+
+    Scratch layout: a1 (h1), a2 (h2), logp (n_actions), c1 (h1), c2 (h2), then the backward's.
+    """
+    cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, d = net.obs_dim
+    cdef double *a1 = scratch
+    cdef double *a2 = a1 + h1
+    cdef double *logp = a2 + h2
+    cdef double *c1 = logp + na
+    cdef double *c2 = c1 + h1
+    _dense(p + net.a_w1, p + net.a_b1, x, d, h1, True, a1)
+    _dense(p + net.a_w2, p + net.a_b2, a1, h1, h2, True, a2)
+    _dense(p + net.a_w3, p + net.a_b3, a2, h2, na, False, logits)
+    entropy[0] = _log_softmax(logits, na, logp)
+    _dense(p + net.c_w1, p + net.c_b1, x, d, h1, True, c1)
+    _dense(p + net.c_w2, p + net.c_b2, c1, h1, h2, True, c2)
+    _dense(p + net.c_w3, p + net.c_b3, c2, h2, 1, False, value)
+
+
+cdef void a2c_forward(const A2cNet *net, const double *params, const double *obs, Py_ssize_t n,
+                      double *logits, double *log_probs, double *entropy, double *values,
+                      double *scratch) noexcept nogil:
+    """Forward of n observations (n, obs_dim): logits and log-probabilities (n, n_actions), entropy, value."""
+    cdef Py_ssize_t t
+    cdef int j, na = net.n_actions
+    cdef double *logp = scratch + net.h1 + net.h2
+    for t in range(n):
+        a2c_forward_one(net, params, obs + t * net.obs_dim, scratch, logits + t * na, &entropy[t], &values[t])
+        for j in range(na):
+            log_probs[t * na + j] = logp[j]
+
+
+cdef inline void _backward_mlp(const A2cNet *net, const double *p, double *g, const double *x,
+                               Py_ssize_t w1, Py_ssize_t b1, Py_ssize_t w2, Py_ssize_t b2, Py_ssize_t w3,
+                               Py_ssize_t b3, int n_out, const double *a1, const double *a2,
+                               const double *dz, double *d1, double *d2) noexcept nogil:
+    """Add the gradient of one sample to g, given dloss/d(output) = dz (n_out) and the activations."""
+    cdef int h1 = net.h1, h2 = net.h2, d = net.obs_dim
+    cdef int i, k
+    cdef double s
+    cdef double *grow
+    cdef const double *prow
+    # output layer: dW3[i, k] += dz_i a2_k; db3 += dz; da2 = W3^T dz
+    for k in range(h2):
+        d2[k] = 0.0
+    for i in range(n_out):
+        g[b3 + i] += dz[i]
+        grow = g + w3 + <Py_ssize_t>i * h2
+        prow = p + w3 + <Py_ssize_t>i * h2
+        for k in range(h2):
+            grow[k] += dz[i] * a2[k]
+            d2[k] += prow[k] * dz[i]
+    for k in range(h2):
+        d2[k] *= 1.0 - a2[k] * a2[k]
+    # second hidden layer
+    for k in range(h1):
+        d1[k] = 0.0
+    for i in range(h2):
+        s = d2[i]
+        g[b2 + i] += s
+        grow = g + w2 + <Py_ssize_t>i * h1
+        prow = p + w2 + <Py_ssize_t>i * h1
+        for k in range(h1):
+            grow[k] += s * a1[k]
+            d1[k] += prow[k] * s
+    for k in range(h1):
+        d1[k] *= 1.0 - a1[k] * a1[k]
+    # first hidden layer
+    for i in range(h1):
+        s = d1[i]
+        g[b1 + i] += s
+        grow = g + w1 + <Py_ssize_t>i * d
+        for k in range(d):
+            grow[k] += s * x[k]
+
+
+cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
+                        const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
+                        double vf_coef, bint normalize_advantage, double *grad, double *stats,
+                        double *scratch) noexcept nogil:
+    """Gradient of SB3's A2C loss over n samples, written (not added) into grad (n_params).
+
+    ``loss = -mean(A * log pi(a|s)) - ent_coef * mean(H) + vf_coef * mean((R - V)^2)``, with
+    A and R constants; with ``normalize_advantage`` A is ``(A - mean) / (std + 1e-8)``, std
+    with n - 1 degrees of freedom as torch's (n >= 2: the caller checks). stats receives
+    (loss, policy_loss, value_loss, entropy_loss). Actions must be in range (the caller checks).
+    """
+    cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, j
+    cdef double *a1 = scratch
+    cdef double *a2 = a1 + h1
+    cdef double *logp = a2 + h2
+    cdef double *c1 = logp + na
+    cdef double *c2 = c1 + h1
+    cdef double *d1 = c2 + h2
+    cdef double *d2 = d1 + h1
+    cdef double *dz = d2 + h2
+    cdef double inv_n = 1.0 / n
+    cdef double mean_adv = 0.0, std_adv = 0.0, adv, h, v, pj, dv
+    cdef double policy_loss = 0.0, value_loss = 0.0, entropy_sum = 0.0
+    cdef Py_ssize_t t, i
+    cdef const double *x
+    # dz (n_actions) is the last scratch block, after d2; logits go there first
+    for i in range(net.n_params):
+        grad[i] = 0.0
+    if normalize_advantage:
+        for t in range(n):
+            mean_adv += advantages[t]
+        mean_adv = mean_adv / n
+        for t in range(n):
+            std_adv += (advantages[t] - mean_adv) * (advantages[t] - mean_adv)
+        std_adv = sqrt(std_adv / (n - 1)) + 1e-8
+    for t in range(n):
+        x = obs + t * net.obs_dim
+        a2c_forward_one(net, params, x, scratch, dz, &h, &v)
+        adv = (advantages[t] - mean_adv) / std_adv if normalize_advantage else advantages[t]
+        policy_loss -= adv * logp[actions[t]]
+        value_loss += (returns[t] - v) * (returns[t] - v)
+        entropy_sum += h
+        # d/dz_j of -adv/n * logp[a] - ent_coef/n * H: -adv/n (1[j=a] - p_j) + ent_coef/n p_j (logp_j + H)
+        for j in range(na):
+            pj = exp(logp[j])
+            dz[j] = inv_n * (adv * pj + ent_coef * pj * (logp[j] + h))
+        dz[actions[t]] -= inv_n * adv
+        _backward_mlp(net, params, grad, x, net.a_w1, net.a_b1, net.a_w2, net.a_b2, net.a_w3, net.a_b3,
+                      na, a1, a2, dz, d1, d2)
+        dv = vf_coef * 2.0 * inv_n * (v - returns[t])
+        _backward_mlp(net, params, grad, x, net.c_w1, net.c_b1, net.c_w2, net.c_b2, net.c_w3, net.c_b3,
+                      1, c1, c2, &dv, d1, d2)
+    policy_loss *= inv_n
+    value_loss *= inv_n
+    stats[1] = policy_loss
+    stats[2] = value_loss
+    stats[3] = -entropy_sum * inv_n
+    stats[0] = policy_loss + ent_coef * stats[3] + vf_coef * value_loss
+
+
+cdef Py_ssize_t a2c_scratch_size(const A2cNet *net) noexcept nogil:
+    return net.scratch
+
+
+cdef double a2c_clip_grad_norm(double *grad, Py_ssize_t n, double max_norm) noexcept nogil:
+    """torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1; returns the norm."""
+    cdef Py_ssize_t i
+    cdef double s = 0.0, total, coef
+    for i in range(n):
+        s += grad[i] * grad[i]
+    total = sqrt(s)
+    coef = max_norm / (total + 1e-6)
+    if not coef >= 1.0:  # NaN norms scale to NaN, as torch's
+        for i in range(n):
+            grad[i] = grad[i] * coef
+    return total
+
+
+cdef void a2c_snapshot(const double *shared, double *local, Py_ssize_t n) noexcept nogil:
+    """A thread's private copy of the shared parameters, read with relaxed loads."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        local[i] = dp_load(&shared[i])
+
+
+cdef void a2c_rmsprop_step(double *params, double *square_avg, const double *grad, Py_ssize_t n,
+                           double lr, double alpha, double eps) noexcept nogil:
+    """torch.optim.RMSprop (no momentum, not centred, no weight decay) on shared buffers.
+
+    ``square_avg = alpha * square_avg + (1 - alpha) * g^2``; ``p -= lr * g / (sqrt(square_avg) + eps)``.
+    params and square_avg may be shared with other threads: read and written with relaxed atomics.
+    """
+    cdef Py_ssize_t i
+    cdef double g, sq
+    for i in range(n):
+        g = grad[i]
+        sq = alpha * dp_load(&square_avg[i]) + (1.0 - alpha) * g * g
+        dp_store(&square_avg[i], sq)
+        dp_store(&params[i], dp_load(&params[i]) - lr * (g / (sqrt(sq) + eps)))
+
+
+cdef void a2c_gae(const double *rewards, const double *values, const uint8_t *episode_starts,
+                  const double *last_values, const uint8_t *dones, Py_ssize_t n_steps, Py_ssize_t n_envs,
+                  double gamma, double gae_lambda, double *advantages, double *returns) noexcept nogil:
+    """SB3's RolloutBuffer.compute_returns_and_advantage over (n_steps, n_envs) arrays.
+
+    ``episode_starts[t]`` says the observation of step t began an episode; ``dones`` and
+    ``last_values`` belong to the observation after the last step. returns = advantages + values.
+    """
+    cdef Py_ssize_t t, e, k
+    cdef double next_non_terminal, next_value, delta, last_gae
+    for e in range(n_envs):
+        last_gae = 0.0
+        t = n_steps - 1
+        while t >= 0:
+            k = t * n_envs + e
+            if t == n_steps - 1:
+                next_non_terminal = 1.0 - dones[e]
+                next_value = last_values[e]
+            else:
+                next_non_terminal = 1.0 - episode_starts[k + n_envs]
+                next_value = values[k + n_envs]
+            delta = rewards[k] + gamma * next_value * next_non_terminal - values[k]
+            last_gae = delta + gamma * gae_lambda * next_non_terminal * last_gae
+            advantages[k] = last_gae
+            returns[k] = last_gae + values[k]
+            t -= 1
+
+
+cdef double a2c_train_step(const A2cNet *net, double *shared_params, double *square_avg, const double *obs,
+                           const int64_t *actions, const double *advantages, const double *returns,
+                           Py_ssize_t n, double ent_coef, double vf_coef, bint normalize_advantage,
+                           double max_grad_norm, double lr, double alpha, double eps, double *local_params,
+                           double *grad, double *stats, double *scratch) noexcept nogil:
+    """One A2C update of one rollout: snapshot, loss gradient, clipping, RMSprop; returns the grad norm."""
+    cdef double norm
+    a2c_snapshot(shared_params, local_params, net.n_params)
+    a2c_loss_grad(net, local_params, obs, actions, advantages, returns, n, ent_coef, vf_coef,
+                  normalize_advantage, grad, stats, scratch)
+    norm = a2c_clip_grad_norm(grad, net.n_params, max_grad_norm)
+    a2c_rmsprop_step(shared_params, square_avg, grad, net.n_params, lr, alpha, eps)
+    return norm
+
+
+# ---------------------------------------------------------------- def entries (checked)
+
+cdef A2cNet _checked_net(Py_ssize_t n_params, int obs_dim, int h1, int h2, int n_actions) except *:
+    cdef A2cNet net
+    if obs_dim < 1 or h1 < 1 or h2 < 1:
+        raise ValueError(f"obs_dim, h1 and h2 must be >= 1, got {obs_dim}, {h1}, {h2}")
+    if n_actions < 2:
+        raise ValueError(f"n_actions must be >= 2, got {n_actions}")
+    a2c_net_init(&net, obs_dim, h1, h2, n_actions)
+    if n_params != net.n_params:
+        raise ValueError(f"params has {n_params} values; obs_dim={obs_dim}, hidden=({h1}, {h2}), "
+                         f"n_actions={n_actions} needs {net.n_params}")
+    return net
+
+
+def n_params(int obs_dim, int h1, int h2, int n_actions):
+    """Length of the flat parameter vector of this network."""
+    cdef A2cNet net
+    a2c_net_init(&net, obs_dim, h1, h2, n_actions)
+    return net.n_params
+
+
+def _check_batch(obs, Py_ssize_t obs_dim, Py_ssize_t n, **arrays):
+    if obs.shape[1] != obs_dim:
+        raise ValueError(f"obs has {obs.shape[1]} columns, the network takes {obs_dim}")
+    if n < 1:
+        raise ValueError("the batch is empty")
+    for name, a in arrays.items():
+        if a.shape[0] != n:
+            raise ValueError(f"{name} has {a.shape[0]} values for {n} observations")
+
+
+def _check_actions(const int64_t[::1] actions, int n_actions):
+    cdef Py_ssize_t t
+    for t in range(actions.shape[0]):
+        if actions[t] < 0 or actions[t] >= n_actions:
+            raise ValueError(f"actions[{t}] = {actions[t]} is not in [0, {n_actions})")
+
+
+def py_forward(const double[::1] params, const double[:, ::1] obs, int h1, int h2, int n_actions):
+    """Forward of a batch: ``(logits, log_probs, entropy, values)``, shapes (T, A), (T, A), (T,), (T,)."""
+    cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions)
+    cdef Py_ssize_t n = obs.shape[0]
+    _check_batch(obs, net.obs_dim, n)
+    logits = np.empty((n, n_actions))
+    log_probs = np.empty((n, n_actions))
+    entropy = np.empty(n)
+    values = np.empty(n)
+    scratch = np.empty(net.scratch)
+    cdef double[:, ::1] lg = logits, lp = log_probs
+    cdef double[::1] en = entropy, va = values, sc = scratch
+    with nogil:
+        a2c_forward(&net, &params[0], &obs[0, 0], n, &lg[0, 0], &lp[0, 0], &en[0], &va[0], &sc[0])
+    return logits, log_probs, entropy, values
+
+
+def py_loss_grad(const double[::1] params, const double[:, ::1] obs, const int64_t[::1] actions,
+                 const double[::1] advantages, const double[::1] returns, int h1, int h2, int n_actions,
+                 double ent_coef=0.0, double vf_coef=0.5, bint normalize_advantage=False):
+    """``(grad, (loss, policy_loss, value_loss, entropy_loss))`` of SB3's A2C loss on a batch."""
+    cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions)
+    cdef Py_ssize_t n = obs.shape[0]
+    _check_batch(obs, net.obs_dim, n, actions=actions, advantages=advantages, returns=returns)
+    _check_actions(actions, n_actions)
+    if normalize_advantage and n < 2:
+        raise ValueError("normalize_advantage needs at least 2 samples (the std of one is undefined)")
+    grad = np.empty(net.n_params)
+    stats = np.empty(4)
+    scratch = np.empty(net.scratch)
+    cdef double[::1] g = grad, st = stats, sc = scratch
+    with nogil:
+        a2c_loss_grad(&net, &params[0], &obs[0, 0], &actions[0], &advantages[0], &returns[0], n,
+                      ent_coef, vf_coef, normalize_advantage, &g[0], &st[0], &sc[0])
+    return grad, tuple(stats)
+
+
+def py_clip_grad_norm(double[::1] grad, double max_norm):
+    """Clip ``grad`` in place as torch's ``clip_grad_norm_``; returns the norm before clipping."""
+    if grad.shape[0] == 0:
+        raise ValueError("grad is empty")
+    if not max_norm > 0.0:
+        raise ValueError(f"max_norm must be > 0, got {max_norm}")
+    cdef double norm
+    with nogil:
+        norm = a2c_clip_grad_norm(&grad[0], grad.shape[0], max_norm)
+    return norm
+
+
+def py_rmsprop_step(double[::1] params, double[::1] square_avg, const double[::1] grad, double lr,
+                    double alpha=0.99, double eps=1e-5):
+    """One torch RMSprop step on ``params`` and ``square_avg`` in place."""
+    cdef Py_ssize_t n = params.shape[0]
+    if n == 0 or square_avg.shape[0] != n or grad.shape[0] != n:
+        raise ValueError(f"params, square_avg and grad must have one non-zero length, got "
+                         f"{n}, {square_avg.shape[0]}, {grad.shape[0]}")
+    with nogil:
+        a2c_rmsprop_step(&params[0], &square_avg[0], &grad[0], n, lr, alpha, eps)
+
+
+def py_gae(const double[:, ::1] rewards, const double[:, ::1] values, const uint8_t[:, ::1] episode_starts,
+           const double[::1] last_values, const uint8_t[::1] dones, double gamma, double gae_lambda):
+    """``(advantages, returns)`` as SB3's ``compute_returns_and_advantage``; arrays (n_steps, n_envs)."""
+    cdef Py_ssize_t n_steps = rewards.shape[0], n_envs = rewards.shape[1]
+    if n_steps < 1 or n_envs < 1:
+        raise ValueError(f"rewards must be (n_steps, n_envs) with both >= 1, got ({n_steps}, {n_envs})")
+    for name, a in (("values", values), ("episode_starts", episode_starts)):
+        if a.shape[0] != n_steps or a.shape[1] != n_envs:
+            raise ValueError(f"{name} has shape ({a.shape[0]}, {a.shape[1]}), rewards ({n_steps}, {n_envs})")
+    for name, a in (("last_values", last_values), ("dones", dones)):
+        if a.shape[0] != n_envs:
+            raise ValueError(f"{name} has {a.shape[0]} values for {n_envs} envs")
+    advantages = np.empty((n_steps, n_envs))
+    returns = np.empty((n_steps, n_envs))
+    cdef double[:, ::1] adv = advantages, ret = returns
+    with nogil:
+        a2c_gae(&rewards[0, 0], &values[0, 0], &episode_starts[0, 0], &last_values[0], &dones[0],
+                n_steps, n_envs, gamma, gae_lambda, &adv[0, 0], &ret[0, 0])
+    return advantages, returns
+
+
+def train_step(double[::1] params, double[::1] square_avg, const double[:, ::1] obs,
+               const int64_t[::1] actions, const double[::1] advantages, const double[::1] returns,
+               int h1, int h2, int n_actions, double ent_coef, double vf_coef, bint normalize_advantage,
+               double max_grad_norm, double lr, double alpha=0.99, double eps=1e-5):
+    """One A2C update in place (snapshot, gradient, clipping, RMSprop); returns ``(grad_norm, stats)``."""
+    cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions)
+    cdef Py_ssize_t n = obs.shape[0]
+    _check_batch(obs, net.obs_dim, n, actions=actions, advantages=advantages, returns=returns)
+    _check_actions(actions, n_actions)
+    if square_avg.shape[0] != net.n_params:
+        raise ValueError(f"square_avg has {square_avg.shape[0]} values for {net.n_params} parameters")
+    if normalize_advantage and n < 2:
+        raise ValueError("normalize_advantage needs at least 2 samples (the std of one is undefined)")
+    if not max_grad_norm > 0.0:
+        raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm}")
+    local = np.empty(net.n_params)
+    grad = np.empty(net.n_params)
+    stats = np.empty(4)
+    scratch = np.empty(net.scratch)
+    cdef double[::1] lo = local, g = grad, st = stats, sc = scratch
+    cdef double norm
+    with nogil:
+        norm = a2c_train_step(&net, &params[0], &square_avg[0], &obs[0, 0], &actions[0], &advantages[0],
+                              &returns[0], n, ent_coef, vf_coef, normalize_advantage, max_grad_norm, lr,
+                              alpha, eps, &lo[0], &g[0], &st[0], &sc[0])
+    return norm, tuple(stats)
