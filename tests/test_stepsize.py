@@ -120,3 +120,13 @@ def test_engine_feeds_other_workers_pushes_to_the_policy():
     result = engine.run(OneRound(), Topology(), exchange=exchange, policy=policy)
     assert result.stats.delays == [1] and result.version == 2
     np.testing.assert_allclose(result.model["w"], 0.5 * (1.0 - 0.3))  # alpha (gamma' - 0.3) / gamma'
+
+
+def test_delay_policy_names_mean_what_the_cli_and_the_estimators_share():
+    assert stepsize.delay_policy("none") is None
+    budget = stepsize.delay_policy("budget", alpha=0.5)
+    assert isinstance(budget, stepsize.Budget) and budget.alpha == 0.5 and budget.gamma_prime == 1.0
+    fixed = stepsize.delay_policy("fixed_for_delay", tau_max=3)
+    assert fixed.delay_scale(0, 9, window_scales=5.0) == 0.25  # gamma' / (tau_max + 1)
+    with pytest.raises(ValueError, match="unknown delay policy"):
+        stepsize.delay_policy("constant")

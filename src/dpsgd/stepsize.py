@@ -227,3 +227,28 @@ def make_policy(name, **params):
     if name not in POLICIES:
         raise ValueError(f"unknown step policy {name!r}; choose from {sorted(POLICIES)}")
     return POLICIES[name](**params)
+
+
+# the policies that scale a pushed change by its delay (engine.run's ``policy``), by name
+DELAY_POLICIES = ("budget", "fixed_or_skip", "fixed_for_delay")
+
+
+def delay_policy(name, *, alpha=0.9, tau_max=16):
+    """The delay policy a name means for a pushed change (gamma' = 1: the local steps' own
+    schedule plays gamma'), or None for "none": the one mapping the estimators and the CLI share.
+
+    Parameters
+    ----------
+    name : {'budget', 'fixed_or_skip', 'fixed_for_delay', 'none'}
+    alpha : float, default=0.9
+        alpha of 'budget' and 'fixed_or_skip'.
+    tau_max : int, default=16
+        The largest delay 'fixed_for_delay' is safe for.
+    """
+    if name == "none":
+        return None
+    if name == "fixed_for_delay":
+        return make_policy(name, gamma_prime=1.0, tau_max=tau_max)
+    if name not in DELAY_POLICIES:
+        raise ValueError(f"unknown delay policy {name!r}; choose from {sorted(DELAY_POLICIES)} or 'none'")
+    return make_policy(name, gamma_prime=1.0, alpha=alpha)

@@ -77,13 +77,9 @@ def _check_resume(args, arrays, meta, X, classes):
 
 
 def _policy(args):
-    from dpsgd.stepsize import make_policy
+    from dpsgd.stepsize import delay_policy
 
-    if args.step_policy == "none":
-        return None
-    if args.step_policy == "fixed_for_delay":
-        return make_policy(args.step_policy, gamma_prime=1.0, tau_max=args.tau_max)
-    return make_policy(args.step_policy, gamma_prime=1.0, alpha=args.policy_alpha)
+    return delay_policy(args.step_policy, alpha=args.policy_alpha, tau_max=args.tau_max)
 
 
 def _note_single_process_options(args):

@@ -45,11 +45,13 @@ from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.tasks.linear_problem import DIVERGENCE_FACTOR, LinearProblem
 from dpsgd.tasks.linear_problem import DivergenceError  # noqa: F401  (public here: users catch it)
+
+# step_policy names the estimators accept: the delay-adaptive rules, which need only gamma'
+# ('fixed_for_delay' needs the run's largest delay, which no default can know)
+_POLICY_NAMES = ("budget", "fixed_or_skip")
 from dpsgd._validation import (as_kernel_csr, check_choice, check_number, check_sample_weight,
                                check_sparse_structure)
 
-# step_policy names the estimators accept: the delay-adaptive rules, which need only gamma'
-_POLICY_NAMES = ("budget", "fixed_or_skip")
 
 # name -> (kernel id, loss parameter: margin threshold, or None for epsilon)
 CLASSIFICATION_LOSSES = {
@@ -222,7 +224,7 @@ class _BaseSGD(BaseEstimator):
         if self.step_policy is None or hasattr(self.step_policy, "delay_scale"):
             return self.step_policy
         if self.step_policy in _POLICY_NAMES:
-            return stepsize.make_policy(self.step_policy, gamma_prime=1.0, alpha=0.9)
+            return stepsize.delay_policy(self.step_policy)
         raise ValueError(f"step_policy must be None, one of {sorted(_POLICY_NAMES)} or a dpsgd.stepsize "
                          f"policy (e.g. make_policy('fixed_for_delay', gamma_prime=1.0, tau_max=8)); "
                          f"got {self.step_policy!r}")
@@ -575,8 +577,9 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     step_policy : {'budget', 'fixed_or_skip'}, dpsgd.stepsize policy or None, default='budget'
         With ``comm`` and the server exchange (allreduce rounds have no delay): scales
         each pushed change by the policy's step for the measured delay over gamma'. A name
-        means ``make_policy(name, gamma_prime=1.0, alpha=0.9)`` (Wu et al.'s
-        delay-adaptive rules); None pushes changes unscaled. Unscaled
+        means ``dpsgd.stepsize.delay_policy(name)`` (Wu et al.'s delay-adaptive rules, alpha
+        0.9); 'fixed_for_delay' needs the largest delay of the run: pass
+        ``delay_policy('fixed_for_delay', tau_max=...)``. None pushes changes unscaled. Unscaled
         changes of ``sync_every`` steps from several ranks add up to a step several
         times too long while the schedule's steps are large (a9a, 2 ranks, 5 epochs,
         sync_every 1,024-4,096: test log-loss up to 1.08 unscaled, 0.3246-0.3285 with
