@@ -21,7 +21,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["openmp_info", "rng", "sgd", "svi", "envs", "a2c"]
+KERNELS = ["openmp_info", "rng", "sgd", "svi", "envs", "a2c", "hsa2c"]
 # envs reproduces Gymnasium's float64 arithmetic bit for bit: no a * b + c contracted into an FMA
 KERNEL_FLAGS = {"envs": ["-ffp-contract=off"]}
 KERNEL_DIR = os.path.join("src", "dpsgd", "_kernels")

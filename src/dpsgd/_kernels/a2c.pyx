@@ -32,16 +32,7 @@ from libc.stdint cimport int64_t, uint8_t
 from dpsgd._kernels.atomics cimport dp_load, dp_store
 
 
-ctypedef struct A2cNet:
-    int obs_dim
-    int h1
-    int h2
-    int n_actions
-    # offsets into the flat parameter vector
-    Py_ssize_t a_w1, a_b1, a_w2, a_b2, a_w3, a_b3
-    Py_ssize_t c_w1, c_b1, c_w2, c_b2, c_w3, c_b3
-    Py_ssize_t n_params
-    Py_ssize_t scratch  # doubles of per-thread scratch a forward/backward needs
+# A2cNet (sizes, offsets, scratch length) is declared in a2c.pxd.
 
 
 cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) noexcept nogil:

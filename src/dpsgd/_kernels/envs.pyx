@@ -37,20 +37,7 @@ cdef extern from *:
     """
     double dp_pow(double x, double y) noexcept nogil
 
-ctypedef void (*dynamics_fn)(double *s, int64_t action, double *reward, bint *terminated) noexcept nogil
-ctypedef void (*reset_fn)(rng_t *r, double *s) noexcept nogil
-ctypedef void (*observe_fn)(const double *s, float *obs) noexcept nogil
-
-ctypedef struct EnvSpec:
-    dynamics_fn dynamics
-    reset_fn reset
-    observe_fn observe
-    int state_dim
-    int obs_dim
-
-cpdef enum EnvId:
-    CARTPOLE = 0
-    ACROBOT = 1
+# dynamics_fn, reset_fn, observe_fn, EnvSpec and EnvId are declared in envs.pxd.
 
 # Autoreset modes (gymnasium.vector.AutoresetMode): NEXT_STEP resets a finished env on the
 # following step() call, which returns the reset observation with reward 0 and both flags

@@ -1,0 +1,434 @@
+"""HSA2C inside one process: A2C's rollout + learn loop with Hogwild! threads, in C.
+
+Each OpenMP thread owns ``n_envs`` C environments (``envs.pxd``; env ``e`` of thread
+``tid`` resets from RNG stream ``tid * n_envs + e`` of the seed, so thread 0's envs draw
+as ``dpsgd.envs.make(name, n_envs, seed)``'s do) and its own policy RNG (stream
+``2**63 + tid``), and repeats until ``n_updates`` updates were claimed by all threads
+together (a shared counter, atomic fetch-add):
+
+1. snapshot the shared parameters with relaxed loads (``a2c_snapshot``);
+2. roll out ``n_steps`` steps of its envs on that snapshot, actions drawn from the
+   categorical policy, observations float32 -> float64 for the network;
+3. bootstrap as Stable-Baselines3's ``OnPolicyAlgorithm.collect_rollouts`` does with a
+   ``DummyVecEnv`` (which resets a finished env at once, "SameStep"): an episode cut by
+   the time limit (truncated and not terminated) gets ``gamma * V(terminal observation)``
+   added to its last reward; ``dones`` = terminated or truncated, the next step's
+   ``episode_starts``; the values after the last step bootstrap the GAE (``a2c_gae``);
+4. the gradient of SB3's A2C loss on the snapshot (``a2c_loss_grad``), clipped
+   (``a2c_clip_grad_norm``), applied by RMSprop to the shared parameters and the shared
+   square averages with relaxed loads and stores, without locks (``a2c_rmsprop_step``).
+
+Finished episodes (the env's own rewards, not the bootstrapped ones) are written at an
+index taken by an atomic fetch-add: return, length, and the env steps of the run when the
+episode ended, counted as ``update_ticket * n_envs * n_steps + (t + 1) * n_envs`` (with one
+thread, SB3's ``num_timesteps`` at that step). One thread with a seed is bit-reproducible;
+with more, the episode order and the parameters depend on the interleaving.
+
+All scratch is allocated (NumPy, per-thread rows) before the parallel region; the region
+holds no GIL and allocates nothing. ``rollout_record`` runs the same loop on one thread and
+keeps every rollout buffer, so that tests can check the bookkeeping against NumPy.
+"""
+import numpy as np
+
+from cython.parallel cimport parallel, threadid
+from libc.math cimport exp, isfinite
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+
+from dpsgd._kernels.a2c cimport (A2cNet, a2c_net_init, a2c_forward, a2c_loss_grad, a2c_clip_grad_norm,
+                                 a2c_snapshot, a2c_rmsprop_step, a2c_gae)
+from dpsgd._kernels.atomics cimport dp_fetch_add_i64, dp_load_i64
+from dpsgd._kernels.envs cimport EnvSpec, spec_of, CARTPOLE, ACROBOT
+from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
+
+# actions of each env id (the envs kernel does not know them; dpsgd.envs.ENVS says the same)
+N_ACTIONS = {CARTPOLE: 2, ACROBOT: 3}
+
+# counters: cells on separate cache lines
+cdef enum:
+    C_UPDATES = 0    # update tickets handed out
+    C_EPISODES = 8   # episode indices handed out
+    C_DIVERGED = 16  # non-zero: a gradient norm was not finite
+    N_COUNTERS = 24
+
+cdef uint64_t POLICY_STREAM = (<uint64_t>1) << 63
+
+
+ctypedef struct Config:
+    A2cNet net
+    EnvSpec spec
+    int n_envs
+    int n_steps
+    long long n_updates
+    int64_t max_episode_steps
+    uint64_t seed
+    double gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, lr, alpha, eps
+    bint normalize_advantage
+    double *params          # shared
+    double *square_avg      # shared
+    long long *counters     # shared (C_UPDATES, C_EPISODES, C_DIVERGED)
+    double *ep_returns
+    int64_t *ep_lengths
+    int64_t *ep_steps
+    long long ep_capacity
+    # per-thread scratch rows (row tid of each)
+    double *dmem
+    Py_ssize_t dmem_row
+    float *fmem
+    Py_ssize_t fmem_row
+    int64_t *imem
+    Py_ssize_t imem_row
+    uint8_t *umem
+    Py_ssize_t umem_row
+    uint64_t *rmem
+    Py_ssize_t rmem_row
+    # what rollout_record keeps, per update (NULL: off; one thread only)
+    double *rec_params
+    double *rec_obs
+    int64_t *rec_actions
+    double *rec_rewards
+    double *rec_values
+    uint8_t *rec_starts
+    double *rec_last_values
+    uint8_t *rec_dones
+    double *rec_advantages
+    double *rec_returns
+
+
+cdef inline Py_ssize_t _pad(Py_ssize_t n) noexcept nogil:
+    """Round up to whole 64-byte lines of 8-byte values, plus one line, so that rows share no line."""
+    return (n + 7) // 8 * 8 + 8
+
+
+cdef void _sizes(const Config *c, Py_ssize_t *d, Py_ssize_t *f, Py_ssize_t *i, Py_ssize_t *u,
+                 Py_ssize_t *r) noexcept nogil:
+    cdef Py_ssize_t P = c.net.n_params, ne = c.n_envs, N = <Py_ssize_t>c.n_envs * c.n_steps
+    cdef Py_ssize_t od = c.spec.obs_dim, na = c.net.n_actions
+    # local params, grad, net scratch, stats (4), states, rollout obs, rewards, values, advantages,
+    # returns, last values, episode returns, logits, log-probs, one float64 observation
+    d[0] = _pad(2 * P + c.net.scratch + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + 2 * na + od)
+    f[0] = 2 * _pad(ne * od)              # current float32 observations (whole lines)
+    i[0] = _pad(N + 2 * ne)               # actions, elapsed, episode lengths
+    u[0] = _pad(N + ne) * 8               # episode_starts, current starts (in bytes, whole lines)
+    r[0] = _pad(4 * (ne + 1))             # env RNGs, then the policy RNG
+
+
+cdef inline int64_t _sample(rng_t *r, const double *logp, int n) noexcept nogil:
+    """An action drawn from the categorical distribution of log-probabilities logp."""
+    cdef double u = rng_uniform(r), cum = 0.0
+    cdef int j
+    for j in range(n - 1):
+        cum += exp(logp[j])
+        if u < cum:
+            return j
+    return n - 1
+
+
+cdef void run_thread(const Config *c, int tid) noexcept nogil:
+    """One thread's loop: claim an update, roll out on a snapshot, GAE, gradient, shared RMSprop."""
+    cdef const A2cNet *net = &c.net
+    cdef EnvSpec spec = c.spec
+    cdef Py_ssize_t P = net.n_params, ne = c.n_envs, ns = c.n_steps, N = ne * ns
+    cdef Py_ssize_t od = spec.obs_dim, sd = spec.state_dim, na = net.n_actions
+    # carve this thread's rows
+    cdef double *local = c.dmem + tid * c.dmem_row
+    cdef double *grad = local + P
+    cdef double *scratch = grad + P
+    cdef double *stats = scratch + net.scratch
+    cdef double *state = stats + 4
+    cdef double *obs_buf = state + ne * sd
+    cdef double *rewards = obs_buf + N * od
+    cdef double *values = rewards + N
+    cdef double *advantages = values + N
+    cdef double *returns = advantages + N
+    cdef double *last_values = returns + N
+    cdef double *ep_ret = last_values + ne
+    cdef double *logits = ep_ret + ne
+    cdef double *logp = logits + na
+    cdef double *xd = logp + na
+    cdef float *fobs = c.fmem + tid * c.fmem_row
+    cdef int64_t *actions = c.imem + tid * c.imem_row
+    cdef int64_t *elapsed = actions + N
+    cdef int64_t *ep_len = elapsed + ne
+    cdef uint8_t *starts = c.umem + tid * c.umem_row
+    cdef uint8_t *cur_start = starts + N
+    cdef rng_t *env_rng = <rng_t *>(c.rmem + tid * c.rmem_row)
+    cdef rng_t *pol = env_rng + ne
+    cdef Py_ssize_t e, t, k, j
+    cdef long long u, idx
+    cdef int64_t a
+    cdef double r, h, vterm, norm
+    cdef bint term, trunc, done
+    cdef double *s
+
+    for e in range(ne):
+        rng_seed(&env_rng[e], c.seed, <uint64_t>(tid * ne + e))
+        spec.reset(&env_rng[e], state + e * sd)
+        elapsed[e] = 0
+        spec.observe(state + e * sd, fobs + e * od)
+        ep_ret[e] = 0.0
+        ep_len[e] = 0
+        cur_start[e] = 1
+    rng_seed(pol, c.seed, POLICY_STREAM + <uint64_t>tid)
+
+    while True:
+        if dp_load_i64(&c.counters[C_DIVERGED]):
+            break
+        u = dp_fetch_add_i64(&c.counters[C_UPDATES], 1)
+        if u >= c.n_updates:
+            break
+        a2c_snapshot(c.params, local, P)
+        for t in range(ns):
+            for e in range(ne):
+                k = t * ne + e
+                for j in range(od):
+                    obs_buf[k * od + j] = <double>fobs[e * od + j]
+                a2c_forward(net, local, obs_buf + k * od, 1, logits, logp, &h, &values[k], scratch)
+                a = _sample(pol, logp, <int>na)
+                actions[k] = a
+                starts[k] = cur_start[e]
+                s = state + e * sd
+                spec.dynamics(s, a, &r, &term)
+                elapsed[e] += 1
+                trunc = elapsed[e] >= c.max_episode_steps
+                spec.observe(s, fobs + e * od)
+                ep_ret[e] += r
+                ep_len[e] += 1
+                done = term or trunc
+                if trunc and not term:
+                    # SB3: rewards[idx] += gamma * V(terminal_observation) when TimeLimit.truncated
+                    for j in range(od):
+                        xd[j] = <double>fobs[e * od + j]
+                    a2c_forward(net, local, xd, 1, logits, logp, &h, &vterm, scratch)
+                    r = r + c.gamma * vterm
+                rewards[k] = r
+                if done:
+                    idx = dp_fetch_add_i64(&c.counters[C_EPISODES], 1)
+                    if idx < c.ep_capacity:
+                        c.ep_returns[idx] = ep_ret[e]
+                        c.ep_lengths[idx] = ep_len[e]
+                        c.ep_steps[idx] = u * N + (t + 1) * ne
+                    spec.reset(&env_rng[e], s)
+                    elapsed[e] = 0
+                    spec.observe(s, fobs + e * od)
+                    ep_ret[e] = 0.0
+                    ep_len[e] = 0
+                cur_start[e] = done
+        for e in range(ne):
+            for j in range(od):
+                xd[j] = <double>fobs[e * od + j]
+            a2c_forward(net, local, xd, 1, logits, logp, &h, &last_values[e], scratch)
+        a2c_gae(rewards, values, starts, last_values, cur_start, ns, ne, c.gamma, c.gae_lambda,
+                advantages, returns)
+        if c.rec_params != NULL:
+            _record(c, u, local, obs_buf, actions, rewards, values, starts, last_values, cur_start,
+                    advantages, returns)
+        a2c_loss_grad(net, local, obs_buf, actions, advantages, returns, N, c.ent_coef, c.vf_coef,
+                      c.normalize_advantage, grad, stats, scratch)
+        norm = a2c_clip_grad_norm(grad, P, c.max_grad_norm)
+        if not isfinite(norm):
+            dp_fetch_add_i64(&c.counters[C_DIVERGED], 1)
+            break
+        a2c_rmsprop_step(c.params, c.square_avg, grad, P, c.lr, c.alpha, c.eps)
+
+
+cdef void _record(const Config *c, long long u, const double *local, const double *obs_buf,
+                  const int64_t *actions, const double *rewards, const double *values, const uint8_t *starts,
+                  const double *last_values, const uint8_t *dones, const double *advantages,
+                  const double *returns) noexcept nogil:
+    cdef Py_ssize_t P = c.net.n_params, ne = c.n_envs, N = <Py_ssize_t>c.n_envs * c.n_steps
+    cdef Py_ssize_t od = c.spec.obs_dim, j
+    for j in range(P):
+        c.rec_params[u * P + j] = local[j]
+    for j in range(N * od):
+        c.rec_obs[u * N * od + j] = obs_buf[j]
+    for j in range(N):
+        c.rec_actions[u * N + j] = actions[j]
+        c.rec_rewards[u * N + j] = rewards[j]
+        c.rec_values[u * N + j] = values[j]
+        c.rec_starts[u * N + j] = starts[j]
+        c.rec_advantages[u * N + j] = advantages[j]
+        c.rec_returns[u * N + j] = returns[j]
+    for j in range(ne):
+        c.rec_last_values[u * ne + j] = last_values[j]
+        c.rec_dones[u * ne + j] = dones[j]
+
+
+# ---------------------------------------------------------------- def entries (checked)
+
+cdef Config _config(double[::1] params, double[::1] square_avg, int env_id, int n_envs, int n_steps,
+                    long long n_updates, uint64_t seed, double gamma, double gae_lambda, double ent_coef,
+                    double vf_coef, double max_grad_norm, double learning_rate, double rms_alpha,
+                    double rms_eps, bint normalize_advantage, int h1, int h2,
+                    int64_t max_episode_steps) except *:
+    cdef Config c
+    if env_id not in N_ACTIONS:
+        raise ValueError(f"env_id must be one of {sorted(N_ACTIONS)}, got {env_id}")
+    if n_envs < 1 or n_steps < 1:
+        raise ValueError(f"n_envs and n_steps must be >= 1, got {n_envs}, {n_steps}")
+    if n_updates < 0:
+        raise ValueError(f"n_updates must be >= 0, got {n_updates}")
+    if h1 < 1 or h2 < 1:
+        raise ValueError(f"the hidden sizes must be >= 1, got ({h1}, {h2})")
+    if max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+    if normalize_advantage and <long long>n_envs * n_steps < 2:
+        raise ValueError("normalize_advantage needs n_envs * n_steps >= 2 (the std of one is undefined)")
+    for name, v in (("gamma", gamma), ("gae_lambda", gae_lambda)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {v}")
+    if not rms_alpha >= 0.0 or not rms_alpha <= 1.0:
+        raise ValueError(f"rms_alpha must be in [0, 1], got {rms_alpha}")
+    for name, v in (("max_grad_norm", max_grad_norm), ("learning_rate", learning_rate), ("rms_eps", rms_eps)):
+        if not (v > 0.0 and isfinite(v)):
+            raise ValueError(f"{name} must be a finite number > 0, got {v}")
+    for name, v in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
+        if not isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v}")
+    c.spec = spec_of(env_id)
+    a2c_net_init(&c.net, c.spec.obs_dim, h1, h2, N_ACTIONS[env_id])
+    if params.shape[0] != c.net.n_params or square_avg.shape[0] != c.net.n_params:
+        raise ValueError(f"params and square_avg must have {c.net.n_params} values (obs_dim={c.spec.obs_dim}, "
+                         f"hidden=({h1}, {h2}), n_actions={c.net.n_actions}), got {params.shape[0]} and "
+                         f"{square_avg.shape[0]}")
+    if not np.all(np.isfinite(np.asarray(params))) or not np.all(np.isfinite(np.asarray(square_avg))):
+        raise ValueError("params and square_avg must be finite")
+    c.n_envs = n_envs
+    c.n_steps = n_steps
+    c.n_updates = n_updates
+    c.max_episode_steps = max_episode_steps
+    c.seed = seed
+    c.gamma = gamma
+    c.gae_lambda = gae_lambda
+    c.ent_coef = ent_coef
+    c.vf_coef = vf_coef
+    c.max_grad_norm = max_grad_norm
+    c.lr = learning_rate
+    c.alpha = rms_alpha
+    c.eps = rms_eps
+    c.normalize_advantage = normalize_advantage
+    c.params = &params[0]
+    c.square_avg = &square_avg[0]
+    c.rec_params = NULL
+    return c
+
+
+cdef object _run(Config *c, int n_threads, double[::1] episode_returns, int64_t[::1] episode_lengths,
+                 int64_t[::1] episode_steps):
+    """Allocate the scratch, run the threads; returns (episodes, updates, diverged)."""
+    cdef Py_ssize_t d, f, i, u, r
+    if episode_returns.shape[0] != episode_lengths.shape[0] or episode_returns.shape[0] != episode_steps.shape[0]:
+        raise ValueError(f"episode_returns, episode_lengths and episode_steps must have one length, got "
+                         f"{episode_returns.shape[0]}, {episode_lengths.shape[0]}, {episode_steps.shape[0]}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    _sizes(c, &d, &f, &i, &u, &r)
+    dmem = np.zeros((n_threads, d))
+    fmem = np.zeros((n_threads, f), dtype=np.float32)
+    imem = np.zeros((n_threads, i), dtype=np.int64)
+    umem = np.zeros((n_threads, u), dtype=np.uint8)
+    rmem = np.zeros((n_threads, r), dtype=np.uint64)
+    counters = np.zeros(N_COUNTERS + 8, dtype=np.int64)
+    dummy_d = np.zeros(1)
+    dummy_i = np.zeros(1, dtype=np.int64)
+    cdef double[:, ::1] dm = dmem
+    cdef float[:, ::1] fm = fmem
+    cdef int64_t[:, ::1] im = imem
+    cdef uint8_t[:, ::1] um = umem
+    cdef uint64_t[:, ::1] rm = rmem
+    cdef int64_t[::1] cnt = counters
+    cdef double[::1] er = episode_returns if episode_returns.shape[0] else dummy_d
+    cdef int64_t[::1] el = episode_lengths if episode_lengths.shape[0] else dummy_i
+    cdef int64_t[::1] es = episode_steps if episode_steps.shape[0] else dummy_i
+    c.dmem, c.dmem_row = &dm[0, 0], d
+    c.fmem, c.fmem_row = &fm[0, 0], f
+    c.imem, c.imem_row = &im[0, 0], i
+    c.umem, c.umem_row = &um[0, 0], u
+    c.rmem, c.rmem_row = &rm[0, 0], r
+    c.counters = <long long *>&cnt[0]
+    c.ep_returns = &er[0]
+    c.ep_lengths = &el[0]
+    c.ep_steps = &es[0]
+    c.ep_capacity = episode_returns.shape[0]
+    cdef int tid
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        run_thread(c, tid)
+    n_updates = min(int(counters[C_UPDATES]), c.n_updates)
+    diverged = bool(counters[C_DIVERGED])
+    return int(counters[C_EPISODES]), n_updates, diverged
+
+
+def learn(double[::1] params, double[::1] square_avg, int env_id, int n_envs, int n_steps, long long n_updates,
+          int n_threads, uint64_t seed, double gamma, double gae_lambda, double ent_coef, double vf_coef,
+          double max_grad_norm, double learning_rate, double rms_alpha, double rms_eps,
+          bint normalize_advantage, int h1, int h2, int64_t max_episode_steps, double[::1] episode_returns,
+          int64_t[::1] episode_lengths, int64_t[::1] episode_steps):
+    """Train in place: ``n_updates`` A2C updates over ``n_threads`` Hogwild! threads (module docstring).
+
+    ``params`` and ``square_avg`` (RMSprop's statistics) are shared and updated in place.
+    Finished episodes go to ``episode_returns`` / ``episode_lengths`` / ``episode_steps`` up to
+    their length. Returns ``(n_episodes, n_updates_done, diverged)``: episodes finished (may
+    exceed the arrays), updates applied, and whether a gradient norm was not finite (the run
+    stopped there).
+    """
+    cdef Config c = _config(params, square_avg, env_id, n_envs, n_steps, n_updates, seed, gamma, gae_lambda,
+                            ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_eps,
+                            normalize_advantage, h1, h2, max_episode_steps)
+    return _run(&c, n_threads, episode_returns, episode_lengths, episode_steps)
+
+
+def rollout_record(double[::1] params, double[::1] square_avg, int env_id, int n_envs, int n_steps,
+                   long long n_updates, uint64_t seed, double gamma, double gae_lambda, double ent_coef,
+                   double vf_coef, double max_grad_norm, double learning_rate, double rms_alpha, double rms_eps,
+                   bint normalize_advantage, int h1, int h2, int64_t max_episode_steps):
+    """``learn`` on one thread that also returns every update's buffers, for tests.
+
+    Returns a dict of arrays with a leading axis of updates: ``params`` (the snapshot the
+    rollout used), ``obs`` (n_steps, n_envs, obs_dim), ``actions``, ``rewards`` (bootstrapped
+    as SB3's), ``values``, ``episode_starts``, ``advantages``, ``returns`` (n_steps, n_envs),
+    ``last_values``, ``dones`` (n_envs); and ``episode_returns``, ``episode_lengths``,
+    ``episode_steps``, ``diverged``.
+    """
+    cdef Config c = _config(params, square_avg, env_id, n_envs, n_steps, n_updates, seed, gamma, gae_lambda,
+                            ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_eps,
+                            normalize_advantage, h1, h2, max_episode_steps)
+    cdef Py_ssize_t U = max(n_updates, 1), N = <Py_ssize_t>n_envs * n_steps
+    out = {
+        "params": np.zeros((U, c.net.n_params)),
+        "obs": np.zeros((U, n_steps, n_envs, c.spec.obs_dim)),
+        "actions": np.zeros((U, n_steps, n_envs), dtype=np.int64),
+        "rewards": np.zeros((U, n_steps, n_envs)),
+        "values": np.zeros((U, n_steps, n_envs)),
+        "episode_starts": np.zeros((U, n_steps, n_envs), dtype=np.uint8),
+        "advantages": np.zeros((U, n_steps, n_envs)),
+        "returns": np.zeros((U, n_steps, n_envs)),
+        "last_values": np.zeros((U, n_envs)),
+        "dones": np.zeros((U, n_envs), dtype=np.uint8),
+    }
+    cdef double[:, ::1] rp = out["params"]
+    cdef double[:, :, :, ::1] ro = out["obs"]
+    cdef int64_t[:, :, ::1] ra = out["actions"]
+    cdef double[:, :, ::1] rr = out["rewards"], rv = out["values"], rad = out["advantages"], rre = out["returns"]
+    cdef uint8_t[:, :, ::1] rs = out["episode_starts"]
+    cdef double[:, ::1] rl = out["last_values"]
+    cdef uint8_t[:, ::1] rd = out["dones"]
+    c.rec_params = &rp[0, 0]
+    c.rec_obs = &ro[0, 0, 0, 0]
+    c.rec_actions = &ra[0, 0, 0]
+    c.rec_rewards = &rr[0, 0, 0]
+    c.rec_values = &rv[0, 0, 0]
+    c.rec_starts = &rs[0, 0, 0]
+    c.rec_last_values = &rl[0, 0]
+    c.rec_dones = &rd[0, 0]
+    c.rec_advantages = &rad[0, 0, 0]
+    c.rec_returns = &rre[0, 0, 0]
+    cap = max(n_updates * N, 1)
+    er, el, es = np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64)
+    n_ep, _, diverged = _run(&c, 1, er, el, es)
+    n_ep = min(n_ep, cap)
+    out.update(episode_returns=er[:n_ep], episode_lengths=el[:n_ep], episode_steps=es[:n_ep], diverged=diverged)
+    if n_updates == 0:
+        for key in ("params", "obs", "actions", "rewards", "values", "episode_starts", "advantages", "returns",
+                    "last_values", "dones"):
+            out[key] = out[key][:0]
+    return out

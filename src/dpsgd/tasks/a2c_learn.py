@@ -1,0 +1,138 @@
+"""A2C with Hogwild! threads in one process: allocate, initialise, run the ``hsa2c`` kernel.
+
+``learn("CartPole-v1", total_timesteps, ...)`` takes Stable-Baselines3's A2C names and
+RL-Zoo's CartPole-v1 defaults, initialises the actor-critic as SB3 does
+(:class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`), starts RMSprop's square averages at 0
+as torch does, and runs ``dpsgd._kernels.hsa2c.learn``: every thread owns ``n_envs``
+environments and applies its updates to the shared parameters without locks. The loop
+stops after ``ceil(total_timesteps / (n_envs * n_steps))`` updates over all threads.
+
+No estimator yet: this is the function the ``A2C`` estimator will call.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from dpsgd._kernels import hsa2c as _kernel
+from dpsgd._threads import effective_n_threads
+from dpsgd.envs.vector import ENVS, check_seed
+from dpsgd.tasks.a2c_net import ActorCriticLayout
+
+
+@dataclass
+class LearnResult:
+    """What :func:`learn` returns.
+
+    Attributes
+    ----------
+    params, square_avg : numpy.ndarray
+        The trained flat parameters (layout of :class:`ActorCriticLayout`) and RMSprop's statistics.
+    layout : ActorCriticLayout
+        The network the parameters belong to.
+    episode_returns, episode_lengths, episode_steps : numpy.ndarray
+        Finished episodes in the order they finished: return, length, and the env steps of the
+        whole run when it finished.
+    n_updates, env_steps : int
+        Updates applied and env steps taken (``n_updates * n_envs * n_steps``).
+    """
+
+    params: np.ndarray
+    square_avg: np.ndarray
+    layout: ActorCriticLayout
+    episode_returns: np.ndarray
+    episode_lengths: np.ndarray
+    episode_steps: np.ndarray
+    n_updates: int
+    env_steps: int
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: int = 8, n_steps: int = 5,
+          learning_rate: float = 7e-4, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
+          vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5, rms_alpha: float = 0.99,
+          normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
+          seed: int | None = None, params: np.ndarray | None = None) -> LearnResult:
+    """Train an A2C actor-critic on a C environment with Hogwild! threads.
+
+    Parameters
+    ----------
+    env : str
+        A C environment's Gymnasium name (``dpsgd.envs.names()``).
+    total_timesteps : int
+        Env steps over all threads; rounded up to whole updates of ``n_envs * n_steps`` steps.
+    n_envs, n_steps : int
+        Environments per thread and steps per rollout (one update per rollout).
+    learning_rate, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, rms_prop_eps, normalize_advantage
+        As Stable-Baselines3's ``A2C``; ``rms_alpha`` is torch RMSprop's ``alpha``.
+    hidden : tuple of int
+        Hidden sizes of the actor and of the critic (tanh).
+    n_threads : int or None
+        Threads (``None``: every core; negative counts back; see ``dpsgd`` threads rules).
+    seed : int or None
+        Seeds the initial parameters, the env resets and the action draws; ``None`` draws entropy.
+    params : numpy.ndarray, optional
+        Initial parameters (a copy is trained) instead of SB3's initialisation.
+
+    Returns
+    -------
+    LearnResult
+    """
+    if env not in ENVS:
+        raise ValueError(f"unknown environment {env!r}: the C environments are {sorted(ENVS)}")
+    info = ENVS[env]
+    total_timesteps = _positive_int("total_timesteps", total_timesteps)
+    n_envs = _positive_int("n_envs", n_envs)
+    n_steps = _positive_int("n_steps", n_steps)
+    if not (isinstance(hidden, (tuple, list)) and len(hidden) == 2):
+        raise ValueError(f"hidden must be two sizes (h1, h2), got {hidden!r}")
+    h1, h2 = (_positive_int("hidden sizes", h) for h in hidden)
+    threads = effective_n_threads(n_threads)
+    seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) if seed is None else check_seed(seed)
+    layout = ActorCriticLayout(info.obs_dim, info.n_actions, (h1, h2))
+    if params is None:
+        p = layout.init_params(np.random.default_rng(seed))
+    else:
+        p = np.array(params, dtype=np.float64, copy=True)
+        if p.shape != (layout.n_params,):
+            raise ValueError(f"params must be a flat vector of {layout.n_params} values, got shape {p.shape}")
+    square_avg = np.zeros(layout.n_params)
+    batch = n_envs * n_steps
+    n_updates = math.ceil(total_timesteps / batch)
+    capacity = n_updates * batch  # an episode lasts at least one step
+    returns = np.empty(capacity)
+    lengths = np.empty(capacity, dtype=np.int64)
+    steps = np.empty(capacity, dtype=np.int64)
+    n_episodes, done, diverged = _kernel.learn(
+        p, square_avg, info.kernel_id, n_envs, n_steps, n_updates, threads, np.uint64(seed), gamma, gae_lambda,
+        ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps, bool(normalize_advantage),
+        h1, h2, info.max_episode_steps, returns, lengths, steps)
+    if diverged:
+        raise FloatingPointError(f"A2C on {env} diverged: a gradient norm was not finite after {done} updates "
+                                 f"(learning_rate={learning_rate}, max_grad_norm={max_grad_norm})")
+    n = min(n_episodes, capacity)
+    order = np.argsort(steps[:n], kind="stable")  # with threads, indices follow the claims, not the steps
+    return LearnResult(p, square_avg, layout, returns[:n][order], lengths[:n][order], steps[:n][order],
+                       done, done * batch)
+
+
+def steps_to_reach(result: LearnResult, threshold: float = 475.0, window: int = 100) -> int | None:
+    """Env steps at which the mean return of the last ``window`` episodes first reached ``threshold``.
+
+    ``None`` when it never did (or fewer than ``window`` episodes finished).
+    """
+    r = result.episode_returns
+    if r.shape[0] < window:
+        return None
+    means = np.convolve(r, np.ones(window) / window, mode="valid")
+    hit = np.flatnonzero(means >= threshold)
+    return None if hit.size == 0 else int(result.episode_steps[hit[0] + window - 1])
