@@ -15,21 +15,26 @@ from dpsgd._version import __version__
 from dpsgd.persist import load_model, save_model
 
 if TYPE_CHECKING:
+    from dpsgd.tasks.a2c import A2C, evaluate_policy
     from dpsgd.tasks.lda import LatentDirichletAllocation
     from dpsgd.tasks.linear import SGDClassifier, SGDRegressor
 
 # public name -> the module that defines it, imported by __getattr__ on first use
 _LAZY = {
+    "A2C": "dpsgd.tasks.a2c",
     "LatentDirichletAllocation": "dpsgd.tasks.lda",
     "SGDClassifier": "dpsgd.tasks.linear",
     "SGDRegressor": "dpsgd.tasks.linear",
+    "evaluate_policy": "dpsgd.tasks.a2c",
 }
 
 __all__ = [
+    "A2C",
     "LatentDirichletAllocation",
     "SGDClassifier",
     "SGDRegressor",
     "effective_n_threads",
+    "evaluate_policy",
     "load_model",
     "openmp_enabled",
     "save_model",

@@ -131,6 +131,7 @@ _SCALARS = {
     "t_": dict(low=0.0),
     "doc_topic_prior_": dict(low=0.0, low_open=True),
     "topic_word_prior_": dict(low=0.0, low_open=True),
+    "num_timesteps": dict(low=0, integer=True),
 }
 
 # parameters that describe a run, not the model: not saved (a loaded model has the defaults)
@@ -607,6 +608,24 @@ def _lda_arrays(archive, d, params):
     return arrays
 
 
+def _a2c_arrays(archive, d, params):
+    from dpsgd.tasks.a2c import layout_of  # the hyperparameters are checked: env and policy_kwargs are valid
+
+    layout = layout_of(params["env"], params["policy_kwargs"])
+    if d != layout.obs_dim:
+        raise ValueError(f"{archive.path}: n_features_in_ is {d}, but {params['env']} has observations of "
+                         f"{layout.obs_dim}")
+    return {"params_": _weights(archive, "params_", (layout.n_params,)),
+            "rms_square_avg_": _nonnegative(archive, "rms_square_avg_", (layout.n_params,))}
+
+
+def _nonnegative(archive, name, shape):
+    array = _weights(archive, name, shape)
+    if not np.all(array >= 0):
+        raise ValueError(f"{archive.path}: array {name!r} must be non-negative")
+    return array
+
+
 def _regressor_arrays(archive, d, params):
     return {"coef_": _weights(archive, "coef_", (d,)), "intercept_": _weights(archive, "intercept_", (1,))}
 
@@ -625,7 +644,7 @@ def _classifier_arrays(archive, d, params):
 # the shapes of the arrays of dpsgd's estimators, by class name: (archive, n_features_in_,
 # params) -> the arrays it read, each checked before it was read
 _SHAPES = {"SGDClassifier": _classifier_arrays, "SGDRegressor": _regressor_arrays,
-           "LatentDirichletAllocation": _lda_arrays}
+           "LatentDirichletAllocation": _lda_arrays, "A2C": _a2c_arrays}
 
 
 def _weights(archive, name, shape, positive=False):

@@ -1,0 +1,405 @@
+"""``dpsgd.A2C``: Stable-Baselines3's A2C interface over the Hogwild! C learner, in one process.
+
+``A2C("MlpPolicy", "CartPole-v1", ...)`` takes SB3's names and defaults (RL-Zoo's CartPole-v1
+set-up), so their hyperparameters carry over; ``learn`` runs :func:`dpsgd.tasks.a2c_learn.learn`
+(the ``hsa2c`` kernel: ``n_threads`` threads, each with its own ``n_envs`` C environments,
+updating the shared actor-critic without locks); ``predict`` and :func:`evaluate_policy` use the
+NumPy forward of :class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`. A fitted model saves and
+loads with :func:`dpsgd.save_model` / :func:`dpsgd.load_model` (no pickle).
+
+Not yet here: exchanges between ranks (``comm``), per-round callbacks and a progress bar (they
+come with the engine-based version: the C loop runs a whole ``learn`` in one call), Adam
+(``use_rms_prop=False``), and environments other than dpsgd's C ones.
+"""
+
+from __future__ import annotations
+
+import collections
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from dpsgd import persist
+from dpsgd._threads import effective_n_threads
+from dpsgd._validation import check_number
+from dpsgd.envs import make, names
+from dpsgd.envs.vector import ENVS, CVectorEnv, check_seed
+from dpsgd.tasks import a2c_learn
+from dpsgd.tasks.a2c_net import ActorCriticLayout
+
+EP_INFO_WINDOW = 100  # SB3's stats_window_size: the episodes ep_info_buffer keeps
+RMS_ALPHA = 0.99  # SB3's A2C: torch RMSprop with alpha=0.99
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def hidden_sizes(policy_kwargs: dict | None) -> tuple[int, int]:
+    """The hidden sizes (h1, h2) that ``policy_kwargs`` asks for (default 64, 64).
+
+    ``net_arch`` is SB3's: ``dict(pi=[h1, h2], vf=[h1, h2])`` or one list ``[h1, h2]`` for both;
+    the C kernel gives the actor and the critic the same sizes, so ``pi`` and ``vf`` must agree.
+
+    Raises
+    ------
+    ValueError
+        When ``policy_kwargs`` holds anything else, or sizes the kernel cannot run.
+    """
+    if policy_kwargs is None:
+        return 64, 64
+    if not isinstance(policy_kwargs, dict):
+        raise ValueError(f"policy_kwargs must be None or a dict, got {policy_kwargs!r}")
+    other = sorted(map(str, set(policy_kwargs) - {"net_arch"}))
+    if other:
+        raise ValueError(f"policy_kwargs supports only net_arch (two tanh layers, SB3's orthogonal init); "
+                         f"got {other}")
+    arch = policy_kwargs.get("net_arch", [64, 64])
+    if isinstance(arch, dict):
+        if set(arch) != {"pi", "vf"}:
+            raise ValueError(f"policy_kwargs net_arch must be dict(pi=[h1, h2], vf=[h1, h2]), got {arch!r}")
+        pi, vf = arch["pi"], arch["vf"]
+        if not (_is_seq(pi) and _is_seq(vf) and list(pi) == list(vf)):
+            raise ValueError(f"policy_kwargs net_arch: pi and vf must be the same two sizes (the C kernel "
+                             f"shares them), got pi={arch['pi']!r}, vf={arch['vf']!r}")
+        arch = arch["pi"]
+    if not _is_seq(arch) or len(arch) != 2 or not all(
+            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in arch):
+        raise ValueError(f"policy_kwargs net_arch must give two positive layer sizes [h1, h2] "
+                         f"(the C kernel has two hidden layers), got {arch!r}")
+    return int(arch[0]), int(arch[1])
+
+
+def _is_seq(value: object) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def layout_of(env: str, policy_kwargs: dict | None) -> ActorCriticLayout:
+    """The actor-critic layout of a model on ``env`` with ``policy_kwargs`` (both valid)."""
+    info = ENVS[env]
+    return ActorCriticLayout(info.obs_dim, info.n_actions, hidden_sizes(policy_kwargs))
+
+
+@persist.register
+class A2C(BaseEstimator):
+    """Advantage actor-critic with Stable-Baselines3's interface, trained by Hogwild! C threads.
+
+    Each of ``n_threads`` threads steps its own ``n_envs`` C environments for ``n_steps``,
+    computes SB3's A2C loss and applies a clipped RMSprop update to the shared actor-critic
+    without locks. With one thread and a ``seed`` a run is bit-reproducible.
+
+    Parameters
+    ----------
+    policy : str, default="MlpPolicy"
+        Only "MlpPolicy": separate tanh actor and critic with two hidden layers.
+    env : str, default="CartPole-v1"
+        A C environment of :mod:`dpsgd.envs` by its Gymnasium name (``dpsgd.envs.names()``).
+    learning_rate : float, default=7e-4
+        RMSprop's step size (a constant; SB3's schedules are not supported).
+    n_steps : int, default=5
+        Steps of each environment per update.
+    gamma : float, default=0.99
+        Discount factor.
+    gae_lambda : float, default=1.0
+        GAE's lambda (1: n-step returns).
+    ent_coef, vf_coef : float, default=0.0, 0.5
+        Weights of the entropy loss and the value loss.
+    max_grad_norm : float, default=0.5
+        Global-norm clipping of each gradient.
+    rms_prop_eps : float, default=1e-5
+        RMSprop's epsilon (alpha is 0.99, as SB3's A2C).
+    use_rms_prop : bool, default=True
+        RMSprop; False (Adam) is not built yet and is refused.
+    normalize_advantage : bool, default=False
+        Standardise the advantages of each rollout.
+    policy_kwargs : dict or None, default=None
+        ``dict(net_arch=dict(pi=[h1, h2], vf=[h1, h2]))`` with equal pi and vf sizes, or
+        ``net_arch=[h1, h2]``; default 64, 64.
+    n_envs : int, default=8
+        Environments per thread (SB3's ``make_vec_env(n_envs=...)``).
+    n_threads : int or None, default=None
+        Hogwild! threads (None: every core; negative counts back from all cores).
+    seed : int or None, default=None
+        Seeds the initial parameters, the environments, the actions drawn in training and
+        those :meth:`predict` draws.
+    verbose : int, default=0
+        1 prints a summary line after each ``learn``.
+
+    Attributes
+    ----------
+    num_timesteps : int
+        Env steps trained over all ``learn`` calls since the last reset.
+    ep_info_buffer : collections.deque
+        The last 100 finished training episodes as SB3 keeps them: dicts ``{"r": return, "l": length}``.
+    params_, rms_square_avg_ : numpy.ndarray
+        The flat actor-critic parameters and RMSprop's square averages.
+    n_features_in_ : int
+        Length of an observation.
+    n_threads_ : int
+        Threads the last ``learn`` ran.
+    """
+
+    _saved_state = persist.SavedState(arrays=("params_", "rms_square_avg_"),
+                                      scalars=("n_features_in_", "num_timesteps"))
+
+    def __init__(self, policy: str = "MlpPolicy", env: str = "CartPole-v1", *, learning_rate: float = 7e-4,
+                 n_steps: int = 5, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
+                 vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5,
+                 use_rms_prop: bool = True, normalize_advantage: bool = False, policy_kwargs: dict | None = None,
+                 n_envs: int = 8, n_threads: int | None = None, seed: int | None = None, verbose: int = 0) -> None:
+        self.policy = policy
+        self.env = env
+        self.learning_rate = learning_rate
+        self.n_steps = n_steps
+        self.gamma = gamma
+        self.gae_lambda = gae_lambda
+        self.ent_coef = ent_coef
+        self.vf_coef = vf_coef
+        self.max_grad_norm = max_grad_norm
+        self.rms_prop_eps = rms_prop_eps
+        self.use_rms_prop = use_rms_prop
+        self.normalize_advantage = normalize_advantage
+        self.policy_kwargs = policy_kwargs
+        self.n_envs = n_envs
+        self.n_threads = n_threads
+        self.seed = seed
+        self.verbose = verbose
+        self._validate_params()  # as SB3, a bad value fails here
+
+    def _validate_params(self) -> None:
+        if self.policy != "MlpPolicy":
+            raise ValueError(f"policy must be 'MlpPolicy' (separate tanh actor and critic), got {self.policy!r}")
+        if not isinstance(self.env, str) or self.env not in ENVS:
+            raise ValueError(f"env={self.env!r} is not a dpsgd C environment: the known ones are "
+                             f"{', '.join(names())}")
+        if callable(self.learning_rate):
+            raise ValueError("learning_rate must be a number: schedules are not supported yet")
+        check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_number("n_steps", self.n_steps, low=1, integer=True)
+        check_number("gamma", self.gamma, low=0.0, high=1.0)
+        check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
+        check_number("ent_coef", self.ent_coef, low=0.0)
+        check_number("vf_coef", self.vf_coef, low=0.0)
+        check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        check_number("rms_prop_eps", self.rms_prop_eps, low=0.0, low_open=True)
+        _check_bool("use_rms_prop", self.use_rms_prop)
+        if not self.use_rms_prop:
+            raise ValueError("use_rms_prop=False (Adam) is not implemented yet: the C learner has RMSprop only")
+        _check_bool("normalize_advantage", self.normalize_advantage)
+        hidden_sizes(self.policy_kwargs)
+        check_number("n_envs", self.n_envs, low=1, integer=True)
+        if self.n_threads is not None:
+            check_number("n_threads", self.n_threads, integer=True)
+            if self.n_threads == 0:
+                raise ValueError("n_threads=0 is not allowed: use None or -1 for all cores, or a positive count")
+        if self.seed is not None:
+            check_seed(self.seed)
+        check_number("verbose", self.verbose, low=0, integer=True)
+
+    @property
+    def layout_(self) -> ActorCriticLayout:
+        """The layout of :attr:`params_` (from ``env`` and ``policy_kwargs``)."""
+        return layout_of(self.env, self.policy_kwargs)
+
+    def learn(self, total_timesteps: int, callback: Callable[[dict[str, Any]], object] | None = None,
+              progress_bar: bool = False, reset_num_timesteps: bool = True) -> A2C:
+        """Train for ``total_timesteps`` env steps (over all threads, rounded up to whole updates).
+
+        Parameters
+        ----------
+        total_timesteps : int
+            Env steps to train for.
+        callback : callable or None
+            Called once at the end with a dict of statistics (``num_timesteps``, ``n_updates``,
+            ``episode_returns``, ``episode_lengths``, ``mean_return`` of the last 100 episodes,
+            ``n_threads``); its result is ignored. SB3's per-rollout callbacks come with the
+            engine-based version: the C loop runs the whole call without returning to Python.
+        progress_bar : bool
+            Accepted for SB3's signature; no bar is drawn yet (see ``callback``).
+        reset_num_timesteps : bool
+            True starts afresh (SB3's initialisation from ``seed``, zero RMSprop statistics,
+            ``num_timesteps`` and the episode buffer cleared); False continues from the current
+            parameters, adding to ``num_timesteps``. The environments start new episodes in
+            each call.
+
+        Returns
+        -------
+        A2C
+            self.
+        """
+        self._validate_params()
+        total_timesteps = a2c_learn._positive_int("total_timesteps", total_timesteps)
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be None or a callable taking a dict, got {callback!r}")
+        _check_bool("progress_bar", progress_bar)
+        _check_bool("reset_num_timesteps", reset_num_timesteps)
+        n_threads = effective_n_threads(self.n_threads)
+        fresh = reset_num_timesteps or not hasattr(self, "params_")
+        if fresh:
+            seed, params, self.num_timesteps = self.seed, None, 0
+            self.ep_info_buffer = collections.deque(maxlen=EP_INFO_WINDOW)
+        else:
+            # a new stream for each continuation, reproducible from the seed and the steps so far
+            seed = None if self.seed is None else int(
+                np.random.SeedSequence([self.seed, self.num_timesteps]).generate_state(1, np.uint64)[0])
+            params = self.params_
+            self._check_fitted_shapes()
+        # TODO: a2c_learn.learn starts RMSprop's statistics at zero; continuing them needs a square_avg argument
+        result = a2c_learn.learn(
+            self.env, total_timesteps, n_envs=int(self.n_envs), n_steps=int(self.n_steps),
+            learning_rate=float(self.learning_rate), gamma=float(self.gamma), gae_lambda=float(self.gae_lambda),
+            ent_coef=float(self.ent_coef), vf_coef=float(self.vf_coef), max_grad_norm=float(self.max_grad_norm),
+            rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
+            normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
+            n_threads=n_threads, seed=seed, params=params)
+        self.params_, self.rms_square_avg_ = result.params, result.square_avg
+        self.n_features_in_ = result.layout.obs_dim
+        self.num_timesteps = int(self.num_timesteps) + result.env_steps
+        self.n_threads_ = n_threads
+        if not hasattr(self, "ep_info_buffer"):  # a loaded model continuing
+            self.ep_info_buffer = collections.deque(maxlen=EP_INFO_WINDOW)
+        self.ep_info_buffer.extend({"r": float(r), "l": int(n)}
+                                   for r, n in zip(result.episode_returns, result.episode_lengths))
+        stats = {"num_timesteps": self.num_timesteps, "n_updates": result.n_updates,
+                 "episode_returns": result.episode_returns, "episode_lengths": result.episode_lengths,
+                 "mean_return": self._mean_return(), "n_threads": n_threads}
+        if self.verbose >= 1:
+            print(f"A2C {self.env}: {self.num_timesteps} env steps, {result.episode_returns.size} episodes, "
+                  f"mean return of the last {len(self.ep_info_buffer)} {stats['mean_return']:.2f}")
+        if callback is not None:
+            callback(stats)
+        return self
+
+    def _mean_return(self) -> float:
+        buf = getattr(self, "ep_info_buffer", ())
+        return float(np.mean([e["r"] for e in buf])) if buf else float("nan")
+
+    def _check_fitted_shapes(self) -> None:
+        if not hasattr(self, "params_"):
+            raise NotFittedError("this A2C model is not trained yet: call learn() (or load a saved model)")
+        n = self.layout_.n_params
+        for name in ("params_", "rms_square_avg_"):
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray) or value.shape != (n,):
+                raise ValueError(f"{name} must be a flat array of {n} values for env={self.env!r} and "
+                                 f"policy_kwargs={self.policy_kwargs!r}, got {getattr(value, 'shape', value)!r}")
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """The policy's action for one observation or each of a batch, as SB3's ``predict``.
+
+        Parameters
+        ----------
+        observation : array-like
+            One observation, shape (obs_dim,), or a batch, shape (n, obs_dim).
+        state, episode_start
+            For recurrent policies in SB3; ignored (the MLP policy has no state).
+        deterministic : bool
+            The most probable action (argmax), or one drawn from the policy with a generator
+            seeded by ``seed``.
+
+        Returns
+        -------
+        actions : numpy.ndarray
+            int64, shape () for one observation, (n,) for a batch.
+        state : None
+        """
+        self._check_fitted_shapes()
+        _check_bool("deterministic", deterministic)
+        layout = self.layout_
+        obs = np.asarray(observation)
+        if obs.dtype == np.bool_ or not (np.issubdtype(obs.dtype, np.floating) or np.issubdtype(obs.dtype, np.integer)):
+            raise ValueError(f"observation must hold real numbers, got dtype {obs.dtype}")
+        single = obs.ndim == 1
+        if obs.shape[-1:] != (layout.obs_dim,) or obs.ndim not in (1, 2):
+            raise ValueError(f"observation must have shape ({layout.obs_dim},) or (n, {layout.obs_dim}) for "
+                             f"{self.env}, got {obs.shape}")
+        obs = obs.reshape(-1, layout.obs_dim).astype(np.float64)
+        if not np.all(np.isfinite(obs)):
+            raise ValueError("observation holds NaN or infinite values")
+        actions = self._actions(layout, obs, deterministic)
+        return (actions[0] if single else actions), None
+
+    def _actions(self, layout: ActorCriticLayout, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        _, log_probs, _, _ = layout.forward(self.params_, obs)
+        if deterministic:
+            return log_probs.argmax(axis=1).astype(np.int64)
+        rng = getattr(self, "_predict_rng", None)
+        if rng is None:
+            rng = self._predict_rng = np.random.default_rng(self.seed)
+        cdf = np.cumsum(np.exp(log_probs), axis=1)
+        u = rng.random(obs.shape[0]) * cdf[:, -1]
+        return np.minimum((cdf < u[:, None]).sum(axis=1), layout.n_actions - 1).astype(np.int64)
+
+
+def evaluate_policy(model: A2C, env: CVectorEnv | str, n_eval_episodes: int = 10, deterministic: bool = True,
+                    return_episode_rewards: bool = False, *, seed: int | None = None
+                    ) -> tuple[float, float] | tuple[list[float], list[int]]:
+    """Run ``model`` for ``n_eval_episodes`` episodes, as SB3's ``evaluate_policy``.
+
+    The episodes are spread over the vector env's environments as SB3 spreads them (env i runs
+    ``(n_eval_episodes + i) // n_envs``), so the count does not favour short episodes.
+
+    Parameters
+    ----------
+    model : A2C
+        A trained model.
+    env : CVectorEnv or str
+        A :mod:`dpsgd.envs` vector env (it is reset first), or a name for ``dpsgd.envs.make(name)``.
+    n_eval_episodes : int
+        Episodes to run.
+    deterministic : bool
+        Argmax actions, or actions drawn from the policy.
+    return_episode_rewards : bool
+        Return each episode's return and length instead of the mean and std.
+    seed : int or None
+        Seeds the resets of an env given by name (not in SB3's signature).
+
+    Returns
+    -------
+    (mean, std) : tuple of float
+        Of the episode returns; or ``(returns, lengths)``, lists, with ``return_episode_rewards``.
+    """
+    if not isinstance(model, A2C):
+        raise ValueError(f"model must be a dpsgd.A2C, got {type(model).__name__}")
+    model._check_fitted_shapes()
+    n_eval_episodes = a2c_learn._positive_int("n_eval_episodes", n_eval_episodes)
+    _check_bool("deterministic", deterministic)
+    _check_bool("return_episode_rewards", return_episode_rewards)
+    if isinstance(env, str):
+        env = make(env, n_envs=1, seed=seed)
+    elif not isinstance(env, CVectorEnv):
+        raise ValueError(f"env must be a dpsgd.envs vector env or the name of one, got {type(env).__name__}")
+    layout = model.layout_
+    if env.single_observation_space.shape != (layout.obs_dim,) or env.single_action_space.n != layout.n_actions:
+        raise ValueError(f"env {env.spec_id} does not fit the model: observations of shape "
+                         f"{env.single_observation_space.shape} and {env.single_action_space.n} actions, the model "
+                         f"takes ({layout.obs_dim},) and {layout.n_actions}")
+    n = env.num_envs
+    targets = np.array([(n_eval_episodes + i) // n for i in range(n)])
+    counts = np.zeros(n, dtype=np.int64)
+    current_r, current_l = np.zeros(n), np.zeros(n, dtype=np.int64)
+    stepped = np.zeros(n, dtype=np.bool_)  # a NextStep reset step after an end is no episode step
+    returns: list[float] = []
+    lengths: list[int] = []
+    obs, _ = env.reset()
+    while (counts < targets).any():
+        actions = model._actions(layout, obs.astype(np.float64), deterministic)
+        obs, rewards, terminated, truncated, _ = env.step(actions)
+        current_r += np.where(stepped, 0.0, rewards)
+        current_l += ~stepped
+        done = terminated | truncated
+        for i in np.flatnonzero(done & (counts < targets)):
+            returns.append(float(current_r[i]))
+            lengths.append(int(current_l[i]))
+            counts[i] += 1
+        current_r[done], current_l[done] = 0.0, 0
+        stepped = done if env.autoreset_mode == "NextStep" else np.zeros(n, dtype=np.bool_)
+    if return_episode_rewards:
+        return returns, lengths
+    return float(np.mean(returns)), float(np.std(returns))

@@ -1,0 +1,111 @@
+"""dpsgd.A2C: Stable-Baselines3's interface over the Hogwild! C learner (tasks/a2c.py)."""
+
+import numpy as np
+import pytest
+
+import dpsgd
+from dpsgd import A2C, evaluate_policy
+from dpsgd.envs import make
+
+
+@pytest.fixture(scope="module")
+def solved():
+    # one thread, seed 3: tests/test_hsa2c.py measured it solving CartPole-v1 after 133,152 env steps
+    stats = {}
+    model = A2C("MlpPolicy", "CartPole-v1", n_threads=1, seed=3).learn(250_000, callback=stats.update)
+    return model, stats
+
+
+@pytest.mark.parametrize("name, value", [
+    ("policy", "CnnPolicy"), ("env", "Pong-v5"), ("learning_rate", 0.0), ("learning_rate", lambda p: p),
+    ("n_steps", 0), ("n_steps", 2.5), ("gamma", 1.5), ("gae_lambda", -0.1), ("ent_coef", -1.0),
+    ("vf_coef", float("nan")), ("max_grad_norm", 0.0), ("rms_prop_eps", -1e-5), ("use_rms_prop", False),
+    ("use_rms_prop", "yes"), ("normalize_advantage", 1), ("n_envs", 0), ("n_threads", 0), ("seed", -1),
+    ("verbose", -1)])
+def test_bad_parameters_name_themselves(name, value):
+    with pytest.raises(ValueError, match=name):
+        A2C(**{name: value})
+
+
+def test_unknown_env_lists_the_known_ones():
+    with pytest.raises(ValueError, match="CartPole-v1.*Acrobot-v1|Acrobot-v1.*CartPole-v1"):
+        A2C("MlpPolicy", "Pong-v5")
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(net_arch=dict(pi=[64, 64], vf=[32, 32])), dict(net_arch=[64]), dict(net_arch=dict(pi=[8, 8])),
+    dict(net_arch=[8, 0]), dict(activation_fn="relu"), "net_arch"])
+def test_bad_policy_kwargs(kwargs):
+    with pytest.raises(ValueError, match="policy_kwargs"):
+        A2C(policy_kwargs=kwargs)
+
+
+def test_adam_is_refused_clearly():
+    with pytest.raises(ValueError, match="Adam"):
+        A2C(use_rms_prop=False)
+
+
+def test_bad_learn_arguments():
+    model = A2C(n_threads=1, seed=0)
+    with pytest.raises(ValueError, match="total_timesteps"):
+        model.learn(0)
+    with pytest.raises(ValueError, match="callback"):
+        model.learn(100, callback=3)
+    with pytest.raises(ValueError, match="not trained"):
+        model.predict(np.zeros(4))
+
+
+def test_learns_cartpole(solved):
+    model, stats = solved
+    assert model.num_timesteps == 250_000 and stats["num_timesteps"] == 250_000
+    assert model.n_threads_ == 1
+    assert len(model.ep_info_buffer) == 100
+    mean = np.mean([e["r"] for e in model.ep_info_buffer])
+    assert mean >= 475 and stats["mean_return"] == pytest.approx(mean)
+    assert evaluate_policy(model, "CartPole-v1", n_eval_episodes=10)[0] >= 475
+
+
+def test_evaluate_policy_on_a_vector_env(solved):
+    model, _ = solved
+    returns, lengths = evaluate_policy(model, make("CartPole-v1", n_envs=3, seed=1), n_eval_episodes=7,
+                                       return_episode_rewards=True)
+    assert len(returns) == len(lengths) == 7
+    assert returns == [float(n) for n in lengths]  # CartPole pays 1 a step
+    with pytest.raises(ValueError, match="does not fit"):
+        evaluate_policy(model, make("Acrobot-v1"))
+
+
+def test_predict_shapes(solved):
+    model, _ = solved
+    obs, _ = make("CartPole-v1", n_envs=5, seed=0).reset()
+    action, state = model.predict(obs[0], deterministic=True)
+    assert state is None and action.shape == () and action.dtype == np.int64
+    actions, _ = model.predict(obs, deterministic=True)
+    assert actions.shape == (5,) and actions[0] == action
+    drawn, _ = model.predict(obs)
+    assert drawn.shape == (5,) and np.all((drawn >= 0) & (drawn < 2))
+    with pytest.raises(ValueError, match="shape"):
+        model.predict(np.zeros(3))
+
+
+def test_save_load_round_trip(solved, tmp_path):
+    model, _ = solved
+    dpsgd.save_model(model, tmp_path / "a2c.npz")
+    loaded = dpsgd.load_model(tmp_path / "a2c.npz")
+    assert isinstance(loaded, A2C) and loaded.num_timesteps == model.num_timesteps
+    np.testing.assert_array_equal(loaded.params_, model.params_)
+    np.testing.assert_array_equal(loaded.rms_square_avg_, model.rms_square_avg_)
+    obs = np.random.default_rng(0).uniform(-0.2, 0.2, (64, 4))
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
+                                  model.predict(obs, deterministic=True)[0])
+
+
+def test_learn_continues():
+    model = A2C(n_envs=4, n_threads=1, seed=0, policy_kwargs=dict(net_arch=dict(pi=[8, 8], vf=[8, 8])))
+    model.learn(1000)
+    first = model.params_.copy()
+    model.learn(1000, reset_num_timesteps=False)
+    assert model.num_timesteps == 2000
+    assert not np.array_equal(model.params_, first)
+    model.learn(1000)
+    assert model.num_timesteps == 1000
