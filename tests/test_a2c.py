@@ -109,3 +109,30 @@ def test_learn_continues():
     assert not np.array_equal(model.params_, first)
     model.learn(1000)
     assert model.num_timesteps == 1000
+
+
+def test_learn_continues_rmsprop_statistics(monkeypatch):
+    """reset_num_timesteps=False goes on from the fitted RMSprop statistics, not from zeros."""
+    from dpsgd.tasks import a2c_learn
+
+    kw = dict(n_envs=2, n_steps=5, n_threads=1, hidden=(4, 4))
+    first = a2c_learn.learn("CartPole-v1", 50, seed=0, **kw)
+    resumed = a2c_learn.learn("CartPole-v1", 10, seed=1, params=first.params, square_avg=first.square_avg, **kw)
+    fresh = a2c_learn.learn("CartPole-v1", 10, seed=1, params=first.params, **kw)
+    assert not np.array_equal(resumed.params, fresh.params)  # the statistics scale the step
+    with pytest.raises(ValueError, match="square_avg"):
+        a2c_learn.learn("CartPole-v1", 10, seed=1, params=first.params, square_avg=-first.square_avg - 1, **kw)
+
+    seen = []
+    real = a2c_learn.learn
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("square_avg"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(a2c_learn, "learn", spy)
+    model = A2C(n_envs=2, n_threads=1, seed=0, policy_kwargs=dict(net_arch=[4, 4]))
+    model.learn(100)
+    stats = model.rms_square_avg_.copy()
+    model.learn(100, reset_num_timesteps=False)
+    assert seen[0] is None and np.array_equal(seen[1], stats)

@@ -249,14 +249,14 @@ class A2C(BaseEstimator):
                 np.random.SeedSequence([self.seed, self.num_timesteps]).generate_state(1, np.uint64)[0])
             params = self.params_
             self._check_fitted_shapes()
-        # TODO: a2c_learn.learn starts RMSprop's statistics at zero; continuing them needs a square_avg argument
+        square_avg = None if fresh else self.rms_square_avg_  # RMSprop continues where it stopped
         result = a2c_learn.learn(
             self.env, total_timesteps, n_envs=int(self.n_envs), n_steps=int(self.n_steps),
             learning_rate=float(self.learning_rate), gamma=float(self.gamma), gae_lambda=float(self.gae_lambda),
             ent_coef=float(self.ent_coef), vf_coef=float(self.vf_coef), max_grad_norm=float(self.max_grad_norm),
             rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
-            n_threads=n_threads, seed=seed, params=params)
+            n_threads=n_threads, seed=seed, params=params, square_avg=square_avg)
         self.params_, self.rms_square_avg_ = result.params, result.square_avg
         self.n_features_in_ = result.layout.obs_dim
         self.num_timesteps = int(self.num_timesteps) + result.env_steps

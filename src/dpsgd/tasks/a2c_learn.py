@@ -61,7 +61,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           learning_rate: float = 7e-4, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
           vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5, rms_alpha: float = 0.99,
           normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
-          seed: int | None = None, params: np.ndarray | None = None) -> LearnResult:
+          seed: int | None = None, params: np.ndarray | None = None,
+          square_avg: np.ndarray | None = None) -> LearnResult:
     """Train an A2C actor-critic on a C environment with Hogwild! threads.
 
     Parameters
@@ -82,6 +83,9 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         Seeds the initial parameters, the env resets and the action draws; ``None`` draws entropy.
     params : numpy.ndarray, optional
         Initial parameters (a copy is trained) instead of SB3's initialisation.
+    square_avg : numpy.ndarray, optional
+        RMSprop's statistics to continue from (a copy), e.g. a previous result's; zeros by
+        default, as a fresh torch RMSprop starts.
 
     Returns
     -------
@@ -105,7 +109,13 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         p = np.array(params, dtype=np.float64, copy=True)
         if p.shape != (layout.n_params,):
             raise ValueError(f"params must be a flat vector of {layout.n_params} values, got shape {p.shape}")
-    square_avg = np.zeros(layout.n_params)
+    if square_avg is None:
+        square_avg = np.zeros(layout.n_params)
+    else:
+        square_avg = np.array(square_avg, dtype=np.float64, copy=True)
+        if square_avg.shape != (layout.n_params,) or not np.all(np.isfinite(square_avg)) or np.any(square_avg < 0):
+            raise ValueError(f"square_avg must be {layout.n_params} finite non-negative values, "
+                             f"got shape {square_avg.shape}")
     batch = n_envs * n_steps
     n_updates = math.ceil(total_timesteps / batch)
     capacity = n_updates * batch  # an episode lasts at least one step
