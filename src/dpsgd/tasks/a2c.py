@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from dpsgd import persist
-from dpsgd._threads import effective_n_threads
+from dpsgd.comm.topology import Topology
 from dpsgd._validation import check_number
 from dpsgd.envs import make, names
 from dpsgd.envs.vector import ENVS, CVectorEnv, check_seed
@@ -123,7 +123,8 @@ class A2C(BaseEstimator):
     n_envs : int, default=8
         Environments per thread (SB3's ``make_vec_env(n_envs=...)``).
     n_threads : int or None, default=None
-        Hogwild! threads (None: every core; negative counts back from all cores).
+        Hogwild! threads (None: every core; negative counts back from all cores), never more
+        than the cores (a preempted thread would apply a whole time slice's stale update).
     seed : int or None, default=None
         Seeds the initial parameters, the environments, the actions drawn in training and
         those :meth:`predict` draws.
@@ -238,7 +239,7 @@ class A2C(BaseEstimator):
             raise ValueError(f"callback must be None or a callable taking a dict, got {callback!r}")
         _check_bool("progress_bar", progress_bar)
         _check_bool("reset_num_timesteps", reset_num_timesteps)
-        n_threads = effective_n_threads(self.n_threads)
+        n_threads = Topology().threads(self.n_threads)  # as a2c_learn.learn resolves it
         fresh = reset_num_timesteps or not hasattr(self, "params_")
         if fresh:
             seed, params, self.num_timesteps = self.seed, None, 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dpsgd._kernels import hsa2c as _kernel
-from dpsgd._threads import effective_n_threads
+from dpsgd.comm.topology import Topology
 from dpsgd.envs.vector import ENVS, check_seed
 from dpsgd.tasks.a2c_net import ActorCriticLayout
 
@@ -78,7 +78,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     hidden : tuple of int
         Hidden sizes of the actor and of the critic (tanh).
     n_threads : int or None
-        Threads (``None``: every core; negative counts back; see ``dpsgd`` threads rules).
+        Threads (``None``: every core; negative counts back), never more than the cores.
     seed : int or None
         Seeds the initial parameters, the env resets and the action draws; ``None`` draws entropy.
     params : numpy.ndarray, optional
@@ -100,7 +100,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     if not (isinstance(hidden, (tuple, list)) and len(hidden) == 2):
         raise ValueError(f"hidden must be two sizes (h1, h2), got {hidden!r}")
     h1, h2 = (_positive_int("hidden sizes", h) for h in hidden)
-    threads = effective_n_threads(n_threads)
+    # never more than the cores: a preempted Hogwild! thread applies a whole time slice's stale update
+    threads = Topology().threads(n_threads)
     seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) if seed is None else check_seed(seed)
     layout = ActorCriticLayout(info.obs_dim, info.n_actions, (h1, h2))
     if params is None:

@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dpsgd import engine, evaluation, persist
-from dpsgd._threads import available_threads, effective_n_threads
+from dpsgd._threads import effective_n_threads
 from dpsgd._validation import check_choice, check_number
 from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.failure import ends_job_on_error
@@ -245,7 +245,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def _threads_now(self):
         """Threads for inference in this process: the requested count, never more than the cores."""
-        return min(effective_n_threads(self._requested_threads()), available_threads())
+        return Topology().threads(self._requested_threads())  # this process alone: no collective
 
     def _check_X(self, X, reset, allow_empty=False):
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset,
