@@ -274,9 +274,16 @@ def test_ctrl_c_ends_a_distributed_fit():
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_distributed_linear_defaults_reach_the_single_process_loss(ranks):
     """With the defaults (sync_every='auto', step_policy='budget'), 2 and 4 ranks each fitting
-    a contiguous share reach one process's test log-loss at the same epochs: within 3% on a9a
-    and an RCV1-like set; on agaricus, whose loss is a few thousandths (ratios swing 0.2-3x
-    between runs), within 0.01 nats. The old fixed 4,096-sample rounds gave agaricus 16-27x."""
+    a contiguous share reach one process's test log-loss at the same epochs. The median of 3
+    seeds against one process's mean: within 5% on a9a and an RCV1-like set (one process's
+    seeds alone spread a9a over 0.326-0.341; 4 ranks sharing 2 cores with a busy third
+    process gave medians up to 1.027x, single seeds up to 1.15x; pushes of unscaled changes
+    gave 1.08x); on agaricus, whose loss is a few thousandths, within 0.04 nats, which the
+    old fixed 4,096-sample rounds missed (0.067 on 2 ranks, 0.118 on 4). Agaricus's file
+    holds its classes in blocks (contiguous quarters hold 12-83% positives), which makes it
+    sensitive to scheduling: a rank that runs alone for a while pulls the model towards its
+    class. An idle machine gave medians of at most 0.004 in 12 runs, once 0.022; with a
+    process busy on one of the 2 cores, 2 ranks gave 0.02-0.08 in 3 runs of 8."""
     from sklearn.metrics import log_loss
 
     from conftest import SHARED_DATA
@@ -285,7 +292,7 @@ def test_distributed_linear_defaults_reach_the_single_process_loss(ranks):
 
     agaricus = SHARED_DATA / "agaricus_mushroom"
     names = ["a9a", "rcv1-like"] + ([str(agaricus)] if agaricus.exists() else [])
-    seeds = [0, 1]
+    seeds = [0, 1, 2]
     # the counts the defaults were chosen for (with 3 ranks, sorted agaricus's thirds are further
     # apart and it lands at 0.036 nats: README, "Distributed")
     out = run_mpi("linear_defaults.py", ranks, ",".join(names), ",".join(map(str, seeds)), timeout=400,
@@ -299,10 +306,10 @@ def test_distributed_linear_defaults_reach_the_single_process_loss(ranks):
                         for s in seeds])
 
     X, y, X_test, y_test = load_a9a()
-    assert np.mean(distributed["a9a"]) <= 1.03 * one_process(X, y, X_test, y_test)
+    assert np.median(distributed["a9a"]) <= 1.05 * one_process(X, y, X_test, y_test)
     X, y, _ = make_sparse_classification(30_000, 20_000, 75, random_state=0)
-    assert np.mean(distributed["rcv1-like"]) <= 1.03 * one_process(X[:24_000], y[:24_000], X[24_000:], y[24_000:])
+    assert np.median(distributed["rcv1-like"]) <= 1.05 * one_process(X[:24_000], y[:24_000], X[24_000:], y[24_000:])
     if agaricus.exists():
         X, y = load_svmlight(agaricus / "agaricus.txt.train", n_features=127)
         X_test, y_test = load_svmlight(agaricus / "agaricus.txt.test", n_features=127)
-        assert np.mean(distributed[str(agaricus)]) <= one_process(X, y, X_test, y_test) + 0.01
+        assert np.median(distributed[str(agaricus)]) <= one_process(X, y, X_test, y_test) + 0.04
