@@ -1,7 +1,10 @@
-"""dpsgd.A2C: Stable-Baselines3's interface over the Hogwild! C learner (tasks/a2c.py)."""
+"""dpsgd.A2C: Stable-Baselines3's interface over HSA2C (tasks/a2c.py), in one process and on ranks."""
+
+import json
 
 import numpy as np
 import pytest
+from conftest import run_mpi
 
 import dpsgd
 from dpsgd import A2C, evaluate_policy
@@ -57,12 +60,30 @@ def test_bad_learn_arguments():
 
 def test_learns_cartpole(solved):
     model, stats = solved
-    assert model.num_timesteps == 250_000 and stats["num_timesteps"] == 250_000
+    # the callback's last round: this process's steps, every rank's (here the same)
+    assert model.num_timesteps == 250_000 and stats["env_steps"] == stats["updates"] == 250_000
     assert model.n_threads_ == 1
     assert len(model.ep_info_buffer) == 100
     mean = np.mean([e["r"] for e in model.ep_info_buffer])
     assert mean >= 475 and stats["mean_return"] == pytest.approx(mean)
     assert evaluate_policy(model, "CartPole-v1", n_eval_episodes=10)[0] >= 475
+
+
+def test_a_callback_returning_false_stops_and_stop_at_reward_stops():
+    rounds = []
+
+    def three_rounds(info):
+        rounds.append(info["env_steps"])
+        return len(rounds) < 3
+
+    model = A2C(n_threads=1, seed=0).learn(100_000, callback=three_rounds)
+    # 8 updates of 8 envs x 5 steps a round: the run ends after the third
+    assert rounds == [320, 640, 960] and model.num_timesteps == 960
+    model = A2C(n_threads=1, seed=3).learn(250_000, stop_at_reward=150.0)
+    means = [e["r"] for e in model.ep_info_buffer]
+    assert model.solved_at_ is not None and model.num_timesteps < 250_000 and np.mean(means) >= 150.0
+    with pytest.raises(ValueError, match="stop_at_reward"):
+        A2C(n_threads=1).learn(100, stop_at_reward="high")
 
 
 def test_evaluate_policy_on_a_vector_env(solved):
@@ -136,3 +157,23 @@ def test_learn_continues_rmsprop_statistics(monkeypatch):
     stats = model.rms_square_avg_.copy()
     model.learn(100, reset_num_timesteps=False)
     assert seen[0] is None and np.array_equal(seen[1], stats)
+
+
+@pytest.mark.parametrize("exchange", ["server", "allreduce"])
+def test_two_ranks_learn_cartpole(exchange):
+    """2 ranks x 1 thread through the engine (real mpiexec) solve CartPole-v1: the run stops on
+    the reward (seed 3: 169k steps of both ranks with the server, against 133k for one rank
+    alone), both ranks' episodes count, and every rank ends with the same parameters."""
+    out = run_mpi("a2c_ranks.py", 2, exchange, 1, 500_000, 3, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["num_timesteps"] < 500_000, result  # stopped by the reward, not the budget
+    assert any(r["solved_at"] is not None and r["mean_return"] >= 475 for r in result["ranks"]), result
+    assert all(r["episodes"] > 0 for r in result["ranks"]) and result["same_params"]
+    assert result["greedy"] >= 400, result
+
+
+def test_a_failing_rank_ends_the_job_with_its_message():
+    out = run_mpi("a2c_ranks.py", 2, "server", 1, 500_000, 3, "fail", timeout=120)
+    assert out.returncode != 0
+    assert "rank 1 failed on purpose in round 3" in out.stderr

@@ -59,6 +59,7 @@ ctypedef struct Config:
     int n_envs
     int n_steps
     long long n_updates
+    int64_t step_base       # env steps before this run (added to the episodes' steps)
     int64_t max_episode_steps
     uint64_t seed
     double gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, lr, alpha, eps
@@ -112,6 +113,62 @@ cdef void _sizes(const Config *c, Py_ssize_t *d, Py_ssize_t *f, Py_ssize_t *i, P
     r[0] = _pad(4 * (ne + 1))             # env RNGs, then the policy RNG
 
 
+ctypedef struct Rows:
+    # one thread's scratch, carved from its rows of the Config's memory
+    double *local
+    double *grad
+    double *scratch
+    double *stats
+    double *state
+    double *obs_buf
+    double *rewards
+    double *values
+    double *advantages
+    double *returns
+    double *last_values
+    double *ep_ret
+    double *logits
+    double *logp
+    double *xd
+    float *fobs
+    int64_t *actions
+    int64_t *elapsed
+    int64_t *ep_len
+    uint8_t *starts
+    uint8_t *cur_start
+    rng_t *env_rng
+    rng_t *pol
+
+
+cdef void _carve(const Config *c, int tid, Rows *w) noexcept nogil:
+    """Thread ``tid``'s rows, in the order ``_sizes`` counts them."""
+    cdef Py_ssize_t P = c.net.n_params, ne = c.n_envs, N = <Py_ssize_t>c.n_envs * c.n_steps
+    cdef Py_ssize_t od = c.spec.obs_dim, na = c.net.n_actions
+    w.local = c.dmem + tid * c.dmem_row
+    w.grad = w.local + P
+    w.scratch = w.grad + P
+    w.stats = w.scratch + c.net.scratch
+    w.state = w.stats + 4
+    w.obs_buf = w.state + ne * c.spec.state_dim
+    w.rewards = w.obs_buf + N * od
+    w.values = w.rewards + N
+    w.advantages = w.values + N
+    w.returns = w.advantages + N
+    w.last_values = w.returns + N
+    w.ep_ret = w.last_values + ne
+    w.logits = w.ep_ret + ne
+    w.logp = w.logits + na
+    w.xd = w.logp + na
+    w.fobs = c.fmem + tid * c.fmem_row
+    w.actions = c.imem + tid * c.imem_row
+    w.elapsed = w.actions + N
+    w.ep_len = w.elapsed + ne
+    w.starts = c.umem + tid * c.umem_row
+    w.cur_start = w.starts + N
+    w.env_rng = <rng_t *>(c.rmem + tid * c.rmem_row)
+    w.pol = w.env_rng + ne
+
+
 cdef inline int64_t _sample(rng_t *r, const double *logp, int n) noexcept nogil:
     """An action drawn from the categorical distribution of log-probabilities logp."""
     cdef double u = rng_uniform(r), cum = 0.0
@@ -129,46 +186,37 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
     cdef EnvSpec spec = c.spec
     cdef Py_ssize_t P = net.n_params, ne = c.n_envs, ns = c.n_steps, N = ne * ns
     cdef Py_ssize_t od = spec.obs_dim, sd = spec.state_dim, na = net.n_actions
-    # carve this thread's rows
-    cdef double *local = c.dmem + tid * c.dmem_row
-    cdef double *grad = local + P
-    cdef double *scratch = grad + P
-    cdef double *stats = scratch + net.scratch
-    cdef double *state = stats + 4
-    cdef double *obs_buf = state + ne * sd
-    cdef double *rewards = obs_buf + N * od
-    cdef double *values = rewards + N
-    cdef double *advantages = values + N
-    cdef double *returns = advantages + N
-    cdef double *last_values = returns + N
-    cdef double *ep_ret = last_values + ne
-    cdef double *logits = ep_ret + ne
-    cdef double *logp = logits + na
-    cdef double *xd = logp + na
-    cdef float *fobs = c.fmem + tid * c.fmem_row
-    cdef int64_t *actions = c.imem + tid * c.imem_row
-    cdef int64_t *elapsed = actions + N
-    cdef int64_t *ep_len = elapsed + ne
-    cdef uint8_t *starts = c.umem + tid * c.umem_row
-    cdef uint8_t *cur_start = starts + N
-    cdef rng_t *env_rng = <rng_t *>(c.rmem + tid * c.rmem_row)
-    cdef rng_t *pol = env_rng + ne
+    cdef Rows w
+    _carve(c, tid, &w)
+    cdef double *local = w.local
+    cdef double *grad = w.grad
+    cdef double *scratch = w.scratch
+    cdef double *stats = w.stats
+    cdef double *state = w.state
+    cdef double *obs_buf = w.obs_buf
+    cdef double *rewards = w.rewards
+    cdef double *values = w.values
+    cdef double *advantages = w.advantages
+    cdef double *returns = w.returns
+    cdef double *last_values = w.last_values
+    cdef double *ep_ret = w.ep_ret
+    cdef double *logits = w.logits
+    cdef double *logp = w.logp
+    cdef double *xd = w.xd
+    cdef float *fobs = w.fobs
+    cdef int64_t *actions = w.actions
+    cdef int64_t *elapsed = w.elapsed
+    cdef int64_t *ep_len = w.ep_len
+    cdef uint8_t *starts = w.starts
+    cdef uint8_t *cur_start = w.cur_start
+    cdef rng_t *env_rng = w.env_rng
+    cdef rng_t *pol = w.pol
     cdef Py_ssize_t e, t, k, j
     cdef long long u, idx
     cdef int64_t a
     cdef double r, h, vterm, norm
     cdef bint term, trunc, done
     cdef double *s
-
-    for e in range(ne):
-        rng_seed(&env_rng[e], c.seed, <uint64_t>(tid * ne + e))
-        spec.reset(&env_rng[e], state + e * sd)
-        elapsed[e] = 0
-        spec.observe(state + e * sd, fobs + e * od)
-        ep_ret[e] = 0.0
-        ep_len[e] = 0
-        cur_start[e] = 1
-    rng_seed(pol, c.seed, POLICY_STREAM + <uint64_t>tid)
 
     while True:
         if dp_load_i64(&c.counters[C_DIVERGED]):
@@ -206,7 +254,7 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
                     if idx < c.ep_capacity:
                         c.ep_returns[idx] = ep_ret[e]
                         c.ep_lengths[idx] = ep_len[e]
-                        c.ep_steps[idx] = u * N + (t + 1) * ne
+                        c.ep_steps[idx] = c.step_base + u * N + (t + 1) * ne
                     spec.reset(&env_rng[e], s)
                     elapsed[e] = 0
                     spec.observe(s, fobs + e * od)
@@ -229,6 +277,22 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
             dp_fetch_add_i64(&c.counters[C_DIVERGED], 1)
             break
         a2c_rmsprop_step(c.params, c.square_avg, grad, P, c.lr, c.alpha, c.eps)
+
+
+cdef void init_thread(const Config *c, int tid) noexcept nogil:
+    """Seed thread ``tid``'s env and policy RNGs and reset its envs (once per Learner)."""
+    cdef Rows w
+    _carve(c, tid, &w)
+    cdef Py_ssize_t od = c.spec.obs_dim, sd = c.spec.state_dim, e
+    for e in range(c.n_envs):
+        rng_seed(&w.env_rng[e], c.seed, <uint64_t>(tid * c.n_envs + e))
+        c.spec.reset(&w.env_rng[e], w.state + e * sd)
+        w.elapsed[e] = 0
+        c.spec.observe(w.state + e * sd, w.fobs + e * od)
+        w.ep_ret[e] = 0.0
+        w.ep_len[e] = 0
+        w.cur_start[e] = 1
+    rng_seed(w.pol, c.seed, POLICY_STREAM + <uint64_t>tid)
 
 
 cdef void _record(const Config *c, long long u, const double *local, const double *obs_buf,
@@ -255,107 +319,145 @@ cdef void _record(const Config *c, long long u, const double *local, const doubl
 
 # ---------------------------------------------------------------- def entries (checked)
 
-cdef Config _config(double[::1] params, double[::1] square_avg, int env_id, int n_envs, int n_steps,
-                    long long n_updates, uint64_t seed, double gamma, double gae_lambda, double ent_coef,
-                    double vf_coef, double max_grad_norm, double learning_rate, double rms_alpha,
-                    double rms_eps, bint normalize_advantage, int h1, int h2,
-                    int64_t max_episode_steps) except *:
+cdef class Learner:
+    """The threads' environments, RNGs and scratch, kept between runs.
+
+    ``Learner(env_id, n_envs, n_steps, n_threads, seed, gamma, ...)`` seeds and resets every
+    thread's envs once; each :meth:`run` continues their episodes, so that a training cut
+    into rounds (the engine's) steps the envs as one long run would: with one thread, runs
+    of 3 and 5 updates give the parameters of one run of 8 bit for bit.
+    """
     cdef Config c
-    if env_id not in N_ACTIONS:
-        raise ValueError(f"env_id must be one of {sorted(N_ACTIONS)}, got {env_id}")
-    if n_envs < 1 or n_steps < 1:
-        raise ValueError(f"n_envs and n_steps must be >= 1, got {n_envs}, {n_steps}")
-    if n_updates < 0:
-        raise ValueError(f"n_updates must be >= 0, got {n_updates}")
-    if h1 < 1 or h2 < 1:
-        raise ValueError(f"the hidden sizes must be >= 1, got ({h1}, {h2})")
-    if max_episode_steps < 1:
-        raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-    if normalize_advantage and <long long>n_envs * n_steps < 2:
-        raise ValueError("normalize_advantage needs n_envs * n_steps >= 2 (the std of one is undefined)")
-    for name, v in (("gamma", gamma), ("gae_lambda", gae_lambda)):
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {v}")
-    if not rms_alpha >= 0.0 or not rms_alpha <= 1.0:
-        raise ValueError(f"rms_alpha must be in [0, 1], got {rms_alpha}")
-    for name, v in (("max_grad_norm", max_grad_norm), ("learning_rate", learning_rate), ("rms_eps", rms_eps)):
-        if not (v > 0.0 and isfinite(v)):
-            raise ValueError(f"{name} must be a finite number > 0, got {v}")
-    for name, v in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
-        if not isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v}")
-    c.spec = spec_of(env_id)
-    a2c_net_init(&c.net, c.spec.obs_dim, h1, h2, N_ACTIONS[env_id])
-    if params.shape[0] != c.net.n_params or square_avg.shape[0] != c.net.n_params:
-        raise ValueError(f"params and square_avg must have {c.net.n_params} values (obs_dim={c.spec.obs_dim}, "
-                         f"hidden=({h1}, {h2}), n_actions={c.net.n_actions}), got {params.shape[0]} and "
-                         f"{square_avg.shape[0]}")
-    if not np.all(np.isfinite(np.asarray(params))) or not np.all(np.isfinite(np.asarray(square_avg))):
-        raise ValueError("params and square_avg must be finite")
-    c.n_envs = n_envs
-    c.n_steps = n_steps
-    c.n_updates = n_updates
-    c.max_episode_steps = max_episode_steps
-    c.seed = seed
-    c.gamma = gamma
-    c.gae_lambda = gae_lambda
-    c.ent_coef = ent_coef
-    c.vf_coef = vf_coef
-    c.max_grad_norm = max_grad_norm
-    c.lr = learning_rate
-    c.alpha = rms_alpha
-    c.eps = rms_eps
-    c.normalize_advantage = normalize_advantage
-    c.params = &params[0]
-    c.square_avg = &square_avg[0]
-    c.rec_params = NULL
-    return c
+    cdef readonly int n_threads
+    cdef readonly Py_ssize_t n_params
+    cdef readonly long long env_steps   # over every run so far
+    cdef object _memory                 # the NumPy arrays behind the Config's pointers
 
+    def __init__(self, int env_id, int n_envs, int n_steps, int n_threads, uint64_t seed, double gamma,
+                 double gae_lambda, double ent_coef, double vf_coef, double max_grad_norm, double learning_rate,
+                 double rms_alpha, double rms_eps, bint normalize_advantage, int h1, int h2,
+                 int64_t max_episode_steps):
+        if env_id not in N_ACTIONS:
+            raise ValueError(f"env_id must be one of {sorted(N_ACTIONS)}, got {env_id}")
+        if n_envs < 1 or n_steps < 1:
+            raise ValueError(f"n_envs and n_steps must be >= 1, got {n_envs}, {n_steps}")
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        if h1 < 1 or h2 < 1:
+            raise ValueError(f"the hidden sizes must be >= 1, got ({h1}, {h2})")
+        if max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        if normalize_advantage and <long long>n_envs * n_steps < 2:
+            raise ValueError("normalize_advantage needs n_envs * n_steps >= 2 (the std of one is undefined)")
+        for name, v in (("gamma", gamma), ("gae_lambda", gae_lambda)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {v}")
+        if not rms_alpha >= 0.0 or not rms_alpha <= 1.0:
+            raise ValueError(f"rms_alpha must be in [0, 1], got {rms_alpha}")
+        for name, v in (("max_grad_norm", max_grad_norm), ("learning_rate", learning_rate), ("rms_eps", rms_eps)):
+            if not (v > 0.0 and isfinite(v)):
+                raise ValueError(f"{name} must be a finite number > 0, got {v}")
+        for name, v in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
+            if not isfinite(v):
+                raise ValueError(f"{name} must be finite, got {v}")
+        cdef Config *c = &self.c
+        c.spec = spec_of(env_id)
+        a2c_net_init(&c.net, c.spec.obs_dim, h1, h2, N_ACTIONS[env_id])
+        c.n_envs, c.n_steps, c.max_episode_steps, c.seed = n_envs, n_steps, max_episode_steps, seed
+        c.gamma, c.gae_lambda, c.ent_coef, c.vf_coef = gamma, gae_lambda, ent_coef, vf_coef
+        c.max_grad_norm, c.lr, c.alpha, c.eps = max_grad_norm, learning_rate, rms_alpha, rms_eps
+        c.normalize_advantage = normalize_advantage
+        c.rec_params = NULL
+        self.n_threads, self.n_params, self.env_steps = n_threads, c.net.n_params, 0
+        cdef Py_ssize_t d, f, i, u, r
+        _sizes(c, &d, &f, &i, &u, &r)
+        dmem = np.zeros((n_threads, d))
+        fmem = np.zeros((n_threads, f), dtype=np.float32)
+        imem = np.zeros((n_threads, i), dtype=np.int64)
+        umem = np.zeros((n_threads, u), dtype=np.uint8)
+        rmem = np.zeros((n_threads, r), dtype=np.uint64)
+        counters = np.zeros(N_COUNTERS + 8, dtype=np.int64)
+        self._memory = (dmem, fmem, imem, umem, rmem, counters)
+        cdef double[:, ::1] dm = dmem
+        cdef float[:, ::1] fm = fmem
+        cdef int64_t[:, ::1] im = imem
+        cdef uint8_t[:, ::1] um = umem
+        cdef uint64_t[:, ::1] rm = rmem
+        cdef int64_t[::1] cnt = counters
+        c.dmem, c.dmem_row = &dm[0, 0], d
+        c.fmem, c.fmem_row = &fm[0, 0], f
+        c.imem, c.imem_row = &im[0, 0], i
+        c.umem, c.umem_row = &um[0, 0], u
+        c.rmem, c.rmem_row = &rm[0, 0], r
+        c.counters = <long long *>&cnt[0]
+        cdef int tid
+        for tid in range(n_threads):
+            init_thread(c, tid)
 
-cdef object _run(Config *c, int n_threads, double[::1] episode_returns, int64_t[::1] episode_lengths,
-                 int64_t[::1] episode_steps):
-    """Allocate the scratch, run the threads; returns (episodes, updates, diverged)."""
-    cdef Py_ssize_t d, f, i, u, r
-    if episode_returns.shape[0] != episode_lengths.shape[0] or episode_returns.shape[0] != episode_steps.shape[0]:
-        raise ValueError(f"episode_returns, episode_lengths and episode_steps must have one length, got "
-                         f"{episode_returns.shape[0]}, {episode_lengths.shape[0]}, {episode_steps.shape[0]}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    _sizes(c, &d, &f, &i, &u, &r)
-    dmem = np.zeros((n_threads, d))
-    fmem = np.zeros((n_threads, f), dtype=np.float32)
-    imem = np.zeros((n_threads, i), dtype=np.int64)
-    umem = np.zeros((n_threads, u), dtype=np.uint8)
-    rmem = np.zeros((n_threads, r), dtype=np.uint64)
-    counters = np.zeros(N_COUNTERS + 8, dtype=np.int64)
-    dummy_d = np.zeros(1)
-    dummy_i = np.zeros(1, dtype=np.int64)
-    cdef double[:, ::1] dm = dmem
-    cdef float[:, ::1] fm = fmem
-    cdef int64_t[:, ::1] im = imem
-    cdef uint8_t[:, ::1] um = umem
-    cdef uint64_t[:, ::1] rm = rmem
-    cdef int64_t[::1] cnt = counters
-    cdef double[::1] er = episode_returns if episode_returns.shape[0] else dummy_d
-    cdef int64_t[::1] el = episode_lengths if episode_lengths.shape[0] else dummy_i
-    cdef int64_t[::1] es = episode_steps if episode_steps.shape[0] else dummy_i
-    c.dmem, c.dmem_row = &dm[0, 0], d
-    c.fmem, c.fmem_row = &fm[0, 0], f
-    c.imem, c.imem_row = &im[0, 0], i
-    c.umem, c.umem_row = &um[0, 0], u
-    c.rmem, c.rmem_row = &rm[0, 0], r
-    c.counters = <long long *>&cnt[0]
-    c.ep_returns = &er[0]
-    c.ep_lengths = &el[0]
-    c.ep_steps = &es[0]
-    c.ep_capacity = episode_returns.shape[0]
-    cdef int tid
-    with nogil, parallel(num_threads=n_threads):
-        tid = threadid()
-        run_thread(c, tid)
-    n_updates = min(int(counters[C_UPDATES]), c.n_updates)
-    diverged = bool(counters[C_DIVERGED])
-    return int(counters[C_EPISODES]), n_updates, diverged
+    def run(self, double[::1] params, double[::1] square_avg, long long n_updates, double[::1] episode_returns,
+            int64_t[::1] episode_lengths, int64_t[::1] episode_steps):
+        """``n_updates`` more updates over the threads, in place on ``params`` and ``square_avg``.
+
+        Finished episodes go to ``episode_returns`` / ``episode_lengths`` / ``episode_steps``
+        (env steps since the Learner began) up to their length. Returns ``(n_episodes,
+        n_updates_done, diverged)``: episodes finished in this run (may exceed the arrays),
+        updates applied, and whether a gradient norm was not finite (the run stopped there).
+        """
+        cdef Config *c = &self.c
+        if n_updates < 0:
+            raise ValueError(f"n_updates must be >= 0, got {n_updates}")
+        if params.shape[0] != c.net.n_params or square_avg.shape[0] != c.net.n_params:
+            raise ValueError(f"params and square_avg must have {c.net.n_params} values (obs_dim={c.spec.obs_dim}, "
+                             f"hidden=({c.net.h1}, {c.net.h2}), n_actions={c.net.n_actions}), got "
+                             f"{params.shape[0]} and {square_avg.shape[0]}")
+        if not np.all(np.isfinite(np.asarray(params))) or not np.all(np.isfinite(np.asarray(square_avg))):
+            raise ValueError("params and square_avg must be finite")
+        if episode_returns.shape[0] != episode_lengths.shape[0] or episode_returns.shape[0] != episode_steps.shape[0]:
+            raise ValueError(f"episode_returns, episode_lengths and episode_steps must have one length, got "
+                             f"{episode_returns.shape[0]}, {episode_lengths.shape[0]}, {episode_steps.shape[0]}")
+        dummy_d = np.zeros(1)
+        dummy_i = np.zeros(1, dtype=np.int64)
+        cdef double[::1] er = episode_returns if episode_returns.shape[0] else dummy_d
+        cdef int64_t[::1] el = episode_lengths if episode_lengths.shape[0] else dummy_i
+        cdef int64_t[::1] es = episode_steps if episode_steps.shape[0] else dummy_i
+        c.params, c.square_avg = &params[0], &square_avg[0]
+        c.ep_returns, c.ep_lengths, c.ep_steps = &er[0], &el[0], &es[0]
+        c.ep_capacity = episode_returns.shape[0]
+        c.n_updates, c.step_base = n_updates, self.env_steps
+        counters = self._memory[5]
+        counters[:] = 0
+        cdef int tid = 0
+        if self.n_threads == 1:  # no parallel region: nothing to start
+            with nogil:
+                run_thread(c, 0)
+        else:
+            with nogil, parallel(num_threads=self.n_threads):
+                tid = threadid()
+                run_thread(c, tid)
+        done = min(int(counters[C_UPDATES]), n_updates)
+        self.env_steps += done * c.n_envs * c.n_steps
+        return int(counters[C_EPISODES]), done, bool(counters[C_DIVERGED])
+
+    def _record_into(self, dict out):
+        """Point the recording of every update's buffers at ``out``'s arrays (one thread)."""
+        cdef Config *c = &self.c
+        cdef double[:, ::1] rp = out["params"]
+        cdef double[:, :, :, ::1] ro = out["obs"]
+        cdef int64_t[:, :, ::1] ra = out["actions"]
+        cdef double[:, :, ::1] rr = out["rewards"], rv = out["values"], rad = out["advantages"], rre = out["returns"]
+        cdef uint8_t[:, :, ::1] rs = out["episode_starts"]
+        cdef double[:, ::1] rl = out["last_values"]
+        cdef uint8_t[:, ::1] rd = out["dones"]
+        c.rec_params = &rp[0, 0]
+        c.rec_obs = &ro[0, 0, 0, 0]
+        c.rec_actions = &ra[0, 0, 0]
+        c.rec_rewards = &rr[0, 0, 0]
+        c.rec_values = &rv[0, 0, 0]
+        c.rec_starts = &rs[0, 0, 0]
+        c.rec_last_values = &rl[0, 0]
+        c.rec_dones = &rd[0, 0]
+        c.rec_advantages = &rad[0, 0, 0]
+        c.rec_returns = &rre[0, 0, 0]
 
 
 def learn(double[::1] params, double[::1] square_avg, int env_id, int n_envs, int n_steps, long long n_updates,
@@ -363,18 +465,12 @@ def learn(double[::1] params, double[::1] square_avg, int env_id, int n_envs, in
           double max_grad_norm, double learning_rate, double rms_alpha, double rms_eps,
           bint normalize_advantage, int h1, int h2, int64_t max_episode_steps, double[::1] episode_returns,
           int64_t[::1] episode_lengths, int64_t[::1] episode_steps):
-    """Train in place: ``n_updates`` A2C updates over ``n_threads`` Hogwild! threads (module docstring).
-
-    ``params`` and ``square_avg`` (RMSprop's statistics) are shared and updated in place.
-    Finished episodes go to ``episode_returns`` / ``episode_lengths`` / ``episode_steps`` up to
-    their length. Returns ``(n_episodes, n_updates_done, diverged)``: episodes finished (may
-    exceed the arrays), updates applied, and whether a gradient norm was not finite (the run
-    stopped there).
-    """
-    cdef Config c = _config(params, square_avg, env_id, n_envs, n_steps, n_updates, seed, gamma, gae_lambda,
-                            ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_eps,
-                            normalize_advantage, h1, h2, max_episode_steps)
-    return _run(&c, n_threads, episode_returns, episode_lengths, episode_steps)
+    """Train in place: ``n_updates`` A2C updates over ``n_threads`` Hogwild! threads (module
+    docstring): one :class:`Learner` run. Returns ``(n_episodes, n_updates_done, diverged)``."""
+    learner = Learner(env_id, n_envs, n_steps, n_threads, seed, gamma, gae_lambda, ent_coef, vf_coef,
+                      max_grad_norm, learning_rate, rms_alpha, rms_eps, normalize_advantage, h1, h2,
+                      max_episode_steps)
+    return learner.run(params, square_avg, n_updates, episode_returns, episode_lengths, episode_steps)
 
 
 def rollout_record(double[::1] params, double[::1] square_avg, int env_id, int n_envs, int n_steps,
@@ -389,13 +485,15 @@ def rollout_record(double[::1] params, double[::1] square_avg, int env_id, int n
     ``last_values``, ``dones`` (n_envs); and ``episode_returns``, ``episode_lengths``,
     ``episode_steps``, ``diverged``.
     """
-    cdef Config c = _config(params, square_avg, env_id, n_envs, n_steps, n_updates, seed, gamma, gae_lambda,
-                            ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_eps,
-                            normalize_advantage, h1, h2, max_episode_steps)
-    cdef Py_ssize_t U = max(n_updates, 1), N = <Py_ssize_t>n_envs * n_steps
+    learner = Learner(env_id, n_envs, n_steps, 1, seed, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm,
+                      learning_rate, rms_alpha, rms_eps, normalize_advantage, h1, h2, max_episode_steps)
+    if n_updates < 0:
+        raise ValueError(f"n_updates must be >= 0, got {n_updates}")
+    cdef Py_ssize_t U = max(n_updates, 1), N = <Py_ssize_t>n_envs * n_steps, P = learner.n_params
+    od = spec_of(env_id).obs_dim
     out = {
-        "params": np.zeros((U, c.net.n_params)),
-        "obs": np.zeros((U, n_steps, n_envs, c.spec.obs_dim)),
+        "params": np.zeros((U, P)),
+        "obs": np.zeros((U, n_steps, n_envs, od)),
         "actions": np.zeros((U, n_steps, n_envs), dtype=np.int64),
         "rewards": np.zeros((U, n_steps, n_envs)),
         "values": np.zeros((U, n_steps, n_envs)),
@@ -405,26 +503,10 @@ def rollout_record(double[::1] params, double[::1] square_avg, int env_id, int n
         "last_values": np.zeros((U, n_envs)),
         "dones": np.zeros((U, n_envs), dtype=np.uint8),
     }
-    cdef double[:, ::1] rp = out["params"]
-    cdef double[:, :, :, ::1] ro = out["obs"]
-    cdef int64_t[:, :, ::1] ra = out["actions"]
-    cdef double[:, :, ::1] rr = out["rewards"], rv = out["values"], rad = out["advantages"], rre = out["returns"]
-    cdef uint8_t[:, :, ::1] rs = out["episode_starts"]
-    cdef double[:, ::1] rl = out["last_values"]
-    cdef uint8_t[:, ::1] rd = out["dones"]
-    c.rec_params = &rp[0, 0]
-    c.rec_obs = &ro[0, 0, 0, 0]
-    c.rec_actions = &ra[0, 0, 0]
-    c.rec_rewards = &rr[0, 0, 0]
-    c.rec_values = &rv[0, 0, 0]
-    c.rec_starts = &rs[0, 0, 0]
-    c.rec_last_values = &rl[0, 0]
-    c.rec_dones = &rd[0, 0]
-    c.rec_advantages = &rad[0, 0, 0]
-    c.rec_returns = &rre[0, 0, 0]
+    learner._record_into(out)
     cap = max(n_updates * N, 1)
     er, el, es = np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64)
-    n_ep, _, diverged = _run(&c, 1, er, el, es)
+    n_ep, _, diverged = learner.run(params, square_avg, n_updates, er, el, es)
     n_ep = min(n_ep, cap)
     out.update(episode_returns=er[:n_ep], episode_lengths=el[:n_ep], episode_steps=es[:n_ep], diverged=diverged)
     if n_updates == 0:

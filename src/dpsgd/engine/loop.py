@@ -117,10 +117,10 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         done += 1
         if callback is not None:
             callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
-        if result.stop:  # converged: a synchronous exchange stops every rank after the next round
+        if result.stop:  # every rank stops: after the next round (synchronous), or at its next
+            ex.request_stop()  # check of the budget (asynchronous: the flag is read there)
             if not ex.synchronous:
                 break
-            ex.request_stop()
     return done
 
 

@@ -22,8 +22,9 @@ class Round:
     end_of_pass : bool
         It finished a pass over this rank's data.
     stop : bool
-        The problem has converged: the engine stops this rank (one process only; the ranks
-        of a distributed run stop together through the budget).
+        The problem has converged: the engine stops this rank now and asks the others to stop
+        (a synchronous exchange stops every rank after the next round; asynchronous ranks
+        read the flag before each round of a run with a budget).
     report : dict
         Numbers for the callback (e.g. ``loss`` of a pass).
     """

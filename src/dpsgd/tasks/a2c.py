@@ -1,14 +1,14 @@
-"""``dpsgd.A2C``: Stable-Baselines3's A2C interface over the Hogwild! C learner, in one process.
+"""``dpsgd.A2C``: Stable-Baselines3's A2C interface over HSA2C (Hogwild! threads, ranks on the engine).
 
 ``A2C("MlpPolicy", "CartPole-v1", ...)`` takes SB3's names and defaults (RL-Zoo's CartPole-v1
 set-up), so their hyperparameters carry over; ``learn`` runs :func:`dpsgd.tasks.a2c_learn.learn`
 (the ``hsa2c`` kernel: ``n_threads`` threads, each with its own ``n_envs`` C environments,
-updating the shared actor-critic without locks); ``predict`` and :func:`evaluate_policy` use the
-NumPy forward of :class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`. A fitted model saves and
-loads with :func:`dpsgd.save_model` / :func:`dpsgd.load_model` (no pickle).
+updating the rank's actor-critic without locks; with ``comm`` the ranks exchange their changes
+through the engine); ``predict`` and :func:`evaluate_policy` use the NumPy forward of
+:class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`. A fitted model saves and loads with
+:func:`dpsgd.save_model` / :func:`dpsgd.load_model` (no pickle).
 
-Not yet here: exchanges between ranks (``comm``), per-round callbacks and a progress bar (they
-come with the engine-based version: the C loop runs a whole ``learn`` in one call), Adam
+Not yet here: a progress bar in the estimator (``dpsgd train a2c`` draws one), Adam
 (``use_rms_prop=False``), and environments other than dpsgd's C ones.
 """
 
@@ -23,9 +23,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from dpsgd import persist
-from dpsgd.comm.topology import Topology
+from dpsgd import persist, stepsize
 from dpsgd._validation import check_number
+from dpsgd.comm import Topology, check_exchange
+from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.envs import make, names
 from dpsgd.envs.vector import ENVS, CVectorEnv, check_seed
 from dpsgd.tasks import a2c_learn
@@ -127,7 +128,19 @@ class A2C(BaseEstimator):
         than the cores (a preempted thread would apply a whole time slice's stale update).
     seed : int or None, default=None
         Seeds the initial parameters, the environments, the actions drawn in training and
-        those :meth:`predict` draws.
+        those :meth:`predict` draws (each rank of ``comm`` draws its own streams from it).
+    comm : mpi4py.MPI.Comm, optional
+        HSA2C across the ranks of ``comm``: each rank runs ``n_threads`` threads with their
+        own environments and exchanges its changes to the actor-critic through the engine;
+        ``total_timesteps`` counts the steps of every rank.
+    exchange : {'server', 'allreduce'}, default='server'
+        How the ranks share the parameters: DPSGD's asynchronous server, or synchronous
+        averaging of each round's changes. Ignored without ``comm``.
+    step_policy : {None, 'budget', 'fixed_or_skip'} or a dpsgd.stepsize policy, default=None
+        Scales each rank's pushed change by its measured delay (asynchronous server only).
+        None adds the changes as they are, as A3C's workers do.
+    max_seconds : float, optional
+        Stop ``learn`` after this many seconds (all ranks together).
     verbose : int, default=0
         1 prints a summary line after each ``learn``.
 
@@ -143,6 +156,11 @@ class A2C(BaseEstimator):
         Length of an observation.
     n_threads_ : int
         Threads the last ``learn`` ran.
+    solved_at_ : int or None
+        Env steps (of this rank) at which the last ``learn`` reached ``stop_at_reward``.
+    round_stats_ : dict
+        The engine's statistics of the last ``learn``'s rounds (delays across ranks, seconds
+        computing and exchanging).
     """
 
     _saved_state = persist.SavedState(arrays=("params_", "rms_square_avg_"),
@@ -152,7 +170,9 @@ class A2C(BaseEstimator):
                  n_steps: int = 5, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
                  vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5,
                  use_rms_prop: bool = True, normalize_advantage: bool = False, policy_kwargs: dict | None = None,
-                 n_envs: int = 8, n_threads: int | None = None, seed: int | None = None, verbose: int = 0) -> None:
+                 n_envs: int = 8, n_threads: int | None = None, seed: int | None = None, comm: Any = None,
+                 exchange: str = "server", step_policy: Any = None, max_seconds: float | None = None,
+                 verbose: int = 0) -> None:
         self.policy = policy
         self.env = env
         self.learning_rate = learning_rate
@@ -169,6 +189,10 @@ class A2C(BaseEstimator):
         self.n_envs = n_envs
         self.n_threads = n_threads
         self.seed = seed
+        self.comm = comm
+        self.exchange = exchange
+        self.step_policy = step_policy
+        self.max_seconds = max_seconds
         self.verbose = verbose
         self._validate_params()  # as SB3, a bad value fails here
 
@@ -200,33 +224,52 @@ class A2C(BaseEstimator):
                 raise ValueError("n_threads=0 is not allowed: use None or -1 for all cores, or a positive count")
         if self.seed is not None:
             check_seed(self.seed)
+        check_exchange(self.exchange)
+        self._policy()
+        check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("verbose", self.verbose, low=0, integer=True)
+
+    def _policy(self):
+        """The delay policy of ``step_policy`` (None, a name, or a policy object)."""
+        if self.step_policy is None or hasattr(self.step_policy, "delay_scale"):
+            return self.step_policy
+        if self.step_policy in ("budget", "fixed_or_skip"):
+            return stepsize.delay_policy(self.step_policy)
+        raise ValueError(f"step_policy must be None, 'budget', 'fixed_or_skip' or a dpsgd.stepsize policy, "
+                         f"got {self.step_policy!r}")
 
     @property
     def layout_(self) -> ActorCriticLayout:
         """The layout of :attr:`params_` (from ``env`` and ``policy_kwargs``)."""
         return layout_of(self.env, self.policy_kwargs)
 
+    @ends_job_on_error
     def learn(self, total_timesteps: int, callback: Callable[[dict[str, Any]], object] | None = None,
-              progress_bar: bool = False, reset_num_timesteps: bool = True) -> A2C:
-        """Train for ``total_timesteps`` env steps (over all threads, rounded up to whole updates).
+              progress_bar: bool = False, reset_num_timesteps: bool = True, *,
+              stop_at_reward: float | None = None) -> A2C:
+        """Train for ``total_timesteps`` env steps (over all threads and ranks, rounded up to
+        whole updates).
 
         Parameters
         ----------
         total_timesteps : int
             Env steps to train for.
         callback : callable or None
-            Called once at the end with a dict of statistics (``num_timesteps``, ``n_updates``,
-            ``episode_returns``, ``episode_lengths``, ``mean_return`` of the last 100 episodes,
-            ``n_threads``); its result is ignored. SB3's per-rollout callbacks come with the
-            engine-based version: the C loop runs the whole call without returning to Python.
+            ``callback(info)`` after every round of updates (8 per thread) with a dict:
+            ``env_steps`` (this rank's, this call), ``updates`` (env steps of every rank),
+            ``episodes`` (finished in the round), ``mean_return`` (of this rank's last 100
+            episodes), ``seconds``, ``round``, and ``model()`` for the current parameters.
+            Returning ``False`` stops training, as an SB3 callback's ``_on_step`` does.
         progress_bar : bool
-            Accepted for SB3's signature; no bar is drawn yet (see ``callback``).
+            Accepted for SB3's signature; no bar is drawn (``dpsgd train a2c`` draws one).
         reset_num_timesteps : bool
             True starts afresh (SB3's initialisation from ``seed``, zero RMSprop statistics,
             ``num_timesteps`` and the episode buffer cleared); False continues from the current
             parameters, adding to ``num_timesteps``. The environments start new episodes in
             each call.
+        stop_at_reward : float, optional
+            Stop once the mean return of a rank's last 100 episodes reaches this (as SB3's
+            ``StopTrainingOnRewardThreshold``); every rank stops.
 
         Returns
         -------
@@ -239,7 +282,8 @@ class A2C(BaseEstimator):
             raise ValueError(f"callback must be None or a callable taking a dict, got {callback!r}")
         _check_bool("progress_bar", progress_bar)
         _check_bool("reset_num_timesteps", reset_num_timesteps)
-        n_threads = Topology().threads(self.n_threads)  # as a2c_learn.learn resolves it
+        topology = Topology(self.comm)
+        n_threads = topology.threads(self.n_threads)  # as a2c_learn.learn resolves it
         fresh = reset_num_timesteps or not hasattr(self, "params_")
         if fresh:
             seed, params, self.num_timesteps = self.seed, None, 0
@@ -257,23 +301,22 @@ class A2C(BaseEstimator):
             ent_coef=float(self.ent_coef), vf_coef=float(self.vf_coef), max_grad_norm=float(self.max_grad_norm),
             rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
-            n_threads=n_threads, seed=seed, params=params, square_avg=square_avg)
+            n_threads=n_threads, seed=seed, params=params, square_avg=square_avg, comm=self.comm,
+            exchange=self.exchange, policy=self._policy(), stop_at_reward=stop_at_reward,
+            max_seconds=self.max_seconds, callback=callback)
         self.params_, self.rms_square_avg_ = result.params, result.square_avg
         self.n_features_in_ = result.layout.obs_dim
-        self.num_timesteps = int(self.num_timesteps) + result.env_steps
+        self.num_timesteps = int(self.num_timesteps) + result.total_env_steps
         self.n_threads_ = n_threads
+        self.solved_at_ = result.solved_at
+        self.round_stats_ = result.stats
         if not hasattr(self, "ep_info_buffer"):  # a loaded model continuing
             self.ep_info_buffer = collections.deque(maxlen=EP_INFO_WINDOW)
         self.ep_info_buffer.extend({"r": float(r), "l": int(n)}
                                    for r, n in zip(result.episode_returns, result.episode_lengths))
-        stats = {"num_timesteps": self.num_timesteps, "n_updates": result.n_updates,
-                 "episode_returns": result.episode_returns, "episode_lengths": result.episode_lengths,
-                 "mean_return": self._mean_return(), "n_threads": n_threads}
         if self.verbose >= 1:
             print(f"A2C {self.env}: {self.num_timesteps} env steps, {result.episode_returns.size} episodes, "
-                  f"mean return of the last {len(self.ep_info_buffer)} {stats['mean_return']:.2f}")
-        if callback is not None:
-            callback(stats)
+                  f"mean return of the last {len(self.ep_info_buffer)} {self._mean_return():.2f}")
         return self
 
     def _mean_return(self) -> float:

@@ -1,13 +1,13 @@
-"""A2C with Hogwild! threads in one process: allocate, initialise, run the ``hsa2c`` kernel.
+"""A2C with Hogwild! threads in each rank and the engine between ranks: allocate, initialise, run.
 
 ``learn("CartPole-v1", total_timesteps, ...)`` takes Stable-Baselines3's A2C names and
 RL-Zoo's CartPole-v1 defaults, initialises the actor-critic as SB3 does
 (:class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`), starts RMSprop's square averages at 0
-as torch does, and runs ``dpsgd._kernels.hsa2c.learn``: every thread owns ``n_envs``
-environments and applies its updates to the shared parameters without locks. The loop
-stops after ``ceil(total_timesteps / (n_envs * n_steps))`` updates over all threads.
-
-No estimator yet: this is the function the ``A2C`` estimator will call.
+as torch does, and runs :class:`~dpsgd.tasks.a2c_problem.A2cProblem` on the engine: every
+thread owns ``n_envs`` environments and applies its updates to its rank's parameters without
+locks; with ``comm`` the ranks exchange their changes (asynchronous server by default). The
+run stops after ``ceil(total_timesteps / (n_envs * n_steps))`` updates over all threads and
+ranks, or when ``stop_at_reward`` is reached.
 """
 
 from __future__ import annotations
@@ -18,10 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dpsgd import engine
 from dpsgd._kernels import hsa2c as _kernel
 from dpsgd.comm.topology import Topology
 from dpsgd.envs.vector import ENVS, check_seed
 from dpsgd.tasks.a2c_net import ActorCriticLayout
+from dpsgd.tasks.a2c_problem import A2cProblem
+
+# updates per thread between two exchanges: 8 of CartPole's 40-step updates are ~10 ms of one
+# core, against ~0.1 ms to pull and push its 9k parameters between ranks of one machine
+ROUND_UPDATES_PER_THREAD = 8
 
 
 @dataclass
@@ -35,10 +41,16 @@ class LearnResult:
     layout : ActorCriticLayout
         The network the parameters belong to.
     episode_returns, episode_lengths, episode_steps : numpy.ndarray
-        Finished episodes in the order they finished: return, length, and the env steps of the
-        whole run when it finished.
+        This rank's finished episodes in the order they finished: return, length, and the
+        rank's env steps when it finished.
     n_updates, env_steps : int
-        Updates applied and env steps taken (``n_updates * n_envs * n_steps``).
+        This rank's updates and env steps (``n_updates * n_envs * n_steps``).
+    total_env_steps : int
+        Env steps over every rank.
+    solved_at : int or None
+        This rank's env steps when its mean return reached ``stop_at_reward``.
+    stats : dict
+        The engine's round statistics (delays, seconds computing and exchanging).
     """
 
     params: np.ndarray
@@ -49,6 +61,9 @@ class LearnResult:
     episode_steps: np.ndarray
     n_updates: int
     env_steps: int
+    total_env_steps: int = 0
+    solved_at: int | None = None
+    stats: dict | None = None
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -62,7 +77,9 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5, rms_alpha: float = 0.99,
           normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
           seed: int | None = None, params: np.ndarray | None = None,
-          square_avg: np.ndarray | None = None) -> LearnResult:
+          square_avg: np.ndarray | None = None, comm=None, exchange="server", policy=None,
+          stop_at_reward: float | None = None, max_seconds: float | None = None,
+          callback=None) -> LearnResult:
     """Train an A2C actor-critic on a C environment with Hogwild! threads.
 
     Parameters
@@ -86,6 +103,20 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     square_avg : numpy.ndarray, optional
         RMSprop's statistics to continue from (a copy), e.g. a previous result's; zeros by
         default, as a fresh torch RMSprop starts.
+    comm : mpi4py communicator, optional
+        Ranks that train together (each with ``n_threads`` threads); None: this process.
+    exchange : {'server', 'allreduce'}
+        How the ranks share the parameters (see :func:`dpsgd.engine.run`).
+    policy : dpsgd.stepsize policy, optional
+        Scales each rank's pushed change by its delay; None pushes them as they are (A3C).
+    stop_at_reward : float, optional
+        Stop every rank once one rank's last 100 episodes average at least this.
+    max_seconds : float, optional
+        Stop after this many seconds.
+    callback : callable, optional
+        ``callback(info)`` after each round (see :func:`dpsgd.engine.round_info`; with
+        ``env_steps``, ``episodes`` and ``mean_return`` of this rank); returning ``False``
+        stops every rank.
 
     Returns
     -------
@@ -101,7 +132,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         raise ValueError(f"hidden must be two sizes (h1, h2), got {hidden!r}")
     h1, h2 = (_positive_int("hidden sizes", h) for h in hidden)
     # never more than the cores: a preempted Hogwild! thread applies a whole time slice's stale update
-    threads = Topology().threads(n_threads)
+    topology = Topology(comm)
+    threads = topology.threads(n_threads)
     seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) if seed is None else check_seed(seed)
     layout = ActorCriticLayout(info.obs_dim, info.n_actions, (h1, h2))
     if params is None:
@@ -117,23 +149,27 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         if square_avg.shape != (layout.n_params,) or not np.all(np.isfinite(square_avg)) or np.any(square_avg < 0):
             raise ValueError(f"square_avg must be {layout.n_params} finite non-negative values, "
                              f"got shape {square_avg.shape}")
+    if stop_at_reward is not None and not (isinstance(stop_at_reward, numbers.Real)
+                                           and math.isfinite(stop_at_reward)):
+        raise ValueError(f"stop_at_reward must be None or a finite number, got {stop_at_reward!r}")
     batch = n_envs * n_steps
     n_updates = math.ceil(total_timesteps / batch)
-    capacity = n_updates * batch  # an episode lasts at least one step
-    returns = np.empty(capacity)
-    lengths = np.empty(capacity, dtype=np.int64)
-    steps = np.empty(capacity, dtype=np.int64)
-    n_episodes, done, diverged = _kernel.learn(
-        p, square_avg, info.kernel_id, n_envs, n_steps, n_updates, threads, np.uint64(seed), gamma, gae_lambda,
-        ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps, bool(normalize_advantage),
-        h1, h2, info.max_episode_steps, returns, lengths, steps)
-    if diverged:
-        raise FloatingPointError(f"A2C on {env} diverged: a gradient norm was not finite after {done} updates "
-                                 f"(learning_rate={learning_rate}, max_grad_norm={max_grad_norm})")
-    n = min(n_episodes, capacity)
-    order = np.argsort(steps[:n], kind="stable")  # with threads, indices follow the claims, not the steps
-    return LearnResult(p, square_avg, layout, returns[:n][order], lengths[:n][order], steps[:n][order],
-                       done, done * batch)
+    rank_seed = (seed + 0x9E3779B97F4A7C15 * topology.rank) % 2**64  # rank 0: the seed itself
+    learner = _kernel.Learner(info.kernel_id, n_envs, n_steps, threads, np.uint64(rank_seed), gamma, gae_lambda,
+                              ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps,
+                              bool(normalize_advantage), h1, h2, info.max_episode_steps)
+    problem = A2cProblem(learner, p, square_avg, batch=batch, n_updates=n_updates,
+                         round_updates=ROUND_UPDATES_PER_THREAD * threads, stop_at_reward=stop_at_reward)
+
+    def on_round(info):
+        if not problem.halt and callback(info) is False:  # SB3: a callback's _on_step returning False stops training
+            problem.halt = True
+
+    result = engine.run(problem, topology, exchange=exchange, policy=policy, max_updates=n_updates * batch,
+                        max_seconds=max_seconds, callback=None if callback is None else on_round)
+    returns, lengths, steps = problem.episodes.arrays()
+    return LearnResult(result.model["params_"], square_avg, layout, returns, lengths, steps, problem.done,
+                       problem.done * batch, result.updates, problem.solved_at, result.stats.summary())
 
 
 def steps_to_reach(result: LearnResult, threshold: float = 475.0, window: int = 100) -> int | None:

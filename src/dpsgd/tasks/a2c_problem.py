@@ -1,0 +1,117 @@
+"""HSA2C as a problem of the one engine: Hogwild! threads inside a rank, the exchange between ranks.
+
+A round is ``round_updates`` A2C updates by this rank's threads (the ``hsa2c`` kernel's
+:class:`~dpsgd._kernels.hsa2c.Learner`, whose environments and RNGs continue from round to
+round) on the parameters the engine pulled; the change pushed is what they moved. In one
+process the parameters are lent in place, so a run cut into rounds is the one long run of the
+kernel. RMSprop's square averages stay with the rank (as A3C's shared statistics stay with a
+process): they follow the gradients that rank computes.
+
+The engine's budget counts env steps (a round's ``updates``), so ``total_timesteps`` is global:
+the ranks stop together when their steps add up to it. A round reports every finished
+episode; a rank whose last ``window`` episodes reach ``stop_at_reward`` stops every rank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dpsgd.engine import Problem, Round
+
+
+class EpisodeLog:
+    """Finished episodes of one rank, in the order they finished: return, length and the
+    rank's env steps when it finished."""
+
+    def __init__(self):
+        self._returns, self._lengths, self._steps = [], [], []
+
+    def extend(self, returns, lengths, steps):
+        order = np.argsort(steps, kind="stable")  # with threads, indices follow the claims, not the steps
+        self._returns.append(returns[order].copy())
+        self._lengths.append(lengths[order].copy())
+        self._steps.append(steps[order].copy())
+
+    def arrays(self):
+        """(returns, lengths, steps) as arrays."""
+        if not self._returns:
+            return np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64)
+        return (np.concatenate(self._returns), np.concatenate(self._lengths), np.concatenate(self._steps))
+
+    def mean_return(self, window):
+        """Mean return of the last ``window`` episodes (NaN with fewer)."""
+        tail, have = [], 0
+        for chunk in reversed(self._returns):
+            tail.append(chunk[-(window - have):])
+            have += tail[-1].size
+            if have >= window:
+                break
+        return float(np.mean(np.concatenate(tail))) if have >= window else float("nan")
+
+
+class A2cProblem(Problem):
+    """A2C's rollouts and updates as rounds of the engine (see the module docstring).
+
+    Parameters
+    ----------
+    learner : dpsgd._kernels.hsa2c.Learner
+        The rank's threads, environments and scratch.
+    initial : numpy.ndarray
+        The initial parameters (rank 0's are used).
+    square_avg : numpy.ndarray
+        RMSprop's statistics, updated in place.
+    batch : int
+        Env steps of one update (``n_envs * n_steps``).
+    n_updates : int
+        Updates this rank runs at most (the whole budget: ranks stop earlier through it).
+    round_updates : int
+        Updates (over the threads) between two exchanges.
+    stop_at_reward : float or None
+        Stop every rank once this rank's last ``window`` episodes average at least this.
+    window : int
+        Episodes of the mean return (SB3's 100).
+    """
+
+    def __init__(self, learner, initial, square_avg, *, batch, n_updates, round_updates, stop_at_reward=None,
+                 window=100):
+        self.learner, self._initial, self.square_avg = learner, initial, square_avg
+        self.size = initial.size
+        self.batch, self.n_updates, self.round_updates = batch, n_updates, round_updates
+        self.stop_at_reward, self.window = stop_at_reward, window
+        self.episodes = EpisodeLog()
+        self.done = 0
+        self.halt = False  # set by the caller (e.g. a callback that returned False): stop every rank
+        self.solved_at = None  # this rank's env steps when it reached stop_at_reward
+        capacity = round_updates * batch  # an episode lasts at least one step
+        self._returns = np.empty(capacity)
+        self._lengths = np.empty(capacity, dtype=np.int64)
+        self._steps = np.empty(capacity, dtype=np.int64)
+
+    def initial(self):
+        return self._initial
+
+    def plan(self, exchange):
+        return -(-self.n_updates // self.round_updates)
+
+    def local_steps(self, work, r, version, ticket):
+        if self.halt:
+            return Round(updates=0, end_of_pass=False, stop=True)
+        n = min(self.round_updates, self.n_updates - self.done)
+        n_episodes, done, diverged = self.learner.run(work, self.square_avg, n, self._returns, self._lengths,
+                                                      self._steps)
+        if diverged:
+            raise FloatingPointError(f"A2C diverged: a gradient norm was not finite after "
+                                     f"{self.done + done} updates of this rank")
+        self.done += done
+        k = min(n_episodes, self._returns.size)
+        self.episodes.extend(self._returns[:k], self._lengths[:k], self._steps[:k])
+        mean = self.episodes.mean_return(self.window)
+        stop = self.stop_at_reward is not None and mean >= self.stop_at_reward
+        if stop and self.solved_at is None:
+            self.solved_at = self.learner.env_steps
+        steps = done * self.batch
+        report = {"env_steps": self.learner.env_steps, "episodes": k, "mean_return": mean}
+        return Round(updates=steps, samples=steps, end_of_pass=True, stop=stop, report=report)
+
+    def model(self, params, version):
+        return {"params_": np.array(params, copy=True)}
