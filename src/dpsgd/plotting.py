@@ -27,11 +27,12 @@ METRICS = {
     "test_log_loss": "test log-loss\n(nats, lower is better)",
     "perplexity": "held-out perplexity\n(base e, lower is better)",
     "heldout_log_likelihood": "held-out log-likelihood\n(nats/word, higher is better)",
+    "mean_return": "mean return, last 100 episodes\n(A2C, higher is better)",
 }
 # the x axes a metric can be drawn against, with their labels
-X_AXES = {"time": "wall-clock time (s)", "updates": "updates (SGD steps; LDA: minibatch steps)"}
+X_AXES = {"time": "wall-clock time (s)", "updates": "updates (SGD steps; LDA: minibatch steps; A2C: env steps)"}
 # keys of a log line that count or describe the run rather than measure it: never drawn
-_NOT_METRICS = frozenset(X_AXES) | {"epoch", "pass", "samples", "n_threads", "ranks", "exchange"}
+_NOT_METRICS = frozenset(X_AXES) | {"epoch", "pass", "samples", "n_threads", "ranks", "exchange", "env_steps"}
 # the output suffixes plot_runs writes
 FORMATS = (".png", ".pdf", ".svg")
 

@@ -3,6 +3,7 @@
     dpsgd info
     dpsgd train lda [--corpus docword.txt[.gz] [--vocab vocab.txt]] [--topics K] [--passes P] ...
     dpsgd train linear [--data FILE.svm [--test FILE.svm]] [--loss log_loss] [--epochs 20] ...
+    dpsgd train a2c [--env CartPole-v1] [--timesteps 500000] [--stop-at-reward R] [--threads N] ...
     dpsgd predict MODEL DATA.svm [--scores | --proba] [--output FILE]
     dpsgd transform MODEL DOCWORD [--output FILE]
     dpsgd topics MODEL [--vocab FILE] [--top-words N]
@@ -47,6 +48,10 @@ def _run(args, comm):
             from dpsgd.cli.lda import train_lda
 
             return train_lda(args, comm)
+        if args.task == "a2c":
+            from dpsgd.cli.a2c import train_a2c
+
+            return train_a2c(args, comm)
         from dpsgd.cli.linear import train_linear
 
         return train_linear(args, comm)

@@ -116,6 +116,10 @@ def build_parser():
     _add_linear(tasks.add_parser("linear", help="linear classifier on a LIBSVM / svmlight file",
                                  description="Linear classifier by Hogwild! SGD on a svmlight file. "
                                  "Without --data: the bundled a9a data set and its test file."))
+    _add_a2c(tasks.add_parser("a2c", help="advantage actor-critic (HSA2C) on a C environment",
+                              description="A2C with Hogwild! threads (and ranks under mpiexec) on a C "
+                              "environment, with Stable-Baselines3's names and RL-Zoo's CartPole-v1 defaults. "
+                              "Stops when the mean return of the last 100 episodes reaches --stop-at-reward."))
     _add_use_commands(sub)
     _add_plot(sub)
     return parser
@@ -186,6 +190,38 @@ def _add_linear(p):
     p.add_argument("--policy-alpha", type=unit_interval, default=0.9, help="alpha of budget and fixed_or_skip")
     p.add_argument("--tau-max", type=non_negative_int, default=16, help="tau_max of fixed_for_delay")
     _add_common(p, "epoch", "SGD steps (samples)")
+
+
+def reward(text):
+    """A finite float, or 'none' (argparse type of --stop-at-reward)."""
+    return None if text == "none" else _number(float, text, math.isfinite, "a number or 'none'")
+
+
+def _add_a2c(p):
+    from dpsgd.envs import names
+
+    p.add_argument("--env", default="CartPole-v1", choices=names(), help="environment (Gymnasium's name)")
+    p.add_argument("--timesteps", type=positive_int, default=500_000, metavar="N",
+                   help="env steps to train for, over all threads and ranks")
+    p.add_argument("--stop-at-reward", type=reward, metavar="R",
+                   help="stop when the mean return of a rank's last 100 episodes reaches R (None: the "
+                   "environment's Gymnasium threshold, 475 for CartPole-v1, -100 for Acrobot-v1; "
+                   "'none': train the whole budget)")
+    p.add_argument("--n-envs", type=positive_int, default=8, metavar="N", help="environments per thread")
+    p.add_argument("--n-steps", type=positive_int, default=5, metavar="N", help="steps per env per update")
+    p.add_argument("--learning-rate", type=positive_float, default=7e-4, help="RMSprop's step")
+    p.add_argument("--gamma", type=unit_interval, default=0.99, help="discount factor")
+    p.add_argument("--gae-lambda", type=unit_interval, default=1.0, help="GAE's lambda (1: n-step returns)")
+    p.add_argument("--ent-coef", type=non_negative_float, default=0.0, help="weight of the entropy loss")
+    p.add_argument("--vf-coef", type=non_negative_float, default=0.5, help="weight of the value loss")
+    p.add_argument("--max-grad-norm", type=positive_float, default=0.5, help="global-norm gradient clipping")
+    p.add_argument("--normalize-advantage", action="store_true", help="standardise each rollout's advantages")
+    p.add_argument("--step-policy", default="none", choices=["none", "budget", "fixed_or_skip"],
+                   help="scale pushed changes by the measured delay (under mpiexec; 'none' adds them "
+                   "as A3C's workers do)")
+    p.add_argument("--log-interval", type=positive_int, default=10_000, metavar="N",
+                   help="env steps (of rank 0) between log lines and checkpoints")
+    _add_common(p, "log interval", "env steps")
 
 
 def _add_use_commands(sub):

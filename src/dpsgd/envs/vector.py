@@ -28,6 +28,7 @@ class EnvInfo:
     n_actions: int
     obs_high: tuple[float, ...]  # float32 bounds, low = -high, as Gymnasium's observation_space
     max_episode_steps: int  # Gymnasium's TimeLimit
+    reward_threshold: float  # Gymnasium's spec: "solved" at this mean return
 
     @property
     def state_dim(self) -> int:
@@ -39,8 +40,8 @@ class EnvInfo:
 
 
 ENVS = {
-    "CartPole-v1": EnvInfo(_kernel.EnvId.CARTPOLE, 2, (2.4 * 2, math.inf, 12 * 2 * math.pi / 360 * 2, math.inf), 500),
-    "Acrobot-v1": EnvInfo(_kernel.EnvId.ACROBOT, 3, (1.0, 1.0, 1.0, 1.0, 4 * math.pi, 9 * math.pi), 500),
+    "CartPole-v1": EnvInfo(_kernel.EnvId.CARTPOLE, 2, (2.4 * 2, math.inf, 12 * 2 * math.pi / 360 * 2, math.inf), 500, 475.0),
+    "Acrobot-v1": EnvInfo(_kernel.EnvId.ACROBOT, 3, (1.0, 1.0, 1.0, 1.0, 4 * math.pi, 9 * math.pi), 500, -100.0),
 }
 
 

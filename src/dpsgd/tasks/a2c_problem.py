@@ -114,4 +114,5 @@ class A2cProblem(Problem):
         return Round(updates=steps, samples=steps, end_of_pass=True, stop=stop, report=report)
 
     def model(self, params, version):
-        return {"params_": np.array(params, copy=True)}
+        # RMSprop's statistics are this rank's own
+        return {"params_": np.array(params, copy=True), "rms_square_avg_": self.square_avg.copy()}
