@@ -94,6 +94,20 @@ def test_a_rank_that_raises_ends_the_job_promptly():
     assert time.perf_counter() - tic < 30  # the others were blocked in a barrier: aborted, not waited for
 
 
+@pytest.fixture(scope="module")
+def a9a_one_process(a9a):
+    """One process's test log-loss on a9a (alpha 1e-3, 10 epochs) for seeds 0, 1, 2:
+    0.3245-0.3246 (one thread: the same figures every run)."""
+    from sklearn.metrics import log_loss
+
+    from dpsgd import SGDClassifier
+
+    X, y, X_test, y_test = a9a
+    return [log_loss(y_test, SGDClassifier(loss="log_loss", alpha=1e-3, max_iter=10, tol=None, random_state=s,
+                                           n_threads=1).fit(X, y).predict_proba(X_test)) for s in range(3)]
+
+
+# The median over seeds 0, 1, 2 against one process's mean over the same seeds.
 # Unscaled pushes are fragile: each carries sync_every local steps, and pushes from several
 # ranks add up to too long a step while the schedule's steps are large (2 ranks, sync_every
 # 1,024: 4 to 6 of 16 runs of one seed 2-4% worse, before and after this session). The delay-adaptive
@@ -101,25 +115,23 @@ def test_a_rank_that_raises_ends_the_job_promptly():
 # and short rounds (256 samples: 16 of 16 runs within 1%).
 # exchange='allreduce' (local SGD, changes of 1,024 steps averaged): 0.3252 and 0.3247 against
 # one process's 0.3245 and 0.3246 (seeds 0, 1).
+# Measured (24 runs of each seed set, half with a `yes` process busy on one of the 2 cores;
+# one process's mean over seeds 0-2: 0.3244): 3 ranks, budget, 1,024: single runs 0.3242-0.3263
+# (at most 1.006x); 2 ranks, none, 256: 0.3246-0.3268 (at most 1.007x); medians of 3 seeds at
+# most 1.005x. A single seed's bound of 1% was within the tail above (2-4% worse runs): the
+# median of 3 seeds stays within 1% unless two of them are, as with unscaled pushes.
 @pytest.mark.parametrize("ranks,policy,sync_every,exchange", [(3, "budget", 1024, "server"),
                                                              (2, "none", 256, "server"),
                                                              (3, "budget", 1024, "allreduce")])
-def test_distributed_linear_reaches_single_process_loss(a9a, ranks, policy, sync_every, exchange):
-    from sklearn.metrics import log_loss
-
-    from dpsgd import SGDClassifier
-
-    X, y, X_test, y_test = a9a
-    single = np.mean([log_loss(y_test, SGDClassifier(loss="log_loss", alpha=1e-3, max_iter=10, tol=None,
-                                                     random_state=s, n_threads=1).fit(X, y).predict_proba(X_test))
-                      for s in range(2)])
+def test_distributed_linear_reaches_single_process_loss(a9a_one_process, ranks, policy, sync_every, exchange):
     results = []
-    for seed in range(2):
+    for seed in range(3):
         out = run_mpi("linear_distributed.py", ranks, seed, policy, sync_every, exchange, timeout=300)
         assert out.returncode == 0, out.stderr
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     assert all(r["same_model_on_all_ranks"] for r in results)
-    assert np.mean([r["test_log_loss"] for r in results]) <= single * 1.01
+    losses = [r["test_log_loss"] for r in results]
+    assert np.median(losses) <= np.mean(a9a_one_process) * 1.01, losses
     # the delay of every push was measured on every rank, and its histogram recorded
     assert all(len(r["delays"]) == out.ranks and all(d["pushes"] > 0 for d in r["delays"]) for r in results)
     for d in (d for r in results for d in r["delays"]):
@@ -149,6 +161,10 @@ def lda_single():
 @pytest.mark.parametrize("ranks,threads,transfer", [(2, 1, "rows"), (2, 1, "dense"), (3, 1, "auto"),
                                                      (4, 1, "auto"), (2, 2, "auto")])
 def test_distributed_lda_reaches_single_process_likelihood(lda_single, ranks, threads, transfer):
+    """One run of each setting: held-out nats/word within 2% of one process, topics recovered.
+    Measured: 8 runs of each of the 5 settings (4 with a `yes` process busy on one of the 2
+    cores) gave -3.8883 to -3.8852 against one process's -3.8861 (at most 0.06% apart) and
+    recovery 0.9996-0.9998, so one run stays far inside both bounds."""
     out = run_mpi("lda_distributed.py", ranks, threads, transfer, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -194,29 +210,35 @@ def test_a_global_budget_of_seconds_stops_every_rank(task):
 
 
 @pytest.mark.parametrize("task", ["linear", "lda"])
-def test_the_master_can_only_host(task):
-    out = run_mpi("host_only.py", 3, task)
+def test_the_master_can_only_host(task, request):
+    """Rank 0 only hosts the window (no data, no pushes) while 2 workers train.
+
+    linear: the median test log-loss of seeds 0, 1, 2 (one job) within 3% of one process's
+    mean over the same seeds. 3 processes on the 2 cores, seed 0 alone: 0.3245-0.3273 in 8 runs
+    (one process 0.3245), 4 of them with a `yes` process busy on one core (at most 1.009x), and
+    once 0.3324 (1.024x) while other work shared the machine: a single run's tail, which the
+    median of 3 seeds tolerates; a 3% bound on the median still fails when two seeds are that far
+    off (unscaled pushes in test_distributed_linear_defaults_reach_the_single_process_loss: 1.08x).
+
+    lda: held-out nats/word within 2% of one process fitting all the documents (one seed: 8 runs,
+    4 of them with a busy core, gave -3.7197 to -3.7193 against one process's -3.7195, a spread
+    of 0.01%, far inside the 2%)."""
+    seeds = [0, 1, 2] if task == "linear" else [0]
+    out = run_mpi("host_only.py", 3, task, ",".join(map(str, seeds)))
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["same_model"] and result["pushes"][0] == 0 and min(result["pushes"][1:]) > 0
-    # linear: test log-loss within 3% of one process. 3 processes on the 2 cores: 4 runs gave
-    # 0.3245-0.3273 (one process 0.3245), and 0.3324 while other work shared the machine
+    assert len(result["quality"]) == len(seeds)
     if task == "linear":
-        from sklearn.metrics import log_loss
-
-        from dpsgd import SGDClassifier
-        from dpsgd.data import load_a9a
-
-        X, y, X_test, y_test = load_a9a()
-        single = SGDClassifier(loss="log_loss", alpha=1e-3, max_iter=10, tol=None, random_state=0, n_threads=1)
-        assert result["quality"] <= log_loss(y_test, single.fit(X, y).predict_proba(X_test)) * 1.03
-    else:  # held-out nats/word within 2% of one process fitting all the documents
+        single = np.mean(request.getfixturevalue("a9a_one_process"))
+        assert np.median(result["quality"]) <= single * 1.03, result["quality"]
+    else:
         from dpsgd import LatentDirichletAllocation
         from dpsgd.data import make_lda_corpus
 
         X, _, _ = make_lda_corpus(3_000, 300, 5, 60, random_state=0)
         single = LatentDirichletAllocation(5, max_iter=5, n_threads=1, random_state=0).fit(X[:2_700])
-        assert result["quality"] >= single.heldout_log_likelihood(X[2_700:]) * 1.02
+        assert result["quality"][0] >= single.heldout_log_likelihood(X[2_700:]) * 1.02  # negative: within 2%
 
 
 # Any error on any rank inside a distributed fit ends every rank promptly with that rank's

@@ -17,8 +17,15 @@ from dpsgd.evaluation import match_topics, split_tokens
 @pytest.mark.parametrize("parallel", ["batch", "hogwild"])
 @pytest.mark.parametrize("n_threads", [1, 2, 4])
 def test_topic_recovery(parallel, n_threads):
+    """Plain online VB on this corpus is bimodal: with Hogwild! threads seed 0 recovered the
+    topics (0.9997) in 10 of 10 runs (8 with a busy core), but seeds 1 and 2 merge two topics
+    (0.885-0.887, every run), and a Hogwild! interleaving is another draw of the same kind.
+    Hogwild! therefore runs with re-seeding, which undoes a merge: 0.9997 in 12 of 12 runs
+    of seeds 0-2 on 2 and 4 threads; a merged topic that stays, or topics that Hogwild!
+    loses, give under 0.95. Batch mode (no Hogwild!) stays plain."""
     X, topics, _ = make_lda_corpus(5_000, 500, 10, 100, random_state=1)
-    lda = LatentDirichletAllocation(10, max_iter=10, n_threads=n_threads, parallel=parallel, random_state=0).fit(X)
+    lda = LatentDirichletAllocation(10, max_iter=10, n_threads=n_threads, parallel=parallel, random_state=0,
+                                    reseed_topics=parallel == "hogwild").fit(X)
     assert lda.n_threads_ == min(n_threads, available_threads())
     cosine, _ = match_topics(topics, lda.components_)
     assert cosine >= 0.95

@@ -61,22 +61,28 @@ def test_small_problems_use_fewer_threads(a9a):
 
 @pytest.mark.parametrize("n_threads", [1, 2, 4])
 def test_synthetic_known_separator(n_threads, force_threads):
+    """Hogwild! threads against one thread, seed by seed (seeds 0, 1, 2): the median ratio of
+    test losses within 1%. One thread's loss moves 0.8% with the seed alone (0.1963-0.1978),
+    which the paired ratio removes: measured 0.988-1.005 over 2 and 4 threads, 3 seeds, 4 runs
+    each (2 with a `yes` process busy on one of the 2 cores); the median of 3 seeds tolerates
+    one run in the tail."""
     X, y, w_true = make_sparse_classification(22_000, 1_000, 40, noise=0.05, random_state=1)
     X_train, y_train, X_test, y_test = X[:20_000], y[:20_000], X[20_000:], y[20_000:]
     margin = X @ w_true
     true_accuracy = np.mean(np.where(X_test @ w_true - np.median(margin) > 0, 1, -1) == y_test)
-    kw = dict(loss="log_loss", alpha=1e-5, max_iter=10, tol=None, random_state=0)
-    ref = SGDClassifier(**kw, n_threads=1).fit(X_train, y_train)
-    clf = SGDClassifier(**kw, n_threads=n_threads).fit(X_train, y_train)
-    loss_ref = log_loss(y_test, ref.predict_proba(X_test))
-    loss = log_loss(y_test, clf.predict_proba(X_test))
-    assert loss <= loss_ref * 1.01
-    assert clf.score(X_test, y_test) >= true_accuracy - 0.05  # true separator: 0.98
-    # the learned direction agrees with the true one on the informative features
     informative = w_true != 0
-    cosine = clf.coef_[0, informative] @ w_true[informative] / (
-        np.linalg.norm(clf.coef_[0, informative]) * np.linalg.norm(w_true[informative]))
-    assert cosine > 0.95
+    ratios = []
+    for seed in range(3):
+        kw = dict(loss="log_loss", alpha=1e-5, max_iter=10, tol=None, random_state=seed)
+        ref = SGDClassifier(**kw, n_threads=1).fit(X_train, y_train)
+        clf = SGDClassifier(**kw, n_threads=n_threads).fit(X_train, y_train)
+        ratios.append(log_loss(y_test, clf.predict_proba(X_test)) / log_loss(y_test, ref.predict_proba(X_test)))
+        assert clf.score(X_test, y_test) >= true_accuracy - 0.05  # true separator: 0.98
+        # the learned direction agrees with the true one on the informative features
+        cosine = clf.coef_[0, informative] @ w_true[informative] / (
+            np.linalg.norm(clf.coef_[0, informative]) * np.linalg.norm(w_true[informative]))
+        assert cosine > 0.95
+    assert np.median(ratios) <= 1.01, ratios
 
 
 def test_same_test_loss_as_scikit_learn():
