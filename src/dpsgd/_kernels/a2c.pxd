@@ -12,6 +12,7 @@ ctypedef struct A2cNet:
     Py_ssize_t c_w1, c_b1, c_w2, c_b2, c_w3, c_b3
     Py_ssize_t n_params
     Py_ssize_t scratch  # doubles of per-thread scratch a forward/backward needs
+    Py_ssize_t fwd_row  # doubles of one sample's activations (a2c_forward_batch's acts)
 
 cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) noexcept nogil
 cdef void a2c_forward_one(const A2cNet *net, const double *p, const double *x, double *scratch,
@@ -19,6 +20,13 @@ cdef void a2c_forward_one(const A2cNet *net, const double *p, const double *x, d
 cdef void a2c_forward(const A2cNet *net, const double *params, const double *obs, Py_ssize_t n,
                       double *logits, double *log_probs, double *entropy, double *values,
                       double *scratch) noexcept nogil
+cdef Py_ssize_t a2c_batch_scratch(const A2cNet *net, Py_ssize_t m) noexcept nogil
+cdef void a2c_forward_batch(const A2cNet *net, const double *p, const double *obs, Py_ssize_t m, double *acts,
+                            double *logits, double *entropy, double *values, double *scratch) noexcept nogil
+cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
+                             const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
+                             double vf_coef, bint normalize_advantage, const double *acts, const double *entropy,
+                             const double *values, double *grad, double *stats, double *scratch) noexcept nogil
 cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
                         const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
                         double vf_coef, bint normalize_advantage, double *grad, double *stats,

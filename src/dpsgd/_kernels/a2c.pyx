@@ -57,6 +57,7 @@ cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) 
     net.n_params = o
     # actor a1, a2, logp; critic c1, c2; backward deltas d1 (h1), d2 (h2), dz (n_actions)
     net.scratch = 3 * <Py_ssize_t>h1 + 3 * <Py_ssize_t>h2 + 2 * <Py_ssize_t>n_actions
+    net.fwd_row = 2 * <Py_ssize_t>h1 + 2 * <Py_ssize_t>h2 + n_actions  # a1, a2, logp, c1, c2
 
 
 cdef inline void _dense(const double *w, const double *b, const double *x, int n_in, int n_out,
@@ -108,6 +109,81 @@ cdef void a2c_forward_one(const A2cNet *net, const double *p, const double *x, d
     _dense(p + net.c_w1, p + net.c_b1, x, d, h1, True, c1)
     _dense(p + net.c_w2, p + net.c_b2, c1, h1, h2, True, c2)
     _dense(p + net.c_w3, p + net.c_b3, c2, h2, 1, False, value)
+
+
+cdef inline void _dense_t(const double *w, const double *b, const double *xt, int n_in, int n_out, Py_ssize_t m,
+                          bint squash, double *ot) noexcept nogil:
+    """ot (n_out, m) = W xt + b, or tanh of it, for m inputs at once (xt: (n_in, m)).
+
+    Each of the m sums adds in ``_dense``'s order (bias, then k ascending), so the results are
+    ``_dense``'s bit for bit; but the m sums are independent, so the inner loop runs at the
+    multiply-add throughput (SIMD across the inputs) instead of one add's latency per term.
+    """
+    cdef int i, k
+    cdef Py_ssize_t e
+    cdef double wk
+    cdef double *o
+    cdef const double *xk
+    cdef const double *row
+    for i in range(n_out):
+        o = ot + i * m
+        row = w + <Py_ssize_t>i * n_in
+        for e in range(m):
+            o[e] = b[i]
+        for k in range(n_in):
+            wk = row[k]
+            xk = xt + k * m
+            for e in range(m):
+                o[e] += wk * xk[e]
+        if squash:
+            for e in range(m):
+                o[e] = tanh(o[e])
+
+
+cdef Py_ssize_t a2c_batch_scratch(const A2cNet *net, Py_ssize_t m) noexcept nogil:
+    """Doubles of scratch a2c_forward_batch needs for m observations."""
+    return (net.obs_dim + 2 * <Py_ssize_t>net.h1 + 2 * <Py_ssize_t>net.h2 + net.n_actions + 1) * m
+
+
+cdef void a2c_forward_batch(const A2cNet *net, const double *p, const double *obs, Py_ssize_t m, double *acts,
+                            double *logits, double *entropy, double *values, double *scratch) noexcept nogil:
+    """Forward of m observations (m, obs_dim) at once, bit for bit ``a2c_forward_one``'s.
+
+    Writes each sample's activations to ``acts`` (m, fwd_row) in a2c_forward_one's scratch
+    layout (a1, a2, logp, c1, c2: what :func:`a2c_loss_grad_from` reads), its logits
+    (m, n_actions), entropy and value. ``scratch``: a2c_batch_scratch(net, m) doubles.
+    """
+    cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, d = net.obs_dim, j
+    cdef Py_ssize_t e, row = net.fwd_row
+    cdef double *xt = scratch
+    cdef double *a1t = xt + d * m
+    cdef double *a2t = a1t + h1 * m
+    cdef double *zt = a2t + h2 * m
+    cdef double *c1t = zt + na * m
+    cdef double *c2t = c1t + h1 * m
+    cdef double *vt = c2t + h2 * m
+    cdef double *out
+    for e in range(m):
+        for j in range(d):
+            xt[j * m + e] = obs[e * d + j]
+    _dense_t(p + net.a_w1, p + net.a_b1, xt, d, h1, m, True, a1t)
+    _dense_t(p + net.a_w2, p + net.a_b2, a1t, h1, h2, m, True, a2t)
+    _dense_t(p + net.a_w3, p + net.a_b3, a2t, h2, na, m, False, zt)
+    _dense_t(p + net.c_w1, p + net.c_b1, xt, d, h1, m, True, c1t)
+    _dense_t(p + net.c_w2, p + net.c_b2, c1t, h1, h2, m, True, c2t)
+    _dense_t(p + net.c_w3, p + net.c_b3, c2t, h2, 1, m, False, vt)
+    for e in range(m):
+        out = acts + e * row
+        for j in range(h1):
+            out[j] = a1t[j * m + e]
+            out[h1 + h2 + na + j] = c1t[j * m + e]
+        for j in range(h2):
+            out[h1 + j] = a2t[j * m + e]
+            out[2 * h1 + h2 + na + j] = c2t[j * m + e]
+        for j in range(na):
+            logits[e * na + j] = zt[j * m + e]
+        entropy[e] = _log_softmax(logits + e * na, na, out + h1 + h2)
+        values[e] = vt[e]
 
 
 cdef void a2c_forward(const A2cNet *net, const double *params, const double *obs, Py_ssize_t n,
@@ -177,14 +253,34 @@ cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *o
     A and R constants; with ``normalize_advantage`` A is ``(A - mean) / (std + 1e-8)``, std
     with n - 1 degrees of freedom as torch's (n >= 2: the caller checks). stats receives
     (loss, policy_loss, value_loss, entropy_loss). Actions must be in range (the caller checks).
+    Runs each sample's forward; :func:`a2c_loss_grad_from` takes them from a rollout instead.
     """
+    _loss_grad(net, params, obs, actions, advantages, returns, n, ent_coef, vf_coef, normalize_advantage,
+               NULL, NULL, NULL, grad, stats, scratch)
+
+
+cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
+                             const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
+                             double vf_coef, bint normalize_advantage, const double *acts, const double *entropy,
+                             const double *values, double *grad, double *stats, double *scratch) noexcept nogil:
+    """``a2c_loss_grad`` from the forward a rollout already ran on the same ``params``
+    (``a2c_forward_batch``'s acts, entropy and values): the same gradient, bit for bit,
+    without a second forward."""
+    _loss_grad(net, params, obs, actions, advantages, returns, n, ent_coef, vf_coef, normalize_advantage,
+               acts, entropy, values, grad, stats, scratch)
+
+
+cdef void _loss_grad(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
+                     const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
+                     double vf_coef, bint normalize_advantage, const double *acts, const double *entropy,
+                     const double *values, double *grad, double *stats, double *scratch) noexcept nogil:
     cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, j
-    cdef double *a1 = scratch
-    cdef double *a2 = a1 + h1
-    cdef double *logp = a2 + h2
-    cdef double *c1 = logp + na
-    cdef double *c2 = c1 + h1
-    cdef double *d1 = c2 + h2
+    cdef const double *a1 = scratch
+    cdef const double *a2 = a1 + h1
+    cdef const double *logp = a2 + h2
+    cdef const double *c1 = logp + na
+    cdef const double *c2 = c1 + h1
+    cdef double *d1 = scratch + 2 * h1 + 2 * h2 + na
     cdef double *d2 = d1 + h1
     cdef double *dz = d2 + h2
     cdef double inv_n = 1.0 / n
@@ -204,7 +300,16 @@ cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *o
         std_adv = sqrt(std_adv / (n - 1)) + 1e-8
     for t in range(n):
         x = obs + t * net.obs_dim
-        a2c_forward_one(net, params, x, scratch, dz, &h, &v)
+        if acts == NULL:
+            a2c_forward_one(net, params, x, scratch, dz, &h, &v)
+        else:  # the rollout's activations of this sample, in the same layout
+            a1 = acts + t * net.fwd_row
+            a2 = a1 + h1
+            logp = a2 + h2
+            c1 = logp + na
+            c2 = c1 + h1
+            h = entropy[t]
+            v = values[t]
         adv = (advantages[t] - mean_adv) / std_adv if normalize_advantage else advantages[t]
         policy_loss -= adv * logp[actions[t]]
         value_loss += (returns[t] - v) * (returns[t] - v)

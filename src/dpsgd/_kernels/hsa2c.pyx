@@ -34,8 +34,8 @@ from cython.parallel cimport parallel, threadid
 from libc.math cimport exp, isfinite
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
-from dpsgd._kernels.a2c cimport (A2cNet, a2c_net_init, a2c_forward, a2c_loss_grad, a2c_clip_grad_norm,
-                                 a2c_snapshot, a2c_rmsprop_step, a2c_gae)
+from dpsgd._kernels.a2c cimport (A2cNet, a2c_net_init, a2c_forward, a2c_forward_batch, a2c_batch_scratch,
+                                 a2c_loss_grad_from, a2c_clip_grad_norm, a2c_snapshot, a2c_rmsprop_step, a2c_gae)
 from dpsgd._kernels.atomics cimport dp_fetch_add_i64, dp_load_i64
 from dpsgd._kernels.envs cimport EnvSpec, spec_of, CARTPOLE, ACROBOT
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
@@ -105,8 +105,10 @@ cdef void _sizes(const Config *c, Py_ssize_t *d, Py_ssize_t *f, Py_ssize_t *i, P
     cdef Py_ssize_t P = c.net.n_params, ne = c.n_envs, N = <Py_ssize_t>c.n_envs * c.n_steps
     cdef Py_ssize_t od = c.spec.obs_dim, na = c.net.n_actions
     # local params, grad, net scratch, stats (4), states, rollout obs, rewards, values, advantages,
-    # returns, last values, episode returns, logits, log-probs, one float64 observation
-    d[0] = _pad(2 * P + c.net.scratch + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + 2 * na + od)
+    # returns, last values, episode returns, logits (of every env), log-probs, one float64
+    # observation, the rollout's activations and entropies, the batched forward's scratch
+    d[0] = _pad(2 * P + c.net.scratch + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + ne * na + na + od
+                + N * c.net.fwd_row + N + a2c_batch_scratch(&c.net, ne))
     f[0] = 2 * _pad(ne * od)              # current float32 observations (whole lines)
     i[0] = _pad(N + 2 * ne)               # actions, elapsed, episode lengths
     u[0] = _pad(N + ne) * 8               # episode_starts, current starts (in bytes, whole lines)
@@ -130,6 +132,9 @@ ctypedef struct Rows:
     double *logits
     double *logp
     double *xd
+    double *acts       # the rollout's activations (N, fwd_row), for the gradient
+    double *entropy    # the rollout's entropies (N)
+    double *batch      # a2c_forward_batch's scratch
     float *fobs
     int64_t *actions
     int64_t *elapsed
@@ -157,8 +162,11 @@ cdef void _carve(const Config *c, int tid, Rows *w) noexcept nogil:
     w.last_values = w.returns + N
     w.ep_ret = w.last_values + ne
     w.logits = w.ep_ret + ne
-    w.logp = w.logits + na
+    w.logp = w.logits + ne * na
     w.xd = w.logp + na
+    w.acts = w.xd + od
+    w.entropy = w.acts + N * c.net.fwd_row
+    w.batch = w.entropy + N
     w.fobs = c.fmem + tid * c.fmem_row
     w.actions = c.imem + tid * c.imem_row
     w.elapsed = w.actions + N
@@ -203,6 +211,10 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
     cdef double *logits = w.logits
     cdef double *logp = w.logp
     cdef double *xd = w.xd
+    cdef double *acts = w.acts
+    cdef double *entropy = w.entropy
+    cdef double *batch = w.batch
+    cdef Py_ssize_t row = net.fwd_row
     cdef float *fobs = w.fobs
     cdef int64_t *actions = w.actions
     cdef int64_t *elapsed = w.elapsed
@@ -226,12 +238,15 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
             break
         a2c_snapshot(c.params, local, P)
         for t in range(ns):
+            k = t * ne
+            for j in range(ne * od):
+                obs_buf[k * od + j] = <double>fobs[j]
+            # every env's forward at once (the gradient reuses these activations)
+            a2c_forward_batch(net, local, obs_buf + k * od, ne, acts + k * row, logits, entropy + k, values + k,
+                              batch)
             for e in range(ne):
                 k = t * ne + e
-                for j in range(od):
-                    obs_buf[k * od + j] = <double>fobs[e * od + j]
-                a2c_forward(net, local, obs_buf + k * od, 1, logits, logp, &h, &values[k], scratch)
-                a = _sample(pol, logp, <int>na)
+                a = _sample(pol, acts + k * row + net.h1 + net.h2, <int>na)
                 actions[k] = a
                 starts[k] = cur_start[e]
                 s = state + e * sd
@@ -270,8 +285,8 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
         if c.rec_params != NULL:
             _record(c, u, local, obs_buf, actions, rewards, values, starts, last_values, cur_start,
                     advantages, returns)
-        a2c_loss_grad(net, local, obs_buf, actions, advantages, returns, N, c.ent_coef, c.vf_coef,
-                      c.normalize_advantage, grad, stats, scratch)
+        a2c_loss_grad_from(net, local, obs_buf, actions, advantages, returns, N, c.ent_coef, c.vf_coef,
+                           c.normalize_advantage, acts, entropy, values, grad, stats, scratch)
         norm = a2c_clip_grad_norm(grad, P, c.max_grad_norm)
         if not isfinite(norm):
             dp_fetch_add_i64(&c.counters[C_DIVERGED], 1)
