@@ -464,11 +464,22 @@ def py_forward(const double[::1] params, const double[:, ::1] obs, int h1, int h
     log_probs = np.empty((n, n_actions))
     entropy = np.empty(n)
     values = np.empty(n)
-    scratch = np.empty(net.scratch)
-    cdef double[:, ::1] lg = logits, lp = log_probs
+    # batches of at most 64 observations: their activations stay in the L1 cache
+    cdef Py_ssize_t chunk = min(n, 64), start, m, e, j, lp_at = net.h1 + net.h2
+    acts = np.empty((chunk, net.fwd_row))
+    scratch = np.empty(a2c_batch_scratch(&net, chunk))
+    cdef double[:, ::1] lg = logits, lp = log_probs, ac = acts
     cdef double[::1] en = entropy, va = values, sc = scratch
+    start = 0
     with nogil:
-        a2c_forward(&net, &params[0], &obs[0, 0], n, &lg[0, 0], &lp[0, 0], &en[0], &va[0], &sc[0])
+        while start < n:
+            m = min(chunk, n - start)
+            a2c_forward_batch(&net, &params[0], &obs[start, 0], m, &ac[0, 0], &lg[start, 0], &en[start],
+                              &va[start], &sc[0])
+            for e in range(m):
+                for j in range(n_actions):
+                    lp[start + e, j] = ac[e, lp_at + j]
+            start += m
     return logits, log_probs, entropy, values
 
 

@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from dpsgd import persist, stepsize
+from dpsgd._kernels import a2c as _a2c_kernel
 from dpsgd._validation import check_number
 from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.failure import ends_job_on_error
@@ -370,7 +371,8 @@ class A2C(BaseEstimator):
         return (actions[0] if single else actions), None
 
     def _actions(self, layout: ActorCriticLayout, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        _, log_probs, _, _ = layout.forward(self.params_, obs)
+        _, log_probs, _, _ = _a2c_kernel.py_forward(self.params_, np.ascontiguousarray(obs, dtype=np.float64),
+                                                    layout.h1, layout.h2, layout.n_actions)
         if deterministic:
             return log_probs.argmax(axis=1).astype(np.int64)
         rng = getattr(self, "_predict_rng", None)
