@@ -212,6 +212,38 @@ def test_rmsprop_as_torch():
     np.testing.assert_allclose(params, p_ref, rtol=1e-14)
 
 
+def test_adam_as_torch():
+    """Twenty steps of torch's Adam(betas=(0.9, 0.999), eps=1e-5), transcribed from torch/optim/adam.py
+    (single-tensor path), then against torch itself where it is installed (the bench extra)."""
+    rng = np.random.default_rng(2)
+    params = rng.normal(size=40)
+    m, v = np.zeros(40), np.zeros(40)
+    p_ref, m_ref, v_ref = params.copy(), m.copy(), v.copy()
+    lr, b1, b2, eps = 7e-4, 0.9, 0.999, 1e-5
+    grads = rng.normal(size=(20, 40))
+    for step, g in enumerate(grads, start=1):
+        m_ref = m_ref + (1 - b1) * (g - m_ref)                  # exp_avg.lerp_(grad, 1 - beta1)
+        v_ref = v_ref * b2 + (1 - b2) * g * g                   # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
+        denom = np.sqrt(v_ref) / np.sqrt(1 - b2 ** step) + eps  # (sqrt / bias_correction2_sqrt).add_(eps)
+        p_ref = p_ref - lr / (1 - b1 ** step) * (m_ref / denom)  # param.addcdiv_(exp_avg, denom, -step_size)
+        a2c.py_adam_step(params, m, v, g, lr, b1, b2, eps, step)
+    np.testing.assert_allclose(m, m_ref, rtol=1e-13)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-13)
+    np.testing.assert_allclose(params, p_ref, rtol=1e-13)
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(grads[0] * 0 + rng.normal(size=40), dtype=torch.float64, requires_grad=True)
+    ours = t.detach().numpy().copy()
+    m, v = np.zeros(40), np.zeros(40)
+    opt = torch.optim.Adam([t], lr=lr, betas=(b1, b2), eps=eps)
+    for step, g in enumerate(grads, start=1):
+        t.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        a2c.py_adam_step(ours, m, v, g, lr, b1, b2, eps, step)
+    np.testing.assert_allclose(ours, t.detach().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="step"):
+        a2c.py_adam_step(ours, m, v, g, lr, step=0)
+
+
 def test_train_step_is_gradient_clip_and_rmsprop():
     layout, params, obs, actions, advantages, returns = tiny()
     sq = np.random.default_rng(9).uniform(0, 0.1, layout.n_params)

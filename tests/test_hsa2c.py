@@ -123,7 +123,7 @@ def test_one_thread_is_reproducible():
     b = learn("CartPole-v1", 20_000, n_threads=1, seed=5)
     c = learn("CartPole-v1", 20_000, n_threads=1, seed=6)
     np.testing.assert_array_equal(a.params, b.params)
-    np.testing.assert_array_equal(a.square_avg, b.square_avg)
+    np.testing.assert_array_equal(a.optimizer_state, b.optimizer_state)
     np.testing.assert_array_equal(a.episode_returns, b.episode_returns)
     np.testing.assert_array_equal(a.episode_steps, b.episode_steps)
     assert not np.array_equal(a.params, c.params)

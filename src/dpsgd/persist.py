@@ -132,6 +132,7 @@ _SCALARS = {
     "doc_topic_prior_": dict(low=0.0, low_open=True),
     "topic_word_prior_": dict(low=0.0, low_open=True),
     "num_timesteps": dict(low=0, integer=True),
+    "optimizer_steps_": dict(low=0, integer=True),
 }
 
 # parameters that describe a run, not the model: not saved (a loaded model has the defaults)
@@ -615,8 +616,14 @@ def _a2c_arrays(archive, d, params):
     if d != layout.obs_dim:
         raise ValueError(f"{archive.path}: n_features_in_ is {d}, but {params['env']} has observations of "
                          f"{layout.obs_dim}")
-    return {"params_": _weights(archive, "params_", (layout.n_params,)),
-            "rms_square_avg_": _nonnegative(archive, "rms_square_avg_", (layout.n_params,))}
+    n = layout.n_params
+    if params["use_rms_prop"]:  # RMSprop's square averages
+        return {"params_": _weights(archive, "params_", (n,)),
+                "optimizer_state_": _nonnegative(archive, "optimizer_state_", (n,))}
+    moments = _weights(archive, "optimizer_state_", (2, n))  # Adam's first and second
+    if not np.all(moments[1] >= 0):
+        raise ValueError(f"{archive.path}: the second moments of 'optimizer_state_' must be non-negative")
+    return {"params_": _weights(archive, "params_", (n,)), "optimizer_state_": moments}
 
 
 def _nonnegative(archive, name, shape):

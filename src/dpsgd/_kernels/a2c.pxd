@@ -36,6 +36,8 @@ cdef double a2c_clip_grad_norm(double *grad, Py_ssize_t n, double max_norm) noex
 cdef void a2c_snapshot(const double *shared, double *local, Py_ssize_t n) noexcept nogil
 cdef void a2c_rmsprop_step(double *params, double *square_avg, const double *grad, Py_ssize_t n,
                            double lr, double alpha, double eps) noexcept nogil
+cdef void a2c_adam_step(double *params, double *exp_avg, double *exp_avg_sq, const double *grad, Py_ssize_t n,
+                        double lr, double beta1, double beta2, double eps, long long step) noexcept nogil
 cdef void a2c_gae(const double *rewards, const double *values, const uint8_t *episode_starts,
                   const double *last_values, const uint8_t *dones, Py_ssize_t n_steps, Py_ssize_t n_envs,
                   double gamma, double gae_lambda, double *advantages, double *returns) noexcept nogil

@@ -26,7 +26,7 @@ kernel runs; the ``py_*`` ones exist so that tests reach each piece.
 """
 import numpy as np
 
-from libc.math cimport exp, log, sqrt, tanh
+from libc.math cimport exp, log, pow, sqrt, tanh
 from libc.stdint cimport int64_t, uint8_t
 
 from dpsgd._kernels.atomics cimport dp_load, dp_store
@@ -373,6 +373,28 @@ cdef void a2c_rmsprop_step(double *params, double *square_avg, const double *gra
         dp_store(&params[i], dp_load(&params[i]) - lr * (g / (sqrt(sq) + eps)))
 
 
+cdef void a2c_adam_step(double *params, double *exp_avg, double *exp_avg_sq, const double *grad, Py_ssize_t n,
+                        double lr, double beta1, double beta2, double eps, long long step) noexcept nogil:
+    """torch.optim.Adam (not amsgrad, no weight decay) step ``step`` (1-based) on shared buffers.
+
+    As torch computes it: ``m += (1 - beta1) (g - m)``, ``v = beta2 v + (1 - beta2) g^2``,
+    ``p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)``. The
+    moments and parameters may be shared with other threads: relaxed loads and stores.
+    """
+    cdef Py_ssize_t i
+    cdef double g, m, v
+    cdef double step_size = lr / (1.0 - pow(beta1, <double>step))
+    cdef double bc2_sqrt = sqrt(1.0 - pow(beta2, <double>step))
+    for i in range(n):
+        g = grad[i]
+        m = dp_load(&exp_avg[i])
+        m = m + (1.0 - beta1) * (g - m)
+        v = beta2 * dp_load(&exp_avg_sq[i]) + (1.0 - beta2) * g * g
+        dp_store(&exp_avg[i], m)
+        dp_store(&exp_avg_sq[i], v)
+        dp_store(&params[i], dp_load(&params[i]) - step_size * (m / (sqrt(v) / bc2_sqrt + eps)))
+
+
 cdef void a2c_gae(const double *rewards, const double *values, const uint8_t *episode_starts,
                   const double *last_values, const uint8_t *dones, Py_ssize_t n_steps, Py_ssize_t n_envs,
                   double gamma, double gae_lambda, double *advantages, double *returns) noexcept nogil:
@@ -524,6 +546,19 @@ def py_rmsprop_step(double[::1] params, double[::1] square_avg, const double[::1
                          f"{n}, {square_avg.shape[0]}, {grad.shape[0]}")
     with nogil:
         a2c_rmsprop_step(&params[0], &square_avg[0], &grad[0], n, lr, alpha, eps)
+
+
+def py_adam_step(double[::1] params, double[::1] exp_avg, double[::1] exp_avg_sq, const double[::1] grad,
+                 double lr, double beta1=0.9, double beta2=0.999, double eps=1e-5, long long step=1):
+    """Adam step ``step`` (1-based) on ``params`` and the moments in place, as torch's."""
+    cdef Py_ssize_t n = params.shape[0]
+    if n == 0 or exp_avg.shape[0] != n or exp_avg_sq.shape[0] != n or grad.shape[0] != n:
+        raise ValueError(f"params, exp_avg, exp_avg_sq and grad must have one non-zero length, got "
+                         f"{n}, {exp_avg.shape[0]}, {exp_avg_sq.shape[0]}, {grad.shape[0]}")
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    with nogil:
+        a2c_adam_step(&params[0], &exp_avg[0], &exp_avg_sq[0], &grad[0], n, lr, beta1, beta2, eps, step)
 
 
 def py_gae(const double[:, ::1] rewards, const double[:, ::1] values, const uint8_t[:, ::1] episode_starts,

@@ -15,8 +15,9 @@ together (a shared counter, atomic fetch-add):
    added to its last reward; ``dones`` = terminated or truncated, the next step's
    ``episode_starts``; the values after the last step bootstrap the GAE (``a2c_gae``);
 4. the gradient of SB3's A2C loss on the snapshot (``a2c_loss_grad``), clipped
-   (``a2c_clip_grad_norm``), applied by RMSprop to the shared parameters and the shared
-   square averages with relaxed loads and stores, without locks (``a2c_rmsprop_step``).
+   (``a2c_clip_grad_norm``), applied by RMSprop (or Adam) to the shared parameters and the
+   shared optimizer statistics with relaxed loads and stores, without locks
+   (``a2c_rmsprop_step``, ``a2c_adam_step``: Adam's step is the update's ticket).
 
 Finished episodes (the env's own rewards, not the bootstrapped ones) are written at an
 index taken by an atomic fetch-add: return, length, and the env steps of the run when the
@@ -35,7 +36,7 @@ from libc.math cimport exp, isfinite
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from dpsgd._kernels.a2c cimport (A2cNet, a2c_net_init, a2c_forward, a2c_forward_batch, a2c_batch_scratch,
-                                 a2c_loss_grad_from, a2c_clip_grad_norm, a2c_snapshot, a2c_rmsprop_step, a2c_gae)
+                                 a2c_loss_grad_from, a2c_clip_grad_norm, a2c_snapshot, a2c_rmsprop_step, a2c_adam_step, a2c_gae)
 from dpsgd._kernels.atomics cimport dp_fetch_add_i64, dp_load_i64
 from dpsgd._kernels.envs cimport EnvSpec, spec_of, CARTPOLE, ACROBOT
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
@@ -64,8 +65,11 @@ ctypedef struct Config:
     uint64_t seed
     double gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, lr, alpha, eps
     bint normalize_advantage
+    bint adam               # Adam (beta1, beta2, eps) instead of RMSprop (alpha, eps)
+    double beta1, beta2
+    long long adam_steps    # Adam's steps before this run
     double *params          # shared
-    double *square_avg      # shared
+    double *square_avg      # shared: RMSprop's square averages, or Adam's first moments then second
     long long *counters     # shared (C_UPDATES, C_EPISODES, C_DIVERGED)
     double *ep_returns
     int64_t *ep_lengths
@@ -291,7 +295,11 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
         if not isfinite(norm):
             dp_fetch_add_i64(&c.counters[C_DIVERGED], 1)
             break
-        a2c_rmsprop_step(c.params, c.square_avg, grad, P, c.lr, c.alpha, c.eps)
+        if c.adam:
+            a2c_adam_step(c.params, c.square_avg, c.square_avg + P, grad, P, c.lr, c.beta1, c.beta2, c.eps,
+                          c.adam_steps + u + 1)
+        else:
+            a2c_rmsprop_step(c.params, c.square_avg, grad, P, c.lr, c.alpha, c.eps)
 
 
 cdef void init_thread(const Config *c, int tid) noexcept nogil:
@@ -351,7 +359,7 @@ cdef class Learner:
     def __init__(self, int env_id, int n_envs, int n_steps, int n_threads, uint64_t seed, double gamma,
                  double gae_lambda, double ent_coef, double vf_coef, double max_grad_norm, double learning_rate,
                  double rms_alpha, double rms_eps, bint normalize_advantage, int h1, int h2,
-                 int64_t max_episode_steps):
+                 int64_t max_episode_steps, bint adam=False, double beta1=0.9, double beta2=0.999):
         if env_id not in N_ACTIONS:
             raise ValueError(f"env_id must be one of {sorted(N_ACTIONS)}, got {env_id}")
         if n_envs < 1 or n_steps < 1:
@@ -369,6 +377,9 @@ cdef class Learner:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
         if not rms_alpha >= 0.0 or not rms_alpha <= 1.0:
             raise ValueError(f"rms_alpha must be in [0, 1], got {rms_alpha}")
+        for name, v in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {v}")
         for name, v in (("max_grad_norm", max_grad_norm), ("learning_rate", learning_rate), ("rms_eps", rms_eps)):
             if not (v > 0.0 and isfinite(v)):
                 raise ValueError(f"{name} must be a finite number > 0, got {v}")
@@ -382,6 +393,7 @@ cdef class Learner:
         c.gamma, c.gae_lambda, c.ent_coef, c.vf_coef = gamma, gae_lambda, ent_coef, vf_coef
         c.max_grad_norm, c.lr, c.alpha, c.eps = max_grad_norm, learning_rate, rms_alpha, rms_eps
         c.normalize_advantage = normalize_advantage
+        c.adam, c.beta1, c.beta2 = adam, beta1, beta2
         c.rec_params = NULL
         self.n_threads, self.n_params, self.env_steps = n_threads, c.net.n_params, 0
         cdef Py_ssize_t d, f, i, u, r
@@ -410,8 +422,10 @@ cdef class Learner:
             init_thread(c, tid)
 
     def run(self, double[::1] params, double[::1] square_avg, long long n_updates, double[::1] episode_returns,
-            int64_t[::1] episode_lengths, int64_t[::1] episode_steps):
-        """``n_updates`` more updates over the threads, in place on ``params`` and ``square_avg``.
+            int64_t[::1] episode_lengths, int64_t[::1] episode_steps, long long adam_steps=0):
+        """``n_updates`` more updates over the threads, in place on ``params`` and ``square_avg``
+        (RMSprop's square averages; with Adam its first moments then its second, 2 n_params
+        values, and ``adam_steps`` the steps it took before this run).
 
         Finished episodes go to ``episode_returns`` / ``episode_lengths`` / ``episode_steps``
         (env steps since the Learner began) up to their length. Returns ``(n_episodes,
@@ -421,10 +435,13 @@ cdef class Learner:
         cdef Config *c = &self.c
         if n_updates < 0:
             raise ValueError(f"n_updates must be >= 0, got {n_updates}")
-        if params.shape[0] != c.net.n_params or square_avg.shape[0] != c.net.n_params:
-            raise ValueError(f"params and square_avg must have {c.net.n_params} values (obs_dim={c.spec.obs_dim}, "
-                             f"hidden=({c.net.h1}, {c.net.h2}), n_actions={c.net.n_actions}), got "
-                             f"{params.shape[0]} and {square_avg.shape[0]}")
+        cdef Py_ssize_t k = 2 if c.adam else 1
+        if params.shape[0] != c.net.n_params or square_avg.shape[0] != k * c.net.n_params:
+            raise ValueError(f"params and square_avg must have {c.net.n_params} and {k} x {c.net.n_params} values "
+                             f"(obs_dim={c.spec.obs_dim}, hidden=({c.net.h1}, {c.net.h2}), n_actions="
+                             f"{c.net.n_actions}), got {params.shape[0]} and {square_avg.shape[0]}")
+        if adam_steps < 0:
+            raise ValueError(f"adam_steps must be >= 0, got {adam_steps}")
         if not np.all(np.isfinite(np.asarray(params))) or not np.all(np.isfinite(np.asarray(square_avg))):
             raise ValueError("params and square_avg must be finite")
         if episode_returns.shape[0] != episode_lengths.shape[0] or episode_returns.shape[0] != episode_steps.shape[0]:
@@ -438,7 +455,7 @@ cdef class Learner:
         c.params, c.square_avg = &params[0], &square_avg[0]
         c.ep_returns, c.ep_lengths, c.ep_steps = &er[0], &el[0], &es[0]
         c.ep_capacity = episode_returns.shape[0]
-        c.n_updates, c.step_base = n_updates, self.env_steps
+        c.n_updates, c.step_base, c.adam_steps = n_updates, self.env_steps, adam_steps
         counters = self._memory[5]
         counters[:] = 0
         cdef int tid = 0

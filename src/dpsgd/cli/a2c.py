@@ -17,14 +17,17 @@ from dpsgd.envs.vector import ENVS
 
 
 def _checkpointer(args, model_args):
-    """``write(params, square_avg, num_timesteps)``: a checkpoint of the run, or None without --checkpoint."""
+    """``write(state, num_timesteps)``: a checkpoint of the run (``state``: the model's ``params_``,
+    ``optimizer_state_`` and ``optimizer_steps_``), or None without --checkpoint."""
     if not args.checkpoint:
         return None
     from dpsgd import persist
 
-    def write(params, square_avg, num_timesteps):
-        persist.write_checkpoint(args.checkpoint, "a2c", {"params_": params, "rms_square_avg_": square_avg},
-                                 {"num_timesteps": int(num_timesteps), **model_args})
+    def write(state, num_timesteps):
+        persist.write_checkpoint(args.checkpoint, "a2c",
+                                 {"params_": state["params_"], "optimizer_state_": state["optimizer_state_"]},
+                                 {"num_timesteps": int(num_timesteps), "optimizer_steps": int(state["optimizer_steps_"]),
+                                  **model_args})
 
     return write
 
@@ -35,23 +38,26 @@ def train_a2c(args, comm):
     topology = Topology(comm)
     root = topology.is_root
     threshold = ENVS[args.env].reward_threshold if args.stop_at_reward is None else args.stop_at_reward
-    model_args = {"env": args.env, "n_envs": args.n_envs, "n_steps": args.n_steps}
+    model_args = {"env": args.env, "n_envs": args.n_envs, "n_steps": args.n_steps, "optimizer": args.optimizer}
     model = A2C("MlpPolicy", args.env, learning_rate=args.learning_rate, n_steps=args.n_steps, gamma=args.gamma,
                 gae_lambda=args.gae_lambda, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
                 max_grad_norm=args.max_grad_norm, normalize_advantage=args.normalize_advantage,
+                use_rms_prop=args.optimizer == "rmsprop",
                 n_envs=args.n_envs, n_threads=args.threads, seed=args.seed, comm=comm, exchange=args.exchange,
                 step_policy=None if args.step_policy == "none" else args.step_policy,
                 max_seconds=args.max_seconds)
     done = 0
     if args.resume:
-        arrays, meta = read_checkpoint(args.resume, "a2c", ("params_", "rms_square_avg_"),
-                                       ("num_timesteps", "env", "n_envs", "n_steps"))
-        if meta["env"] != args.env or meta["n_envs"] != args.n_envs or meta["n_steps"] != args.n_steps:
+        arrays, meta = read_checkpoint(args.resume, "a2c", ("params_", "optimizer_state_"),
+                                       ("num_timesteps", "optimizer_steps", *model_args))
+        if any(meta[key] != value for key, value in model_args.items()):
             from dpsgd.cli.checks import UsageError
 
             raise UsageError(f"--resume {args.resume}: the checkpoint trained {meta['env']} with --n-envs "
-                             f"{meta['n_envs']} --n-steps {meta['n_steps']}; give the same")
-        model.params_, model.rms_square_avg_ = arrays["params_"], arrays["rms_square_avg_"]
+                             f"{meta['n_envs']} --n-steps {meta['n_steps']} --optimizer {meta['optimizer']}; "
+                             "give the same")
+        model.params_, model.optimizer_state_ = arrays["params_"], arrays["optimizer_state_"]
+        model.optimizer_steps_ = int(meta["optimizer_steps"])
         model.num_timesteps = done = int(meta["num_timesteps"])
         model.n_features_in_ = ENVS[args.env].obs_dim
         model._check_fitted_shapes()
@@ -88,8 +94,7 @@ def train_a2c(args, comm):
             record.update({k: info[k] for k in ("delay_mean", "delay_max") if k in info})
         log.write(record)
         if write is not None:
-            state_now = info["model"]()
-            write(state_now["params_"], state_now["rms_square_avg_"], done + info["updates"])
+            write(info["model"](), done + info["updates"])
 
     try:
         model.learn(left, callback=on_round, reset_num_timesteps=not args.resume, stop_at_reward=threshold)
@@ -98,7 +103,8 @@ def train_a2c(args, comm):
         log.close()
     wall = time.perf_counter() - tic
     if root and write is not None:
-        write(model.params_, model.rms_square_avg_, model.num_timesteps)
+        write({"params_": model.params_, "optimizer_state_": model.optimizer_state_,
+               "optimizer_steps_": model.optimizer_steps_}, model.num_timesteps)
     if not root:
         return 0
     mean = float(np.mean([e["r"] for e in model.ep_info_buffer])) if model.ep_info_buffer else float("nan")

@@ -8,8 +8,8 @@ through the engine); ``predict`` and :func:`evaluate_policy` use the NumPy forwa
 :class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`. A fitted model saves and loads with
 :func:`dpsgd.save_model` / :func:`dpsgd.load_model` (no pickle).
 
-Not yet here: a progress bar in the estimator (``dpsgd train a2c`` draws one), Adam
-(``use_rms_prop=False``), and environments other than dpsgd's C ones.
+Not yet here: a progress bar in the estimator (``dpsgd train a2c`` draws one), and
+environments other than dpsgd's C ones.
 """
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ class A2C(BaseEstimator):
     rms_prop_eps : float, default=1e-5
         RMSprop's epsilon (alpha is 0.99, as SB3's A2C).
     use_rms_prop : bool, default=True
-        RMSprop; False (Adam) is not built yet and is refused.
+        RMSprop; False: Adam as SB3 makes it then (torch's betas 0.9 and 0.999, eps 1e-5),
+        its moments shared by the threads as RMSprop's statistics are.
     normalize_advantage : bool, default=False
         Standardise the advantages of each rollout.
     policy_kwargs : dict or None, default=None
@@ -151,8 +152,12 @@ class A2C(BaseEstimator):
         Env steps trained over all ``learn`` calls since the last reset.
     ep_info_buffer : collections.deque
         The last 100 finished training episodes as SB3 keeps them: dicts ``{"r": return, "l": length}``.
-    params_, rms_square_avg_ : numpy.ndarray
-        The flat actor-critic parameters and RMSprop's square averages.
+    params_ : numpy.ndarray
+        The flat actor-critic parameters.
+    optimizer_state_ : numpy.ndarray
+        RMSprop's square averages (n_params,), or Adam's first and second moments (2, n_params).
+    optimizer_steps_ : int
+        Updates the optimizer has taken (Adam's step count, on this rank).
     n_features_in_ : int
         Length of an observation.
     n_threads_ : int
@@ -164,8 +169,8 @@ class A2C(BaseEstimator):
         computing and exchanging).
     """
 
-    _saved_state = persist.SavedState(arrays=("params_", "rms_square_avg_"),
-                                      scalars=("n_features_in_", "num_timesteps"))
+    _saved_state = persist.SavedState(arrays=("params_", "optimizer_state_"),
+                                      scalars=("n_features_in_", "num_timesteps", "optimizer_steps_"))
 
     def __init__(self, policy: str = "MlpPolicy", env: str = "CartPole-v1", *, learning_rate: float = 7e-4,
                  n_steps: int = 5, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
@@ -214,8 +219,6 @@ class A2C(BaseEstimator):
         check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
         check_number("rms_prop_eps", self.rms_prop_eps, low=0.0, low_open=True)
         _check_bool("use_rms_prop", self.use_rms_prop)
-        if not self.use_rms_prop:
-            raise ValueError("use_rms_prop=False (Adam) is not implemented yet: the C learner has RMSprop only")
         _check_bool("normalize_advantage", self.normalize_advantage)
         hidden_sizes(self.policy_kwargs)
         check_number("n_envs", self.n_envs, low=1, integer=True)
@@ -264,9 +267,10 @@ class A2C(BaseEstimator):
         progress_bar : bool
             Accepted for SB3's signature; no bar is drawn (``dpsgd train a2c`` draws one).
         reset_num_timesteps : bool
-            True starts afresh (SB3's initialisation from ``seed``, zero RMSprop statistics,
+            True starts afresh (SB3's initialisation from ``seed``, zero optimizer statistics,
             ``num_timesteps`` and the episode buffer cleared); False continues from the current
-            parameters, adding to ``num_timesteps``. The environments start new episodes in
+            parameters and the optimizer's statistics, adding to ``num_timesteps``. The
+            environments start new episodes in
             each call.
         stop_at_reward : float, optional
             Stop once the mean return of a rank's last 100 episodes reaches this (as SB3's
@@ -295,17 +299,20 @@ class A2C(BaseEstimator):
                 np.random.SeedSequence([self.seed, self.num_timesteps]).generate_state(1, np.uint64)[0])
             params = self.params_
             self._check_fitted_shapes()
-        square_avg = None if fresh else self.rms_square_avg_  # RMSprop continues where it stopped
+        # the optimizer continues where it stopped
+        state, steps = (None, 0) if fresh else (self.optimizer_state_, int(self.optimizer_steps_))
         result = a2c_learn.learn(
             self.env, total_timesteps, n_envs=int(self.n_envs), n_steps=int(self.n_steps),
             learning_rate=float(self.learning_rate), gamma=float(self.gamma), gae_lambda=float(self.gae_lambda),
             ent_coef=float(self.ent_coef), vf_coef=float(self.vf_coef), max_grad_norm=float(self.max_grad_norm),
             rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
-            n_threads=n_threads, seed=seed, params=params, square_avg=square_avg, comm=self.comm,
+            n_threads=n_threads, seed=seed, params=params, use_rms_prop=bool(self.use_rms_prop),
+            optimizer_state=state, optimizer_steps=steps, comm=self.comm,
             exchange=self.exchange, policy=self._policy(), stop_at_reward=stop_at_reward,
             max_seconds=self.max_seconds, callback=callback)
-        self.params_, self.rms_square_avg_ = result.params, result.square_avg
+        self.params_, self.optimizer_state_ = result.params, result.optimizer_state
+        self.optimizer_steps_ = result.optimizer_steps
         self.n_features_in_ = result.layout.obs_dim
         self.num_timesteps = int(self.num_timesteps) + result.total_env_steps
         self.n_threads_ = n_threads
@@ -328,11 +335,12 @@ class A2C(BaseEstimator):
         if not hasattr(self, "params_"):
             raise NotFittedError("this A2C model is not trained yet: call learn() (or load a saved model)")
         n = self.layout_.n_params
-        for name in ("params_", "rms_square_avg_"):
+        for name, shape in (("params_", (n,)), ("optimizer_state_", (n,) if self.use_rms_prop else (2, n))):
             value = getattr(self, name)
-            if not isinstance(value, np.ndarray) or value.shape != (n,):
-                raise ValueError(f"{name} must be a flat array of {n} values for env={self.env!r} and "
-                                 f"policy_kwargs={self.policy_kwargs!r}, got {getattr(value, 'shape', value)!r}")
+            if not isinstance(value, np.ndarray) or value.shape != shape:
+                raise ValueError(f"{name} must be an array of shape {shape} for env={self.env!r}, "
+                                 f"policy_kwargs={self.policy_kwargs!r} and use_rms_prop={self.use_rms_prop}, "
+                                 f"got {getattr(value, 'shape', value)!r}")
 
     def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
                 deterministic: bool = False) -> tuple[np.ndarray, None]:

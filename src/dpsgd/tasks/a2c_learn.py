@@ -36,8 +36,12 @@ class LearnResult:
 
     Attributes
     ----------
-    params, square_avg : numpy.ndarray
-        The trained flat parameters (layout of :class:`ActorCriticLayout`) and RMSprop's statistics.
+    params : numpy.ndarray
+        The trained flat parameters (layout of :class:`ActorCriticLayout`).
+    optimizer_state : numpy.ndarray
+        RMSprop's square averages (n_params,), or Adam's first and second moments (2, n_params).
+    optimizer_steps : int
+        Updates the optimizer state has seen (Adam's step count).
     layout : ActorCriticLayout
         The network the parameters belong to.
     episode_returns, episode_lengths, episode_steps : numpy.ndarray
@@ -54,13 +58,14 @@ class LearnResult:
     """
 
     params: np.ndarray
-    square_avg: np.ndarray
+    optimizer_state: np.ndarray
     layout: ActorCriticLayout
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
     episode_steps: np.ndarray
     n_updates: int
     env_steps: int
+    optimizer_steps: int = 0
     total_env_steps: int = 0
     solved_at: int | None = None
     stats: dict | None = None
@@ -77,7 +82,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5, rms_alpha: float = 0.99,
           normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
           seed: int | None = None, params: np.ndarray | None = None,
-          square_avg: np.ndarray | None = None, comm=None, exchange="server", policy=None,
+          use_rms_prop: bool = True, optimizer_state: np.ndarray | None = None, optimizer_steps: int = 0,
+          comm=None, exchange="server", policy=None,
           stop_at_reward: float | None = None, max_seconds: float | None = None,
           callback=None) -> LearnResult:
     """Train an A2C actor-critic on a C environment with Hogwild! threads.
@@ -100,9 +106,15 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         Seeds the initial parameters, the env resets and the action draws; ``None`` draws entropy.
     params : numpy.ndarray, optional
         Initial parameters (a copy is trained) instead of SB3's initialisation.
-    square_avg : numpy.ndarray, optional
-        RMSprop's statistics to continue from (a copy), e.g. a previous result's; zeros by
-        default, as a fresh torch RMSprop starts.
+    use_rms_prop : bool
+        RMSprop (``rms_alpha``, ``rms_prop_eps``), or Adam as SB3's A2C makes it without
+        RMSprop (torch's defaults, betas 0.9 and 0.999, eps 1e-5).
+    optimizer_state : numpy.ndarray, optional
+        The optimizer's statistics to continue from (a copy), e.g. a previous result's:
+        RMSprop's square averages (n_params,) or Adam's moments (2, n_params); zeros by
+        default, as a fresh torch optimizer starts.
+    optimizer_steps : int
+        Adam's steps before this call (its bias correction continues from there).
     comm : mpi4py communicator, optional
         Ranks that train together (each with ``n_threads`` threads); None: this process.
     exchange : {'server', 'allreduce'}
@@ -142,13 +154,9 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         p = np.array(params, dtype=np.float64, copy=True)
         if p.shape != (layout.n_params,):
             raise ValueError(f"params must be a flat vector of {layout.n_params} values, got shape {p.shape}")
-    if square_avg is None:
-        square_avg = np.zeros(layout.n_params)
-    else:
-        square_avg = np.array(square_avg, dtype=np.float64, copy=True)
-        if square_avg.shape != (layout.n_params,) or not np.all(np.isfinite(square_avg)) or np.any(square_avg < 0):
-            raise ValueError(f"square_avg must be {layout.n_params} finite non-negative values, "
-                             f"got shape {square_avg.shape}")
+    state = check_optimizer_state(optimizer_state, layout.n_params, use_rms_prop)
+    if isinstance(optimizer_steps, bool) or not isinstance(optimizer_steps, numbers.Integral) or optimizer_steps < 0:
+        raise ValueError(f"optimizer_steps must be a non-negative integer, got {optimizer_steps!r}")
     if stop_at_reward is not None and not (isinstance(stop_at_reward, numbers.Real)
                                            and math.isfinite(stop_at_reward)):
         raise ValueError(f"stop_at_reward must be None or a finite number, got {stop_at_reward!r}")
@@ -157,8 +165,9 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     rank_seed = (seed + 0x9E3779B97F4A7C15 * topology.rank) % 2**64  # rank 0: the seed itself
     learner = _kernel.Learner(info.kernel_id, n_envs, n_steps, threads, np.uint64(rank_seed), gamma, gae_lambda,
                               ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps,
-                              bool(normalize_advantage), h1, h2, info.max_episode_steps)
-    problem = A2cProblem(learner, p, square_avg, batch=batch, n_updates=n_updates,
+                              bool(normalize_advantage), h1, h2, info.max_episode_steps, not use_rms_prop)
+    problem = A2cProblem(learner, p, state.reshape(-1), batch=batch, n_updates=n_updates,
+                         optimizer_steps=int(optimizer_steps),
                          round_updates=ROUND_UPDATES_PER_THREAD * threads, stop_at_reward=stop_at_reward)
 
     def on_round(info):
@@ -168,8 +177,25 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     result = engine.run(problem, topology, exchange=exchange, policy=policy, max_updates=n_updates * batch,
                         max_seconds=max_seconds, callback=None if callback is None else on_round)
     returns, lengths, steps = problem.episodes.arrays()
-    return LearnResult(result.model["params_"], square_avg, layout, returns, lengths, steps, problem.done,
-                       problem.done * batch, result.updates, problem.solved_at, result.stats.summary())
+    return LearnResult(result.model["params_"], state, layout, returns, lengths, steps, problem.done,
+                       problem.done * batch, int(optimizer_steps) + problem.done, result.updates, problem.solved_at,
+                       result.stats.summary())
+
+
+def check_optimizer_state(state, n_params: int, use_rms_prop: bool) -> np.ndarray:
+    """A copy of ``state`` checked for the optimizer (zeros when None): RMSprop's square
+    averages (n_params,), finite and non-negative; Adam's moments (2, n_params), finite, the
+    second row non-negative."""
+    shape = (n_params,) if use_rms_prop else (2, n_params)
+    if state is None:
+        return np.zeros(shape)
+    state = np.array(state, dtype=np.float64, copy=True)
+    squares = state if use_rms_prop else state[1:]
+    if state.shape != shape or not np.all(np.isfinite(state)) or np.any(squares < 0):
+        what = "RMSprop's square averages" if use_rms_prop else "Adam's first and second moments"
+        raise ValueError(f"optimizer_state must hold {what}, shape {shape}, finite, the squares non-negative; "
+                         f"got shape {state.shape}")
+    return state
 
 
 def steps_to_reach(result: LearnResult, threshold: float = 475.0, window: int = 100) -> int | None:

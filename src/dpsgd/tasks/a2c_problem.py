@@ -4,8 +4,8 @@ A round is ``round_updates`` A2C updates by this rank's threads (the ``hsa2c`` k
 :class:`~dpsgd._kernels.hsa2c.Learner`, whose environments and RNGs continue from round to
 round) on the parameters the engine pulled; the change pushed is what they moved. In one
 process the parameters are lent in place, so a run cut into rounds is the one long run of the
-kernel. RMSprop's square averages stay with the rank (as A3C's shared statistics stay with a
-process): they follow the gradients that rank computes.
+kernel. The optimizer's statistics (RMSprop's square averages, Adam's moments) stay with the
+rank (as A3C's shared statistics stay with a process): they follow the gradients it computes.
 
 The engine's budget counts env steps (a round's ``updates``), so ``total_timesteps`` is global:
 the ranks stop together when their steps add up to it. A round reports every finished
@@ -58,8 +58,10 @@ class A2cProblem(Problem):
         The rank's threads, environments and scratch.
     initial : numpy.ndarray
         The initial parameters (rank 0's are used).
-    square_avg : numpy.ndarray
-        RMSprop's statistics, updated in place.
+    optimizer_state : numpy.ndarray
+        The optimizer's statistics, flat, updated in place.
+    optimizer_steps : int
+        Updates they saw before (Adam's bias correction counts on from there).
     batch : int
         Env steps of one update (``n_envs * n_steps``).
     n_updates : int
@@ -72,9 +74,10 @@ class A2cProblem(Problem):
         Episodes of the mean return (SB3's 100).
     """
 
-    def __init__(self, learner, initial, square_avg, *, batch, n_updates, round_updates, stop_at_reward=None,
-                 window=100):
-        self.learner, self._initial, self.square_avg = learner, initial, square_avg
+    def __init__(self, learner, initial, optimizer_state, *, batch, n_updates, round_updates, optimizer_steps=0,
+                 stop_at_reward=None, window=100):
+        self.learner, self._initial, self.optimizer_state = learner, initial, optimizer_state
+        self.optimizer_steps = optimizer_steps
         self.size = initial.size
         self.batch, self.n_updates, self.round_updates = batch, n_updates, round_updates
         self.stop_at_reward, self.window = stop_at_reward, window
@@ -97,8 +100,8 @@ class A2cProblem(Problem):
         if self.halt:
             return Round(updates=0, end_of_pass=False, stop=True)
         n = min(self.round_updates, self.n_updates - self.done)
-        n_episodes, done, diverged = self.learner.run(work, self.square_avg, n, self._returns, self._lengths,
-                                                      self._steps)
+        n_episodes, done, diverged = self.learner.run(work, self.optimizer_state, n, self._returns, self._lengths,
+                                                      self._steps, self.optimizer_steps + self.done)
         if diverged:
             raise FloatingPointError(f"A2C diverged: a gradient norm was not finite after "
                                      f"{self.done + done} updates of this rank")
@@ -114,5 +117,8 @@ class A2cProblem(Problem):
         return Round(updates=steps, samples=steps, end_of_pass=True, stop=stop, report=report)
 
     def model(self, params, version):
-        # RMSprop's statistics are this rank's own
-        return {"params_": np.array(params, copy=True), "rms_square_avg_": self.square_avg.copy()}
+        # the optimizer's statistics are this rank's own
+        state = self.optimizer_state.reshape(-1, self.size)
+        return {"params_": np.array(params, copy=True),
+                "optimizer_state_": (state[0] if state.shape[0] == 1 else state).copy(),
+                "optimizer_steps_": self.optimizer_steps + self.done}
