@@ -24,12 +24,13 @@ HP = dict(gamma=0.99, gae_lambda=0.95, ent_coef=0.01, vf_coef=0.5, max_grad_norm
           rms_alpha=0.99, rms_eps=1e-5)
 
 
-def record(params, n_envs, n_steps, n_updates, seed, max_episode_steps, normalize_advantage=False, hidden=(8, 8)):
+def record(params, n_envs, n_steps, n_updates, seed, max_episode_steps, normalize_advantage=False, hidden=(8, 8),
+           normalize=False):
     square_avg = np.zeros_like(params)
     out = hsa2c.rollout_record(params, square_avg, CARTPOLE.kernel_id, n_envs, n_steps, n_updates, seed,
                                HP["gamma"], HP["gae_lambda"], HP["ent_coef"], HP["vf_coef"], HP["max_grad_norm"],
                                HP["learning_rate"], HP["rms_alpha"], HP["rms_eps"], normalize_advantage,
-                               hidden[0], hidden[1], max_episode_steps)
+                               hidden[0], hidden[1], max_episode_steps, normalize)
     return out, square_avg
 
 
@@ -108,6 +109,57 @@ def test_rollout_matches_numpy_replay(normalize_advantage):
     np.testing.assert_array_equal(out["episode_returns"], exp_r)
     np.testing.assert_array_equal(out["episode_lengths"], exp_l)
     np.testing.assert_array_equal(out["episode_steps"], exp_s)
+
+
+class RunningMeanStd:
+    """SB3's common/running_mean_std.py, transcribed (float64)."""
+
+    def __init__(self, shape):
+        self.mean, self.var, self.count = np.zeros(shape), np.ones(shape), 1e-4
+
+    def update(self, x):
+        batch_mean, batch_var, batch_count = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        delta = batch_mean - self.mean
+        tot = self.count + batch_count
+        m_2 = self.var * self.count + batch_var * batch_count + np.square(delta) * self.count * batch_count / tot
+        self.mean, self.var, self.count = self.mean + delta * batch_count / tot, m_2 / tot, tot
+
+
+def test_normalize_is_vecnormalize():
+    """With normalize, the observations the network saw and the rewards it learned from are
+    SB3's VecNormalize(DummyVecEnv) with its defaults (observations and rewards, clip 10,
+    epsilon 1e-8), transcribed in float64: statistics updated once a step with every env's
+    new observation (the reset one where an episode ended) and discounted return, and a
+    truncated episode bootstrapped from its normalised last observation."""
+    n_envs, n_steps, n_updates, seed, limit = 4, 5, 8, 7, 9
+    layout = ActorCriticLayout(4, 2, (8, 8))
+    out, _ = record(layout.init_params(3), n_envs, n_steps, n_updates, seed, limit, normalize=True)
+    env = CVectorEnv("CartPole-v1", dataclasses.replace(CARTPOLE, max_episode_steps=limit), n_envs, seed, "SameStep")
+    obs_rms, ret_rms = RunningMeanStd((4,)), RunningMeanStd(())
+
+    def norm(x):
+        return np.clip((x - obs_rms.mean) / np.sqrt(obs_rms.var + 1e-8), -10.0, 10.0)
+
+    raw, _ = env.reset()
+    obs_rms.update(raw.astype(np.float64))
+    obs, returns, n_bootstrapped = norm(raw), np.zeros(n_envs), 0
+    for u in range(n_updates):
+        for t in range(n_steps):
+            np.testing.assert_allclose(out["obs"][u, t], obs, rtol=0, atol=1e-12)
+            raw, rewards, terminated, truncated, infos = env.step(out["actions"][u, t])
+            obs_rms.update(raw.astype(np.float64))
+            obs = norm(raw)
+            returns = returns * HP["gamma"] + rewards
+            ret_rms.update(returns)
+            r = np.clip(rewards / np.sqrt(ret_rms.var + 1e-8), -10.0, 10.0)
+            boot = truncated & ~terminated
+            if boot.any():
+                r[boot] += HP["gamma"] * layout.forward(out["params"][u], norm(infos["final_obs"][boot]))[3]
+                n_bootstrapped += int(boot.sum())
+            np.testing.assert_allclose(out["rewards"][u, t], r, rtol=0, atol=1e-10)
+            returns[terminated | truncated] = 0.0
+    assert n_bootstrapped >= 3
+    assert not np.allclose(out["rewards"], 1.0)  # the rewards were scaled
 
 
 def test_bootstrap_is_not_applied_at_true_terminations():

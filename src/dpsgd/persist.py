@@ -617,13 +617,19 @@ def _a2c_arrays(archive, d, params):
         raise ValueError(f"{archive.path}: n_features_in_ is {d}, but {params['env']} has observations of "
                          f"{layout.obs_dim}")
     n = layout.n_params
+    arrays = {"params_": _weights(archive, "params_", (n,))}
     if params["use_rms_prop"]:  # RMSprop's square averages
-        return {"params_": _weights(archive, "params_", (n,)),
-                "optimizer_state_": _nonnegative(archive, "optimizer_state_", (n,))}
-    moments = _weights(archive, "optimizer_state_", (2, n))  # Adam's first and second
-    if not np.all(moments[1] >= 0):
-        raise ValueError(f"{archive.path}: the second moments of 'optimizer_state_' must be non-negative")
-    return {"params_": _weights(archive, "params_", (n,)), "optimizer_state_": moments}
+        arrays["optimizer_state_"] = _nonnegative(archive, "optimizer_state_", (n,))
+    else:  # Adam's first and second moments
+        arrays["optimizer_state_"] = _weights(archive, "optimizer_state_", (2, n))
+        if not np.all(arrays["optimizer_state_"][1] >= 0):
+            raise ValueError(f"{archive.path}: the second moments of 'optimizer_state_' must be non-negative")
+    if "normalizer_" in archive.members:  # VecNormalize's statistics: means, then variances and counts
+        stats = _weights(archive, "normalizer_", (2 * d + 4,))
+        if not (np.all(stats[d:2 * d + 1] >= 0) and np.all(stats[2 * d + 2:] >= 0)):
+            raise ValueError(f"{archive.path}: the variances and counts of 'normalizer_' must be non-negative")
+        arrays["normalizer_"] = stats
+    return arrays
 
 
 def _nonnegative(archive, name, shape):

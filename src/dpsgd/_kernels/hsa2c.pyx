@@ -32,7 +32,7 @@ keeps every rollout buffer, so that tests can check the bookkeeping against NumP
 import numpy as np
 
 from cython.parallel cimport parallel, threadid
-from libc.math cimport exp, isfinite
+from libc.math cimport exp, isfinite, sqrt
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from dpsgd._kernels.a2c cimport (A2cNet, a2c_net_init, a2c_forward, a2c_forward_batch, a2c_batch_scratch,
@@ -66,6 +66,9 @@ ctypedef struct Config:
     double gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, lr, alpha, eps
     bint normalize_advantage
     bint adam               # Adam (beta1, beta2, eps) instead of RMSprop (alpha, eps)
+    bint norm_obs           # VecNormalize: observations by running mean and variance, clipped
+    bint norm_reward        # VecNormalize: rewards by the running std of the discounted return, clipped
+    const double *norm_init # the statistics every thread starts from (NORM_SIZE(obs_dim) values)
     double beta1, beta2
     long long adam_steps    # Adam's steps before this run
     double *params          # shared
@@ -112,10 +115,11 @@ cdef void _sizes(const Config *c, Py_ssize_t *d, Py_ssize_t *f, Py_ssize_t *i, P
     # returns, last values, episode returns, logits (of every env), log-probs, one float64
     # observation, the rollout's activations and entropies, the batched forward's scratch
     d[0] = _pad(2 * P + c.net.scratch + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + ne * na + na + od
-                + N * c.net.fwd_row + N + a2c_batch_scratch(&c.net, ne))
+                + N * c.net.fwd_row + N + a2c_batch_scratch(&c.net, ne)
+                + 2 * ne * od + ne + _norm_size(od) + ne + 2 * od)
     f[0] = 2 * _pad(ne * od)              # current float32 observations (whole lines)
     i[0] = _pad(N + 2 * ne)               # actions, elapsed, episode lengths
-    u[0] = _pad(N + ne) * 8               # episode_starts, current starts (in bytes, whole lines)
+    u[0] = _pad(N + 2 * ne) * 8           # episode_starts, current starts, truncations (bytes, whole lines)
     r[0] = _pad(4 * (ne + 1))             # env RNGs, then the policy RNG
 
 
@@ -139,12 +143,19 @@ ctypedef struct Rows:
     double *acts       # the rollout's activations (N, fwd_row), for the gradient
     double *entropy    # the rollout's entropies (N)
     double *batch      # a2c_forward_batch's scratch
+    double *nobs       # each env's observation as the network sees it (normalised or not) (ne, od)
+    double *tobs       # the last observation of an episode cut by the time limit (ne, od)
+    double *raw_reward # this step's rewards as the envs gave them (ne)
+    double *norm       # the normaliser: obs mean, obs var, obs count, return mean, var, count
+    double *disc       # the discounted returns the reward normaliser tracks (ne)
+    double *moments    # a batch's mean and variance of the observations (2 od)
     float *fobs
     int64_t *actions
     int64_t *elapsed
     int64_t *ep_len
     uint8_t *starts
     uint8_t *cur_start
+    uint8_t *cut       # the env's episode ended by the time limit, not a termination (ne)
     rng_t *env_rng
     rng_t *pol
 
@@ -171,14 +182,112 @@ cdef void _carve(const Config *c, int tid, Rows *w) noexcept nogil:
     w.acts = w.xd + od
     w.entropy = w.acts + N * c.net.fwd_row
     w.batch = w.entropy + N
+    w.nobs = w.batch + a2c_batch_scratch(&c.net, ne)
+    w.tobs = w.nobs + ne * od
+    w.raw_reward = w.tobs + ne * od
+    w.norm = w.raw_reward + ne
+    w.disc = w.norm + _norm_size(od)
+    w.moments = w.disc + ne
     w.fobs = c.fmem + tid * c.fmem_row
     w.actions = c.imem + tid * c.imem_row
     w.elapsed = w.actions + N
     w.ep_len = w.elapsed + ne
     w.starts = c.umem + tid * c.umem_row
     w.cur_start = w.starts + N
+    w.cut = w.cur_start + ne
     w.env_rng = <rng_t *>(c.rmem + tid * c.rmem_row)
     w.pol = w.env_rng + ne
+
+
+cdef inline Py_ssize_t _norm_size(Py_ssize_t od) noexcept nogil:
+    """Values of a normaliser: obs mean (od), obs var (od), obs count, return mean, var, count."""
+    return 2 * od + 4
+
+
+# SB3's VecNormalize defaults
+cdef double NORM_EPS = 1e-8
+cdef double CLIP_OBS = 10.0
+cdef double CLIP_REWARD = 10.0
+
+
+cdef void _update_moments(double *mean, double *var, double *count, const double *batch_mean,
+                          const double *batch_var, double batch_count, Py_ssize_t n) noexcept nogil:
+    """SB3's RunningMeanStd.update_from_moments (Chan et al.'s parallel update) on n values."""
+    cdef Py_ssize_t j
+    cdef double delta, tot = count[0] + batch_count
+    for j in range(n):
+        delta = batch_mean[j] - mean[j]
+        mean[j] = mean[j] + delta * batch_count / tot
+        var[j] = (var[j] * count[0] + batch_var[j] * batch_count
+                  + delta * delta * count[0] * batch_count / tot) / tot
+    count[0] = tot
+
+
+cdef void _observe_batch(const Config *c, Rows *w) noexcept nogil:
+    """The envs' new observations (fobs) as the network sees them (nobs): VecNormalize's
+    step first adds them to the running statistics (one batch of n_envs), then normalises."""
+    cdef Py_ssize_t ne = c.n_envs, od = c.spec.obs_dim, e, j
+    cdef double *mean = w.norm
+    cdef double *var = mean + od
+    cdef double *bm = w.moments
+    cdef double *bv = bm + od
+    cdef double x
+    if not c.norm_obs:
+        for j in range(ne * od):
+            w.nobs[j] = <double>w.fobs[j]
+        return
+    for j in range(od):
+        bm[j] = 0.0
+        bv[j] = 0.0
+    for e in range(ne):
+        for j in range(od):
+            bm[j] += <double>w.fobs[e * od + j]
+    for j in range(od):
+        bm[j] /= ne
+    for e in range(ne):
+        for j in range(od):
+            x = <double>w.fobs[e * od + j] - bm[j]
+            bv[j] += x * x
+    for j in range(od):
+        bv[j] /= ne
+    _update_moments(mean, var, var + od, bm, bv, <double>ne, od)
+    for e in range(ne):
+        _normalize(c, w, w.fobs + e * od, NULL, w.nobs + e * od)
+
+
+cdef inline void _normalize(const Config *c, const Rows *w, const float *xf, const double *xd,
+                            double *out) noexcept nogil:
+    """One observation (float32 xf, or float64 xd) as the network sees it."""
+    cdef Py_ssize_t od = c.spec.obs_dim, j
+    cdef double x
+    for j in range(od):
+        x = <double>xf[j] if xf != NULL else xd[j]
+        if c.norm_obs:
+            x = (x - w.norm[j]) / sqrt(w.norm[od + j] + NORM_EPS)
+            x = min(max(x, -CLIP_OBS), CLIP_OBS)
+        out[j] = x
+
+
+cdef void _normalize_rewards(const Config *c, Rows *w) noexcept nogil:
+    """VecNormalize's rewards: the discounted returns (reset where an episode ended) feed the
+    running variance, one batch of n_envs; each reward is divided by its std, clipped."""
+    cdef Py_ssize_t ne = c.n_envs, od = c.spec.obs_dim, e
+    cdef double *ret = w.norm + 2 * od + 1  # mean, var, count
+    cdef double bm = 0.0, bv = 0.0, x, scale
+    for e in range(ne):
+        w.disc[e] = w.disc[e] * c.gamma + w.raw_reward[e]
+        bm += w.disc[e]
+    bm /= ne
+    for e in range(ne):
+        x = w.disc[e] - bm
+        bv += x * x
+    bv /= ne
+    _update_moments(ret, ret + 1, ret + 2, &bm, &bv, <double>ne, 1)
+    scale = sqrt(ret[1] + NORM_EPS)
+    for e in range(ne):
+        w.raw_reward[e] = min(max(w.raw_reward[e] / scale, -CLIP_REWARD), CLIP_REWARD)
+        if w.cur_start[e]:
+            w.disc[e] = 0.0
 
 
 cdef inline int64_t _sample(rng_t *r, const double *logp, int n) noexcept nogil:
@@ -244,11 +353,11 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
         for t in range(ns):
             k = t * ne
             for j in range(ne * od):
-                obs_buf[k * od + j] = <double>fobs[j]
+                obs_buf[k * od + j] = w.nobs[j]
             # every env's forward at once (the gradient reuses these activations)
             a2c_forward_batch(net, local, obs_buf + k * od, ne, acts + k * row, logits, entropy + k, values + k,
                               batch)
-            for e in range(ne):
+            for e in range(ne):  # act and step every env (a finished one resets at once, as SB3's DummyVecEnv)
                 k = t * ne + e
                 a = _sample(pol, acts + k * row + net.h1 + net.h2, <int>na)
                 actions[k] = a
@@ -261,13 +370,11 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
                 ep_ret[e] += r
                 ep_len[e] += 1
                 done = term or trunc
-                if trunc and not term:
-                    # SB3: rewards[idx] += gamma * V(terminal_observation) when TimeLimit.truncated
+                w.raw_reward[e] = r
+                w.cut[e] = trunc and not term
+                if w.cut[e]:  # its last observation, for the bootstrap below
                     for j in range(od):
-                        xd[j] = <double>fobs[e * od + j]
-                    a2c_forward(net, local, xd, 1, logits, logp, &h, &vterm, scratch)
-                    r = r + c.gamma * vterm
-                rewards[k] = r
+                        w.tobs[e * od + j] = <double>fobs[e * od + j]
                 if done:
                     idx = dp_fetch_add_i64(&c.counters[C_EPISODES], 1)
                     if idx < c.ep_capacity:
@@ -280,10 +387,19 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
                     ep_ret[e] = 0.0
                     ep_len[e] = 0
                 cur_start[e] = done
+            _observe_batch(c, &w)  # VecNormalize's step: statistics, then the observations
+            if c.norm_reward:
+                _normalize_rewards(c, &w)
+            for e in range(ne):
+                r = w.raw_reward[e]
+                if w.cut[e]:
+                    # SB3: rewards[idx] += gamma * V(terminal_observation) when TimeLimit.truncated
+                    _normalize(c, &w, NULL, w.tobs + e * od, xd)
+                    a2c_forward(net, local, xd, 1, logits, logp, &h, &vterm, scratch)
+                    r = r + c.gamma * vterm
+                rewards[t * ne + e] = r
         for e in range(ne):
-            for j in range(od):
-                xd[j] = <double>fobs[e * od + j]
-            a2c_forward(net, local, xd, 1, logits, logp, &h, &last_values[e], scratch)
+            a2c_forward(net, local, w.nobs + e * od, 1, logits, logp, &h, &last_values[e], scratch)
         a2c_gae(rewards, values, starts, last_values, cur_start, ns, ne, c.gamma, c.gae_lambda,
                 advantages, returns)
         if c.rec_params != NULL:
@@ -316,6 +432,11 @@ cdef void init_thread(const Config *c, int tid) noexcept nogil:
         w.ep_len[e] = 0
         w.cur_start[e] = 1
     rng_seed(w.pol, c.seed, POLICY_STREAM + <uint64_t>tid)
+    for e in range(_norm_size(od)):
+        w.norm[e] = c.norm_init[e]
+    for e in range(c.n_envs):
+        w.disc[e] = 0.0
+    _observe_batch(c, &w)  # VecNormalize's reset: the first observations count too
 
 
 cdef void _record(const Config *c, long long u, const double *local, const double *obs_buf,
@@ -359,7 +480,8 @@ cdef class Learner:
     def __init__(self, int env_id, int n_envs, int n_steps, int n_threads, uint64_t seed, double gamma,
                  double gae_lambda, double ent_coef, double vf_coef, double max_grad_norm, double learning_rate,
                  double rms_alpha, double rms_eps, bint normalize_advantage, int h1, int h2,
-                 int64_t max_episode_steps, bint adam=False, double beta1=0.9, double beta2=0.999):
+                 int64_t max_episode_steps, bint adam=False, double beta1=0.9, double beta2=0.999,
+                 bint norm_obs=False, bint norm_reward=False, norm_init=None):
         if env_id not in N_ACTIONS:
             raise ValueError(f"env_id must be one of {sorted(N_ACTIONS)}, got {env_id}")
         if n_envs < 1 or n_steps < 1:
@@ -394,6 +516,7 @@ cdef class Learner:
         c.max_grad_norm, c.lr, c.alpha, c.eps = max_grad_norm, learning_rate, rms_alpha, rms_eps
         c.normalize_advantage = normalize_advantage
         c.adam, c.beta1, c.beta2 = adam, beta1, beta2
+        c.norm_obs, c.norm_reward = norm_obs, norm_reward
         c.rec_params = NULL
         self.n_threads, self.n_params, self.env_steps = n_threads, c.net.n_params, 0
         cdef Py_ssize_t d, f, i, u, r
@@ -404,7 +527,17 @@ cdef class Learner:
         umem = np.zeros((n_threads, u), dtype=np.uint8)
         rmem = np.zeros((n_threads, r), dtype=np.uint64)
         counters = np.zeros(N_COUNTERS + 8, dtype=np.int64)
-        self._memory = (dmem, fmem, imem, umem, rmem, counters)
+        od = c.spec.obs_dim
+        if norm_init is None:  # SB3's RunningMeanStd(epsilon=1e-4): mean 0, var 1, count 1e-4
+            norm_init = np.concatenate([np.zeros(od), np.ones(od), [1e-4, 0.0, 1.0, 1e-4]])
+        norm_init = np.array(norm_init, dtype=np.float64)
+        if norm_init.shape != (_norm_size(od),) or not np.all(np.isfinite(norm_init)) or np.any(
+                norm_init[od:] < 0) or norm_init[2 * od] <= 0 or norm_init[2 * od + 3] <= 0:
+            raise ValueError(f"norm_init must be {_norm_size(od)} finite values: obs mean, obs var (>= 0), obs count "
+                             f"(> 0), return mean, var (>= 0), count (> 0)")
+        self._memory = (dmem, fmem, imem, umem, rmem, counters, norm_init)
+        cdef double[::1] ni = norm_init
+        c.norm_init = &ni[0]
         cdef double[:, ::1] dm = dmem
         cdef float[:, ::1] fm = fmem
         cdef int64_t[:, ::1] im = imem
@@ -420,6 +553,19 @@ cdef class Learner:
         cdef int tid
         for tid in range(n_threads):
             init_thread(c, tid)
+
+    def normalizers(self):
+        """Each thread's VecNormalize statistics, (n_threads, 2 obs_dim + 4): obs mean, obs var,
+        obs count, return mean, return var, return count."""
+        cdef Rows w
+        out = np.empty((self.n_threads, _norm_size(self.c.spec.obs_dim)))
+        cdef int tid
+        cdef Py_ssize_t j
+        for tid in range(self.n_threads):
+            _carve(&self.c, tid, &w)
+            for j in range(out.shape[1]):
+                out[tid, j] = w.norm[j]
+        return out
 
     def run(self, double[::1] params, double[::1] square_avg, long long n_updates, double[::1] episode_returns,
             int64_t[::1] episode_lengths, int64_t[::1] episode_steps, long long adam_steps=0):
@@ -508,8 +654,9 @@ def learn(double[::1] params, double[::1] square_avg, int env_id, int n_envs, in
 def rollout_record(double[::1] params, double[::1] square_avg, int env_id, int n_envs, int n_steps,
                    long long n_updates, uint64_t seed, double gamma, double gae_lambda, double ent_coef,
                    double vf_coef, double max_grad_norm, double learning_rate, double rms_alpha, double rms_eps,
-                   bint normalize_advantage, int h1, int h2, int64_t max_episode_steps):
-    """``learn`` on one thread that also returns every update's buffers, for tests.
+                   bint normalize_advantage, int h1, int h2, int64_t max_episode_steps, bint normalize=False):
+    """``learn`` on one thread that also returns every update's buffers, for tests
+    (``normalize``: VecNormalize's observations and rewards).
 
     Returns a dict of arrays with a leading axis of updates: ``params`` (the snapshot the
     rollout used), ``obs`` (n_steps, n_envs, obs_dim), ``actions``, ``rewards`` (bootstrapped
@@ -518,7 +665,8 @@ def rollout_record(double[::1] params, double[::1] square_avg, int env_id, int n
     ``episode_steps``, ``diverged``.
     """
     learner = Learner(env_id, n_envs, n_steps, 1, seed, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm,
-                      learning_rate, rms_alpha, rms_eps, normalize_advantage, h1, h2, max_episode_steps)
+                      learning_rate, rms_alpha, rms_eps, normalize_advantage, h1, h2, max_episode_steps,
+                      norm_obs=normalize, norm_reward=normalize)
     if n_updates < 0:
         raise ValueError(f"n_updates must be >= 0, got {n_updates}")
     cdef Py_ssize_t U = max(n_updates, 1), N = <Py_ssize_t>n_envs * n_steps, P = learner.n_params

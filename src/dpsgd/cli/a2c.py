@@ -24,8 +24,10 @@ def _checkpointer(args, model_args):
     from dpsgd import persist
 
     def write(state, num_timesteps):
-        persist.write_checkpoint(args.checkpoint, "a2c",
-                                 {"params_": state["params_"], "optimizer_state_": state["optimizer_state_"]},
+        arrays = {"params_": state["params_"], "optimizer_state_": state["optimizer_state_"]}
+        if state.get("normalizer_") is not None:
+            arrays["normalizer_"] = state["normalizer_"]
+        persist.write_checkpoint(args.checkpoint, "a2c", arrays,
                                  {"num_timesteps": int(num_timesteps), "optimizer_steps": int(state["optimizer_steps_"]),
                                   **model_args})
 
@@ -38,11 +40,12 @@ def train_a2c(args, comm):
     topology = Topology(comm)
     root = topology.is_root
     threshold = ENVS[args.env].reward_threshold if args.stop_at_reward is None else args.stop_at_reward
-    model_args = {"env": args.env, "n_envs": args.n_envs, "n_steps": args.n_steps, "optimizer": args.optimizer}
+    model_args = {"env": args.env, "n_envs": args.n_envs, "n_steps": args.n_steps, "optimizer": args.optimizer,
+                  "normalize": args.normalize}
     model = A2C("MlpPolicy", args.env, learning_rate=args.learning_rate, n_steps=args.n_steps, gamma=args.gamma,
                 gae_lambda=args.gae_lambda, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
                 max_grad_norm=args.max_grad_norm, normalize_advantage=args.normalize_advantage,
-                use_rms_prop=args.optimizer == "rmsprop",
+                use_rms_prop=args.optimizer == "rmsprop", normalize=args.normalize,
                 n_envs=args.n_envs, n_threads=args.threads, seed=args.seed, comm=comm, exchange=args.exchange,
                 step_policy=None if args.step_policy == "none" else args.step_policy,
                 max_seconds=args.max_seconds)
@@ -54,10 +57,11 @@ def train_a2c(args, comm):
             from dpsgd.cli.checks import UsageError
 
             raise UsageError(f"--resume {args.resume}: the checkpoint trained {meta['env']} with --n-envs "
-                             f"{meta['n_envs']} --n-steps {meta['n_steps']} --optimizer {meta['optimizer']}; "
-                             "give the same")
+                             f"{meta['n_envs']} --n-steps {meta['n_steps']} --optimizer {meta['optimizer']}"
+                             f"{' --normalize' if meta['normalize'] else ''}; give the same")
         model.params_, model.optimizer_state_ = arrays["params_"], arrays["optimizer_state_"]
         model.optimizer_steps_ = int(meta["optimizer_steps"])
+        model.normalizer_ = arrays.get("normalizer_")
         model.num_timesteps = done = int(meta["num_timesteps"])
         model.n_features_in_ = ENVS[args.env].obs_dim
         model._check_fitted_shapes()
@@ -104,7 +108,7 @@ def train_a2c(args, comm):
     wall = time.perf_counter() - tic
     if root and write is not None:
         write({"params_": model.params_, "optimizer_state_": model.optimizer_state_,
-               "optimizer_steps_": model.optimizer_steps_}, model.num_timesteps)
+               "optimizer_steps_": model.optimizer_steps_, "normalizer_": model.normalizer_}, model.num_timesteps)
     if not root:
         return 0
     mean = float(np.mean([e["r"] for e in model.ep_info_buffer])) if model.ep_info_buffer else float("nan")

@@ -216,6 +216,9 @@ def _add_a2c(p):
     p.add_argument("--vf-coef", type=non_negative_float, default=0.5, help="weight of the value loss")
     p.add_argument("--max-grad-norm", type=positive_float, default=0.5, help="global-norm gradient clipping")
     p.add_argument("--normalize-advantage", action="store_true", help="standardise each rollout's advantages")
+    p.add_argument("--normalize", action="store_true",
+                   help="normalise observations and rewards by running statistics (SB3's VecNormalize, as "
+                   "RL-Zoo runs Acrobot-v1)")
     p.add_argument("--optimizer", choices=["rmsprop", "adam"], default="rmsprop",
                    help="RMSprop (SB3's A2C default) or Adam (SB3's use_rms_prop=False)")
     p.add_argument("--step-policy", default="none", choices=["none", "budget", "fixed_or_skip"],

@@ -125,6 +125,12 @@ class A2C(BaseEstimator):
         ``net_arch=[h1, h2]``; default 64, 64.
     n_envs : int, default=8
         Environments per thread (SB3's ``make_vec_env(n_envs=...)``).
+    normalize : bool, default=False
+        SB3's ``VecNormalize`` with its defaults, as RL-Zoo's ``normalize: true`` (Acrobot-v1):
+        observations by their running mean and variance and rewards by the running std of
+        the discounted return, clipped at 10; each thread keeps its own envs' statistics.
+        :meth:`predict` and :func:`evaluate_policy` normalise observations with the fitted
+        statistics (``normalizer_``), as a VecNormalize with ``training=False`` does.
     n_threads : int or None, default=None
         Hogwild! threads (None: every core; negative counts back from all cores), never more
         than the cores (a preempted thread would apply a whole time slice's stale update).
@@ -158,6 +164,9 @@ class A2C(BaseEstimator):
         RMSprop's square averages (n_params,), or Adam's first and second moments (2, n_params).
     optimizer_steps_ : int
         Updates the optimizer has taken (Adam's step count, on this rank).
+    normalizer_ : numpy.ndarray or None
+        With ``normalize``: VecNormalize's statistics, (2 obs_dim + 4,): observation mean,
+        variance and count, then the discounted return's mean, variance and count.
     n_features_in_ : int
         Length of an observation.
     n_threads_ : int
@@ -169,14 +178,14 @@ class A2C(BaseEstimator):
         computing and exchanging).
     """
 
-    _saved_state = persist.SavedState(arrays=("params_", "optimizer_state_"),
+    _saved_state = persist.SavedState(arrays=("params_", "optimizer_state_"), optional=("normalizer_",),
                                       scalars=("n_features_in_", "num_timesteps", "optimizer_steps_"))
 
     def __init__(self, policy: str = "MlpPolicy", env: str = "CartPole-v1", *, learning_rate: float = 7e-4,
                  n_steps: int = 5, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
                  vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5,
                  use_rms_prop: bool = True, normalize_advantage: bool = False, policy_kwargs: dict | None = None,
-                 n_envs: int = 8, n_threads: int | None = None, seed: int | None = None, comm: Any = None,
+                 n_envs: int = 8, normalize: bool = False, n_threads: int | None = None, seed: int | None = None, comm: Any = None,
                  exchange: str = "server", step_policy: Any = None, max_seconds: float | None = None,
                  verbose: int = 0) -> None:
         self.policy = policy
@@ -193,6 +202,7 @@ class A2C(BaseEstimator):
         self.normalize_advantage = normalize_advantage
         self.policy_kwargs = policy_kwargs
         self.n_envs = n_envs
+        self.normalize = normalize
         self.n_threads = n_threads
         self.seed = seed
         self.comm = comm
@@ -220,6 +230,7 @@ class A2C(BaseEstimator):
         check_number("rms_prop_eps", self.rms_prop_eps, low=0.0, low_open=True)
         _check_bool("use_rms_prop", self.use_rms_prop)
         _check_bool("normalize_advantage", self.normalize_advantage)
+        _check_bool("normalize", self.normalize)
         hidden_sizes(self.policy_kwargs)
         check_number("n_envs", self.n_envs, low=1, integer=True)
         if self.n_threads is not None:
@@ -301,6 +312,7 @@ class A2C(BaseEstimator):
             self._check_fitted_shapes()
         # the optimizer continues where it stopped
         state, steps = (None, 0) if fresh else (self.optimizer_state_, int(self.optimizer_steps_))
+        normalizer = None if fresh else getattr(self, "normalizer_", None)
         result = a2c_learn.learn(
             self.env, total_timesteps, n_envs=int(self.n_envs), n_steps=int(self.n_steps),
             learning_rate=float(self.learning_rate), gamma=float(self.gamma), gae_lambda=float(self.gae_lambda),
@@ -308,11 +320,13 @@ class A2C(BaseEstimator):
             rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
             n_threads=n_threads, seed=seed, params=params, use_rms_prop=bool(self.use_rms_prop),
-            optimizer_state=state, optimizer_steps=steps, comm=self.comm,
+            optimizer_state=state, optimizer_steps=steps, normalize=bool(self.normalize), normalizer=normalizer,
+            comm=self.comm,
             exchange=self.exchange, policy=self._policy(), stop_at_reward=stop_at_reward,
             max_seconds=self.max_seconds, callback=callback)
         self.params_, self.optimizer_state_ = result.params, result.optimizer_state
         self.optimizer_steps_ = result.optimizer_steps
+        self.normalizer_ = result.normalizer
         self.n_features_in_ = result.layout.obs_dim
         self.num_timesteps = int(self.num_timesteps) + result.total_env_steps
         self.n_threads_ = n_threads
@@ -379,7 +393,12 @@ class A2C(BaseEstimator):
         return (actions[0] if single else actions), None
 
     def _actions(self, layout: ActorCriticLayout, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        _, log_probs, _, _ = _a2c_kernel.py_forward(self.params_, np.ascontiguousarray(obs, dtype=np.float64),
+        obs = np.asarray(obs, dtype=np.float64)
+        stats = getattr(self, "normalizer_", None)
+        if stats is not None:  # as a VecNormalize with training=False: the fitted statistics, clipped
+            d = layout.obs_dim
+            obs = np.clip((obs - stats[:d]) / np.sqrt(stats[d:2 * d] + 1e-8), -10.0, 10.0)
+        _, log_probs, _, _ = _a2c_kernel.py_forward(self.params_, np.ascontiguousarray(obs),
                                                     layout.h1, layout.h2, layout.n_actions)
         if deterministic:
             return log_probs.argmax(axis=1).astype(np.int64)

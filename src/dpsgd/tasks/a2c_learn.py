@@ -55,6 +55,8 @@ class LearnResult:
         This rank's env steps when its mean return reached ``stop_at_reward``.
     stats : dict
         The engine's round statistics (delays, seconds computing and exchanging).
+    normalizer : numpy.ndarray or None
+        With ``normalize``: VecNormalize's statistics after the run (see :func:`merge_normalizers`).
     """
 
     params: np.ndarray
@@ -69,6 +71,7 @@ class LearnResult:
     total_env_steps: int = 0
     solved_at: int | None = None
     stats: dict | None = None
+    normalizer: np.ndarray | None = None
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -83,6 +86,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
           seed: int | None = None, params: np.ndarray | None = None,
           use_rms_prop: bool = True, optimizer_state: np.ndarray | None = None, optimizer_steps: int = 0,
+          normalize: bool = False, normalizer: np.ndarray | None = None,
           comm=None, exchange="server", policy=None,
           stop_at_reward: float | None = None, max_seconds: float | None = None,
           callback=None) -> LearnResult:
@@ -115,6 +119,12 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         default, as a fresh torch optimizer starts.
     optimizer_steps : int
         Adam's steps before this call (its bias correction continues from there).
+    normalize : bool
+        SB3's ``VecNormalize`` with its defaults, as RL-Zoo's ``normalize: true``: observations
+        by their running mean and variance, rewards by the running std of the discounted
+        return, both clipped at 10. Each thread keeps the statistics of its own envs.
+    normalizer : numpy.ndarray, optional
+        Statistics to start from (a previous result's ``normalizer``).
     comm : mpi4py communicator, optional
         Ranks that train together (each with ``n_threads`` threads); None: this process.
     exchange : {'server', 'allreduce'}
@@ -165,9 +175,12 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     rank_seed = (seed + 0x9E3779B97F4A7C15 * topology.rank) % 2**64  # rank 0: the seed itself
     learner = _kernel.Learner(info.kernel_id, n_envs, n_steps, threads, np.uint64(rank_seed), gamma, gae_lambda,
                               ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps,
-                              bool(normalize_advantage), h1, h2, info.max_episode_steps, not use_rms_prop)
+                              bool(normalize_advantage), h1, h2, info.max_episode_steps, not use_rms_prop,
+                              norm_obs=bool(normalize), norm_reward=bool(normalize), norm_init=normalizer)
     problem = A2cProblem(learner, p, state.reshape(-1), batch=batch, n_updates=n_updates,
                          optimizer_steps=int(optimizer_steps),
+                         normalizer=(lambda: merge_normalizers(learner.normalizers(), normalizer, info.obs_dim))
+                         if normalize else None,
                          round_updates=ROUND_UPDATES_PER_THREAD * threads, stop_at_reward=stop_at_reward)
 
     def on_round(info):
@@ -179,7 +192,30 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     returns, lengths, steps = problem.episodes.arrays()
     return LearnResult(result.model["params_"], state, layout, returns, lengths, steps, problem.done,
                        problem.done * batch, int(optimizer_steps) + problem.done, result.updates, problem.solved_at,
-                       result.stats.summary())
+                       result.stats.summary(), result.model["normalizer_"])
+
+
+def merge_normalizers(rows: np.ndarray, start: np.ndarray | None, obs_dim: int) -> np.ndarray:
+    """One set of VecNormalize statistics from each thread's (rows of obs mean, obs var, obs
+    count, return mean, return var, return count), combined as SB3's ``RunningMeanStd.combine``.
+    Every thread began from ``start`` (None: SB3's initial statistics, count 1e-4), whose
+    count is taken once: the other threads add only what they saw."""
+    rows = np.asarray(rows, dtype=np.float64)
+    d = obs_dim
+    parts = [(slice(0, d), slice(d, 2 * d), 2 * d), (slice(2 * d + 1, 2 * d + 2), slice(2 * d + 2, 2 * d + 3), 2 * d + 3)]
+    merged = rows[0].copy()
+    for row in rows[1:]:
+        for mean, var, count in parts:
+            n_a = merged[count]
+            n_b = row[count] - (1e-4 if start is None else start[count])
+            if n_b <= 0:
+                continue
+            delta = row[mean] - merged[mean]
+            total = n_a + n_b
+            merged[var] = (merged[var] * n_a + row[var] * n_b + delta * delta * n_a * n_b / total) / total
+            merged[mean] = merged[mean] + delta * n_b / total
+            merged[count] = total
+    return merged
 
 
 def check_optimizer_state(state, n_params: int, use_rms_prop: bool) -> np.ndarray:

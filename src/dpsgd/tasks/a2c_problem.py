@@ -62,6 +62,8 @@ class A2cProblem(Problem):
         The optimizer's statistics, flat, updated in place.
     optimizer_steps : int
         Updates they saw before (Adam's bias correction counts on from there).
+    normalizer : callable, optional
+        ``normalizer()``: the VecNormalize statistics now (for the model), or None.
     batch : int
         Env steps of one update (``n_envs * n_steps``).
     n_updates : int
@@ -75,9 +77,10 @@ class A2cProblem(Problem):
     """
 
     def __init__(self, learner, initial, optimizer_state, *, batch, n_updates, round_updates, optimizer_steps=0,
-                 stop_at_reward=None, window=100):
+                 normalizer=None, stop_at_reward=None, window=100):
         self.learner, self._initial, self.optimizer_state = learner, initial, optimizer_state
         self.optimizer_steps = optimizer_steps
+        self.normalizer = normalizer
         self.size = initial.size
         self.batch, self.n_updates, self.round_updates = batch, n_updates, round_updates
         self.stop_at_reward, self.window = stop_at_reward, window
@@ -121,4 +124,5 @@ class A2cProblem(Problem):
         state = self.optimizer_state.reshape(-1, self.size)
         return {"params_": np.array(params, copy=True),
                 "optimizer_state_": (state[0] if state.shape[0] == 1 else state).copy(),
-                "optimizer_steps_": self.optimizer_steps + self.done}
+                "optimizer_steps_": self.optimizer_steps + self.done,
+                "normalizer_": None if self.normalizer is None else self.normalizer()}
