@@ -18,8 +18,8 @@ CartPole-v1, 16 for Acrobot-v1), 1 rank x 1 thread, one run per (system, env, se
 * env steps per CPU-second.
 
 Acrobot-v1: RL-Zoo wraps SB3's envs in ``VecNormalize`` (observations and rewards; the
-returns checked are the raw ones recorded by ``Monitor``). dpsgd has no observation or reward
-normalisation yet, so its Acrobot-v1 runs use n_envs=16 WITHOUT normalisation.
+returns checked are the raw ones recorded by ``Monitor``); dpsgd runs with ``normalize=True``,
+the same statistics in its C loop.
 
 Every run is a fresh process (this script with ``--one``, printing one JSON line), in the order
 dpsgd, SB3, dpsgd, SB3, ... (both systems for a seed before the next seed). The SB3 child runs
@@ -66,10 +66,11 @@ def run_dpsgd(env_id: str, seed: int, budget: int) -> dict:
     kwargs = {k: v for k, v in ZOO_KWARGS.items() if k != "use_rms_prop"}
     wall, cpu = time.perf_counter(), _cpu_seconds()
     result = learn(env_id, budget, n_envs=N_ENVS[env_id], n_threads=1, seed=seed, stop_at_reward=threshold,
-                   **kwargs)
+                   normalize=NORMALIZE[env_id], **kwargs)
     wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
     return {"env_steps": int(result.env_steps), "steps_to_solve": steps_to_reach(result, threshold, WINDOW),
-            "episodes": int(result.episode_returns.shape[0]), "wall_s": wall, "cpu_s": cpu, "normalize": False}
+            "episodes": int(result.episode_returns.shape[0]), "wall_s": wall, "cpu_s": cpu,
+            "normalize": NORMALIZE[env_id]}
 
 
 def run_sb3(env_id: str, seed: int, budget: int) -> dict:
@@ -155,7 +156,7 @@ def summarize(records: list[dict], envs: list[str]) -> None:
     for env_id in envs:
         print(f"\n# {env_id}: solved = mean of the last {WINDOW} training episodes >= {THRESHOLDS[env_id]:g}")
         if NORMALIZE[env_id]:
-            print("#   SB3 with RL-Zoo's VecNormalize (obs and reward); dpsgd WITHOUT normalisation (not implemented)")
+            print("#   both with VecNormalize's observations and rewards (RL-Zoo's normalize: true)")
         med = {}
         for system in SYSTEMS:
             runs = [r for r in records if r["env"] == env_id and r["system"] == system]

@@ -28,7 +28,7 @@ def callback(info):
 
 model = A2C("MlpPolicy", "CartPole-v1", n_threads=threads, seed=seed, comm=comm, exchange=exchange)
 model.learn(budget, callback=callback, stop_at_reward=475.0)
-mine = {"episodes": len(model.ep_info_buffer), "solved_at": model.solved_at_,
+mine = {"episodes": len(model.ep_info_buffer), "solved_at": model.solved_at_, "steps": model.num_timesteps,
         "mean_return": float(np.mean([e["r"] for e in model.ep_info_buffer])) if model.ep_info_buffer else None}
 ranks = comm.gather(mine)
 params = comm.gather(model.params_)

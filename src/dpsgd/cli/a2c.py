@@ -120,7 +120,8 @@ def train_a2c(args, comm):
                   f"train time {wall:.2f} s", f"{trained / max(wall, 1e-12):,.0f} env steps/s",
                   f"mean return (last {len(model.ep_info_buffer)} episodes) {mean:.1f}"]
         if model.solved_at_ is not None:
-            result.append(f"reached {threshold:g} after {model.solved_at_} env steps (rank 0)")
+            result.append(f"reached {threshold:g} after {model.solved_at_} env steps"
+                          + (" (of every rank)" if topology.distributed else ""))
         if topology.distributed:
             result.append(rounds_summary(model.round_stats_))
         return result

@@ -172,7 +172,8 @@ class A2C(BaseEstimator):
     n_threads_ : int
         Threads the last ``learn`` ran.
     solved_at_ : int or None
-        Env steps (of this rank) at which the last ``learn`` reached ``stop_at_reward``.
+        Env steps (of every rank, this ``learn`` call) when a rank's mean return reached
+        ``stop_at_reward`` and the run stopped; None when it did not.
     round_stats_ : dict
         The engine's statistics of the last ``learn``'s rounds (delays across ranks, seconds
         computing and exchanging).
@@ -330,7 +331,7 @@ class A2C(BaseEstimator):
         self.n_features_in_ = result.layout.obs_dim
         self.num_timesteps = int(self.num_timesteps) + result.total_env_steps
         self.n_threads_ = n_threads
-        self.solved_at_ = result.solved_at
+        self.solved_at_ = result.total_env_steps if result.stopped_on_reward else None
         self.round_stats_ = result.stats
         if not hasattr(self, "ep_info_buffer"):  # a loaded model continuing
             self.ep_info_buffer = collections.deque(maxlen=EP_INFO_WINDOW)

@@ -53,6 +53,8 @@ class LearnResult:
         Env steps over every rank.
     solved_at : int or None
         This rank's env steps when its mean return reached ``stop_at_reward``.
+    stopped_on_reward : bool
+        Some rank's mean return reached ``stop_at_reward`` and stopped the run.
     stats : dict
         The engine's round statistics (delays, seconds computing and exchanging).
     normalizer : numpy.ndarray or None
@@ -70,6 +72,7 @@ class LearnResult:
     optimizer_steps: int = 0
     total_env_steps: int = 0
     solved_at: int | None = None
+    stopped_on_reward: bool = False
     stats: dict | None = None
     normalizer: np.ndarray | None = None
 
@@ -190,9 +193,10 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     result = engine.run(problem, topology, exchange=exchange, policy=policy, max_updates=n_updates * batch,
                         max_seconds=max_seconds, callback=None if callback is None else on_round)
     returns, lengths, steps = problem.episodes.arrays()
+    stopped_on_reward = any(at is not None for at in topology.everyone(problem.solved_at))
     return LearnResult(result.model["params_"], state, layout, returns, lengths, steps, problem.done,
                        problem.done * batch, int(optimizer_steps) + problem.done, result.updates, problem.solved_at,
-                       result.stats.summary(), result.model["normalizer_"])
+                       stopped_on_reward, result.stats.summary(), result.model["normalizer_"])
 
 
 def merge_normalizers(rows: np.ndarray, start: np.ndarray | None, obs_dim: int) -> np.ndarray:
