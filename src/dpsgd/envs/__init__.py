@@ -29,8 +29,8 @@ def make(name: str, n_envs: int = 1, seed: int | None = None, *, autoreset_mode:
     """
     if name not in ENVS:
         raise ValueError(f"unknown environment {name!r}: dpsgd has {', '.join(names())} in C; any other "
-                         "Gymnasium environment can be used through the Gymnasium adapter (coming with the A2C "
-                         "estimator)")
+                         "Gymnasium environment with Discrete actions runs through "
+                         "dpsgd.envs.adapter.GymnasiumVectorEnv (dpsgd.A2C takes its id directly)")
     if isinstance(n_envs, bool) or not isinstance(n_envs, numbers.Integral) or n_envs <= 0:
         raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")
     return CVectorEnv(name, ENVS[name], int(n_envs), None if seed is None else check_seed(seed), autoreset_mode)

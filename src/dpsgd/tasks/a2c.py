@@ -15,6 +15,7 @@ environments other than dpsgd's C ones.
 from __future__ import annotations
 
 import collections
+import functools
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,7 @@ from dpsgd._validation import check_number
 from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.envs import make, names
+from dpsgd.envs.adapter import GymnasiumVectorEnv
 from dpsgd.envs.vector import ENVS, CVectorEnv, check_seed
 from dpsgd.tasks import a2c_learn
 from dpsgd.tasks.a2c_net import ActorCriticLayout
@@ -81,10 +83,32 @@ def _is_seq(value: object) -> bool:
     return isinstance(value, (list, tuple))
 
 
+@functools.lru_cache(maxsize=64)
+def env_dims(env: str) -> tuple[int, int]:
+    """(observation length, number of actions) of a C environment, or of a Gymnasium one
+    (made once to read its spaces).
+
+    Raises
+    ------
+    ValueError
+        When ``env`` is neither (the message lists the C environments and how to use others).
+    """
+    if env in ENVS:
+        return ENVS[env].obs_dim, ENVS[env].n_actions
+    try:
+        adapter = GymnasiumVectorEnv(env, 1)
+    except ValueError as exc:
+        raise ValueError(f"env={env!r} is not a dpsgd C environment ({', '.join(names())}: the fast ones) and "
+                         f"could not be used through Gymnasium: {exc}. Any registered Gymnasium id with "
+                         f"Discrete actions works (e.g. 'LunarLander-v3'; 'gymnasium:CartPole-v1' for "
+                         f"Gymnasium's own)") from None
+    adapter.close()
+    return adapter.obs_dim, adapter.n_actions
+
+
 def layout_of(env: str, policy_kwargs: dict | None) -> ActorCriticLayout:
     """The actor-critic layout of a model on ``env`` with ``policy_kwargs`` (both valid)."""
-    info = ENVS[env]
-    return ActorCriticLayout(info.obs_dim, info.n_actions, hidden_sizes(policy_kwargs))
+    return ActorCriticLayout(*env_dims(env), hidden_sizes(policy_kwargs))
 
 
 @persist.register
@@ -100,7 +124,10 @@ class A2C(BaseEstimator):
     policy : str, default="MlpPolicy"
         Only "MlpPolicy": separate tanh actor and critic with two hidden layers.
     env : str, default="CartPole-v1"
-        A C environment of :mod:`dpsgd.envs` by its Gymnasium name (``dpsgd.envs.names()``).
+        A C environment of :mod:`dpsgd.envs` by its Gymnasium name (``dpsgd.envs.names()``),
+        or any Gymnasium id with Discrete actions and a flat Box observation, stepped in
+        Python on one thread (:class:`dpsgd.envs.adapter.GymnasiumVectorEnv`; prefix
+        ``"gymnasium:"`` to use Gymnasium's own CartPole-v1 or Acrobot-v1).
     learning_rate : float, default=7e-4
         RMSprop's step size (a constant; SB3's schedules are not supported).
     n_steps : int, default=5
@@ -216,9 +243,9 @@ class A2C(BaseEstimator):
     def _validate_params(self) -> None:
         if self.policy != "MlpPolicy":
             raise ValueError(f"policy must be 'MlpPolicy' (separate tanh actor and critic), got {self.policy!r}")
-        if not isinstance(self.env, str) or self.env not in ENVS:
-            raise ValueError(f"env={self.env!r} is not a dpsgd C environment: the known ones are "
-                             f"{', '.join(names())}")
+        if not isinstance(self.env, str):
+            raise ValueError(f"env must be an environment's name, got {self.env!r}")
+        env_dims(self.env)
         if callable(self.learning_rate):
             raise ValueError("learning_rate must be a number: schedules are not supported yet")
         check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
@@ -446,9 +473,10 @@ def evaluate_policy(model: A2C, env: CVectorEnv | str, n_eval_episodes: int = 10
     _check_bool("deterministic", deterministic)
     _check_bool("return_episode_rewards", return_episode_rewards)
     if isinstance(env, str):
-        env = make(env, n_envs=1, seed=seed)
-    elif not isinstance(env, CVectorEnv):
-        raise ValueError(f"env must be a dpsgd.envs vector env or the name of one, got {type(env).__name__}")
+        env = make(env, n_envs=1, seed=seed) if env in ENVS else GymnasiumVectorEnv(env, 1, seed=seed)
+    elif not isinstance(env, (CVectorEnv, GymnasiumVectorEnv)):
+        raise ValueError(f"env must be a dpsgd.envs vector env, a GymnasiumVectorEnv or an environment's name, "
+                         f"got {type(env).__name__}")
     layout = model.layout_
     if env.single_observation_space.shape != (layout.obs_dim,) or env.single_action_space.n != layout.n_actions:
         raise ValueError(f"env {env.spec_id} does not fit the model: observations of shape "

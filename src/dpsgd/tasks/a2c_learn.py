@@ -21,9 +21,11 @@ import numpy as np
 from dpsgd import engine
 from dpsgd._kernels import hsa2c as _kernel
 from dpsgd.comm.topology import Topology
+from dpsgd.envs.adapter import GymnasiumVectorEnv
 from dpsgd.envs.vector import ENVS, check_seed
 from dpsgd.tasks.a2c_net import ActorCriticLayout
 from dpsgd.tasks.a2c_problem import A2cProblem
+from dpsgd.tasks.a2c_python import PythonLearner
 
 # updates per thread between two exchanges: 8 of CartPole's 40-step updates are ~10 ms of one
 # core, against ~0.1 ms to pull and push its 9k parameters between ranks of one machine
@@ -147,20 +149,25 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     -------
     LearnResult
     """
-    if env not in ENVS:
-        raise ValueError(f"unknown environment {env!r}: the C environments are {sorted(ENVS)}")
-    info = ENVS[env]
     total_timesteps = _positive_int("total_timesteps", total_timesteps)
     n_envs = _positive_int("n_envs", n_envs)
+    adapter = None
+    if env not in ENVS:  # a Gymnasium environment, stepped in Python
+        if normalize:
+            raise ValueError(f"normalize is available for dpsgd's C environments ({', '.join(sorted(ENVS))}), "
+                             f"not yet for Gymnasium's {env!r}")
+        adapter = GymnasiumVectorEnv(env, n_envs)
+    obs_dim, n_actions = (ENVS[env].obs_dim, ENVS[env].n_actions) if adapter is None else \
+        (adapter.obs_dim, adapter.n_actions)
     n_steps = _positive_int("n_steps", n_steps)
     if not (isinstance(hidden, (tuple, list)) and len(hidden) == 2):
         raise ValueError(f"hidden must be two sizes (h1, h2), got {hidden!r}")
     h1, h2 = (_positive_int("hidden sizes", h) for h in hidden)
     # never more than the cores: a preempted Hogwild! thread applies a whole time slice's stale update
     topology = Topology(comm)
-    threads = topology.threads(n_threads)
+    threads = topology.threads(n_threads) if adapter is None else 1  # a Python env step holds the GIL
     seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) if seed is None else check_seed(seed)
-    layout = ActorCriticLayout(info.obs_dim, info.n_actions, (h1, h2))
+    layout = ActorCriticLayout(obs_dim, n_actions, (h1, h2))
     if params is None:
         p = layout.init_params(np.random.default_rng(seed))
     else:
@@ -176,13 +183,19 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     batch = n_envs * n_steps
     n_updates = math.ceil(total_timesteps / batch)
     rank_seed = (seed + 0x9E3779B97F4A7C15 * topology.rank) % 2**64  # rank 0: the seed itself
-    learner = _kernel.Learner(info.kernel_id, n_envs, n_steps, threads, np.uint64(rank_seed), gamma, gae_lambda,
-                              ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps,
-                              bool(normalize_advantage), h1, h2, info.max_episode_steps, not use_rms_prop,
-                              norm_obs=bool(normalize), norm_reward=bool(normalize), norm_init=normalizer)
+    if adapter is None:
+        learner = _kernel.Learner(ENVS[env].kernel_id, n_envs, n_steps, threads, np.uint64(rank_seed), gamma,
+                                  gae_lambda, ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps,
+                                  bool(normalize_advantage), h1, h2, ENVS[env].max_episode_steps, not use_rms_prop,
+                                  norm_obs=bool(normalize), norm_reward=bool(normalize), norm_init=normalizer)
+    else:
+        learner = PythonLearner(adapter, layout, rank_seed, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda,
+                                ent_coef=ent_coef, vf_coef=vf_coef, max_grad_norm=max_grad_norm,
+                                learning_rate=learning_rate, rms_alpha=rms_alpha, rms_eps=rms_prop_eps,
+                                normalize_advantage=bool(normalize_advantage), adam=not use_rms_prop)
     problem = A2cProblem(learner, p, state.reshape(-1), batch=batch, n_updates=n_updates,
                          optimizer_steps=int(optimizer_steps),
-                         normalizer=(lambda: merge_normalizers(learner.normalizers(), normalizer, info.obs_dim))
+                         normalizer=(lambda: merge_normalizers(learner.normalizers(), normalizer, obs_dim))
                          if normalize else None,
                          round_updates=ROUND_UPDATES_PER_THREAD * threads, stop_at_reward=stop_at_reward)
 
