@@ -238,7 +238,7 @@ def test_runs_of_a_learner_continue_one_run():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(env="Pong-v5"), "unknown environment"),
+    (dict(env="Pong-v5"), "not a registered Gymnasium environment"),
     (dict(n_envs=0), "n_envs"),
     (dict(n_steps=-1), "n_steps"),
     (dict(total_timesteps=0), "total_timesteps"),
