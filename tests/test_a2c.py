@@ -20,7 +20,7 @@ def solved():
 
 
 @pytest.mark.parametrize("name, value", [
-    ("policy", "CnnPolicy"), ("env", "Pong-v5"), ("learning_rate", 0.0), ("learning_rate", lambda p: p),
+    ("policy", "CnnPolicy"), ("env", "Pong-v5"), ("learning_rate", 0.0), ("learning_rate", "lin_x"),
     ("n_steps", 0), ("n_steps", 2.5), ("gamma", 1.5), ("gae_lambda", -0.1), ("ent_coef", -1.0),
     ("vf_coef", float("nan")), ("max_grad_norm", 0.0), ("rms_prop_eps", -1e-5),
     ("use_rms_prop", "yes"), ("normalize_advantage", 1), ("n_envs", 0), ("n_threads", 0), ("seed", -1),
@@ -246,3 +246,24 @@ def test_bad_gymnasium_environments_fail_clearly():
     gymnasium.register("DpsgdTestNan-v0", entry_point=NanAfterThree, max_episode_steps=50)
     with pytest.raises(ValueError, match="DpsgdTestNan-v0 returned a non-finite observation"):
         A2C("MlpPolicy", "DpsgdTestNan-v0", n_envs=2, n_threads=1, seed=0).learn(1_000)
+
+
+def test_learning_rate_schedules():
+    """SB3's callable schedules and RL-Zoo's "lin_<lr>": set before every round from the
+    progress remaining, so a linear schedule ends near 0 and a constant one stays."""
+    seen = []
+
+    def schedule(progress_remaining):
+        seen.append(progress_remaining)
+        return 7e-4 * progress_remaining
+
+    A2C(n_threads=1, seed=0, learning_rate=schedule).learn(3_200)  # 80 updates: 10 rounds of 8
+    assert seen[:2] == [1.0, 1.0] and seen[-1] == pytest.approx(1 - 72 / 80) and len(seen) == 11
+    lin = A2C(n_threads=1, seed=0, learning_rate="lin_7e-4").learn(3_200)
+    call = A2C(n_threads=1, seed=0, learning_rate=lambda p: 7e-4 * p).learn(3_200)
+    np.testing.assert_array_equal(lin.params_, call.params_)
+    assert not np.array_equal(lin.params_, A2C(n_threads=1, seed=0).learn(3_200).params_)
+    with pytest.raises(ValueError, match="schedule returned"):
+        A2C(n_threads=1, learning_rate=lambda p: float("nan")).learn(100)
+    with pytest.raises(ValueError, match="learning_rate is a callable"):
+        dpsgd.save_model(call, "unused.npz")

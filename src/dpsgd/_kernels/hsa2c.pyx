@@ -568,10 +568,12 @@ cdef class Learner:
         return out
 
     def run(self, double[::1] params, double[::1] square_avg, long long n_updates, double[::1] episode_returns,
-            int64_t[::1] episode_lengths, int64_t[::1] episode_steps, long long adam_steps=0):
+            int64_t[::1] episode_lengths, int64_t[::1] episode_steps, long long adam_steps=0,
+            double learning_rate=-1.0):
         """``n_updates`` more updates over the threads, in place on ``params`` and ``square_avg``
         (RMSprop's square averages; with Adam its first moments then its second, 2 n_params
-        values, and ``adam_steps`` the steps it took before this run).
+        values, and ``adam_steps`` the steps it took before this run). ``learning_rate`` >= 0
+        replaces the step size from this run on (a schedule's value; negative: unchanged).
 
         Finished episodes go to ``episode_returns`` / ``episode_lengths`` / ``episode_steps``
         (env steps since the Learner began) up to their length. Returns ``(n_episodes,
@@ -588,6 +590,10 @@ cdef class Learner:
                              f"{c.net.n_actions}), got {params.shape[0]} and {square_avg.shape[0]}")
         if adam_steps < 0:
             raise ValueError(f"adam_steps must be >= 0, got {adam_steps}")
+        if not isfinite(learning_rate):
+            raise ValueError(f"learning_rate must be finite (negative: unchanged), got {learning_rate}")
+        if learning_rate >= 0.0:
+            c.lr = learning_rate
         if not np.all(np.isfinite(np.asarray(params))) or not np.all(np.isfinite(np.asarray(square_avg))):
             raise ValueError("params and square_avg must be finite")
         if episode_returns.shape[0] != episode_lengths.shape[0] or episode_returns.shape[0] != episode_steps.shape[0]:

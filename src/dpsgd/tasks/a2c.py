@@ -128,8 +128,10 @@ class A2C(BaseEstimator):
         or any Gymnasium id with Discrete actions and a flat Box observation, stepped in
         Python on one thread (:class:`dpsgd.envs.adapter.GymnasiumVectorEnv`; prefix
         ``"gymnasium:"`` to use Gymnasium's own CartPole-v1 or Acrobot-v1).
-    learning_rate : float, default=7e-4
-        RMSprop's step size (a constant; SB3's schedules are not supported).
+    learning_rate : float, callable or str, default=7e-4
+        The optimizer's step size: a constant, SB3's schedule (a callable of
+        ``progress_remaining``, 1 at the start of ``learn`` and 0 at its end; such a model
+        cannot be saved without pickle), or RL-Zoo's ``"lin_<lr>"``, linear from lr to 0.
     n_steps : int, default=5
         Steps of each environment per update.
     gamma : float, default=0.99
@@ -246,9 +248,7 @@ class A2C(BaseEstimator):
         if not isinstance(self.env, str):
             raise ValueError(f"env must be an environment's name, got {self.env!r}")
         env_dims(self.env)
-        if callable(self.learning_rate):
-            raise ValueError("learning_rate must be a number: schedules are not supported yet")
-        check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        a2c_learn.learning_rate_schedule(self.learning_rate)
         check_number("n_steps", self.n_steps, low=1, integer=True)
         check_number("gamma", self.gamma, low=0.0, high=1.0)
         check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
@@ -343,7 +343,7 @@ class A2C(BaseEstimator):
         normalizer = None if fresh else getattr(self, "normalizer_", None)
         result = a2c_learn.learn(
             self.env, total_timesteps, n_envs=int(self.n_envs), n_steps=int(self.n_steps),
-            learning_rate=float(self.learning_rate), gamma=float(self.gamma), gae_lambda=float(self.gae_lambda),
+            learning_rate=self.learning_rate, gamma=float(self.gamma), gae_lambda=float(self.gae_lambda),
             ent_coef=float(self.ent_coef), vf_coef=float(self.vf_coef), max_grad_norm=float(self.max_grad_norm),
             rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),

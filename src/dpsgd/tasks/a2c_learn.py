@@ -24,7 +24,7 @@ from dpsgd.comm.topology import Topology
 from dpsgd.envs.adapter import GymnasiumVectorEnv
 from dpsgd.envs.vector import ENVS, check_seed
 from dpsgd.tasks.a2c_net import ActorCriticLayout
-from dpsgd.tasks.a2c_problem import A2cProblem
+from dpsgd.tasks.a2c_problem import A2cProblem, learning_rate_at, linear_schedule
 from dpsgd.tasks.a2c_python import PythonLearner
 
 # updates per thread between two exchanges: 8 of CartPole's 40-step updates are ~10 ms of one
@@ -86,7 +86,7 @@ def _positive_int(name: str, value: object) -> int:
 
 
 def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: int = 8, n_steps: int = 5,
-          learning_rate: float = 7e-4, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
+          learning_rate=7e-4, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
           vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5, rms_alpha: float = 0.99,
           normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
           seed: int | None = None, params: np.ndarray | None = None,
@@ -105,7 +105,10 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         Env steps over all threads; rounded up to whole updates of ``n_envs * n_steps`` steps.
     n_envs, n_steps : int
         Environments per thread and steps per rollout (one update per rollout).
-    learning_rate, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, rms_prop_eps, normalize_advantage
+    learning_rate : float, callable or str
+        A constant; SB3's schedule, a callable of ``progress_remaining`` (1 at the start, 0 at
+        the end), set before every round; or RL-Zoo's ``"lin_<lr>"`` (linear from lr to 0).
+    gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, rms_prop_eps, normalize_advantage
         As Stable-Baselines3's ``A2C``; ``rms_alpha`` is torch RMSprop's ``alpha``.
     hidden : tuple of int
         Hidden sizes of the actor and of the critic (tanh).
@@ -180,6 +183,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     if stop_at_reward is not None and not (isinstance(stop_at_reward, numbers.Real)
                                            and math.isfinite(stop_at_reward)):
         raise ValueError(f"stop_at_reward must be None or a finite number, got {stop_at_reward!r}")
+    schedule = learning_rate_schedule(learning_rate)
+    learning_rate = learning_rate_at(schedule, 1.0) if schedule else float(learning_rate)
     batch = n_envs * n_steps
     n_updates = math.ceil(total_timesteps / batch)
     rank_seed = (seed + 0x9E3779B97F4A7C15 * topology.rank) % 2**64  # rank 0: the seed itself
@@ -197,6 +202,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
                          optimizer_steps=int(optimizer_steps),
                          normalizer=(lambda: merge_normalizers(learner.normalizers(), normalizer, obs_dim))
                          if normalize else None,
+                         schedule=schedule, ranks=topology.ranks,
                          round_updates=ROUND_UPDATES_PER_THREAD * threads, stop_at_reward=stop_at_reward)
 
     def on_round(info):
@@ -233,6 +239,32 @@ def merge_normalizers(rows: np.ndarray, start: np.ndarray | None, obs_dim: int) 
             merged[mean] = merged[mean] + delta * n_b / total
             merged[count] = total
     return merged
+
+
+def learning_rate_schedule(learning_rate):
+    """The schedule ``learning_rate`` asks for (a callable of progress_remaining), or None for a
+    constant; RL-Zoo's ``"lin_<lr>"`` is a linear one.
+
+    Raises
+    ------
+    ValueError
+        For a string that is not ``"lin_<positive number>"``, or a number that is not > 0.
+    """
+    if callable(learning_rate):
+        return learning_rate
+    if isinstance(learning_rate, str):
+        try:
+            start = float(learning_rate.removeprefix("lin_")) if learning_rate.startswith("lin_") else -1.0
+        except ValueError:
+            start = -1.0
+        if not (math.isfinite(start) and start > 0):
+            raise ValueError(f"learning_rate must be a number, a callable of progress_remaining or "
+                             f"'lin_<lr>' (RL-Zoo's linear schedule), got {learning_rate!r}")
+        return linear_schedule(learning_rate)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not (
+            math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    return None
 
 
 def check_optimizer_state(state, n_params: int, use_rms_prop: bool) -> np.ndarray:

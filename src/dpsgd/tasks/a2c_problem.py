@@ -14,6 +14,9 @@ episode; a rank whose last ``window`` episodes reach ``stop_at_reward`` stops ev
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from dpsgd.engine import Problem, Round
@@ -49,6 +52,21 @@ class EpisodeLog:
         return float(np.mean(np.concatenate(tail))) if have >= window else float("nan")
 
 
+def learning_rate_at(schedule, progress_remaining):
+    """A schedule's learning rate, checked: a finite number >= 0."""
+    lr = schedule(progress_remaining)
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"the learning_rate schedule returned {lr!r} at progress_remaining="
+                         f"{progress_remaining:.4f}; it must return a finite number >= 0")
+    return float(lr)
+
+
+def linear_schedule(text):
+    """RL-Zoo's ``"lin_<lr>"``: the learning rate falls linearly from lr to 0 over the budget."""
+    start = float(text.removeprefix("lin_"))
+    return lambda progress_remaining: progress_remaining * start
+
+
 class A2cProblem(Problem):
     """A2C's rollouts and updates as rounds of the engine (see the module docstring).
 
@@ -64,6 +82,11 @@ class A2cProblem(Problem):
         Updates they saw before (Adam's bias correction counts on from there).
     normalizer : callable, optional
         ``normalizer()``: the VecNormalize statistics now (for the model), or None.
+    schedule : callable, optional
+        ``schedule(progress_remaining)``: the learning rate, as SB3's (1 at the start, 0 at
+        the end of the budget), set before every round.
+    ranks : int
+        Ranks sharing the budget (this rank's progress counts for each of them).
     batch : int
         Env steps of one update (``n_envs * n_steps``).
     n_updates : int
@@ -77,10 +100,11 @@ class A2cProblem(Problem):
     """
 
     def __init__(self, learner, initial, optimizer_state, *, batch, n_updates, round_updates, optimizer_steps=0,
-                 normalizer=None, stop_at_reward=None, window=100):
+                 normalizer=None, schedule=None, ranks=1, stop_at_reward=None, window=100):
         self.learner, self._initial, self.optimizer_state = learner, initial, optimizer_state
         self.optimizer_steps = optimizer_steps
         self.normalizer = normalizer
+        self.schedule, self.ranks = schedule, ranks
         self.size = initial.size
         self.batch, self.n_updates, self.round_updates = batch, n_updates, round_updates
         self.stop_at_reward, self.window = stop_at_reward, window
@@ -103,8 +127,10 @@ class A2cProblem(Problem):
         if self.halt:
             return Round(updates=0, end_of_pass=False, stop=True)
         n = min(self.round_updates, self.n_updates - self.done)
+        lr = -1.0 if self.schedule is None else learning_rate_at(
+            self.schedule, 1.0 - min(1.0, self.ranks * self.done / self.n_updates))
         n_episodes, done, diverged = self.learner.run(work, self.optimizer_state, n, self._returns, self._lengths,
-                                                      self._steps, self.optimizer_steps + self.done)
+                                                      self._steps, self.optimizer_steps + self.done, lr)
         if diverged:
             raise FloatingPointError(f"A2C diverged: a gradient norm was not finite after "
                                      f"{self.done + done} updates of this rank")

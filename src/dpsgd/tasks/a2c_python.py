@@ -42,9 +42,12 @@ class PythonLearner:
         L = self.layout
         return _a2c.py_forward(params, np.ascontiguousarray(obs), L.h1, L.h2, L.n_actions)
 
-    def run(self, params, state, n_updates, episode_returns, episode_lengths, episode_steps, adam_steps=0):
+    def run(self, params, state, n_updates, episode_returns, episode_lengths, episode_steps, adam_steps=0,
+            learning_rate=-1.0):
         """``n_updates`` updates in place on ``params`` and the optimizer ``state`` (flat);
         returns ``(n_episodes, n_updates_done, diverged)`` as ``hsa2c.Learner.run``."""
+        if learning_rate >= 0.0:  # a schedule's value from this run on
+            self.lr = learning_rate
         env, ns, ne, od = self.env, self.n_steps, self.env.num_envs, self.layout.obs_dim
         P = self.layout.n_params
         obs_buf, actions = np.empty((ns, ne, od)), np.empty((ns, ne), dtype=np.int64)
