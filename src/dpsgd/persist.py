@@ -475,9 +475,9 @@ def save_model(estimator: BaseEstimator, path: str | os.PathLike) -> None:
         if value is not None:
             arrays[a] = _vocabulary_array(value, estimator.n_features_in_) if a == "vocabulary_" else value
     params = {k: _json_value(v) for k, v in estimator.get_params().items() if k not in _RUNTIME_PARAMS}
-    for name, value in params.items():
+    for param, value in params.items():
         if callable(value):  # a schedule: its code would need pickle
-            raise ValueError(f"{type(estimator).__name__}'s {name} is a callable, which a model file cannot hold "
+            raise ValueError(f"{type(estimator).__name__}'s {param} is a callable, which a model file cannot hold "
                              f"(no pickle); give a value it can (e.g. learning_rate='lin_7e-4' for a linear "
                              f"schedule) to save the model")
     metadata = {
