@@ -267,3 +267,9 @@ def test_learning_rate_schedules():
         A2C(n_threads=1, learning_rate=lambda p: float("nan")).learn(100)
     with pytest.raises(ValueError, match="learning_rate is a callable"):
         dpsgd.save_model(call, "unused.npz")
+
+
+def test_progress_bar_writes_the_steps_and_the_mean_return(capsys):
+    A2C(n_threads=1, seed=0).learn(4_000, progress_bar=True)
+    err = capsys.readouterr().err
+    assert "4000/4000 steps" in err and "mean_return" in err

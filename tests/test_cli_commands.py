@@ -14,7 +14,7 @@ import pytest
 
 from dpsgd import load_model
 from dpsgd.cli import main
-from dpsgd.cli.progress import Progress
+from dpsgd.progress import Progress
 
 
 def run(*args, **kwargs):

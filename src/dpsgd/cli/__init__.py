@@ -15,9 +15,9 @@ on the bundled a9a data set. Every option and path is checked before any work st
 mistake ends with ``dpsgd: error: ...`` and exit code 2, Ctrl-C with 130 (keeping the last
 checkpoint), a closed pipe (``dpsgd ... | head``) quietly with 141.
 
-The modules: ``parser`` (arguments), ``checks`` (paths, options, memory), ``linear`` and
-``lda`` (training), ``use`` (predict, transform, topics), ``info``, ``plot``, ``progress``,
-``common``.
+The modules: ``parser`` (arguments), ``checks`` (paths, options, memory), ``linear``, ``lda``
+and ``a2c`` (training), ``use`` (predict, transform, topics), ``info``, ``plot``, ``common``;
+the progress report is :mod:`dpsgd.progress`.
 """
 
 import sys

@@ -8,7 +8,7 @@ its passes, the global model.
 import time
 
 from dpsgd.cli.common import JsonLog
-from dpsgd.cli.progress import Progress
+from dpsgd.progress import Progress
 
 # what a --log-json line reports of a distributed run's rounds (dpsgd.engine.RoundStats)
 ROUND_KEYS = ("delay_mean", "delay_p99", "delay_max", "delay_histogram", "comm_seconds")

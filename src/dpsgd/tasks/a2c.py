@@ -32,6 +32,7 @@ from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.envs import make, names
 from dpsgd.envs.adapter import GymnasiumVectorEnv
 from dpsgd.envs.vector import ENVS, CVectorEnv, check_seed
+from dpsgd.progress import Progress
 from dpsgd.tasks import a2c_learn
 from dpsgd.tasks.a2c_net import ActorCriticLayout
 
@@ -304,7 +305,8 @@ class A2C(BaseEstimator):
             episodes), ``seconds``, ``round``, and ``model()`` for the current parameters.
             Returning ``False`` stops training, as an SB3 callback's ``_on_step`` does.
         progress_bar : bool
-            Accepted for SB3's signature; no bar is drawn (``dpsgd train a2c`` draws one).
+            Show the env steps of every rank (and the mean return) on stderr, on rank 0: a bar
+            on a terminal, a plain line every 10 seconds in a log.
         reset_num_timesteps : bool
             True starts afresh (SB3's initialisation from ``seed``, zero optimizer statistics,
             ``num_timesteps`` and the episode buffer cleared); False continues from the current
@@ -327,7 +329,6 @@ class A2C(BaseEstimator):
         _check_bool("progress_bar", progress_bar)
         _check_bool("reset_num_timesteps", reset_num_timesteps)
         topology = Topology(self.comm)
-        n_threads = topology.threads(self.n_threads)  # as a2c_learn.learn resolves it
         fresh = reset_num_timesteps or not hasattr(self, "params_")
         if fresh:
             seed, params, self.num_timesteps = self.seed, None, 0
@@ -338,26 +339,46 @@ class A2C(BaseEstimator):
                 np.random.SeedSequence([self.seed, self.num_timesteps]).generate_state(1, np.uint64)[0])
             params = self.params_
             self._check_fitted_shapes()
+        progress = Progress(total_timesteps, "steps", disable=not progress_bar or topology.rank != 0)
+        shown = [0]
+
+        def on_round(info):
+            progress.update(info["updates"] - shown[0], mean_return=f"{info['mean_return']:.1f}")
+            shown[0] = info["updates"]
+            return None if callback is None else callback(info)
+
+        try:
+            result = self._learn(total_timesteps, on_round if progress_bar or callback else None, fresh, seed,
+                                 params, stop_at_reward)
+        finally:
+            progress.close()
+        self._fitted(result)
+        return self
+
+    def _learn(self, total_timesteps, callback, fresh, seed, params, stop_at_reward):
+        """a2c_learn.learn with this model's hyperparameters and fitted state."""
         # the optimizer continues where it stopped
         state, steps = (None, 0) if fresh else (self.optimizer_state_, int(self.optimizer_steps_))
         normalizer = None if fresh else getattr(self, "normalizer_", None)
-        result = a2c_learn.learn(
+        return a2c_learn.learn(
             self.env, total_timesteps, n_envs=int(self.n_envs), n_steps=int(self.n_steps),
             learning_rate=self.learning_rate, gamma=float(self.gamma), gae_lambda=float(self.gae_lambda),
             ent_coef=float(self.ent_coef), vf_coef=float(self.vf_coef), max_grad_norm=float(self.max_grad_norm),
             rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
-            n_threads=n_threads, seed=seed, params=params, use_rms_prop=bool(self.use_rms_prop),
+            n_threads=self.n_threads, seed=seed, params=params, use_rms_prop=bool(self.use_rms_prop),
             optimizer_state=state, optimizer_steps=steps, normalize=bool(self.normalize), normalizer=normalizer,
-            comm=self.comm,
-            exchange=self.exchange, policy=self._policy(), stop_at_reward=stop_at_reward,
+            comm=self.comm, exchange=self.exchange, policy=self._policy(), stop_at_reward=stop_at_reward,
             max_seconds=self.max_seconds, callback=callback)
+
+    def _fitted(self, result):
+        """Take the fitted state of a learn's result."""
         self.params_, self.optimizer_state_ = result.params, result.optimizer_state
         self.optimizer_steps_ = result.optimizer_steps
         self.normalizer_ = result.normalizer
         self.n_features_in_ = result.layout.obs_dim
         self.num_timesteps = int(self.num_timesteps) + result.total_env_steps
-        self.n_threads_ = n_threads
+        self.n_threads_ = result.n_threads
         self.solved_at_ = result.total_env_steps if result.stopped_on_reward else None
         self.round_stats_ = result.stats
         if not hasattr(self, "ep_info_buffer"):  # a loaded model continuing
@@ -367,7 +388,6 @@ class A2C(BaseEstimator):
         if self.verbose >= 1:
             print(f"A2C {self.env}: {self.num_timesteps} env steps, {result.episode_returns.size} episodes, "
                   f"mean return of the last {len(self.ep_info_buffer)} {self._mean_return():.2f}")
-        return self
 
     def _mean_return(self) -> float:
         buf = getattr(self, "ep_info_buffer", ())

@@ -61,6 +61,8 @@ class LearnResult:
         The engine's round statistics (delays, seconds computing and exchanging).
     normalizer : numpy.ndarray or None
         With ``normalize``: VecNormalize's statistics after the run (see :func:`merge_normalizers`).
+    n_threads : int
+        Threads this rank ran (1 for a Gymnasium environment, whose step holds the GIL).
     """
 
     params: np.ndarray
@@ -77,6 +79,7 @@ class LearnResult:
     stopped_on_reward: bool = False
     stats: dict | None = None
     normalizer: np.ndarray | None = None
+    n_threads: int = 1
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -215,7 +218,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     stopped_on_reward = any(at is not None for at in topology.everyone(problem.solved_at))
     return LearnResult(result.model["params_"], state, layout, returns, lengths, steps, problem.done,
                        problem.done * batch, int(optimizer_steps) + problem.done, result.updates, problem.solved_at,
-                       stopped_on_reward, result.stats.summary(), result.model["normalizer_"])
+                       stopped_on_reward, result.stats.summary(), result.model["normalizer_"], threads)
 
 
 def merge_normalizers(rows: np.ndarray, start: np.ndarray | None, obs_dim: int) -> np.ndarray:
