@@ -212,6 +212,38 @@ def test_normalize_learns_acrobot_and_predicts_with_its_statistics(tmp_path):
     np.testing.assert_array_equal(loaded.normalizer_, model.normalizer_)
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], greedy)
     assert evaluate_policy(loaded, "Acrobot-v1", n_eval_episodes=10, seed=0)[0] > -200
+    # its discounted returns are negative: the statistics go on (a negative mean is no error)
+    assert loaded.normalizer_[13] < 0
+    loaded.learn(1_600, reset_num_timesteps=False)
+    assert loaded.normalizer_[12] == pytest.approx(model.normalizer_[12] + 1_600 + 16)
+
+
+def test_merged_normalizers_are_the_pooled_statistics():
+    """Threads that began from the same statistics and saw different data merge to the
+    statistics of all the data, the starting ones counted once."""
+    from dpsgd.tasks.a2c_learn import merge_normalizers
+
+    rng = np.random.default_rng(0)
+    first, seen = rng.normal(2.0, 3.0, (400, 2)), [rng.normal(-1.0, 0.5, (n, 2)) for n in (100, 300, 50)]
+    ret_first, ret_seen = rng.normal(-40, 5, 400), [rng.normal(-60, 9, n) for n in (100, 300, 50)]
+
+    def stats(x, r, prior=None):  # SB3's RunningMeanStd after one update from its initial state
+        out = np.concatenate([x.mean(0), x.var(0), [len(x), r.mean(), r.var(), len(r)]])
+        if prior is None:
+            return out
+        both_x, both_r = np.concatenate([prior[0], x]), np.concatenate([prior[1], r])
+        return np.concatenate([both_x.mean(0), both_x.var(0), [len(both_x), both_r.mean(), both_r.var(), len(both_r)]])
+
+    start = stats(first, ret_first)
+    rows = [stats(x, r, (first, ret_first)) for x, r in zip(seen, ret_seen)]
+    pooled = stats(np.concatenate([first, *seen]), np.concatenate([ret_first, *ret_seen]))
+    np.testing.assert_allclose(merge_normalizers(np.array(rows), start, 2), pooled, rtol=1e-10)
+
+
+def test_adam_takes_sb3s_eps_whatever_rms_prop_eps_says():
+    a = A2C(n_threads=1, seed=0, use_rms_prop=False).learn(2_000)
+    b = A2C(n_threads=1, seed=0, use_rms_prop=False, rms_prop_eps=1e-2).learn(2_000)
+    np.testing.assert_array_equal(a.params_, b.params_)
 
 
 def test_a_gymnasium_environment_through_the_adapter():
@@ -257,8 +289,11 @@ def test_learning_rate_schedules():
         seen.append(progress_remaining)
         return 7e-4 * progress_remaining
 
-    A2C(n_threads=1, seed=0, learning_rate=schedule).learn(3_200)  # 80 updates: 10 rounds of 8
+    model = A2C(n_threads=1, seed=0, learning_rate=schedule).learn(3_200)  # 80 updates: 10 rounds of 8
     assert seen[:2] == [1.0, 1.0] and seen[-1] == pytest.approx(1 - 72 / 80) and len(seen) == 11
+    seen.clear()  # a continuation counts on, over both budgets (SB3 with reset_num_timesteps=False)
+    model.learn(3_200, reset_num_timesteps=False)
+    assert seen[:2] == [0.5, 0.5] and seen[-1] == pytest.approx(1 - (3_200 + 72 * 40) / 6_400)
     lin = A2C(n_threads=1, seed=0, learning_rate="lin_7e-4").learn(3_200)
     call = A2C(n_threads=1, seed=0, learning_rate=lambda p: 7e-4 * p).learn(3_200)
     np.testing.assert_array_equal(lin.params_, call.params_)

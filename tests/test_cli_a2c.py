@@ -34,6 +34,7 @@ def test_log_checkpoint_and_resume(tmp_path):
     out = run("--quiet", "--threads", 1, "--timesteps", 24_000, "--stop-at-reward", "none", "--log-interval", 8_000,
               "--log-json", log, "--checkpoint", ckpt)
     assert out.returncode == 0, out.stderr
+    assert "24000 env steps, the whole budget" in out.stdout.splitlines()[0]
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["env_steps"] // 8_000 for line in lines] == [1, 2, 3]
     assert all(np.isfinite(line["mean_return"]) and line["time"] > 0 for line in lines)

@@ -631,8 +631,9 @@ def _a2c_arrays(archive, d, params):
             raise ValueError(f"{archive.path}: the second moments of 'optimizer_state_' must be non-negative")
     if "normalizer_" in archive.members:  # VecNormalize's statistics: means, then variances and counts
         stats = _weights(archive, "normalizer_", (2 * d + 4,))
-        if not (np.all(stats[d:2 * d + 1] >= 0) and np.all(stats[2 * d + 2:] >= 0)):
-            raise ValueError(f"{archive.path}: the variances and counts of 'normalizer_' must be non-negative")
+        if not (np.all(stats[d:2 * d] >= 0) and stats[2 * d + 2] >= 0 and stats[2 * d] > 0 and stats[2 * d + 3] > 0):
+            raise ValueError(f"{archive.path}: in 'normalizer_' the variances must be non-negative and the counts "
+                             "positive")
         arrays["normalizer_"] = stats
     return arrays
 

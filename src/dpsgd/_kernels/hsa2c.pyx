@@ -302,7 +302,7 @@ cdef inline int64_t _sample(rng_t *r, const double *logp, int n) noexcept nogil:
 
 
 cdef void run_thread(const Config *c, int tid) noexcept nogil:
-    """One thread's loop: claim an update, roll out on a snapshot, GAE, gradient, shared RMSprop."""
+    """One thread's loop: claim an update, roll out on a snapshot, GAE, gradient, shared RMSprop or Adam."""
     cdef const A2cNet *net = &c.net
     cdef EnvSpec spec = c.spec
     cdef Py_ssize_t P = net.n_params, ne = c.n_envs, ns = c.n_steps, N = ne * ns
@@ -532,7 +532,8 @@ cdef class Learner:
             norm_init = np.concatenate([np.zeros(od), np.ones(od), [1e-4, 0.0, 1.0, 1e-4]])
         norm_init = np.array(norm_init, dtype=np.float64)
         if norm_init.shape != (_norm_size(od),) or not np.all(np.isfinite(norm_init)) or np.any(
-                norm_init[od:] < 0) or norm_init[2 * od] <= 0 or norm_init[2 * od + 3] <= 0:
+                norm_init[od:2 * od] < 0) or norm_init[2 * od] <= 0 or norm_init[2 * od + 2] < 0 \
+                or norm_init[2 * od + 3] <= 0:  # the return's mean may be negative (Acrobot's rewards are)
             raise ValueError(f"norm_init must be {_norm_size(od)} finite values: obs mean, obs var (>= 0), obs count "
                              f"(> 0), return mean, var (>= 0), count (> 0)")
         self._memory = (dmem, fmem, imem, umem, rmem, counters, norm_init)
@@ -592,8 +593,6 @@ cdef class Learner:
             raise ValueError(f"adam_steps must be >= 0, got {adam_steps}")
         if not isfinite(learning_rate):
             raise ValueError(f"learning_rate must be finite (negative: unchanged), got {learning_rate}")
-        if learning_rate >= 0.0:
-            c.lr = learning_rate
         if not np.all(np.isfinite(np.asarray(params))) or not np.all(np.isfinite(np.asarray(square_avg))):
             raise ValueError("params and square_avg must be finite")
         if episode_returns.shape[0] != episode_lengths.shape[0] or episode_returns.shape[0] != episode_steps.shape[0]:
@@ -608,6 +607,8 @@ cdef class Learner:
         c.ep_returns, c.ep_lengths, c.ep_steps = &er[0], &el[0], &es[0]
         c.ep_capacity = episode_returns.shape[0]
         c.n_updates, c.step_base, c.adam_steps = n_updates, self.env_steps, adam_steps
+        if learning_rate >= 0.0:  # a schedule's value, from this run on
+            c.lr = learning_rate
         counters = self._memory[5]
         counters[:] = 0
         cdef int tid = 0
@@ -623,8 +624,12 @@ cdef class Learner:
         return int(counters[C_EPISODES]), done, bool(counters[C_DIVERGED])
 
     def _record_into(self, dict out):
-        """Point the recording of every update's buffers at ``out``'s arrays (one thread)."""
+        """Point the recording of every update's buffers at ``out``'s arrays (one thread; the
+        Learner keeps ``out`` alive for as long as it may write there)."""
         cdef Config *c = &self.c
+        if self.n_threads != 1:
+            raise ValueError("recording needs one thread")
+        self._memory = (*self._memory, out)
         cdef double[:, ::1] rp = out["params"]
         cdef double[:, :, :, ::1] ro = out["obs"]
         cdef int64_t[:, :, ::1] ra = out["actions"]

@@ -39,7 +39,7 @@ def train_a2c(args, comm):
 
     topology = Topology(comm)
     root = topology.is_root
-    threshold = ENVS[args.env].reward_threshold if args.stop_at_reward is None else args.stop_at_reward
+    threshold = {None: ENVS[args.env].reward_threshold, "none": None}.get(args.stop_at_reward, args.stop_at_reward)
     model_args = {"env": args.env, "n_envs": args.n_envs, "n_steps": args.n_steps, "optimizer": args.optimizer,
                   "normalize": args.normalize}
     model = A2C("MlpPolicy", args.env, learning_rate=args.learning_rate, n_steps=args.n_steps, gamma=args.gamma,

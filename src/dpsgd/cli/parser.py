@@ -193,8 +193,9 @@ def _add_linear(p):
 
 
 def reward(text):
-    """A finite float, or 'none' (argparse type of --stop-at-reward)."""
-    return None if text == "none" else _number(float, text, math.isfinite, "a number or 'none'")
+    """A finite float, or 'none' (argparse type of --stop-at-reward; kept as the string, since
+    None is the option's default: the environment's threshold)."""
+    return text if text == "none" else _number(float, text, math.isfinite, "a number or 'none'")
 
 
 def _add_a2c(p):
@@ -209,7 +210,7 @@ def _add_a2c(p):
                    "'none': train the whole budget)")
     p.add_argument("--n-envs", type=positive_int, default=8, metavar="N", help="environments per thread")
     p.add_argument("--n-steps", type=positive_int, default=5, metavar="N", help="steps per env per update")
-    p.add_argument("--learning-rate", type=positive_float, default=7e-4, help="RMSprop's step")
+    p.add_argument("--learning-rate", type=positive_float, default=7e-4, help="the optimizer's step")
     p.add_argument("--gamma", type=unit_interval, default=0.99, help="discount factor")
     p.add_argument("--gae-lambda", type=unit_interval, default=1.0, help="GAE's lambda (1: n-step returns)")
     p.add_argument("--ent-coef", type=non_negative_float, default=0.0, help="weight of the entropy loss")

@@ -8,8 +8,8 @@ through the engine); ``predict`` and :func:`evaluate_policy` use the NumPy forwa
 :class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`. A fitted model saves and loads with
 :func:`dpsgd.save_model` / :func:`dpsgd.load_model` (no pickle).
 
-Not yet here: a progress bar in the estimator (``dpsgd train a2c`` draws one), and
-environments other than dpsgd's C ones.
+Other Gymnasium environments train through :mod:`dpsgd.envs.adapter` (one thread). Not yet
+here: a Gaussian policy for Box actions.
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ class A2C(BaseEstimator):
     """Advantage actor-critic with Stable-Baselines3's interface, trained by Hogwild! C threads.
 
     Each of ``n_threads`` threads steps its own ``n_envs`` C environments for ``n_steps``,
-    computes SB3's A2C loss and applies a clipped RMSprop update to the shared actor-critic
-    without locks. With one thread and a ``seed`` a run is bit-reproducible.
+    computes SB3's A2C loss and applies a clipped RMSprop (or Adam) update to the shared
+    actor-critic without locks. With one thread and a ``seed`` a run is bit-reproducible.
 
     Parameters
     ----------
@@ -368,6 +368,7 @@ class A2C(BaseEstimator):
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
             n_threads=self.n_threads, seed=seed, params=params, use_rms_prop=bool(self.use_rms_prop),
             optimizer_state=state, optimizer_steps=steps, normalize=bool(self.normalize), normalizer=normalizer,
+            timesteps_before=0 if fresh else int(self.num_timesteps),
             comm=self.comm, exchange=self.exchange, policy=self._policy(), stop_at_reward=stop_at_reward,
             max_seconds=self.max_seconds, callback=callback)
 
@@ -492,11 +493,24 @@ def evaluate_policy(model: A2C, env: CVectorEnv | str, n_eval_episodes: int = 10
     n_eval_episodes = a2c_learn._positive_int("n_eval_episodes", n_eval_episodes)
     _check_bool("deterministic", deterministic)
     _check_bool("return_episode_rewards", return_episode_rewards)
-    if isinstance(env, str):
+    owned = isinstance(env, str)  # made here: closed here
+    if owned:
         env = make(env, n_envs=1, seed=seed) if env in ENVS else GymnasiumVectorEnv(env, 1, seed=seed)
     elif not isinstance(env, (CVectorEnv, GymnasiumVectorEnv)):
         raise ValueError(f"env must be a dpsgd.envs vector env, a GymnasiumVectorEnv or an environment's name, "
                          f"got {type(env).__name__}")
+    try:
+        returns, lengths = _run_episodes(model, env, n_eval_episodes, deterministic)
+    finally:
+        if owned:
+            env.close()
+    if return_episode_rewards:
+        return returns, lengths
+    return float(np.mean(returns)), float(np.std(returns))
+
+
+def _run_episodes(model, env, n_eval_episodes, deterministic):
+    """evaluate_policy's episodes: (returns, lengths)."""
     layout = model.layout_
     if env.single_observation_space.shape != (layout.obs_dim,) or env.single_action_space.n != layout.n_actions:
         raise ValueError(f"env {env.spec_id} does not fit the model: observations of shape "
@@ -522,6 +536,4 @@ def evaluate_policy(model: A2C, env: CVectorEnv | str, n_eval_episodes: int = 10
             counts[i] += 1
         current_r[done], current_l[done] = 0.0, 0
         stepped = done if env.autoreset_mode == "NextStep" else np.zeros(n, dtype=np.bool_)
-    if return_episode_rewards:
-        return returns, lengths
-    return float(np.mean(returns)), float(np.std(returns))
+    return returns, lengths

@@ -1,5 +1,9 @@
 """A2C with Hogwild! threads in each rank and the engine between ranks: allocate, initialise, run.
 
+The environment is a C one (``dpsgd.envs``: the ``hsa2c`` kernel's threads step it), or any
+Gymnasium one through :mod:`dpsgd.envs.adapter` (stepped in Python on one thread by
+:class:`~dpsgd.tasks.a2c_python.PythonLearner`).
+
 ``learn("CartPole-v1", total_timesteps, ...)`` takes Stable-Baselines3's A2C names and
 RL-Zoo's CartPole-v1 defaults, initialises the actor-critic as SB3 does
 (:class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`), starts RMSprop's square averages at 0
@@ -30,6 +34,8 @@ from dpsgd.tasks.a2c_python import PythonLearner
 # updates per thread between two exchanges: 8 of CartPole's 40-step updates are ~10 ms of one
 # core, against ~0.1 ms to pull and push its 9k parameters between ranks of one machine
 ROUND_UPDATES_PER_THREAD = 8
+# SB3's ActorCriticPolicy gives Adam eps=1e-5, whatever rms_prop_eps says
+ADAM_EPS = 1e-5
 
 
 @dataclass
@@ -82,6 +88,12 @@ class LearnResult:
     n_threads: int = 1
 
 
+def _non_negative_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -94,16 +106,17 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
           seed: int | None = None, params: np.ndarray | None = None,
           use_rms_prop: bool = True, optimizer_state: np.ndarray | None = None, optimizer_steps: int = 0,
-          normalize: bool = False, normalizer: np.ndarray | None = None,
+          normalize: bool = False, normalizer: np.ndarray | None = None, timesteps_before: int = 0,
           comm=None, exchange="server", policy=None,
           stop_at_reward: float | None = None, max_seconds: float | None = None,
           callback=None) -> LearnResult:
-    """Train an A2C actor-critic on a C environment with Hogwild! threads.
+    """Train an A2C actor-critic with Hogwild! threads (one for a Gymnasium environment).
 
     Parameters
     ----------
     env : str
-        A C environment's Gymnasium name (``dpsgd.envs.names()``).
+        A C environment's Gymnasium name (``dpsgd.envs.names()``), or another Gymnasium id
+        (``"gymnasium:"`` in front for Gymnasium's own CartPole-v1 or Acrobot-v1).
     total_timesteps : int
         Env steps over all threads; rounded up to whole updates of ``n_envs * n_steps`` steps.
     n_envs, n_steps : int
@@ -136,6 +149,9 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         return, both clipped at 10. Each thread keeps the statistics of its own envs.
     normalizer : numpy.ndarray, optional
         Statistics to start from (a previous result's ``normalizer``).
+    timesteps_before : int
+        Env steps of the earlier calls this one continues: a schedule's progress counts on
+        from them, as SB3's does with ``reset_num_timesteps=False``.
     comm : mpi4py communicator, optional
         Ranks that train together (each with ``n_threads`` threads); None: this process.
     exchange : {'server', 'allreduce'}
@@ -181,39 +197,45 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         if p.shape != (layout.n_params,):
             raise ValueError(f"params must be a flat vector of {layout.n_params} values, got shape {p.shape}")
     state = check_optimizer_state(optimizer_state, layout.n_params, use_rms_prop)
-    if isinstance(optimizer_steps, bool) or not isinstance(optimizer_steps, numbers.Integral) or optimizer_steps < 0:
-        raise ValueError(f"optimizer_steps must be a non-negative integer, got {optimizer_steps!r}")
+    optimizer_steps = _non_negative_int("optimizer_steps", optimizer_steps)
     if stop_at_reward is not None and not (isinstance(stop_at_reward, numbers.Real)
                                            and math.isfinite(stop_at_reward)):
         raise ValueError(f"stop_at_reward must be None or a finite number, got {stop_at_reward!r}")
     schedule = learning_rate_schedule(learning_rate)
-    learning_rate = learning_rate_at(schedule, 1.0) if schedule else float(learning_rate)
+    timesteps_before = _non_negative_int("timesteps_before", timesteps_before)
+    learning_rate = learning_rate_at(schedule, 1.0 - timesteps_before / (timesteps_before + total_timesteps)) \
+        if schedule else float(learning_rate)
     batch = n_envs * n_steps
     n_updates = math.ceil(total_timesteps / batch)
     rank_seed = (seed + 0x9E3779B97F4A7C15 * topology.rank) % 2**64  # rank 0: the seed itself
+    eps = rms_prop_eps if use_rms_prop else ADAM_EPS
     if adapter is None:
         learner = _kernel.Learner(ENVS[env].kernel_id, n_envs, n_steps, threads, np.uint64(rank_seed), gamma,
-                                  gae_lambda, ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, rms_prop_eps,
+                                  gae_lambda, ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, eps,
                                   bool(normalize_advantage), h1, h2, ENVS[env].max_episode_steps, not use_rms_prop,
                                   norm_obs=bool(normalize), norm_reward=bool(normalize), norm_init=normalizer)
     else:
         learner = PythonLearner(adapter, layout, rank_seed, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda,
                                 ent_coef=ent_coef, vf_coef=vf_coef, max_grad_norm=max_grad_norm,
-                                learning_rate=learning_rate, rms_alpha=rms_alpha, rms_eps=rms_prop_eps,
+                                learning_rate=learning_rate, rms_alpha=rms_alpha, rms_eps=eps,
                                 normalize_advantage=bool(normalize_advantage), adam=not use_rms_prop)
     problem = A2cProblem(learner, p, state.reshape(-1), batch=batch, n_updates=n_updates,
                          optimizer_steps=int(optimizer_steps),
                          normalizer=(lambda: merge_normalizers(learner.normalizers(), normalizer, obs_dim))
                          if normalize else None,
-                         schedule=schedule, ranks=topology.ranks,
+                         schedule=schedule, ranks=topology.ranks, timesteps_before=timesteps_before,
                          round_updates=ROUND_UPDATES_PER_THREAD * threads, stop_at_reward=stop_at_reward)
 
     def on_round(info):
         if not problem.halt and callback(info) is False:  # SB3: a callback's _on_step returning False stops training
             problem.halt = True
 
-    result = engine.run(problem, topology, exchange=exchange, policy=policy, max_updates=n_updates * batch,
-                        max_seconds=max_seconds, callback=None if callback is None else on_round)
+    try:
+        result = engine.run(problem, topology, exchange=exchange, policy=policy, max_updates=n_updates * batch,
+                            max_seconds=max_seconds, callback=None if callback is None else on_round)
+    finally:
+        if adapter is not None:
+            adapter.close()
     returns, lengths, steps = problem.episodes.arrays()
     stopped_on_reward = any(at is not None for at in topology.everyone(problem.solved_at))
     return LearnResult(result.model["params_"], state, layout, returns, lengths, steps, problem.done,
@@ -223,23 +245,28 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
 
 def merge_normalizers(rows: np.ndarray, start: np.ndarray | None, obs_dim: int) -> np.ndarray:
     """One set of VecNormalize statistics from each thread's (rows of obs mean, obs var, obs
-    count, return mean, return var, return count), combined as SB3's ``RunningMeanStd.combine``.
-    Every thread began from ``start`` (None: SB3's initial statistics, count 1e-4), whose
-    count is taken once: the other threads add only what they saw."""
+    count, return mean, return var, return count), as SB3's ``RunningMeanStd`` over all the
+    threads' data. Every thread began from ``start`` (None: SB3's initial statistics: mean 0,
+    var 1, count 1e-4): it is taken out of each row but the first before they are combined,
+    so that it counts once."""
     rows = np.asarray(rows, dtype=np.float64)
     d = obs_dim
+    if start is None:
+        start = np.concatenate([np.zeros(d), np.ones(d), [1e-4, 0.0, 1.0, 1e-4]])
     parts = [(slice(0, d), slice(d, 2 * d), 2 * d), (slice(2 * d + 1, 2 * d + 2), slice(2 * d + 2, 2 * d + 3), 2 * d + 3)]
     merged = rows[0].copy()
     for row in rows[1:]:
         for mean, var, count in parts:
-            n_a = merged[count]
-            n_b = row[count] - (1e-4 if start is None else start[count])
-            if n_b <= 0:
+            c0, c = start[count], row[count]
+            n = c - c0  # what this thread saw
+            if n <= 0:
                 continue
-            delta = row[mean] - merged[mean]
-            total = n_a + n_b
-            merged[var] = (merged[var] * n_a + row[var] * n_b + delta * delta * n_a * n_b / total) / total
-            merged[mean] = merged[mean] + delta * n_b / total
+            # the thread's own data: its row is start combined with it (Chan et al.), undone
+            m = start[mean] + (row[mean] - start[mean]) * c / n
+            v = np.maximum((c * row[var] - c0 * start[var] - (m - start[mean]) ** 2 * c0 * n / c) / n, 0.0)
+            delta, total = m - merged[mean], merged[count] + n
+            merged[var] = (merged[var] * merged[count] + v * n + delta * delta * merged[count] * n / total) / total
+            merged[mean] = merged[mean] + delta * n / total
             merged[count] = total
     return merged
 

@@ -84,9 +84,12 @@ class A2cProblem(Problem):
         ``normalizer()``: the VecNormalize statistics now (for the model), or None.
     schedule : callable, optional
         ``schedule(progress_remaining)``: the learning rate, as SB3's (1 at the start, 0 at
-        the end of the budget), set before every round.
+        the end of the budget), set before every round (SB3 sets it before every update).
     ranks : int
         Ranks sharing the budget (this rank's progress counts for each of them).
+    timesteps_before : int
+        Env steps of the earlier ``learn`` calls this one continues: the progress counts on
+        from them, over their sum with this budget (SB3 with ``reset_num_timesteps=False``).
     batch : int
         Env steps of one update (``n_envs * n_steps``).
     n_updates : int
@@ -100,11 +103,11 @@ class A2cProblem(Problem):
     """
 
     def __init__(self, learner, initial, optimizer_state, *, batch, n_updates, round_updates, optimizer_steps=0,
-                 normalizer=None, schedule=None, ranks=1, stop_at_reward=None, window=100):
+                 normalizer=None, schedule=None, ranks=1, timesteps_before=0, stop_at_reward=None, window=100):
         self.learner, self._initial, self.optimizer_state = learner, initial, optimizer_state
         self.optimizer_steps = optimizer_steps
         self.normalizer = normalizer
-        self.schedule, self.ranks = schedule, ranks
+        self.schedule, self.ranks, self.timesteps_before = schedule, ranks, timesteps_before
         self.size = initial.size
         self.batch, self.n_updates, self.round_updates = batch, n_updates, round_updates
         self.stop_at_reward, self.window = stop_at_reward, window
@@ -127,8 +130,7 @@ class A2cProblem(Problem):
         if self.halt:
             return Round(updates=0, end_of_pass=False, stop=True)
         n = min(self.round_updates, self.n_updates - self.done)
-        lr = -1.0 if self.schedule is None else learning_rate_at(
-            self.schedule, 1.0 - min(1.0, self.ranks * self.done / self.n_updates))
+        lr = -1.0 if self.schedule is None else learning_rate_at(self.schedule, self.progress_remaining())
         n_episodes, done, diverged = self.learner.run(work, self.optimizer_state, n, self._returns, self._lengths,
                                                       self._steps, self.optimizer_steps + self.done, lr)
         if diverged:
@@ -144,6 +146,12 @@ class A2cProblem(Problem):
         steps = done * self.batch
         report = {"env_steps": self.learner.env_steps, "episodes": k, "mean_return": mean}
         return Round(updates=steps, samples=steps, end_of_pass=True, stop=stop, report=report)
+
+    def progress_remaining(self):
+        """1 - the share of all the steps (earlier calls' and this budget) done so far."""
+        total = self.timesteps_before + self.n_updates * self.batch
+        done = self.timesteps_before + self.ranks * self.done * self.batch
+        return max(0.0, 1.0 - done / total)
 
     def model(self, params, version):
         # the optimizer's statistics are this rank's own
