@@ -11,9 +11,9 @@ import time
 import numpy as np
 
 from dpsgd.cli.common import JsonLog, read_checkpoint, rounds_summary, save_then_report
-from dpsgd.progress import Progress
 from dpsgd.comm.topology import Topology
 from dpsgd.envs.vector import ENVS
+from dpsgd.progress import Progress
 
 
 def _checkpointer(args, model_args):
