@@ -275,6 +275,14 @@ def test_bad_gymnasium_environments_fail_clearly():
             obs = np.full(3, np.nan if self.t == 3 else 0.0, dtype=np.float32)
             return obs, 1.0, False, False, {}
 
+    from dpsgd.envs.adapter import GymnasiumVectorEnv
+
+    env = GymnasiumVectorEnv("gymnasium:CartPole-v1", n_envs=2, seed=0)
+    env.reset()
+    for bad in ([0], [0.5, 1.0], [0, 2], np.array([True, False])):
+        with pytest.raises(ValueError, match="actions must be 2 integers"):
+            env.step(bad)
+    env.close()
     gymnasium.register("DpsgdTestNan-v0", entry_point=NanAfterThree, max_episode_steps=50)
     with pytest.raises(ValueError, match="DpsgdTestNan-v0 returned a non-finite observation"):
         A2C("MlpPolicy", "DpsgdTestNan-v0", n_envs=2, n_threads=1, seed=0).learn(1_000)

@@ -78,7 +78,12 @@ class GymnasiumVectorEnv:
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env: ``(obs, rewards, terminated, truncated, infos)``, obs float64 and checked;
         ``infos["final_obs"]`` (float64, rows valid where ``infos["_final_obs"]``) when an episode ended."""
-        obs, rewards, terminated, truncated, infos = self._env.step(np.asarray(actions))
+        a = np.asarray(actions)
+        if a.shape != (self.num_envs,) or a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer) \
+                or np.any((a < 0) | (a >= self.n_actions)):
+            raise ValueError(f"actions must be {self.num_envs} integers in [0, {self.n_actions}) for "
+                             f"{self.spec_id}, got {a!r}")
+        obs, rewards, terminated, truncated, infos = self._env.step(a)
         rewards = np.asarray(rewards, dtype=np.float64)
         if not np.all(np.isfinite(rewards)):
             raise ValueError(f"{self.spec_id} returned a non-finite reward: {rewards}")
