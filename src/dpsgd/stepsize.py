@@ -252,3 +252,26 @@ def delay_policy(name, *, alpha=0.9, tau_max=16):
     if name not in DELAY_POLICIES:
         raise ValueError(f"unknown delay policy {name!r}; choose from {sorted(DELAY_POLICIES)} or 'none'")
     return make_policy(name, gamma_prime=1.0, alpha=alpha)
+
+
+# step_policy names the estimators accept: the delay-adaptive rules, which need only gamma'
+# ('fixed_for_delay' needs the run's largest delay, which no default can know)
+ESTIMATOR_POLICIES = ("budget", "fixed_or_skip")
+
+
+def estimator_policy(step_policy):
+    """The delay policy an estimator's ``step_policy`` asks for: None, a policy object as it
+    is, or one of :data:`ESTIMATOR_POLICIES` by name.
+
+    Raises
+    ------
+    ValueError
+        For anything else.
+    """
+    if step_policy is None or hasattr(step_policy, "delay_scale"):
+        return step_policy
+    if isinstance(step_policy, str) and step_policy in ESTIMATOR_POLICIES:
+        return delay_policy(step_policy)
+    raise ValueError(f"step_policy must be None, one of {sorted(ESTIMATOR_POLICIES)} or a dpsgd.stepsize "
+                     f"policy (e.g. make_policy('fixed_for_delay', gamma_prime=1.0, tau_max=8)); "
+                     f"got {step_policy!r}")

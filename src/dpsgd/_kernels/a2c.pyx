@@ -255,8 +255,8 @@ cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *o
     (loss, policy_loss, value_loss, entropy_loss). Actions must be in range (the caller checks).
     Runs each sample's forward; :func:`a2c_loss_grad_from` takes them from a rollout instead.
     """
-    _loss_grad(net, params, obs, actions, advantages, returns, n, ent_coef, vf_coef, normalize_advantage,
-               NULL, NULL, NULL, grad, stats, scratch)
+    a2c_loss_grad_from(net, params, obs, actions, advantages, returns, n, ent_coef, vf_coef, normalize_advantage,
+                       NULL, NULL, NULL, grad, stats, scratch)
 
 
 cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
@@ -265,15 +265,7 @@ cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const doub
                              const double *values, double *grad, double *stats, double *scratch) noexcept nogil:
     """``a2c_loss_grad`` from the forward a rollout already ran on the same ``params``
     (``a2c_forward_batch``'s acts, entropy and values): the same gradient, bit for bit,
-    without a second forward."""
-    _loss_grad(net, params, obs, actions, advantages, returns, n, ent_coef, vf_coef, normalize_advantage,
-               acts, entropy, values, grad, stats, scratch)
-
-
-cdef void _loss_grad(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
-                     const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
-                     double vf_coef, bint normalize_advantage, const double *acts, const double *entropy,
-                     const double *values, double *grad, double *stats, double *scratch) noexcept nogil:
+    without a second forward. With ``acts`` NULL it runs each sample's forward itself."""
     cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, j
     cdef const double *a1 = scratch
     cdef const double *a2 = a1 + h1

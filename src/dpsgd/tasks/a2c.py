@@ -4,8 +4,8 @@
 set-up), so their hyperparameters carry over; ``learn`` runs :func:`dpsgd.tasks.a2c_learn.learn`
 (the ``hsa2c`` kernel: ``n_threads`` threads, each with its own ``n_envs`` C environments,
 updating the rank's actor-critic without locks; with ``comm`` the ranks exchange their changes
-through the engine); ``predict`` and :func:`evaluate_policy` use the NumPy forward of
-:class:`~dpsgd.tasks.a2c_net.ActorCriticLayout`. A fitted model saves and loads with
+through the engine); ``predict`` and :func:`evaluate_policy` use the kernels' forward
+(``dpsgd._kernels.a2c.py_forward``). A fitted model saves and loads with
 :func:`dpsgd.save_model` / :func:`dpsgd.load_model` (no pickle).
 
 Other Gymnasium environments train through :mod:`dpsgd.envs.adapter` (one thread). Not yet
@@ -269,18 +269,9 @@ class A2C(BaseEstimator):
         if self.seed is not None:
             check_seed(self.seed)
         check_exchange(self.exchange)
-        self._policy()
+        stepsize.estimator_policy(self.step_policy)
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("verbose", self.verbose, low=0, integer=True)
-
-    def _policy(self):
-        """The delay policy of ``step_policy`` (None, a name, or a policy object)."""
-        if self.step_policy is None or hasattr(self.step_policy, "delay_scale"):
-            return self.step_policy
-        if self.step_policy in ("budget", "fixed_or_skip"):
-            return stepsize.delay_policy(self.step_policy)
-        raise ValueError(f"step_policy must be None, 'budget', 'fixed_or_skip' or a dpsgd.stepsize policy, "
-                         f"got {self.step_policy!r}")
 
     @property
     def layout_(self) -> ActorCriticLayout:
@@ -369,7 +360,7 @@ class A2C(BaseEstimator):
             n_threads=self.n_threads, seed=seed, params=params, use_rms_prop=bool(self.use_rms_prop),
             optimizer_state=state, optimizer_steps=steps, normalize=bool(self.normalize), normalizer=normalizer,
             timesteps_before=0 if fresh else int(self.num_timesteps),
-            comm=self.comm, exchange=self.exchange, policy=self._policy(), stop_at_reward=stop_at_reward,
+            comm=self.comm, exchange=self.exchange, policy=stepsize.estimator_policy(self.step_policy), stop_at_reward=stop_at_reward,
             max_seconds=self.max_seconds, callback=callback)
 
     def _fitted(self, result):

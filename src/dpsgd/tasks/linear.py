@@ -41,17 +41,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from dpsgd import engine, persist, stepsize
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._threads import effective_n_threads
+from dpsgd._validation import (
+    as_kernel_csr,
+    check_choice,
+    check_number,
+    check_sample_weight,
+    check_sparse_structure,
+)
 from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.failure import ends_job_on_error
-from dpsgd.tasks.linear_problem import DIVERGENCE_FACTOR, LinearProblem
-from dpsgd.tasks.linear_problem import DivergenceError  # noqa: F401  (public here: users catch it)
-
-# step_policy names the estimators accept: the delay-adaptive rules, which need only gamma'
-# ('fixed_for_delay' needs the run's largest delay, which no default can know)
-_POLICY_NAMES = ("budget", "fixed_or_skip")
-from dpsgd._validation import (as_kernel_csr, check_choice, check_number, check_sample_weight,
-                               check_sparse_structure)
-
+from dpsgd.tasks.linear_problem import (
+    DIVERGENCE_FACTOR,
+    DivergenceError,  # noqa: F401  (public here: users catch it)
+    LinearProblem,
+)
 
 # name -> (kernel id, loss parameter: margin threshold, or None for epsilon)
 CLASSIFICATION_LOSSES = {
@@ -221,13 +224,7 @@ class _BaseSGD(BaseEstimator):
 
     def _make_policy(self):
         """The step policy object of ``step_policy`` (None, a name, or a policy)."""
-        if self.step_policy is None or hasattr(self.step_policy, "delay_scale"):
-            return self.step_policy
-        if self.step_policy in _POLICY_NAMES:
-            return stepsize.delay_policy(self.step_policy)
-        raise ValueError(f"step_policy must be None, one of {sorted(_POLICY_NAMES)} or a dpsgd.stepsize "
-                         f"policy (e.g. make_policy('fixed_for_delay', gamma_prime=1.0, tau_max=8)); "
-                         f"got {self.step_policy!r}")
+        return stepsize.estimator_policy(self.step_policy)
 
     def _kernel_loss(self):
         kind, param = self._losses[self.loss]
