@@ -22,8 +22,10 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = ["openmp_info", "rng", "sgd", "svi", "envs", "a2c", "hsa2c"]
-# envs reproduces Gymnasium's float64 arithmetic bit for bit: no a * b + c contracted into an FMA
-KERNEL_FLAGS = {"envs": ["-ffp-contract=off"]}
+# envs: Gymnasium's arithmetic exactly (no fused multiply-adds); a2c: no trapping math and no
+# errno, so that GCC may vectorise mlp.h's tanh (its selects would otherwise be branches) and
+# the optimizers' square roots (no call to set errno)
+KERNEL_FLAGS = {"envs": ["-ffp-contract=off"], "a2c": ["-fno-trapping-math", "-fno-math-errno"]}
 KERNEL_DIR = os.path.join("src", "dpsgd", "_kernels")
 
 PROBE = textwrap.dedent(

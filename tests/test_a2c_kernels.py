@@ -118,6 +118,34 @@ def test_forward_at_sb3_sizes_and_init():
     np.testing.assert_allclose(got[2], np.log(3), rtol=1e-3)
 
 
+@pytest.mark.parametrize("hidden", [(64, 64), (5, 7)])
+def test_forward_of_an_observation_is_the_same_in_any_batch(hidden):
+    """The rollout forwards n_envs observations at a time, predict() one, the replay a whole
+    rollout: an observation gets the same numbers, bit for bit, whatever batch it is in."""
+    layout = ActorCriticLayout(4, 3, hidden)
+    params = layout.init_params(5)
+    obs = np.random.default_rng(5).normal(size=(21, 4))
+    whole = a2c.py_forward(params, obs, *hidden, 3)
+    for m in (1, 3, 4, 8, 13):
+        parts = [a2c.py_forward(params, obs[i:i + m].copy(), *hidden, 3) for i in range(0, 21, m)]
+        for k, w in enumerate(whole):
+            np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), w)
+
+
+def test_tanh_kernel_equals_numpy():
+    """mlp.h's vectorised tanh: within 2 units in the last place of 1 everywhere, odd, exact
+    at 0 and -0, saturated at +-inf, NaN in NaN out; any length (vector body and remainder)."""
+    x = np.concatenate([np.linspace(-25, 25, 200_001), np.geomspace(1e-300, 1e3, 5_000),
+                        -np.geomspace(1e-300, 1e3, 5_000), [0.0, -0.0, np.inf, -np.inf, np.nan, 19.0, 20.0]])
+    got = a2c.py_tanh(x)
+    np.testing.assert_allclose(got, np.tanh(x), rtol=0, atol=4.5e-16)
+    np.testing.assert_array_equal(a2c.py_tanh(-x[:-3]), -got[:-3])
+    assert np.signbit(got[-6]) and not np.signbit(got[-7])
+    assert np.isnan(got[-3])
+    for n in range(1, 12):
+        np.testing.assert_array_equal(a2c.py_tanh(x[1000:1000 + n]), got[1000:1000 + n])
+
+
 def test_forward_is_stable_for_large_logits():
     layout, params, obs, *_ = tiny(n_actions=3)
     layout.views(params)["actor.b3"][:] = [800.0, -800.0, 0.0]
@@ -196,8 +224,10 @@ def test_clip_grad_norm_as_torch(max_norm):
         assert np.sqrt((got * got).sum()) == pytest.approx(max_norm, rel=1e-5)
 
 
-def test_rmsprop_as_torch():
-    """Twenty steps of torch's RMSprop(alpha=0.99, eps=1e-5), transcribed from torch/optim/rmsprop.py."""
+@pytest.mark.parametrize("shared", [True, False])
+def test_rmsprop_as_torch(shared):
+    """Twenty steps of torch's RMSprop(alpha=0.99, eps=1e-5), transcribed from torch/optim/rmsprop.py,
+    by the atomic loop (threads share the buffers) and the plain one (one thread)."""
     rng = np.random.default_rng(1)
     params = rng.normal(size=40)
     sq = np.zeros(40)
@@ -207,14 +237,16 @@ def test_rmsprop_as_torch():
         g = rng.normal(size=40)
         sq_ref = sq_ref * alpha + (1 - alpha) * g * g        # square_avg.mul_(alpha).addcmul_(g, g, 1 - alpha)
         p_ref = p_ref + (-lr) * (g / (np.sqrt(sq_ref) + eps))  # param.addcdiv_(g, sqrt(avg) + eps, -lr)
-        a2c.py_rmsprop_step(params, sq, g, lr, alpha, eps)
+        a2c.py_rmsprop_step(params, sq, g, lr, alpha, eps, shared)
     np.testing.assert_allclose(sq, sq_ref, rtol=1e-14)
     np.testing.assert_allclose(params, p_ref, rtol=1e-14)
 
 
-def test_adam_as_torch():
+@pytest.mark.parametrize("shared", [True, False])
+def test_adam_as_torch(shared):
     """Twenty steps of torch's Adam(betas=(0.9, 0.999), eps=1e-5), transcribed from torch/optim/adam.py
-    (single-tensor path), then against torch itself where it is installed (the bench extra)."""
+    (single-tensor path), then against torch itself where it is installed (the bench extra); by
+    the atomic loop and the plain one."""
     rng = np.random.default_rng(2)
     params = rng.normal(size=40)
     m, v = np.zeros(40), np.zeros(40)
@@ -226,7 +258,7 @@ def test_adam_as_torch():
         v_ref = v_ref * b2 + (1 - b2) * g * g                   # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
         denom = np.sqrt(v_ref) / np.sqrt(1 - b2 ** step) + eps  # (sqrt / bias_correction2_sqrt).add_(eps)
         p_ref = p_ref - lr / (1 - b1 ** step) * (m_ref / denom)  # param.addcdiv_(exp_avg, denom, -step_size)
-        a2c.py_adam_step(params, m, v, g, lr, b1, b2, eps, step)
+        a2c.py_adam_step(params, m, v, g, lr, b1, b2, eps, step, shared)
     np.testing.assert_allclose(m, m_ref, rtol=1e-13)
     np.testing.assert_allclose(v, v_ref, rtol=1e-13)
     np.testing.assert_allclose(params, p_ref, rtol=1e-13)
@@ -238,7 +270,7 @@ def test_adam_as_torch():
     for step, g in enumerate(grads, start=1):
         t.grad = torch.tensor(g, dtype=torch.float64)
         opt.step()
-        a2c.py_adam_step(ours, m, v, g, lr, b1, b2, eps, step)
+        a2c.py_adam_step(ours, m, v, g, lr, b1, b2, eps, step, shared)
     np.testing.assert_allclose(ours, t.detach().numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="step"):
         a2c.py_adam_step(ours, m, v, g, lr, step=0)

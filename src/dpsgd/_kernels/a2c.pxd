@@ -11,12 +11,9 @@ ctypedef struct A2cNet:
     Py_ssize_t a_w1, a_b1, a_w2, a_b2, a_w3, a_b3
     Py_ssize_t c_w1, c_b1, c_w2, c_b2, c_w3, c_b3
     Py_ssize_t n_params
-    Py_ssize_t scratch  # doubles of per-thread scratch a forward/backward needs
     Py_ssize_t fwd_row  # doubles of one sample's activations (a2c_forward_batch's acts)
 
 cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) noexcept nogil
-cdef void a2c_forward_one(const A2cNet *net, const double *p, const double *x, double *scratch,
-                          double *logits, double *entropy, double *value) noexcept nogil
 cdef void a2c_forward(const A2cNet *net, const double *params, const double *obs, Py_ssize_t n,
                       double *logits, double *log_probs, double *entropy, double *values,
                       double *scratch) noexcept nogil
@@ -31,13 +28,16 @@ cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *o
                         const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
                         double vf_coef, bint normalize_advantage, double *grad, double *stats,
                         double *scratch) noexcept nogil
-cdef Py_ssize_t a2c_scratch_size(const A2cNet *net) noexcept nogil
+cdef Py_ssize_t a2c_forward_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil
+cdef Py_ssize_t a2c_grad_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil
+cdef Py_ssize_t a2c_loss_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil
 cdef double a2c_clip_grad_norm(double *grad, Py_ssize_t n, double max_norm) noexcept nogil
 cdef void a2c_snapshot(const double *shared, double *local, Py_ssize_t n) noexcept nogil
 cdef void a2c_rmsprop_step(double *params, double *square_avg, const double *grad, Py_ssize_t n,
-                           double lr, double alpha, double eps) noexcept nogil
+                           double lr, double alpha, double eps, bint shared) noexcept nogil
 cdef void a2c_adam_step(double *params, double *exp_avg, double *exp_avg_sq, const double *grad, Py_ssize_t n,
-                        double lr, double beta1, double beta2, double eps, long long step) noexcept nogil
+                        double lr, double beta1, double beta2, double eps, long long step,
+                        bint shared) noexcept nogil
 cdef void a2c_gae(const double *rewards, const double *values, const uint8_t *episode_starts,
                   const double *last_values, const uint8_t *dones, Py_ssize_t n_steps, Py_ssize_t n_envs,
                   double gamma, double gae_lambda, double *advantages, double *returns) noexcept nogil

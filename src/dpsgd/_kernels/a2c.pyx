@@ -18,8 +18,10 @@ its rollout on that private copy with plain arithmetic (``a2c_loss_grad``), clip
 (``a2c_clip_grad_norm``) and applies it to the shared parameters and the shared
 RMSprop statistics with relaxed loads and stores (``a2c_rmsprop_step``): lost updates
 are allowed, torn values and undefined behaviour are not. Per-thread scratch comes
-from the caller (``A2cNet.scratch`` doubles, see ``a2c_scratch_size``); the kernels
-allocate nothing.
+from the caller (``a2c_*_scratch`` say how many doubles); the kernels allocate nothing.
+
+The forward and backward of a batch are small matrix products and a vectorised tanh
+(``mlp.h``); a sample's forward does not depend on the batch it is in.
 
 The ``def`` functions at the end check shapes and raise ``ValueError`` before any
 kernel runs; the ``py_*`` ones exist so that tests reach each piece.
@@ -30,6 +32,16 @@ from libc.math cimport exp, log, pow, sqrt, tanh
 from libc.stdint cimport int64_t, uint8_t
 
 from dpsgd._kernels.atomics cimport dp_load, dp_store
+
+
+cdef extern from "mlp.h" nogil:
+    # C (M x N) += A (M x K) B (K x N); A's (i, k) at a[i * ars + k * acs]; B, C row-major
+    void dp_gemm_acc(int M, int N, int K, const double *a, Py_ssize_t ars, Py_ssize_t acs,
+                     const double *b, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
+    void dp_tanh(double *x, Py_ssize_t n)
+
+cdef extern from "simd.h" nogil:
+    double dp_dot(const double *a, const double *b, int n)
 
 
 # A2cNet (sizes, offsets, scratch length) is declared in a2c.pxd.
@@ -55,23 +67,7 @@ cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) 
     net.c_w3 = o; o += h2
     net.c_b3 = o; o += 1
     net.n_params = o
-    # actor a1, a2, logp; critic c1, c2; backward deltas d1 (h1), d2 (h2), dz (n_actions)
-    net.scratch = 3 * <Py_ssize_t>h1 + 3 * <Py_ssize_t>h2 + 2 * <Py_ssize_t>n_actions
     net.fwd_row = 2 * <Py_ssize_t>h1 + 2 * <Py_ssize_t>h2 + n_actions  # a1, a2, logp, c1, c2
-
-
-cdef inline void _dense(const double *w, const double *b, const double *x, int n_in, int n_out,
-                        bint squash, double *out) noexcept nogil:
-    """out = W x + b, or tanh of it with ``squash``; W (n_out, n_in) row-major."""
-    cdef int i, k
-    cdef double s
-    cdef const double *row
-    for i in range(n_out):
-        row = w + <Py_ssize_t>i * n_in
-        s = b[i]
-        for k in range(n_in):
-            s += row[k] * x[k]
-        out[i] = tanh(s) if squash else s
 
 
 cdef inline double _log_softmax(const double *z, int n, double *logp) noexcept nogil:
@@ -90,157 +86,135 @@ cdef inline double _log_softmax(const double *z, int n, double *logp) noexcept n
     return h
 
 
-cdef void a2c_forward_one(const A2cNet *net, const double *p, const double *x, double *scratch,
-                          double *logits, double *entropy, double *value) noexcept nogil:
-    """One observation: logits (n_actions), log-probabilities left in the scratch, entropy, value.
-
-    Scratch layout: a1 (h1), a2 (h2), logp (n_actions), c1 (h1), c2 (h2), then the backward's.
-    """
-    cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, d = net.obs_dim
-    cdef double *a1 = scratch
-    cdef double *a2 = a1 + h1
-    cdef double *logp = a2 + h2
-    cdef double *c1 = logp + na
-    cdef double *c2 = c1 + h1
-    _dense(p + net.a_w1, p + net.a_b1, x, d, h1, True, a1)
-    _dense(p + net.a_w2, p + net.a_b2, a1, h1, h2, True, a2)
-    _dense(p + net.a_w3, p + net.a_b3, a2, h2, na, False, logits)
-    entropy[0] = _log_softmax(logits, na, logp)
-    _dense(p + net.c_w1, p + net.c_b1, x, d, h1, True, c1)
-    _dense(p + net.c_w2, p + net.c_b2, c1, h1, h2, True, c2)
-    _dense(p + net.c_w3, p + net.c_b3, c2, h2, 1, False, value)
-
-
 cdef inline void _dense_t(const double *w, const double *b, const double *xt, int n_in, int n_out, Py_ssize_t m,
                           bint squash, double *ot) noexcept nogil:
-    """ot (n_out, m) = W xt + b, or tanh of it, for m inputs at once (xt: (n_in, m)).
+    """ot (n_out, m) = W xt + b, or tanh of it, for m inputs at once (xt: (n_in, m), W (n_out, n_in)).
 
-    Each of the m sums adds in ``_dense``'s order (bias, then k ascending), so the results are
-    ``_dense``'s bit for bit; but the m sums are independent, so the inner loop runs at the
-    multiply-add throughput (SIMD across the inputs) instead of one add's latency per term.
+    Feature-major, so that the m inputs of one feature are one row of the product (mlp.h);
+    each output adds the bias, then its n_in products in ascending order.
     """
-    cdef int i, k
+    cdef int i
     cdef Py_ssize_t e
-    cdef double wk
-    cdef double *o
-    cdef const double *xk
-    cdef const double *row
     for i in range(n_out):
-        o = ot + i * m
-        row = w + <Py_ssize_t>i * n_in
         for e in range(m):
-            o[e] = b[i]
-        for k in range(n_in):
-            wk = row[k]
-            xk = xt + k * m
-            for e in range(m):
-                o[e] += wk * xk[e]
-        if squash:
-            for e in range(m):
-                o[e] = tanh(o[e])
+            ot[i * m + e] = b[i]
+    dp_gemm_acc(n_out, <int>m, n_in, w, n_in, 1, xt, m, ot, m)
+    if squash:
+        dp_tanh(ot, n_out * m)
+
+
+cdef inline Py_ssize_t _padded(Py_ssize_t m) noexcept nogil:
+    """m rounded up to whole blocks of 8 columns: mlp.h's product then computes every column in
+    its register blocks, never in its scalar remainder, so that an observation's forward is the
+    same in a batch of any size (and predict(obs) equals the rollout's action probabilities)."""
+    return (m + 7) // 8 * 8
 
 
 cdef Py_ssize_t a2c_batch_scratch(const A2cNet *net, Py_ssize_t m) noexcept nogil:
     """Doubles of scratch a2c_forward_batch needs for m observations."""
-    return (net.obs_dim + 2 * <Py_ssize_t>net.h1 + 2 * <Py_ssize_t>net.h2 + net.n_actions + 1) * m
+    return (net.obs_dim + 2 * <Py_ssize_t>net.h1 + 2 * <Py_ssize_t>net.h2 + net.n_actions + 1) * _padded(m)
 
 
 cdef void a2c_forward_batch(const A2cNet *net, const double *p, const double *obs, Py_ssize_t m, double *acts,
                             double *logits, double *entropy, double *values, double *scratch) noexcept nogil:
-    """Forward of m observations (m, obs_dim) at once, bit for bit ``a2c_forward_one``'s.
+    """Forward of m observations (m, obs_dim) at once.
 
-    Writes each sample's activations to ``acts`` (m, fwd_row) in a2c_forward_one's scratch
-    layout (a1, a2, logp, c1, c2: what :func:`a2c_loss_grad_from` reads), its logits
+    Writes each sample's activations to ``acts`` (m, fwd_row): a1 (h1), a2 (h2), logp
+    (n_actions), c1 (h1), c2 (h2), what :func:`a2c_loss_grad_from` reads; its logits
     (m, n_actions), entropy and value. ``scratch``: a2c_batch_scratch(net, m) doubles.
     """
     cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, d = net.obs_dim, j
-    cdef Py_ssize_t e, row = net.fwd_row
-    cdef double *xt = scratch
-    cdef double *a1t = xt + d * m
-    cdef double *a2t = a1t + h1 * m
-    cdef double *zt = a2t + h2 * m
-    cdef double *c1t = zt + na * m
-    cdef double *c2t = c1t + h1 * m
-    cdef double *vt = c2t + h2 * m
+    cdef Py_ssize_t e, row = net.fwd_row, mp = _padded(m)
+    cdef double *xt = scratch  # feature-major, mp columns, the last mp - m zero
+    cdef double *a1t = xt + d * mp
+    cdef double *a2t = a1t + h1 * mp
+    cdef double *zt = a2t + h2 * mp
+    cdef double *c1t = zt + na * mp
+    cdef double *c2t = c1t + h1 * mp
+    cdef double *vt = c2t + h2 * mp
     cdef double *out
-    for e in range(m):
-        for j in range(d):
-            xt[j * m + e] = obs[e * d + j]
-    _dense_t(p + net.a_w1, p + net.a_b1, xt, d, h1, m, True, a1t)
-    _dense_t(p + net.a_w2, p + net.a_b2, a1t, h1, h2, m, True, a2t)
-    _dense_t(p + net.a_w3, p + net.a_b3, a2t, h2, na, m, False, zt)
-    _dense_t(p + net.c_w1, p + net.c_b1, xt, d, h1, m, True, c1t)
-    _dense_t(p + net.c_w2, p + net.c_b2, c1t, h1, h2, m, True, c2t)
-    _dense_t(p + net.c_w3, p + net.c_b3, c2t, h2, 1, m, False, vt)
+    for j in range(d):
+        for e in range(m):
+            xt[j * mp + e] = obs[e * d + j]
+        for e in range(m, mp):
+            xt[j * mp + e] = 0.0
+    _dense_t(p + net.a_w1, p + net.a_b1, xt, d, h1, mp, True, a1t)
+    _dense_t(p + net.a_w2, p + net.a_b2, a1t, h1, h2, mp, True, a2t)
+    _dense_t(p + net.a_w3, p + net.a_b3, a2t, h2, na, mp, False, zt)
+    _dense_t(p + net.c_w1, p + net.c_b1, xt, d, h1, mp, True, c1t)
+    _dense_t(p + net.c_w2, p + net.c_b2, c1t, h1, h2, mp, True, c2t)
+    _dense_t(p + net.c_w3, p + net.c_b3, c2t, h2, 1, mp, False, vt)
     for e in range(m):
         out = acts + e * row
         for j in range(h1):
-            out[j] = a1t[j * m + e]
-            out[h1 + h2 + na + j] = c1t[j * m + e]
+            out[j] = a1t[j * mp + e]
+            out[h1 + h2 + na + j] = c1t[j * mp + e]
         for j in range(h2):
-            out[h1 + j] = a2t[j * m + e]
-            out[2 * h1 + h2 + na + j] = c2t[j * m + e]
+            out[h1 + j] = a2t[j * mp + e]
+            out[2 * h1 + h2 + na + j] = c2t[j * mp + e]
         for j in range(na):
-            logits[e * na + j] = zt[j * m + e]
+            logits[e * na + j] = zt[j * mp + e]
         entropy[e] = _log_softmax(logits + e * na, na, out + h1 + h2)
         values[e] = vt[e]
+
+
+cdef Py_ssize_t a2c_forward_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil:
+    """Doubles of scratch a2c_forward needs for n observations."""
+    return n * net.fwd_row + a2c_batch_scratch(net, n)
 
 
 cdef void a2c_forward(const A2cNet *net, const double *params, const double *obs, Py_ssize_t n,
                       double *logits, double *log_probs, double *entropy, double *values,
                       double *scratch) noexcept nogil:
-    """Forward of n observations (n, obs_dim): logits and log-probabilities (n, n_actions), entropy, value."""
-    cdef Py_ssize_t t
+    """Forward of n observations (n, obs_dim): logits and log-probabilities (n, n_actions), entropy, value.
+
+    ``scratch``: a2c_forward_scratch(net, n) doubles.
+    """
+    cdef Py_ssize_t t, row = net.fwd_row, lp_at = net.h1 + net.h2
     cdef int j, na = net.n_actions
-    cdef double *logp = scratch + net.h1 + net.h2
+    a2c_forward_batch(net, params, obs, n, scratch, logits, entropy, values, scratch + n * row)
     for t in range(n):
-        a2c_forward_one(net, params, obs + t * net.obs_dim, scratch, logits + t * na, &entropy[t], &values[t])
         for j in range(na):
-            log_probs[t * na + j] = logp[j]
+            log_probs[t * na + j] = scratch[t * row + lp_at + j]
 
 
-cdef inline void _backward_mlp(const A2cNet *net, const double *p, double *g, const double *x,
+cdef inline void _layer_back(int n, int n_out, int n_in, const double *dz, const double *w, const double *x,
+                             Py_ssize_t ldx, double *gw, double *gb, double *dx) noexcept nogil:
+    """Back through one layer ``z = W x + b`` of n samples, given dz = dloss/dz (n, n_out): adds
+    ``dz^T x`` to gw (n_out, n_in) and the column sums of dz to gb; with dx, writes
+    dloss/d(pre-activation of x) = ``(dz W) * (1 - x^2)`` (x came out of a tanh) to dx (n, n_in)."""
+    cdef Py_ssize_t t, k
+    cdef int i
+    dp_gemm_acc(n_out, n_in, n, dz, 1, n_out, x, ldx, gw, n_in)
+    for t in range(n):
+        for i in range(n_out):
+            gb[i] += dz[t * n_out + i]
+    if dx == NULL:
+        return
+    for k in range(<Py_ssize_t>n * n_in):
+        dx[k] = 0.0
+    dp_gemm_acc(n, n_in, n_out, dz, n_out, 1, w, n_in, dx, n_in)
+    for t in range(n):
+        for k in range(n_in):
+            dx[t * n_in + k] *= 1.0 - x[t * ldx + k] * x[t * ldx + k]
+
+
+cdef inline void _backward_mlp(const A2cNet *net, const double *p, double *g, const double *obs, Py_ssize_t n,
                                Py_ssize_t w1, Py_ssize_t b1, Py_ssize_t w2, Py_ssize_t b2, Py_ssize_t w3,
-                               Py_ssize_t b3, int n_out, const double *a1, const double *a2,
+                               Py_ssize_t b3, int n_out, const double *a1, const double *a2, Py_ssize_t row,
                                const double *dz, double *d1, double *d2) noexcept nogil:
-    """Add the gradient of one sample to g, given dloss/d(output) = dz (n_out) and the activations."""
-    cdef int h1 = net.h1, h2 = net.h2, d = net.obs_dim
-    cdef int i, k
-    cdef double s
-    cdef double *grow
-    cdef const double *prow
-    # output layer: dW3[i, k] += dz_i a2_k; db3 += dz; da2 = W3^T dz
-    for k in range(h2):
-        d2[k] = 0.0
-    for i in range(n_out):
-        g[b3 + i] += dz[i]
-        grow = g + w3 + <Py_ssize_t>i * h2
-        prow = p + w3 + <Py_ssize_t>i * h2
-        for k in range(h2):
-            grow[k] += dz[i] * a2[k]
-            d2[k] += prow[k] * dz[i]
-    for k in range(h2):
-        d2[k] *= 1.0 - a2[k] * a2[k]
-    # second hidden layer
-    for k in range(h1):
-        d1[k] = 0.0
-    for i in range(h2):
-        s = d2[i]
-        g[b2 + i] += s
-        grow = g + w2 + <Py_ssize_t>i * h1
-        prow = p + w2 + <Py_ssize_t>i * h1
-        for k in range(h1):
-            grow[k] += s * a1[k]
-            d1[k] += prow[k] * s
-    for k in range(h1):
-        d1[k] *= 1.0 - a1[k] * a1[k]
-    # first hidden layer
-    for i in range(h1):
-        s = d1[i]
-        g[b1 + i] += s
-        grow = g + w1 + <Py_ssize_t>i * d
-        for k in range(d):
-            grow[k] += s * x[k]
+    """Add the gradient of n samples to g, given dloss/d(output) dz (n, n_out) and the activations
+    a1, a2 (rows of ``row`` doubles). d1 (n, h1), d2 (n, h2): scratch. Each weight's gradient
+    adds its samples in order, as matrix products (mlp.h) over the batch."""
+    cdef int N = <int>n
+    _layer_back(N, n_out, net.h2, dz, p + w3, a2, row, g + w3, g + b3, d2)
+    _layer_back(N, net.h2, net.h1, d2, p + w2, a1, row, g + w2, g + b2, d1)
+    _layer_back(N, net.h1, net.obs_dim, d1, p + w1, obs, net.obs_dim, g + w1, g + b1, NULL)
+
+
+cdef Py_ssize_t a2c_grad_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil:
+    """Doubles of scratch a2c_loss_grad_from needs for n samples (a2c_loss_grad: see there)."""
+    return n * (net.n_actions + 1 + net.h1 + net.h2)
 
 
 cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
@@ -253,10 +227,24 @@ cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *o
     A and R constants; with ``normalize_advantage`` A is ``(A - mean) / (std + 1e-8)``, std
     with n - 1 degrees of freedom as torch's (n >= 2: the caller checks). stats receives
     (loss, policy_loss, value_loss, entropy_loss). Actions must be in range (the caller checks).
-    Runs each sample's forward; :func:`a2c_loss_grad_from` takes them from a rollout instead.
+    Runs the forward first; :func:`a2c_loss_grad_from` takes it from a rollout instead.
+    ``scratch``: a2c_loss_scratch(net, n) doubles.
     """
+    cdef Py_ssize_t row = net.fwd_row
+    cdef double *acts = scratch
+    cdef double *entropy = acts + n * row
+    cdef double *values = entropy + n
+    cdef double *logits = values + n
+    cdef double *rest = logits + n * net.n_actions
+    a2c_forward_batch(net, params, obs, n, acts, logits, entropy, values, rest)
     a2c_loss_grad_from(net, params, obs, actions, advantages, returns, n, ent_coef, vf_coef, normalize_advantage,
-                       NULL, NULL, NULL, grad, stats, scratch)
+                       acts, entropy, values, grad, stats, rest)
+
+
+cdef Py_ssize_t a2c_loss_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil:
+    """Doubles of scratch a2c_loss_grad needs for n samples."""
+    cdef Py_ssize_t fwd = a2c_batch_scratch(net, n), grad = a2c_grad_scratch(net, n)
+    return n * (net.fwd_row + 2 + net.n_actions) + (fwd if fwd > grad else grad)
 
 
 cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
@@ -264,23 +252,18 @@ cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const doub
                              double vf_coef, bint normalize_advantage, const double *acts, const double *entropy,
                              const double *values, double *grad, double *stats, double *scratch) noexcept nogil:
     """``a2c_loss_grad`` from the forward a rollout already ran on the same ``params``
-    (``a2c_forward_batch``'s acts, entropy and values): the same gradient, bit for bit,
-    without a second forward. With ``acts`` NULL it runs each sample's forward itself."""
+    (``a2c_forward_batch``'s acts, entropy and values): the same gradient without a second
+    forward. ``scratch``: a2c_grad_scratch(net, n) doubles."""
     cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, j
-    cdef const double *a1 = scratch
-    cdef const double *a2 = a1 + h1
-    cdef const double *logp = a2 + h2
-    cdef const double *c1 = logp + na
-    cdef const double *c2 = c1 + h1
-    cdef double *d1 = scratch + 2 * h1 + 2 * h2 + na
-    cdef double *d2 = d1 + h1
-    cdef double *dz = d2 + h2
+    cdef Py_ssize_t row = net.fwd_row, t, i
+    cdef double *dz = scratch          # (n, n_actions): dloss / dlogits
+    cdef double *dv = dz + n * na      # (n): dloss / dvalue
+    cdef double *d1 = dv + n           # (n, h1)
+    cdef double *d2 = d1 + n * h1      # (n, h2)
+    cdef const double *logp
     cdef double inv_n = 1.0 / n
-    cdef double mean_adv = 0.0, std_adv = 0.0, adv, h, v, pj, dv
+    cdef double mean_adv = 0.0, std_adv = 0.0, adv, h, v, pj
     cdef double policy_loss = 0.0, value_loss = 0.0, entropy_sum = 0.0
-    cdef Py_ssize_t t, i
-    cdef const double *x
-    # dz (n_actions) is the last scratch block, after d2; logits go there first
     for i in range(net.n_params):
         grad[i] = 0.0
     if normalize_advantage:
@@ -291,17 +274,9 @@ cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const doub
             std_adv += (advantages[t] - mean_adv) * (advantages[t] - mean_adv)
         std_adv = sqrt(std_adv / (n - 1)) + 1e-8
     for t in range(n):
-        x = obs + t * net.obs_dim
-        if acts == NULL:
-            a2c_forward_one(net, params, x, scratch, dz, &h, &v)
-        else:  # the rollout's activations of this sample, in the same layout
-            a1 = acts + t * net.fwd_row
-            a2 = a1 + h1
-            logp = a2 + h2
-            c1 = logp + na
-            c2 = c1 + h1
-            h = entropy[t]
-            v = values[t]
+        logp = acts + t * row + h1 + h2
+        h = entropy[t]
+        v = values[t]
         adv = (advantages[t] - mean_adv) / std_adv if normalize_advantage else advantages[t]
         policy_loss -= adv * logp[actions[t]]
         value_loss += (returns[t] - v) * (returns[t] - v)
@@ -309,13 +284,13 @@ cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const doub
         # d/dz_j of -adv/n * logp[a] - ent_coef/n * H: -adv/n (1[j=a] - p_j) + ent_coef/n p_j (logp_j + H)
         for j in range(na):
             pj = exp(logp[j])
-            dz[j] = inv_n * (adv * pj + ent_coef * pj * (logp[j] + h))
-        dz[actions[t]] -= inv_n * adv
-        _backward_mlp(net, params, grad, x, net.a_w1, net.a_b1, net.a_w2, net.a_b2, net.a_w3, net.a_b3,
-                      na, a1, a2, dz, d1, d2)
-        dv = vf_coef * 2.0 * inv_n * (v - returns[t])
-        _backward_mlp(net, params, grad, x, net.c_w1, net.c_b1, net.c_w2, net.c_b2, net.c_w3, net.c_b3,
-                      1, c1, c2, &dv, d1, d2)
+            dz[t * na + j] = inv_n * (adv * pj + ent_coef * pj * (logp[j] + h))
+        dz[t * na + actions[t]] -= inv_n * adv
+        dv[t] = vf_coef * 2.0 * inv_n * (v - returns[t])
+    _backward_mlp(net, params, grad, obs, n, net.a_w1, net.a_b1, net.a_w2, net.a_b2, net.a_w3, net.a_b3,
+                  na, acts, acts + h1, row, dz, d1, d2)
+    _backward_mlp(net, params, grad, obs, n, net.c_w1, net.c_b1, net.c_w2, net.c_b2, net.c_w3, net.c_b3,
+                  1, acts + h1 + h2 + na, acts + 2 * h1 + h2 + na, row, dv, d1, d2)
     policy_loss *= inv_n
     value_loss *= inv_n
     stats[1] = policy_loss
@@ -324,17 +299,10 @@ cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const doub
     stats[0] = policy_loss + ent_coef * stats[3] + vf_coef * value_loss
 
 
-cdef Py_ssize_t a2c_scratch_size(const A2cNet *net) noexcept nogil:
-    return net.scratch
-
-
 cdef double a2c_clip_grad_norm(double *grad, Py_ssize_t n, double max_norm) noexcept nogil:
     """torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1; returns the norm."""
     cdef Py_ssize_t i
-    cdef double s = 0.0, total, coef
-    for i in range(n):
-        s += grad[i] * grad[i]
-    total = sqrt(s)
+    cdef double total = sqrt(dp_dot(grad, grad, <int>n)), coef
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # NaN norms scale to NaN, as torch's
         for i in range(n):
@@ -350,14 +318,22 @@ cdef void a2c_snapshot(const double *shared, double *local, Py_ssize_t n) noexce
 
 
 cdef void a2c_rmsprop_step(double *params, double *square_avg, const double *grad, Py_ssize_t n,
-                           double lr, double alpha, double eps) noexcept nogil:
-    """torch.optim.RMSprop (no momentum, not centred, no weight decay) on shared buffers.
+                           double lr, double alpha, double eps, bint shared) noexcept nogil:
+    """torch.optim.RMSprop (no momentum, not centred, no weight decay).
 
     ``square_avg = alpha * square_avg + (1 - alpha) * g^2``; ``p -= lr * g / (sqrt(square_avg) + eps)``.
-    params and square_avg may be shared with other threads: read and written with relaxed atomics.
+    With ``shared``, other threads may read and write params and square_avg meanwhile: relaxed
+    atomics. Without, the caller is their only user and the loop vectorises (same results).
     """
     cdef Py_ssize_t i
     cdef double g, sq
+    if not shared:
+        for i in range(n):
+            g = grad[i]
+            sq = alpha * square_avg[i] + (1.0 - alpha) * g * g
+            square_avg[i] = sq
+            params[i] = params[i] - lr * (g / (sqrt(sq) + eps))
+        return
     for i in range(n):
         g = grad[i]
         sq = alpha * dp_load(&square_avg[i]) + (1.0 - alpha) * g * g
@@ -366,17 +342,28 @@ cdef void a2c_rmsprop_step(double *params, double *square_avg, const double *gra
 
 
 cdef void a2c_adam_step(double *params, double *exp_avg, double *exp_avg_sq, const double *grad, Py_ssize_t n,
-                        double lr, double beta1, double beta2, double eps, long long step) noexcept nogil:
-    """torch.optim.Adam (not amsgrad, no weight decay) step ``step`` (1-based) on shared buffers.
+                        double lr, double beta1, double beta2, double eps, long long step,
+                        bint shared) noexcept nogil:
+    """torch.optim.Adam (not amsgrad, no weight decay) step ``step`` (1-based).
 
     As torch computes it: ``m += (1 - beta1) (g - m)``, ``v = beta2 v + (1 - beta2) g^2``,
-    ``p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)``. The
-    moments and parameters may be shared with other threads: relaxed loads and stores.
+    ``p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)``. With
+    ``shared``, other threads may use the moments and parameters meanwhile: relaxed loads
+    and stores; without, a plain loop that vectorises (same results).
     """
     cdef Py_ssize_t i
     cdef double g, m, v
     cdef double step_size = lr / (1.0 - pow(beta1, <double>step))
     cdef double bc2_sqrt = sqrt(1.0 - pow(beta2, <double>step))
+    if not shared:
+        for i in range(n):
+            g = grad[i]
+            m = exp_avg[i] + (1.0 - beta1) * (g - exp_avg[i])
+            v = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+            exp_avg[i] = m
+            exp_avg_sq[i] = v
+            params[i] = params[i] - step_size * (m / (sqrt(v) / bc2_sqrt + eps))
+        return
     for i in range(n):
         g = grad[i]
         m = dp_load(&exp_avg[i])
@@ -426,7 +413,7 @@ cdef double a2c_train_step(const A2cNet *net, double *shared_params, double *squ
     a2c_loss_grad(net, local_params, obs, actions, advantages, returns, n, ent_coef, vf_coef,
                   normalize_advantage, grad, stats, scratch)
     norm = a2c_clip_grad_norm(grad, net.n_params, max_grad_norm)
-    a2c_rmsprop_step(shared_params, square_avg, grad, net.n_params, lr, alpha, eps)
+    a2c_rmsprop_step(shared_params, square_avg, grad, net.n_params, lr, alpha, eps, True)
     return norm
 
 
@@ -469,6 +456,16 @@ def _check_actions(const int64_t[::1] actions, int n_actions):
             raise ValueError(f"actions[{t}] = {actions[t]} is not in [0, {n_actions})")
 
 
+def py_tanh(const double[::1] x):
+    """tanh of each value by the kernels' vectorised routine (``mlp.h``), for tests."""
+    out = np.array(x, dtype=np.float64)
+    cdef double[::1] o = out
+    if o.shape[0]:
+        with nogil:
+            dp_tanh(&o[0], o.shape[0])
+    return out
+
+
 def py_forward(const double[::1] params, const double[:, ::1] obs, int h1, int h2, int n_actions):
     """Forward of a batch: ``(logits, log_probs, entropy, values)``, shapes (T, A), (T, A), (T,), (T,)."""
     cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions)
@@ -509,7 +506,7 @@ def py_loss_grad(const double[::1] params, const double[:, ::1] obs, const int64
         raise ValueError("normalize_advantage needs at least 2 samples (the std of one is undefined)")
     grad = np.empty(net.n_params)
     stats = np.empty(4)
-    scratch = np.empty(net.scratch)
+    scratch = np.empty(a2c_loss_scratch(&net, n))
     cdef double[::1] g = grad, st = stats, sc = scratch
     with nogil:
         a2c_loss_grad(&net, &params[0], &obs[0, 0], &actions[0], &advantages[0], &returns[0], n,
@@ -530,19 +527,20 @@ def py_clip_grad_norm(double[::1] grad, double max_norm):
 
 
 def py_rmsprop_step(double[::1] params, double[::1] square_avg, const double[::1] grad, double lr,
-                    double alpha=0.99, double eps=1e-5):
-    """One torch RMSprop step on ``params`` and ``square_avg`` in place."""
+                    double alpha=0.99, double eps=1e-5, bint shared=True):
+    """One torch RMSprop step on ``params`` and ``square_avg`` in place (``shared``: the atomic loop)."""
     cdef Py_ssize_t n = params.shape[0]
     if n == 0 or square_avg.shape[0] != n or grad.shape[0] != n:
         raise ValueError(f"params, square_avg and grad must have one non-zero length, got "
                          f"{n}, {square_avg.shape[0]}, {grad.shape[0]}")
     with nogil:
-        a2c_rmsprop_step(&params[0], &square_avg[0], &grad[0], n, lr, alpha, eps)
+        a2c_rmsprop_step(&params[0], &square_avg[0], &grad[0], n, lr, alpha, eps, shared)
 
 
 def py_adam_step(double[::1] params, double[::1] exp_avg, double[::1] exp_avg_sq, const double[::1] grad,
-                 double lr, double beta1=0.9, double beta2=0.999, double eps=1e-5, long long step=1):
-    """Adam step ``step`` (1-based) on ``params`` and the moments in place, as torch's."""
+                 double lr, double beta1=0.9, double beta2=0.999, double eps=1e-5, long long step=1,
+                 bint shared=True):
+    """Adam step ``step`` (1-based) on ``params`` and the moments in place, as torch's (``shared``: the atomic loop)."""
     cdef Py_ssize_t n = params.shape[0]
     if n == 0 or exp_avg.shape[0] != n or exp_avg_sq.shape[0] != n or grad.shape[0] != n:
         raise ValueError(f"params, exp_avg, exp_avg_sq and grad must have one non-zero length, got "
@@ -550,7 +548,7 @@ def py_adam_step(double[::1] params, double[::1] exp_avg, double[::1] exp_avg_sq
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
     with nogil:
-        a2c_adam_step(&params[0], &exp_avg[0], &exp_avg_sq[0], &grad[0], n, lr, beta1, beta2, eps, step)
+        a2c_adam_step(&params[0], &exp_avg[0], &exp_avg_sq[0], &grad[0], n, lr, beta1, beta2, eps, step, shared)
 
 
 def py_gae(const double[:, ::1] rewards, const double[:, ::1] values, const uint8_t[:, ::1] episode_starts,
@@ -592,7 +590,7 @@ def train_step(double[::1] params, double[::1] square_avg, const double[:, ::1] 
     local = np.empty(net.n_params)
     grad = np.empty(net.n_params)
     stats = np.empty(4)
-    scratch = np.empty(net.scratch)
+    scratch = np.empty(a2c_loss_scratch(&net, n))
     cdef double[::1] lo = local, g = grad, st = stats, sc = scratch
     cdef double norm
     with nogil:

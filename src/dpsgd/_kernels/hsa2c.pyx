@@ -36,7 +36,8 @@ from libc.math cimport exp, isfinite, sqrt
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from dpsgd._kernels.a2c cimport (A2cNet, a2c_net_init, a2c_forward, a2c_forward_batch, a2c_batch_scratch,
-                                 a2c_loss_grad_from, a2c_clip_grad_norm, a2c_snapshot, a2c_rmsprop_step, a2c_adam_step, a2c_gae)
+                                 a2c_forward_scratch, a2c_grad_scratch, a2c_loss_grad_from, a2c_clip_grad_norm,
+                                 a2c_snapshot, a2c_rmsprop_step, a2c_adam_step, a2c_gae)
 from dpsgd._kernels.atomics cimport dp_fetch_add_i64, dp_load_i64
 from dpsgd._kernels.envs cimport EnvSpec, spec_of, CARTPOLE, ACROBOT
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
@@ -59,6 +60,7 @@ ctypedef struct Config:
     EnvSpec spec
     int n_envs
     int n_steps
+    int n_threads           # 1: the optimizer's loops need no atomics and vectorise
     long long n_updates
     int64_t step_base       # env steps before this run (added to the episodes' steps)
     int64_t max_episode_steps
@@ -107,16 +109,23 @@ cdef inline Py_ssize_t _pad(Py_ssize_t n) noexcept nogil:
     return (n + 7) // 8 * 8 + 8
 
 
+cdef inline Py_ssize_t _net_scratch(const Config *c) noexcept nogil:
+    """Scratch of the gradient of a rollout, or of the forward of every env's observation."""
+    cdef Py_ssize_t g = a2c_grad_scratch(&c.net, <Py_ssize_t>c.n_envs * c.n_steps)
+    cdef Py_ssize_t f = a2c_forward_scratch(&c.net, c.n_envs)
+    return g if g > f else f
+
+
 cdef void _sizes(const Config *c, Py_ssize_t *d, Py_ssize_t *f, Py_ssize_t *i, Py_ssize_t *u,
                  Py_ssize_t *r) noexcept nogil:
     cdef Py_ssize_t P = c.net.n_params, ne = c.n_envs, N = <Py_ssize_t>c.n_envs * c.n_steps
     cdef Py_ssize_t od = c.spec.obs_dim, na = c.net.n_actions
     # local params, grad, net scratch, stats (4), states, rollout obs, rewards, values, advantages,
-    # returns, last values, episode returns, logits (of every env), log-probs, one float64
+    # returns, last values, episode returns, logits and log-probs (of every env), one float64
     # observation, the rollout's activations and entropies, the batched forward's scratch
-    d[0] = _pad(2 * P + c.net.scratch + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + ne * na + na + od
+    d[0] = _pad(2 * P + _net_scratch(c) + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + 2 * ne * na + od
                 + N * c.net.fwd_row + N + a2c_batch_scratch(&c.net, ne)
-                + 2 * ne * od + ne + _norm_size(od) + ne + 2 * od)
+                + 2 * ne * od + ne + _norm_size(od) + ne + 2 * od + ne)
     f[0] = 2 * _pad(ne * od)              # current float32 observations (whole lines)
     i[0] = _pad(N + 2 * ne)               # actions, elapsed, episode lengths
     u[0] = _pad(N + 2 * ne) * 8           # episode_starts, current starts, truncations (bytes, whole lines)
@@ -149,6 +158,7 @@ ctypedef struct Rows:
     double *norm       # the normaliser: obs mean, obs var, obs count, return mean, var, count
     double *disc       # the discounted returns the reward normaliser tracks (ne)
     double *moments    # a batch's mean and variance of the observations (2 od)
+    double *last_h     # the entropies of the observations after a rollout (ne)
     float *fobs
     int64_t *actions
     int64_t *elapsed
@@ -167,7 +177,7 @@ cdef void _carve(const Config *c, int tid, Rows *w) noexcept nogil:
     w.local = c.dmem + tid * c.dmem_row
     w.grad = w.local + P
     w.scratch = w.grad + P
-    w.stats = w.scratch + c.net.scratch
+    w.stats = w.scratch + _net_scratch(c)
     w.state = w.stats + 4
     w.obs_buf = w.state + ne * c.spec.state_dim
     w.rewards = w.obs_buf + N * od
@@ -178,7 +188,7 @@ cdef void _carve(const Config *c, int tid, Rows *w) noexcept nogil:
     w.ep_ret = w.last_values + ne
     w.logits = w.ep_ret + ne
     w.logp = w.logits + ne * na
-    w.xd = w.logp + na
+    w.xd = w.logp + ne * na
     w.acts = w.xd + od
     w.entropy = w.acts + N * c.net.fwd_row
     w.batch = w.entropy + N
@@ -188,6 +198,7 @@ cdef void _carve(const Config *c, int tid, Rows *w) noexcept nogil:
     w.norm = w.raw_reward + ne
     w.disc = w.norm + _norm_size(od)
     w.moments = w.disc + ne
+    w.last_h = w.moments + 2 * od
     w.fobs = c.fmem + tid * c.fmem_row
     w.actions = c.imem + tid * c.imem_row
     w.elapsed = w.actions + N
@@ -398,8 +409,7 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
                     a2c_forward(net, local, xd, 1, logits, logp, &h, &vterm, scratch)
                     r = r + c.gamma * vterm
                 rewards[t * ne + e] = r
-        for e in range(ne):
-            a2c_forward(net, local, w.nobs + e * od, 1, logits, logp, &h, &last_values[e], scratch)
+        a2c_forward(net, local, w.nobs, ne, logits, logp, w.last_h, last_values, scratch)
         a2c_gae(rewards, values, starts, last_values, cur_start, ns, ne, c.gamma, c.gae_lambda,
                 advantages, returns)
         if c.rec_params != NULL:
@@ -413,9 +423,9 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
             break
         if c.adam:
             a2c_adam_step(c.params, c.square_avg, c.square_avg + P, grad, P, c.lr, c.beta1, c.beta2, c.eps,
-                          c.adam_steps + u + 1)
+                          c.adam_steps + u + 1, c.n_threads > 1)
         else:
-            a2c_rmsprop_step(c.params, c.square_avg, grad, P, c.lr, c.alpha, c.eps)
+            a2c_rmsprop_step(c.params, c.square_avg, grad, P, c.lr, c.alpha, c.eps, c.n_threads > 1)
 
 
 cdef void init_thread(const Config *c, int tid) noexcept nogil:
@@ -519,6 +529,7 @@ cdef class Learner:
         c.norm_obs, c.norm_reward = norm_obs, norm_reward
         c.rec_params = NULL
         self.n_threads, self.n_params, self.env_steps = n_threads, c.net.n_params, 0
+        c.n_threads = n_threads
         cdef Py_ssize_t d, f, i, u, r
         _sizes(c, &d, &f, &i, &u, &r)
         dmem = np.zeros((n_threads, d))
