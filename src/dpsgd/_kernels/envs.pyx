@@ -1,10 +1,12 @@
-"""Classic-control environments in C, batched: CartPole-v1 and Acrobot-v1.
+"""Classic-control environments in C, batched: CartPole-v1, Acrobot-v1 and Pendulum-v1.
 
 Each environment is three ``nogil`` functions over a float64 state (``*_dynamics``:
 one step of the physics, reward and termination; ``*_reset``: a fresh state from
 the env's own RNG; ``*_observe``: the float32 observation), written in the very
-operation order of Gymnasium 1.x (``gymnasium/envs/classic_control/cartpole.py``
-and ``acrobot.py``), so that a step gives the same float64 state bit for bit.
+operation order of Gymnasium 1.x (``gymnasium/envs/classic_control/cartpole.py``,
+``acrobot.py`` and ``pendulum.py``), so that a step gives the same float64 state bit for bit.
+CartPole and Acrobot take a discrete action (``dynamics_fn``), Pendulum a float64 vector
+(``cdynamics_fn``); ``EnvSpec`` has one of the two pointers, the other NULL.
 
 Why the order matters. Gymnasium computes in Python floats and NumPy float64
 scalars, without fused multiply-adds; C does the same when every operation is
@@ -13,7 +15,8 @@ an FMA (setup.py and CMakeLists.txt build this module with ``-ffp-contract=off``
 ``x**2`` of a NumPy float64 scalar calls libm's ``pow``, which is not always the
 correctly rounded ``x * x`` (83 in 100,000 random values differed, glibc,
 2026-12): Acrobot's squares go through ``pow`` called by a volatile pointer,
-so that the compiler cannot rewrite ``pow(x, 2.0)`` into ``x * x``. ``np.cos``
+so that the compiler cannot rewrite ``pow(x, 2.0)`` into ``x * x``; so do Pendulum's
+(all NumPy float64 scalars when its action is float64, see ``pendulum_dynamics``). ``np.cos``
 and ``np.sin`` of a float64 scalar agreed with libm's on 200,000 values
 (NumPy 2.4, x86-64 v3); tests/test_envs.py checks both.
 
@@ -22,7 +25,7 @@ auto-reset rule of Gymnasium's vector envs; ``reset`` and ``observe`` serve
 ``reset()`` and ``set_state()``; ``seed`` seeds the per-env RNGs (dpsgd's
 xoshiro256**, stream = env index).
 """
-from libc.math cimport cos, sin, M_PI
+from libc.math cimport copysign, cos, fmod, sin, M_PI
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
@@ -37,7 +40,7 @@ cdef extern from *:
     """
     double dp_pow(double x, double y) noexcept nogil
 
-# dynamics_fn, reset_fn, observe_fn, EnvSpec and EnvId are declared in envs.pxd.
+# dynamics_fn, cdynamics_fn, reset_fn, observe_fn, EnvSpec and EnvId are declared in envs.pxd.
 
 # Autoreset modes (gymnasium.vector.AutoresetMode): NEXT_STEP resets a finished env on the
 # following step() call, which returns the reset observation with reward 0 and both flags
@@ -47,8 +50,11 @@ cpdef enum Autoreset:
     NEXT_STEP = 0
     SAME_STEP = 1
 
-STATE_DIM = {CARTPOLE: 4, ACROBOT: 4}
-OBS_DIM = {CARTPOLE: 4, ACROBOT: 6}
+# actions of the step entry: int64 (n_envs, 1) for the discrete envs, float64 (n_envs, action_dim)
+# for the continuous ones
+ctypedef fused action_t:
+    int64_t
+    double
 
 
 # ---------------------------------------------------------------- CartPole-v1 (cartpole.py)
@@ -204,11 +210,84 @@ cdef void acrobot_observe(const double *s, float *obs) noexcept nogil:
     obs[5] = <float>s[3]
 
 
+# ---------------------------------------------------------------- Pendulum-v1 (pendulum.py)
+
+cdef double PD_MAX_SPEED = 8
+cdef double PD_MAX_TORQUE = 2.0
+cdef double PD_DT = 0.05
+cdef double PD_G = 10.0  # gymnasium.make("Pendulum-v1")'s default g
+cdef double PD_M = 1.0
+cdef double PD_L = 1.0
+
+
+cdef inline double np_clip(double x, double lo, double hi) noexcept nogil:
+    """np.clip of a float: max with ``lo``, then min with ``hi``; NaN stays NaN."""
+    if x != x:
+        return x
+    x = x if x > lo else lo
+    return x if x < hi else hi
+
+
+cdef inline double py_mod(double a, double b) noexcept nogil:
+    """``a % b`` of Python and NumPy floats (CPython's float_rem, npy_remainder): C's exact
+    ``fmod`` (the sign of ``a``), moved to the sign of ``b``; a zero takes the sign of ``b``."""
+    cdef double mod = fmod(a, b)
+    if mod != 0:
+        if (b < 0) != (mod < 0):
+            mod = mod + b
+    else:
+        mod = copysign(0.0, b)
+    return mod
+
+
+cdef inline double angle_normalize(double x) noexcept nogil:
+    return py_mod(x + M_PI, 2 * M_PI) - M_PI
+
+
+cdef void pendulum_dynamics(double *s, const double *action, double *reward, bint *terminated) noexcept nogil:
+    """PendulumEnv.step given a float64 action array: every quantity is a NumPy float64 scalar
+    (th, thdot from the state array, u = np.clip(action, ...)[0]), so each ``**2`` is ``pow``;
+    ``l**2`` is a Python float's, also ``pow``. (Given a float32 array, Gymnasium computes
+    ``u**2``, ``0.001 * u**2`` and ``3.0 / (m * l**2) * u`` in float32 instead.) Never terminates."""
+    cdef double th = s[0], thdot = s[1]
+    cdef double u = np_clip(action[0], -PD_MAX_TORQUE, PD_MAX_TORQUE)
+    cdef double costs = dp_pow(angle_normalize(th), 2) + 0.1 * dp_pow(thdot, 2) + 0.001 * dp_pow(u, 2)
+    cdef double newthdot = thdot + (3 * PD_G / (2 * PD_L) * sin(th) + 3.0 / (PD_M * dp_pow(PD_L, 2)) * u) * PD_DT
+    newthdot = np_clip(newthdot, -PD_MAX_SPEED, PD_MAX_SPEED)
+    s[0] = th + newthdot * PD_DT
+    s[1] = newthdot
+    reward[0] = -costs
+    terminated[0] = False
+
+
+cdef void pendulum_reset(rng_t *r, double *s) noexcept nogil:
+    """np_random.uniform(low=[-pi, -1], high=[pi, 1]): th, then thdot."""
+    s[0] = -M_PI + (M_PI - -M_PI) * rng_uniform(r)
+    s[1] = -1.0 + (1.0 - -1.0) * rng_uniform(r)
+
+
+cdef void pendulum_observe(const double *s, float *obs) noexcept nogil:
+    obs[0] = <float>cos(s[0])
+    obs[1] = <float>sin(s[0])
+    obs[2] = <float>s[1]
+
+
 # ---------------------------------------------------------------- the batch
 
 cdef EnvSpec spec_of(int env_id) noexcept nogil:
+    """The spec of ``env_id``; CartPole's for an unknown id."""
     cdef EnvSpec spec
-    if env_id == ACROBOT:
+    spec.dynamics = NULL
+    spec.cdynamics = NULL
+    spec.action_dim = 0
+    if env_id == PENDULUM:
+        spec.cdynamics = pendulum_dynamics
+        spec.action_dim = 1
+        spec.reset = pendulum_reset
+        spec.observe = pendulum_observe
+        spec.state_dim = 2
+        spec.obs_dim = 3
+    elif env_id == ACROBOT:
         spec.dynamics = acrobot_dynamics
         spec.reset = acrobot_reset
         spec.observe = acrobot_observe
@@ -221,6 +300,12 @@ cdef EnvSpec spec_of(int env_id) noexcept nogil:
         spec.state_dim = 4
         spec.obs_dim = 4
     return spec
+
+
+_IDS = (CARTPOLE, ACROBOT, PENDULUM)
+STATE_DIM = {e: spec_of(e).state_dim for e in _IDS}
+OBS_DIM = {e: spec_of(e).obs_dim for e in _IDS}
+ACTION_DIM = {e: spec_of(e).action_dim for e in _IDS}  # 0: discrete actions
 
 
 cdef inline rng_t *rng_of(uint64_t[:, ::1] rngs, Py_ssize_t i) noexcept nogil:
@@ -258,7 +343,7 @@ def observe(int env_id, const double[:, ::1] state, float[:, ::1] obs):
             spec.observe(&state[i, 0], &obs[i, 0])
 
 
-def step(int env_id, double[:, ::1] state, const int64_t[::1] actions, int64_t[::1] elapsed,
+def step(int env_id, double[:, ::1] state, const action_t[:, ::1] actions, int64_t[::1] elapsed,
          uint8_t[::1] needs_reset, uint64_t[:, ::1] rngs, int64_t max_steps, int autoreset,
          float[:, ::1] obs, double[::1] rewards, uint8_t[::1] terminated, uint8_t[::1] truncated,
          float[:, ::1] final_obs, uint8_t[::1] has_final):
@@ -266,9 +351,17 @@ def step(int env_id, double[:, ::1] state, const int64_t[::1] actions, int64_t[:
 
     Time limit as Gymnasium's TimeLimit: ``elapsed += 1``, truncated when ``elapsed >= max_steps``
     (an env may be terminated and truncated on the same step). ``final_obs`` / ``has_final`` are
-    written in SAME_STEP mode only. Actions must be in range (checked by the caller).
+    written in SAME_STEP mode only. ``actions``: int64 (n_envs, 1) for a discrete env, in range;
+    float64 (n_envs, action_dim) for a continuous one, finite (the caller checks both).
     """
     cdef EnvSpec spec = spec_of(env_id)
+    cdef bint float_actions = False
+    if action_t is double:
+        float_actions = True
+    if float_actions != (spec.cdynamics != NULL) or actions.shape[0] != state.shape[0] \
+            or actions.shape[1] != max(spec.action_dim, 1):
+        raise TypeError(f"env {env_id} takes {'float64' if spec.cdynamics != NULL else 'int64'} actions of "
+                        f"shape ({state.shape[0]}, {max(spec.action_dim, 1)})")
     cdef Py_ssize_t i
     cdef int j
     cdef bint term, done
@@ -283,7 +376,10 @@ def step(int env_id, double[:, ::1] state, const int64_t[::1] actions, int64_t[:
                 terminated[i] = 0
                 truncated[i] = 0
                 continue
-            spec.dynamics(&state[i, 0], actions[i], &rewards[i], &term)
+            if action_t is double:
+                spec.cdynamics(&state[i, 0], &actions[i, 0], &rewards[i], &term)
+            else:
+                spec.dynamics(&state[i, 0], actions[i, 0], &rewards[i], &term)
             elapsed[i] += 1
             terminated[i] = term
             truncated[i] = elapsed[i] >= max_steps

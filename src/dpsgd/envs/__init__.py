@@ -2,7 +2,9 @@
 
 ``make("CartPole-v1", n_envs=8, seed=0)`` returns a :class:`CVectorEnv` whose steps equal
 Gymnasium 1.x's step for step (tests/test_envs.py compares them from random states); the
-physics runs in ``dpsgd._kernels.envs`` without the GIL. Spaces are dpsgd's own light classes
+physics runs in ``dpsgd._kernels.envs`` without the GIL. CartPole-v1 and Acrobot-v1 take
+Discrete actions; Pendulum-v1 takes a Box of one torque per env, actions of shape (n_envs, 1)
+(see :class:`CVectorEnv`). Spaces are dpsgd's own light classes
 (:mod:`dpsgd.envs.spaces`), so Gymnasium is not needed at run time.
 """
 

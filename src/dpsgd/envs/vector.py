@@ -22,13 +22,18 @@ AUTORESET_MODES = {"NextStep": _kernel.Autoreset.NEXT_STEP, "SameStep": _kernel.
 
 @dataclass(frozen=True)
 class EnvInfo:
-    """What the Python side knows about one C environment."""
+    """What the Python side knows about one C environment.
+
+    A discrete env has ``n_actions`` actions (Discrete); a continuous one has ``n_actions`` 0 and
+    a float32 Box of actions, ``-action_high .. action_high`` (``action_dim`` values).
+    """
 
     kernel_id: int
-    n_actions: int
+    n_actions: int  # 0: continuous actions
     obs_high: tuple[float, ...]  # float32 bounds, low = -high, as Gymnasium's observation_space
     max_episode_steps: int  # Gymnasium's TimeLimit
-    reward_threshold: float  # Gymnasium's spec: "solved" at this mean return
+    reward_threshold: float | None  # Gymnasium's spec: "solved" at this mean return (None: not set)
+    action_high: tuple[float, ...] = ()  # continuous envs: the action Box's float32 bounds, low = -high
 
     @property
     def state_dim(self) -> int:
@@ -38,10 +43,21 @@ class EnvInfo:
     def obs_dim(self) -> int:
         return _kernel.OBS_DIM[self.kernel_id]
 
+    @property
+    def action_dim(self) -> int:
+        """Length of a continuous action; 0 for a discrete env."""
+        return _kernel.ACTION_DIM[self.kernel_id]
+
+    @property
+    def continuous(self) -> bool:
+        return self.action_dim > 0
+
 
 ENVS = {
     "CartPole-v1": EnvInfo(_kernel.EnvId.CARTPOLE, 2, (2.4 * 2, math.inf, 12 * 2 * math.pi / 360 * 2, math.inf), 500, 475.0),
     "Acrobot-v1": EnvInfo(_kernel.EnvId.ACROBOT, 3, (1.0, 1.0, 1.0, 1.0, 4 * math.pi, 9 * math.pi), 500, -100.0),
+    # Gymnasium registers Pendulum-v1 without a reward_threshold
+    "Pendulum-v1": EnvInfo(_kernel.EnvId.PENDULUM, 0, (1.0, 1.0, 8.0), 200, None, action_high=(2.0,)),
 }
 
 
@@ -49,6 +65,16 @@ def check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**64:
         raise ValueError(f"seed must be None or an integer in [0, 2**64), got {seed!r}")
     return int(seed)
+
+
+def check_real_finite(x: np.ndarray, what: str) -> None:
+    """TypeError unless ``x`` holds real numbers (bools are not); ValueError naming the first
+    non-finite entry of the (n_envs, k) array ``x``."""
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)) or x.dtype == np.bool_:
+        raise TypeError(f"{what} must be real numbers, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise ValueError(f"{what} must be finite: env {bad[0]} coordinate {bad[1]} is {x[tuple(bad)]}")
 
 
 class CVectorEnv:
@@ -59,6 +85,12 @@ class CVectorEnv:
     action and returns the reset observation with reward 0 and both flags False); "SameStep"
     resets at once and returns the final observation in ``infos["final_obs"]`` (a float32 array,
     rows valid where ``infos["_final_obs"]``). Env i's resets draw from stream i of the seed.
+
+    Actions: a discrete env takes ``n_envs`` integers; a continuous one (Pendulum-v1) takes real
+    numbers of shape ``(n_envs, action_dim)``, as Gymnasium's vector env (which fails on
+    ``(n_envs,)``), unclipped (the env clips, as Gymnasium's does). They are stepped as float64:
+    Gymnasium given the same float64 array computes the same bits; given float32, it computes the
+    torque's terms in float32 (NumPy's promotion rules), so results differ in the last bits.
     """
 
     def __init__(self, name: str, info: EnvInfo, n_envs: int, seed: int | None,
@@ -74,9 +106,14 @@ class CVectorEnv:
         self.max_episode_steps = info.max_episode_steps
         high = np.array(info.obs_high, dtype=np.float32)
         self.single_observation_space = Box(-high, high)
-        self.single_action_space = Discrete(info.n_actions)
         self.observation_space = Box(np.tile(-high, (n_envs, 1)), np.tile(high, (n_envs, 1)))
-        self.action_space = MultiDiscrete(np.full(n_envs, info.n_actions))
+        if info.continuous:
+            a_high = np.array(info.action_high, dtype=np.float32)
+            self.single_action_space = Box(-a_high, a_high)
+            self.action_space = Box(np.tile(-a_high, (n_envs, 1)), np.tile(a_high, (n_envs, 1)))
+        else:
+            self.single_action_space = Discrete(info.n_actions)
+            self.action_space = MultiDiscrete(np.full(n_envs, info.n_actions))
         self._state = np.zeros((n_envs, info.state_dim))
         self._obs = np.zeros((n_envs, info.obs_dim), dtype=np.float32)
         self._elapsed = np.zeros(n_envs, dtype=np.int64)
@@ -105,8 +142,8 @@ class CVectorEnv:
         self._ready = True
         return self._obs.copy(), {}
 
-    def step(self, actions: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                           dict[str, Any]]:
+    def step(self, actions: np.ndarray | list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                       dict[str, Any]]:
         """Step every env: ``(obs, rewards, terminated, truncated, infos)`` as Gymnasium's vector envs."""
         self._check_open()
         if not self._ready:
@@ -128,7 +165,10 @@ class CVectorEnv:
         return self._obs.copy(), rewards, terminated, truncated, infos
 
     def _check_actions(self, actions: object) -> np.ndarray:
+        """The actions as the kernel takes them: int64 (n_envs, 1) or float64 (n_envs, action_dim)."""
         a = np.asarray(actions)
+        if self._info.continuous:
+            return self._check_box_actions(a)
         if a.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},) (one per env), got shape {a.shape}")
         if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
@@ -137,25 +177,29 @@ class CVectorEnv:
         if bad.size:
             raise ValueError(f"actions must be in [0, {self._info.n_actions}) for {self.spec_id}: env {bad[0]} "
                              f"got {a[bad[0]]}")
-        return np.ascontiguousarray(a, dtype=np.int64)
+        return np.ascontiguousarray(a, dtype=np.int64).reshape(self.num_envs, 1)
+
+    def _check_box_actions(self, a: np.ndarray) -> np.ndarray:
+        shape = (self.num_envs, self._info.action_dim)
+        if a.shape != shape:
+            raise ValueError(f"actions must have shape {shape} (one row of {shape[1]} per env), got shape {a.shape}")
+        check_real_finite(a, "actions")
+        return np.ascontiguousarray(a, dtype=np.float64)
 
     def get_state(self) -> np.ndarray:
-        """A copy of the float64 states, shape (n_envs, 4), laid out as Gymnasium's ``env.unwrapped.state``."""
+        """A copy of the float64 states, shape (n_envs, state_dim), laid out as Gymnasium's
+        ``env.unwrapped.state``."""
         return self._state.copy()
 
     def set_state(self, states: np.ndarray, elapsed_steps: np.ndarray | None = None) -> None:
-        """Put every env in ``states`` (float64, shape (n_envs, 4)); ``elapsed_steps`` (default 0)
+        """Put every env in ``states`` (float64, shape (n_envs, state_dim)); ``elapsed_steps`` (default 0)
         sets the TimeLimit counters. Pending auto-resets are cancelled: the next step steps."""
         self._check_open()
         s = np.asarray(states)
         shape = (self.num_envs, self._info.state_dim)
         if s.shape != shape:
             raise ValueError(f"states must have shape {shape}, got {s.shape}")
-        if not (np.issubdtype(s.dtype, np.floating) or np.issubdtype(s.dtype, np.integer)) or s.dtype == np.bool_:
-            raise TypeError(f"states must be real numbers, got dtype {s.dtype}")
-        if not np.all(np.isfinite(s)):
-            bad = np.argwhere(~np.isfinite(s))[0]
-            raise ValueError(f"states must be finite: env {bad[0]} coordinate {bad[1]} is {s[tuple(bad)]}")
+        check_real_finite(s, "states")
         if elapsed_steps is None:
             elapsed = np.zeros(self.num_envs, dtype=np.int64)
         else:
