@@ -171,6 +171,51 @@ def test_loss_gradient_equals_finite_differences(n_actions, ent_coef, normalize_
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
 
 
+def gaussian_tiny(action_dim, seed=0, T=7, obs_dim=3, hidden=(3, 4)):
+    """A tiny Gaussian-policy network (random parameters, log_std included) and a random batch."""
+    rng = np.random.default_rng(seed)
+    layout = ActorCriticLayout(obs_dim, action_dim, hidden, continuous=True)
+    params = rng.normal(0.0, 0.7, layout.n_params)
+    obs = rng.normal(0.0, 1.0, (T, obs_dim))
+    actions = rng.normal(0.0, 1.5, (T, action_dim))
+    return layout, params, obs, actions, rng.normal(0.0, 1.0, T), rng.normal(0.0, 2.0, T)
+
+
+@pytest.mark.parametrize("action_dim", [1, 3])
+def test_gaussian_forward_equals_numpy_and_torch_normal(action_dim):
+    layout, params, obs, actions, *_ = gaussian_tiny(action_dim)
+    assert layout.n_params == a2c.n_params(3, 3, 4, action_dim, True)
+    assert layout.slots["actor.log_std"][0] == layout.n_params - action_dim  # after the critic
+    got = a2c.py_forward(params, obs, 3, 4, action_dim, True)
+    for g, w in zip(got, layout.forward(params, obs)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+    torch = pytest.importorskip("torch")
+    mean, log_std = torch.tensor(got[0]), torch.tensor(got[1])
+    dist = torch.distributions.Normal(mean, log_std.exp())
+    np.testing.assert_allclose(got[2], dist.entropy().sum(dim=1).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("action_dim", [1, 2])
+@pytest.mark.parametrize("ent_coef", [0.0, 0.3])
+@pytest.mark.parametrize("normalize_advantage", [False, True])
+def test_gaussian_loss_gradient_equals_finite_differences(action_dim, ent_coef, normalize_advantage):
+    """The mean's and log_std's gradients of the Gaussian policy loss, entropy bonus and value loss."""
+    layout, params, obs, actions, advantages, returns = gaussian_tiny(action_dim, seed=action_dim)
+    args = (ent_coef, 0.5, normalize_advantage)
+    grad, stats = a2c.py_loss_grad(params, obs, actions, advantages, returns, 3, 4, action_dim, *args,
+                                   continuous=True)
+    ref = layout.loss(params, obs, actions, advantages, returns, *args)
+    np.testing.assert_allclose(stats, ref, rtol=1e-12, atol=1e-14)
+    fd = central_differences(lambda p: layout.loss(p, obs, actions, advantages, returns, *args)[0], params)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="columns"):
+        a2c.py_loss_grad(params, obs, np.zeros((7, action_dim + 1)), advantages, returns, 3, 4, action_dim,
+                         continuous=True)
+    with pytest.raises(ValueError, match="finite"):
+        a2c.py_loss_grad(params, obs, np.full((7, action_dim), np.nan), advantages, returns, 3, 4, action_dim,
+                         continuous=True)
+
+
 def test_each_loss_term_has_its_own_gradient():
     """vf_coef only moves the critic, the policy and entropy terms only the actor."""
     layout, params, obs, actions, advantages, returns = tiny()

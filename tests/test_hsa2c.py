@@ -111,6 +111,47 @@ def test_rollout_matches_numpy_replay(normalize_advantage):
     np.testing.assert_array_equal(out["episode_steps"], exp_s)
 
 
+def test_gaussian_rollout_matches_numpy_replay():
+    """Pendulum-v1 (continuous actions): the recorded float actions stepped through the vector
+    env give the recorded rewards (with the truncation bootstrap), the actions are the policy's
+    mean plus its std times standard normal draws, and each update is the Gaussian loss's
+    gradient (a2c kernel), clipped, through RMSprop, bit for bit."""
+    n_envs, n_steps, n_updates, seed, limit = 4, 5, 20, 3, 9
+    layout = ActorCriticLayout(3, 1, (8, 8), continuous=True)
+    params = layout.init_params(1)
+    layout.views(params)["actor.log_std"][:] = -0.5
+    p_ref, sq_ref = params.copy(), np.zeros_like(params)
+    square_avg = np.zeros_like(params)
+    out = hsa2c.rollout_record(params, square_avg, ENVS["Pendulum-v1"].kernel_id, n_envs, n_steps, n_updates, seed,
+                               HP["gamma"], HP["gae_lambda"], HP["ent_coef"], HP["vf_coef"], HP["max_grad_norm"],
+                               HP["learning_rate"], HP["rms_alpha"], HP["rms_eps"], False, 8, 8, limit)
+    assert out["actions"].shape == (n_updates, n_steps, n_envs, 1)
+    env = CVectorEnv("Pendulum-v1", dataclasses.replace(ENVS["Pendulum-v1"], max_episode_steps=limit), n_envs, seed,
+                     "SameStep")
+    obs, _ = env.reset()
+    z = []
+    for u in range(n_updates):
+        np.testing.assert_array_equal(out["params"][u], p_ref)
+        for t in range(n_steps):
+            np.testing.assert_array_equal(out["obs"][u, t], obs.astype(np.float64))
+            mean, log_std, _, values = layout.forward(p_ref, obs)
+            z.append((out["actions"][u, t] - mean) / np.exp(log_std))
+            obs, rewards, terminated, truncated, infos = env.step(out["actions"][u, t])
+            assert not terminated.any()
+            r = rewards.copy()
+            if truncated.any():
+                r[truncated] += HP["gamma"] * layout.forward(p_ref, infos["final_obs"][truncated])[3]
+            np.testing.assert_allclose(out["rewards"][u, t], r, rtol=0, atol=1e-12)
+        grad, _ = a2c_kernel.py_loss_grad(p_ref, out["obs"][u].reshape(-1, 3), out["actions"][u].reshape(-1, 1),
+                                          out["advantages"][u].reshape(-1), out["returns"][u].reshape(-1), 8, 8, 1,
+                                          HP["ent_coef"], HP["vf_coef"], False, True)
+        a2c_kernel.py_clip_grad_norm(grad, HP["max_grad_norm"])
+        a2c_kernel.py_rmsprop_step(p_ref, sq_ref, grad, HP["learning_rate"], HP["rms_alpha"], HP["rms_eps"])
+    np.testing.assert_array_equal(params, p_ref)
+    z = np.concatenate(z).ravel()  # 400 standardised draws
+    assert abs(z.mean()) < 0.2 and abs(z.std() - 1.0) < 0.15
+
+
 class RunningMeanStd:
     """SB3's common/running_mean_std.py, transcribed (float64)."""
 
@@ -204,6 +245,33 @@ def test_two_threads_learn_cartpole():
     solved = steps_to_reach(result, 475.0, 100)
     assert solved is not None and solved <= 500_000, result.episode_returns[-100:].mean()
     assert np.all(np.diff(result.episode_steps) >= 0)
+
+
+@pytest.mark.parametrize("adam", [False, True])
+def test_per_thread_optimizer_statistics(adam):
+    """shared_stats=False: with one thread the same run, bit for bit, as shared statistics;
+    with two, each thread's own statistics (they differ), and square_avg is their mean."""
+    layout = ActorCriticLayout(4, 2, (16, 16))
+    k = 2 if adam else 1
+
+    def run(n_threads, shared):
+        params, sq = layout.init_params(0), np.zeros(k * layout.n_params)
+        learner = hsa2c.Learner(CARTPOLE.kernel_id, 4, 5, n_threads, 0, 0.99, 1.0, 0.0, 0.5, 0.5, 7e-4, 0.99, 1e-5,
+                                False, 16, 16, 500, adam, shared_stats=shared)
+        er, el, es = np.zeros(500), np.zeros(500, dtype=np.int64), np.zeros(500, dtype=np.int64)
+        for r in range(3):  # the threads' statistics carry on from run to run
+            learner.run(params, sq, 40, er, el, es, adam_steps=r * 40)
+        return params, sq, learner.thread_stats()
+
+    p_shared, sq_shared, none = run(1, True)
+    p_own, sq_own, rows = run(1, False)
+    assert none is None and rows.shape == (1, k * layout.n_params)
+    np.testing.assert_array_equal(p_own, p_shared)
+    np.testing.assert_array_equal(sq_own, sq_shared)
+    params, sq, rows = run(2, False)
+    assert np.all(np.isfinite(params)) and (rows != 0).any(axis=1).all()
+    assert not np.array_equal(rows[0], rows[1])
+    np.testing.assert_array_equal(sq, rows.mean(axis=0))
 
 
 def test_runs_of_a_learner_continue_one_run():

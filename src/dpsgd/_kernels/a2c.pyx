@@ -11,6 +11,13 @@ the actor, then the critic, each layer as torch's ``nn.Linear`` keeps it, the we
 
     actor:  W1 (h1, obs_dim)  b1 (h1)  W2 (h2, h1)  b2 (h2)  W3 (n_actions, h2)  b3 (n_actions)
     critic: V1 (h1, obs_dim)  c1 (h1)  V2 (h2, h1)  c2 (h2)  V3 (1, h2)          c3 (1)
+    log_std (n_actions)                                       only for continuous actions
+
+Discrete actions: the actor's outputs are the logits of a categorical policy. Continuous
+actions (``continuous``, n_actions = the action's dimension): they are the mean of a
+diagonal Gaussian whose log standard deviations are the state-independent parameters
+``log_std``, as SB3's ``DiagGaussianDistribution`` (``log_std_init=0``); actions are
+float64 vectors, sampled unclipped (the environment clips them, as SB3's rollout does).
 
 Threads (later, Hogwild!-style as A3C): a thread copies the shared parameters into
 its own buffer with relaxed loads (``a2c_snapshot``), computes the loss gradient of
@@ -47,9 +54,10 @@ cdef extern from "simd.h" nogil:
 # A2cNet (sizes, offsets, scratch length) is declared in a2c.pxd.
 
 
-cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) noexcept nogil:
+cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions, bint continuous) noexcept nogil:
     """Fill in sizes and offsets (the layout in the module docstring)."""
     cdef Py_ssize_t o = 0
+    net.continuous = continuous
     net.obs_dim = obs_dim
     net.h1 = h1
     net.h2 = h2
@@ -66,6 +74,9 @@ cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions) 
     net.c_b2 = o; o += h2
     net.c_w3 = o; o += h2
     net.c_b3 = o; o += 1
+    net.a_logstd = o
+    if continuous:
+        o += n_actions
     net.n_params = o
     net.fwd_row = 2 * <Py_ssize_t>h1 + 2 * <Py_ssize_t>h2 + n_actions  # a1, a2, logp, c1, c2
 
@@ -83,6 +94,18 @@ cdef inline double _log_softmax(const double *z, int n, double *logp) noexcept n
     for j in range(n):
         logp[j] = z[j] - lse
         h -= exp(logp[j]) * logp[j]
+    return h
+
+
+cdef double HALF_LOG_2PI = 0.91893853320467274178  # log(2 pi) / 2
+
+
+cdef inline double _gaussian_entropy(const double *log_std, int n) noexcept nogil:
+    """Entropy of a diagonal Gaussian: sum of (1/2 + log(2 pi)/2 + log_std), as torch's Normal."""
+    cdef double h = 0.0
+    cdef int j
+    for j in range(n):
+        h += 0.5 + HALF_LOG_2PI + log_std[j]
     return h
 
 
@@ -120,8 +143,8 @@ cdef void a2c_forward_batch(const A2cNet *net, const double *p, const double *ob
     """Forward of m observations (m, obs_dim) at once.
 
     Writes each sample's activations to ``acts`` (m, fwd_row): a1 (h1), a2 (h2), logp
-    (n_actions), c1 (h1), c2 (h2), what :func:`a2c_loss_grad_from` reads; its logits
-    (m, n_actions), entropy and value. ``scratch``: a2c_batch_scratch(net, m) doubles.
+    (n_actions; continuous: the mean), c1 (h1), c2 (h2), what :func:`a2c_loss_grad_from`
+    reads; its logits (the mean), entropy and value. ``scratch``: a2c_batch_scratch(net, m) doubles.
     """
     cdef int h1 = net.h1, h2 = net.h2, na = net.n_actions, d = net.obs_dim, j
     cdef Py_ssize_t e, row = net.fwd_row, mp = _padded(m)
@@ -154,7 +177,12 @@ cdef void a2c_forward_batch(const A2cNet *net, const double *p, const double *ob
             out[2 * h1 + h2 + na + j] = c2t[j * mp + e]
         for j in range(na):
             logits[e * na + j] = zt[j * mp + e]
-        entropy[e] = _log_softmax(logits + e * na, na, out + h1 + h2)
+        if net.continuous:  # the mean in the log-probabilities' place; the entropy is the state's own
+            for j in range(na):
+                out[h1 + h2 + j] = logits[e * na + j]
+            entropy[e] = _gaussian_entropy(p + net.a_logstd, na)
+        else:
+            entropy[e] = _log_softmax(logits + e * na, na, out + h1 + h2)
         values[e] = vt[e]
 
 
@@ -166,7 +194,8 @@ cdef Py_ssize_t a2c_forward_scratch(const A2cNet *net, Py_ssize_t n) noexcept no
 cdef void a2c_forward(const A2cNet *net, const double *params, const double *obs, Py_ssize_t n,
                       double *logits, double *log_probs, double *entropy, double *values,
                       double *scratch) noexcept nogil:
-    """Forward of n observations (n, obs_dim): logits and log-probabilities (n, n_actions), entropy, value.
+    """Forward of n observations (n, obs_dim): logits and log-probabilities (n, n_actions; continuous:
+    the mean twice), entropy, value.
 
     ``scratch``: a2c_forward_scratch(net, n) doubles.
     """
@@ -218,7 +247,7 @@ cdef Py_ssize_t a2c_grad_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil
 
 
 cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
-                        const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
+                        const double *cactions, const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
                         double vf_coef, bint normalize_advantage, double *grad, double *stats,
                         double *scratch) noexcept nogil:
     """Gradient of SB3's A2C loss over n samples, written (not added) into grad (n_params).
@@ -226,7 +255,8 @@ cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *o
     ``loss = -mean(A * log pi(a|s)) - ent_coef * mean(H) + vf_coef * mean((R - V)^2)``, with
     A and R constants; with ``normalize_advantage`` A is ``(A - mean) / (std + 1e-8)``, std
     with n - 1 degrees of freedom as torch's (n >= 2: the caller checks). stats receives
-    (loss, policy_loss, value_loss, entropy_loss). Actions must be in range (the caller checks).
+    (loss, policy_loss, value_loss, entropy_loss). Discrete actions (``actions``) must be in
+    range (the caller checks); continuous ones are ``cactions`` (n, n_actions), actions NULL.
     Runs the forward first; :func:`a2c_loss_grad_from` takes it from a rollout instead.
     ``scratch``: a2c_loss_scratch(net, n) doubles.
     """
@@ -237,8 +267,8 @@ cdef void a2c_loss_grad(const A2cNet *net, const double *params, const double *o
     cdef double *logits = values + n
     cdef double *rest = logits + n * net.n_actions
     a2c_forward_batch(net, params, obs, n, acts, logits, entropy, values, rest)
-    a2c_loss_grad_from(net, params, obs, actions, advantages, returns, n, ent_coef, vf_coef, normalize_advantage,
-                       acts, entropy, values, grad, stats, rest)
+    a2c_loss_grad_from(net, params, obs, actions, cactions, advantages, returns, n, ent_coef, vf_coef,
+                       normalize_advantage, acts, entropy, values, grad, stats, rest)
 
 
 cdef Py_ssize_t a2c_loss_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil:
@@ -248,7 +278,7 @@ cdef Py_ssize_t a2c_loss_scratch(const A2cNet *net, Py_ssize_t n) noexcept nogil
 
 
 cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const double *obs, const int64_t *actions,
-                             const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
+                             const double *cactions, const double *advantages, const double *returns, Py_ssize_t n, double ent_coef,
                              double vf_coef, bint normalize_advantage, const double *acts, const double *entropy,
                              const double *values, double *grad, double *stats, double *scratch) noexcept nogil:
     """``a2c_loss_grad`` from the forward a rollout already ran on the same ``params``
@@ -262,7 +292,7 @@ cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const doub
     cdef double *d2 = d1 + n * h1      # (n, h2)
     cdef const double *logp
     cdef double inv_n = 1.0 / n
-    cdef double mean_adv = 0.0, std_adv = 0.0, adv, h, v, pj
+    cdef double mean_adv = 0.0, std_adv = 0.0, adv, h, v, pj, z, logp_a
     cdef double policy_loss = 0.0, value_loss = 0.0, entropy_sum = 0.0
     for i in range(net.n_params):
         grad[i] = 0.0
@@ -278,15 +308,29 @@ cdef void a2c_loss_grad_from(const A2cNet *net, const double *params, const doub
         h = entropy[t]
         v = values[t]
         adv = (advantages[t] - mean_adv) / std_adv if normalize_advantage else advantages[t]
-        policy_loss -= adv * logp[actions[t]]
         value_loss += (returns[t] - v) * (returns[t] - v)
         entropy_sum += h
+        dv[t] = vf_coef * 2.0 * inv_n * (v - returns[t])
+        if net.continuous:
+            # logp(a) = sum_j -z_j^2 / 2 - log_std_j - log(2 pi) / 2, z_j = (a_j - mu_j) / std_j (mu: logp's place)
+            # d(-adv/n logp)/d mu_j = -adv/n z_j / std_j; d/d log_std_j = -adv/n (z_j^2 - 1)
+            logp_a = 0.0
+            for j in range(na):
+                z = (cactions[t * na + j] - logp[j]) * exp(-params[net.a_logstd + j])
+                logp_a -= 0.5 * z * z + params[net.a_logstd + j] + HALF_LOG_2PI
+                dz[t * na + j] = -inv_n * adv * z * exp(-params[net.a_logstd + j])
+                grad[net.a_logstd + j] -= inv_n * adv * (z * z - 1.0)
+            policy_loss -= adv * logp_a
+            continue
+        policy_loss -= adv * logp[actions[t]]
         # d/dz_j of -adv/n * logp[a] - ent_coef/n * H: -adv/n (1[j=a] - p_j) + ent_coef/n p_j (logp_j + H)
         for j in range(na):
             pj = exp(logp[j])
             dz[t * na + j] = inv_n * (adv * pj + ent_coef * pj * (logp[j] + h))
         dz[t * na + actions[t]] -= inv_n * adv
-        dv[t] = vf_coef * 2.0 * inv_n * (v - returns[t])
+    if net.continuous:  # the entropy bonus: d(-ent_coef mean(H))/d log_std_j = -ent_coef
+        for j in range(na):
+            grad[net.a_logstd + j] -= ent_coef
     _backward_mlp(net, params, grad, obs, n, net.a_w1, net.a_b1, net.a_w2, net.a_b2, net.a_w3, net.a_b3,
                   na, acts, acts + h1, row, dz, d1, d2)
     _backward_mlp(net, params, grad, obs, n, net.c_w1, net.c_b1, net.c_w2, net.c_b2, net.c_w3, net.c_b3,
@@ -410,7 +454,7 @@ cdef double a2c_train_step(const A2cNet *net, double *shared_params, double *squ
     """One A2C update of one rollout: snapshot, loss gradient, clipping, RMSprop; returns the grad norm."""
     cdef double norm
     a2c_snapshot(shared_params, local_params, net.n_params)
-    a2c_loss_grad(net, local_params, obs, actions, advantages, returns, n, ent_coef, vf_coef,
+    a2c_loss_grad(net, local_params, obs, actions, NULL, advantages, returns, n, ent_coef, vf_coef,
                   normalize_advantage, grad, stats, scratch)
     norm = a2c_clip_grad_norm(grad, net.n_params, max_grad_norm)
     a2c_rmsprop_step(shared_params, square_avg, grad, net.n_params, lr, alpha, eps, True)
@@ -419,23 +463,24 @@ cdef double a2c_train_step(const A2cNet *net, double *shared_params, double *squ
 
 # ---------------------------------------------------------------- def entries (checked)
 
-cdef A2cNet _checked_net(Py_ssize_t n_params, int obs_dim, int h1, int h2, int n_actions) except *:
+cdef A2cNet _checked_net(Py_ssize_t n_params, int obs_dim, int h1, int h2, int n_actions,
+                         bint continuous=False) except *:
     cdef A2cNet net
     if obs_dim < 1 or h1 < 1 or h2 < 1:
         raise ValueError(f"obs_dim, h1 and h2 must be >= 1, got {obs_dim}, {h1}, {h2}")
-    if n_actions < 2:
-        raise ValueError(f"n_actions must be >= 2, got {n_actions}")
-    a2c_net_init(&net, obs_dim, h1, h2, n_actions)
+    if n_actions < (1 if continuous else 2):
+        raise ValueError(f"n_actions must be >= {1 if continuous else 2}, got {n_actions}")
+    a2c_net_init(&net, obs_dim, h1, h2, n_actions, continuous)
     if n_params != net.n_params:
         raise ValueError(f"params has {n_params} values; obs_dim={obs_dim}, hidden=({h1}, {h2}), "
-                         f"n_actions={n_actions} needs {net.n_params}")
+                         f"n_actions={n_actions}{', continuous' if continuous else ''} needs {net.n_params}")
     return net
 
 
-def n_params(int obs_dim, int h1, int h2, int n_actions):
+def n_params(int obs_dim, int h1, int h2, int n_actions, bint continuous=False):
     """Length of the flat parameter vector of this network."""
     cdef A2cNet net
-    a2c_net_init(&net, obs_dim, h1, h2, n_actions)
+    a2c_net_init(&net, obs_dim, h1, h2, n_actions, continuous)
     return net.n_params
 
 
@@ -466,9 +511,13 @@ def py_tanh(const double[::1] x):
     return out
 
 
-def py_forward(const double[::1] params, const double[:, ::1] obs, int h1, int h2, int n_actions):
-    """Forward of a batch: ``(logits, log_probs, entropy, values)``, shapes (T, A), (T, A), (T,), (T,)."""
-    cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions)
+def py_forward(const double[::1] params, const double[:, ::1] obs, int h1, int h2, int n_actions,
+               bint continuous=False):
+    """Forward of a batch: ``(logits, log_probs, entropy, values)``, shapes (T, A), (T, A), (T,), (T,).
+
+    With ``continuous``: ``(mean, log_std, entropy, values)``, log_std repeated on every row.
+    """
+    cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions, continuous)
     cdef Py_ssize_t n = obs.shape[0]
     _check_batch(obs, net.obs_dim, n)
     logits = np.empty((n, n_actions))
@@ -489,27 +538,43 @@ def py_forward(const double[::1] params, const double[:, ::1] obs, int h1, int h
                               &va[start], &sc[0])
             for e in range(m):
                 for j in range(n_actions):
-                    lp[start + e, j] = ac[e, lp_at + j]
+                    lp[start + e, j] = params[net.a_logstd + j] if continuous else ac[e, lp_at + j]
             start += m
     return logits, log_probs, entropy, values
 
 
-def py_loss_grad(const double[::1] params, const double[:, ::1] obs, const int64_t[::1] actions,
+def py_loss_grad(const double[::1] params, const double[:, ::1] obs, actions,
                  const double[::1] advantages, const double[::1] returns, int h1, int h2, int n_actions,
-                 double ent_coef=0.0, double vf_coef=0.5, bint normalize_advantage=False):
-    """``(grad, (loss, policy_loss, value_loss, entropy_loss))`` of SB3's A2C loss on a batch."""
-    cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions)
+                 double ent_coef=0.0, double vf_coef=0.5, bint normalize_advantage=False, bint continuous=False):
+    """``(grad, (loss, policy_loss, value_loss, entropy_loss))`` of SB3's A2C loss on a batch.
+
+    ``actions``: int64 (T,) in [0, n_actions); with ``continuous``, float64 (T, n_actions).
+    """
+    cdef A2cNet net = _checked_net(params.shape[0], obs.shape[1], h1, h2, n_actions, continuous)
     cdef Py_ssize_t n = obs.shape[0]
-    _check_batch(obs, net.obs_dim, n, actions=actions, advantages=advantages, returns=returns)
-    _check_actions(actions, n_actions)
+    cdef const int64_t[::1] da = None
+    cdef const double[:, ::1] ca = None
+    if continuous:
+        ca = actions
+        if ca.shape[1] != n_actions:
+            raise ValueError(f"actions have {ca.shape[1]} columns, the policy {n_actions}")
+        if not np.isfinite(np.asarray(ca)).all():
+            raise ValueError("actions must be finite")
+        _check_batch(obs, net.obs_dim, n, actions=ca, advantages=advantages, returns=returns)
+    else:
+        da = actions
+        _check_batch(obs, net.obs_dim, n, actions=da, advantages=advantages, returns=returns)
+        _check_actions(da, n_actions)
     if normalize_advantage and n < 2:
         raise ValueError("normalize_advantage needs at least 2 samples (the std of one is undefined)")
     grad = np.empty(net.n_params)
     stats = np.empty(4)
     scratch = np.empty(a2c_loss_scratch(&net, n))
     cdef double[::1] g = grad, st = stats, sc = scratch
+    cdef const int64_t *pa = NULL if continuous else &da[0]
+    cdef const double *pc = &ca[0, 0] if continuous else NULL
     with nogil:
-        a2c_loss_grad(&net, &params[0], &obs[0, 0], &actions[0], &advantages[0], &returns[0], n,
+        a2c_loss_grad(&net, &params[0], &obs[0, 0], pa, pc, &advantages[0], &returns[0], n,
                       ent_coef, vf_coef, normalize_advantage, &g[0], &st[0], &sc[0])
     return grad, tuple(stats)
 

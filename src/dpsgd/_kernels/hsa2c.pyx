@@ -32,18 +32,18 @@ keeps every rollout buffer, so that tests can check the bookkeeping against NumP
 import numpy as np
 
 from cython.parallel cimport parallel, threadid
-from libc.math cimport exp, isfinite, sqrt
+from libc.math cimport cos, exp, isfinite, log, sqrt, M_PI
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from dpsgd._kernels.a2c cimport (A2cNet, a2c_net_init, a2c_forward, a2c_forward_batch, a2c_batch_scratch,
                                  a2c_forward_scratch, a2c_grad_scratch, a2c_loss_grad_from, a2c_clip_grad_norm,
                                  a2c_snapshot, a2c_rmsprop_step, a2c_adam_step, a2c_gae)
 from dpsgd._kernels.atomics cimport dp_fetch_add_i64, dp_load_i64
-from dpsgd._kernels.envs cimport EnvSpec, spec_of, CARTPOLE, ACROBOT
+from dpsgd._kernels.envs cimport EnvSpec, spec_of, CARTPOLE, ACROBOT, PENDULUM
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
 
 # actions of each env id (the envs kernel does not know them; dpsgd.envs.ENVS says the same)
-N_ACTIONS = {CARTPOLE: 2, ACROBOT: 3}
+N_ACTIONS = {CARTPOLE: 2, ACROBOT: 3, PENDULUM: 1}  # Pendulum: the dimension of its continuous action
 
 # counters: cells on separate cache lines
 cdef enum:
@@ -75,6 +75,10 @@ ctypedef struct Config:
     long long adam_steps    # Adam's steps before this run
     double *params          # shared
     double *square_avg      # shared: RMSprop's square averages, or Adam's first moments then second
+    bint private_stats      # each thread keeps its own optimizer statistics (A3C's unshared variant)
+    double *tstats          # private_stats: thread tid's at tstats + tid * tstats_row
+    Py_ssize_t tstats_row
+    long long *tsteps       # private_stats: Adam steps of thread tid at tsteps[8 * tid] (own cache line)
     long long *counters     # shared (C_UPDATES, C_EPISODES, C_DIVERGED)
     double *ep_returns
     int64_t *ep_lengths
@@ -95,6 +99,7 @@ ctypedef struct Config:
     double *rec_params
     double *rec_obs
     int64_t *rec_actions
+    double *rec_cactions    # continuous actions (instead of rec_actions)
     double *rec_rewards
     double *rec_values
     uint8_t *rec_starts
@@ -125,7 +130,7 @@ cdef void _sizes(const Config *c, Py_ssize_t *d, Py_ssize_t *f, Py_ssize_t *i, P
     # observation, the rollout's activations and entropies, the batched forward's scratch
     d[0] = _pad(2 * P + _net_scratch(c) + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + 2 * ne * na + od
                 + N * c.net.fwd_row + N + a2c_batch_scratch(&c.net, ne)
-                + 2 * ne * od + ne + _norm_size(od) + ne + 2 * od + ne)
+                + 2 * ne * od + ne + _norm_size(od) + ne + 2 * od + ne + N * na)
     f[0] = 2 * _pad(ne * od)              # current float32 observations (whole lines)
     i[0] = _pad(N + 2 * ne)               # actions, elapsed, episode lengths
     u[0] = _pad(N + 2 * ne) * 8           # episode_starts, current starts, truncations (bytes, whole lines)
@@ -159,6 +164,7 @@ ctypedef struct Rows:
     double *disc       # the discounted returns the reward normaliser tracks (ne)
     double *moments    # a batch's mean and variance of the observations (2 od)
     double *last_h     # the entropies of the observations after a rollout (ne)
+    double *cact       # continuous actions, as sampled (N, n_actions)
     float *fobs
     int64_t *actions
     int64_t *elapsed
@@ -199,6 +205,7 @@ cdef void _carve(const Config *c, int tid, Rows *w) noexcept nogil:
     w.disc = w.norm + _norm_size(od)
     w.moments = w.disc + ne
     w.last_h = w.moments + 2 * od
+    w.cact = w.last_h + ne
     w.fobs = c.fmem + tid * c.fmem_row
     w.actions = c.imem + tid * c.imem_row
     w.elapsed = w.actions + N
@@ -312,6 +319,11 @@ cdef inline int64_t _sample(rng_t *r, const double *logp, int n) noexcept nogil:
     return n - 1
 
 
+cdef inline double _normal(rng_t *r) noexcept nogil:
+    """A standard normal draw (Box-Muller, the cosine branch; 1 - u keeps the log's argument > 0)."""
+    return sqrt(-2.0 * log(1.0 - rng_uniform(r))) * cos(2.0 * M_PI * rng_uniform(r))
+
+
 cdef void run_thread(const Config *c, int tid) noexcept nogil:
     """One thread's loop: claim an update, roll out on a snapshot, GAE, gradient, shared RMSprop or Adam."""
     cdef const A2cNet *net = &c.net
@@ -351,6 +363,8 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
     cdef long long u, idx
     cdef int64_t a
     cdef double r, h, vterm, norm
+    cdef double *stats_at
+    cdef long long step
     cdef bint term, trunc, done
     cdef double *s
 
@@ -370,11 +384,17 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
                               batch)
             for e in range(ne):  # act and step every env (a finished one resets at once, as SB3's DummyVecEnv)
                 k = t * ne + e
-                a = _sample(pol, acts + k * row + net.h1 + net.h2, <int>na)
-                actions[k] = a
                 starts[k] = cur_start[e]
                 s = state + e * sd
-                spec.dynamics(s, a, &r, &term)
+                if net.continuous:  # mean + std * N(0, 1), unclipped (the env clips, as SB3's rollout does)
+                    for j in range(na):
+                        w.cact[k * na + j] = (acts[k * row + net.h1 + net.h2 + j]
+                                              + exp(local[net.a_logstd + j]) * _normal(pol))
+                    spec.cdynamics(s, w.cact + k * na, &r, &term)
+                else:
+                    a = _sample(pol, acts + k * row + net.h1 + net.h2, <int>na)
+                    actions[k] = a
+                    spec.dynamics(s, a, &r, &term)
                 elapsed[e] += 1
                 trunc = elapsed[e] >= c.max_episode_steps
                 spec.observe(s, fobs + e * od)
@@ -413,19 +433,27 @@ cdef void run_thread(const Config *c, int tid) noexcept nogil:
         a2c_gae(rewards, values, starts, last_values, cur_start, ns, ne, c.gamma, c.gae_lambda,
                 advantages, returns)
         if c.rec_params != NULL:
-            _record(c, u, local, obs_buf, actions, rewards, values, starts, last_values, cur_start,
+            _record(c, u, local, obs_buf, actions, w.cact, rewards, values, starts, last_values, cur_start,
                     advantages, returns)
-        a2c_loss_grad_from(net, local, obs_buf, actions, advantages, returns, N, c.ent_coef, c.vf_coef,
+        a2c_loss_grad_from(net, local, obs_buf, actions, w.cact, advantages, returns, N, c.ent_coef, c.vf_coef,
                            c.normalize_advantage, acts, entropy, values, grad, stats, scratch)
         norm = a2c_clip_grad_norm(grad, P, c.max_grad_norm)
         if not isfinite(norm):
             dp_fetch_add_i64(&c.counters[C_DIVERGED], 1)
             break
+        # the statistics: shared by the threads (A3C's choice), or each thread's own; an Adam
+        # step's bias correction counts the updates its statistics have seen
+        stats_at = c.square_avg
+        step = c.adam_steps + u + 1
+        if c.private_stats:
+            stats_at = c.tstats + tid * c.tstats_row
+            c.tsteps[8 * tid] += 1
+            step = c.tsteps[8 * tid]
         if c.adam:
-            a2c_adam_step(c.params, c.square_avg, c.square_avg + P, grad, P, c.lr, c.beta1, c.beta2, c.eps,
-                          c.adam_steps + u + 1, c.n_threads > 1)
+            a2c_adam_step(c.params, stats_at, stats_at + P, grad, P, c.lr, c.beta1, c.beta2, c.eps, step,
+                          c.n_threads > 1)
         else:
-            a2c_rmsprop_step(c.params, c.square_avg, grad, P, c.lr, c.alpha, c.eps, c.n_threads > 1)
+            a2c_rmsprop_step(c.params, stats_at, grad, P, c.lr, c.alpha, c.eps, c.n_threads > 1)
 
 
 cdef void init_thread(const Config *c, int tid) noexcept nogil:
@@ -450,17 +478,21 @@ cdef void init_thread(const Config *c, int tid) noexcept nogil:
 
 
 cdef void _record(const Config *c, long long u, const double *local, const double *obs_buf,
-                  const int64_t *actions, const double *rewards, const double *values, const uint8_t *starts,
-                  const double *last_values, const uint8_t *dones, const double *advantages,
-                  const double *returns) noexcept nogil:
+                  const int64_t *actions, const double *cact, const double *rewards, const double *values,
+                  const uint8_t *starts, const double *last_values, const uint8_t *dones,
+                  const double *advantages, const double *returns) noexcept nogil:
     cdef Py_ssize_t P = c.net.n_params, ne = c.n_envs, N = <Py_ssize_t>c.n_envs * c.n_steps
-    cdef Py_ssize_t od = c.spec.obs_dim, j
+    cdef Py_ssize_t od = c.spec.obs_dim, j, k
     for j in range(P):
         c.rec_params[u * P + j] = local[j]
     for j in range(N * od):
         c.rec_obs[u * N * od + j] = obs_buf[j]
     for j in range(N):
-        c.rec_actions[u * N + j] = actions[j]
+        if c.net.continuous:
+            for k in range(c.net.n_actions):
+                c.rec_cactions[(u * N + j) * c.net.n_actions + k] = cact[j * c.net.n_actions + k]
+        else:
+            c.rec_actions[u * N + j] = actions[j]
         c.rec_rewards[u * N + j] = rewards[j]
         c.rec_values[u * N + j] = values[j]
         c.rec_starts[u * N + j] = starts[j]
@@ -484,14 +516,18 @@ cdef class Learner:
     cdef Config c
     cdef readonly int n_threads
     cdef readonly Py_ssize_t n_params
+    cdef readonly int n_actions         # discrete: how many; continuous: the action's dimension
+    cdef readonly bint continuous       # a Gaussian policy over float actions (Pendulum-v1)
     cdef readonly long long env_steps   # over every run so far
     cdef object _memory                 # the NumPy arrays behind the Config's pointers
+    cdef object _tstats, _tsteps        # shared_stats=False: each thread's optimizer statistics, Adam steps
+    cdef bint _stats_started
 
     def __init__(self, int env_id, int n_envs, int n_steps, int n_threads, uint64_t seed, double gamma,
                  double gae_lambda, double ent_coef, double vf_coef, double max_grad_norm, double learning_rate,
                  double rms_alpha, double rms_eps, bint normalize_advantage, int h1, int h2,
                  int64_t max_episode_steps, bint adam=False, double beta1=0.9, double beta2=0.999,
-                 bint norm_obs=False, bint norm_reward=False, norm_init=None):
+                 bint norm_obs=False, bint norm_reward=False, norm_init=None, bint shared_stats=True):
         if env_id not in N_ACTIONS:
             raise ValueError(f"env_id must be one of {sorted(N_ACTIONS)}, got {env_id}")
         if n_envs < 1 or n_steps < 1:
@@ -520,7 +556,7 @@ cdef class Learner:
                 raise ValueError(f"{name} must be finite, got {v}")
         cdef Config *c = &self.c
         c.spec = spec_of(env_id)
-        a2c_net_init(&c.net, c.spec.obs_dim, h1, h2, N_ACTIONS[env_id])
+        a2c_net_init(&c.net, c.spec.obs_dim, h1, h2, N_ACTIONS[env_id], c.spec.action_dim > 0)
         c.n_envs, c.n_steps, c.max_episode_steps, c.seed = n_envs, n_steps, max_episode_steps, seed
         c.gamma, c.gae_lambda, c.ent_coef, c.vf_coef = gamma, gae_lambda, ent_coef, vf_coef
         c.max_grad_norm, c.lr, c.alpha, c.eps = max_grad_norm, learning_rate, rms_alpha, rms_eps
@@ -528,7 +564,11 @@ cdef class Learner:
         c.adam, c.beta1, c.beta2 = adam, beta1, beta2
         c.norm_obs, c.norm_reward = norm_obs, norm_reward
         c.rec_params = NULL
+        c.rec_cactions = NULL
+        c.private_stats = not shared_stats
+        self._stats_started = False
         self.n_threads, self.n_params, self.env_steps = n_threads, c.net.n_params, 0
+        self.n_actions, self.continuous = c.net.n_actions, c.net.continuous
         c.n_threads = n_threads
         cdef Py_ssize_t d, f, i, u, r
         _sizes(c, &d, &f, &i, &u, &r)
@@ -591,6 +631,10 @@ cdef class Learner:
         (env steps since the Learner began) up to their length. Returns ``(n_episodes,
         n_updates_done, diverged)``: episodes finished in this run (may exceed the arrays),
         updates applied, and whether a gradient norm was not finite (the run stopped there).
+
+        With ``shared_stats=False`` every thread starts from ``square_avg`` (and ``adam_steps``)
+        at the first run and keeps its own statistics from then on; after each run
+        ``square_avg`` holds their mean (what a model saves and a new Learner starts from).
         """
         cdef Config *c = &self.c
         if n_updates < 0:
@@ -622,6 +666,15 @@ cdef class Learner:
             c.lr = learning_rate
         counters = self._memory[5]
         counters[:] = 0
+        cdef double[:, ::1] ts
+        cdef int64_t[::1] tk
+        if c.private_stats:
+            if not self._stats_started:  # every thread from the given statistics
+                self._tstats = np.tile(np.asarray(square_avg), (self.n_threads, 1))
+                self._tsteps = np.full(8 * self.n_threads, adam_steps, dtype=np.int64)
+                self._stats_started = True
+            ts, tk = self._tstats, self._tsteps
+            c.tstats, c.tstats_row, c.tsteps = &ts[0, 0], ts.shape[1], <long long *>&tk[0]
         cdef int tid = 0
         if self.n_threads == 1:  # no parallel region: nothing to start
             with nogil:
@@ -632,7 +685,14 @@ cdef class Learner:
                 run_thread(c, tid)
         done = min(int(counters[C_UPDATES]), n_updates)
         self.env_steps += done * c.n_envs * c.n_steps
+        if c.private_stats:
+            np.asarray(square_avg)[:] = self._tstats.mean(axis=0)
         return int(counters[C_EPISODES]), done, bool(counters[C_DIVERGED])
+
+    def thread_stats(self):
+        """Each thread's optimizer statistics, (n_threads, len(square_avg)) (shared_stats=False,
+        after a run; None before)."""
+        return None if self._tstats is None else self._tstats.copy()
 
     def _record_into(self, dict out):
         """Point the recording of every update's buffers at ``out``'s arrays (one thread; the
@@ -643,14 +703,20 @@ cdef class Learner:
         self._memory = (*self._memory, out)
         cdef double[:, ::1] rp = out["params"]
         cdef double[:, :, :, ::1] ro = out["obs"]
-        cdef int64_t[:, :, ::1] ra = out["actions"]
+        cdef int64_t[:, :, ::1] ra
+        cdef double[:, :, :, ::1] rca
+        if c.net.continuous:
+            rca = out["actions"]
+            c.rec_cactions = &rca[0, 0, 0, 0]
+        else:
+            ra = out["actions"]
+            c.rec_actions = &ra[0, 0, 0]
         cdef double[:, :, ::1] rr = out["rewards"], rv = out["values"], rad = out["advantages"], rre = out["returns"]
         cdef uint8_t[:, :, ::1] rs = out["episode_starts"]
         cdef double[:, ::1] rl = out["last_values"]
         cdef uint8_t[:, ::1] rd = out["dones"]
         c.rec_params = &rp[0, 0]
         c.rec_obs = &ro[0, 0, 0, 0]
-        c.rec_actions = &ra[0, 0, 0]
         c.rec_rewards = &rr[0, 0, 0]
         c.rec_values = &rv[0, 0, 0]
         c.rec_starts = &rs[0, 0, 0]
@@ -696,7 +762,8 @@ def rollout_record(double[::1] params, double[::1] square_avg, int env_id, int n
     out = {
         "params": np.zeros((U, P)),
         "obs": np.zeros((U, n_steps, n_envs, od)),
-        "actions": np.zeros((U, n_steps, n_envs), dtype=np.int64),
+        "actions": (np.zeros((U, n_steps, n_envs, learner.n_actions)) if learner.continuous
+                    else np.zeros((U, n_steps, n_envs), dtype=np.int64)),
         "rewards": np.zeros((U, n_steps, n_envs)),
         "values": np.zeros((U, n_steps, n_envs)),
         "episode_starts": np.zeros((U, n_steps, n_envs), dtype=np.uint8),

@@ -46,6 +46,7 @@ def train_a2c(args, comm):
                 gae_lambda=args.gae_lambda, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
                 max_grad_norm=args.max_grad_norm, normalize_advantage=args.normalize_advantage,
                 use_rms_prop=args.optimizer == "rmsprop", normalize=args.normalize,
+                shared_optimizer_stats=args.optimizer_stats == "shared",
                 n_envs=args.n_envs, n_threads=args.threads, seed=args.seed, comm=comm, exchange=args.exchange,
                 step_policy=None if args.step_policy == "none" else args.step_policy,
                 max_seconds=args.max_seconds)

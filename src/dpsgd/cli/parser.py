@@ -222,6 +222,8 @@ def _add_a2c(p):
                    "RL-Zoo runs Acrobot-v1)")
     p.add_argument("--optimizer", choices=["rmsprop", "adam"], default="rmsprop",
                    help="RMSprop (SB3's A2C default) or Adam (SB3's use_rms_prop=False)")
+    p.add_argument("--optimizer-stats", choices=["shared", "per-thread"], default="shared",
+                   help="the threads share the optimizer's statistics (A3C's shared RMSProp) or keep their own")
     p.add_argument("--step-policy", default="none", choices=["none", "budget", "fixed_or_skip"],
                    help="scale pushed changes by the measured delay (under mpiexec; 'none' adds them "
                    "as A3C's workers do)")

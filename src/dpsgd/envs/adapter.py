@@ -1,4 +1,4 @@
-"""Any Gymnasium environment with discrete actions for ``dpsgd.A2C``, stepped in Python.
+"""Any Gymnasium environment with discrete or Box actions for ``dpsgd.A2C``, stepped in Python.
 
 :class:`GymnasiumVectorEnv` runs ``n_envs`` copies through ``gymnasium.vector.SyncVectorEnv``
 with "SameStep" autoreset (as Stable-Baselines3's ``DummyVecEnv``: a finished env resets at
@@ -32,8 +32,14 @@ class GymnasiumVectorEnv:
     Raises
     ------
     ValueError
-        When Gymnasium is missing, the id is unknown, or the spaces are not a discrete action
-        and a flat Box observation (the policies A2C has).
+        When Gymnasium is missing, the id is unknown, or the spaces are not a Discrete action
+        or a flat Box action with finite bounds, and a flat Box observation (the policies A2C has).
+
+    Attributes
+    ----------
+    continuous : bool
+        Box actions (a Gaussian policy's): ``n_actions`` is then their length and
+        ``action_low`` / ``action_high`` their bounds.
     """
 
     def __init__(self, env_id: str, n_envs: int = 1, seed: int | None = None) -> None:
@@ -56,13 +62,20 @@ class GymnasiumVectorEnv:
         except gymnasium.error.Error as exc:  # e.g. DependencyNotInstalled: Box2D for LunarLander
             raise ValueError(f"env={env_id!r} could not be made: {exc}") from None
         act, obs = self._env.single_action_space, self._env.single_observation_space
-        if not isinstance(act, gymnasium.spaces.Discrete) or not isinstance(obs, gymnasium.spaces.Box) \
-                or len(obs.shape) != 1:
+        box_actions = isinstance(act, gymnasium.spaces.Box) and len(act.shape) == 1 \
+            and bool(np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high)))
+        if not (isinstance(act, gymnasium.spaces.Discrete) or box_actions) \
+                or not isinstance(obs, gymnasium.spaces.Box) or len(obs.shape) != 1:
             self._env.close()
             raise ValueError(f"env={env_id!r} has actions {act} and observations {obs}: A2C takes Discrete actions "
-                             "and a flat Box observation (a Gaussian policy for Box actions is not built yet)")
+                             "or flat Box actions with finite bounds, and a flat Box observation")
         self.spec_id, self.num_envs = env_id, int(n_envs)
-        self.obs_dim, self.n_actions = int(obs.shape[0]), int(act.n)
+        self.continuous = box_actions
+        self.obs_dim = int(obs.shape[0])
+        self.n_actions = int(act.shape[0]) if box_actions else int(act.n)
+        if box_actions:
+            self.action_low = np.asarray(act.low, dtype=np.float64)
+            self.action_high = np.asarray(act.high, dtype=np.float64)
         self.max_episode_steps = spec.max_episode_steps
         self.reward_threshold = spec.reward_threshold
         self.single_observation_space, self.single_action_space = obs, act
@@ -77,9 +90,19 @@ class GymnasiumVectorEnv:
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env: ``(obs, rewards, terminated, truncated, infos)``, obs float64 and checked;
-        ``infos["final_obs"]`` (float64, rows valid where ``infos["_final_obs"]``) when an episode ended."""
+        ``infos["final_obs"]`` (float64, rows valid where ``infos["_final_obs"]``) when an episode ended.
+
+        Box actions: finite floats, shape (n_envs, n_actions), clipped to the bounds first (as
+        Stable-Baselines3's rollout clips a Gaussian policy's draws).
+        """
         a = np.asarray(actions)
-        if a.shape != (self.num_envs,) or a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer) \
+        if self.continuous:
+            if a.shape != (self.num_envs, self.n_actions) or not np.issubdtype(a.dtype, np.floating) \
+                    or not np.all(np.isfinite(a)):
+                raise ValueError(f"actions must be finite floats of shape ({self.num_envs}, {self.n_actions}) for "
+                                 f"{self.spec_id}, got {a!r}")
+            a = np.clip(a, self.action_low, self.action_high).astype(self.single_action_space.dtype)
+        elif a.shape != (self.num_envs,) or a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer) \
                 or np.any((a < 0) | (a >= self.n_actions)):
             raise ValueError(f"actions must be {self.num_envs} integers in [0, {self.n_actions}) for "
                              f"{self.spec_id}, got {a!r}")

@@ -85,9 +85,9 @@ def _is_seq(value: object) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def env_dims(env: str) -> tuple[int, int]:
-    """(observation length, number of actions) of a C environment, or of a Gymnasium one
-    (made once to read its spaces).
+def env_dims(env: str) -> a2c_learn.EnvDims:
+    """Observation length and actions of a C environment, or of a Gymnasium one (made once to
+    read its spaces).
 
     Raises
     ------
@@ -95,21 +95,22 @@ def env_dims(env: str) -> tuple[int, int]:
         When ``env`` is neither (the message lists the C environments and how to use others).
     """
     if env in ENVS:
-        return ENVS[env].obs_dim, ENVS[env].n_actions
+        return a2c_learn.EnvDims.of(env)
     try:
         adapter = GymnasiumVectorEnv(env, 1)
     except ValueError as exc:
         raise ValueError(f"env={env!r} is not a dpsgd C environment ({', '.join(names())}: the fast ones) and "
                          f"could not be used through Gymnasium: {exc}. Any registered Gymnasium id with "
-                         f"Discrete actions works (e.g. 'LunarLander-v3'; 'gymnasium:CartPole-v1' for "
-                         f"Gymnasium's own)") from None
+                         f"Discrete or bounded Box actions works (e.g. 'LunarLander-v3'; "
+                         f"'gymnasium:CartPole-v1' for Gymnasium's own)") from None
     adapter.close()
-    return adapter.obs_dim, adapter.n_actions
+    return a2c_learn.EnvDims.of(adapter)
 
 
 def layout_of(env: str, policy_kwargs: dict | None) -> ActorCriticLayout:
     """The actor-critic layout of a model on ``env`` with ``policy_kwargs`` (both valid)."""
-    return ActorCriticLayout(*env_dims(env), hidden_sizes(policy_kwargs))
+    dims = env_dims(env)
+    return ActorCriticLayout(dims.obs_dim, dims.n_actions, hidden_sizes(policy_kwargs), continuous=dims.continuous)
 
 
 @persist.register
@@ -164,6 +165,10 @@ class A2C(BaseEstimator):
     n_threads : int or None, default=None
         Hogwild! threads (None: every core; negative counts back from all cores), never more
         than the cores (a preempted thread would apply a whole time slice's stale update).
+    shared_optimizer_stats : bool, default=True
+        The threads share RMSprop's (or Adam's) statistics, as A3C's "shared RMSProp"; False:
+        each thread keeps its own, and ``optimizer_state_`` is their mean (where the next
+        :meth:`learn` starts every thread from).
     seed : int or None, default=None
         Seeds the initial parameters, the environments, the actions drawn in training and
         those :meth:`predict` draws (each rank of ``comm`` draws its own streams from it).
@@ -216,7 +221,8 @@ class A2C(BaseEstimator):
                  n_steps: int = 5, gamma: float = 0.99, gae_lambda: float = 1.0, ent_coef: float = 0.0,
                  vf_coef: float = 0.5, max_grad_norm: float = 0.5, rms_prop_eps: float = 1e-5,
                  use_rms_prop: bool = True, normalize_advantage: bool = False, policy_kwargs: dict | None = None,
-                 n_envs: int = 8, normalize: bool = False, n_threads: int | None = None, seed: int | None = None, comm: Any = None,
+                 n_envs: int = 8, normalize: bool = False, n_threads: int | None = None,
+                 shared_optimizer_stats: bool = True, seed: int | None = None, comm: Any = None,
                  exchange: str = "server", step_policy: Any = None, max_seconds: float | None = None,
                  verbose: int = 0) -> None:
         self.policy = policy
@@ -235,6 +241,7 @@ class A2C(BaseEstimator):
         self.n_envs = n_envs
         self.normalize = normalize
         self.n_threads = n_threads
+        self.shared_optimizer_stats = shared_optimizer_stats
         self.seed = seed
         self.comm = comm
         self.exchange = exchange
@@ -260,6 +267,7 @@ class A2C(BaseEstimator):
         _check_bool("use_rms_prop", self.use_rms_prop)
         _check_bool("normalize_advantage", self.normalize_advantage)
         _check_bool("normalize", self.normalize)
+        _check_bool("shared_optimizer_stats", self.shared_optimizer_stats)
         hidden_sizes(self.policy_kwargs)
         check_number("n_envs", self.n_envs, low=1, integer=True)
         if self.n_threads is not None:
@@ -358,7 +366,8 @@ class A2C(BaseEstimator):
             rms_prop_eps=float(self.rms_prop_eps), rms_alpha=RMS_ALPHA,
             normalize_advantage=bool(self.normalize_advantage), hidden=hidden_sizes(self.policy_kwargs),
             n_threads=self.n_threads, seed=seed, params=params, use_rms_prop=bool(self.use_rms_prop),
-            optimizer_state=state, optimizer_steps=steps, normalize=bool(self.normalize), normalizer=normalizer,
+            optimizer_state=state, optimizer_steps=steps, shared_optimizer_stats=bool(self.shared_optimizer_stats),
+            normalize=bool(self.normalize), normalizer=normalizer,
             timesteps_before=0 if fresh else int(self.num_timesteps),
             comm=self.comm, exchange=self.exchange, policy=stepsize.estimator_policy(self.step_policy), stop_at_reward=stop_at_reward,
             max_seconds=self.max_seconds, callback=callback)
@@ -407,13 +416,14 @@ class A2C(BaseEstimator):
         state, episode_start
             For recurrent policies in SB3; ignored (the MLP policy has no state).
         deterministic : bool
-            The most probable action (argmax), or one drawn from the policy with a generator
-            seeded by ``seed``.
+            The most probable action (argmax; a Gaussian policy's mean), or one drawn from the
+            policy with a generator seeded by ``seed``.
 
         Returns
         -------
         actions : numpy.ndarray
-            int64, shape () for one observation, (n,) for a batch.
+            int64, shape () for one observation, (n,) for a batch; for Box actions float64,
+            shape (n_actions,) or (n, n_actions), clipped to the Box as SB3's ``predict``.
         state : None
         """
         self._check_fitted_shapes()
@@ -438,13 +448,17 @@ class A2C(BaseEstimator):
         if stats is not None:  # as a VecNormalize with training=False: the fitted statistics, clipped
             d = layout.obs_dim
             obs = np.clip((obs - stats[:d]) / np.sqrt(stats[d:2 * d] + 1e-8), -10.0, 10.0)
-        _, log_probs, _, _ = _a2c_kernel.py_forward(self.params_, np.ascontiguousarray(obs),
-                                                    layout.h1, layout.h2, layout.n_actions)
-        if deterministic:
-            return log_probs.argmax(axis=1).astype(np.int64)
+        out, log_probs, _, _ = _a2c_kernel.py_forward(self.params_, np.ascontiguousarray(obs),
+                                                      layout.h1, layout.h2, layout.n_actions, layout.continuous)
         rng = getattr(self, "_predict_rng", None)
         if rng is None:
             rng = self._predict_rng = np.random.default_rng(self.seed)
+        if layout.continuous:  # the mean, or a draw; clipped to the Box as SB3's predict clips
+            dims = env_dims(self.env)
+            actions = out if deterministic else out + np.exp(log_probs) * rng.standard_normal(out.shape)
+            return np.clip(actions, dims.action_low, dims.action_high)
+        if deterministic:
+            return log_probs.argmax(axis=1).astype(np.int64)
         cdf = np.cumsum(np.exp(log_probs), axis=1)
         u = rng.random(obs.shape[0]) * cdf[:, -1]
         return np.minimum((cdf < u[:, None]).sum(axis=1), layout.n_actions - 1).astype(np.int64)
@@ -503,10 +517,13 @@ def evaluate_policy(model: A2C, env: CVectorEnv | str, n_eval_episodes: int = 10
 def _run_episodes(model, env, n_eval_episodes, deterministic):
     """evaluate_policy's episodes: (returns, lengths)."""
     layout = model.layout_
-    if env.single_observation_space.shape != (layout.obs_dim,) or env.single_action_space.n != layout.n_actions:
+    act = env.single_action_space
+    fits = act.shape == (layout.n_actions,) if layout.continuous else getattr(act, "n", None) == layout.n_actions
+    if env.single_observation_space.shape != (layout.obs_dim,) or not fits:
         raise ValueError(f"env {env.spec_id} does not fit the model: observations of shape "
-                         f"{env.single_observation_space.shape} and {env.single_action_space.n} actions, the model "
-                         f"takes ({layout.obs_dim},) and {layout.n_actions}")
+                         f"{env.single_observation_space.shape} and actions {act}, the model takes "
+                         f"({layout.obs_dim},) and {layout.n_actions} {'continuous ' if layout.continuous else ''}"
+                         f"actions")
     n = env.num_envs
     targets = np.array([(n_eval_episodes + i) // n for i in range(n)])
     counts = np.zeros(n, dtype=np.int64)

@@ -38,6 +38,42 @@ ROUND_UPDATES_PER_THREAD = 8
 ADAM_EPS = 1e-5
 
 
+@dataclass(frozen=True)
+class EnvDims:
+    """What A2C's network and its actions need of an environment.
+
+    Attributes
+    ----------
+    obs_dim : int
+        Length of an observation.
+    n_actions : int
+        Discrete actions: how many; continuous (Box) actions: their length.
+    continuous : bool
+        Box actions, for a Gaussian policy.
+    action_low, action_high : tuple of float
+        Continuous actions: the Box's bounds (what predict() clips to).
+    """
+
+    obs_dim: int
+    n_actions: int
+    continuous: bool = False
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, env: str | GymnasiumVectorEnv) -> EnvDims:
+        """A C environment's (by name), or a Gymnasium adapter's."""
+        if isinstance(env, str):
+            info = ENVS[env]
+            if info.continuous:
+                return cls(info.obs_dim, info.action_dim, True, tuple(-h for h in info.action_high), info.action_high)
+            return cls(info.obs_dim, info.n_actions)
+        if env.continuous:
+            return cls(env.obs_dim, env.n_actions, True, tuple(map(float, env.action_low)),
+                       tuple(map(float, env.action_high)))
+        return cls(env.obs_dim, env.n_actions)
+
+
 @dataclass
 class LearnResult:
     """What :func:`learn` returns.
@@ -106,7 +142,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           normalize_advantage: bool = False, hidden: tuple[int, int] = (64, 64), n_threads: int | None = 1,
           seed: int | None = None, params: np.ndarray | None = None,
           use_rms_prop: bool = True, optimizer_state: np.ndarray | None = None, optimizer_steps: int = 0,
-          normalize: bool = False, normalizer: np.ndarray | None = None, timesteps_before: int = 0,
+          shared_optimizer_stats: bool = True, normalize: bool = False, normalizer: np.ndarray | None = None, timesteps_before: int = 0,
           comm=None, exchange="server", policy=None,
           stop_at_reward: float | None = None, max_seconds: float | None = None,
           callback=None) -> LearnResult:
@@ -143,6 +179,11 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         default, as a fresh torch optimizer starts.
     optimizer_steps : int
         Adam's steps before this call (its bias correction continues from there).
+    shared_optimizer_stats : bool
+        The threads share the optimizer's statistics (A3C's "shared RMSProp", which its
+        authors found the more robust); False: each thread keeps its own, started from
+        ``optimizer_state``, and the result holds their mean. A Gymnasium environment's
+        single thread makes no difference.
     normalize : bool
         SB3's ``VecNormalize`` with its defaults, as RL-Zoo's ``normalize: true``: observations
         by their running mean and variance, rewards by the running std of the discounted
@@ -179,8 +220,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
             raise ValueError(f"normalize is available for dpsgd's C environments ({', '.join(sorted(ENVS))}), "
                              f"not yet for Gymnasium's {env!r}")
         adapter = GymnasiumVectorEnv(env, n_envs)
-    obs_dim, n_actions = (ENVS[env].obs_dim, ENVS[env].n_actions) if adapter is None else \
-        (adapter.obs_dim, adapter.n_actions)
+    dims = EnvDims.of(env if adapter is None else adapter)
     n_steps = _positive_int("n_steps", n_steps)
     if not (isinstance(hidden, (tuple, list)) and len(hidden) == 2):
         raise ValueError(f"hidden must be two sizes (h1, h2), got {hidden!r}")
@@ -189,7 +229,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     topology = Topology(comm)
     threads = topology.threads(n_threads) if adapter is None else 1  # a Python env step holds the GIL
     seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) if seed is None else check_seed(seed)
-    layout = ActorCriticLayout(obs_dim, n_actions, (h1, h2))
+    layout = ActorCriticLayout(dims.obs_dim, dims.n_actions, (h1, h2), continuous=dims.continuous)
     if params is None:
         p = layout.init_params(np.random.default_rng(seed))
     else:
@@ -213,7 +253,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         learner = _kernel.Learner(ENVS[env].kernel_id, n_envs, n_steps, threads, np.uint64(rank_seed), gamma,
                                   gae_lambda, ent_coef, vf_coef, max_grad_norm, learning_rate, rms_alpha, eps,
                                   bool(normalize_advantage), h1, h2, ENVS[env].max_episode_steps, not use_rms_prop,
-                                  norm_obs=bool(normalize), norm_reward=bool(normalize), norm_init=normalizer)
+                                  norm_obs=bool(normalize), norm_reward=bool(normalize), norm_init=normalizer,
+                                  shared_stats=bool(shared_optimizer_stats))
     else:
         learner = PythonLearner(adapter, layout, rank_seed, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda,
                                 ent_coef=ent_coef, vf_coef=vf_coef, max_grad_norm=max_grad_norm,
@@ -221,7 +262,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
                                 normalize_advantage=bool(normalize_advantage), adam=not use_rms_prop)
     problem = A2cProblem(learner, p, state.reshape(-1), batch=batch, n_updates=n_updates,
                          optimizer_steps=int(optimizer_steps),
-                         normalizer=(lambda: merge_normalizers(learner.normalizers(), normalizer, obs_dim))
+                         normalizer=(lambda: merge_normalizers(learner.normalizers(), normalizer, dims.obs_dim))
                          if normalize else None,
                          schedule=schedule, ranks=topology.ranks, timesteps_before=timesteps_before,
                          round_updates=ROUND_UPDATES_PER_THREAD * threads, stop_at_reward=stop_at_reward)

@@ -40,7 +40,16 @@ class PythonLearner:
 
     def _forward(self, params, obs):
         L = self.layout
-        return _a2c.py_forward(params, np.ascontiguousarray(obs), L.h1, L.h2, L.n_actions)
+        return _a2c.py_forward(params, np.ascontiguousarray(obs), L.h1, L.h2, L.n_actions, L.continuous)
+
+    def _sample(self, out, log_probs):
+        """Actions drawn from the policy: categorical (out: logits), or Gaussian (out: the mean,
+        log_probs: log_std) left unclipped, as SB3 keeps them for the gradient (the env clips)."""
+        if self.layout.continuous:
+            return out + np.exp(log_probs) * self.rng.standard_normal(out.shape)
+        cdf = np.cumsum(np.exp(log_probs), axis=1)
+        drawn = (cdf < self.rng.random(len(cdf))[:, None] * cdf[:, -1:]).sum(axis=1)
+        return np.minimum(drawn, self.layout.n_actions - 1)
 
     def run(self, params, state, n_updates, episode_returns, episode_lengths, episode_steps, adam_steps=0,
             learning_rate=-1.0):
@@ -50,17 +59,17 @@ class PythonLearner:
             self.lr = learning_rate
         env, ns, ne, od = self.env, self.n_steps, self.env.num_envs, self.layout.obs_dim
         P = self.layout.n_params
-        obs_buf, actions = np.empty((ns, ne, od)), np.empty((ns, ne), dtype=np.int64)
+        L = self.layout
+        obs_buf = np.empty((ns, ne, od))
+        actions = np.empty((ns, ne, L.n_actions)) if L.continuous else np.empty((ns, ne), dtype=np.int64)
         rewards, values = np.empty((ns, ne)), np.empty((ns, ne))
         starts = np.empty((ns, ne), dtype=np.uint8)
         n_episodes = 0
         for u in range(n_updates):
             for t in range(ns):
                 obs_buf[t], starts[t] = self.obs, self.starts
-                _, log_probs, _, values[t] = self._forward(params, self.obs)
-                cdf = np.cumsum(np.exp(log_probs), axis=1)
-                drawn = (cdf < self.rng.random(ne)[:, None] * cdf[:, -1:]).sum(axis=1)
-                actions[t] = np.minimum(drawn, self.layout.n_actions - 1)
+                out, log_probs, _, values[t] = self._forward(params, self.obs)
+                actions[t] = self._sample(out, log_probs)
                 self.obs, r, terminated, truncated, infos = env.step(actions[t])
                 self.ep_ret += r
                 self.ep_len += 1
@@ -81,10 +90,10 @@ class PythonLearner:
             last_values = self._forward(params, self.obs)[3]
             advantages, returns = _a2c.py_gae(rewards, values, starts, last_values, self.starts, self.gamma,
                                               self.gae_lambda)
-            L = self.layout
-            grad, _ = _a2c.py_loss_grad(params, obs_buf.reshape(-1, od), actions.reshape(-1), advantages.reshape(-1),
+            flat = actions.reshape(ns * ne, L.n_actions) if L.continuous else actions.reshape(-1)
+            grad, _ = _a2c.py_loss_grad(params, obs_buf.reshape(-1, od), flat, advantages.reshape(-1),
                                         returns.reshape(-1), L.h1, L.h2, L.n_actions, self.ent_coef, self.vf_coef,
-                                        self.normalize_advantage)
+                                        self.normalize_advantage, L.continuous)
             self.env_steps += ns * ne
             if not np.isfinite(_a2c.py_clip_grad_norm(grad, self.max_grad_norm)):
                 return n_episodes, u, True
