@@ -50,6 +50,19 @@ def test_log_checkpoint_and_resume(tmp_path):
     assert out.returncode == 2 and "the checkpoint trained CartPole-v1" in out.stderr
 
 
+def test_pendulum_with_a_linear_schedule_and_per_thread_statistics(tmp_path):
+    """Continuous actions from the command line: RL-Zoo's "lin_<lr>" schedule, per-thread
+    optimizer statistics, no reward threshold (Pendulum-v1 has none): the whole budget runs."""
+    out = run("--env", "Pendulum-v1", "--timesteps", 20_000, "--n-steps", 8, "--gamma", 0.9, "--learning-rate",
+              "lin_7e-4", "--optimizer-stats", "per-thread", "--normalize", "--threads", 2, "--quiet",
+              "--save", tmp_path / "pendulum.npz")
+    assert out.returncode == 0, out.stderr
+    model = load_model(tmp_path / "pendulum.npz")
+    assert model.layout_.continuous and model.learning_rate == "lin_7e-4" and not model.shared_optimizer_stats
+    assert model.num_timesteps >= 20_000
+    assert run("--learning-rate", "lin_0").returncode == 2
+
+
 def test_bad_options_are_refused_before_training():
     for args, message in [(("--env", "Pong-v5"), "invalid choice"), (("--max-updates", 10), "--timesteps"),
                           (("--timesteps", 0), "positive integer"), (("--stop-at-reward", "high"), "'none'"),

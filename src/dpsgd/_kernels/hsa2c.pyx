@@ -8,7 +8,8 @@ together (a shared counter, atomic fetch-add):
 
 1. snapshot the shared parameters with relaxed loads (``a2c_snapshot``);
 2. roll out ``n_steps`` steps of its envs on that snapshot, actions drawn from the
-   categorical policy, observations float32 -> float64 for the network;
+   categorical policy (or, for a continuous env, the Gaussian: mean + std * a Box-Muller
+   normal draw, unclipped: the env clips), observations float32 -> float64 for the network;
 3. bootstrap as Stable-Baselines3's ``OnPolicyAlgorithm.collect_rollouts`` does with a
    ``DummyVecEnv`` (which resets a finished env at once, "SameStep"): an episode cut by
    the time limit (truncated and not terminated) gets ``gamma * V(terminal observation)``
@@ -17,7 +18,8 @@ together (a shared counter, atomic fetch-add):
 4. the gradient of SB3's A2C loss on the snapshot (``a2c_loss_grad``), clipped
    (``a2c_clip_grad_norm``), applied by RMSprop (or Adam) to the shared parameters and the
    shared optimizer statistics with relaxed loads and stores, without locks
-   (``a2c_rmsprop_step``, ``a2c_adam_step``: Adam's step is the update's ticket).
+   (``a2c_rmsprop_step``, ``a2c_adam_step``: Adam's step is the update's ticket), or to
+   the thread's own statistics with ``shared_stats=False`` (Adam's step: its own count).
 
 Finished episodes (the env's own rewards, not the bootstrapped ones) are written at an
 index taken by an atomic fetch-add: return, length, and the env steps of the run when the

@@ -45,6 +45,14 @@ def positive_float(text):
     return _number(float, text, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
+def rate_or_schedule(text):
+    """A positive step size, or RL-Zoo's linear schedule "lin_<positive number>" (argparse type)."""
+    if text.startswith("lin_"):
+        positive_float(text.removeprefix("lin_"))
+        return text
+    return positive_float(text)
+
+
 def non_negative_float(text):
     """A finite float >= 0 (argparse type)."""
     return _number(float, text, lambda v: math.isfinite(v) and v >= 0, "a non-negative number")
@@ -210,7 +218,8 @@ def _add_a2c(p):
                    "'none': train the whole budget)")
     p.add_argument("--n-envs", type=positive_int, default=8, metavar="N", help="environments per thread")
     p.add_argument("--n-steps", type=positive_int, default=5, metavar="N", help="steps per env per update")
-    p.add_argument("--learning-rate", type=positive_float, default=7e-4, help="the optimizer's step")
+    p.add_argument("--learning-rate", type=rate_or_schedule, default=7e-4,
+                   help="the optimizer's step, or lin_<step> for RL-Zoo's linear decay to 0")
     p.add_argument("--gamma", type=unit_interval, default=0.99, help="discount factor")
     p.add_argument("--gae-lambda", type=unit_interval, default=1.0, help="GAE's lambda (1: n-step returns)")
     p.add_argument("--ent-coef", type=non_negative_float, default=0.0, help="weight of the entropy loss")

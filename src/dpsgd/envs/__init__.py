@@ -31,7 +31,7 @@ def make(name: str, n_envs: int = 1, seed: int | None = None, *, autoreset_mode:
     """
     if name not in ENVS:
         raise ValueError(f"unknown environment {name!r}: dpsgd has {', '.join(names())} in C; any other "
-                         "Gymnasium environment with Discrete actions runs through "
+                         "Gymnasium environment with Discrete or bounded Box actions runs through "
                          "dpsgd.envs.adapter.GymnasiumVectorEnv (dpsgd.A2C takes its id directly)")
     if isinstance(n_envs, bool) or not isinstance(n_envs, numbers.Integral) or n_envs <= 0:
         raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")

@@ -127,8 +127,8 @@ class A2C(BaseEstimator):
         Only "MlpPolicy": separate tanh actor and critic with two hidden layers.
     env : str, default="CartPole-v1"
         A C environment of :mod:`dpsgd.envs` by its Gymnasium name (``dpsgd.envs.names()``),
-        or any Gymnasium id with Discrete actions and a flat Box observation, stepped in
-        Python on one thread (:class:`dpsgd.envs.adapter.GymnasiumVectorEnv`; prefix
+        or any Gymnasium id with Discrete or bounded Box actions (a Gaussian policy) and a
+        flat Box observation, stepped in Python on one thread (:class:`dpsgd.envs.adapter.GymnasiumVectorEnv`; prefix
         ``"gymnasium:"`` to use Gymnasium's own CartPole-v1 or Acrobot-v1).
     learning_rate : float, callable or str, default=7e-4
         The optimizer's step size: a constant, SB3's schedule (a callable of
