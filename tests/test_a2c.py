@@ -342,7 +342,7 @@ def test_per_thread_optimizer_statistics_learn_cartpole():
     """shared_optimizer_stats=False on 2 threads (seeds 0 / 1 / 2 reached 475 after 135k / 172k /
     175k env steps, against 160k / 170k / 185k with shared statistics)."""
     model = A2C(n_threads=2, seed=0, shared_optimizer_stats=False).learn(400_000, stop_at_reward=475)
-    assert model.solved_at_ is not None and model.n_threads_ == 2
+    assert model.solved_at_ is not None and model.n_threads_ == (2 if dpsgd.openmp_enabled() else 1)
     assert model.optimizer_state_.shape == model.params_.shape and (model.optimizer_state_ > 0).any()
 
 

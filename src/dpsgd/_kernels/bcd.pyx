@@ -50,11 +50,11 @@ the parallel region nothing is allocated and the GIL is never taken.
 import numpy as np
 
 from cython.parallel cimport parallel, threadid
-from libc.math cimport exp, fabs, INFINITY
+from libc.math cimport INFINITY
 from libc.stdint cimport int64_t, uint64_t
 
 from dpsgd._kernels.atomics cimport dp_load, dp_store, dp_add, dp_load_i64, dp_fetch_add_i64
-from dpsgd._kernels.prox cimport index_t, Penalty, prox_step, LOSS_LOGISTIC, LOSS_SQUARED
+from dpsgd._kernels.prox cimport index_t, Penalty, loss_derivative, prox_step, LOSS_LOGISTIC
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_below
 from dpsgd._kernels import prox
 
@@ -98,19 +98,6 @@ ctypedef struct Shared:
     int loss
 
 
-cdef inline double _dloss(int loss, double y, double m) noexcept nogil:
-    """d loss(y, m) / dm, by the formulas of prox.pyx's ``_loss`` (which prox.pxd does not
-    export): the same operations, so the same bits."""
-    cdef double z, e
-    if loss == LOSS_SQUARED:
-        return m - y
-    z = y * m
-    e = exp(-fabs(z))
-    if z >= 0.0:
-        return -y * e / (1.0 + e)
-    return -y / (1.0 + e)
-
-
 cdef inline int64_t _own_block(Shared *sh, rng_t *rng) noexcept nogil:
     """Draw blocks from the thread's stream until one is free; return it, owned."""
     cdef int64_t blk
@@ -145,7 +132,7 @@ cdef void _bcd_worker(const double *data, const index_t *indices, const index_t 
             col = c0 + j
             s = 0.0
             for jj in range(indptr[col], indptr[col + 1]):
-                s += data[jj] * _dloss(sh.loss, y[indices[jj]], dp_load(&m[indices[jj]]))
+                s += data[jj] * loss_derivative(sh.loss, y[indices[jj]], dp_load(&m[indices[jj]]))
             g[j] = sh.C * s
             old[j] = dp_load(&w[col])  # only the owner writes w_B: this is its current value
             new[j] = old[j]

@@ -19,6 +19,22 @@ cpdef enum SmoothLoss:
     LOSS_LOGISTIC = 0       # log(1 + exp(-y m)), y in {-1, +1}
     LOSS_SQUARED = 1        # (m - y)^2 / 2
 
+from libc.math cimport exp, fabs
+
+
+cdef inline double loss_derivative(int loss, double y, double m) noexcept nogil:
+    """d loss(y, m) / dm for a margin m. Logistic with one exp: e = exp(-|y m|) <= 1, so
+    e / (1 + e) neither overflows nor loses small values, on both sides of 0."""
+    cdef double z, e
+    if loss == LOSS_SQUARED:
+        return m - y
+    z = y * m
+    e = exp(-fabs(z))
+    if z >= 0.0:
+        return -y * e / (1.0 + e)
+    return -y / (1.0 + e)
+
+
 # The penalty R of one coordinate block, passed as one value: its kind's term (above) plus the
 # indicator of the box lo <= x_j <= hi (-inf and +inf for no box), so that PENALTY_NONE with
 # finite bounds is the box constraint alone and any kind may be boxed (e.g. nonnegative L1).

@@ -155,23 +155,18 @@ cdef double penalty_value(const Penalty *pen, const double *x, Py_ssize_t n) noe
 # ---------------------------------------------------------------- the smooth part on CSR rows
 
 cdef inline double _loss(int loss, double y, double m, double *dloss) noexcept nogil:
-    """loss(y, m), and its derivative in the margin m into dloss.
+    """loss(y, m), and its derivative in the margin m into dloss (prox.pxd's loss_derivative).
 
-    Logistic with one exp: e = exp(-|y m|) <= 1, so log1p(e) and e / (1 + e) neither
-    overflow nor lose the small values, on both sides of 0.
+    Logistic as log1p(exp(-|y m|)) (- y m below 0): no overflow, small values kept.
     """
-    cdef double z, e, r
+    cdef double z
+    dloss[0] = loss_derivative(loss, y, m)
     if loss == LOSS_SQUARED:
-        r = m - y
-        dloss[0] = r
-        return 0.5 * r * r
+        return 0.5 * (m - y) * (m - y)
     z = y * m
-    e = exp(-fabs(z))
     if z >= 0.0:
-        dloss[0] = -y * e / (1.0 + e)
-        return log1p(e)
-    dloss[0] = -y / (1.0 + e)
-    return log1p(e) - z
+        return log1p(exp(-z))
+    return log1p(exp(z)) - z
 
 
 cdef inline double _row_dot(const double *data, const index_t *indices, Py_ssize_t start,
