@@ -298,8 +298,8 @@ def test_bad_gymnasium_environments_fail_clearly():
 def test_gaussian_policy_learns_pendulum_and_predicts_in_the_box(tmp_path):
     """Continuous actions: RL-Zoo's Pendulum-v1 A2C settings without gSDE (dpsgd has none) take
     the mean return of the last 100 training episodes from about -1,200 (a random policy) to
-    -706 / -329 / -258 in 1e6 steps (seeds 0, 1, 2; -359 for seed 3; 4.5 s each on this 2-core
-    machine): the median is held to -800."""
+    -754 / -320 / -233 in 1e6 steps (seeds 0, 1, 2; 4.5 s each on this 2-core machine): the
+    median is held to -800."""
     kwargs = dict(n_envs=8, n_steps=8, gamma=0.9, gae_lambda=0.9, vf_coef=0.4, learning_rate="lin_7e-4",
                   normalize=True, n_threads=1)
     finals = []
@@ -331,16 +331,17 @@ def test_box_actions_through_the_adapter():
     env = GymnasiumVectorEnv("gymnasium:Pendulum-v1", n_envs=2, seed=0)
     env.reset()
     env.step(np.array([[5.0], [-5.0]]))  # clipped to [-2, 2], as SB3 clips a Gaussian's draws
-    for bad in (np.zeros(2), np.zeros((2, 2)), np.array([[np.nan], [0.0]]), np.array([[1], [0]])):
-        with pytest.raises(ValueError, match="finite floats"):
+    env.step(np.array([[1], [0]]))  # integers are real numbers too, as the C envs take them
+    for bad in (np.zeros(2), np.zeros((2, 2)), np.array([[np.nan], [0.0]]), np.array([[True], [False]])):
+        with pytest.raises(ValueError, match="finite real numbers"):
             env.step(bad)
     env.close()
     assert np.all(np.abs(model.predict(np.full((3, 3), 9.0))[0]) <= 2.0)
 
 
 def test_per_thread_optimizer_statistics_learn_cartpole():
-    """shared_optimizer_stats=False on 2 threads (seeds 0 / 1 / 2 reached 475 after 135k / 172k /
-    175k env steps, against 160k / 170k / 185k with shared statistics)."""
+    """shared_optimizer_stats=False on 2 threads (seeds 0 / 1 / 2 reached 475 after 135k-152k /
+    172k-184k / 175k-182k env steps in two runs, against 160k / 170k / 185k with shared statistics)."""
     model = A2C(n_threads=2, seed=0, shared_optimizer_stats=False).learn(400_000, stop_at_reward=475)
     assert model.solved_at_ is not None and model.n_threads_ == (2 if dpsgd.openmp_enabled() else 1)
     assert model.optimizer_state_.shape == model.params_.shape and (model.optimizer_state_ > 0).any()

@@ -133,8 +133,9 @@ def test_forward_of_an_observation_is_the_same_in_any_batch(hidden):
 
 
 def test_tanh_kernel_equals_numpy():
-    """mlp.h's vectorised tanh: within 2 units in the last place of 1 everywhere, odd, exact
-    at 0 and -0, saturated at +-inf, NaN in NaN out; any length (vector body and remainder)."""
+    """mlp.h's vectorised tanh: within 2 units in the last place of 1 everywhere and to full
+    relative precision near 0, odd, exact at 0 and -0, saturated at +-inf, NaN in NaN out;
+    any length (vector body and remainder)."""
     x = np.concatenate([np.linspace(-25, 25, 200_001), np.geomspace(1e-300, 1e3, 5_000),
                         -np.geomspace(1e-300, 1e3, 5_000), [0.0, -0.0, np.inf, -np.inf, np.nan, 19.0, 20.0]])
     got = a2c.py_tanh(x)
@@ -144,6 +145,8 @@ def test_tanh_kernel_equals_numpy():
     assert np.isnan(got[-3])
     for n in range(1, 12):
         np.testing.assert_array_equal(a2c.py_tanh(x[1000:1000 + n]), got[1000:1000 + n])
+    tiny = np.concatenate([np.geomspace(1e-300, 9.5e-7, 2_000), -np.geomspace(1e-300, 9.5e-7, 2_000)])  # < 2^-20
+    np.testing.assert_allclose(a2c.py_tanh(tiny), np.tanh(tiny), rtol=4.5e-16, atol=0)  # 2 ulp, relative
 
 
 def test_forward_is_stable_for_large_logits():

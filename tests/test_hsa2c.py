@@ -273,9 +273,15 @@ def test_per_thread_optimizer_statistics(adam):
     if not dpsgd.openmp_enabled():  # a serial build runs thread 0 alone
         return
     params, sq, rows = run(2, False)
-    assert np.all(np.isfinite(params)) and (rows != 0).any(axis=1).all()
-    assert not np.array_equal(rows[0], rows[1])
+    assert np.all(np.isfinite(params))
     np.testing.assert_array_equal(sq, rows.mean(axis=0))
+    # which thread claims how many updates is the scheduler's choice (under load one thread
+    # may take them all, its partner's statistics then stay at the start): the threads that
+    # updated have statistics of their own
+    worked = (rows != 0).any(axis=1)
+    assert worked.any()
+    if worked.all():
+        assert not np.array_equal(rows[0], rows[1])
 
 
 def test_runs_of_a_learner_continue_one_run():

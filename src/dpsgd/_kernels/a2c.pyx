@@ -1,4 +1,4 @@
-"""Advantage actor-critic kernels: a categorical MLP actor and an MLP critic on one flat vector.
+"""Advantage actor-critic kernels: an MLP actor (categorical or Gaussian) and an MLP critic on one flat vector.
 
 The reference is Stable-Baselines3's A2C (``a2c/a2c.py``, ``common/policies.py``
 ``ActorCriticPolicy`` with ``net_arch=dict(pi=[h1, h2], vf=[h1, h2])`` and tanh,
@@ -19,12 +19,12 @@ diagonal Gaussian whose log standard deviations are the state-independent parame
 ``log_std``, as SB3's ``DiagGaussianDistribution`` (``log_std_init=0``); actions are
 float64 vectors, sampled unclipped (the environment clips them, as SB3's rollout does).
 
-Threads (later, Hogwild!-style as A3C): a thread copies the shared parameters into
+Threads (Hogwild!-style as A3C, hsa2c.pyx): a thread copies the shared parameters into
 its own buffer with relaxed loads (``a2c_snapshot``), computes the loss gradient of
 its rollout on that private copy with plain arithmetic (``a2c_loss_grad``), clips it
-(``a2c_clip_grad_norm``) and applies it to the shared parameters and the shared
-RMSprop statistics with relaxed loads and stores (``a2c_rmsprop_step``): lost updates
-are allowed, torn values and undefined behaviour are not. Per-thread scratch comes
+(``a2c_clip_grad_norm``) and applies it to the shared parameters and the RMSprop (or
+Adam) statistics, shared or its own, with relaxed loads and stores (``a2c_rmsprop_step``,
+``shared``): lost updates are allowed, torn values and undefined behaviour are not. Per-thread scratch comes
 from the caller (``a2c_*_scratch`` say how many doubles); the kernels allocate nothing.
 
 The forward and backward of a batch are small matrix products and a vectorised tanh
@@ -35,7 +35,7 @@ kernel runs; the ``py_*`` ones exist so that tests reach each piece.
 """
 import numpy as np
 
-from libc.math cimport exp, log, pow, sqrt, tanh
+from libc.math cimport exp, log, pow, sqrt
 from libc.stdint cimport int64_t, uint8_t
 
 from dpsgd._kernels.atomics cimport dp_load, dp_store
@@ -51,7 +51,7 @@ cdef extern from "simd.h" nogil:
     double dp_dot(const double *a, const double *b, int n)
 
 
-# A2cNet (sizes, offsets, scratch length) is declared in a2c.pxd.
+# A2cNet (sizes, offsets, the length of one sample's activations) is declared in a2c.pxd.
 
 
 cdef void a2c_net_init(A2cNet *net, int obs_dim, int h1, int h2, int n_actions, bint continuous) noexcept nogil:
@@ -451,7 +451,8 @@ cdef double a2c_train_step(const A2cNet *net, double *shared_params, double *squ
                            Py_ssize_t n, double ent_coef, double vf_coef, bint normalize_advantage,
                            double max_grad_norm, double lr, double alpha, double eps, double *local_params,
                            double *grad, double *stats, double *scratch) noexcept nogil:
-    """One A2C update of one rollout: snapshot, loss gradient, clipping, RMSprop; returns the grad norm."""
+    """One A2C update of one rollout (discrete actions): snapshot, loss gradient, clipping, RMSprop;
+    returns the grad norm."""
     cdef double norm
     a2c_snapshot(shared_params, local_params, net.n_params)
     a2c_loss_grad(net, local_params, obs, actions, NULL, advantages, returns, n, ent_coef, vf_coef,

@@ -44,8 +44,9 @@ from dpsgd._kernels.atomics cimport dp_fetch_add_i64, dp_load_i64
 from dpsgd._kernels.envs cimport EnvSpec, spec_of, CARTPOLE, ACROBOT, PENDULUM
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
 
-# actions of each env id (the envs kernel does not know them; dpsgd.envs.ENVS says the same)
-N_ACTIONS = {CARTPOLE: 2, ACROBOT: 3, PENDULUM: 1}  # Pendulum: the dimension of its continuous action
+# the policy's outputs for each env id: discrete actions (the envs kernel does not know them;
+# dpsgd.envs.ENVS says the same), or the length of a continuous action (the kernel's action_dim)
+N_ACTIONS = {CARTPOLE: 2, ACROBOT: 3, PENDULUM: 1}
 
 # counters: cells on separate cache lines
 cdef enum:
@@ -129,7 +130,9 @@ cdef void _sizes(const Config *c, Py_ssize_t *d, Py_ssize_t *f, Py_ssize_t *i, P
     cdef Py_ssize_t od = c.spec.obs_dim, na = c.net.n_actions
     # local params, grad, net scratch, stats (4), states, rollout obs, rewards, values, advantages,
     # returns, last values, episode returns, logits and log-probs (of every env), one float64
-    # observation, the rollout's activations and entropies, the batched forward's scratch
+    # observation, the rollout's activations and entropies, the batched forward's scratch, each
+    # env's network input and truncated last observation, raw rewards, the normaliser, the
+    # discounted returns, a batch's moments, the last entropies, the continuous actions
     d[0] = _pad(2 * P + _net_scratch(c) + 4 + ne * c.spec.state_dim + N * od + 4 * N + 2 * ne + 2 * ne * na + od
                 + N * c.net.fwd_row + N + a2c_batch_scratch(&c.net, ne)
                 + 2 * ne * od + ne + _norm_size(od) + ne + 2 * od + ne + N * na)
@@ -322,8 +325,11 @@ cdef inline int64_t _sample(rng_t *r, const double *logp, int n) noexcept nogil:
 
 
 cdef inline double _normal(rng_t *r) noexcept nogil:
-    """A standard normal draw (Box-Muller, the cosine branch; 1 - u keeps the log's argument > 0)."""
-    return sqrt(-2.0 * log(1.0 - rng_uniform(r))) * cos(2.0 * M_PI * rng_uniform(r))
+    """A standard normal draw (Box-Muller, the cosine branch; 1 - u keeps the log's argument > 0).
+    The two draws are taken in order, not inside one expression (C leaves that order open)."""
+    cdef double u1 = rng_uniform(r)
+    cdef double u2 = rng_uniform(r)
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2)
 
 
 cdef void run_thread(const Config *c, int tid) noexcept nogil:
@@ -634,8 +640,8 @@ cdef class Learner:
         n_updates_done, diverged)``: episodes finished in this run (may exceed the arrays),
         updates applied, and whether a gradient norm was not finite (the run stopped there).
 
-        With ``shared_stats=False`` every thread starts from ``square_avg`` (and ``adam_steps``)
-        at the first run and keeps its own statistics from then on; after each run
+        With ``shared_stats=False`` every thread starts from ``square_avg`` (and its share of
+        ``adam_steps``) at the first run and keeps its own statistics from then on; after each run
         ``square_avg`` holds their mean (what a model saves and a new Learner starts from).
         """
         cdef Config *c = &self.c
@@ -673,7 +679,8 @@ cdef class Learner:
         if c.private_stats:
             if not self._stats_started:  # every thread from the given statistics
                 self._tstats = np.tile(np.asarray(square_avg), (self.n_threads, 1))
-                self._tsteps = np.full(8 * self.n_threads, adam_steps, dtype=np.int64)
+                # Adam's bias correction: each thread's share of the steps taken before
+                self._tsteps = np.full(8 * self.n_threads, adam_steps // self.n_threads, dtype=np.int64)
                 self._stats_started = True
             ts, tk = self._tstats, self._tsteps
             c.tstats, c.tstats_row, c.tsteps = &ts[0, 0], ts.shape[1], <long long *>&tk[0]

@@ -7,8 +7,8 @@
  * runs) they run at the multiply-add throughput. libm's tanh is a scalar call per
  * value; dp_tanh is branch-free arithmetic the compiler vectorises.
  *
- * On x86-64 each routine exists for AVX2 with FMA and for the baseline, and the first
- * call picks the one this CPU runs: a portable build that uses the wide units where
+ * On x86-64 each routine exists for AVX2 with FMA and for the baseline, and each call
+ * runs the one this CPU supports (__builtin_cpu_supports: a load and a test): a portable build that uses the wide units where
  * they exist. Results are deterministic for a given machine; on another CPU they may
  * differ by rounding (a fused multiply-add rounds once). */
 #ifndef DPSGD_MLP_H
@@ -66,7 +66,8 @@ static void dp_gemm_acc(int M, int N, int K, const double *a, ptrdiff_t ars, ptr
     dp_gemm_base(M, N, K, a, ars, acs, b, ldb, c, ldc);
 }
 
-/* x = tanh(x) for n values, within 2 units in the last place of 1 (absolute).
+/* x = tanh(x) for n values, within 2 units in the last place of 1 (absolute), and to full
+ * relative precision below 2^-20.
  * tanh|x| = 1 - 2 / (e^{2|x|} + 1); e^y by y = n ln2 + r, |r| <= ln2 / 2, a degree-13
  * Taylor polynomial of e^r (truncation < 2e-16 relative; Estrin's scheme) scaled by 2^n
  * through the exponent bits. 2|x| is capped at 40, where tanh is 1 in double precision; NaN stays NaN. */
@@ -95,6 +96,9 @@ static inline __attribute__((always_inline)) void dp_tanh_body(double *x, ptrdif
         double e;
         memcpy(&e, &pb, 8);
         double th = 1.0 - 2.0 / (e + 1.0);
+        /* below 2^-20, x - x^3/3 (relative error < 2^-80): 1 - 2/(e+1) would lose all the
+         * relative precision of tiny values (tanh(1e-300) would be 0) */
+        th = y < 1.9073486328125e-06 ? 0.5 * y - (0.5 * y) * (0.5 * y) * (0.5 * y) * (1.0 / 3.0) : th;
         th = __builtin_copysign(th, v); /* tanh(-0.0) = -0.0 */
         x[t] = v == v ? th : v;         /* NaN stays NaN */
     }

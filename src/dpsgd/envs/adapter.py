@@ -92,15 +92,16 @@ class GymnasiumVectorEnv:
         """Step every env: ``(obs, rewards, terminated, truncated, infos)``, obs float64 and checked;
         ``infos["final_obs"]`` (float64, rows valid where ``infos["_final_obs"]``) when an episode ended.
 
-        Box actions: finite floats, shape (n_envs, n_actions), clipped to the bounds first (as
+        Box actions: finite real numbers, shape (n_envs, n_actions), clipped to the bounds first (as
         Stable-Baselines3's rollout clips a Gaussian policy's draws).
         """
         a = np.asarray(actions)
         if self.continuous:
-            if a.shape != (self.num_envs, self.n_actions) or not np.issubdtype(a.dtype, np.floating) \
+            if a.shape != (self.num_envs, self.n_actions) or a.dtype == np.bool_ \
+                    or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) \
                     or not np.all(np.isfinite(a)):
-                raise ValueError(f"actions must be finite floats of shape ({self.num_envs}, {self.n_actions}) for "
-                                 f"{self.spec_id}, got {a!r}")
+                raise ValueError(f"actions must be finite real numbers of shape ({self.num_envs}, "
+                                 f"{self.n_actions}) for {self.spec_id}, got {a!r}")
             a = np.clip(a, self.action_low, self.action_high).astype(self.single_action_space.dtype)
         elif a.shape != (self.num_envs,) or a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer) \
                 or np.any((a < 0) | (a >= self.n_actions)):

@@ -99,7 +99,7 @@ class PythonLearner:
                 return n_episodes, u, True
             if self.adam:
                 _a2c.py_adam_step(params, state[:P], state[P:], grad, self.lr, 0.9, 0.999, self.rms_eps,
-                                  adam_steps + u + 1)
+                                  adam_steps + u + 1, shared=False)  # one thread: the vectorised loop
             else:
-                _a2c.py_rmsprop_step(params, state, grad, self.lr, self.rms_alpha, self.rms_eps)
+                _a2c.py_rmsprop_step(params, state, grad, self.lr, self.rms_alpha, self.rms_eps, shared=False)
         return n_episodes, n_updates, False
