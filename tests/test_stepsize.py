@@ -130,3 +130,79 @@ def test_delay_policy_names_mean_what_the_cli_and_the_estimators_share():
     assert fixed.delay_scale(0, 9, window_scales=5.0) == 0.25  # gamma' / (tau_max + 1)
     with pytest.raises(ValueError, match="unknown delay policy"):
         stepsize.delay_policy("constant")
+
+
+# ---------------------------------------------------------------- the oldest outstanding read (issue 11)
+
+def simulated_async_log(n_updates=3000, n_workers=8, seed=0):
+    """An asynchronous run as Wu et al.'s logs show them: 8 workers, one of them 20x slower,
+    compute times jittered; each worker reads, computes, has its update applied, reads again.
+    Returns the per-update delays and the live tracker's oldest-outstanding ages."""
+    rng = np.random.default_rng(seed)
+    speed = np.ones(n_workers)
+    speed[0] = 20.0  # the straggler whose late writes make the delays jump
+    tracker = stepsize.OutstandingReads()
+    finish = {}
+    for w in range(n_workers):
+        tracker.read(w)
+        finish[w] = speed[w] * rng.uniform(0.5, 1.5)
+    delays, oldest = [], []
+    while len(delays) < n_updates:
+        w = min(finish, key=finish.get)
+        d, tau = tracker.apply(w)
+        delays.append(d)
+        oldest.append(tau)
+        tracker.read(w)
+        finish[w] += speed[w] * rng.uniform(0.5, 1.5)
+    return delays, oldest
+
+
+def test_oldest_outstanding_read_bounds_jumping_delays_and_grows_by_one_at_most():
+    delays, oldest = simulated_async_log()
+    jumps = np.diff(delays)
+    assert jumps.max() >= 10  # the straggler's writes: the shape of the authors' Async-BCD logs
+    assert all(t >= d for t, d in zip(oldest, delays))
+    assert np.diff(oldest).max() <= 1
+    # the replay of a log equals the live measure, but near the log's end, where it cannot see
+    # the reads whose updates land after the log (the straggler's: ~150 updates a computation)
+    replay = stepsize.oldest_outstanding(delays)
+    assert replay[:2500] == oldest[:2500] and all(r <= t for r, t in zip(replay, oldest))
+    assert stepsize.oldest_outstanding([0, 0, 0, 3, 0, 1, 0]) == [0, 1, 2, 3, 0, 1, 0]
+    with pytest.raises(ValueError, match="delays"):
+        stepsize.oldest_outstanding([0, 2])
+    with pytest.raises(ValueError, match="did not read"):
+        stepsize.OutstandingReads().apply("w")
+
+
+@pytest.mark.parametrize("name", ["budget", "fixed_or_skip", "fixed_for_delay"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_policies_fed_the_oldest_read_keep_every_real_window_within_gamma_prime(name, seed):
+    """The audit of every update: the steps inside each update's own delay window sum to at most
+    gamma' when the policy sees the oldest outstanding read; fed the jumping per-update delays
+    instead, budget breaks the rule (so the audit can fail)."""
+    delays, oldest = simulated_async_log(seed=seed)
+    params = dict(gamma_prime=1.0, tau_max=max(oldest)) if name == "fixed_for_delay" else \
+        dict(gamma_prime=1.0, alpha=0.5)
+    policy = stepsize.make_policy(name, **params)
+    gammas = [policy.step(k, tau) for k, tau in enumerate(oldest)]
+    assert max(window_sums(gammas, delays)) <= 1.0 + 1e-9
+    naive = stepsize.make_policy("budget", gamma_prime=1.0, alpha=0.5)
+    naive_gammas = [naive.step(k, d) for k, d in enumerate(delays)]
+    assert max(window_sums(naive_gammas, delays)) > 1.0 + 1e-9
+
+
+@st.composite
+def jumping_delay_logs(draw):
+    """Any per-update delays an asynchronous run can log: delays[k] in [0, k], jumps allowed."""
+    n = draw(st.integers(1, 200))
+    return [draw(st.integers(0, k)) for k in range(n)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(jumping_delay_logs(), st.sampled_from(["budget", "fixed_or_skip"]))
+def test_the_window_rule_holds_for_any_delay_log_through_the_oldest_read(delays, name):
+    oldest = stepsize.oldest_outstanding(delays)
+    assert all(t >= d for t, d in zip(oldest, delays)) and all(b - a <= 1 for a, b in zip(oldest, oldest[1:]))
+    policy = stepsize.make_policy(name, gamma_prime=2.0, alpha=0.5)
+    gammas = [policy.step(k, tau) for k, tau in enumerate(oldest)]
+    assert max(window_sums(gammas, delays)) <= 2.0 * (1 + 1e-9)

@@ -211,6 +211,82 @@ class FixedOrSkip(_Policy):
         return 0.0
 
 
+# --------------------------------------------------------------------------------------
+# The delay a policy should see (issue 11). A push's own delay (updates applied between its
+# read and its write) can jump: a slow worker's write lands after many fast ones, and its
+# delay goes from 0 to 18 in one update. The window rule above is then broken by every
+# policy that sees it (budget's window sums reached 4x gamma' on replays of Wu et al.'s own
+# logs). The age of the oldest read still in flight, k - min{read stamp of every computation
+# not yet applied}, bounds every real delay and grows by at most one per update, the case
+# the policies' contract covers; so the rule holds by construction when they see it.
+
+
+class OutstandingReads:
+    """The oldest read still in flight, kept live: workers report their reads and writes.
+
+    ``read(worker)`` when a worker reads the parameters (its stamp: the updates applied so
+    far); ``apply(worker)`` when its update is applied, returning ``(delay, oldest)``: the
+    update's own delay and the age of the oldest outstanding read (its own included), which
+    never exceeds the previous update's plus one. A worker has at most one read in flight.
+    """
+
+    def __init__(self):
+        self.count = 0        # updates applied
+        self._stamps = {}     # worker -> read stamp of its computation in flight
+
+    def read(self, worker):
+        """Record that ``worker`` read the parameters now; returns its stamp."""
+        self._stamps[worker] = self.count
+        return self.count
+
+    def apply(self, worker):
+        """Apply ``worker``'s update: ``(delay, oldest)`` of update number ``count`` (0-based)."""
+        if worker not in self._stamps:
+            raise ValueError(f"worker {worker!r} applies an update it did not read for")
+        k = self.count
+        oldest = k - min(self._stamps.values())
+        delay = k - self._stamps.pop(worker)
+        self.count += 1
+        return delay, oldest
+
+
+def oldest_outstanding(delays):
+    """The age of the oldest outstanding read at each update of a log of per-update delays.
+
+    Update k read after ``k - delays[k]`` updates had been applied; at update k the reads in
+    flight are those of the updates j >= k that had read by then (``j - delays[j] <= k``).
+    Returns tau with ``tau[k] = k - min`` of their stamps: ``tau[k] >= delays[k]`` and
+    ``tau[k + 1] <= tau[k] + 1``. (A live system gets the same from :class:`OutstandingReads`
+    without knowing the future.)
+
+    Parameters
+    ----------
+    delays : sequence of int
+        ``delays[k]`` in [0, k]: the delay of update k (0-based), in the order applied.
+
+    Returns
+    -------
+    list of int
+    """
+    import heapq
+
+    n = len(delays)
+    stamps = [k - int(d) for k, d in enumerate(delays)]
+    if any(not 0 <= s <= k for k, s in enumerate(stamps)):
+        raise ValueError("delays[k] must be in [0, k]: update k cannot have read before update 0 or after itself")
+    by_stamp = collections.defaultdict(list)
+    for j, stamp in enumerate(stamps):
+        by_stamp[stamp].append(j)
+    in_flight, tau = [], []  # heap of (stamp, j) of the reads made and not yet applied
+    for k in range(n):
+        for j in by_stamp.pop(k, ()):
+            heapq.heappush(in_flight, (k, j))
+        while in_flight[0][1] < k:  # applied already
+            heapq.heappop(in_flight)
+        tau.append(k - in_flight[0][0])
+    return tau
+
+
 POLICIES = {
     "constant": Constant,
     "invscaling": InvScaling,
