@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import dpsgd
-
 from dpsgd._kernels import a2c as a2c_kernel
 from dpsgd._kernels import hsa2c
 from dpsgd.envs.vector import ENVS, CVectorEnv

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from conftest import random_csr
+
 from dpsgd._kernels import prox
 
 INF = np.inf
