@@ -35,6 +35,7 @@ from dpsgd.envs.vector import ENVS, CVectorEnv, check_seed
 from dpsgd.progress import Progress
 from dpsgd.tasks import a2c_learn
 from dpsgd.tasks.a2c_net import ActorCriticLayout
+from dpsgd.tasks.a2c_python import draw_actions
 
 EP_INFO_WINDOW = 100  # SB3's stats_window_size: the episodes ep_info_buffer keeps
 RMS_ALPHA = 0.99  # SB3's A2C: torch RMSprop with alpha=0.99
@@ -453,15 +454,14 @@ class A2C(BaseEstimator):
         rng = getattr(self, "_predict_rng", None)
         if rng is None:
             rng = self._predict_rng = np.random.default_rng(self.seed)
-        if layout.continuous:  # the mean, or a draw; clipped to the Box as SB3's predict clips
+        if deterministic:  # the mean, or the most probable action
+            actions = out if layout.continuous else log_probs.argmax(axis=1).astype(np.int64)
+        else:
+            actions = draw_actions(out, log_probs, rng, layout.continuous)
+        if layout.continuous:  # clipped to the Box, as SB3's predict clips
             dims = env_dims(self.env)
-            actions = out if deterministic else out + np.exp(log_probs) * rng.standard_normal(out.shape)
-            return np.clip(actions, dims.action_low, dims.action_high)
-        if deterministic:
-            return log_probs.argmax(axis=1).astype(np.int64)
-        cdf = np.cumsum(np.exp(log_probs), axis=1)
-        u = rng.random(obs.shape[0]) * cdf[:, -1]
-        return np.minimum((cdf < u[:, None]).sum(axis=1), layout.n_actions - 1).astype(np.int64)
+            actions = np.clip(actions, dims.action_low, dims.action_high)
+        return actions
 
 
 def evaluate_policy(model: A2C, env: CVectorEnv | str, n_eval_episodes: int = 10, deterministic: bool = True,

@@ -16,6 +16,16 @@ import numpy as np
 from dpsgd._kernels import a2c as _a2c
 
 
+def draw_actions(out, log_probs, rng, continuous):
+    """Actions drawn from the policy of a forward's ``(out, log_probs)``: categorical (out: the
+    logits, int64 actions), or Gaussian (out: the mean, log_probs: log_std) left unclipped."""
+    if continuous:
+        return out + np.exp(log_probs) * rng.standard_normal(out.shape)
+    cdf = np.cumsum(np.exp(log_probs), axis=1)
+    drawn = (cdf < rng.random(len(cdf))[:, None] * cdf[:, -1:]).sum(axis=1)
+    return np.minimum(drawn, log_probs.shape[1] - 1).astype(np.int64)
+
+
 class PythonLearner:
     """The rollout-and-update loop of ``hsa2c.Learner`` over a Python vector env (one thread)."""
 
@@ -42,15 +52,6 @@ class PythonLearner:
         L = self.layout
         return _a2c.py_forward(params, np.ascontiguousarray(obs), L.h1, L.h2, L.n_actions, L.continuous)
 
-    def _sample(self, out, log_probs):
-        """Actions drawn from the policy: categorical (out: logits), or Gaussian (out: the mean,
-        log_probs: log_std) left unclipped, as SB3 keeps them for the gradient (the env clips)."""
-        if self.layout.continuous:
-            return out + np.exp(log_probs) * self.rng.standard_normal(out.shape)
-        cdf = np.cumsum(np.exp(log_probs), axis=1)
-        drawn = (cdf < self.rng.random(len(cdf))[:, None] * cdf[:, -1:]).sum(axis=1)
-        return np.minimum(drawn, self.layout.n_actions - 1)
-
     def run(self, params, state, n_updates, episode_returns, episode_lengths, episode_steps, adam_steps=0,
             learning_rate=-1.0):
         """``n_updates`` updates in place on ``params`` and the optimizer ``state`` (flat);
@@ -69,7 +70,8 @@ class PythonLearner:
             for t in range(ns):
                 obs_buf[t], starts[t] = self.obs, self.starts
                 out, log_probs, _, values[t] = self._forward(params, self.obs)
-                actions[t] = self._sample(out, log_probs)
+                # Gaussian draws stay unclipped, as SB3 keeps them for the gradient (the env clips)
+                actions[t] = draw_actions(out, log_probs, self.rng, self.layout.continuous)
                 self.obs, r, terminated, truncated, infos = env.step(actions[t])
                 self.ep_ret += r
                 self.ep_len += 1
