@@ -24,6 +24,7 @@ import numpy as np
 
 from dpsgd import engine
 from dpsgd._kernels import hsa2c as _kernel
+from dpsgd._validation import check_number
 from dpsgd.comm.topology import Topology
 from dpsgd.envs.adapter import GymnasiumVectorEnv
 from dpsgd.envs.vector import ENVS, check_seed
@@ -125,14 +126,12 @@ class LearnResult:
 
 
 def _non_negative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    check_number(name, value, low=0, integer=True)
     return int(value)
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_number(name, value, low=1, integer=True)
     return int(value)
 
 
