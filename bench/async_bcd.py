@@ -54,7 +54,7 @@ def run_bcd(Xc, Xr, y, C, p_star, target, n_threads, seed):
     while objective(Xr, y, w, C) - p_star > target * p_star:
         if updates > 2_000_000:
             return None
-        (w, _), dw, dc = timed(lambda w=w: bcd.async_bcd(Xc.data, Xc.indices, Xc.indptr, y, w, n_blocks=N_BLOCKS,
+        (w, _, _), dw, dc = timed(lambda w=w: bcd.async_bcd(Xc.data, Xc.indices, Xc.indptr, y, w, n_blocks=N_BLOCKS,
                                                        steps=steps, n_updates=CHUNK, C=C, n_threads=n_threads,
                                                        seed=seed + updates))
         wall, cpu, updates = wall + dw, cpu + dc, updates + CHUNK

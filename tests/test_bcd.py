@@ -1,9 +1,13 @@
 """Async-BCD in shared memory (dpsgd._kernels.bcd) against references.
 
 The references: serial randomised proximal BCD in NumPy, replaying the block sequence the
-kernel records (one thread must equal it to 1e-12); the block Lipschitz constants against
-dense spectral norms; and scikit-learn's liblinear on a9a with L1, whose optimum one and two
-threads must reach (objective within 1e-6 relative, same support).
+kernel records (one thread must equal it to 1e-12, with and without the intercept block, with
+full steps and with the delay-adaptive policies' one-thread steps alpha * h / L_B); the block
+Lipschitz constants against dense spectral norms; scikit-learn's liblinear on a9a with L1,
+whose optimum one and two threads must reach (objective within 1e-6 relative, same support);
+and the window rule of the delay-adaptive steps, audited on every recorded update of 2- and
+8-thread runs (8 oversubscribe the 2 cores of CI). The audits assume no scheduling: on a
+loaded machine every delay may be 0, and they hold then too.
 """
 
 import time
@@ -45,20 +49,28 @@ def prox_reference(x, step, penalty, lam, l1_ratio, lo, hi):
     return np.clip(p, lo, hi)
 
 
-def serial_bcd(X, y, w, b, bounds, steps, sequence, loss, C, penalty, lam, l1_ratio, lo, hi):
+def serial_bcd(X, y, w, b, bounds, steps, sequence, loss, C, penalty, lam, l1_ratio, lo, hi,
+               scale=1.0):
     """Randomised proximal BCD, one block after the other, in NumPy: the paper's Async-BCD
-    with every delay 0."""
+    with every delay 0. Block len(bounds) - 1 is the intercept (a plain gradient step); every
+    step is ``steps[k] * scale``."""
     X = sp.csc_matrix(X)
     w = np.array(w, dtype=np.float64)
     m = X @ w + b
     for k in sequence:
+        step = steps[k] * scale
+        if k == len(bounds) - 1:
+            new_b = b - step * (C * dloss(loss, y, m).sum())
+            m += new_b - b
+            b = new_b
+            continue
         c0, c1 = bounds[k], bounds[k + 1]
         XB = X[:, c0:c1]
         g = C * (XB.T @ dloss(loss, y, m))
-        new = prox_reference(w[c0:c1] - steps[k] * g, steps[k], penalty, lam, l1_ratio, lo, hi)
+        new = prox_reference(w[c0:c1] - step * g, step, penalty, lam, l1_ratio, lo, hi)
         m += XB @ (new - w[c0:c1])
         w[c0:c1] = new
-    return w, m
+    return w, b, m
 
 
 # ---------------------------------------------------------------- one thread is serial BCD
@@ -80,17 +92,19 @@ def test_one_thread_equals_serial_bcd(loss, penalty, l1_ratio, lo, hi, index_dty
     blocks = np.full(n_updates, -1, dtype=np.int64)
     args = dict(n_blocks=n_blocks, steps=steps, n_updates=n_updates, loss=loss, C=C,
                 penalty=penalty, lam=lam, l1_ratio=l1_ratio, lo=lo, hi=hi, seed=3)
-    w, m = bcd.async_bcd(*csc(X), y, w0, b, **args, delays=delays, blocks=blocks)
+    w, b_out, m = bcd.async_bcd(*csc(X), y, w0, b, **args, delays=delays, blocks=blocks)
     assert np.all(delays == 0)  # one thread: no update lands between a read and its write
     assert set(blocks) == set(range(n_blocks))
-    ref_w, ref_m = serial_bcd(X, y, w0, b, bcd.block_bounds(d, n_blocks), steps, blocks, loss, C,
-                              penalty, lam, l1_ratio, lo, hi)
+    assert b_out == b  # held fixed without fit_intercept
+    ref_w, _, ref_m = serial_bcd(X, y, w0, b, bcd.block_bounds(d, n_blocks), steps, blocks, loss, C,
+                                 penalty, lam, l1_ratio, lo, hi)
     np.testing.assert_allclose(w, ref_w, rtol=0, atol=1e-12)
     np.testing.assert_allclose(m, ref_m, rtol=0, atol=1e-12)
     assert np.abs(m - (X @ w + b)).max() < 1e-12  # the shared margins stayed X w + b
-    # same seed, same run (bit for bit); another seed, another block sequence
-    w2, _ = bcd.async_bcd(*csc(X), y, w0, b, **args)
-    assert np.array_equal(w, w2)
+    # same seed, same run (bit for bit), also when the margins are handed in; another seed,
+    # another block sequence
+    w2, _, m2 = bcd.async_bcd(*csc(X), y, w0, b, **args, margins=X @ w0 + b)
+    assert np.array_equal(w, w2) and np.array_equal(m, m2)
     blocks4 = np.empty(n_updates, dtype=np.int64)
     bcd.async_bcd(*csc(X), y, w0, b, **{**args, "seed": 4}, blocks=blocks4)
     assert not np.array_equal(blocks, blocks4)
@@ -99,10 +113,144 @@ def test_one_thread_equals_serial_bcd(loss, penalty, l1_ratio, lo, hi, index_dty
 def test_outputs_shorter_than_the_run_and_more_threads_than_blocks():
     X, y = problem(5)
     delays, blocks = np.full(7, -1, dtype=np.int64), np.full(7, -1, dtype=np.int64)
-    w, m = bcd.async_bcd(*csc(X), y, np.zeros(X.shape[1]), n_blocks=2, steps=0.05, n_updates=300,
-                         n_threads=4, delays=delays, blocks=blocks, C=0.3)
+    w, _, m = bcd.async_bcd(*csc(X), y, np.zeros(X.shape[1]), n_blocks=2, steps=0.05, n_updates=300,
+                            n_threads=4, delays=delays, blocks=blocks, C=0.3)
     assert np.all(delays >= 0) and np.all((blocks >= 0) & (blocks < 2))
     assert np.abs(m - X @ w).max() < 1e-12
+
+
+# ---------------------------------------------------------------- the intercept block
+
+@pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
+@pytest.mark.parametrize("policy", ["none", "budget"])
+def test_one_thread_with_the_intercept_equals_serial_bcd(loss, policy):
+    X, y = problem(11, loss=loss)
+    d, n_blocks, n_updates, C, h, alpha = X.shape[1], 4, 600, 0.8, 0.99, 0.7
+    L = bcd.block_lipschitz(*csc(X), X.shape[0], n_blocks, loss=loss, C=C, fit_intercept=True)
+    assert L.shape == (n_blocks + 1,)
+    assert L[-1] == C * X.shape[0] * {"log_loss": 0.25, "squared_error": 1.0}[loss]
+    steps = h / L
+    blocks = np.full(n_updates, -1, dtype=np.int64)
+    w, b, m = bcd.async_bcd(*csc(X), y, np.zeros(d), 0.1, n_blocks=n_blocks, steps=steps,
+                            n_updates=n_updates, loss=loss, C=C, fit_intercept=True, policy=policy,
+                            alpha=alpha, seed=5, blocks=blocks)
+    assert set(blocks) == set(range(n_blocks + 1))  # the intercept is block n_blocks
+    ref_w, ref_b, ref_m = serial_bcd(X, y, np.zeros(d), 0.1, bcd.block_bounds(d, n_blocks), steps,
+                                     blocks, loss, C, "l1", 1.0, None, -INF, INF,
+                                     scale=1.0 if policy == "none" else alpha)
+    np.testing.assert_allclose(w, ref_w, rtol=0, atol=1e-12)
+    assert abs(b - ref_b) < 1e-12 and b != 0.1
+    np.testing.assert_allclose(m, ref_m, rtol=0, atol=1e-12)
+    assert np.abs(m - (X @ w + b)).max() < 1e-12
+
+
+def test_resuming_from_the_returned_margins_continues_the_run():
+    """A driver calls the kernel an epoch at a time, handing back the margins and b."""
+    X, y = problem(12)
+    d, n_blocks = X.shape[1], 5
+    steps = 0.99 / bcd.block_lipschitz(*csc(X), X.shape[0], n_blocks, fit_intercept=True)
+    w, b, m = np.zeros(d), 0.0, None
+    for epoch in range(20):
+        w, b, m = bcd.async_bcd(*csc(X), y, w, b, n_blocks=n_blocks, steps=steps, n_updates=6,
+                                fit_intercept=True, margins=m, policy="budget", seed=epoch,
+                                n_threads=2, C=0.5)
+    assert b != 0.0 and np.abs(m - (X @ w + b)).max() < 1e-12
+
+
+# ---------------------------------------------------------------- delay-adaptive steps
+
+ONE = 2.0 ** 52  # the kernel's scales are whole multiples of 2^-52
+
+
+@pytest.mark.parametrize("policy, alpha, tau_max, expected", [
+    ("budget", 0.9, None, 0.9),
+    ("budget", 0.3, None, 0.3),
+    ("fixed_or_skip", 0.6, None, 0.6),
+    ("fixed", 0.9, 4, 0.2),
+])
+def test_one_thread_under_a_policy_is_serial_bcd_at_scaled_steps(policy, alpha, tau_max, expected):
+    """One thread: every delay and tau_hat is 0, so budget and fixed_or_skip give alpha on
+    every update (W_t = 0), fixed 1 / (tau_max + 1)."""
+    X, y = problem(13)
+    d, n_blocks, n_updates = X.shape[1], 5, 500
+    steps = 0.99 / bcd.block_lipschitz(*csc(X), X.shape[0], n_blocks, C=0.7)
+    out = {k: np.full(n_updates, -1, dtype=np.int64) for k in ("delays", "blocks", "taus")}
+    scales = np.full(n_updates, -1.0)
+    w0 = np.random.default_rng(3).normal(0.0, 0.1, d)
+    w, _, m = bcd.async_bcd(*csc(X), y, w0, 0.2, n_blocks=n_blocks, steps=steps, n_updates=n_updates,
+                            C=0.7, policy=policy, alpha=alpha, tau_max=tau_max, seed=9, scales=scales,
+                            **out)
+    assert np.all(out["delays"] == 0) and np.all(out["taus"] == 0)
+    np.testing.assert_allclose(scales, expected, rtol=1e-15)
+    assert np.all(scales <= expected)  # rounded down to a multiple of 2^-52
+    ref_w, _, ref_m = serial_bcd(X, y, w0, 0.2, bcd.block_bounds(d, n_blocks), steps, out["blocks"],
+                                 "log_loss", 0.7, "l1", 1.0, None, -INF, INF, scale=expected)
+    np.testing.assert_allclose(w, ref_w, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(m, ref_m, rtol=0, atol=1e-12)
+    # policy "none" writes scale 1 and leaves taus alone
+    taus = np.full(10, -7, dtype=np.int64)
+    bcd.async_bcd(*csc(X), y, w0, n_blocks=n_blocks, steps=steps, n_updates=10, taus=taus,
+                  scales=scales)
+    assert np.all(taus == -7) and np.all(scales[:10] == 1.0)
+
+
+def audit_window_rule(delays, taus, scales):
+    """The paper's rule on every update t: sum_{s = t - delays[t]}^{t} scales[s] <= 1, and the
+    oldest read in flight bounds the delay and grows by at most one per update."""
+    n = len(delays)
+    t = np.arange(n)
+    assert np.all((delays >= 0) & (delays <= t))
+    assert np.all(taus >= delays)
+    assert np.all(np.diff(taus) <= 1)
+    assert np.all((scales >= 0.0) & (scales <= 1.0))
+    for k in range(n):  # as the brief states it, in floating point
+        assert scales[k - delays[k]:k + 1].sum() <= 1.0 + 1e-12, k
+    # and exactly: whole multiples of 2^-52 summed in integers (uint64 wraps; differences are exact)
+    units = scales * ONE
+    assert np.array_equal(units, np.floor(units))
+    S = np.concatenate(([0], np.cumsum(units.astype(np.uint64), dtype=np.uint64)))
+    window = S[t + 1] - S[t - delays]
+    assert np.all(window <= np.uint64(ONE))
+
+
+@pytest.mark.parametrize("n_threads", [2, 8])
+@pytest.mark.parametrize("policy, alpha", [("budget", 0.9), ("budget", 0.5), ("fixed_or_skip", 0.5),
+                                           ("fixed_or_skip", 0.3)])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_window_rule_holds_on_every_update_with_threads(n_threads, policy, alpha, fit_intercept):
+    X, y = problem(14, n=300, d=48, density=0.2)
+    n_blocks, n_updates = 16, 3000
+    steps = 0.99 / bcd.block_lipschitz(*csc(X), X.shape[0], n_blocks, C=0.5, fit_intercept=fit_intercept)
+    delays, taus, blocks = (np.full(n_updates, -1, dtype=np.int64) for _ in range(3))
+    scales = np.full(n_updates, -1.0)
+    w, b, m = bcd.async_bcd(*csc(X), y, np.zeros(X.shape[1]), n_blocks=n_blocks, steps=steps,
+                            n_updates=n_updates, C=0.5, fit_intercept=fit_intercept, policy=policy,
+                            alpha=alpha, n_threads=n_threads, seed=n_threads, delays=delays,
+                            taus=taus, blocks=blocks, scales=scales)
+    assert np.all(blocks >= 0) and np.all(blocks < n_blocks + fit_intercept)
+    audit_window_rule(delays, taus, scales)
+    assert np.abs(m - (X @ w + b)).max() < 1e-12  # skipped or not, the margins stayed X w + b
+    assert fit_intercept or b == 0.0
+
+
+def test_the_audit_catches_a_broken_window():
+    delays = np.array([0, 1, 2, 0])
+    taus = np.array([0, 1, 2, 0])
+    with pytest.raises(AssertionError):
+        audit_window_rule(delays, taus, np.array([0.5, 0.5, 0.5, 1.0]))
+    audit_window_rule(delays, taus, np.array([0.5, 0.25, 0.125, 1.0]))
+
+
+def test_fixed_policy_meets_the_rule_for_delays_up_to_tau_max():
+    X, y = problem(15, n=300, d=48, density=0.2)
+    n_updates, tau_max = 2000, 3
+    steps = 0.99 / bcd.block_lipschitz(*csc(X), X.shape[0], 16)
+    delays, taus = np.empty(n_updates, dtype=np.int64), np.empty(n_updates, dtype=np.int64)
+    scales = np.empty(n_updates)
+    bcd.async_bcd(*csc(X), y, np.zeros(48), n_blocks=16, steps=steps, n_updates=n_updates,
+                  policy="fixed", tau_max=tau_max, n_threads=4, delays=delays, taus=taus, scales=scales)
+    assert np.all(scales == np.floor(ONE / (tau_max + 1)) / ONE)
+    assert np.all(taus >= delays) and np.all(np.diff(taus) <= 1)
 
 
 def test_block_bounds_and_lipschitz(monkeypatch):
@@ -157,9 +305,9 @@ def test_a9a_l1_reaches_sklearn_optimum(a9a_optimum, n_threads):
     L = bcd.block_lipschitz(data, indices, indptr, X.shape[0], N_BLOCKS_A9A, C=C_A9A)
     delays = np.empty(N_UPDATES_A9A, dtype=np.int64)
     start = time.perf_counter()
-    w, m = bcd.async_bcd(data, indices, indptr, y, np.zeros(X.shape[1]), n_blocks=N_BLOCKS_A9A,
-                         steps=1.0 / L, n_updates=N_UPDATES_A9A, C=C_A9A, n_threads=n_threads,
-                         seed=7, delays=delays)
+    w, _, m = bcd.async_bcd(data, indices, indptr, y, np.zeros(X.shape[1]), n_blocks=N_BLOCKS_A9A,
+                            steps=1.0 / L, n_updates=N_UPDATES_A9A, C=C_A9A, n_threads=n_threads,
+                            seed=7, delays=delays)
     seconds = time.perf_counter() - start
     P = objective(X, y, w)
     assert abs(P - P_sk) <= 1e-6 * P_sk, (P, P_sk, seconds)
@@ -211,6 +359,20 @@ def bad_inputs():
         ({}, {"b": np.inf}, "b must be finite"),
         ({}, {"delays": np.zeros(5, dtype=np.int32)}, "delays"),
         ({}, {"blocks": np.zeros(5)}, "blocks"),
+        ({}, {"taus": np.zeros(5)}, "taus"),
+        ({}, {"scales": np.zeros(5, dtype=np.int64)}, "scales"),
+        ({}, {"fit_intercept": 1}, "fit_intercept"),
+        ({}, {"fit_intercept": True, "steps": [0.1, 0.1]}, "the intercept"),
+        ({}, {"margins": np.zeros(19)}, "margins"),
+        ({}, {"margins": np.full(20, np.nan)}, "margins"),
+        ({}, {"policy": "adaptive"}, "policy"),
+        ({}, {"policy": "budget", "alpha": 1.0}, "alpha"),
+        ({}, {"policy": "budget", "alpha": "0.5"}, "alpha"),
+        ({}, {"policy": "fixed_or_skip", "alpha": 0.0}, "alpha"),
+        ({}, {"policy": "fixed"}, "tau_max"),
+        ({}, {"policy": "fixed", "tau_max": -1}, "tau_max"),
+        ({}, {"policy": "fixed", "tau_max": 2.0}, "tau_max"),
+        ({}, {"policy": "budget", "tau_max": 3}, "tau_max"),
     ]
 
 
@@ -235,3 +397,5 @@ def test_bad_input_of_the_helpers():
         bcd.block_lipschitz(*csc(X), 10, 2)  # row indices beyond 10 rows
     with pytest.raises(ValueError, match="C must"):
         bcd.block_lipschitz(*csc(X), 20, 2, C=-1.0)
+    with pytest.raises(ValueError, match="fit_intercept"):
+        bcd.block_lipschitz(*csc(X), 20, 2, fit_intercept="yes")

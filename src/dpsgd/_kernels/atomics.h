@@ -12,6 +12,8 @@
  *     update is not acceptable (merging a thread's buffered deltas).
  * dp_fetch_add_i64 / dp_load_i64: counters (work queues, step counts), with
  *     acquire/release ordering so that what a counter announces is visible.
+ * dp_exchange_i64 (acquire) / dp_store_i64 (release): a spinlock's take and give,
+ *     and stamps that publish what was written before them.
  */
 #ifndef DPSGD_ATOMICS_H
 #define DPSGD_ATOMICS_H
@@ -43,6 +45,10 @@ static inline long long dp_load_i64(const long long *p) { return __atomic_load_n
 static inline long long dp_fetch_add_i64(long long *p, long long v) {
     return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
 }
+static inline long long dp_exchange_i64(long long *p, long long v) {
+    return __atomic_exchange_n(p, v, __ATOMIC_ACQUIRE);
+}
+static inline void dp_store_i64(long long *p, long long v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 #else /* other compilers: plain accesses (races are then benign in practice only) */
 
@@ -59,6 +65,12 @@ static inline long long dp_fetch_add_i64(long long *p, long long v) {
     *(volatile long long *)p = old + v;
     return old;
 }
+static inline long long dp_exchange_i64(long long *p, long long v) {
+    long long old = *(volatile long long *)p;
+    *(volatile long long *)p = v;
+    return old;
+}
+static inline void dp_store_i64(long long *p, long long v) { *(volatile long long *)p = v; }
 
 #endif
 #endif

@@ -9,6 +9,8 @@ cdef extern from "atomics.h" nogil:
     void dp_store_int(int *p, int v)
     long long dp_load_i64(const long long *p)
     long long dp_fetch_add_i64(long long *p, long long v)
+    long long dp_exchange_i64(long long *p, long long v)
+    void dp_store_i64(long long *p, long long v)
 
 cdef extern from "omp_shim.h" nogil:
     int DPSGD_HAVE_OPENMP
