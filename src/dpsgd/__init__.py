@@ -18,11 +18,14 @@ if TYPE_CHECKING:
     from dpsgd.tasks.a2c import A2C, evaluate_policy
     from dpsgd.tasks.lda import LatentDirichletAllocation
     from dpsgd.tasks.linear import SGDClassifier, SGDRegressor
+    from dpsgd.tasks.logistic import Lasso, LogisticRegression
 
 # public name -> the module that defines it, imported by __getattr__ on first use
 _LAZY = {
     "A2C": "dpsgd.tasks.a2c",
     "LatentDirichletAllocation": "dpsgd.tasks.lda",
+    "Lasso": "dpsgd.tasks.logistic",
+    "LogisticRegression": "dpsgd.tasks.logistic",
     "SGDClassifier": "dpsgd.tasks.linear",
     "SGDRegressor": "dpsgd.tasks.linear",
     "evaluate_policy": "dpsgd.tasks.a2c",
@@ -31,6 +34,8 @@ _LAZY = {
 __all__ = [
     "A2C",
     "LatentDirichletAllocation",
+    "Lasso",
+    "LogisticRegression",
     "SGDClassifier",
     "SGDRegressor",
     "effective_n_threads",

@@ -2,4 +2,4 @@
 
 # every task, so that importing the package registers each estimator with dpsgd.persist
 # (load_model imports this package before it looks a class up)
-from dpsgd.tasks import a2c, lda, linear  # noqa: F401
+from dpsgd.tasks import a2c, lda, linear, logistic  # noqa: F401
