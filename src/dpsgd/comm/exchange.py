@@ -14,6 +14,8 @@ An exchange shares a problem's parameters between workers. Every exchange has:
   updates (the global budget);
 - ``clock()`` (pushes so far), ``updates()``, ``step_sum()``, ``ticket()`` (a step index of
   one's own), ``request_stop()`` / ``stop_requested()`` (a flag every rank sees),
+  ``exclusive()`` (a context manager holding a mutex every worker shares, for a step that
+  reads and rewrites the parameters: PIAG's master step),
   ``final(out=None)`` (the parameters once every rank's pushes are in; collective), and
   ``close()``; each is a context manager.
 
@@ -21,6 +23,8 @@ The kinds: ``"server"`` (:mod:`dpsgd.comm.server`, DPSGD's asynchronous paramete
 ``"allreduce"`` (:mod:`dpsgd.comm.allreduce`, synchronous averaging) and, in one process,
 :mod:`dpsgd.comm.local`.
 """
+
+import contextlib
 
 from dpsgd.comm.codecs import Dense, Rows, Sparse
 
@@ -50,6 +54,11 @@ class Exchange:
         """The rounds this rank runs: its own, where no rank waits for another."""
         return rounds
 
+    def exclusive(self):
+        """A context manager that holds the workers' shared mutex (asynchronous exchanges)."""
+        raise ValueError(f"the {type(self).__name__} has no shared mutex: a master's step "
+                         f"(PIAG) needs an asynchronous exchange ('server')")
+
     def close(self):
         pass
 
@@ -74,6 +83,14 @@ class WindowExchange(Exchange):
         if isinstance(change, Sparse):
             return window.push_sparse(change.indices, change.values, step=step, updates=updates)
         raise TypeError(f"cannot push a {type(change).__name__}")
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        self._window.lock()
+        try:
+            yield self
+        finally:
+            self._window.unlock()
 
     def clock(self):
         return self._window.clock()

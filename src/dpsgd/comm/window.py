@@ -17,6 +17,9 @@ Interface (both classes):
   the index of the global step it is computing before it pushes it).
 - ``request_stop()`` / ``stop_requested()``: a flag any worker can raise and every
   worker reads (a global budget of updates or seconds, or an early stop).
+- ``lock()`` / ``unlock()``: a mutex every worker shares, for a read-modify-write of the
+  parameters that must not interleave with another's (PIAG's master step, taken by the
+  worker that pushes: :mod:`dpsgd.tasks.piag`); pushes and pulls do not take it.
 - ``clock()``, ``step_sum()``, ``updates()``, ``close()``; both are context managers.
 
 A worker's delay for a push is ``push(...) - version_of_its_pull``: how many pushes other
@@ -34,14 +37,20 @@ data is flushed, so a reader that sees version v also sees every push numbered b
 """
 
 import threading
+import time
 
 import numpy as np
 
 # the cells of the counters window (8 bytes each, on rank 0)
 # the step sum and the count of updates are float64 side by side (one Accumulate adds both;
 # a float64 counts updates exactly up to 2**53)
-_CLOCK, _STOP, _TICKETS, _STEP_SUM, _UPDATES = 0, 1, 2, 3, 4
-_N_COUNTERS = 5
+_CLOCK, _STOP, _TICKETS, _STEP_SUM, _UPDATES, _MUTEX = 0, 1, 2, 3, 4, 5
+_N_COUNTERS = 6
+
+# a worker waiting for the mutex yields its core for the first tries, then sleeps this long
+# between tries: the holder may be a rank sharing the core (more ranks than cores)
+_MUTEX_YIELDS = 8
+_MUTEX_SLEEP = 50e-6
 
 
 class LocalWindow:
@@ -59,6 +68,7 @@ class LocalWindow:
         self._tickets = 0
         self._stop = False
         self._lock = threading.Lock()
+        self._mutex = threading.Lock()
 
     def push(self, delta, step=0.0, updates=1):
         delta = _as_delta(delta, self.size)
@@ -93,6 +103,12 @@ class LocalWindow:
         with self._lock:
             out[...] = self._params.reshape(-1, self.row_size)[rows]
             return out, self._clock
+
+    def lock(self):
+        self._mutex.acquire()
+
+    def unlock(self):
+        self._mutex.release()
 
     def request_stop(self):
         self._stop = True
@@ -270,12 +286,30 @@ class ParameterWindow:
                                       op=MPI.SUM)
         return self._counter(_CLOCK, MPI.SUM)
 
-    def _counter(self, cell, op):
-        """Fetch_and_op of 1 on an int64 counter cell of rank 0; returns the old value."""
+    def _counter(self, cell, op, value=1):
+        """Fetch_and_op of ``value`` on an int64 counter cell of rank 0; returns the old value."""
         old = np.zeros(1, dtype=np.int64)
-        self._counters.Fetch_and_op(self._one, old, 0, cell, op)
+        self._counters.Fetch_and_op(self._one if value == 1 else np.array([value], dtype=np.int64), old, 0, cell, op)
         self._counters.Flush(0)
         return int(old[0])
+
+    def lock(self):
+        """Take the mutex: a compare-and-swap of rank 0's mutex cell from 0 to 1, retried
+        (yielding, then sleeping) until it succeeds."""
+        zero, result = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        tries = 0
+        while True:
+            self._counters.Compare_and_swap(self._one, zero, result, 0, _MUTEX)
+            self._counters.Flush(0)
+            if result[0] == 0:
+                return
+            tries += 1
+            time.sleep(0 if tries <= _MUTEX_YIELDS else _MUTEX_SLEEP)
+
+    def unlock(self):
+        """Release the mutex; the holder's pushes were flushed before (they complete in
+        :meth:`push`), so the next holder's pulls see them."""
+        self._counter(_MUTEX, self._MPI.REPLACE, value=0)
 
     # ----------------------------------------------------------------- reads
     def pull(self, out=None):

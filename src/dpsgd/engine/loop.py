@@ -6,6 +6,12 @@ steps on them with the process's threads (Hogwild! inside the process), and push
 change, scaled by the step policy for the delay it measured. With the asynchronous server
 nobody waits for anybody; with allreduce the push is collective; in one process the
 parameters are lent in place and a push only counts the round.
+
+A problem with a master's step (``Problem.exclusive``: PIAG, whose master turns each
+worker's gradient into a proximal step) runs :func:`_master_rounds` instead: the worker
+computes at its point, then, holding the exchange's mutex, pulls the parameters, lets the
+problem take the master's step on them and pushes it; the problem hands back the next point
+(the paper's master sends it to the worker that reported).
 """
 
 import time
@@ -69,7 +75,8 @@ def _run(problem, ex, policy, max_updates, max_seconds, callback):
     total = ex.agree_rounds(own)
     limits = Limits(ex, max_updates, max_seconds)
     stats = RoundStats()
-    rounds = _rounds(problem, ex, own, total, policy, limits, stats, callback)
+    loop = _master_rounds if problem.exclusive else _rounds
+    rounds = loop(problem, ex, own, total, policy, limits, stats, callback)
     final, version = ex.final()
     return Result(problem.model(final, version), version, ex.updates(), rounds, stats)
 
@@ -121,6 +128,37 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
             ex.request_stop()  # check of the budget (asynchronous: the flag is read there)
             if not ex.synchronous:
                 break
+    return done
+
+
+def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):
+    """The rounds of a problem with a master's step (module docstring); the policy is the
+    problem's to apply, to the delay it measures in the parameters it pulled."""
+    start = time.perf_counter()
+    current = np.empty(ex.size)
+    work = problem.working(*ex.pull(current))
+    done = 0
+    for r in range(own):
+        if limits.exhausted():
+            break
+        tic = time.perf_counter()
+        result = problem.local_steps(work, r, None, None)
+        toc = time.perf_counter()
+        with ex.exclusive():
+            pulled, version = ex.pull(current)
+            step = problem.master_step(pulled, work, policy)  # moves ``work`` to the next point
+            ex.push(step.change, step=step.step, updates=step.updates)
+        stats.delays.append(step.delay)
+        stats.taus.append(step.tau)
+        stats.pushes += 1
+        stats.seconds_compute += toc - tic
+        stats.seconds_comm += time.perf_counter() - toc
+        done += 1
+        if callback is not None:
+            callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
+        if step.stop:
+            ex.request_stop()
+            break
     return done
 
 

@@ -36,6 +36,25 @@ class Round:
     report: dict = field(default_factory=dict)
 
 
+@dataclass
+class MasterStep:
+    """What a master's step (:meth:`Problem.master_step`) did.
+
+    change : a :mod:`dpsgd.comm.codecs` change, pushed while the mutex is held.
+    step : float, the step size (joins the exchange's step sum).
+    updates : int, updates it counts for the budget (0 for a step not taken).
+    delay : int, the update's own delay; tau : int, the delay its step policy saw.
+    stop : bool, the problem has converged (every rank stops).
+    """
+
+    change: object
+    step: float
+    updates: int
+    delay: int
+    tau: int
+    stop: bool = False
+
+
 class Problem:
     """Base of the problems; see the module docstring.
 
@@ -49,11 +68,16 @@ class Problem:
     uses_ticket : bool
         The engine reserves a step index from the exchange before each round's pull (the
         problem's steps depend on it, as LDA's step sizes do).
+    exclusive : bool
+        The problem has a master's step (PIAG): each round's ``local_steps`` computes at the
+        worker's point without writing the parameters, and :meth:`master_step` turns that
+        into the change, holding the exchange's mutex (see :func:`dpsgd.engine.run`).
     """
 
     size = 0
     row_size = 1
     uses_ticket = False
+    exclusive = False
 
     def initial(self):
         """The initial parameters, flat, in the exchanged form (rank 0's are used)."""
@@ -81,6 +105,12 @@ class Problem:
         if rows is None:
             return Dense(work - pulled)
         return Rows(rows, work - pulled)
+
+    def master_step(self, params, work, policy):
+        """For ``exclusive`` problems: the master's step on ``params`` (pulled under the
+        mutex) from what the round computed at ``work``; moves ``work`` to the worker's next
+        point and returns a :class:`MasterStep`."""
+        raise NotImplementedError
 
     def model(self, params, version):
         """The model of global parameters ``params`` (a dict of new arrays, named as the

@@ -15,6 +15,7 @@ class RoundStats:
     """
 
     delays: list = field(default_factory=list)
+    taus: list = field(default_factory=list)  # the delay a master's step policy saw (PIAG)
     seconds_compute: float = 0.0
     seconds_comm: float = 0.0
     pushes: int = 0
@@ -28,6 +29,7 @@ class RoundStats:
             "delay_p99": float(np.percentile(d, 99)) if d.size else 0.0,
             "delay_max": float(d.max()) if d.size else 0.0,
             "delay_histogram": np.bincount(d.astype(np.int64)).tolist() if d.size else [],  # pushes per delay
+            **({"tau_mean": float(np.mean(self.taus)), "tau_max": int(max(self.taus))} if self.taus else {}),
             "compute_seconds": self.seconds_compute,
             "comm_seconds": self.seconds_comm,
             "comm_share": self.seconds_comm / total if total else 0.0,

@@ -120,8 +120,9 @@ def lipschitz(X, loss="log_loss", C=1.0, n_iter=100, seed=0, *, fit_intercept=Fa
     return C * CURVATURE[loss] * _squared_norm(X, n_iter, seed, tol, upper_bound)
 
 
-def _squared_norm(X, n_iter, seed, tol, upper_bound):
-    """||X||_2^2 (see lipschitz)."""
+def _squared_norm(X, n_iter, seed, tol, upper_bound, total=None):
+    """||X||_2^2 (see lipschitz); ``total`` sums a vector over the ranks when X is one rank's
+    rows of a matrix split by rows (X^T X is the sum of the ranks' X_r^T X_r)."""
     XT = X.T.tocsr()
     # a positive start: it keeps the iterates positive for nonnegative X (Collatz-Wielandt)
     v = np.abs(np.random.default_rng(seed).normal(size=X.shape[1])) + 1e-3
@@ -129,6 +130,8 @@ def _squared_norm(X, n_iter, seed, tol, upper_bound):
     theta = 0.0
     for _ in range(n_iter):
         Av = XT @ (X @ v)
+        if total is not None:
+            Av = total(Av)
         new = float(v @ Av)  # the Rayleigh quotient of the unit vector v
         norm = np.linalg.norm(Av)
         if norm == 0.0:  # X v = 0 for a positive v: X is zero (or v hit its null space)
