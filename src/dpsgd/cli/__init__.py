@@ -3,6 +3,7 @@
     dpsgd info
     dpsgd train lda [--corpus docword.txt[.gz] [--vocab vocab.txt]] [--topics K] [--passes P] ...
     dpsgd train linear [--data FILE.svm [--test FILE.svm]] [--loss log_loss] [--epochs 20] ...
+    dpsgd train prox [--data FILE.svm [--test FILE.svm]] [--solver auto|async_bcd|piag] [--C 1.0] ...
     dpsgd train a2c [--env CartPole-v1] [--timesteps 500000] [--stop-at-reward R] [--threads N] ...
     dpsgd predict MODEL DATA.svm [--scores | --proba] [--output FILE]
     dpsgd transform MODEL DOCWORD [--output FILE]
@@ -43,6 +44,10 @@ def _run(args, comm):
 
         return plot(args, comm)
     if args.command == "train":
+        if args.task == "prox":  # its own checks, in dpsgd.cli.prox
+            from dpsgd.cli.prox import train_prox
+
+            return train_prox(args, comm)
         check_train_args(args, root=Topology(comm).is_root)
         if args.task == "lda":
             from dpsgd.cli.lda import train_lda

@@ -124,6 +124,11 @@ def build_parser():
     _add_linear(tasks.add_parser("linear", help="linear classifier on a LIBSVM / svmlight file",
                                  description="Linear classifier by Hogwild! SGD on a svmlight file. "
                                  "Without --data: the bundled a9a data set and its test file."))
+    from dpsgd.cli.prox import add_arguments as _add_prox
+
+    _add_prox(tasks.add_parser("prox", help="L1 logistic regression by async_bcd or piag on a svmlight file",
+                               description="L1 (L2, elastic-net) logistic regression by delay-adaptive "
+                               "Async-BCD (threads) or PIAG (ranks, under mpiexec). Without --data: a9a."))
     _add_a2c(tasks.add_parser("a2c", help="advantage actor-critic (HSA2C) on a C environment",
                               description="A2C with Hogwild! threads (and ranks under mpiexec) on a C "
                               "environment, with Stable-Baselines3's names and RL-Zoo's CartPole-v1 defaults. "

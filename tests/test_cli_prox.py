@@ -1,0 +1,118 @@
+"""``dpsgd train prox``: in one process (in-process ``main``) and under a real ``mpiexec -n 2``."""
+
+import json
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from dpsgd import LogisticRegression, load_model
+from dpsgd.cli import main
+from dpsgd.cli.parser import build_parser
+from dpsgd.data import load_svmlight
+
+
+def write_svmlight(path, n, seed, n_classes=2):
+    """Rows of 5 of 30 binary features; the label follows a sparse rule, with some noise."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(n):
+        features = np.sort(rng.choice(30, 5, replace=False))
+        score = int(features[0] < 6) + int(features[1] < 12) + (rng.random() < 0.1)
+        label = (2 * (score % 2) - 1) if n_classes == 2 else score % n_classes
+        lines.append(f"{label} " + " ".join(f"{j + 1}:1" for j in features))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def result_of(out):
+    return next(line for line in out.splitlines() if line.startswith("result:"))
+
+
+def number(line, key):
+    return float(re.search(rf"{key} ([-0-9.e+]+)", line).group(1))
+
+
+def test_one_process_saves_a_model_logs_and_reports(tmp_path, capsys):
+    train, test = write_svmlight(tmp_path / "train.svm", 400, 0), write_svmlight(tmp_path / "test.svm", 200, 1)
+    model, log = tmp_path / "model.npz", tmp_path / "run.jsonl"
+    code = main(["train", "prox", "--data", str(train), "--test", str(test), "--C", "0.5", "--threads", "1",
+                 "--tol", "1e-6", "--max-iter", "500", "--save", str(model), "--log-json", str(log), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    line = result_of(out)
+    assert "solver async_bcd (1 threads)" in line and "delay mean 0.00" in line and "test accuracy" in line
+    clf = load_model(model)
+    assert isinstance(clf, LogisticRegression) and clf.coef_.shape == (1, 30) and clf.C == 0.5
+    assert f"non-zeros {np.count_nonzero(clf.coef_)} of 30" in line
+    X, y = load_svmlight(train)
+    assert number(line, "train accuracy") == pytest.approx(clf.score(X, y), abs=1e-4)
+    # the same fit through the estimator: one thread with the same seed is bit-identical
+    same = LogisticRegression(C=0.5, n_threads=1, tol=1e-6, max_iter=500, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(same.coef_, clf.coef_)
+    assert number(line, "objective") == pytest.approx(same.objective_history_["objective"][-1], rel=1e-9)
+    records = [json.loads(r) for r in log.read_text().splitlines()]
+    assert len(records) == len(same.objective_history_)
+    assert {"time", "updates", "objective", "delay", "step", "classifier"} <= set(records[0])
+
+
+def test_bundled_a9a_with_piag_and_several_classes(tmp_path, capsys):
+    assert main(["train", "prox", "--solver", "piag", "--C", "0.005", "--max-iter", "30", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "bundled a9a" in out and "solver piag (1 process)" in out
+    assert number(result_of(out), "test accuracy") > 0.8
+    data = write_svmlight(tmp_path / "three.svm", 300, 2, n_classes=3)
+    assert main(["train", "prox", "--data", str(data), "--threads", "1", "--max-iter", "20", "--quiet"]) == 0
+    assert "(sum of 3 one-vs-rest problems)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--l1-ratio", "0.5"], "--l1-ratio is used only by --penalty elasticnet"),
+    (["--penalty", "elasticnet"], "--penalty elasticnet needs --l1-ratio"),
+    (["--step-policy", "fixed"], "--step-policy fixed needs --tau-max"),
+    (["--tau-max", "4"], "--tau-max is used only by --step-policy fixed"),
+    (["--step-policy", "fixed", "--tau-max", "4", "--policy-alpha", "0.5"], "--policy-alpha is used only by"),
+    (["--test", "x.svm"], "--test needs --data"),
+    (["--solver", "piag", "--n-blocks", "3"], "--n-blocks is used only by --solver async_bcd"),
+    (["--data", "absent.svm"], "--data absent.svm: no such file"),
+])
+def test_mistakes_end_with_a_usage_error(args, message, capsys):
+    assert main(["train", "prox", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["1.5", "-0.1", "x"])
+def test_bad_numbers_are_refused_as_they_are_parsed(text, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "prox", "--l1-ratio", text])
+    assert "--l1-ratio" in capsys.readouterr().err
+
+
+def test_async_bcd_is_refused_across_ranks():
+    from dpsgd.cli.checks import UsageError
+    from dpsgd.cli.prox import _check_args
+
+    args = build_parser().parse_args(["train", "prox", "--solver", "async_bcd"])
+    with pytest.raises(UsageError, match="--solver async_bcd runs in one process"):
+        _check_args(args, SimpleNamespace(distributed=True, is_root=True))
+
+
+def test_piag_under_mpiexec_reads_shares_of_a_file(tmp_path):
+    from conftest import run_mpi
+
+    train, test = write_svmlight(tmp_path / "train.svm", 400, 0), write_svmlight(tmp_path / "test.svm", 200, 1)
+    out = run_mpi("dpsgd", 2, "train", "prox", "--data", train, "--test", test, "--C", "0.5", "--max-iter", 300,
+                  "--save", tmp_path / "model.npz", "--log-json", tmp_path / "run.jsonl", "--quiet", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("result:") == 1 and f"400 rows x 30 features, {out.ranks} ranks" in out.stdout
+    line = result_of(out.stdout)
+    assert f"solver piag ({out.ranks} ranks)" in line and "delay mean" in line
+    # the ranks' PIAG reaches the optimum one process finds
+    X, y = load_svmlight(train)
+    alone = LogisticRegression(C=0.5, n_threads=1, tol=1e-8, max_iter=5000).fit(X, y)
+    P = alone.objective_history_["objective"][-1]
+    assert number(line, "objective") == pytest.approx(P, rel=1e-3)
+    clf = load_model(tmp_path / "model.npz")
+    assert clf.comm is None and clf.score(X, y) == pytest.approx(alone.score(X, y), abs=0.02)
+    assert (tmp_path / "run.jsonl").read_text().count("\n") >= 2
