@@ -102,6 +102,15 @@ def to_target(run, p_star):
     return None
 
 
+def write_log(path, run, p_star):
+    """A run's history as a log `dpsgd plot --metrics suboptimality` draws."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for k, seconds, P, tau, step in run["history"]:
+            f.write(json.dumps({"time": seconds, "updates": k, "objective": P,
+                                "suboptimality": max(P / p_star - 1, 1e-16), "tau": tau}) + "\n")
+
+
 def saga_seconds(name, p_star):
     """scikit-learn's saga (one thread) until P / P* - 1 <= TARGET: the fastest of the fits
     with 2^j epochs that gets there (warm starts off: each fit is timed whole)."""
@@ -134,6 +143,8 @@ def main():
     parser.add_argument("--ranks", nargs="+", type=int, default=[2, 4])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=4000, help="budget of every run, in epochs")
+    parser.add_argument("--log-dir", help="write each policy's first run as a JSON-lines log there "
+                                          "(time, updates, objective, suboptimality) for `dpsgd plot`")
     args = parser.parse_args()
     if args.worker:
         name, policy, tau_max, max_iter = args.worker
@@ -155,6 +166,8 @@ def main():
                 label = policy if policy != "fixed" else f"fixed(tau_max={tau})"
                 runs = [launch(ranks, name, policy, tau, args.epochs) for _ in range(args.repeats)]
                 rows[label] = runs
+                if args.log_dir:
+                    write_log(Path(args.log_dir) / f"piag-{name}-{ranks}ranks-{label}.jsonl", runs[0], p_star)
             print(f"\n{ranks} ranks (pilot tau_max {tau_max}); updates and seconds to P/P* - 1 <= 1e-4, "
                   f"{args.repeats} repeats, budget {args.epochs} epochs")
             # a fixed run that misses the target within the budget counts as the budget: the

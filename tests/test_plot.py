@@ -247,3 +247,18 @@ def test_under_mpiexec_rank_0_alone_draws(logs, tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"saved: {tmp_path / 'curve.png'}\n"
     assert [p.name for p in tmp_path.iterdir()] == ["curve.png"]
+
+
+def test_suboptimality_curves_on_a_log_scale(tmp_path):
+    """The composite solvers' benchmark logs (bench/piag.py --log-dir): P / P* - 1 falls over
+    orders of magnitude and is drawn on a log axis, the objective on a linear one."""
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "piag.jsonl"
+    rows = [{"time": 0.1 * k, "updates": 100 * k, "objective": 1.0 + 10.0 ** -k, "suboptimality": 10.0 ** -k}
+            for k in range(6)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fig = plot_runs([path], tmp_path / "sub.png", x="updates")
+    scales = {ax.get_label(): ax.get_yscale() for ax in fig.axes}
+    assert scales["suboptimality vs updates"] == "log" and scales["objective vs updates"] == "linear"
+    line = next(ax for ax in fig.axes if ax.get_label() == "suboptimality vs updates").get_lines()[0]
+    assert list(line.get_ydata()) == [r["suboptimality"] for r in rows]

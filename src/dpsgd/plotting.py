@@ -28,7 +28,11 @@ METRICS = {
     "perplexity": "held-out perplexity\n(base e, lower is better)",
     "heldout_log_likelihood": "held-out log-likelihood\n(nats/word, higher is better)",
     "mean_return": "mean return, last 100 episodes\n(A2C, higher is better)",
+    "objective": "objective P(w, b)\n(PIAG / Async-BCD, lower is better)",
+    "suboptimality": "relative suboptimality P / P* - 1\n(log scale, lower is better)",
 }
+# the metrics drawn on a log scale (they fall over orders of magnitude)
+LOG_SCALE = frozenset({"suboptimality"})
 # the x axes a metric can be drawn against, with their labels
 X_AXES = {"time": "wall-clock time (s)", "updates": "updates (SGD steps; LDA: minibatch steps; A2C: env steps)"}
 # keys of a log line that count or describe the run rather than measure it: never drawn
@@ -168,6 +172,8 @@ def plot_runs(paths: Sequence[str | os.PathLike] | str | os.PathLike, output: st
                     ax.plot(*zip(*points), marker="o", markersize=3, color=f"C{i}", label=label)
             ax.set_xlabel(X_AXES[axis])
             ax.set_ylabel(METRICS.get(metric, metric))
+            if metric in LOG_SCALE:
+                ax.set_yscale("log")
             ax.grid(alpha=0.3)
     ax = fig.add_subplot(grid[len(metrics), :], label="throughput vs time")
     rates = []
