@@ -127,7 +127,9 @@ class PiagProblem(Problem):
 
     def master_step(self, params, work, policy):
         p, d = self.p, self.d
-        if params[self.DONE]:  # another worker's step converged: take none after it
+        # another worker's step converged, or the budget is spent (another worker took the last
+        # update while this one computed): take no step after it
+        if params[self.DONE] or params[self.K] >= self.max_updates:
             work[:] = params[:p]
             return MasterStep(Dense(np.zeros(self.size)), step=0.0, updates=0, delay=0, tau=0, stop=True)
         x, g = params[:p], params[p:2 * p]
