@@ -123,3 +123,16 @@ def test_piag_under_mpiexec_reads_shares_of_a_file(tmp_path):
     assert clf.score(X, y) == pytest.approx(alone.score(X, y), abs=0.02)
     records = [json.loads(r) for r in (tmp_path / "run.jsonl").read_text().splitlines()]
     assert {r["classifier"] for r in records} == {0, 1, 2}
+
+
+def test_predict_uses_a_saved_prox_model(tmp_path, capsys):
+    """`dpsgd predict` takes a LogisticRegression model: its probabilities are predict_proba's."""
+    train, test = write_svmlight(tmp_path / "train.svm", 300, 0), write_svmlight(tmp_path / "test.svm", 50, 1)
+    model = tmp_path / "model.npz"
+    assert main(["train", "prox", "--data", str(train), "--threads", "1", "--max-iter", "30", "--quiet",
+                 "--save", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(test), "--proba", "--quiet"]) == 0
+    printed = np.loadtxt(capsys.readouterr().out.splitlines(), ndmin=2)
+    X, _ = load_svmlight(str(test), n_features=30)
+    np.testing.assert_allclose(printed, load_model(model).predict_proba(X), atol=1e-9)

@@ -12,7 +12,7 @@ import sys
 from dpsgd.cli.checks import UsageError, reading
 from dpsgd.cli.common import format_rows
 
-_LINEAR = ("SGDClassifier", "SGDRegressor")
+_LINEAR = ("SGDClassifier", "SGDRegressor", "LogisticRegression", "Lasso")
 
 
 def _load(path, kinds, command):
@@ -51,8 +51,10 @@ def predict(args):
     """``dpsgd predict MODEL DATA``: labels, scores or probabilities, one line per row."""
     from dpsgd.data import load_svmlight
 
+    from sklearn.base import is_classifier
+
     model = _load(args.model, _LINEAR, "predict")
-    classifier = type(model).__name__ == "SGDClassifier"
+    classifier = is_classifier(model)
     if not classifier and (args.scores or args.proba):
         raise UsageError(f"{args.model}: a regressor predicts values; --scores and --proba are for classifiers")
     if args.proba and not hasattr(model, "predict_proba"):  # scikit-learn's available_if
