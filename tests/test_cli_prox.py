@@ -42,7 +42,7 @@ def test_one_process_saves_a_model_logs_and_reports(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     line = result_of(out)
-    assert "solver async_bcd (1 threads)" in line and "delay mean 0.00" in line and "test accuracy" in line
+    assert "solver async_bcd (1 thread)" in line and "delay mean 0.00" in line and "test accuracy" in line
     clf = load_model(model)
     assert isinstance(clf, LogisticRegression) and clf.coef_.shape == (1, 30) and clf.C == 0.5
     assert f"non-zeros {np.count_nonzero(clf.coef_)} of 30" in line
@@ -58,9 +58,10 @@ def test_one_process_saves_a_model_logs_and_reports(tmp_path, capsys):
 
 
 def test_bundled_a9a_with_piag_and_several_classes(tmp_path, capsys):
-    assert main(["train", "prox", "--solver", "piag", "--C", "0.005", "--max-iter", "30", "--quiet"]) == 0
+    assert main(["train", "prox", "--solver", "piag", "--C", "0.005", "--max-iter", "30", "--threads", "1",
+                 "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "bundled a9a" in out and "solver piag (1 process)" in out
+    assert "bundled a9a" in out and "solver piag (1 thread)" in out
     assert number(result_of(out), "test accuracy") > 0.8
     data = write_svmlight(tmp_path / "three.svm", 300, 2, n_classes=3)
     assert main(["train", "prox", "--data", str(data), "--threads", "1", "--max-iter", "20", "--quiet"]) == 0
@@ -107,12 +108,13 @@ def test_piag_under_mpiexec_reads_shares_of_a_file(tmp_path):
     train.write_text("\n".join(sorted(train.read_text().splitlines(), key=lambda r: int(r.split()[0]))) + "\n")
     test = write_svmlight(tmp_path / "test.svm", 200, 1, n_classes=3)
     out = run_mpi("dpsgd", 2, "train", "prox", "--data", train, "--test", test, "--C", "0.5", "--max-iter", 4000,
+                  "--threads", 1,
                   "--tol", "1e-6", "--save", tmp_path / "model.npz", "--log-json", tmp_path / "run.jsonl", "--quiet",
                   timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("result:") == 1 and f"400 rows x 30 features, {out.ranks} ranks" in out.stdout
     line = result_of(out.stdout)
-    assert f"solver piag ({out.ranks} ranks)" in line and "delay mean" in line and "test accuracy" in line
+    assert f"solver piag ({out.ranks} ranks x 1 thread)" in line and "delay mean" in line and "test accuracy" in line
     # the ranks' PIAG reaches the optimum one process finds
     X, y = load_svmlight(train)
     alone = LogisticRegression(C=0.5, n_threads=1, tol=1e-8, max_iter=5000).fit(X, y)

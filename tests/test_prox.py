@@ -237,6 +237,27 @@ def test_objective_and_gradient_match_numpy(loss, index_dtype, penalty, l1_ratio
     assert f2 + prox.py_penalty_value(w, penalty, 1.0, l1_ratio) == P
 
 
+@pytest.mark.parametrize("n_threads", [2, 3, 8])
+def test_threaded_gradient_matches_numpy_and_is_deterministic(n_threads):
+    """Rows split between threads, each with its own gradient: NumPy's sums to rounding, the
+    same bits on every call with the same count; fewer rows than 2 per thread run serially."""
+    X, y, w = problem(9)
+    f, gw, gb, m = smooth_reference(X, y, w, 0.2, "log_loss", 1.5)
+    one = prox.gradient(*csr(X), y, w, 0.2, C=1.5, n_threads=n_threads)
+    np.testing.assert_allclose(one[0], f, rtol=1e-13)
+    np.testing.assert_allclose(one[1], gw, rtol=1e-12, atol=1e-13 * np.abs(gw).max())
+    np.testing.assert_allclose(one[2], gb, rtol=1e-12)
+    np.testing.assert_allclose(one[3], m, rtol=1e-13, atol=1e-15)
+    again = prox.gradient(*csr(X), y, w, 0.2, C=1.5, n_threads=n_threads)
+    assert again[0] == one[0] and again[2] == one[2] and np.array_equal(again[1], one[1])
+    tiny = prox.gradient(*csr(X[:3]), y[:3], w, 0.2, C=1.5, n_threads=n_threads)
+    serial = prox.gradient(*csr(X[:3]), y[:3], w, 0.2, C=1.5)
+    assert tiny[0] == serial[0] and np.array_equal(tiny[1], serial[1])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_threads"):
+            prox.gradient(*csr(X), y, w, 0.2, n_threads=bad)
+
+
 def test_gradient_writes_into_the_callers_buffers():
     X, y, w = problem(8)
     out, out_m = np.full(w.size, np.nan), np.full(y.size, np.nan)

@@ -47,6 +47,8 @@ before any kernel runs; the ``py_*`` ones exist so that tests reach each operato
 """
 import numpy as np
 
+from cython.parallel cimport prange
+
 from libc.math cimport exp, fabs, log1p, INFINITY, NAN
 
 
@@ -348,15 +350,39 @@ def _margins_run(const double[::1] data, const index_t[::1] indices, const index
 
 def _gradient_run(const double[::1] data, const index_t[::1] indices, const index_t[::1] indptr,
                   const double[::1] y, const double[::1] w, double b, int loss, double C,
-                  double[::1] grad_w, double[::1] margins):
+                  double[::1] grad_w, double[::1] margins, int n_threads=1):
+    cdef Py_ssize_t n_rows = indptr.shape[0] - 1, d = w.shape[0], t, j, lo, hi
     cdef double f, gb = 0.0
-    with nogil:
-        f = smooth_gradient(loss, C, &data[0] if data.shape[0] else NULL,
-                            &indices[0] if indices.shape[0] else NULL, &indptr[0],
-                            indptr.shape[0] - 1, &y[0] if y.shape[0] else NULL,
-                            &w[0] if w.shape[0] else NULL, w.shape[0], b,
-                            &margins[0] if margins.shape[0] else NULL,
-                            &grad_w[0] if grad_w.shape[0] else NULL, &gb)
+    cdef const double *dp = &data[0] if data.shape[0] else NULL
+    cdef const index_t *ip = &indices[0] if indices.shape[0] else NULL
+    cdef const double *yp = &y[0] if y.shape[0] else NULL
+    cdef const double *wp = &w[0] if d else NULL
+    cdef double *mp = &margins[0] if margins.shape[0] else NULL
+    if n_threads <= 1 or n_rows < 2 * n_threads:
+        with nogil:
+            f = smooth_gradient(loss, C, dp, ip, &indptr[0], n_rows, yp, wp, d, b, mp,
+                                &grad_w[0] if d else NULL, &gb)
+        return f, gb
+    # each thread its own contiguous rows and its own gradient; the parts are summed in thread
+    # order, so a run is deterministic for a given n_threads
+    parts = np.empty((n_threads, max(d, 1)))
+    sums = np.zeros((n_threads, 2))
+    cdef double[:, ::1] pv = parts
+    cdef double[:, ::1] sv = sums
+    for t in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static"):
+        lo = n_rows * t // n_threads
+        hi = n_rows * (t + 1) // n_threads
+        sv[t, 0] = smooth_gradient(loss, C, dp, ip, &indptr[lo], hi - lo, yp + lo if yp != NULL else NULL,
+                                   wp, d, b, mp + lo if mp != NULL else NULL, &pv[t, 0], &sv[t, 1])
+    f = 0.0
+    for j in range(d):
+        grad_w[j] = pv[0, j]
+    for t in range(1, n_threads):
+        for j in range(d):
+            grad_w[j] += pv[t, j]
+    for t in range(n_threads):
+        f += sv[t, 0]
+        gb += sv[t, 1]
     return f, gb
 
 
@@ -410,12 +436,14 @@ def objective(data, indices, indptr, y, w, double b=0.0, *, loss="log_loss", dou
 
 
 def gradient(data, indices, indptr, y, w, double b=0.0, *, loss="log_loss", double C=1.0,
-             out=None, out_margins=None):
+             out=None, out_margins=None, n_threads=1):
     """The smooth part ``f = C * sum_i loss_i`` and its gradient, in one pass over the rows.
 
     Returns ``(f, grad_w, grad_b, margins)``: ``grad_w = C * X^T dloss`` is written into ``out``
     (float64, n_features) and the margins ``X w + b`` into ``out_margins`` (float64, n_rows),
-    each allocated when None; ``grad_b = C * sum_i dloss_i``. Arguments as :func:`objective`.
+    each allocated when None; ``grad_b = C * sum_i dloss_i``. Arguments as :func:`objective`;
+    ``n_threads`` > 1 splits the rows between OpenMP threads, each with its own gradient, summed
+    in thread order (deterministic for a given count; 1 thread is the one-pass sum exactly).
     """
     data, indices, indptr, y, w, kind = _check_problem(data, indices, indptr, y, w, b, loss, C)
     grad_w = _buffer(out, "out", w.shape[0])
@@ -425,7 +453,9 @@ def gradient(data, indices, indptr, y, w, double b=0.0, *, loss="log_loss", doub
                              ("out_margins", m, y), ("out", grad_w, m)):
         if np.may_share_memory(buf, other):
             raise ValueError(f"{name} overlaps an input or the other output buffer")
-    f, gb = _gradient_run(data, indices, indptr, y, w, b, kind, C, grad_w, m)
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        raise ValueError(f"n_threads must be an integer >= 1, got {n_threads!r}")
+    f, gb = _gradient_run(data, indices, indptr, y, w, b, kind, C, grad_w, m, int(n_threads))
     return f, grad_w, gb, m
 
 

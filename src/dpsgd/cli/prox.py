@@ -69,7 +69,9 @@ def add_arguments(p):
     p.add_argument("--n-blocks", type=positive_int, metavar="N",
                    help="async_bcd's blocks of features (None: about 3 columns a block)")
     p.add_argument("--threads", type=thread_count, default=None,
-                   help="async_bcd's OpenMP threads (None: every core the process may use; -1 all, -2 all but one)")
+                   help="OpenMP threads of each process: async_bcd's block updates, piag's gradient passes "
+                        "(default: every core the process may use, shared by the ranks on a machine; -1 all, "
+                        "-2 all but one)")
     p.add_argument("--seed", type=int, default=0, help="random seed (async_bcd's block draws)")
     p.add_argument("--max-seconds", type=positive_float, metavar="S", help="stop each problem after about S seconds")
     p.add_argument("--save", metavar="FILE", help="write the model here (.npz with JSON metadata, no pickle)")
@@ -100,11 +102,8 @@ def _check_args(args, topology):
     if args.solver == "async_bcd" and topology.distributed:
         raise UsageError("--solver async_bcd runs in one process; across ranks it is not built yet: use --solver "
                          "piag (or auto) under mpiexec")
-    if solver == "piag":
-        for option in ("n_blocks", "threads"):
-            if given(args, option):
-                raise UsageError(f"--{option.replace('_', '-')} is used only by --solver async_bcd (piag runs one "
-                                 "worker per rank)")
+    if solver == "piag" and given(args, "n_blocks"):
+        raise UsageError("--n-blocks is used only by --solver async_bcd (piag's workers are ranks)")
     if topology.is_root:
         check_output("--save", args.save)
         check_output("--log-json", args.log_json)
@@ -159,7 +158,6 @@ def train_prox(args, comm=None):
     from sklearn.exceptions import ConvergenceWarning
 
     from dpsgd import LogisticRegression
-    from dpsgd._threads import effective_n_threads
     from dpsgd.cli.common import save_then_report
     from dpsgd.cli.linear import _check_test_labels, _load_data
     from dpsgd.comm import Topology
@@ -168,6 +166,7 @@ def train_prox(args, comm=None):
     topology = Topology(comm)
     _check_args(args, topology)
     root, solver = topology.is_root, _solver(args, topology)
+    threads = topology.threads(args.threads)  # collective on first use: every rank, here
     X, y, X_test, y_test, source = _load_data(args, topology, args.n_features)
     classes = np.unique(np.concatenate(topology.everyone(np.unique(y))))
     if X_test is not None:
@@ -179,7 +178,7 @@ def train_prox(args, comm=None):
     clf = LogisticRegression(penalty=None if args.penalty == "none" else args.penalty, C=args.C,
                              l1_ratio=args.l1_ratio, solver=solver, step_policy=args.step_policy,
                              policy_alpha=args.policy_alpha, tau_max=args.tau_max, tol=args.tol,
-                             max_iter=args.max_iter, n_threads=args.threads if solver == "async_bcd" else None,
+                             max_iter=args.max_iter, n_threads=args.threads,
                              n_blocks=args.n_blocks, comm=comm, random_state=args.seed, max_seconds=args.max_seconds)
     problems = 1 if classes.size == 2 else classes.size
     progress = Progress(args.max_iter * problems, "epoch", disable=args.quiet or not root)
@@ -203,8 +202,8 @@ def train_prox(args, comm=None):
               file=sys.stderr)
 
     def parts():
-        workers = (f"{topology.ranks} ranks" if topology.distributed
-                   else f"{effective_n_threads(args.threads)} threads" if solver == "async_bcd" else "1 process")
+        each = f"{threads} thread{'s' if threads > 1 else ''}"
+        workers = f"{topology.ranks} ranks x {each}" if topology.distributed else each
         result = [f"solver {solver} ({workers})",
                   f"objective {P:.10g}" + (f" (sum of {problems} one-vs-rest problems)" if problems > 1 else ""),
                   f"non-zeros {np.count_nonzero(clf.coef_)} of {clf.coef_.size}",

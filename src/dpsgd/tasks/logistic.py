@@ -146,10 +146,11 @@ class _CompositeModel(BaseEstimator):
                       l1_ratio=self.l1_ratio if penalty == "elasticnet" else None,
                       step_policy=self.step_policy, alpha=self.policy_alpha, tau_max=self.tau_max,
                       max_iter=self.max_iter, tol=self.tol, max_seconds=self.max_seconds)
+        common["n_threads"] = self.n_threads
         if solver == "piag":
             common["comm"] = self.comm
         else:
-            common.update(n_threads=self.n_threads, n_blocks=self.n_blocks)
+            common["n_blocks"] = self.n_blocks
         K, d = targets.shape[1], X.shape[1]
         coef, intercept = np.zeros((K, d)), np.zeros(K)
         n_iter, gamma_prime, delays, history = np.zeros(K, np.int32), np.zeros(K), [], []
@@ -225,9 +226,10 @@ _SHARED_PARAMETERS = """
     max_iter : int, default={max_iter}
         Most epochs (passes over the data; for async_bcd, over the blocks of features).
     n_threads : int or None, default=None
-        async_bcd's threads: None every core this process may use, negative counts back from
-        that (-1 all), 0 is an error. Several threads are not bit-reproducible. (piag runs one
-        worker, one thread, per rank.)
+        Threads of each process: None every core this process may use (with ``comm``, shared
+        with the other ranks on the machine), negative counts back from that (-1 all), 0 is an
+        error. async_bcd's threads update blocks; piag's split each worker's gradient pass.
+        Several threads are not bit-reproducible.
     n_blocks : int, optional
         async_bcd's blocks of features (None: the solver's default).
     warm_start : bool, default=False

@@ -74,8 +74,8 @@ class PiagProblem(Problem):
     exclusive = True
 
     def __init__(self, X, y, topology, *, loss, C, penalty, l1_ratio, fit_intercept, policy,
-                 gamma_prime, max_updates, tol, x0, record_every):
-        self.X, self.y, self.topology = X, y, topology
+                 gamma_prime, max_updates, tol, x0, record_every, n_threads=1):
+        self.X, self.y, self.topology, self.n_threads = X, y, topology, n_threads
         self.loss, self.C, self.R = loss, C, {"penalty": penalty, "l1_ratio": l1_ratio}
         self.fit_intercept, self.policy, self.gamma_prime = fit_intercept, policy, gamma_prime
         self.max_updates, self.tol, self.record_every = max_updates, tol, record_every
@@ -101,7 +101,8 @@ class PiagProblem(Problem):
             return np.zeros(self.p)
         b = x[self.d] if self.fit_intercept else 0.0
         _, gw, gb, _ = prox.gradient(self.X.data, self.X.indices, self.X.indptr, self.y, x[:self.d], b,
-                                     loss=self.loss, C=self.C, out=self._grad_w, out_margins=self._margins)
+                                     loss=self.loss, C=self.C, out=self._grad_w, out_margins=self._margins,
+                                     n_threads=self.n_threads)
         return np.append(gw, gb) if self.fit_intercept else gw.copy()
 
     def initial(self):
@@ -252,7 +253,7 @@ def lipschitz(X, topology, loss, C, fit_intercept, n_iter=1000):
 
 def piag(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_intercept=True,
          step_policy="budget", alpha=0.9, h=0.99, tau_max=None, max_iter=100, tol=1e-4, comm=None,
-         step=None, callback=None, coef_init=None, intercept_init=0.0, max_seconds=None,
+         n_threads=None, step=None, callback=None, coef_init=None, intercept_init=0.0, max_seconds=None,
          history_points=50):
     """Minimise ``P(w, b) = C * sum_i loss(y_i, x_i . w + b) + R(w)`` by PIAG (module docstring).
 
@@ -279,6 +280,11 @@ def piag(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_inter
         Stop when the prox-gradient mapping falls to ``tol`` times the first step's (0: never).
     comm : mpi4py communicator, optional
         One worker per rank (collective); None: one worker.
+    n_threads : int, optional
+        OpenMP threads of each worker's gradient (its rows split between them): None every
+        core the process may use, shared with the other ranks on the machine
+        (:meth:`dpsgd.comm.Topology.threads`). One thread sums the rows in order; more sum
+        them per thread, so the iterates differ by rounding.
     step : float, optional
         gamma' itself instead of h / L.
     callback : callable, optional
@@ -296,13 +302,14 @@ def piag(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_inter
     """
     with fail_together(comm):
         return _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h, tau_max, max_iter,
-                     tol, comm, step, callback, coef_init, intercept_init, max_seconds, history_points)
+                     tol, comm, n_threads, step, callback, coef_init, intercept_init, max_seconds, history_points)
 
 
 def _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h, tau_max, max_iter, tol, comm,
-          step, callback, coef_init, intercept_init, max_seconds, history_points):
+          n_threads, step, callback, coef_init, intercept_init, max_seconds, history_points):
     X, y = _check_inputs(X, y, loss, C, penalty, l1_ratio, step_policy, alpha, h, tau_max, max_iter, tol)
     topology = Topology(comm)
+    threads = topology.threads(n_threads)  # raises on 0 or a non-integer
     widths = topology.everyone(X.shape[1])
     if len(set(widths)) != 1:
         raise ValueError(f"the ranks' X have different numbers of columns: {widths}")
@@ -330,7 +337,7 @@ def _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h
     problem = PiagProblem(X, y, topology, loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
                           fit_intercept=fit_intercept, policy=policy, gamma_prime=gamma_prime,
                           max_updates=max_updates, tol=tol, x0=x0,
-                          record_every=max(1, -(-max_updates // max(1, history_points))))
+                          record_every=max(1, -(-max_updates // max(1, history_points))), n_threads=threads)
     problem.start = time.perf_counter()
     result = run(problem, topology, exchange="server", policy=policy, max_updates=max_updates,
                  max_seconds=max_seconds, callback=callback, in_place=False)
