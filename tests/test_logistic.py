@@ -240,3 +240,29 @@ def test_scikit_learn_check_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("model, member, wrong", [
+    (LogisticRegression(C=0.1, n_threads=1, max_iter=5), "coef_", np.zeros((2, 64))),
+    (LogisticRegression(C=0.1, n_threads=1, max_iter=5), "intercept_", np.zeros(2)),
+    (Lasso(alpha=0.5, n_threads=1, max_iter=5), "coef_", np.zeros(63)),
+    (Lasso(alpha=0.5, n_threads=1, max_iter=5), "intercept_", np.zeros(2)),
+], ids=["logistic-coef", "logistic-intercept", "lasso-coef", "lasso-intercept"])
+def test_a_file_with_arrays_of_the_wrong_shape_is_refused(tmp_path, model, member, wrong):
+    """load_model checks these estimators' arrays against n_features_in_ and the classes, and a
+    Lasso comes back with a float intercept_, as scikit-learn's has."""
+    import warnings
+
+    from test_persist import rewrite
+
+    X, y = load_digits(n_class=3, return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X / 16.0, y)
+    path = tmp_path / "model.npz"
+    save_model(model, path)
+    if isinstance(model, Lasso):
+        assert type(load_model(path).intercept_) is float
+    rewrite(path, arrays={member: wrong})
+    with pytest.raises(ValueError, match=member):
+        load_model(path)

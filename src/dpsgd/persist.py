@@ -660,9 +660,15 @@ def _classifier_arrays(archive, d, params):
             "intercept_": _weights(archive, "intercept_", (n_outputs,))}
 
 
+def _lasso_arrays(archive, d, params):
+    """scikit-learn's Lasso shapes: coef_ (d,) and a float intercept_."""
+    return {"coef_": _weights(archive, "coef_", (d,)), "intercept_": float(_weights(archive, "intercept_", ()))}
+
+
 # the shapes of the arrays of dpsgd's estimators, by class name: (archive, n_features_in_,
 # params) -> the arrays it read, each checked before it was read
 _SHAPES = {"SGDClassifier": _classifier_arrays, "SGDRegressor": _regressor_arrays,
+           "LogisticRegression": _classifier_arrays, "Lasso": _lasso_arrays,
            "LatentDirichletAllocation": _lda_arrays, "A2C": _a2c_arrays}
 
 
