@@ -69,7 +69,7 @@ def worker(name, policy, tau_max, max_iter):
     tic = time.perf_counter()
     cpu = time.process_time()
     res = piag(X[rank::size], y[rank::size], C=DATASETS[name], fit_intercept=False, step_policy=policy,
-               tau_max=tau_max, max_iter=max_iter, tol=0.0, comm=comm, history_points=400)
+               tau_max=tau_max if policy == "fixed" else None, max_iter=max_iter, tol=0.0, comm=comm, history_points=400)
     wall, cpu = time.perf_counter() - tic, comm.allreduce(time.process_time() - cpu)
     if rank == 0:
         print(json.dumps({"history": res.history, "taus": np.bincount(res.taus).tolist(),

@@ -242,7 +242,7 @@ def test_the_audit_catches_a_broken_window():
     audit_window_rule(delays, taus, np.array([0.5, 0.25, 0.125, 1.0]))
 
 
-def test_fixed_policy_meets_the_rule_for_delays_up_to_tau_max():
+def test_fixed_policy_takes_one_step_whatever_the_measured_delay():
     X, y = problem(15, n=300, d=48, density=0.2)
     n_updates, tau_max = 2000, 3
     steps = 0.99 / bcd.block_lipschitz(*csc(X), X.shape[0], 16)
@@ -252,6 +252,20 @@ def test_fixed_policy_meets_the_rule_for_delays_up_to_tau_max():
                   policy="fixed", tau_max=tau_max, n_threads=4, delays=delays, taus=taus, scales=scales)
     assert np.all(scales == np.floor(ONE / (tau_max + 1)) / ONE)
     assert np.all(taus >= delays) and np.all(np.diff(taus) <= 1)
+
+
+def test_outputs_over_inputs_are_refused():
+    """The kernel writes its records while it reads X: an output array sharing memory with an
+    input (or another output) is refused before it runs."""
+    X, y = problem(16)
+    data, indices, indptr = csc(X)
+    indices = indices.astype(np.int64)
+    indptr = indptr.astype(np.int64)
+    delays = np.empty(50, dtype=np.int64)
+    for kwargs in ({"delays": indices}, {"blocks": indptr}, {"delays": delays, "taus": delays}):
+        with pytest.raises(ValueError, match="overlaps"):
+            bcd.async_bcd(data, indices, indptr, y, np.zeros(X.shape[1]), n_blocks=4, steps=0.1, n_updates=50,
+                          policy="budget", **kwargs)
 
 
 def test_block_bounds_and_lipschitz(monkeypatch):

@@ -20,7 +20,8 @@ C = 0.05
 X, y, _, _ = load_a9a()
 X, y = X[:2000].tocsr(), np.where(y[:2000] > 0, 1.0, -1.0)
 mine = slice(rank, None, size)
-res = piag(X[mine], y[mine], C=C, penalty="l1", fit_intercept=False, step_policy=policy, alpha=alpha, tau_max=2 * size,
+res = piag(X[mine], y[mine], C=C, penalty="l1", fit_intercept=False, step_policy=policy, alpha=alpha,
+           tau_max=2 * size if policy == "fixed" else None,
            max_iter=max_iter, tol=tol, comm=comm)
 P = prox.objective(X.data, X.indices, X.indptr, y, res.coef, 0.0, C=C, penalty="l1")
 found = comm.gather({"objective": P, "coef": res.coef.tolist(), "n_iter": res.n_iter,

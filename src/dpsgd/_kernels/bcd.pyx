@@ -385,7 +385,8 @@ def _run(const double[::1] data, const index_t[::1] indices, const index_t[::1] 
         max_width = max(max_width, bounds[blk + 1] - bounds[blk])
     # old, new and g of each thread, rounded up to whole cache lines
     cdef int64_t stride = (3 * max_width + LINE - 1) // LINE * LINE
-    scratch = np.zeros(n_threads * stride + LINE, dtype=np.float64)
+    # each thread's rows start on a cache line of their own
+    scratch = np.zeros(DP_PRIVATE_BYTES(n_threads * stride * sizeof(double)), dtype=np.uint8)
     busy = np.zeros((n_blocks + has_b) * LINE, dtype=np.int64)
     # claimed, written, lock, tickets: a line each
     counters = np.zeros(4 * LINE, dtype=np.int64)
@@ -393,7 +394,7 @@ def _run(const double[::1] data, const index_t[::1] indices, const index_t[::1] 
     ring = np.zeros(RING, dtype=np.uint64)
     b_line = np.zeros(2 * LINE, dtype=np.float64)
     b_line[LINE] = b
-    cdef double[::1] scratch_v = scratch
+    cdef unsigned char[::1] scratch_v = scratch
     cdef int64_t[::1] busy_v = busy
     cdef int64_t[::1] counters_v = counters
     cdef int64_t[::1] stamps_v = stamps
@@ -420,7 +421,7 @@ def _run(const double[::1] data, const index_t[::1] indices, const index_t[::1] 
     sh.blocks_out = &blocks_out[0] if blocks_out.shape[0] else NULL
     sh.taus = &taus[0] if taus.shape[0] else NULL
     sh.scales = &scales[0] if scales.shape[0] else NULL
-    sh.scratch = &scratch_v[0]
+    sh.scratch = <double *> dp_private_lines(&scratch_v[0])
     sh.pen.kind = kind
     sh.pen.lam = lam
     sh.pen.l1_ratio = l1_ratio
@@ -680,6 +681,13 @@ def async_bcd(data, indices, indptr, y, w, double b=0.0, *, n_blocks, steps, n_u
     blocks = _int64_out(blocks, "blocks")
     taus = _int64_out(taus, "taus")
     scales = _out(scales, "scales", np.float64, "float64")
+    # the kernel writes these while it reads X and y: an output over an input (e.g. the row
+    # indices given as delays) would send the margins' adds out of bounds
+    outputs = {"delays": delays, "blocks": blocks, "taus": taus, "scales": scales}
+    for name, out in outputs.items():
+        others = [data, indices, indptr, y, w, steps_a] + [o for n, o in outputs.items() if n != name]
+        if out.size and any(np.may_share_memory(out, other) for other in others):
+            raise ValueError(f"{name} overlaps an input or another output array")
     if margins is None:
         import scipy.sparse as sp
 

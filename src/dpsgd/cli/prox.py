@@ -178,7 +178,7 @@ def train_prox(args, comm=None):
     clf = LogisticRegression(penalty=None if args.penalty == "none" else args.penalty, C=args.C,
                              l1_ratio=args.l1_ratio, solver=solver, step_policy=args.step_policy,
                              policy_alpha=args.policy_alpha, tau_max=args.tau_max, tol=args.tol,
-                             max_iter=args.max_iter, n_threads=args.threads,
+                             max_iter=args.max_iter, n_threads=threads,
                              n_blocks=args.n_blocks, comm=comm, random_state=args.seed, max_seconds=args.max_seconds)
     problems = 1 if classes.size == 2 else classes.size
     progress = Progress(args.max_iter * problems, "epoch", disable=args.quiet or not root)

@@ -45,7 +45,8 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
         How the ranks share the parameters (one process always uses the in-process one).
         An exchange object already open (e.g. a test's) is used as it is and left open.
     policy : dpsgd.stepsize policy, optional
-        Scales each pushed change by ``policy.delay_scale``: the policy's step for the
+        For a problem with a master's step (``exclusive``), handed to its ``master_step``,
+        which takes its steps from it. Otherwise it scales each pushed change by ``policy.delay_scale``: the policy's step for the
         measured delay over gamma', where the delay-adaptive policies see the sum of the
         multipliers of every worker's pushes since the pull (the exchange's step sum, read
         before the pull and before the push: a little more than the delay window, never
@@ -75,6 +76,8 @@ def _run(problem, ex, policy, max_updates, max_seconds, callback):
     total = ex.agree_rounds(own)
     limits = Limits(ex, max_updates, max_seconds)
     stats = RoundStats()
+    if problem.exclusive and ex.in_place:  # its master's step reads what it pulled, then pushes a change
+        raise ValueError("a problem with a master's step needs a copying exchange: run(..., in_place=False)")
     loop = _master_rounds if problem.exclusive else _rounds
     rounds = loop(problem, ex, own, total, policy, limits, stats, callback)
     final, version = ex.final()
@@ -131,12 +134,13 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
     return done
 
 
-def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):
+def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):  # noqa: ARG001 (total: _rounds's)
     """The rounds of a problem with a master's step (module docstring); the policy is the
     problem's to apply, to the delay it measures in the parameters it pulled."""
     start = time.perf_counter()
     current = np.empty(ex.size)
-    work = problem.working(*ex.pull(current))
+    with ex.exclusive():  # a consistent first read: no master's step half written
+        work = problem.working(*ex.pull(current))
     done = 0
     for r in range(own):
         if limits.exhausted():

@@ -29,12 +29,8 @@ import scipy.sparse as sp
 
 from dpsgd._kernels import bcd, prox
 from dpsgd._threads import effective_n_threads
-from dpsgd.tasks.composite import CompositeResult
-from dpsgd.tasks.prox_reference import CURVATURE, _check_choice, _check_count, _check_positive, _csr, _is_real
-
-STEP_POLICIES = ("budget", "fixed_or_skip", "fixed", "none")
-# the most recorded updates kept in CompositeResult.delays / taus / steps (the last ones)
-MAX_RECORDED = 1_000_000
+from dpsgd.tasks.composite import MAX_RECORDED, CompositeResult, check_arguments
+from dpsgd.tasks.prox_reference import _check_count, _csr
 
 
 def default_n_blocks(n_features):
@@ -51,29 +47,6 @@ def default_n_blocks(n_features):
     are spread; and they leave many blocks per thread, so that threads rarely collide.
     """
     return max(1, n_features // 3)
-
-
-def _check_real(name, value, lo, hi, lo_open=True, hi_open=True):
-    """A real number in the interval (lo, hi), each end open or closed."""
-    ok = _is_real(value) and (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        raise ValueError(f"{name} must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def _check_labels(y, n_rows, loss):
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != n_rows or not (np.issubdtype(y.dtype, np.floating)
-                                                   or np.issubdtype(y.dtype, np.integer)):
-        raise ValueError(f"y must be a 1-D array of {n_rows} real values (one per row of X), "
-                         f"got shape {y.shape} of {y.dtype}")
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    if not np.isfinite(y).all():
-        raise ValueError("y holds a non-finite value")
-    if loss == "log_loss" and not np.all((y == 1.0) | (y == -1.0)):
-        raise ValueError("y must be -1 or +1 for loss='log_loss' (the logistic loss)")
-    return y
 
 
 def async_bcd_fit(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_intercept=True,
@@ -143,51 +116,22 @@ def async_bcd_fit(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, 
     """
     X = _csr(X)
     n_rows, n_features = X.shape
-    _check_choice("loss", loss, CURVATURE)
-    y = _check_labels(y, n_rows, loss)
-    _check_positive("C", C)
-    if penalty is not None:
-        _check_choice("penalty", penalty, [p for p in prox.PENALTIES if p is not None])
-    if l1_ratio is not None:
-        _check_real("l1_ratio", l1_ratio, 0.0, 1.0, lo_open=False, hi_open=False)
-    elif penalty == "elasticnet":
-        raise ValueError("penalty='elasticnet' needs l1_ratio in [0, 1]")
-    if not isinstance(fit_intercept, (bool, np.bool_)):
-        raise ValueError(f"fit_intercept must be True or False, got {fit_intercept!r}")
+    y, w, b = check_arguments(y, n_rows, n_features, loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
+                              fit_intercept=fit_intercept, step_policy=step_policy, alpha=alpha, h=h,
+                              tau_max=tau_max, max_iter=max_iter, tol=tol, callback=callback,
+                              coef_init=coef_init, intercept_init=intercept_init, max_seconds=max_seconds)
+    h, tol = float(h), float(tol)
     if n_blocks is None:
         n_blocks = default_n_blocks(n_features)
     _check_count("n_blocks", n_blocks)
     if n_blocks > n_features:
         raise ValueError(f"n_blocks must be in [1, n_features = {n_features}], got {n_blocks}")
-    _check_choice("step_policy", step_policy, STEP_POLICIES)
-    if step_policy == "budget":
-        _check_real("alpha", alpha, 0.0, 1.0)
-    elif step_policy == "fixed_or_skip":
-        _check_real("alpha", alpha, 0.0, 1.0, hi_open=False)
-    h = _check_real("h", h, 0.0, 2.0)
-    if step_policy == "fixed":
-        if tau_max is None:
-            raise ValueError("step_policy='fixed' needs tau_max, the largest delay it is safe for (an int >= 0)")
-        _check_count("tau_max", tau_max, 0)
-    elif tau_max is not None:
-        raise ValueError(f"tau_max is for step_policy='fixed' only, got tau_max={tau_max!r} with "
-                         f"step_policy={step_policy!r}")
-    _check_count("max_iter", max_iter)
-    tol = _check_real("tol", tol, 0.0, np.inf, lo_open=False)
+    if max_iter == 0:
+        raise ValueError("max_iter must be an integer >= 1, got 0")
     if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)):
         raise ValueError(f"n_threads must be an int or None, got {n_threads!r}")
     n_threads = effective_n_threads(n_threads)  # ValueError for 0
     _check_count("random_state", random_state, 0)
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {callback!r}")
-    w = np.zeros(n_features) if coef_init is None else np.array(coef_init, dtype=np.float64)
-    if w.shape != (n_features,) or not np.isfinite(w).all():
-        raise ValueError(f"coef_init must be {n_features} finite values, got shape {w.shape}")
-    if not (_is_real(intercept_init) and np.isfinite(intercept_init)) or (intercept_init != 0 and not fit_intercept):
-        raise ValueError(f"intercept_init must be a finite number, and 0 without fit_intercept, "
-                         f"got {intercept_init!r}")
-    if max_seconds is not None:
-        _check_positive("max_seconds", max_seconds)
 
     Xc = sp.csc_matrix(X)
     csc = (Xc.data, Xc.indices.astype(X.indptr.dtype), Xc.indptr.astype(X.indptr.dtype))
@@ -205,7 +149,6 @@ def async_bcd_fit(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, 
         return prox.objective(X.data, X.indices, X.indptr, y, w, b, loss=loss, C=C, penalty=penalty,
                               l1_ratio=l1_ratio)
 
-    b = float(intercept_init)
     margins = None
     records = deque()  # (delays, taus, scales) of the epochs kept
     kept = 0

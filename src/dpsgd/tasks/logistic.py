@@ -41,11 +41,13 @@ from dpsgd._validation import (
 )
 from dpsgd.comm import Topology
 from dpsgd.comm.failure import ends_job_on_error
+from dpsgd.tasks import composite
 from dpsgd.tasks.linear import _BaseSGD
 
 PENALTIES = ("l1", "l2", "elasticnet", None)
 SOLVERS = ("auto", "async_bcd", "piag")
-STEP_POLICIES = ("budget", "fixed_or_skip", "fixed")
+# the solvers' policies but 'none', which has no safe step for several workers
+STEP_POLICIES = tuple(p for p in composite.STEP_POLICIES if p != "none")
 # the columns of objective_history_: which one-vs-rest classifier (row of coef_), then the
 # solver's own record (dpsgd.tasks.composite.HISTORY_FIELDS)
 HISTORY_DTYPE = np.dtype([("classifier", np.int64), ("iteration", np.int64), ("seconds", np.float64),
@@ -253,8 +255,9 @@ _SHARED_ATTRIBUTES = """
         in the module docstring's scaling), ``delay`` (what the step policy saw) and ``step``.
     delays_ : list of ndarray of int64 (the Lasso: one ndarray)
         Per row of ``coef_``, each recorded update's own delay, as the solver reports them.
-    gamma_prime_ : ndarray of shape (n_rows,)
-        gamma' = h / L of each run."""
+    gamma_prime_ : ndarray of shape (n_classifiers,)
+        gamma' of each row of ``coef_``'s run: h / L for piag; 1.0 for async_bcd, whose steps
+        are scales of each block's own h / L_B."""
 
 
 @persist.register
@@ -330,7 +333,10 @@ class LogisticRegression(ClassifierMixin, _CompositeModel):
             Class labels; with ``comm`` the classes are those of every rank together.
         callback : callable, optional
             ``callback(info)`` as the solver calls it, with ``classifier`` (the row of
-            ``coef_`` being fitted) added to ``info``.
+            ``coef_`` being fitted) added to ``info``. async_bcd calls it after each epoch
+            (``iteration``, ``epoch``, ``seconds``, ``objective``, ``coef``, ``intercept``), and
+            True returned stops that run; piag after each of this rank's updates, with the
+            engine's round report (``round``, ``seconds``, ...), and ignores what it returns.
 
         Returns
         -------
@@ -399,7 +405,7 @@ class Lasso(RegressorMixin, _CompositeModel):
     ----------
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
-        0.0 without ``fit_intercept`` (a loaded model holds it as a 0-d array).
+        0.0 without ``fit_intercept``.
     n_iter_ : int
         Epochs run.""" + _SHARED_ATTRIBUTES + """
     """

@@ -44,6 +44,7 @@ consecutive updates. Or the budget of ``max_iter`` epochs (``max_iter * workers`
 updates), or ``max_seconds``.
 """
 
+import collections
 import math
 import time
 
@@ -54,14 +55,17 @@ from dpsgd.comm import Topology
 from dpsgd.comm.failure import fail_together
 from dpsgd.engine import Dense, MasterStep, Problem, Round, run
 from dpsgd.stepsize import make_policy
-from dpsgd.tasks.composite import CompositeResult
-from dpsgd.tasks.prox_reference import CURVATURE, _csr, _squared_norm
+from dpsgd.tasks.composite import (
+    MAX_RECORDED,
+    CompositeResult,
+    check_arguments,
+    check_real,
+)
+from dpsgd.tasks.prox_reference import CURVATURE, _check_count, _csr, _squared_norm
 
 # the running step sum S_j = gamma_0 + ... + gamma_{j-1} is kept for the last RING updates; a
 # delay window longer than that (a worker RING updates behind) gets a step of 0
 RING = 4096
-
-STEP_POLICIES = ("budget", "fixed_or_skip", "fixed", "none")
 
 
 class PiagProblem(Problem):
@@ -69,31 +73,33 @@ class PiagProblem(Problem):
 
     The window holds, in order: x (p = n_features + fit_intercept values, the intercept
     last), g (p), the stamps of the workers' gradients in g (one per worker), k, the first
-    step's prox-gradient mapping (for ``tol``), a converged flag, and the ring of step sums.
+    step's prox-gradient mapping (for ``tol``), a converged flag, the count of consecutive
+    updates whose mapping passed ``tol``, and the ring of step sums (:data:`RING` cells).
     """
 
     exclusive = True
 
-    def __init__(self, X, y, topology, *, loss, C, penalty, l1_ratio, fit_intercept, policy,
+    def __init__(self, X, y, topology, *, loss, C, penalty, l1_ratio, fit_intercept,
                  gamma_prime, max_updates, tol, x0, record_every, n_threads=1):
         self.X, self.y, self.topology, self.n_threads = X, y, topology, n_threads
         self.loss, self.C, self.R = loss, C, {"penalty": penalty, "l1_ratio": l1_ratio}
-        self.fit_intercept, self.policy, self.gamma_prime = fit_intercept, policy, gamma_prime
+        self.fit_intercept, self.gamma_prime = fit_intercept, gamma_prime
         self.max_updates, self.tol, self.record_every = max_updates, tol, record_every
         self.d = X.shape[1]
         self.p = p = self.d + bool(fit_intercept)
         self.n, self.me = topology.ranks, topology.rank
         self.STAMPS = 2 * p
         self.K = self.STAMPS + self.n
-        self.MAP0, self.DONE, self.PASSED, self.RING = self.K + 1, self.K + 2, self.K + 3, self.K + 4
-        self.size = self.RING + RING
+        self.MAP0, self.DONE, self.PASSED, self.RING_AT = self.K + 1, self.K + 2, self.K + 3, self.K + 4
+        self.size = self.RING_AT + RING
         self._grad_w, self._margins = np.empty(self.d), np.empty(X.shape[0])
         # the table's start: every worker's gradient at x0, summed (collective)
         self._G = self._gradient(x0)
         self._g0 = topology.total(self._G.copy())
         self._x0 = x0
         self._G_new, self._stamp = self._G, 0
-        self.records, self.snapshots = [], []  # of the steps this worker took
+        # of the steps this worker took: (k, delay, tau, step), the last MAX_RECORDED; iterates
+        self.records, self.snapshots = collections.deque(maxlen=MAX_RECORDED), []
         self.start = time.perf_counter()
 
     def _gradient(self, x):
@@ -142,7 +148,7 @@ class PiagProblem(Problem):
         old_stamp = stamps[self.me]
         stamps[self.me] = self._stamp  # (params is the engine's scratch copy)
         tau, delay = k - int(stamps.min()), k - self._stamp
-        gamma = self._step(params, k, tau)
+        gamma = self._step(params, k, tau, policy)
         change = np.zeros(self.size)
         change[p:2 * p] = dG
         change[self.STAMPS + self.me] = self._stamp - old_stamp
@@ -175,21 +181,21 @@ class PiagProblem(Problem):
         else:
             change[:p] = x_new - x
             change[self.K] = 1.0
-            j, j1 = self.RING + k % RING, self.RING + (k + 1) % RING
+            j, j1 = self.RING_AT + k % RING, self.RING_AT + (k + 1) % RING
             change[j1] = params[j] + gamma - params[j1]  # S_{k+1} = S_k + gamma_k
         work[:] = x + change[:p]  # the next point, as the window will hold it
         self._G, self._stamp = self._G_new, k + (not stop)
         self._record(k, x_new, delay, tau, gamma, stop)
         return MasterStep(Dense(change), step=gamma, updates=0 if stop else 1, delay=delay, tau=tau, stop=stop)
 
-    def _step(self, params, k, tau):
-        """gamma_k from the policy, for the delay window of tau_k updates."""
-        if self.policy is None:
+    def _step(self, params, k, tau, policy):
+        """gamma_k from the policy, for the delay window of tau_k updates (a window longer
+        than the ring's memory counts as spent: the adaptive policies give 0 for it)."""
+        if policy is None:
             return self.gamma_prime
-        if tau >= RING:
-            return 0.0
-        window = params[self.RING + k % RING] - params[self.RING + (k - tau) % RING]
-        return self.policy.step(k, tau, window_sum=window)
+        window = (params[self.RING_AT + k % RING] - params[self.RING_AT + (k - tau) % RING]
+                  if tau < RING else math.inf)
+        return policy.step(k, tau, window_sum=window)
 
     def _record(self, k, x_new, delay, tau, gamma, stop):
         """Keep update k's delays and step, and every record_every-th iterate (seconds since
@@ -204,44 +210,13 @@ class PiagProblem(Problem):
         return {"x": params[:self.p].copy(), "k": int(params[self.K]), "converged": bool(params[self.DONE])}
 
 
-def _check_inputs(X, y, loss, C, penalty, l1_ratio, step_policy, alpha, h, tau_max, max_iter, tol):
-    if getattr(X, "shape", (1,))[0] == 0:  # with comm a rank may hold no rows
+def _check_X(X):
+    """X as checked float64 CSR; with comm a rank may hold no rows."""
+    if getattr(X, "shape", (1,))[0] == 0:
         import scipy.sparse as sp
 
-        X = sp.csr_matrix(X, dtype=np.float64)
-    else:
-        X = _csr(X)
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must be a 1-D array of {X.shape[0]} values (one per row of X), got shape {y.shape}")
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    if not np.isfinite(y).all():
-        raise ValueError("y holds a non-finite value")
-    if loss not in CURVATURE:
-        raise ValueError(f"loss must be one of {list(CURVATURE)}, got {loss!r}")
-    if loss == "log_loss" and not np.all((y == 1.0) | (y == -1.0)):
-        raise ValueError("the logistic loss takes labels y in {-1, +1}")
-    if not (isinstance(C, (int, float, np.number)) and 0.0 < C < np.inf):
-        raise ValueError(f"C must be a finite number > 0, got {C!r}")
-    if penalty is not None and penalty not in prox.PENALTIES:
-        raise ValueError(f"penalty must be one of {[q for q in prox.PENALTIES if q is not None]} or None, "
-                         f"got {penalty!r}")
-    if penalty == "elasticnet" and (l1_ratio is None or not 0.0 <= l1_ratio <= 1.0):
-        raise ValueError(f"penalty='elasticnet' needs l1_ratio in [0, 1], got {l1_ratio!r}")
-    if step_policy not in STEP_POLICIES:
-        raise ValueError(f"step_policy must be one of {list(STEP_POLICIES)}, got {step_policy!r}")
-    if step_policy == "fixed" and (isinstance(tau_max, bool) or not isinstance(tau_max, (int, np.integer))
-                                   or tau_max < 0):
-        raise ValueError(f"step_policy='fixed' needs tau_max, the largest delay, as an integer >= 0; got {tau_max!r}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    if not 0.0 < h <= 1.0:
-        raise ValueError(f"h must be in (0, 1], got {h!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
-    if not (isinstance(tol, (int, float, np.number)) and 0.0 <= tol < np.inf):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    return X, y
+        return sp.csr_matrix(X, dtype=np.float64)
+    return _csr(X)
 
 
 def lipschitz(X, topology, loss, C, fit_intercept, n_iter=1000):
@@ -316,7 +291,14 @@ def piag(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_inter
 
 def _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h, tau_max, max_iter, tol, comm,
           n_threads, step, callback, coef_init, intercept_init, max_seconds, history_points):
-    X, y = _check_inputs(X, y, loss, C, penalty, l1_ratio, step_policy, alpha, h, tau_max, max_iter, tol)
+    X = _check_X(X)
+    y, w0, b0 = check_arguments(y, X.shape[0], X.shape[1], loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
+                                fit_intercept=fit_intercept, step_policy=step_policy, alpha=alpha, h=h,
+                                tau_max=tau_max, max_iter=max_iter, tol=tol, callback=callback,
+                                coef_init=coef_init, intercept_init=intercept_init, max_seconds=max_seconds)
+    if step is not None:
+        check_real("step", step, 0.0, math.inf)
+    _check_count("history_points", history_points)
     topology = Topology(comm)
     threads = topology.threads(n_threads)  # raises on 0 or a non-integer
     widths = topology.everyone(X.shape[1])
@@ -325,26 +307,21 @@ def _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h
     if topology.total(X.shape[0]) == 0:
         raise ValueError("X is empty: no rank has a row")
     d = X.shape[1]
-    x0 = np.zeros(d + bool(fit_intercept))
-    if coef_init is not None:
-        x0[:d] = np.asarray(coef_init, dtype=np.float64).reshape(d)
-    if fit_intercept:
-        x0[d] = float(intercept_init)
-    if not np.isfinite(x0).all():
-        raise ValueError("coef_init and intercept_init must be finite")
+    x0 = np.append(w0, b0) if fit_intercept else w0
     if step is None:
         L = lipschitz(X, topology, loss, C, fit_intercept)
         gamma_prime = h / L if L > 0.0 else 1.0
     else:
         gamma_prime = float(step)
-    policy = {"budget": lambda: make_policy("budget", gamma_prime=gamma_prime, alpha=alpha),
-              "fixed_or_skip": lambda: make_policy("fixed_or_skip", gamma_prime=gamma_prime, alpha=alpha),
-              "fixed": lambda: make_policy("fixed_for_delay", gamma_prime=gamma_prime, tau_max=tau_max),
-              "none": lambda: None}[step_policy]()
+    policy = None  # 'none': gamma' whatever the delay
+    if step_policy == "fixed":
+        policy = make_policy("fixed_for_delay", gamma_prime=gamma_prime, tau_max=tau_max)
+    elif step_policy != "none":
+        policy = make_policy(step_policy, gamma_prime=gamma_prime, alpha=alpha)
     workers = topology.ranks
     max_updates = int(max_iter) * workers
     problem = PiagProblem(X, y, topology, loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
-                          fit_intercept=fit_intercept, policy=policy, gamma_prime=gamma_prime,
+                          fit_intercept=fit_intercept, gamma_prime=gamma_prime,
                           max_updates=max_updates, tol=tol, x0=x0,
                           record_every=max(1, -(-max_updates // max(1, history_points))), n_threads=threads)
     problem.start = time.perf_counter()
