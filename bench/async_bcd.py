@@ -8,8 +8,8 @@ The problem: L1-regularised logistic regression without an intercept on the bund
 rows, 123 features), scikit-learn's scaling P(w) = C sum_i log(1 + exp(-y_i x_i.w)) + ||w||_1,
 C = 0.005 (liblinear keeps 17 of the 123 weights: 14%). P* comes from liblinear at tol 1e-12.
 
-Async-BCD: 41 blocks of 3 columns, steps 1 / L_B (bcd.block_lipschitz), fixed (the issue's
-delay-adaptive steps are not in the kernel yet). It runs in chunks of 410 block updates (10
+Async-BCD: 41 blocks of 3 columns, steps 1 / L_B (bcd.block_lipschitz), policy "none" (the
+delay-adaptive policies are compared by --policies, below). It runs in chunks of 410 block updates (10
 passes over the blocks), each chunk warm-started from the last, until P(w) - P* <= target P*;
 the time counts the kernel calls only (the objective is evaluated between them, untimed).
 saga: LogisticRegression(solver="saga", l1_ratio=1.0, fit_intercept=False) with max_iter
@@ -110,16 +110,18 @@ A9A_ROWS = 32_561
 HISTOGRAM_EDGES = (0, 1, 2, 3, 4, 8, 16, 64, 256, np.inf)
 
 
-def policy_problems(a9a_rows, rcv1_scale):
+def policy_problems(a9a_rows, rcv1_scale, names=("a9a", "rcv1like")):
     """(name, X, y, C) of the policy comparison."""
-    X, y, _, _ = load_a9a()
-    if a9a_rows:
-        X, y = X[:a9a_rows], y[:a9a_rows]
-    yield "a9a", sp.csr_matrix(X), np.asarray(y, dtype=np.float64), POLICY_C["a9a"] * A9A_ROWS / X.shape[0]
-    import rcv1like  # bench/rcv1like.py, beside this script
+    if "a9a" in names:
+        X, y, _, _ = load_a9a()
+        if a9a_rows:
+            X, y = X[:a9a_rows], y[:a9a_rows]
+        yield "a9a", sp.csr_matrix(X), np.asarray(y, dtype=np.float64), POLICY_C["a9a"] * A9A_ROWS / X.shape[0]
+    if "rcv1like" in names:
+        import rcv1like  # bench/rcv1like.py, beside this script
 
-    X, y, _, _ = rcv1like.load(rcv1_scale)
-    yield "rcv1like", sp.csr_matrix(X), np.asarray(y, dtype=np.float64), POLICY_C["rcv1like"]
+        X, y, _, _ = rcv1like.load(rcv1_scale)
+        yield "rcv1like", sp.csr_matrix(X), np.asarray(y, dtype=np.float64), POLICY_C["rcv1like"]
 
 
 def histogram(values):
@@ -129,10 +131,10 @@ def histogram(values):
     return " ".join(f"{lab}:{c / max(len(values), 1):.1%}" for lab, c in zip(labels, counts) if c)
 
 
-def updates_to_target(X, y, C, p_star, target, n_threads, seed, max_epochs, **policy):
+def updates_to_target(X, y, C, p_star, target, n_threads, seed, max_epochs, fit_intercept=True, **policy):
     """async_bcd_fit until P <= (1 + target) P*: (updates or None, seconds, result)."""
     wall = time.perf_counter()
-    result = async_bcd_fit(X, y, C=C, penalty="l1", fit_intercept=True, n_threads=n_threads, random_state=seed,
+    result = async_bcd_fit(X, y, C=C, penalty="l1", fit_intercept=fit_intercept, n_threads=n_threads, random_state=seed,
                            max_iter=max_epochs, tol=0.0,
                            callback=lambda info: info["objective"] - p_star <= target * p_star, **policy)
     seconds = time.perf_counter() - wall
@@ -144,14 +146,14 @@ def compare_policies(args):
     print(f"# step policies: block updates to P/P* - 1 <= {args.target}, {args.seeds} seeds; "
           f"uptime: {subprocess.getoutput('uptime').strip()}")
     print("# seconds need an idle machine; the iteration counts are what this table is for")
-    for name, X, y, C in policy_problems(args.a9a_rows, args.rcv1_scale):
-        ref = proximal_gradient(X, y, C=C, penalty="l1", fit_intercept=True, accelerated=True, tol=1e-10,
+    for name, X, y, C in policy_problems(args.a9a_rows, args.rcv1_scale, args.data):
+        ref = proximal_gradient(X, y, C=C, penalty="l1", fit_intercept=args.intercept, accelerated=True, tol=1e-10,
                                 max_iter=100_000)
         p_star = ref.objective
         print(f"\n## {name}: {X.shape[0]:,} rows x {X.shape[1]:,} columns, C = {C}, P* = {p_star:.10g} "
               f"({np.count_nonzero(ref.coef)} non-zero weights, FISTA {ref.n_iter} iterations)")
         for n_threads in args.threads:
-            pilot = async_bcd_fit(X, y, C=C, fit_intercept=True, n_threads=n_threads, max_iter=args.pilot_epochs,
+            pilot = async_bcd_fit(X, y, C=C, fit_intercept=args.intercept, n_threads=n_threads, max_iter=args.pilot_epochs,
                                   tol=0.0, random_state=10_000)
             tau_max = int(pilot.taus.max())
             policies = {"budget": dict(step_policy="budget"),
@@ -161,7 +163,8 @@ def compare_policies(args):
             rows = {}
             delays, taus = [], []
             for label, policy in policies.items():
-                runs = [updates_to_target(X, y, C, p_star, args.target, n_threads, seed, args.max_epochs, **policy)
+                runs = [updates_to_target(X, y, C, p_star, args.target, n_threads, seed, args.max_epochs,
+                                          fit_intercept=args.intercept, **policy)
                         for seed in range(args.seeds)]
                 rows[label] = runs
                 if label == "budget":
@@ -177,7 +180,7 @@ def compare_policies(args):
                 print(f"{label:<28} {shown:>17} {len(done):>5}/{len(runs)} "
                       f"{statistics.median(s for _, s, _ in runs):8.2f}")
             # a fixed run that did not reach the target counts as its cap: the ratio is then a bound
-            cap = args.max_epochs * (X.shape[1] // 3 + 1)
+            cap = args.max_epochs * (X.shape[1] // 3 + args.intercept)
             for label in ("budget", "fixed_or_skip"):
                 for fixed_label in list(policies)[2:]:
                     fixed = medians[fixed_label]
@@ -202,6 +205,11 @@ def main():
     parser.add_argument("--rcv1-scale", type=float, default=0.05, help="rcv1like.load's row scale")
     parser.add_argument("--max-epochs", type=int, default=3000)
     parser.add_argument("--pilot-epochs", type=int, default=20)
+    parser.add_argument("--no-intercept", dest="intercept", action="store_false",
+                        help="--policies without the intercept block: on RCV1-like its update reads every row, "
+                             "its read ages by thousands of updates, and the delay-adaptive steps collapse meanwhile")
+    parser.add_argument("--data", nargs="+", default=["a9a", "rcv1like"], choices=["a9a", "rcv1like"],
+                        help="--policies: the problems")
     args = parser.parse_args()
     if args.policies:
         compare_policies(args)
