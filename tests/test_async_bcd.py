@@ -75,7 +75,14 @@ def test_a9a_l1_reaches_the_sklearn_optimum(subset, references, fit_intercept, n
         assert np.all(result.coef[zero] == 0) and np.all(result.coef[np.abs(w_sk) > 1e-3] != 0)
         assert zero.sum() + (np.abs(w_sk) > 1e-3).sum() >= 120  # all but a few columns
     else:
-        np.testing.assert_array_equal(result.coef != 0, w_sk != 0)
+        # the same support, except where the optimum leaves it undecided: a zero weight whose
+        # gradient is within 1e-4 of the L1 threshold, or a non-zero below 1e-6 (one CI run
+        # with 2 threads differed from liblinear on one coordinate, the objective agreeing)
+        _, grad, _, _ = prox.gradient(X.data, X.indices, X.indptr, y, w_sk, 0.0, C=C)
+        differ = np.flatnonzero((result.coef != 0) != (w_sk != 0))
+        undecided = ((w_sk == 0) & (np.abs(grad) > 1 - 1e-4)) | ((w_sk != 0) & (np.abs(w_sk) < 1e-6))
+        assert np.all(undecided[differ]), (differ, w_sk[differ], result.coef[differ], np.abs(grad[differ]))
+        assert differ.size <= 1
         assert result.intercept == 0.0
     # the record: one history row per epoch, the last at the result
     per_epoch = X.shape[1] // 3 + fit_intercept
