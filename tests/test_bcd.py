@@ -209,7 +209,9 @@ def audit_window_rule(delays, taus, scales):
     # and exactly: whole multiples of 2^-52 summed in integers (uint64 wraps; differences are exact)
     units = scales * ONE
     assert np.array_equal(units, np.floor(units))
-    S = np.concatenate(([0], np.cumsum(units.astype(np.uint64), dtype=np.uint64)))
+    # (a leading [0] would make the concatenation float64, whose rounding above 2^53 broke it)
+    S = np.concatenate((np.zeros(1, np.uint64), np.cumsum(units.astype(np.uint64), dtype=np.uint64)))
+    assert S.dtype == np.uint64
     window = S[t + 1] - S[t - delays]
     assert np.all(window <= np.uint64(ONE))
 
