@@ -1,6 +1,8 @@
 """Toy problems with known optima, run by the engine in tests (tests/test_engine.py and
 tests/mpi/engine_toys.py). Each is also what a minimal new task's problem looks like."""
 
+import time
+
 import numpy as np
 
 from dpsgd.engine import Problem, Round, Sparse
@@ -76,3 +78,60 @@ class RowTargets(Problem):
 
     def model(self, params, version):
         return {"W": params.reshape(self.C.shape).copy()}
+
+
+class Paced(Problem):
+    """Rounds that take ``seconds`` each and add 1 to every parameter: the pushed changes'
+    scales add up in the parameters (nothing lost), and a slow worker's pushes land after
+    many fast ones (its own delay jumps)."""
+
+    size = 2
+
+    def __init__(self, rounds, seconds):
+        self.rounds, self.seconds = rounds, seconds
+
+    def initial(self):
+        return np.zeros(self.size)
+
+    def plan(self, exchange):
+        return self.rounds
+
+    def local_steps(self, work, r, version, ticket):
+        time.sleep(self.seconds)
+        work += 1.0
+        return Round()
+
+    def model(self, params, version):
+        return {"w": params.copy()}
+
+
+class Recording:
+    """A step policy that records what the engine gave it: (k, tau, window, scale) per push."""
+
+    def __init__(self, policy):
+        self.policy, self.records = policy, []
+
+    def delay_scale(self, k, delay, window_scales=None):
+        scale = self.policy.delay_scale(k, delay, window_scales)
+        self.records.append((k, delay, window_scales, scale))
+        return scale
+
+
+def audit_oldest_read(records, delays, gamma_prime=1.0):
+    """Check the engine's pushes (every worker's ``Recording.records`` and own delays, pooled)
+    against the oldest-read contract; returns a dict of what was found (True = holds)."""
+    order = np.argsort([r[0] for r in records])
+    k, tau, window, scale = (np.array([records[i][j] for i in order], dtype=float) for j in range(4))
+    delay = np.asarray(delays, dtype=float)[order]
+    sums = np.concatenate([[0.0], np.cumsum(scale)])  # sums[j] = scales of pushes 0 .. j-1
+    t, lo = k.astype(np.int64), (k - tau).astype(np.int64)
+    return {
+        "pushes_numbered_once": bool(np.array_equal(t, np.arange(t.size))),
+        "tau_bounds_the_delay": bool(np.all(tau >= delay)),
+        "tau_grows_by_at_most_one": bool(np.all(np.diff(tau) <= 1)),
+        "window_is_the_steps_since_the_oldest_read": float(np.max(np.abs(window - (sums[t] - sums[lo])))),
+        "largest_window_sum": float(np.max(sums[t + 1] - sums[lo])) / gamma_prime,
+        "delay_jumps": float(np.max(np.diff(delay))) if delay.size > 1 else 0.0,
+        "tau_above_delay": float(np.max(tau - delay)),
+        "scale_sum": float(scale.sum()),
+    }

@@ -150,3 +150,55 @@ def test_failing_rank_ends_every_rank(exchange):
     result = run_mpi("engine_toys.py", 3, exchange, "fail", timeout=60)
     assert result.returncode != 0
     assert "rank 1 failed in round 3" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["budget", "fixed_or_skip"])
+def test_policies_see_the_oldest_read_in_flight(name):
+    """Worker threads on one copying exchange, one 8x slower than the others: its pushes land
+    after many fast ones (its own delay jumps), and every push's tau, the age of the oldest
+    read in flight, still grows by at most one, bounds every delay, and comes with the exact
+    sum of the steps inside its window; so the window rule holds on every push."""
+    import threading
+
+    from engine_toys import Paced, Recording, audit_oldest_read
+
+    from dpsgd.stepsize import delay_policy
+
+    ex = LocalExchange(2, in_place=False)
+    workers = [(Paced(12, 0.016), Recording(delay_policy(name)))] + \
+              [(Paced(60, 0.002), Recording(delay_policy(name))) for _ in range(3)]
+    results = [None] * len(workers)
+
+    def work(i):
+        problem, policy = workers[i]
+        results[i] = engine.run(problem, ONE, exchange=ex, policy=policy)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    records = [r for _, policy in workers for r in policy.records]
+    delays = [d for result in results for d in result.stats.delays]
+    found = audit_oldest_read(records, delays)
+    assert found["pushes_numbered_once"] and found["tau_bounds_the_delay"] and found["tau_grows_by_at_most_one"]
+    assert found["window_is_the_steps_since_the_oldest_read"] < 1e-12
+    assert found["largest_window_sum"] <= 1.0 + 1e-12, found
+    assert found["delay_jumps"] > 1 and found["tau_above_delay"] > 0, found  # the case it is for
+    assert [r.stats.taus for r in results] == [[r[1] for r in p.records] for _, p in workers]
+    np.testing.assert_allclose(ex.pull()[0], found["scale_sum"], rtol=1e-12)  # every scaled push landed
+
+
+@pytest.mark.parametrize("name", ["budget", "fixed_or_skip"])
+def test_policies_see_the_oldest_read_across_ranks(name):
+    """As above over the one-sided window of real ranks: the read cells, the mutex and the
+    step sum keep the contract when the workers are processes."""
+    result = run_mpi("oldest_read.py", 3, name, timeout=120)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["pushes_numbered_once"] and found["tau_bounds_the_delay"] and found["tau_grows_by_at_most_one"]
+    assert found["taus_are_the_policys"] and found["final_is_the_scale_sum"] < 1e-9, found
+    assert found["window_is_the_steps_since_the_oldest_read"] < 1e-12
+    assert found["largest_window_sum"] <= 1.0 + 1e-12, found
+    if result.ranks > 2:  # a slow rank among fast ones: the case the oldest read is for
+        assert found["delay_jumps"] > 1 and found["tau_above_delay"] > 0, found

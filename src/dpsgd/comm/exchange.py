@@ -16,6 +16,9 @@ An exchange shares a problem's parameters between workers. Every exchange has:
   one's own), ``request_stop()`` / ``stop_requested()`` (a flag every rank sees),
   ``exclusive()`` (a context manager holding a mutex every worker shares, for a step that
   reads and rewrites the parameters: PIAG's master step),
+  ``publish_read()`` / ``retire_read()`` / ``oldest_read()`` (each worker's read in flight,
+  published; the oldest one's clock and step sum, and the step sum now: the delay the
+  engine's policies see; the asynchronous exchanges only),
   ``final(out=None)`` (the parameters once every rank's pushes are in; collective), and
   ``close()``; each is a context manager.
 
@@ -103,6 +106,15 @@ class WindowExchange(Exchange):
 
     def ticket(self):
         return self._window.ticket()
+
+    def publish_read(self):
+        return self._window.publish_read()
+
+    def retire_read(self):
+        self._window.retire_read()
+
+    def oldest_read(self):
+        return self._window.oldest_read()
 
     def request_stop(self):
         self._window.request_stop()

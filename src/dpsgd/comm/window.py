@@ -20,6 +20,10 @@ Interface (both classes):
 - ``lock()`` / ``unlock()``: a mutex every worker shares, for a read-modify-write of the
   parameters that must not interleave with another's (PIAG's master step, taken by the
   worker that pushes: :mod:`dpsgd.tasks.piag`); pushes and pulls do not take it.
+- ``publish_read()`` / ``retire_read()`` / ``oldest_read()``: each worker's read in flight
+  (the clock and the step sum when it began reading), so that a worker can see the oldest
+  read any worker still computes from: the delay the step policies are given
+  (:func:`dpsgd.engine.run`, PAPERS.md 9.1).
 - ``clock()``, ``step_sum()``, ``updates()``, ``close()``; both are context managers.
 
 A worker's delay for a push is ``push(...) - version_of_its_pull``: how many pushes other
@@ -34,6 +38,7 @@ Pushes are ``Accumulate(SUM)`` then ``Flush``; pulls are ``Get_accumulate(NO_OP)
 MPI makes element-wise atomic with respect to concurrent accumulates (a ``Get`` would
 not be); counters are ``Fetch_and_op``. The clock is incremented only after the push's
 data is flushed, so a reader that sees version v also sees every push numbered below v.
+The counters window also holds the mutex cell and each rank's read in flight (two float64).
 """
 
 import threading
@@ -44,8 +49,9 @@ import numpy as np
 # the cells of the counters window (8 bytes each, on rank 0)
 # the step sum and the count of updates are float64 side by side (one Accumulate adds both;
 # a float64 counts updates exactly up to 2**53)
-_CLOCK, _STOP, _TICKETS, _STEP_SUM, _UPDATES, _MUTEX = 0, 1, 2, 3, 4, 5
-_N_COUNTERS = 6
+# then, from cell _READS, two float64 per rank: the clock and the step sum when its read in
+# flight began (+inf while it has none), after the step sum so that one read gets them all
+_CLOCK, _STOP, _TICKETS, _MUTEX, _STEP_SUM, _UPDATES, _READS = 0, 1, 2, 3, 4, 5, 6
 
 # a worker waiting for the mutex yields its core for the first tries, then sleeps this long
 # between tries: the holder may be a rank sharing the core (more ranks than cores)
@@ -69,6 +75,7 @@ class LocalWindow:
         self._stop = False
         self._lock = threading.Lock()
         self._mutex = threading.Lock()
+        self._reads = {}  # thread -> (clock, step sum) when its read in flight began
 
     def push(self, delta, step=0.0, updates=1):
         delta = _as_delta(delta, self.size)
@@ -109,6 +116,26 @@ class LocalWindow:
 
     def unlock(self):
         self._mutex.release()
+
+    def publish_read(self):
+        """Record that the calling thread begins a read; returns (clock, step sum) then."""
+        with self._lock:
+            read = self._reads[threading.get_ident()] = (self._clock, self._step_sum)
+            return read
+
+    def retire_read(self):
+        """The calling thread's read is no longer in flight (its update is applied)."""
+        with self._lock:
+            self._reads.pop(threading.get_ident(), None)
+
+    def oldest_read(self):
+        """(clock, step sum) of the oldest read in flight (the present ones when none is),
+        and the present step sum."""
+        with self._lock:
+            reads = self._reads.values()
+            if not reads:
+                return self._clock, self._step_sum, self._step_sum
+            return min(c for c, _ in reads), min(s for _, s in reads), self._step_sum
 
     def request_stop(self):
         self._stop = True
@@ -199,7 +226,9 @@ class ParameterWindow:
         self._owners = [r for r in range(nranks) if self._bounds[r + 1] > self._bounds[r]]
         local = int(self._bounds[rank + 1] - self._bounds[rank])
         self._win = MPI.Win.Allocate(local * 8, 8, comm=comm)
-        self._counters = MPI.Win.Allocate(8 * _N_COUNTERS if rank == 0 else 0, 8, comm=comm)  # _CLOCK ...
+        self._rank, self._n_reads = rank, nranks
+        cells = _READS + 2 * nranks
+        self._counters = MPI.Win.Allocate(8 * cells if rank == 0 else 0, 8, comm=comm)  # _CLOCK ...
         if local:
             block = np.frombuffer(self._win.tomemory(), dtype=np.float64)
             start, stop = self._bounds[rank], self._bounds[rank + 1]
@@ -208,11 +237,13 @@ class ParameterWindow:
         else:
             comm.bcast(None if initial is None else np.asarray(initial, np.float64), root=0)
         if rank == 0:
-            np.frombuffer(self._counters.tomemory(), dtype=np.int64)[:] = 0
+            np.frombuffer(self._counters.tomemory(), dtype=np.int64)[:_READS] = 0
+            np.frombuffer(self._counters.tomemory(), dtype=np.float64)[_READS:] = np.inf
         comm.Barrier()
         self._win.Lock_all()
         self._counters.Lock_all()
         self._one = np.ones(1, dtype=np.int64)
+        self._read_cells = np.empty(_READS - _STEP_SUM + 2 * nranks)  # oldest_read's buffer
         self._closed = False
 
     # ---------------------------------------------------------------- writes
@@ -310,6 +341,39 @@ class ParameterWindow:
         """Release the mutex; the holder's pushes were flushed before (they complete in
         :meth:`push`), so the next holder's pulls see them."""
         self._counter(_MUTEX, self._MPI.REPLACE, value=0)
+
+    def publish_read(self):
+        """Publish that this rank begins a read: the clock and the step sum (an agreeing pair
+        when the pushes and this call hold the mutex, as the engine's do), in this rank's read
+        cells, before the read itself. Returns them."""
+        clock = self.clock()
+        steps = self.step_sum()
+        self._set_read(np.array([float(clock), steps]))
+        return clock, steps
+
+    def retire_read(self):
+        """This rank's read is no longer in flight."""
+        self._set_read(np.array([np.inf, np.inf]))
+
+    def _set_read(self, cells):
+        MPI = self._MPI
+        self._counters.Accumulate(cells, 0, target=(_READS + 2 * self._rank, 2, MPI.DOUBLE), op=MPI.REPLACE)
+        self._counters.Flush(0)
+
+    def oldest_read(self):
+        """(clock, step sum) of the oldest read any rank has in flight (the smallest of each
+        published: the same read's, as both grow with time; the present ones when no rank has
+        one), and the present step sum: one read of the counters."""
+        MPI = self._MPI
+        cells = self._read_cells
+        self._counters.Get_accumulate(cells, cells, 0, target=(_STEP_SUM, cells.size, MPI.DOUBLE), op=MPI.NO_OP)
+        self._counters.Flush(0)
+        steps = float(cells[0])
+        clocks = cells[_READS - _STEP_SUM::2]
+        oldest = clocks.argmin()
+        if clocks[oldest] == np.inf:
+            return self.clock(), steps, steps
+        return int(clocks[oldest]), float(cells[_READS - _STEP_SUM + 1::2].min()), steps
 
     # ----------------------------------------------------------------- reads
     def pull(self, out=None):

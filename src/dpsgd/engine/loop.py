@@ -3,7 +3,8 @@
 Each worker (a process, or an MPI rank with its own OpenMP threads) repeats rounds: it
 pulls the global parameters and their version v, lets the problem run its local lock-free
 steps on them with the process's threads (Hogwild! inside the process), and pushes the
-change, scaled by the step policy for the delay it measured. With the asynchronous server
+change, scaled by the step policy for the delay of the oldest read still in flight (each
+worker publishes its read's clock and step sum; PAPERS.md 9.1). With the asynchronous server
 nobody waits for anybody; with allreduce the push is collective; in one process the
 parameters are lent in place and a push only counts the round.
 
@@ -46,12 +47,11 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
         An exchange object already open (e.g. a test's) is used as it is and left open.
     policy : dpsgd.stepsize policy, optional
         For a problem with a master's step (``exclusive``), handed to its ``master_step``,
-        which takes its steps from it. Otherwise it scales each pushed change by ``policy.delay_scale``: the policy's step for the
-        measured delay over gamma', where the delay-adaptive policies see the sum of the
-        multipliers of every worker's pushes since the pull (the exchange's step sum, read
-        before the pull and before the push: a little more than the delay window, never
-        less). None pushes changes as the local steps made them. Not used where the delay is
-        always 0 (one process, allreduce).
+        which takes its steps from it. Otherwise it scales each pushed change by
+        ``policy.delay_scale``: the policy's step for the delay of the oldest read any worker has in flight, over gamma', given the exact sum
+        of the multipliers of the pushes that read missed (:func:`_scaled_push`: the pushes
+        then take the exchange's mutex). None pushes changes as the local steps made them.
+        Not used where the delay is always 0 (one process, allreduce).
     max_updates, max_seconds : optional
         The global budget (:class:`dpsgd.engine.Limits`), checked before every round.
     callback : callable, optional
@@ -89,6 +89,9 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
     start = time.perf_counter()
     buf = None
     done = 0
+    # a delay of 0 (one process, allreduce) needs no scaling; the delay-adaptive policies'
+    # step for it (alpha gamma') would only shorten every round
+    adaptive = policy is not None and not ex.in_place and not ex.synchronous
     for r in range(total):
         if limits.exhausted():
             break
@@ -99,7 +102,9 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         rows = problem.rows(r)  # the problem's own work (e.g. LDA's minibatch): computing
         tic = time.perf_counter()
         ticket = ex.ticket() if problem.uses_ticket else None
-        steps_before = ex.step_sum() if policy is not None else 0.0
+        if adaptive:  # this rank's read is in flight from before its pull until its push lands;
+            with ex.exclusive():  # under the pushes' mutex, its clock and step sum agree
+                ex.publish_read()
         if rows is None:
             if buf is None and not ex.in_place:
                 buf = np.empty(ex.size)
@@ -111,15 +116,11 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         result = problem.local_steps(work, r, version, ticket)
         change = None if ex.in_place else problem.change(work, pulled, version, ticket, rows)
         tac = time.perf_counter()
-        delay = ex.clock() - version
-        scale = 1.0
-        # a delay of 0 (one process, allreduce) needs no scaling; the delay-adaptive policies'
-        # step for it (alpha gamma') would only shorten every round
-        if policy is not None and not ex.in_place and not ex.synchronous:  # steps pushed since the pull
-            scale = policy.delay_scale(version, delay, ex.step_sum() - steps_before)
-            if scale != 1.0:
-                change = change.scaled(scale)
-        ex.push(change, step=scale, updates=result.updates)
+        if adaptive:
+            delay = _scaled_push(ex, policy, change, result.updates, version, stats)
+        else:
+            delay = ex.clock() - version
+            ex.push(change, step=1.0, updates=result.updates)
         stats.delays.append(delay)
         stats.pushes += 1
         stats.seconds_compute += (tac - toc) + (tic - start_round)
@@ -132,6 +133,34 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
             if not ex.synchronous:
                 break
     return done
+
+
+def _scaled_push(ex, policy, change, updates, version, stats):
+    """Push ``change`` scaled by the policy's step for the oldest read in flight; returns the
+    push's own delay.
+
+    Every push of the run and every :meth:`publish_read` holds the exchange's mutex, so the
+    clock and the step sum read under it agree: here they are k and S_k, just before this
+    push, and the oldest read any worker has in flight (this one's included) began at clock
+    c with step sum S_c, every push numbered below c in its parameters. The policy gets
+    tau = k - c, which bounds the delay of every computation in flight and grows by at most
+    one per push, and the exact sum of the steps inside that window, S_k - S_c: the window
+    rule sum_{t=k-tau}^{k} step_t <= gamma' then holds on every push by construction
+    (PAPERS.md 9.1), where a push's own delay can jump (a slow worker's push lands after
+    many fast ones). The push's own delay, k less its pull's version, goes to the statistics
+    beside tau.
+    """
+    with ex.exclusive():
+        k = ex.clock()
+        oldest_clock, oldest_steps, steps = ex.oldest_read()
+        tau = k - oldest_clock
+        scale = policy.delay_scale(k, tau, steps - oldest_steps)
+        if scale != 1.0:
+            change = change.scaled(scale)
+        ex.push(change, step=scale, updates=updates)
+        ex.retire_read()
+    stats.taus.append(tau)
+    return k - version
 
 
 def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):  # noqa: ARG001 (total: _rounds's)

@@ -15,7 +15,9 @@ class RoundStats:
     """
 
     delays: list = field(default_factory=list)
-    taus: list = field(default_factory=list)  # the delay a master's step policy saw (PIAG)
+    # the delay the step policy saw: the age of the oldest read in flight (of the oldest
+    # gradient in PIAG's table); only with a policy over an asynchronous exchange
+    taus: list = field(default_factory=list)
     seconds_compute: float = 0.0
     seconds_comm: float = 0.0
     pushes: int = 0
