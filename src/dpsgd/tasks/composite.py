@@ -9,14 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dpsgd._kernels import prox
-from dpsgd.tasks.prox_reference import (
-    CURVATURE,
-    _check_choice,
-    _check_count,
-    _check_positive,
-    _is_real,
-)
+from dpsgd.tasks.prox_reference import _check_choice, _check_count, _check_positive, check_problem, check_real
 
 # the columns of CompositeResult.history, in order
 HISTORY_FIELDS = ("iteration", "seconds", "objective", "delay", "step")
@@ -27,45 +20,15 @@ STEP_POLICIES = ("budget", "fixed_or_skip", "fixed", "none")
 MAX_RECORDED = 1_000_000
 
 
-def check_real(name, value, lo, hi, lo_open=True, hi_open=True):
-    """A real number in the interval (lo, hi), each end open or closed; returns it as a float."""
-    ok = _is_real(value) and (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        raise ValueError(f"{name} must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def check_labels(y, n_rows, loss):
-    """y as contiguous float64, one real value per row; -1 or +1 for the logistic loss."""
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != n_rows or not (np.issubdtype(y.dtype, np.floating)
-                                                   or np.issubdtype(y.dtype, np.integer)):
-        raise ValueError(f"y must be a 1-D array of {n_rows} real values (one per row of X), "
-                         f"got shape {y.shape} of {y.dtype}")
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    if not np.isfinite(y).all():
-        raise ValueError("y holds a non-finite value")
-    if loss == "log_loss" and not np.all((y == 1.0) | (y == -1.0)):
-        raise ValueError("y must be -1 or +1 for loss='log_loss' (the logistic loss)")
-    return y
-
-
 def check_arguments(y, n_rows, n_features, *, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h,
                     tau_max, max_iter, tol, callback, coef_init, intercept_init, max_seconds):
-    """The checks both solvers make before any kernel runs; returns ``(y, w0, b0)``: the labels
-    as float64, the start's coefficients (a new array) and intercept."""
-    _check_choice("loss", loss, CURVATURE)
-    y = check_labels(y, n_rows, loss)
-    _check_positive("C", C)
-    if penalty is not None:
-        _check_choice("penalty", penalty, [p for p in prox.PENALTIES if p is not None])
-    if l1_ratio is not None:
-        check_real("l1_ratio", l1_ratio, 0.0, 1.0, lo_open=False, hi_open=False)
-    elif penalty == "elasticnet":
-        raise ValueError("penalty='elasticnet' needs l1_ratio in [0, 1]")
-    if not isinstance(fit_intercept, (bool, np.bool_)):
-        raise ValueError(f"fit_intercept must be True or False, got {fit_intercept!r}")
+    """The checks both solvers make before any kernel runs (the problem's and the start's:
+    :func:`dpsgd.tasks.prox_reference.check_problem`; then the step policy's); returns
+    ``(y, w0, b0)``: the labels as float64, the start's coefficients (a new array) and
+    intercept."""
+    y, w, b = check_problem(y, n_rows, n_features, loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
+                            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, callback=callback,
+                            coef_init=coef_init, intercept_init=intercept_init)
     _check_choice("step_policy", step_policy, STEP_POLICIES)
     if step_policy == "budget":
         check_real("alpha", alpha, 0.0, 1.0)
@@ -79,19 +42,9 @@ def check_arguments(y, n_rows, n_features, *, loss, C, penalty, l1_ratio, fit_in
     elif tau_max is not None:
         raise ValueError(f"tau_max is for step_policy='fixed' only, got tau_max={tau_max!r} with "
                          f"step_policy={step_policy!r}")
-    _check_count("max_iter", max_iter, 0)
-    check_real("tol", tol, 0.0, np.inf, lo_open=False)
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {callback!r}")
-    w = np.zeros(n_features) if coef_init is None else np.array(coef_init, dtype=np.float64)
-    if w.shape != (n_features,) or not np.isfinite(w).all():
-        raise ValueError(f"coef_init must be {n_features} finite values, got shape {w.shape}")
-    if not (_is_real(intercept_init) and np.isfinite(intercept_init)) or (intercept_init != 0 and not fit_intercept):
-        raise ValueError(f"intercept_init must be a finite number, and 0 without fit_intercept, "
-                         f"got {intercept_init!r}")
     if max_seconds is not None:
         _check_positive("max_seconds", max_seconds)
-    return y, w, float(intercept_init)
+    return y, w, b
 
 
 @dataclass

@@ -73,6 +73,59 @@ def _check_count(name, value, minimum=1):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def check_real(name, value, lo, hi, lo_open=True, hi_open=True):
+    """A real number in the interval (lo, hi), each end open or closed; returns it as a float."""
+    ok = _is_real(value) and (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        raise ValueError(f"{name} must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def check_labels(y, n_rows, loss):
+    """y as contiguous float64, one real value per row; -1 or +1 for the logistic loss."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_rows or not (np.issubdtype(y.dtype, np.floating)
+                                                   or np.issubdtype(y.dtype, np.integer)):
+        raise ValueError(f"y must be a 1-D array of {n_rows} real numbers (one per row of X), "
+                         f"got shape {y.shape} of {y.dtype}")
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError("y holds a non-finite value")
+    if loss == "log_loss" and not np.all((y == 1.0) | (y == -1.0)):
+        raise ValueError("y must be -1 or +1 for loss='log_loss' (the logistic loss takes labels in {-1, +1})")
+    return y
+
+
+def check_problem(y, n_rows, n_features, *, loss, C, penalty, l1_ratio, fit_intercept, max_iter, tol, callback,
+                  coef_init, intercept_init):
+    """The checks of the problem and its start that every composite solver makes before any
+    kernel runs; returns ``(y, w0, b0)``: the labels as float64, the start's coefficients (a
+    new array) and intercept."""
+    _check_choice("loss", loss, CURVATURE)
+    y = check_labels(y, n_rows, loss)
+    _check_positive("C", C)
+    if penalty is not None:
+        _check_choice("penalty", penalty, [p for p in prox.PENALTIES if p is not None])
+    if l1_ratio is not None:
+        check_real("l1_ratio", l1_ratio, 0.0, 1.0, lo_open=False, hi_open=False)
+    elif penalty == "elasticnet":
+        raise ValueError("penalty='elasticnet' needs l1_ratio in [0, 1]")
+    if not isinstance(fit_intercept, (bool, np.bool_)):
+        raise ValueError(f"fit_intercept must be True or False, got {fit_intercept!r}")
+    _check_count("max_iter", max_iter, 0)
+    check_real("tol", tol, 0.0, np.inf, lo_open=False)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable, got {callback!r}")
+    w = np.zeros(n_features) if coef_init is None else np.array(coef_init, dtype=np.float64)
+    if w.shape != (n_features,) or not np.isfinite(w).all():
+        raise ValueError(f"coef_init must be {n_features} finite values, got shape {w.shape}")
+    if not (_is_real(intercept_init) and np.isfinite(intercept_init)) or (intercept_init != 0 and not fit_intercept):
+        raise ValueError(f"intercept_init must be a finite number, and 0 without fit_intercept, "
+                         f"got {intercept_init!r}")
+    return y, w, float(intercept_init)
+
+
 def lipschitz(X, loss="log_loss", C=1.0, n_iter=100, seed=0, *, fit_intercept=False, tol=1e-12,
               upper_bound=False) -> float:
     """Lipschitz constant L of the gradient of ``f = C * sum_i loss_i``.
@@ -244,40 +297,11 @@ def proximal_gradient(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=No
     ProxGradientResult
     """
     X = _csr(X)
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must be a 1-D array of {X.shape[0]} values (one per row of X), "
-                         f"got shape {y.shape}")
-    if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
-        raise ValueError(f"y must hold real numbers, got {y.dtype}")
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    if not np.isfinite(y).all():
-        raise ValueError("y holds a non-finite value")
-    _check_choice("loss", loss, CURVATURE)
-    if loss == "log_loss" and not np.all((y == 1.0) | (y == -1.0)):
-        raise ValueError("the logistic loss takes labels y in {-1, +1}")
-    _check_positive("C", C)
-    if penalty is not None:
-        _check_choice("penalty", penalty, [p for p in prox.PENALTIES if p is not None])
-    if penalty == "elasticnet" and l1_ratio is None:
-        raise ValueError("penalty='elasticnet' needs l1_ratio in [0, 1]")
-    if l1_ratio is not None and not (_is_real(l1_ratio) and 0.0 <= l1_ratio <= 1.0):
-        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+    y, w, b = check_problem(y, X.shape[0], X.shape[1], loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
+                            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, callback=callback,
+                            coef_init=coef_init, intercept_init=intercept_init)
     if step is not None:
         _check_positive("step", step)
-    _check_count("max_iter", max_iter, 0)
-    if not (_is_real(tol) and 0.0 <= tol < np.inf):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {callback!r}")
-    w = np.zeros(X.shape[1]) if coef_init is None else np.array(coef_init, dtype=np.float64)
-    if w.shape != (X.shape[1],) or not np.isfinite(w).all():
-        raise ValueError(f"coef_init must be {X.shape[1]} finite values, got shape {w.shape}")
-    b = intercept_init
-    if not (_is_real(b) and np.isfinite(b)) or (b != 0.0 and not fit_intercept):
-        raise ValueError(f"intercept_init must be a finite number, and 0 without fit_intercept, "
-                         f"got {intercept_init!r}")
-    b = float(b)
 
     if step is None:
         L = lipschitz(X, loss, C, n_iter=1000, fit_intercept=fit_intercept)
