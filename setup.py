@@ -21,7 +21,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["openmp_info", "rng", "sgd", "svi", "envs", "a2c", "hsa2c", "prox", "bcd"]
+KERNELS = ["openmp_info", "rng", "sgd", "svi", "envs", "a2c", "hsa2c", "prox", "bcd", "natural"]
 # envs: Gymnasium's arithmetic exactly (no fused multiply-adds); a2c: no trapping math and no
 # errno, so that GCC may vectorise mlp.h's tanh (its selects would otherwise be branches) and
 # the optimizers' square roots (no call to set errno)
