@@ -24,7 +24,7 @@ def solved():
     ("n_steps", 0), ("n_steps", 2.5), ("gamma", 1.5), ("gae_lambda", -0.1), ("ent_coef", -1.0),
     ("vf_coef", float("nan")), ("max_grad_norm", 0.0), ("rms_prop_eps", -1e-5),
     ("use_rms_prop", "yes"), ("normalize_advantage", 1), ("n_envs", 0), ("n_threads", 0), ("seed", -1),
-    ("verbose", -1), ("step_policy", "sometimes"), ("exchange", "gossip"), ("max_seconds", 0),
+    ("verbose", -1), ("step_policy", "sometimes"), ("exchange", "carrier_pigeon"), ("max_seconds", 0),
     ("shared_optimizer_stats", "no")])
 def test_bad_parameters_name_themselves(name, value):
     with pytest.raises(ValueError, match=name):

@@ -81,8 +81,8 @@ def check_train_args(args, root=True):
     if args.task == "a2c":
         if given(args, "max_updates"):
             raise UsageError("a2c counts its budget in env steps: use --timesteps")
-        if given(args, "step_policy") and args.step_policy != "none" and args.exchange == "allreduce":
-            raise UsageError("--step-policy scales asynchronous pushes; --exchange allreduce has no delays")
+        if given(args, "step_policy") and args.step_policy != "none" and args.exchange != "server":
+            raise UsageError(f"--step-policy scales asynchronous pushes; --exchange {args.exchange} has no delays")
         return
     if args.task == "lda":
         _needs(args, "vocab", "corpus", "the generated corpus has no vocabulary file")

@@ -9,6 +9,8 @@ that apply only with another one (``--vocab`` with ``--corpus``) are refused in
 import argparse
 import math
 
+from dpsgd.comm.exchange import EXCHANGES
+
 
 def _number(kind, text, ok, what):
     try:
@@ -146,9 +148,10 @@ def _add_common(p, unit, updates):
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--save", metavar="FILE", help="write the model here (.npz with JSON metadata, no pickle)")
     p.add_argument("--quiet", action="store_true", help="no progress report")
-    p.add_argument("--exchange", choices=["server", "allreduce"], default="server",
+    p.add_argument("--exchange", choices=list(EXCHANGES), default="server",
                    help="how ranks share the parameters under mpiexec: server (asynchronous, DPSGD's "
-                   "one-sided parameter server) or allreduce (synchronous averaging every round)")
+                   "one-sided parameter server), allreduce (synchronous averaging every round) or gossip "
+                   "(D-PSGD: every round each rank averages with its neighbours in an exponential graph)")
     p.add_argument("--max-seconds", type=positive_float, metavar="S",
                    help="stop after this many seconds (all ranks together)")
     p.add_argument("--max-updates", type=positive_int, metavar="N",

@@ -20,8 +20,10 @@ from dpsgd.comm.exchange import Exchange
 _CONTRIBUTED, _STOP, _UPDATES, _STEPS = range(4)
 
 
-class AllreduceExchange(Exchange):
-    """The exchange interface (see :mod:`dpsgd.comm.exchange`) by synchronous averaging.
+class ReplicaExchange(Exchange):
+    """What the synchronous exchanges share: every rank holds a copy of the parameters, takes
+    part in every round, and counts the rounds, updates and steps that every rank agreed on
+    (``_count``). Subclasses define ``push``, ``skip`` and ``final``.
 
     Parameters
     ----------
@@ -30,28 +32,48 @@ class AllreduceExchange(Exchange):
     initial : array, optional
         Rank 0's initial parameters, broadcast.
     row_size : int
+    agree : tuple, optional
+        More settings every rank must share (checked with the sizes).
     """
 
     synchronous = True
-    sparse_share = 0.0  # the Allreduce moves the whole vector
+    sparse_share = 0.0  # a round moves the whole vector
 
-    def __init__(self, topology, size, *, initial=None, row_size=1):
+    def __init__(self, topology, size, *, initial=None, row_size=1, agree=()):
         from mpi4py import MPI  # comm/ is the only package that imports mpi4py
 
         self._MPI = MPI
         self.comm = topology.comm
         self.rank, self.ranks = topology.rank, topology.ranks
         self.size, self.row_size = int(size), int(row_size)
-        sizes = self.comm.allgather((self.size, self.row_size))
-        if len(set(sizes)) != 1:
-            raise ValueError(f"ranks disagree on the parameter size (size, row_size): {sizes}")
+        settings = self.comm.allgather((self.size, self.row_size, *agree))
+        if len(set(settings)) != 1:
+            raise ValueError(f"ranks disagree on the parameter size (size, row_size, ...): {settings}")
         start = self.comm.bcast(None if initial is None else np.asarray(initial, np.float64), root=0)
         self._params = np.zeros(self.size) if start is None else np.array(start, dtype=np.float64)
-        self._send = np.zeros(self.size + 4)
-        self._sum = np.empty(self.size + 4)
         self._clock = self._updates = 0
         self._step_sum = 0.0
         self._stop = self._want_stop = False
+
+    def _change_values(self, change):
+        """A pushed change as the whole vector, checked finite."""
+        values = change.values if isinstance(change, Dense) else change.dense(self.size, self.row_size)
+        if not np.all(np.isfinite(values)):
+            raise ValueError("the change contains NaN or infinity: refusing to push it")
+        return values
+
+    def _tail(self, cells, contributed, step, updates):
+        """Fill the four count cells a rank adds to a round's reduction."""
+        cells[_CONTRIBUTED], cells[_STOP], cells[_UPDATES], cells[_STEPS] = contributed, self._want_stop, updates, step
+
+    def _count(self, totals):
+        """Count a round from the four cells summed over the ranks; returns its version."""
+        version = self._clock
+        self._clock += 1
+        self._updates += int(round(totals[_UPDATES]))
+        self._step_sum += float(totals[_STEPS])
+        self._stop = self._stop or totals[_STOP] > 0
+        return version
 
     def pull(self, out=None):
         if out is None:
@@ -66,39 +88,9 @@ class AllreduceExchange(Exchange):
             values = out
         return values, self._clock
 
-    def push(self, change, *, step=0.0, updates=1):
-        """Average ``change`` with the other ranks' (collective); returns the version."""
-        values = change.values if isinstance(change, Dense) else change.dense(self.size, self.row_size)
-        if not np.all(np.isfinite(values)):
-            raise ValueError("the change contains NaN or infinity: refusing to push it")
-        self._send[:self.size] = values
-        return self._reduce(contributed=1.0, step=step, updates=updates)
-
-    def skip(self):
-        """Take part in a round without a change (collective)."""
-        self._send[:self.size] = 0.0
-        return self._reduce(contributed=0.0, step=0.0, updates=0)
-
-    def _reduce(self, contributed, step, updates):
-        tail = self._send[self.size:]
-        tail[_CONTRIBUTED], tail[_STOP], tail[_UPDATES], tail[_STEPS] = contributed, self._want_stop, updates, step
-        self.comm.Allreduce(self._send, self._sum, op=self._MPI.SUM)
-        total = self._sum[self.size:]
-        if total[_CONTRIBUTED]:
-            self._params += self._sum[:self.size] / total[_CONTRIBUTED]
-        version = self._clock
-        self._clock += 1
-        self._updates += int(round(total[_UPDATES]))
-        self._step_sum += float(total[_STEPS])
-        self._stop = self._stop or total[_STOP] > 0
-        return version
-
     def agree_rounds(self, rounds):
         """The most rounds of any rank: every rank takes part in every round (collective)."""
         return self.comm.allreduce(rounds, op=self._MPI.MAX)
-
-    def final(self, out=None):
-        return self.pull(out)
 
     def clock(self):
         return self._clock
@@ -110,12 +102,43 @@ class AllreduceExchange(Exchange):
         return self._step_sum
 
     def ticket(self):
-        """The index of the round's step: the same on every rank (one averaged step a round)."""
+        """The index of the round's step: the same on every rank (one step a round)."""
         return self._clock
 
     def request_stop(self):
-        """Ask to stop; every rank sees it after the next round's Allreduce."""
+        """Ask to stop; every rank sees it after the next round."""
         self._want_stop = True
 
     def stop_requested(self):
         return self._stop
+
+
+class AllreduceExchange(ReplicaExchange):
+    """The exchange interface (see :mod:`dpsgd.comm.exchange`) by synchronous averaging
+    (parameters as :class:`ReplicaExchange`)."""
+
+    def __init__(self, topology, size, *, initial=None, row_size=1):
+        super().__init__(topology, size, initial=initial, row_size=row_size)
+        self._send = np.zeros(self.size + 4)
+        self._sum = np.empty(self.size + 4)
+
+    def push(self, change, *, step=0.0, updates=1):
+        """Average ``change`` with the other ranks' (collective); returns the version."""
+        self._send[:self.size] = self._change_values(change)
+        return self._reduce(contributed=1.0, step=step, updates=updates)
+
+    def skip(self):
+        """Take part in a round without a change (collective)."""
+        self._send[:self.size] = 0.0
+        return self._reduce(contributed=0.0, step=0.0, updates=0)
+
+    def _reduce(self, contributed, step, updates):
+        self._tail(self._send[self.size:], contributed, step, updates)
+        self.comm.Allreduce(self._send, self._sum, op=self._MPI.SUM)
+        total = self._sum[self.size:]
+        if total[_CONTRIBUTED]:
+            self._params += self._sum[:self.size] / total[_CONTRIBUTED]
+        return self._count(total)
+
+    def final(self, out=None):
+        return self.pull(out)

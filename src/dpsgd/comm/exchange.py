@@ -23,7 +23,8 @@ An exchange shares a problem's parameters between workers. Every exchange has:
   ``close()``; each is a context manager.
 
 The kinds: ``"server"`` (:mod:`dpsgd.comm.server`, DPSGD's asynchronous parameter server),
-``"allreduce"`` (:mod:`dpsgd.comm.allreduce`, synchronous averaging) and, in one process,
+``"allreduce"`` (:mod:`dpsgd.comm.allreduce`, synchronous averaging), ``"gossip"``
+(:mod:`dpsgd.comm.gossip`, D-PSGD: synchronous averaging with graph neighbours) and, in one process,
 :mod:`dpsgd.comm.local`.
 """
 
@@ -31,7 +32,7 @@ import contextlib
 
 from dpsgd.comm.codecs import Dense, Rows, Sparse
 
-EXCHANGES = ("server", "allreduce")
+EXCHANGES = ("server", "allreduce", "gossip")
 
 
 # Between machines a sparse change moves fewer bytes than the dense vector while its entries
@@ -134,7 +135,7 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
 
     Parameters
     ----------
-    kind : {'server', 'allreduce'}
+    kind : {'server', 'allreduce', 'gossip'}
         Ignored in one process, which always uses :class:`dpsgd.comm.local.LocalExchange`.
     topology : dpsgd.comm.topology.Topology
     size : int
@@ -153,6 +154,10 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
         from dpsgd.comm.allreduce import AllreduceExchange
 
         return AllreduceExchange(topology, size, initial=initial, row_size=row_size)
+    if kind == "gossip":
+        from dpsgd.comm.gossip import GossipExchange
+
+        return GossipExchange(topology, size, initial=initial, row_size=row_size)
     from dpsgd.comm.server import ServerExchange
 
     return ServerExchange(topology, size, initial=initial, row_size=row_size)

@@ -105,8 +105,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         split topics have too few passes left to recover), see
         bench/lda_quality.py. With ``comm``, the first rank that has documents
         re-seeds the global topics at the end of its passes while the others go
-        on; not with ``exchange='allreduce'`` (the correction would be averaged
-        over the ranks, so divided).
+        on; only with ``exchange='server'`` (elsewhere the correction would be
+        averaged over the ranks, so divided).
     random_state : int, RandomState or None
         Seeds the initial topics, the order and the E-steps' starting points.
     verbose : int, default=0
@@ -118,13 +118,16 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         round (see :mod:`dpsgd.tasks.lda_problem`). ``total_samples`` is the whole
         corpus. A rank may pass no documents (it then only takes part in the exchange:
         with the server, rank 0 hosts the window). Every rank ends with the same topics.
-    exchange : {'server', 'allreduce'}, default='server'
+    exchange : {'server', 'allreduce', 'gossip'}, default='server'
         How the ranks of ``comm`` share the topics. 'server': DPSGD's asynchronous
         parameter server on an MPI one-sided window; each rank adds its global steps to
         the one topic matrix without waiting for the others, and a step moves only the
         rows of its minibatch's words. 'allreduce': synchronous averaging; every round
         the ranks average their steps (one global step on the union of their
-        minibatches). Ignored without ``comm``.
+        minibatches). 'gossip': D-PSGD (:mod:`dpsgd.comm.gossip`); every round each rank
+        takes its step on its own topics, then averages them with its neighbours'
+        in an exponential graph; the ranks' average at the end is the model.
+        Ignored without ``comm``.
     warm_start : bool, default=False
         ``fit`` continues from the fitted ``components_`` and step count (e.g. a
         model from :func:`dpsgd.load_model`, or a checkpoint) instead of starting afresh.
@@ -228,8 +231,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         if self.comm is not None and self.evaluate_every > 0:
             raise ValueError("evaluate_every cannot be used with comm: the ranks step asynchronously and "
                              "would not stop together; use max_seconds, max_updates or a callback")
-        if self.comm is not None and self.exchange == "allreduce" and self.reseed_topics:
-            raise ValueError("reseed_topics cannot be used with exchange='allreduce': the re-seeding "
+        if self.comm is not None and self.exchange != "server" and self.reseed_topics:
+            raise ValueError(f"reseed_topics cannot be used with exchange={self.exchange!r}: the re-seeding "
                              "rank's correction would be averaged with the other ranks' steps, so divided "
                              "by their number; use exchange='server'")
         self.doc_topic_prior_ = 1.0 / self.n_components if self.doc_topic_prior is None else float(self.doc_topic_prior)

@@ -1,0 +1,59 @@
+"""The gossip exchange (D-PSGD, dpsgd.comm.gossip): its graphs, its averaging across real
+ranks, and the estimators over it."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_mpi
+
+from dpsgd.comm.gossip import GRAPHS, neighbours
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+@pytest.mark.parametrize("ranks", [1, 2, 3, 4, 5, 8, 16, 64])
+def test_graphs_are_regular_and_consistent(graph, ranks):
+    """Every rank has as many in- as out-neighbours, never itself, the same number as every
+    other rank (so uniform weights make W doubly stochastic), and j sends to i exactly when i
+    receives from j."""
+    sides = [neighbours(graph, r, ranks) for r in range(ranks)]
+    degrees = {len(s) for ins, outs in sides for s in (ins, outs)}
+    assert len(degrees) == 1
+    for r, (ins, outs) in enumerate(sides):
+        assert r not in ins and r not in outs and len(set(ins)) == len(ins)
+        assert all(r in sides[j][1] for j in ins) and all(r in sides[j][0] for j in outs)
+    W = np.eye(ranks)
+    for r, (ins, _) in enumerate(sides):
+        W[r, ins] = 1.0
+    W /= W.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(W.sum(axis=0), 1.0)  # doubly stochastic: the average is kept
+    if ranks > 1:  # connected: the averaging reaches consensus
+        assert np.sort(np.abs(np.linalg.eigvals(W)))[-2] < 1.0 - 1e-9
+    expected = 2 if graph == "ring" and ranks > 2 else (ranks - 1).bit_length() if graph == "exponential" else ranks - 1
+    assert degrees == {expected}
+
+
+def test_unknown_graph():
+    with pytest.raises(ValueError, match="graph must be one of"):
+        neighbours("star", 0, 4)
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_gossip_keeps_the_average_across_ranks(graph):
+    out = run_mpi("gossip.py", 4, graph, 30, timeout=120)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["average_kept"] < 1e-10, found
+    if out.ranks > 1:
+        assert found["spread_before"] > 0.1 and found["spread_after"] < 1e-6 * found["spread_before"], found
+    assert found["final_is_the_average"] < 1e-12 and found["same_final"]
+    clock, updates, steps = found["counts"]
+    assert clock == 30 + 60 and updates == found["expected_updates"] == steps
+
+
+def test_cli_trains_over_gossip(tmp_path):
+    out = run_mpi("dpsgd", 4, "train", "linear", "--epochs", 2, "--threads", 1, "--exchange", "gossip",
+                  "--save", tmp_path / "model.npz", "--quiet", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"{out.ranks} ranks (gossip)" in out.stdout
+    assert (tmp_path / "model.npz").exists()
