@@ -2,9 +2,11 @@
 
 - :mod:`~dpsgd.comm.exchange`: the exchange interface and :func:`open_exchange`; the kinds
   are :mod:`~dpsgd.comm.server` (asynchronous parameter server on an RMA window),
-  :mod:`~dpsgd.comm.allreduce` (synchronous averaging) and :mod:`~dpsgd.comm.local`
-  (one process, no MPI);
-- :mod:`~dpsgd.comm.codecs`: what a push carries (dense, rows, sparse);
+  :mod:`~dpsgd.comm.allreduce` (synchronous averaging), :mod:`~dpsgd.comm.gossip`
+  (D-PSGD: averaging with graph neighbours) and :mod:`~dpsgd.comm.local` (one process, no MPI);
+- :mod:`~dpsgd.comm.codecs`: what a push carries (dense, rows, sparse) and its byte count, and
+  natural compression of any of them (:mod:`dpsgd._kernels.natural`; not yet moved by an
+  exchange);
 - :mod:`~dpsgd.comm.window`: the RMA window itself (``ParameterWindow``) and its one-process
   twin (``LocalWindow``);
 - :mod:`~dpsgd.comm.topology`: ranks, threads per rank, rank seeds, and the collectives
