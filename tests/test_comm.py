@@ -116,7 +116,8 @@ def a9a_one_process(a9a):
 # exchange='allreduce' (local SGD, changes of 1,024 steps averaged): 0.3252 and 0.3247 against
 # one process's 0.3245 and 0.3246 (seeds 0, 1). exchange='gossip' with 4 ranks (with 2 or 3 the
 # exponential graph is complete and gossip is allreduce): 0.3270, 0.3251, 0.3278 (seeds 0-2; the
-# rounds are synchronous, so the same every run).
+# rounds are synchronous, so the same every run). exchange='async_gossip' with 4 ranks: 0.3250-0.3257
+# with 'budget', 0.3245-0.3246 with 'none' (seeds 0-2).
 # Measured (24 runs of each seed set, half with a `yes` process busy on one of the 2 cores;
 # one process's mean over seeds 0-2: 0.3244): 3 ranks, budget, 1,024: single runs 0.3242-0.3263
 # (at most 1.006x); 2 ranks, none, 256: 0.3246-0.3268 (at most 1.007x); medians of 3 seeds at
@@ -125,7 +126,8 @@ def a9a_one_process(a9a):
 @pytest.mark.parametrize("ranks,policy,sync_every,exchange", [(3, "budget", 1024, "server"),
                                                              (2, "none", 256, "server"),
                                                              (3, "budget", 1024, "allreduce"),
-                                                             (4, "none", 1024, "gossip")])
+                                                             (4, "none", 1024, "gossip"),
+                                                             (4, "budget", 1024, "async_gossip")])
 def test_distributed_linear_reaches_single_process_loss(a9a_one_process, ranks, policy, sync_every, exchange):
     results = []
     for seed in range(3):
@@ -139,7 +141,8 @@ def test_distributed_linear_reaches_single_process_loss(a9a_one_process, ranks, 
     assert all(len(r["delays"]) == out.ranks and all(d["pushes"] > 0 for d in r["delays"]) for r in results)
     for d in (d for r in results for d in r["delays"]):
         assert sum(d["delay_histogram"]) == d["pushes"] and len(d["delay_histogram"]) == d["delay_max"] + 1
-        assert exchange == "server" or d["delay_max"] == 0  # synchronous: every rank in the same round
+        assert exchange in ("server", "async_gossip") or d["delay_max"] == 0  # synchronous: every rank
+        # in the same round
 
 
 def test_distributed_rejects_l1():

@@ -57,3 +57,17 @@ def test_cli_trains_over_gossip(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"{out.ranks} ranks (gossip)" in out.stdout
     assert (tmp_path / "model.npz").exists()
+
+
+def test_async_gossip_averages_whole_pairs_across_ranks():
+    """AD-PSGD's pairwise averages are atomic: in the order they were applied, every average
+    read of each row exactly what the previous one touching it left (without the row mutexes
+    the chain breaks), and the copies sum to the start times the ranks plus every change."""
+    out = run_mpi("async_gossip.py", 4, 200, timeout=120)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["sum_error"] < 1e-9 and found["versions_unique"] and found["same_final"], found
+    assert found["pairs_whole"] and found["averages"] == (found["pushes"] if out.ranks > 1 else 0), found
+    assert found["clock"] == found["pushes"]
+    if out.ranks > 1:
+        assert found["spread_before"] > 0.5 and found["spread_after"] < 1e-3 * found["spread_before"], found

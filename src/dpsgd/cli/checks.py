@@ -10,6 +10,7 @@ import zipfile
 import zlib
 
 from dpsgd.cli.parser import given
+from dpsgd.comm.exchange import SYNCHRONOUS
 
 
 class UsageError(ValueError):
@@ -81,7 +82,7 @@ def check_train_args(args, root=True):
     if args.task == "a2c":
         if given(args, "max_updates"):
             raise UsageError("a2c counts its budget in env steps: use --timesteps")
-        if given(args, "step_policy") and args.step_policy != "none" and args.exchange != "server":
+        if given(args, "step_policy") and args.step_policy != "none" and args.exchange in SYNCHRONOUS:
             raise UsageError(f"--step-policy scales asynchronous pushes; --exchange {args.exchange} has no delays")
         return
     if args.task == "lda":

@@ -150,8 +150,9 @@ def _add_common(p, unit, updates):
     p.add_argument("--quiet", action="store_true", help="no progress report")
     p.add_argument("--exchange", choices=list(EXCHANGES), default="server",
                    help="how ranks share the parameters under mpiexec: server (asynchronous, DPSGD's "
-                   "one-sided parameter server), allreduce (synchronous averaging every round) or gossip "
-                   "(D-PSGD: every round each rank averages with its neighbours in an exponential graph)")
+                   "one-sided parameter server), allreduce (synchronous averaging every round), gossip "
+                   "(D-PSGD: every round each rank averages with its neighbours in an exponential graph) or "
+                   "async_gossip (AD-PSGD: each rank averages with one neighbour at a time, nobody waits)")
     p.add_argument("--max-seconds", type=positive_float, metavar="S",
                    help="stop after this many seconds (all ranks together)")
     p.add_argument("--max-updates", type=positive_int, metavar="N",

@@ -3,7 +3,8 @@
 - :mod:`~dpsgd.comm.exchange`: the exchange interface and :func:`open_exchange`; the kinds
   are :mod:`~dpsgd.comm.server` (asynchronous parameter server on an RMA window),
   :mod:`~dpsgd.comm.allreduce` (synchronous averaging), :mod:`~dpsgd.comm.gossip`
-  (D-PSGD: averaging with graph neighbours) and :mod:`~dpsgd.comm.local` (one process, no MPI);
+  (D-PSGD: averaging with graph neighbours), :mod:`~dpsgd.comm.async_gossip` (AD-PSGD: atomic
+  pairwise averages, nobody waiting) and :mod:`~dpsgd.comm.local` (one process, no MPI);
 - :mod:`~dpsgd.comm.codecs`: what a push carries (dense, rows, sparse) and its byte count, and
   natural compression of any of them (:mod:`dpsgd._kernels.natural`; not yet moved by an
   exchange);

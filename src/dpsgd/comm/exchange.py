@@ -24,7 +24,9 @@ An exchange shares a problem's parameters between workers. Every exchange has:
 
 The kinds: ``"server"`` (:mod:`dpsgd.comm.server`, DPSGD's asynchronous parameter server),
 ``"allreduce"`` (:mod:`dpsgd.comm.allreduce`, synchronous averaging), ``"gossip"``
-(:mod:`dpsgd.comm.gossip`, D-PSGD: synchronous averaging with graph neighbours) and, in one process,
+(:mod:`dpsgd.comm.gossip`, D-PSGD: synchronous averaging with graph neighbours),
+``"async_gossip"`` (:mod:`dpsgd.comm.async_gossip`, AD-PSGD: atomic pairwise averages with one
+neighbour at a time, nobody waiting) and, in one process,
 :mod:`dpsgd.comm.local`.
 """
 
@@ -32,7 +34,9 @@ import contextlib
 
 from dpsgd.comm.codecs import Dense, Rows, Sparse
 
-EXCHANGES = ("server", "allreduce", "gossip")
+EXCHANGES = ("server", "allreduce", "gossip", "async_gossip")
+# the exchanges whose rounds every rank takes together: no delays to adapt steps to
+SYNCHRONOUS = ("allreduce", "gossip")
 
 
 # Between machines a sparse change moves fewer bytes than the dense vector while its entries
@@ -135,7 +139,7 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
 
     Parameters
     ----------
-    kind : {'server', 'allreduce', 'gossip'}
+    kind : {'server', 'allreduce', 'gossip', 'async_gossip'}
         Ignored in one process, which always uses :class:`dpsgd.comm.local.LocalExchange`.
     topology : dpsgd.comm.topology.Topology
     size : int
@@ -158,6 +162,10 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
         from dpsgd.comm.gossip import GossipExchange
 
         return GossipExchange(topology, size, initial=initial, row_size=row_size)
+    if kind == "async_gossip":
+        from dpsgd.comm.async_gossip import AsyncGossipExchange
+
+        return AsyncGossipExchange(topology, size, initial=initial, row_size=row_size)
     from dpsgd.comm.server import ServerExchange
 
     return ServerExchange(topology, size, initial=initial, row_size=row_size)

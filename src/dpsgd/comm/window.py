@@ -17,7 +17,8 @@ Interface (both classes):
   the index of the global step it is computing before it pushes it).
 - ``request_stop()`` / ``stop_requested()``: a flag any worker can raise and every
   worker reads (a global budget of updates or seconds, or an early stop).
-- ``lock()`` / ``unlock()``: a mutex every worker shares, for a read-modify-write of the
+- ``lock()`` / ``unlock()`` (``ParameterWindow``: ``lock(which)``, one of ``mutexes``): a
+  mutex every worker shares, for a read-modify-write of the
   parameters that must not interleave with another's (PIAG's master step, taken by the
   worker that pushes: :mod:`dpsgd.tasks.piag`); pushes and pulls do not take it.
 - ``publish_read()`` / ``retire_read()`` / ``oldest_read()``: each worker's read in flight
@@ -202,9 +203,13 @@ class ParameterWindow:
     row_size : int, default=1
         Length of a row for ``push_rows`` / ``pull_rows``; must divide ``size``. Shards
         hold whole rows.
+    mutexes : int, default=1
+        Mutexes for ``lock(which)`` / ``unlock(which)`` (asynchronous gossip locks a pair of
+        ranks' copies with one each).
     """
 
-    def __init__(self, comm, size, *, initial=None, sharded=False, sparse_method="indexed", row_size=1):
+    def __init__(self, comm, size, *, initial=None, sharded=False, sparse_method="indexed", row_size=1,
+                 mutexes=1):
         from mpi4py import MPI  # the only place dpsgd needs MPI
 
         self._MPI = MPI
@@ -227,7 +232,11 @@ class ParameterWindow:
         local = int(self._bounds[rank + 1] - self._bounds[rank])
         self._win = MPI.Win.Allocate(local * 8, 8, comm=comm)
         self._rank, self._n_reads = rank, nranks
-        cells = _READS + 2 * nranks
+        if int(mutexes) < 1:
+            raise ValueError(f"mutexes must be >= 1, got {mutexes}")
+        # mutex 0 is the cell _MUTEX, the others follow the reads
+        self._mutex_cells = [_MUTEX] + [_READS + 2 * nranks + m for m in range(int(mutexes) - 1)]
+        cells = _READS + 2 * nranks + int(mutexes) - 1
         self._counters = MPI.Win.Allocate(8 * cells if rank == 0 else 0, 8, comm=comm)  # _CLOCK ...
         if local:
             block = np.frombuffer(self._win.tomemory(), dtype=np.float64)
@@ -238,7 +247,8 @@ class ParameterWindow:
             comm.bcast(None if initial is None else np.asarray(initial, np.float64), root=0)
         if rank == 0:
             np.frombuffer(self._counters.tomemory(), dtype=np.int64)[:_READS] = 0
-            np.frombuffer(self._counters.tomemory(), dtype=np.float64)[_READS:] = np.inf
+            np.frombuffer(self._counters.tomemory(), dtype=np.float64)[_READS:_READS + 2 * nranks] = np.inf
+            np.frombuffer(self._counters.tomemory(), dtype=np.int64)[_READS + 2 * nranks:] = 0
         comm.Barrier()
         self._win.Lock_all()
         self._counters.Lock_all()
@@ -324,23 +334,24 @@ class ParameterWindow:
         self._counters.Flush(0)
         return int(old[0])
 
-    def lock(self):
-        """Take the mutex: a compare-and-swap of rank 0's mutex cell from 0 to 1, retried
+    def lock(self, which=0):
+        """Take mutex ``which``: a compare-and-swap of its cell on rank 0 from 0 to 1, retried
         (yielding, then sleeping) until it succeeds."""
+        cell = self._mutex_cells[which]
         zero, result = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
         tries = 0
         while True:
-            self._counters.Compare_and_swap(self._one, zero, result, 0, _MUTEX)
+            self._counters.Compare_and_swap(self._one, zero, result, 0, cell)
             self._counters.Flush(0)
             if result[0] == 0:
                 return
             tries += 1
             time.sleep(0 if tries <= _MUTEX_YIELDS else _MUTEX_SLEEP)
 
-    def unlock(self):
-        """Release the mutex; the holder's pushes were flushed before (they complete in
+    def unlock(self, which=0):
+        """Release mutex ``which``; the holder's pushes were flushed before (they complete in
         :meth:`push`), so the next holder's pulls see them."""
-        self._counter(_MUTEX, self._MPI.REPLACE, value=0)
+        self._counter(self._mutex_cells[which], self._MPI.REPLACE, value=0)
 
     def publish_read(self):
         """Publish that this rank begins a read: the clock and the step sum (an agreeing pair

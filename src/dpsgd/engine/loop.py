@@ -42,7 +42,7 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     problem : dpsgd.engine.Problem
     topology : dpsgd.comm.topology.Topology
         The ranks (one process when it has no communicator).
-    exchange : {'server', 'allreduce', 'gossip'} or an exchange, default='server'
+    exchange : {'server', 'allreduce', 'gossip', 'async_gossip'} or an exchange, default='server'
         How the ranks share the parameters (one process always uses the in-process one).
         An exchange object already open (e.g. a test's) is used as it is and left open.
     policy : dpsgd.stepsize policy, optional

@@ -177,10 +177,11 @@ class A2C(BaseEstimator):
         HSA2C across the ranks of ``comm``: each rank runs ``n_threads`` threads with their
         own environments and exchanges its changes to the actor-critic through the engine;
         ``total_timesteps`` counts the steps of every rank.
-    exchange : {'server', 'allreduce', 'gossip'}, default='server'
+    exchange : {'server', 'allreduce', 'gossip', 'async_gossip'}, default='server'
         How the ranks share the parameters: DPSGD's asynchronous server, synchronous
-        averaging of each round's changes, or D-PSGD's averaging with graph neighbours
-        (:mod:`dpsgd.comm.gossip`). Ignored without ``comm``.
+        averaging of each round's changes, D-PSGD's averaging with graph neighbours
+        (:mod:`dpsgd.comm.gossip`) or AD-PSGD's asynchronous pairwise averages
+        (:mod:`dpsgd.comm.async_gossip`). Ignored without ``comm``.
     step_policy : {None, 'budget', 'fixed_or_skip'} or a dpsgd.stepsize policy, default=None
         Scales each rank's pushed change by its measured delay (asynchronous server only).
         None adds the changes as they are, as A3C's workers do.

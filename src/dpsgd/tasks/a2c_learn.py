@@ -194,7 +194,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         from them, as SB3's does with ``reset_num_timesteps=False``.
     comm : mpi4py communicator, optional
         Ranks that train together (each with ``n_threads`` threads); None: this process.
-    exchange : {'server', 'allreduce', 'gossip'}
+    exchange : {'server', 'allreduce', 'gossip', 'async_gossip'}
         How the ranks share the parameters (see :func:`dpsgd.engine.run`).
     policy : dpsgd.stepsize policy, optional
         Scales each rank's pushed change by its delay; None pushes them as they are (A3C).

@@ -118,7 +118,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         round (see :mod:`dpsgd.tasks.lda_problem`). ``total_samples`` is the whole
         corpus. A rank may pass no documents (it then only takes part in the exchange:
         with the server, rank 0 hosts the window). Every rank ends with the same topics.
-    exchange : {'server', 'allreduce', 'gossip'}, default='server'
+    exchange : {'server', 'allreduce', 'gossip', 'async_gossip'}, default='server'
         How the ranks of ``comm`` share the topics. 'server': DPSGD's asynchronous
         parameter server on an MPI one-sided window; each rank adds its global steps to
         the one topic matrix without waiting for the others, and a step moves only the
@@ -127,6 +127,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         minibatches). 'gossip': D-PSGD (:mod:`dpsgd.comm.gossip`); every round each rank
         takes its step on its own topics, then averages them with its neighbours'
         in an exponential graph; the ranks' average at the end is the model.
+        'async_gossip': AD-PSGD, each rank averages its topics with one neighbour's at a
+        time, without waiting (:mod:`dpsgd.comm.async_gossip`).
         Ignored without ``comm``.
     warm_start : bool, default=False
         ``fit`` continues from the fitted ``components_`` and step count (e.g. a

@@ -562,7 +562,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         the window and is a worker too, unless it passes no rows. ``max_iter`` passes over
         each rank's rows are run (``tol`` is not used); ``penalty`` must be 'l2' or None. Call
         ``dpsgd.comm.abort_on_exception()`` in MPI scripts so that a failing rank ends the job.
-    exchange : {'server', 'allreduce', 'gossip'}, default='server'
+    exchange : {'server', 'allreduce', 'gossip', 'async_gossip'}, default='server'
         How the ranks share the weights (with ``comm``). 'server': DPSGD's asynchronous
         parameter server on an MPI one-sided window, where no rank waits for another.
         'allreduce': synchronous local SGD, every rank's changes of ``sync_every`` steps
@@ -570,6 +570,9 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         'gossip': D-PSGD, each rank adds its changes to its own weights and averages them
         with its neighbours' in an exponential graph every ``sync_every`` steps
         (:mod:`dpsgd.comm.gossip`); the model is the ranks' average at the end.
+        'async_gossip': AD-PSGD, each rank averages its weights with one neighbour's at a
+        time, atomically, without waiting for the others (:mod:`dpsgd.comm.async_gossip`;
+        ``step_policy`` applies, as with the server).
     sync_every : int or 'auto', default='auto'
         Samples a rank processes between two exchanges (with ``comm``). 'auto': 32
         exchanges per pass over the rank's rows, at most 4,096 samples each (chosen on
