@@ -198,6 +198,7 @@ def test_policies_see_the_oldest_read_across_ranks(name):
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["pushes_numbered_once"] and found["tau_bounds_the_delay"] and found["tau_grows_by_at_most_one"]
     assert found["taus_are_the_policys"] and found["final_is_the_scale_sum"] < 1e-9, found
+    assert found["bytes_right"]
     assert found["window_is_the_steps_since_the_oldest_read"] < 1e-12
     assert found["largest_window_sum"] <= 1.0 + 1e-12, found
     if result.ranks > 2:  # a slow rank among fast ones: the case the oldest read is for

@@ -49,6 +49,7 @@ def test_gossip_keeps_the_average_across_ranks(graph):
     assert found["final_is_the_average"] < 1e-12 and found["same_final"]
     clock, updates, steps = found["counts"]
     assert clock == 30 + 60 and updates == found["expected_updates"] == steps
+    assert found["bytes_right"]  # the whole copy to each out-neighbour, every round
 
 
 def test_cli_trains_over_gossip(tmp_path):
@@ -67,7 +68,7 @@ def test_async_gossip_averages_whole_pairs_across_ranks():
     assert out.returncode == 0, out.stderr
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert found["sum_error"] < 1e-9 and found["versions_unique"] and found["same_final"], found
-    assert found["pairs_whole"] and found["averages"] == (found["pushes"] if out.ranks > 1 else 0), found
+    assert found["bytes_right"] and found["pairs_whole"] and found["averages"] == (found["pushes"] if out.ranks > 1 else 0), found
     assert found["clock"] == found["pushes"]
     if out.ranks > 1:
         assert found["spread_before"] > 0.5 and found["spread_after"] < 1e-3 * found["spread_before"], found

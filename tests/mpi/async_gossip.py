@@ -46,6 +46,9 @@ finals = comm.gather(final, root=0)
 all_versions = comm.gather(versions, root=0)
 averages = comm.gather(ex.averages, root=0)
 clock = ex.clock()
+# each push reads and writes both copies of its pair; each round's pull reads the own copy
+bytes_right = comm.gather(ex.bytes_sent == (rounds + 40) * 16 * n
+                          and ex.bytes_received == (rounds + 40) * 16 * n + rounds * 8 * n, root=0)
 ex.close()
 if rank == 0:
     flat = sorted(v for vs in all_versions for v in vs)
@@ -57,7 +60,7 @@ if rank == 0:
             whole &= bool(np.array_equal(read[side], last.get(row, start)))
             last[row] = read[side] + change[side]
     print(json.dumps({
-        "pairs_whole": whole, "averages": sum(map(len, averages)),
+        "pairs_whole": whole, "bytes_right": all(bytes_right), "averages": sum(map(len, averages)),
         "sum_error": float(np.abs(copies.sum(axis=0) - (start * ranks + total)).max()),
         "spread_before": before, "spread_after": after,
         "same_final": all(np.array_equal(f, finals[0]) for f in finals),

@@ -45,6 +45,8 @@ spread_after = max(comm.allgather(float(np.abs(ex.pull()[0] - mean).max())))
 final = ex.final()[0]
 finals = comm.gather(final, root=0)
 counts = (ex.clock(), ex.updates(), ex.step_sum())
+degree = len(ex._received)
+bytes_right = ex.bytes_sent == (rounds + 60) * 8 * n * degree == ex.bytes_received
 ex.close()
 if rank == 0:
     print(json.dumps({
@@ -52,5 +54,5 @@ if rank == 0:
         "spread_before": spread_before, "spread_after": spread_after,
         "final_is_the_average": float(max(np.abs(f - mean).max() for f in finals)),
         "same_final": all(np.array_equal(f, finals[0]) for f in finals),
-        "counts": counts, "expected_updates": rounds * ranks - (len(range(2, rounds, 3)) if ranks > 1 else 0),
+        "counts": counts, "bytes_right": bytes_right, "expected_updates": rounds * ranks - (len(range(2, rounds, 3)) if ranks > 1 else 0),
     }))

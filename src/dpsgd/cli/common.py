@@ -61,7 +61,8 @@ class JsonLog:
 def rounds_summary(stats):
     """The result line's part on a distributed run's delays and communication (rank 0's)."""
     return (f"delay mean {stats['delay_mean']:.2f} / p99 {stats['delay_p99']:.0f} / max "
-            f"{stats['delay_max']:.0f}, communication {stats['comm_share']:.0%} of the time (rank 0)")
+            f"{stats['delay_max']:.0f}, communication {stats['comm_share']:.0%} of the time, "
+            f"{stats['bytes_sent'] / 1e6:.3g} MB sent and {stats['bytes_received'] / 1e6:.3g} MB received (rank 0)")
 
 
 def save_then_report(estimator, save, parts):

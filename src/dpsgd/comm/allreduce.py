@@ -134,6 +134,8 @@ class AllreduceExchange(ReplicaExchange):
 
     def _reduce(self, contributed, step, updates):
         self._tail(self._send[self.size:], contributed, step, updates)
+        self.bytes_sent += 8 * self.size  # and as many received: the sum comes back
+        self.bytes_received += 8 * self.size
         self.comm.Allreduce(self._send, self._sum, op=self._MPI.SUM)
         total = self._sum[self.size:]
         if total[_CONTRIBUTED]:

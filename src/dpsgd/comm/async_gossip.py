@@ -70,6 +70,7 @@ class AsyncGossipExchange(WindowExchange):
         self.averages = [] if record else None
 
     def pull(self, out=None):
+        self.bytes_received += 8 * self.size
         values, version = self._window.pull_rows(self._own)
         if out is None:
             return values[0], version
@@ -92,8 +93,11 @@ class AsyncGossipExchange(WindowExchange):
             raise ValueError("the change contains NaN or infinity: refusing to push it")
         j = int(self._rng.choice(self._neighbours))
         if j == self.rank:  # one rank: no one to average with
+            self.bytes_sent += 8 * self.size
             return self._window.push_rows(self._own, values[None, :], step=step, updates=updates)
         pair = np.array(sorted((self.rank, j)))
+        self.bytes_received += 16 * self.size  # both copies read, both written
+        self.bytes_sent += 16 * self.size
         with self._locked(pair):
             both, _ = self._window.pull_rows(pair)
             average = 0.5 * (both[0] + both[1])

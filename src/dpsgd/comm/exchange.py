@@ -20,7 +20,9 @@ An exchange shares a problem's parameters between workers. Every exchange has:
   published; the oldest one's clock and step sum, and the step sum now: the delay the
   engine's policies see; the asynchronous exchanges only),
   ``final(out=None)`` (the parameters once every rank's pushes are in; collective), and
-  ``close()``; each is a context manager.
+  ``close()``; each is a context manager;
+- ``bytes_sent``, ``bytes_received``: the payload this rank has moved so far (parameters,
+  changes and their indices; not MPI's own headers, nor the few counters beside them).
 
 The kinds: ``"server"`` (:mod:`dpsgd.comm.server`, DPSGD's asynchronous parameter server),
 ``"allreduce"`` (:mod:`dpsgd.comm.allreduce`, synchronous averaging), ``"gossip"``
@@ -54,6 +56,7 @@ class Exchange:
     synchronous = False
     in_place = False
     sparse_share = SPARSE_SHARE
+    bytes_sent = bytes_received = 0
 
     def skip(self):
         """Take part in a round without a change: nothing to do where no rank waits for another."""

@@ -72,6 +72,8 @@ class GossipExchange(ReplicaExchange):
     def _mix(self, contributed, step, updates):
         self._tail(self._cells, contributed, step, updates)
         counting = self.comm.Iallreduce(self._cells, self._totals, op=self._MPI.SUM)
+        self.bytes_sent += self._params.nbytes * len(self._received)  # to each out-neighbour
+        self.bytes_received += self._received.nbytes
         self._graph.Neighbor_allgather(self._params, self._received)
         self._params += self._received.sum(axis=0)
         self._params *= self._weight

@@ -52,16 +52,19 @@ class ServerExchange(WindowExchange):
         return self._flat
 
     def pull(self, out=None):
+        self.bytes_received += 8 * self.size
         return self._window.pull(out)
 
     def pull_rows(self, rows, out=None):
         if rows.size > self._rows_dense * (self.size // self.row_size):
+            self.bytes_received += 8 * self.size
             flat, version = self._window.pull(self._whole())
             values = flat.reshape(-1, self.row_size)[rows]  # a copy (fancy indexing)
             if out is not None:
                 out[...] = values
                 values = out
             return values, version
+        self.bytes_received += 8 * rows.size * (self.row_size + 1)
         return self._window.pull_rows(rows, out)
 
     def push(self, change, *, step=0.0, updates=1):
@@ -73,6 +76,7 @@ class ServerExchange(WindowExchange):
             change = Dense(flat)
         elif isinstance(change, Sparse) and change.indices.size > self.sparse_share * self.size:
             change = Dense(change.dense(self.size))
+        self.bytes_sent += change.nbytes
         return self._push_change(change, step, updates)
 
     def final(self, out=None):

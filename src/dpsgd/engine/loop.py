@@ -81,6 +81,8 @@ def _run(problem, ex, policy, max_updates, max_seconds, callback):
     loop = _master_rounds if problem.exclusive else _rounds
     rounds = loop(problem, ex, own, total, policy, limits, stats, callback)
     final, version = ex.final()
+    stats.count_bytes(ex)
+    stats.consensus_distance = getattr(ex, "consensus_distance", None)
     return Result(problem.model(final, version), version, ex.updates(), rounds, stats)
 
 
@@ -125,6 +127,7 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         stats.pushes += 1
         stats.seconds_compute += (tac - toc) + (tic - start_round)
         stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
+        stats.count_bytes(ex)
         done += 1
         if callback is not None:
             callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
@@ -186,6 +189,7 @@ def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):  #
         stats.pushes += 1
         stats.seconds_compute += toc - tic
         stats.seconds_comm += time.perf_counter() - toc
+        stats.count_bytes(ex)
         done += 1
         if callback is not None:
             callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))

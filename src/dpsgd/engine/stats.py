@@ -21,6 +21,13 @@ class RoundStats:
     seconds_compute: float = 0.0
     seconds_comm: float = 0.0
     pushes: int = 0
+    bytes_sent: int = 0  # this worker's payload so far (the exchange's count)
+    bytes_received: int = 0
+    consensus_distance: float = None  # gossip's spread of the ranks' copies before the final average
+
+    def count_bytes(self, exchange):
+        """Take the exchange's counts of the bytes this worker moved."""
+        self.bytes_sent, self.bytes_received = exchange.bytes_sent, exchange.bytes_received
 
     def summary(self):
         d = np.asarray(self.delays, dtype=float)
@@ -35,4 +42,7 @@ class RoundStats:
             "compute_seconds": self.seconds_compute,
             "comm_seconds": self.seconds_comm,
             "comm_share": self.seconds_comm / total if total else 0.0,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            **({"consensus_distance": self.consensus_distance} if self.consensus_distance is not None else {}),
         }
