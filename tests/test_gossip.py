@@ -72,3 +72,44 @@ def test_async_gossip_averages_whole_pairs_across_ranks():
     assert found["clock"] == found["pushes"]
     if out.ranks > 1:
         assert found["spread_before"] > 0.5 and found["spread_after"] < 1e-3 * found["spread_before"], found
+
+
+def test_network_models():
+    from dpsgd.comm.network import PRESETS, Network, make_network
+
+    assert make_network(None) is None and make_network("1GbE") is PRESETS["1GbE"]
+    model = make_network("latency=1e-4,bandwidth=1e8,slow_rank=1,slow_factor=3")
+    assert model == Network(latency=1e-4, bandwidth=1e8, slow_rank=1, slow_factor=3.0)
+    assert model.describe() == "latency=0.0001,bandwidth=100000000.0,slow_rank=1,slow_factor=3.0"
+    assert make_network({"latency": 0.5}) == Network(latency=0.5)
+    for bad, match in [("2GbE", "must be one of"), ("speed=3", "unknown network field"), ({"lag": 1}, "unknown"),
+                       ("latency=-1", "latency out of range"), ("slow_factor=0.5", "slow_factor"),
+                       ("latency=fast", "must be a number"), (3, "must be None"), ({"slow_rank": -1}, "slow_rank")]:
+        with pytest.raises(ValueError, match=match):
+            make_network(bad)
+
+
+def test_simulated_network_adds_latency_bandwidth_and_a_straggler():
+    """Over 2 real ranks of the server, 1 MB/s and 2 ms a message: each round's pull and push
+    of 100 doubles adds 2 x (2 ms + 0.8 ms); rank 1 is 4x slower at computing. The seconds
+    added are in the statistics, and the model in the log."""
+    out = run_mpi("network.py", 2, timeout=120)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    for rank in found:
+        expected = rank["pushes"] * 2 * (2e-3 + 800 / 1e6) + (3 * rank["compute"] if rank["slow"] else 0.0)
+        assert rank["network_seconds"] == pytest.approx(expected, rel=0.02), found
+        assert rank["network"] == "latency=0.002,bandwidth=1000000.0,slow_rank=1,slow_factor=4.0"
+        assert rank["seconds"] >= rank["network_seconds"]
+
+
+def test_cli_refuses_a_network_without_ranks(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "dpsgd", "train", "linear", "--network", "1GbE", "--quiet"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--network models the links between ranks" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "dpsgd", "train", "linear", "--network", "2GbE"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "must be one of" in out.stderr

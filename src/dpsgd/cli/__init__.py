@@ -48,7 +48,8 @@ def _run(args, comm):
             from dpsgd.cli.prox import train_prox
 
             return train_prox(args, comm)
-        check_train_args(args, root=Topology(comm).is_root)
+        topology = Topology(comm)
+        check_train_args(args, root=topology.is_root, distributed=topology.distributed)
         if args.task == "lda":
             from dpsgd.cli.lda import train_lda
 

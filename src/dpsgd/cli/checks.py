@@ -67,11 +67,13 @@ def _needs(args, option, other, reason):
         raise UsageError(f"--{option.replace('_', '-')} needs --{other.replace('_', '-')}: {reason}")
 
 
-def check_train_args(args, root=True):
+def check_train_args(args, root=True, distributed=False):
     """Refuse options that would be ignored, and unusable paths, before any work.
 
     Output paths are checked where they are written: on rank 0 (``root``)."""
     _needs(args, "checkpoint_every", "checkpoint", "it sets how often the checkpoint is written")
+    if given(args, "network") and not distributed:
+        raise UsageError("--network models the links between ranks: run under mpiexec with 2 ranks or more")
     for option in ("save", "checkpoint", "log_json"):
         if root:
             check_output("--" + option.replace("_", "-"), getattr(args, option))

@@ -47,6 +47,17 @@ def positive_float(text):
     return _number(float, text, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
+def network_model(text):
+    """A network model: a preset ("10GbE", "1GbE") or "field=value,..." (argparse type)."""
+    from dpsgd.comm.network import make_network
+
+    try:
+        make_network(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def rate_or_schedule(text):
     """A positive step size, or RL-Zoo's linear schedule "lin_<positive number>" (argparse type)."""
     if text.startswith("lin_"):
@@ -153,6 +164,10 @@ def _add_common(p, unit, updates):
                    "one-sided parameter server), allreduce (synchronous averaging every round), gossip "
                    "(D-PSGD: every round each rank averages with its neighbours in an exponential graph) or "
                    "async_gossip (AD-PSGD: each rank averages with one neighbour at a time, nobody waits)")
+    p.add_argument("--network", type=network_model, metavar="MODEL",
+                   help="under mpiexec, run as over a cluster's network: 10GbE, 1GbE, or fields such as "
+                   "latency=1e-4,bandwidth=1.25e8,slow_rank=1,slow_factor=3 (seconds, bytes/s; the seconds "
+                   "added are in the log)")
     p.add_argument("--max-seconds", type=positive_float, metavar="S",
                    help="stop after this many seconds (all ranks together)")
     p.add_argument("--max-updates", type=positive_int, metavar="N",

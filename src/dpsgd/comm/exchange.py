@@ -137,7 +137,7 @@ def check_exchange(kind):
         raise ValueError(f"exchange must be one of {list(EXCHANGES)}, got {kind!r}")
 
 
-def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True):
+def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True, network=None):
     """An exchange of ``size`` parameters between the ranks of ``topology``.
 
     Parameters
@@ -151,12 +151,26 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
     row_size : int, default=1
     in_place : bool, default=True
         For one process: lend the parameters to the local steps (see LocalExchange).
+    network : optional
+        A network model to add to the exchange across ranks (:func:`dpsgd.comm.network.make_network`
+        takes it; one process has no network).
     """
     check_exchange(kind)
+    if network is not None:
+        from dpsgd.comm.network import Simulated, make_network
+
+        model = make_network(network)
+        if topology.distributed:
+            return Simulated(_open(kind, topology, size, initial, row_size), model, topology.rank)
     if not topology.distributed:
         from dpsgd.comm.local import LocalExchange
 
         return LocalExchange(size, initial=initial, row_size=row_size, in_place=in_place)
+    return _open(kind, topology, size, initial, row_size)
+
+
+def _open(kind, topology, size, initial, row_size):
+    """The exchange ``kind`` between the ranks of ``topology`` (distributed)."""
     if kind == "allreduce":
         from dpsgd.comm.allreduce import AllreduceExchange
 

@@ -57,7 +57,7 @@ class GossipExchange(ReplicaExchange):
         self._received = np.empty((len(sources), self.size))
         self._weight = 1.0 / (len(sources) + 1)
         self._cells, self._totals = np.zeros(4), np.zeros(4)
-        self.consensus_distance = 0.0
+        self.consensus_distance = None  # set by final
 
     def push(self, change, *, step=0.0, updates=1):
         """Add ``change`` to this rank's parameters, then average with the neighbours

@@ -34,7 +34,7 @@ class Result:
 
 
 def run(problem, topology, *, exchange="server", policy=None, max_updates=None, max_seconds=None,
-        callback=None, in_place=True):
+        callback=None, in_place=True, network=None):
     """Run ``problem`` over an exchange between the ranks of ``topology``.
 
     Parameters
@@ -59,6 +59,9 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     in_place : bool, default=True
         In one process, lend the parameters to the local steps (False runs the
         distributed path: copies and pushed changes).
+    network : optional
+        Across ranks, a network model added to the exchange (latency, bandwidth, a straggler:
+        :mod:`dpsgd.comm.network`); None: the exchange as it is.
 
     Returns
     -------
@@ -67,7 +70,7 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     if not isinstance(exchange, str):
         return _run(problem, exchange, policy, max_updates, max_seconds, callback)
     with open_exchange(exchange, topology, problem.size, initial=problem.initial(), row_size=problem.row_size,
-                       in_place=in_place) as ex:
+                       in_place=in_place, network=network) as ex:
         return _run(problem, ex, policy, max_updates, max_seconds, callback)
 
 
@@ -81,8 +84,7 @@ def _run(problem, ex, policy, max_updates, max_seconds, callback):
     loop = _master_rounds if problem.exclusive else _rounds
     rounds = loop(problem, ex, own, total, policy, limits, stats, callback)
     final, version = ex.final()
-    stats.count_bytes(ex)
-    stats.consensus_distance = getattr(ex, "consensus_distance", None)
+    stats.take_counts(ex)
     return Result(problem.model(final, version), version, ex.updates(), rounds, stats)
 
 
@@ -127,7 +129,7 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         stats.pushes += 1
         stats.seconds_compute += (tac - toc) + (tic - start_round)
         stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
-        stats.count_bytes(ex)
+        stats.take_counts(ex)
         done += 1
         if callback is not None:
             callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
@@ -189,7 +191,7 @@ def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):  #
         stats.pushes += 1
         stats.seconds_compute += toc - tic
         stats.seconds_comm += time.perf_counter() - toc
-        stats.count_bytes(ex)
+        stats.take_counts(ex)
         done += 1
         if callback is not None:
             callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))

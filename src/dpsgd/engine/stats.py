@@ -24,10 +24,16 @@ class RoundStats:
     bytes_sent: int = 0  # this worker's payload so far (the exchange's count)
     bytes_received: int = 0
     consensus_distance: float = None  # gossip's spread of the ranks' copies before the final average
+    network: str = None  # the simulated network's model (dpsgd.comm.network), and the seconds it added
+    network_seconds: float = 0.0
 
-    def count_bytes(self, exchange):
-        """Take the exchange's counts of the bytes this worker moved."""
+    def take_counts(self, exchange):
+        """Take the exchange's counts: the bytes this worker moved, the seconds a simulated
+        network added (:mod:`dpsgd.comm.network`), gossip's consensus distance."""
         self.bytes_sent, self.bytes_received = exchange.bytes_sent, exchange.bytes_received
+        self.consensus_distance = getattr(exchange, "consensus_distance", None)
+        if hasattr(exchange, "network"):
+            self.network, self.network_seconds = exchange.network.describe(), exchange.network_seconds
 
     def summary(self):
         d = np.asarray(self.delays, dtype=float)
@@ -45,4 +51,5 @@ class RoundStats:
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
             **({"consensus_distance": self.consensus_distance} if self.consensus_distance is not None else {}),
+            **({"network": self.network, "network_seconds": self.network_seconds} if self.network is not None else {}),
         }

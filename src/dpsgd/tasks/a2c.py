@@ -28,6 +28,7 @@ from dpsgd import persist, stepsize
 from dpsgd._kernels import a2c as _a2c_kernel
 from dpsgd._validation import check_number
 from dpsgd.comm import Topology, check_exchange
+from dpsgd.comm.network import make_network
 from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.envs import make, names
 from dpsgd.envs.adapter import GymnasiumVectorEnv
@@ -187,6 +188,10 @@ class A2C(BaseEstimator):
         None adds the changes as they are, as A3C's workers do.
     max_seconds : float, optional
         Stop ``learn`` after this many seconds (all ranks together).
+    network : str, dict or dpsgd.comm.network.Network, optional
+        With ``comm``: run as over a cluster's network (latency, bandwidth, a straggler;
+        ``"10GbE"``, ``"1GbE"`` or the fields of :class:`dpsgd.comm.network.Network`).
+        None: the exchange as it is.
     verbose : int, default=0
         1 prints a summary line after each ``learn``.
 
@@ -227,7 +232,7 @@ class A2C(BaseEstimator):
                  n_envs: int = 8, normalize: bool = False, n_threads: int | None = None,
                  shared_optimizer_stats: bool = True, seed: int | None = None, comm: Any = None,
                  exchange: str = "server", step_policy: Any = None, max_seconds: float | None = None,
-                 verbose: int = 0) -> None:
+                 verbose: int = 0, network: Any = None) -> None:
         self.policy = policy
         self.env = env
         self.learning_rate = learning_rate
@@ -251,6 +256,7 @@ class A2C(BaseEstimator):
         self.step_policy = step_policy
         self.max_seconds = max_seconds
         self.verbose = verbose
+        self.network = network
         self._validate_params()  # as SB3, a bad value fails here
 
     def _validate_params(self) -> None:
@@ -280,6 +286,7 @@ class A2C(BaseEstimator):
         if self.seed is not None:
             check_seed(self.seed)
         check_exchange(self.exchange)
+        make_network(self.network)
         stepsize.estimator_policy(self.step_policy)
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("verbose", self.verbose, low=0, integer=True)
@@ -373,7 +380,7 @@ class A2C(BaseEstimator):
             normalize=bool(self.normalize), normalizer=normalizer,
             timesteps_before=0 if fresh else int(self.num_timesteps),
             comm=self.comm, exchange=self.exchange, policy=stepsize.estimator_policy(self.step_policy), stop_at_reward=stop_at_reward,
-            max_seconds=self.max_seconds, callback=callback)
+            max_seconds=self.max_seconds, callback=callback, network=self.network)
 
     def _fitted(self, result):
         """Take the fitted state of a learn's result."""

@@ -144,7 +144,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           shared_optimizer_stats: bool = True, normalize: bool = False, normalizer: np.ndarray | None = None, timesteps_before: int = 0,
           comm=None, exchange="server", policy=None,
           stop_at_reward: float | None = None, max_seconds: float | None = None,
-          callback=None) -> LearnResult:
+          callback=None, network=None) -> LearnResult:
     """Train an A2C actor-critic with Hogwild! threads (one for a Gymnasium environment).
 
     Parameters
@@ -206,6 +206,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         ``callback(info)`` after each round (see :func:`dpsgd.engine.round_info`; with
         ``env_steps``, ``episodes`` and ``mean_return`` of this rank); returning ``False``
         stops every rank.
+    network : optional
+        A network model for the exchange across ranks (:func:`dpsgd.engine.run`).
 
     Returns
     -------
@@ -272,7 +274,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
 
     try:
         result = engine.run(problem, topology, exchange=exchange, policy=policy, max_updates=n_updates * batch,
-                            max_seconds=max_seconds, callback=None if callback is None else on_round)
+                            max_seconds=max_seconds, callback=None if callback is None else on_round,
+                            network=network)
     finally:
         if adapter is not None:
             adapter.close()

@@ -26,6 +26,7 @@ from dpsgd import engine, evaluation, persist
 from dpsgd._threads import effective_n_threads
 from dpsgd._validation import check_choice, check_number
 from dpsgd.comm import Topology, check_exchange
+from dpsgd.comm.network import make_network
 from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.tasks.lda_problem import PARALLEL_MODES, LdaProblem
 
@@ -138,6 +139,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         minibatches; with ``comm`` before every minibatch, and all ranks stop together).
     max_updates : int, optional
         Stop ``fit`` after about this many global steps (minibatches), over all ranks.
+    network : str, dict or dpsgd.comm.network.Network, optional
+        With ``comm``: run as over a cluster's network (latency, bandwidth, a straggler;
+        ``"10GbE"``, ``"1GbE"`` or the fields of :class:`dpsgd.comm.network.Network`);
+        ``round_stats_`` records the seconds it added. None: the exchange as it is.
 
     Attributes
     ----------
@@ -176,7 +181,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                  batch_size=128, evaluate_every=-1, total_samples=1e6, perp_tol=1e-1,
                  max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None, n_jobs=None,
                  parallel="batch", shuffle=True, reseed_topics=False, random_state=None, verbose=0,
-                 comm=None, exchange="server", warm_start=False, max_seconds=None, max_updates=None):
+                 comm=None, exchange="server", warm_start=False, max_seconds=None, max_updates=None,
+                 network=None):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.topic_word_prior = topic_word_prior
@@ -202,6 +208,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.warm_start = warm_start
         self.max_seconds = max_seconds
         self.max_updates = max_updates
+        self.network = network
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -219,6 +226,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         check_choice("parallel", self.parallel, PARALLEL_MODES)
         check_choice("learning_method", self.learning_method, LEARNING_METHODS)
         check_exchange(self.exchange)
+        make_network(self.network)
         check_number("evaluate_every", self.evaluate_every, integer=True)
         check_number("perp_tol", self.perp_tol, low=0.0)
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
@@ -330,7 +338,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         problem = LdaProblem(self, X, topology=topology, n_threads=self.n_threads_, passes=self.max_iter,
                              total_samples=float(sum(docs)), docs_of_ranks=docs)
         self._train(problem, topology, exchange=self.exchange, max_updates=self.max_updates,
-                    max_seconds=self.max_seconds, callback=callback)
+                    max_seconds=self.max_seconds, callback=callback, network=self.network)
         self.n_iter_ = problem.passes_run
         self.n_reseeded_ = problem.reseeded
         if self.evaluate_every > 0:  # the final topics' score, unless their pass was scored

@@ -49,6 +49,7 @@ from dpsgd._validation import (
     check_sparse_structure,
 )
 from dpsgd.comm import Topology, check_exchange
+from dpsgd.comm.network import make_network
 from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.tasks.linear_problem import (
     DIVERGENCE_FACTOR,
@@ -136,7 +137,7 @@ class _BaseSGD(BaseEstimator):
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
                  eta0, power_t, early_stopping, validation_fraction, n_iter_no_change,
                  warm_start, average, comm=None, exchange="server", sync_every="auto",
-                 step_policy="budget", max_seconds=None, max_updates=None):
+                 step_policy="budget", max_seconds=None, max_updates=None, network=None):
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -163,6 +164,7 @@ class _BaseSGD(BaseEstimator):
         self.step_policy = step_policy
         self.max_seconds = max_seconds
         self.max_updates = max_updates
+        self.network = network
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self, for_partial_fit=False):
@@ -199,6 +201,7 @@ class _BaseSGD(BaseEstimator):
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
         check_exchange(self.exchange)
+        make_network(self.network)
         if self.comm is not None and self.penalty in ("l1", "elasticnet"):
             raise ValueError("with comm, penalty must be 'l2' or None: the L1 cumulative penalty "
                              "keeps per-process state that the ranks do not share yet")
@@ -302,7 +305,7 @@ class _BaseSGD(BaseEstimator):
         self.n_threads_ = n_threads
         result = engine.run(problem, topology, exchange=self.exchange, policy=self._policy,
                             max_updates=self.max_updates, max_seconds=self.max_seconds,
-                            callback=callback)
+                            callback=callback, network=self.network)
         self.round_stats_ = result.stats.summary()
         if problem.in_place:
             return result.model, result.rounds
@@ -593,6 +596,11 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     max_updates : int, optional
         Stop ``fit`` after about this many SGD steps (samples), counted over all threads
         and ranks; checked like ``max_seconds``.
+    network : str, dict or dpsgd.comm.network.Network, optional
+        With ``comm``: run as over a cluster's network, adding its latency and bandwidth to
+        every exchange and slowing a straggler (``"10GbE"``, ``"1GbE"`` or the fields of
+        :class:`dpsgd.comm.network.Network`); ``round_stats_`` records the seconds added.
+        None: the exchange as it is.
 
     Attributes
     ----------
@@ -629,7 +637,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                  learning_rate="optimal", eta0=0.01, power_t=0.5, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False,
                  average=False, comm=None, exchange="server", sync_every="auto", step_policy="budget",
-                 max_seconds=None, max_updates=None):
+                 max_seconds=None, max_updates=None, network=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
@@ -638,7 +646,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, average=average, comm=comm, exchange=exchange,
                          sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
-                         max_updates=max_updates)
+                         max_updates=max_updates, network=network)
         self.n_jobs = n_jobs
         self.class_weight = class_weight
 
@@ -859,7 +867,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="invscaling",
                  eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, warm_start=False, average=False, comm=None, exchange="server",
-                 sync_every="auto", step_policy="budget", max_seconds=None, max_updates=None):
+                 sync_every="auto", step_policy="budget", max_seconds=None, max_updates=None, network=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
@@ -868,7 +876,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, average=average, comm=comm, exchange=exchange,
                          sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
-                         max_updates=max_updates)
+                         max_updates=max_updates, network=network)
 
     def _coef_attribute(self, coef):
         return coef[0].copy()
