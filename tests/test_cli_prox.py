@@ -2,14 +2,12 @@
 
 import json
 import re
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from dpsgd import LogisticRegression, load_model
 from dpsgd.cli import main
-from dpsgd.cli.parser import build_parser
 from dpsgd.data import load_svmlight
 
 
@@ -90,32 +88,25 @@ def test_bad_numbers_are_refused_as_they_are_parsed(text, capsys):
     assert "--l1-ratio" in capsys.readouterr().err
 
 
-def test_async_bcd_is_refused_across_ranks():
-    from dpsgd.cli.checks import UsageError
-    from dpsgd.cli.prox import _check_args
-
-    args = build_parser().parse_args(["train", "prox", "--solver", "async_bcd"])
-    with pytest.raises(UsageError, match="--solver async_bcd runs in one process"):
-        _check_args(args, SimpleNamespace(distributed=True, is_root=True))
-
-
-def test_piag_under_mpiexec_reads_shares_of_a_file(tmp_path):
+@pytest.mark.parametrize("solver", ["piag", "async_bcd"])
+def test_under_mpiexec_each_rank_reads_a_share_of_a_file(tmp_path, solver):
     """3 classes in a file sorted by label: the second rank's share holds only the last class,
-    so the ranks must agree on the classes before the one-vs-rest problems."""
+    so the ranks must agree on the classes before the one-vs-rest problems. async_bcd deals
+    the 30 features' 10 blocks out to the ranks."""
     from conftest import run_mpi
 
     train = write_svmlight(tmp_path / "train.svm", 400, 0, n_classes=3)
     train.write_text("\n".join(sorted(train.read_text().splitlines(), key=lambda r: int(r.split()[0]))) + "\n")
     test = write_svmlight(tmp_path / "test.svm", 200, 1, n_classes=3)
-    out = run_mpi("dpsgd", 2, "train", "prox", "--data", train, "--test", test, "--C", "0.5", "--max-iter", 4000,
-                  "--threads", 1,
+    out = run_mpi("dpsgd", 2, "train", "prox", "--solver", solver, "--data", train, "--test", test, "--C", "0.5",
+                  "--max-iter", 4000, "--threads", 1,
                   "--tol", "1e-6", "--save", tmp_path / "model.npz", "--log-json", tmp_path / "run.jsonl", "--quiet",
                   timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("result:") == 1 and f"400 rows x 30 features, {out.ranks} ranks" in out.stdout
     line = result_of(out.stdout)
-    assert f"solver piag ({out.ranks} ranks x 1 thread)" in line and "delay mean" in line and "test accuracy" in line
-    # the ranks' PIAG reaches the optimum one process finds
+    assert f"solver {solver} ({out.ranks} ranks x 1 thread)" in line and "delay mean" in line and "test accuracy" in line
+    # the ranks reach the optimum one process finds
     X, y = load_svmlight(train)
     alone = LogisticRegression(C=0.5, n_threads=1, tol=1e-8, max_iter=5000).fit(X, y)
     P = sum(alone.objective_history_["objective"][alone.objective_history_["classifier"] == k][-1] for k in range(3))

@@ -196,7 +196,6 @@ BAD_PARAMETERS = [
     (dict(n_threads=0), "n_threads"),
     (dict(n_blocks=0), "n_blocks must be >= 1"),
     (dict(solver="piag", n_blocks=4), "n_blocks is used only by solver='async_bcd'"),
-    (dict(solver="async_bcd", comm=object()), "across ranks .* is not built yet"),
     (dict(fit_intercept="yes"), "fit_intercept must be True or False"),
     (dict(max_seconds=0), "max_seconds must be > 0"),
 ]

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import random_csr, run_mpi
+from conftest import A9A_2000_C, random_csr, run_mpi
 
 from dpsgd._kernels import prox
 from dpsgd.comm.local import LocalExchange
@@ -15,42 +15,8 @@ from dpsgd.tasks.piag import lipschitz, piag
 from dpsgd.tasks.prox_reference import lipschitz as serial_lipschitz
 from dpsgd.tasks.prox_reference import proximal_gradient
 
-C = 0.05  # on a9a's first 2,000 rows, without an intercept: 15 of 123 weights non-zero (12%)
-
-
-@pytest.fixture(scope="module")
-def a9a_2000():
-    from dpsgd.data import load_a9a
-
-    X, y, _, _ = load_a9a()
-    return X[:2000].tocsr(), np.where(y[:2000] > 0, 1.0, -1.0)
-
-
-@pytest.fixture(scope="module")
-def optimum(a9a_2000):
-    """P* and the support: liblinear's L1 solution (the same objective without an intercept)."""
-    from sklearn.linear_model import LogisticRegression
-
-    X, y = a9a_2000
-    with pytest.warns(FutureWarning) if _penalty_deprecated() else _nothing():
-        m = LogisticRegression(penalty="l1", C=C, solver="liblinear", fit_intercept=False, tol=1e-12,
-                               max_iter=100_000).fit(X, y)
-    w = m.coef_[0]
-    return prox.objective(X.data, X.indices, X.indptr, y, w, 0.0, C=C, penalty="l1"), w != 0
-
-
-def _penalty_deprecated():
-    import sklearn
-
-    return tuple(int(v) for v in sklearn.__version__.split(".")[:2]) >= (1, 8)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+# on a9a's first 2,000 rows, without an intercept: 15 of 123 weights non-zero (12%)
+C = A9A_2000_C
 
 
 def objective(X, y, w, b=0.0):
@@ -108,9 +74,9 @@ def test_one_worker_budget_takes_alpha_gamma_prime(a9a_2000):
     assert res.gamma_prime == pytest.approx(0.99 / serial_lipschitz(X, C=C, n_iter=1000), rel=1e-12)
 
 
-def test_one_worker_reaches_liblinears_optimum(a9a_2000, optimum):
+def test_one_worker_reaches_liblinears_optimum(a9a_2000, a9a_2000_optimum):
     X, y = a9a_2000
-    P_star, support = optimum
+    P_star, support, _ = a9a_2000_optimum
     res = piag(X, y, C=C, fit_intercept=False, max_iter=20_000, tol=1e-8)
     assert res.converged
     assert objective(X, y, res.coef) <= P_star * (1 + 1e-6)
@@ -174,12 +140,12 @@ def test_local_exchange_mutex_excludes_threads():
 # proxy than in one process (at tol=1e-8, 2 ranks stopped 1e-8..1e-7 above P*). Here 2, 3 and
 # 4 ranks first came within 1e-6 of P* after 1,840, 2,320 and 2,800 epochs (one worker: 1,045).
 @pytest.mark.parametrize("ranks, policy, alpha", [(2, "budget", 0.9), (3, "fixed_or_skip", 0.5), (4, "budget", 0.9)])
-def test_ranks_reach_the_optimum_and_keep_the_window_rule(ranks, policy, alpha, optimum):
+def test_ranks_reach_the_optimum_and_keep_the_window_rule(ranks, policy, alpha, a9a_2000_optimum):
     epochs = 4000
     out = run_mpi("piag_ranks.py", ranks, policy, epochs, 0.0, alpha, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout)
-    P_star, support = optimum
+    P_star, support, _ = a9a_2000_optimum
     assert len(r["ranks"]) == out.ranks
     for found in r["ranks"]:  # every rank returns the same model
         assert found["coef"] == r["ranks"][0]["coef"]

@@ -1,7 +1,8 @@
 """``dpsgd train prox``: L1 (L2, elastic-net) logistic regression by async_bcd or piag.
 
 In one process the default solver is async_bcd (threads); under ``mpiexec`` it is piag, each
-rank reading its share of ``--data`` as ``train linear`` does. Only rank 0 prints and writes.
+rank reading its share of ``--data`` as ``train linear`` does (``--solver async_bcd`` deals the
+blocks of features out to the ranks instead). Only rank 0 prints and writes.
 The model file is a :class:`dpsgd.LogisticRegression` (``dpsgd.load_model``); the JSON log
 has one line per point the solver recorded: ``time``, ``updates``, ``objective``, ``delay``,
 ``step`` and ``classifier`` (the one-vs-rest problem, 0 for two classes).
@@ -54,8 +55,8 @@ def add_arguments(p):
     p.add_argument("--n-features", type=positive_int, metavar="N",
                    help="number of features (needs --data; None: the largest index)")
     p.add_argument("--solver", choices=["auto", "async_bcd", "piag"], default="auto",
-                   help="async_bcd (threads of one process) or piag (one worker per rank); auto: async_bcd in "
-                   "one process, piag under mpiexec")
+                   help="async_bcd (threads of one process; under mpiexec each rank owns some blocks of "
+                   "features) or piag (one worker per rank); auto: async_bcd in one process, piag under mpiexec")
     p.add_argument("--penalty", choices=["l1", "l2", "elasticnet", "none"], default="l1", help="R(w)")
     p.add_argument("--C", type=positive_float, default=1.0,
                    help="weight of the loss: C * sum_i log-loss_i + R(w) (scikit-learn's scaling)")
@@ -67,7 +68,8 @@ def add_arguments(p):
     p.add_argument("--tol", type=non_negative_float, default=1e-4, help="the solver's stopping tolerance (0: never)")
     p.add_argument("--max-iter", type=positive_int, default=100, metavar="N", help="most epochs per problem")
     p.add_argument("--n-blocks", type=positive_int, metavar="N",
-                   help="async_bcd's blocks of features (None: about 3 columns a block)")
+                   help="async_bcd's blocks of features (None: about 3 columns a block; under mpiexec at least "
+                        "one per rank)")
     p.add_argument("--threads", type=thread_count, default=None,
                    help="OpenMP threads of each process: async_bcd's block updates, piag's gradient passes "
                         "(default: every core the process may use, shared by the ranks on a machine; -1 all, "
@@ -99,9 +101,6 @@ def _check_args(args, topology):
     if given(args, "policy_alpha") and args.step_policy == "fixed":
         raise UsageError("--policy-alpha is used only by --step-policy budget and fixed_or_skip")
     solver = _solver(args, topology)
-    if args.solver == "async_bcd" and topology.distributed:
-        raise UsageError("--solver async_bcd runs in one process; across ranks it is not built yet: use --solver "
-                         "piag (or auto) under mpiexec")
     if solver == "piag" and given(args, "n_blocks"):
         raise UsageError("--n-blocks is used only by --solver async_bcd (piag's workers are ranks)")
     if topology.is_root:

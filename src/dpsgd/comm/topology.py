@@ -1,9 +1,10 @@
 """Where a process stands among the ranks, and the few collectives the tasks need.
 
 Tasks never call MPI: they ask a :class:`Topology` for their rank, their share of the
-machine's cores and a seed of their own, and for the totals and unions that every rank must
-agree on before training (the number of rows, the classes). With no communicator each of
-these is the one-process answer, so a task has one code path.
+machine's cores and a seed of their own, for the totals and unions that every rank must agree
+on before training (the number of rows, the classes), and for the data they hand each other
+once (the columns of Async-BCD's blocks). With no communicator each of these is the
+one-process answer, so a task has one code path.
 """
 
 from dpsgd._threads import available_threads, effective_n_threads
@@ -70,6 +71,13 @@ class Topology:
     def everyone(self, value):
         """The list of every rank's ``value``, in rank order (collective)."""
         return [value] if self.comm is None else self.comm.allgather(value)
+
+    def all_to_all(self, values):
+        """What every rank sent to this one, in rank order, where ``values[q]`` is what this
+        rank sends to rank q (collective; ``values`` has one entry per rank)."""
+        if len(values) != self.ranks:
+            raise ValueError(f"all_to_all needs one value per rank ({self.ranks}), got {len(values)}")
+        return list(values) if self.comm is None else self.comm.alltoall(values)
 
     def to_root(self, value):
         """The list of every rank's ``value`` on rank 0, None elsewhere (collective)."""

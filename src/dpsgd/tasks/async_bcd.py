@@ -49,6 +49,122 @@ def default_n_blocks(n_features):
     return max(1, n_features // 3)
 
 
+def check_blocks(n_blocks, n_features, max_iter, random_state, n_threads):
+    """The checks Async-BCD adds to :func:`dpsgd.tasks.composite.check_arguments`; returns
+    ``n_blocks`` (:func:`default_n_blocks` for None)."""
+    if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)):
+        raise ValueError(f"n_threads must be an int or None, got {n_threads!r}")
+    if n_blocks is None:
+        n_blocks = default_n_blocks(n_features)
+    _check_count("n_blocks", n_blocks)
+    if n_blocks > n_features:
+        raise ValueError(f"n_blocks must be in [1, n_features = {n_features}], got {n_blocks}")
+    if max_iter == 0:
+        raise ValueError("max_iter must be an integer >= 1, got 0")
+    _check_count("random_state", random_state, 0)
+    return int(n_blocks)
+
+
+def csc_arrays(X):
+    """The kernel's CSC arrays of a sparse X: data, row indices and column pointers, both
+    index arrays of one dtype."""
+    Xc = sp.csc_matrix(X)
+    index = np.result_type(Xc.indices, Xc.indptr)
+    return Xc.data, Xc.indices.astype(index), Xc.indptr.astype(index)
+
+
+def block_steps(csc, n_rows, n_blocks, *, loss, C, fit_intercept, h):
+    """gamma'_B = h / L_B of each block of the CSC arrays ``csc`` (of ``n_rows`` rows), the
+    intercept's last with ``fit_intercept``."""
+    L = bcd.block_lipschitz(*csc, n_rows, n_blocks, loss=loss, C=C, fit_intercept=bool(fit_intercept))
+    # a column block without non-zeros (L_B = 0) has no smooth part, and any step is exact
+    # for it: a huge one sets it to R's minimiser at once
+    return float(h) / np.maximum(L, 1e-300)
+
+
+def kernel_arguments(n_blocks, steps, n_updates, *, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha,
+                     tau_max, n_threads):
+    """The keyword arguments of :func:`dpsgd._kernels.bcd.async_bcd` that stay the same from
+    one call to the next."""
+    return dict(n_blocks=n_blocks, steps=steps, n_updates=n_updates, loss=loss, C=C, penalty=penalty,
+                l1_ratio=l1_ratio, fit_intercept=bool(fit_intercept), policy=step_policy, alpha=float(alpha),
+                tau_max=tau_max if step_policy == "fixed" else None, n_threads=n_threads)
+
+
+def check_finite(P, where, h):
+    """Stop a run whose objective is no longer finite, with the remedy."""
+    if not np.isfinite(P):
+        raise ValueError(f"Async-BCD diverged in {where} (h = {h}): the objective is not finite; use a smaller h")
+
+
+class SagaRule:
+    """scikit-learn saga's stopping rule, checked once per epoch's worth of steps (the ``tol``
+    of :func:`async_bcd_fit`).
+
+    Parameters
+    ----------
+    tol : float
+        0 never stops.
+    per_epoch : int or array of int
+        Block updates of an epoch (the intercept's included); or of each part of the blocks
+        (each rank's), whose steps are then counted apart: the rule waits for an epoch's worth
+        of steps in every part.
+    step_policy, alpha, tau_max :
+        The kernel's policy: an epoch without delays has steps of ``per_epoch`` times its
+        scale for no delay.
+    w, b :
+        The start, the first point the rule compares against.
+    """
+
+    def __init__(self, tol, per_epoch, step_policy, alpha, tau_max, w, b):
+        scale0 = {"none": 1.0, "fixed": 1.0 / ((tau_max or 0) + 1), "budget": alpha,
+                  "fixed_or_skip": alpha}[step_policy]
+        self.tol = float(tol)
+        # the kernel rounds scales down by < 2^-52
+        self.full_epoch = np.asarray(per_epoch, dtype=np.float64) * scale0 * (1.0 - 1e-9)
+        self.w, self.b, self.mass = np.array(w, dtype=np.float64), float(b), np.zeros_like(self.full_epoch)
+
+    def passed(self, w, b, mass):
+        """Whether the rule stops at ``(w, b)``, reached after steps whose scales sum to
+        ``mass`` since the start (relative to each block's gamma'; one sum per part with parts);
+        a check that is made remembers the point for the next."""
+        mass = np.array(mass, dtype=np.float64)
+        if not (self.tol > 0.0 and np.all(mass - self.mass >= self.full_epoch)):
+            return False
+        change = max(np.max(np.abs(w - self.w), initial=0.0), abs(b - self.b))
+        largest = max(np.max(np.abs(w), initial=0.0), abs(b))
+        self.w, self.b, self.mass = np.array(w, dtype=np.float64), float(b), mass
+        return bool(change <= self.tol * largest if largest > 0.0 else change == 0.0)
+
+
+class Records:
+    """The per-update records (delays, taus, scales) of the last :data:`MAX_RECORDED` updates,
+    kept as the kernel calls wrote them, each call's under a key that orders them."""
+
+    def __init__(self):
+        self.parts = deque()  # (key, delays, taus, scales) of the calls kept
+        self._kept = 0
+
+    @staticmethod
+    def new(n):
+        """Arrays for a call of ``n`` updates (taus -1: a policy of none measures none)."""
+        return np.empty(n, np.int64), np.full(n, -1, np.int64), np.empty(n)
+
+    def add(self, delays, taus, scales, key=0):
+        self.parts.append((key, delays, taus, scales))
+        self._kept += len(delays)
+        while self._kept - len(self.parts[0][1]) >= MAX_RECORDED:
+            self._kept -= len(self.parts.popleft()[1])
+
+    def arrays(self, parts=None):
+        """delays, taus and scales of ``parts`` (this object's when None), in the order of their
+        keys (a stable sort), the last :data:`MAX_RECORDED`."""
+        parts = sorted(self.parts if parts is None else parts, key=lambda part: part[0])
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return tuple(np.concatenate([p[i] for p in parts])[-MAX_RECORDED:] for i in (1, 2, 3))
+
+
 def async_bcd_fit(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_intercept=True,
                   n_blocks=None, step_policy="budget", alpha=0.9, h=0.99, tau_max=None, max_iter=100,
                   tol=1e-4, n_threads=None, random_state=0, callback=None, coef_init=None,
@@ -120,29 +236,15 @@ def async_bcd_fit(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, 
                               fit_intercept=fit_intercept, step_policy=step_policy, alpha=alpha, h=h,
                               tau_max=tau_max, max_iter=max_iter, tol=tol, callback=callback,
                               coef_init=coef_init, intercept_init=intercept_init, max_seconds=max_seconds)
-    h, tol = float(h), float(tol)
-    if n_blocks is None:
-        n_blocks = default_n_blocks(n_features)
-    _check_count("n_blocks", n_blocks)
-    if n_blocks > n_features:
-        raise ValueError(f"n_blocks must be in [1, n_features = {n_features}], got {n_blocks}")
-    if max_iter == 0:
-        raise ValueError("max_iter must be an integer >= 1, got 0")
-    if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)):
-        raise ValueError(f"n_threads must be an int or None, got {n_threads!r}")
+    n_blocks = check_blocks(n_blocks, n_features, max_iter, random_state, n_threads)
     n_threads = effective_n_threads(n_threads)  # ValueError for 0
-    _check_count("random_state", random_state, 0)
 
-    Xc = sp.csc_matrix(X)
-    csc = (Xc.data, Xc.indices.astype(X.indptr.dtype), Xc.indptr.astype(X.indptr.dtype))
-    L = bcd.block_lipschitz(*csc, n_rows, n_blocks, loss=loss, C=C, fit_intercept=bool(fit_intercept))
-    # gamma'_B = h / L_B; a column block without non-zeros (L_B = 0) has no smooth part, and
-    # any step is exact for it: a huge one sets it to R's minimiser at once
-    gamma = h / np.maximum(L, 1e-300)
+    csc = csc_arrays(X)
+    gamma = block_steps(csc, n_rows, n_blocks, loss=loss, C=C, fit_intercept=fit_intercept, h=h)
     per_epoch = n_blocks + bool(fit_intercept)
-    run = dict(n_blocks=n_blocks, steps=gamma, n_updates=per_epoch, loss=loss, C=C, penalty=penalty,
-               l1_ratio=l1_ratio, fit_intercept=bool(fit_intercept), policy=step_policy, alpha=float(alpha),
-               tau_max=tau_max if step_policy == "fixed" else None, n_threads=n_threads)
+    run = kernel_arguments(n_blocks, gamma, per_epoch, loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
+                           fit_intercept=fit_intercept, step_policy=step_policy, alpha=alpha, tau_max=tau_max,
+                           n_threads=n_threads)
     seeds = np.random.default_rng(random_state)
 
     def objective(w, b):
@@ -150,46 +252,30 @@ def async_bcd_fit(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, 
                               l1_ratio=l1_ratio)
 
     margins = None
-    records = deque()  # (delays, taus, scales) of the epochs kept
-    kept = 0
-    history, converged, updates, epoch = [], False, 0, 0
-    # the steps of an epoch without delays (one thread): every block's gamma' times this scale
-    scale0 = {"none": 1.0, "fixed": 1.0 / ((tau_max or 0) + 1), "budget": alpha, "fixed_or_skip": alpha}[step_policy]
-    full_epoch = per_epoch * scale0 * (1.0 - 1e-9)  # the kernel rounds scales down by < 2^-52
-    w_check, b_check, mass = w, b, 0.0
+    records = Records()
+    rule = SagaRule(tol, per_epoch, step_policy, alpha, tau_max, w, b)
+    history, converged, updates, epoch, mass = [], False, 0, 0, 0.0
     start = time.perf_counter()
     while epoch < max_iter:
-        delays, taus = np.empty(per_epoch, np.int64), np.full(per_epoch, -1, np.int64)
-        scales = np.empty(per_epoch)
+        delays, taus, scales = records.new(per_epoch)
         w_new, b_new, margins = bcd.async_bcd(*csc, y, w, b, margins=margins, seed=int(seeds.integers(2 ** 63)),
                                               delays=delays, taus=taus, scales=scales, **run)
         epoch += 1
         updates += per_epoch
-        records.append((delays, taus, scales))
-        kept += per_epoch
-        while kept - len(records[0][0]) >= MAX_RECORDED:
-            kept -= len(records.popleft()[0])
+        records.add(delays, taus, scales)
         P = objective(w_new, b_new)
         seconds = time.perf_counter() - start
-        if not np.isfinite(P):
-            raise ValueError(f"Async-BCD diverged in epoch {epoch} (h = {h}): the objective is not finite; "
-                             f"use a smaller h")
+        check_finite(P, f"epoch {epoch}", h)
         history.append((updates, seconds, P, int(taus[-1]), float(scales[-1])))
-        # scikit-learn saga's rule over the weights and the intercept, once per epoch's worth of
-        # steps (see tol in the docstring)
         mass += float(scales.sum())
-        if tol > 0.0 and mass >= full_epoch:
-            change = max(np.max(np.abs(w_new - w_check)), abs(b_new - b_check))
-            largest = max(np.max(np.abs(w_new)), abs(b_new))
-            converged = change <= tol * largest if largest > 0.0 else change == 0.0
-            w_check, b_check, mass = w_new, b_new, 0.0
+        converged = rule.passed(w_new, b_new, mass)
         w, b = w_new, b_new
         if converged or (max_seconds is not None and seconds >= max_seconds):
             break
         if callback is not None and callback({"iteration": updates, "epoch": epoch, "seconds": seconds,
                                               "objective": P, "coef": w, "intercept": b}) is True:
             break
-    delays, taus, scales = (np.concatenate([r[i] for r in records])[-MAX_RECORDED:] for i in range(3))
+    delays, taus, scales = records.arrays()
     return CompositeResult(coef=w, intercept=b, n_iter=updates, epochs=updates / per_epoch,
                            converged=bool(converged), history=history, delays=delays, taus=taus,
                            steps=scales, gamma_prime=1.0)

@@ -4,8 +4,9 @@
 same objective, parameter names and fitted attributes. They differ in how the problem is
 solved: by the delay-adaptive solvers of Wu, Magnusson, Feyzmahdavian and Johansson (ICML
 2022), asynchronous block-coordinate descent over the threads of one process
-(:func:`dpsgd.tasks.async_bcd.async_bcd_fit`) or proximal incremental aggregated gradient over
-MPI ranks (:func:`dpsgd.tasks.piag.piag`), both of which return a
+(:func:`dpsgd.tasks.async_bcd.async_bcd_fit`) and over MPI ranks, each owning some of the
+blocks (:func:`dpsgd.tasks.async_bcd_ranks.async_bcd`), or proximal incremental aggregated
+gradient over MPI ranks (:func:`dpsgd.tasks.piag.piag`), all of which return a
 :class:`dpsgd.tasks.composite.CompositeResult`. The estimator validates and prepares; the
 solvers are imported when ``fit`` runs, so that a missing one never breaks ``import dpsgd``.
 
@@ -55,11 +56,16 @@ HISTORY_DTYPE = np.dtype([("classifier", np.int64), ("iteration", np.int64), ("s
 
 
 def _solver_function(name):
-    """The solver ``name`` ("piag" or "async_bcd"), imported now."""
+    """The solver ``name`` ("piag", "async_bcd" or "async_bcd_ranks": async_bcd across the
+    ranks of a communicator), imported now."""
     if name == "piag":
         from dpsgd.tasks.piag import piag
 
         return piag
+    if name == "async_bcd_ranks":
+        from dpsgd.tasks.async_bcd_ranks import async_bcd
+
+        return async_bcd
     from dpsgd.tasks.async_bcd import async_bcd_fit
 
     return async_bcd_fit
@@ -109,9 +115,6 @@ class _CompositeModel(BaseEstimator):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")  # noqa: TRY004
         effective_n_threads(self.n_threads)  # raises on 0 or a non-integer
         solver = self._solver()
-        if solver == "async_bcd" and self.comm is not None:
-            raise ValueError("solver='async_bcd' runs in one process: across ranks (comm) it is not built yet; "
-                             "use solver='piag' (or 'auto')")
         if solver == "piag" and self.n_blocks is not None:
             raise ValueError("n_blocks is used only by solver='async_bcd'")
 
@@ -141,7 +144,7 @@ class _CompositeModel(BaseEstimator):
         """Run the solver once per column of ``targets`` (n, K), from ``starts`` (K of
         (coef, intercept), or None); set coef_ (K, d), intercept_ (K,) and the run's records."""
         solver = self._solver()
-        solve = _solver_function(solver)
+        solve = _solver_function("async_bcd_ranks" if solver == "async_bcd" and self.comm is not None else solver)
         rng = check_random_state(self.random_state)
         penalty = self._penalty()
         common = dict(loss=self._loss, C=C, penalty=penalty, fit_intercept=bool(self.fit_intercept),
@@ -149,9 +152,9 @@ class _CompositeModel(BaseEstimator):
                       step_policy=self.step_policy, alpha=self.policy_alpha, tau_max=self.tau_max,
                       max_iter=self.max_iter, tol=self.tol, max_seconds=self.max_seconds)
         common["n_threads"] = self.n_threads
-        if solver == "piag":
+        if solver == "piag" or self.comm is not None:
             common["comm"] = self.comm
-        else:
+        if solver == "async_bcd":
             common["n_blocks"] = self.n_blocks
         K, d = targets.shape[1], X.shape[1]
         coef, intercept = np.zeros((K, d)), np.zeros(K)
@@ -207,10 +210,12 @@ _SHARED_PARAMETERS = """
         Fit an unpenalised intercept.
     solver : {'auto', 'async_bcd', 'piag'}, default='auto'
         'async_bcd': asynchronous block-coordinate descent, lock-free over the threads of this
-        process (:func:`dpsgd.tasks.async_bcd.async_bcd_fit`); one process only. 'piag':
-        proximal incremental aggregated gradient, one worker per MPI rank of ``comm``
-        (:func:`dpsgd.tasks.piag.piag`); in one process it is proximal gradient. 'auto':
-        async_bcd in one process, piag with ``comm``.
+        process (:func:`dpsgd.tasks.async_bcd.async_bcd_fit`); with ``comm`` the blocks of
+        features are dealt out to the ranks, which share the margins ``X w + b`` through the
+        engine (:func:`dpsgd.tasks.async_bcd_ranks.async_bcd`). 'piag': proximal incremental
+        aggregated gradient, one worker per MPI rank of ``comm`` (:func:`dpsgd.tasks.piag.piag`);
+        in one process it is proximal gradient. 'auto': async_bcd in one process, piag with
+        ``comm``.
     step_policy : {'budget', 'fixed_or_skip', 'fixed'}, default='budget'
         The delay-adaptive step of Wu et al. (2022) from the delay each update sees, with
         gamma' = h / L: 'budget' ``policy_alpha * (gamma' - the steps of the delay window)``,
@@ -233,12 +238,13 @@ _SHARED_PARAMETERS = """
         error. async_bcd's threads update blocks; piag's split each worker's gradient pass.
         Several threads are not bit-reproducible.
     n_blocks : int, optional
-        async_bcd's blocks of features (None: the solver's default).
+        async_bcd's blocks of features (None: the solver's default); with ``comm``, at least
+        one per rank.
     warm_start : bool, default=False
         Start ``fit`` from the previous solution (when the classes and features agree).
     comm : mpi4py.MPI.Comm, optional
-        Fit across the ranks of ``comm`` with piag: every rank calls ``fit`` with its own rows
-        (collective), and all end with the same model. Call
+        Fit across the ranks of ``comm`` (piag, or async_bcd): every rank calls ``fit`` with its
+        own rows (collective), and all end with the same model. Call
         ``dpsgd.comm.abort_on_exception()`` in MPI scripts so that a failing rank ends the job.
     random_state : int, RandomState or None, default=None
         Seeds async_bcd's choice of blocks.
@@ -335,7 +341,8 @@ class LogisticRegression(ClassifierMixin, _CompositeModel):
             ``callback(info)`` as the solver calls it, with ``classifier`` (the row of
             ``coef_`` being fitted) added to ``info``. async_bcd calls it after each epoch
             (``iteration``, ``epoch``, ``seconds``, ``objective``, ``coef``, ``intercept``), and
-            True returned stops that run; piag after each of this rank's updates, with the
+            True returned stops that run; with ``comm``, at each round of this rank, with the
+            global model it pulled (a round is an epoch of this rank's blocks); piag after each of this rank's updates, with the
             engine's round report (``round``, ``seconds``, ...), and ignores what it returns.
 
         Returns
