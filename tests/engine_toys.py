@@ -129,7 +129,8 @@ def audit_oldest_read(records, delays, gamma_prime=1.0):
         "pushes_numbered_once": bool(np.array_equal(t, np.arange(t.size))),
         "tau_bounds_the_delay": bool(np.all(tau >= delay)),
         "tau_grows_by_at_most_one": bool(np.all(np.diff(tau) <= 1)),
-        "window_is_the_steps_since_the_oldest_read": float(np.max(np.abs(window - (sums[t] - sums[lo])))),
+        # the window sum the policy got, less the steps of the pushes since the oldest read
+        "window_excess": (float(np.min(window - (sums[t] - sums[lo]))), float(np.max(window - (sums[t] - sums[lo])))),
         "largest_window_sum": float(np.max(sums[t + 1] - sums[lo])) / gamma_prime,
         "delay_jumps": float(np.max(np.diff(delay))) if delay.size > 1 else 0.0,
         "tau_above_delay": float(np.max(tau - delay)),

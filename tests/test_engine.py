@@ -182,7 +182,7 @@ def test_policies_see_the_oldest_read_in_flight(name):
     delays = [d for result in results for d in result.stats.delays]
     found = audit_oldest_read(records, delays)
     assert found["pushes_numbered_once"] and found["tau_bounds_the_delay"] and found["tau_grows_by_at_most_one"]
-    assert found["window_is_the_steps_since_the_oldest_read"] < 1e-12
+    assert max(map(abs, found["window_excess"])) < 1e-12  # one process: exactly the steps since that read
     assert found["largest_window_sum"] <= 1.0 + 1e-12, found
     assert found["delay_jumps"] > 1 and found["tau_above_delay"] > 0, found  # the case it is for
     assert [r.stats.taus for r in results] == [[r[1] for r in p.records] for _, p in workers]
@@ -192,14 +192,16 @@ def test_policies_see_the_oldest_read_in_flight(name):
 @pytest.mark.parametrize("name", ["budget", "fixed_or_skip"])
 def test_policies_see_the_oldest_read_across_ranks(name):
     """As above over the one-sided window of real ranks: the read cells, the mutex and the
-    step sum keep the contract when the workers are processes."""
+    order of the clock and the step sum keep the contract when the workers are processes."""
     result = run_mpi("oldest_read.py", 3, name, timeout=120)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["pushes_numbered_once"] and found["tau_bounds_the_delay"] and found["tau_grows_by_at_most_one"]
     assert found["taus_are_the_policys"] and found["final_is_the_scale_sum"] < 1e-9, found
     assert found["bytes_right"]
-    assert found["window_is_the_steps_since_the_oldest_read"] < 1e-12
+    # at least the steps since the oldest read (part of one more where a push was adding its step
+    # while the read was published)
+    assert found["window_excess"][0] >= -1e-12, found
     assert found["largest_window_sum"] <= 1.0 + 1e-12, found
     if result.ranks > 2:  # a slow rank among fast ones: the case the oldest read is for
         assert found["delay_jumps"] > 1 and found["tau_above_delay"] > 0, found

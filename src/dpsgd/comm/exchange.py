@@ -17,8 +17,8 @@ An exchange shares a problem's parameters between workers. Every exchange has:
   ``exclusive()`` (a context manager holding a mutex every worker shares, for a step that
   reads and rewrites the parameters: PIAG's master step),
   ``publish_read()`` / ``retire_read()`` / ``oldest_read()`` (each worker's read in flight,
-  published; the oldest one's clock and step sum, and the step sum now: the delay the
-  engine's policies see; the asynchronous exchanges only),
+  published; the clock now with the oldest read's clock and step sum and the step sum now:
+  the delay the engine's policies see; the asynchronous exchanges only),
   ``final(out=None)`` (the parameters once every rank's pushes are in; collective), and
   ``close()``; each is a context manager;
 - ``bytes_sent``, ``bytes_received``: the payload this rank has moved so far (parameters,

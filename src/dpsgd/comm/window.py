@@ -54,9 +54,12 @@ import numpy as np
 # flight began (+inf while it has none), after the step sum so that one read gets them all
 _CLOCK, _STOP, _TICKETS, _MUTEX, _STEP_SUM, _UPDATES, _READS = 0, 1, 2, 3, 4, 5, 6
 
-# a worker waiting for the mutex yields its core for the first tries, then sleeps this long
-# between tries: the holder may be a rank sharing the core (more ranks than cores)
-_MUTEX_YIELDS = 8
+# a worker waiting for the mutex yields its core between tries for this long, then sleeps
+# between tries: the holder may be a rank sharing the core (more ranks than cores). A holder
+# keeps it for a push, tens of microseconds; a sleep lasts 60-100 us however short it is asked
+# to be, so sleeping at once cost the engine's pushes with a step policy about 100 us each
+# (a9a, 2 ranks)
+_MUTEX_YIELD_SECONDS = 300e-6
 _MUTEX_SLEEP = 50e-6
 
 
@@ -130,13 +133,13 @@ class LocalWindow:
             self._reads.pop(threading.get_ident(), None)
 
     def oldest_read(self):
-        """(clock, step sum) of the oldest read in flight (the present ones when none is),
-        and the present step sum."""
+        """``(clock, oldest clock, oldest step sum, step sum)``: the present clock and step sum
+        with the oldest read in flight's (the present ones when none is)."""
         with self._lock:
             reads = self._reads.values()
             if not reads:
-                return self._clock, self._step_sum, self._step_sum
-            return min(c for c, _ in reads), min(s for _, s in reads), self._step_sum
+                return self._clock, self._clock, self._step_sum, self._step_sum
+            return self._clock, min(c for c, _ in reads), min(s for _, s in reads), self._step_sum
 
     def request_stop(self):
         self._stop = True
@@ -319,13 +322,16 @@ class ParameterWindow:
             dtype.Free()
 
     def _advance(self, step, updates):
-        """Add ``step`` to the step sum and ``updates`` to their count, then take a version
-        number (after the data is flushed)."""
+        """Take a version number (after the data is flushed), then add ``step`` to the step sum
+        and ``updates`` to their count: in that order, a reader that reads the clock and then
+        the step sum finds every counted push's step in it (:meth:`publish_read`)."""
         MPI = self._MPI
+        version = self._counter(_CLOCK, MPI.SUM)
         if step or updates:
             self._counters.Accumulate(np.array([float(step), float(updates)]), 0, target=(_STEP_SUM, 2, MPI.DOUBLE),
                                       op=MPI.SUM)
-        return self._counter(_CLOCK, MPI.SUM)
+            self._counters.Flush(0)
+        return version
 
     def _counter(self, cell, op, value=1):
         """Fetch_and_op of ``value`` on an int64 counter cell of rank 0; returns the old value."""
@@ -339,14 +345,15 @@ class ParameterWindow:
         (yielding, then sleeping) until it succeeds."""
         cell = self._mutex_cells[which]
         zero, result = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        tries = 0
+        start = None
         while True:
             self._counters.Compare_and_swap(self._one, zero, result, 0, cell)
             self._counters.Flush(0)
             if result[0] == 0:
                 return
-            tries += 1
-            time.sleep(0 if tries <= _MUTEX_YIELDS else _MUTEX_SLEEP)
+            now = time.perf_counter()
+            start = now if start is None else start
+            time.sleep(0 if now - start < _MUTEX_YIELD_SECONDS else _MUTEX_SLEEP)
 
     def unlock(self, which=0):
         """Release mutex ``which``; the holder's pushes were flushed before (they complete in
@@ -354,13 +361,26 @@ class ParameterWindow:
         self._counter(self._mutex_cells[which], self._MPI.REPLACE, value=0)
 
     def publish_read(self):
-        """Publish that this rank begins a read: the clock and the step sum (an agreeing pair
-        when the pushes and this call hold the mutex, as the engine's do), in this rank's read
-        cells, before the read itself. Returns them."""
-        clock = self.clock()
-        steps = self.step_sum()
-        self._set_read(np.array([float(clock), steps]))
-        return clock, steps
+        """Publish that this rank begins a read, in its read cells, before the read itself:
+        the clock c and the step sum s. Published again if the clock moved before the cells
+        were written; so s holds no step of a push numbered c or later (a push adds its step
+        after it moves the clock) and may lack some of the earlier ones': the steps since,
+        S - s, are never fewer than those of the pushes from c on. And every push numbered
+        after c sees the cells (the engine's pushes with a step policy are serialised by the
+        mutex), so the oldest read's clock grows by at most one a push. Returns (c, s); the
+        next call replaces them."""
+        MPI = self._MPI
+        read, step = np.zeros(1, dtype=np.int64), np.zeros(1)
+        while True:
+            # the clock and the step sum in one flush: in either order, a push counted in the
+            # step sum and not in the clock moves the clock before the check below
+            self._counters.Fetch_and_op(read, read, 0, _CLOCK, MPI.NO_OP)
+            self._counters.Get_accumulate(step, step, 0, target=(_STEP_SUM, 1, MPI.DOUBLE), op=MPI.NO_OP)
+            self._counters.Flush(0)
+            clock, steps = int(read[0]), float(step[0])
+            self._set_read(np.array([float(clock), steps]))
+            if self.clock() == clock:
+                return clock, steps
 
     def retire_read(self):
         """This rank's read is no longer in flight."""
@@ -372,19 +392,21 @@ class ParameterWindow:
         self._counters.Flush(0)
 
     def oldest_read(self):
-        """(clock, step sum) of the oldest read any rank has in flight (the smallest of each
-        published: the same read's, as both grow with time; the present ones when no rank has
-        one), and the present step sum: one read of the counters."""
+        """``(clock, oldest clock, oldest step sum, step sum)``: the present clock and step sum
+        with the oldest read any rank has in flight (the smallest of each published: the same
+        read's, as both grow with time; the present ones when no rank has one), read together
+        (one flush)."""
         MPI = self._MPI
-        cells = self._read_cells
+        cells, clock = self._read_cells, np.zeros(1, dtype=np.int64)
+        self._counters.Fetch_and_op(clock, clock, 0, _CLOCK, MPI.NO_OP)
         self._counters.Get_accumulate(cells, cells, 0, target=(_STEP_SUM, cells.size, MPI.DOUBLE), op=MPI.NO_OP)
         self._counters.Flush(0)
-        steps = float(cells[0])
-        clocks = cells[_READS - _STEP_SUM::2]
-        oldest = clocks.argmin()
-        if clocks[oldest] == np.inf:
-            return self.clock(), steps, steps
-        return int(clocks[oldest]), float(cells[_READS - _STEP_SUM + 1::2].min()), steps
+        values = cells.tolist()  # a few values: Python's min is faster than NumPy's calls
+        steps, reads = values[0], values[_READS - _STEP_SUM:]
+        oldest = min(reads[0::2])
+        if oldest == np.inf:
+            return int(clock[0]), int(clock[0]), steps, steps
+        return int(clock[0]), int(oldest), min(reads[1::2]), steps
 
     # ----------------------------------------------------------------- reads
     def pull(self, out=None):

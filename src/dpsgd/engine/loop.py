@@ -106,9 +106,8 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         rows = problem.rows(r)  # the problem's own work (e.g. LDA's minibatch): computing
         tic = time.perf_counter()
         ticket = ex.ticket() if problem.uses_ticket else None
-        if adaptive:  # this rank's read is in flight from before its pull until its push lands;
-            with ex.exclusive():  # under the pushes' mutex, its clock and step sum agree
-                ex.publish_read()
+        if adaptive:  # this rank's read is in flight from before its pull until its push lands
+            ex.publish_read()
         if rows is None:
             if buf is None and not ex.in_place:
                 buf = np.empty(ex.size)
@@ -137,6 +136,8 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
             ex.request_stop()  # check of the budget (asynchronous: the flag is read there)
             if not ex.synchronous:
                 break
+    if adaptive:  # no read in flight any more: the others' steps no longer wait for it
+        ex.retire_read()
     return done
 
 
@@ -144,26 +145,26 @@ def _scaled_push(ex, policy, change, updates, version, stats):
     """Push ``change`` scaled by the policy's step for the oldest read in flight; returns the
     push's own delay.
 
-    Every push of the run and every :meth:`publish_read` holds the exchange's mutex, so the
-    clock and the step sum read under it agree: here they are k and S_k, just before this
-    push, and the oldest read any worker has in flight (this one's included) began at clock
-    c with step sum S_c, every push numbered below c in its parameters. The policy gets
-    tau = k - c, which bounds the delay of every computation in flight and grows by at most
-    one per push, and the exact sum of the steps inside that window, S_k - S_c: the window
-    rule sum_{t=k-tau}^{k} step_t <= gamma' then holds on every push by construction
-    (PAPERS.md 9.1), where a push's own delay can jump (a slow worker's push lands after
-    many fast ones). The push's own delay, k less its pull's version, goes to the statistics
-    beside tau.
+    Every push of the run holds the exchange's mutex, so the clock and the step sum read
+    under it are k and S_k, just before this push. The oldest read any worker has in flight
+    (this one's included) began at clock c with step sum s <= S_c (``publish_read``: every
+    push numbered below c is in its parameters and its step in s, maybe with part of the
+    next). The policy gets tau = k - c, which bounds the delay of every computation in flight
+    and grows by at most one per push, and S_k - s, at least the steps of the pushes since
+    that read: so the window rule sum_{t=k-tau}^{k} step_t <= gamma' holds on every push by
+    construction (PAPERS.md 9.1), where a push's own delay can jump (a slow worker's push
+    lands after many fast ones). The push's own delay, k less its pull's version, goes to
+    the statistics beside tau.
     """
     with ex.exclusive():
-        k = ex.clock()
-        oldest_clock, oldest_steps, steps = ex.oldest_read()
+        k, oldest_clock, oldest_steps, steps = ex.oldest_read()
         tau = k - oldest_clock
         scale = policy.delay_scale(k, tau, steps - oldest_steps)
         if scale != 1.0:
             change = change.scaled(scale)
         ex.push(change, step=scale, updates=updates)
-        ex.retire_read()
+    # this read stays published until the next one replaces it (one call fewer a round): the
+    # pushes meanwhile see an older read than there is, already counted in their tau
     stats.taus.append(tau)
     return k - version
 
