@@ -110,6 +110,7 @@ class Recording:
 
     def __init__(self, policy):
         self.policy, self.records = policy, []
+        self.delay = policy.delay
 
     def delay_scale(self, k, delay, window_scales=None):
         scale = self.policy.delay_scale(k, delay, window_scales)

@@ -253,3 +253,17 @@ def test_train_linear_under_mpiexec_reads_shares_of_a_file():
     # one process: 0.8502; 2 asynchronous ranks vary with their interleaving (0.8393 in a
     # loaded CI run); the majority class alone scores 0.76
     assert float(out.stdout.split("test accuracy ")[1].split(",")[0]) > 0.83
+
+
+def test_train_linear_with_the_oldest_read_delay(tmp_path):
+    """--policy-delay oldest_read under mpiexec: the log records tau beside each rank's delays."""
+    import json
+
+    from conftest import run_mpi
+
+    log = tmp_path / "log.jsonl"
+    out = run_mpi("dpsgd", 2, "train", "linear", "--epochs", 2, "--threads", 1, "--policy-delay", "oldest_read",
+                  "--log-json", log, "--quiet", timeout=300)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(r["tau_max"] >= r["delay_max"] for r in records), records

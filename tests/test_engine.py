@@ -165,8 +165,8 @@ def test_policies_see_the_oldest_read_in_flight(name):
     from dpsgd.stepsize import delay_policy
 
     ex = LocalExchange(2, in_place=False)
-    workers = [(Paced(12, 0.016), Recording(delay_policy(name)))] + \
-              [(Paced(60, 0.002), Recording(delay_policy(name))) for _ in range(3)]
+    workers = [(Paced(12, 0.016), Recording(delay_policy(name, delay="oldest_read")))] + \
+              [(Paced(60, 0.002), Recording(delay_policy(name, delay="oldest_read"))) for _ in range(3)]
     results = [None] * len(workers)
 
     def work(i):

@@ -103,13 +103,13 @@ def test_simulated_network_adds_latency_bandwidth_and_a_straggler():
         assert rank["seconds"] >= rank["network_seconds"]
 
 
-def test_cli_refuses_a_network_without_ranks(tmp_path):
+def test_cli_notes_a_network_without_ranks(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "dpsgd", "train", "linear", "--network", "1GbE", "--quiet"],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and "--network models the links between ranks" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "dpsgd", "train", "linear", "--network", "1GbE", "--epochs", "1",
+                          "--quiet"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "one process ignores --network" in out.stderr
     out = subprocess.run([sys.executable, "-m", "dpsgd", "train", "linear", "--network", "2GbE"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "must be one of" in out.stderr

@@ -206,3 +206,12 @@ def test_the_window_rule_holds_for_any_delay_log_through_the_oldest_read(delays,
     policy = stepsize.make_policy(name, gamma_prime=2.0, alpha=0.5)
     gammas = [policy.step(k, tau) for k, tau in enumerate(oldest)]
     assert max(window_sums(gammas, delays)) <= 2.0 * (1 + 1e-9)
+
+
+def test_delay_policy_names_the_delay_the_engine_gives():
+    from dpsgd.stepsize import delay_policy
+
+    assert delay_policy("budget").delay == "push" and delay_policy("budget", delay="oldest_read").delay == "oldest_read"
+    assert delay_policy("fixed_for_delay", tau_max=3, delay="oldest_read").delay == "oldest_read"
+    with pytest.raises(ValueError, match="delay must be one of"):
+        delay_policy("budget", delay="newest")

@@ -69,8 +69,19 @@ def eta(schedule, t, *, eta0, alpha, power_t, t0):
 # most one per update, as real delays do.
 
 
+# the delays a policy can be given by the engine (dpsgd.engine.run): each push's own ("push":
+# the pushes by any worker between its pull and its push, with the step sum read at its pull)
+# or the age of the oldest read any worker still computes from ("oldest_read": grows by at
+# most one a push and bounds every delay, so the window rule holds by construction; see
+# OutstandingReads below)
+DELAYS = ("push", "oldest_read")
+
+
 class _Policy:
-    """Base: records the steps given, answers window sums."""
+    """Base: records the steps given, answers window sums. ``delay`` (one of
+    :data:`DELAYS`, default "push") is the delay the engine gives it."""
+
+    delay = "push"
 
     def __init__(self):
         self._history = collections.deque()  # (k, gamma) of recent updates
@@ -309,7 +320,7 @@ def make_policy(name, **params):
 DELAY_POLICIES = ("budget", "fixed_or_skip", "fixed_for_delay")
 
 
-def delay_policy(name, *, alpha=0.9, tau_max=16):
+def delay_policy(name, *, alpha=0.9, tau_max=16, delay="push"):
     """The delay policy a name means for a pushed change (gamma' = 1: the local steps' own
     schedule plays gamma'), or None for "none": the one mapping the estimators and the CLI share.
 
@@ -320,14 +331,23 @@ def delay_policy(name, *, alpha=0.9, tau_max=16):
         alpha of 'budget' and 'fixed_or_skip'.
     tau_max : int, default=16
         The largest delay 'fixed_for_delay' is safe for.
+    delay : {'push', 'oldest_read'}, default='push'
+        The delay the engine gives the policy (:data:`DELAYS`). 'oldest_read' keeps every
+        window of steps within gamma' by construction; it costs RMA calls and a shared mutex
+        each push, and with more ranks than cores its steps shrink (README, "Distributed").
     """
+    if delay not in DELAYS:
+        raise ValueError(f"delay must be one of {list(DELAYS)}, got {delay!r}")
     if name == "none":
         return None
     if name == "fixed_for_delay":
-        return make_policy(name, gamma_prime=1.0, tau_max=tau_max)
-    if name not in DELAY_POLICIES:
+        policy = make_policy(name, gamma_prime=1.0, tau_max=tau_max)
+    elif name in DELAY_POLICIES:
+        policy = make_policy(name, gamma_prime=1.0, alpha=alpha)
+    else:
         raise ValueError(f"unknown delay policy {name!r}; choose from {sorted(DELAY_POLICIES)} or 'none'")
-    return make_policy(name, gamma_prime=1.0, alpha=alpha)
+    policy.delay = delay
+    return policy
 
 
 # step_policy names the estimators accept: the delay-adaptive rules, which need only gamma'

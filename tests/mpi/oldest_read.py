@@ -18,7 +18,7 @@ abort_on_exception()
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
 problem = Paced(8, 0.016) if rank == 0 else Paced(40, 0.002)
-policy = Recording(delay_policy(sys.argv[1]))
+policy = Recording(delay_policy(sys.argv[1], delay="oldest_read"))
 result = engine.run(problem, Topology(comm), exchange="server", policy=policy, in_place=False)
 summary = result.stats.summary()  # 16 bytes (2 doubles) pulled and pushed a round
 bytes_right = summary["bytes_sent"] == summary["bytes_received"] == 16 * summary["pushes"]

@@ -6,6 +6,7 @@ training with a message about an internal temporary file.
 
 import contextlib
 import os
+import sys
 import zipfile
 import zlib
 
@@ -72,8 +73,9 @@ def check_train_args(args, root=True, distributed=False):
 
     Output paths are checked where they are written: on rank 0 (``root``)."""
     _needs(args, "checkpoint_every", "checkpoint", "it sets how often the checkpoint is written")
-    if given(args, "network") and not distributed:
-        raise UsageError("--network models the links between ranks: run under mpiexec with 2 ranks or more")
+    if given(args, "network") and not distributed:  # a job script may be run both ways: a note
+        print("dpsgd: note: one process ignores --network (it models the links between ranks under mpiexec)",
+              file=sys.stderr)
     for option in ("save", "checkpoint", "log_json"):
         if root:
             check_output("--" + option.replace("_", "-"), getattr(args, option))
@@ -101,6 +103,8 @@ def check_train_args(args, root=True, distributed=False):
             raise UsageError("--tau-max is used only by --step-policy fixed_for_delay")
         if given(args, "policy_alpha") and args.step_policy not in ("budget", "fixed_or_skip"):
             raise UsageError("--policy-alpha is used only by --step-policy budget and fixed_or_skip")
+        if given(args, "policy_delay") and args.step_policy == "none":
+            raise UsageError("--policy-delay is the delay a --step-policy sees; --step-policy none scales nothing")
         if given(args, "eta0") and args.learning_rate == "optimal":
             raise UsageError("--eta0 is not used by --learning-rate optimal (as in scikit-learn); "
                              "choose constant or invscaling")

@@ -10,8 +10,11 @@ import time
 from dpsgd.cli.common import JsonLog
 from dpsgd.progress import Progress
 
-# what a --log-json line reports of a distributed run's rounds (dpsgd.engine.RoundStats)
-ROUND_KEYS = ("delay_mean", "delay_p99", "delay_max", "delay_histogram", "comm_seconds")
+# what a --log-json line reports of a distributed run's rounds (dpsgd.engine.RoundStats), those
+# after delay_histogram where the run has them (tau: a step policy given the oldest read; the
+# network: --network; consensus_distance: gossip, at the end)
+ROUND_KEYS = ("delay_mean", "delay_p99", "delay_max", "delay_histogram", "tau_mean", "tau_max", "comm_seconds",
+              "bytes_sent", "bytes_received", "network", "network_seconds", "consensus_distance")
 
 
 class TrainingRun:
@@ -64,7 +67,7 @@ class TrainingRun:
             if self.evaluate is not None:
                 record.update(self.evaluate(model))
             if self.distributed:
-                record.update({k: info[k] for k in ROUND_KEYS})
+                record.update({k: info[k] for k in ROUND_KEYS if k in info})
             self.log.write(record)
         if due:
             self.checkpoint(model, passes, info["t"])

@@ -79,14 +79,14 @@ def _check_resume(args, arrays, meta, X, classes):
 def _policy(args):
     from dpsgd.stepsize import delay_policy
 
-    return delay_policy(args.step_policy, alpha=args.policy_alpha, tau_max=args.tau_max)
+    return delay_policy(args.step_policy, alpha=args.policy_alpha, tau_max=args.tau_max, delay=args.policy_delay)
 
 
 def _note_single_process_options(args):
     """Options that act only under mpiexec: say so rather than ignore them in silence (a job
     script may well be run both ways, so this is no error)."""
     ignored = [f"--{o.replace('_', '-')}" for o in ("sync_every", "step_policy", "policy_alpha", "tau_max",
-                                                     "exchange")
+                                                     "policy_delay", "exchange")
                if given(args, o)]
     if ignored:
         print(f"dpsgd: note: one process ignores {', '.join(ignored)} (used only under mpiexec with "

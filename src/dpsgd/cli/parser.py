@@ -221,6 +221,9 @@ def _add_linear(p):
                    help="scale pushed changes by the measured delay (under mpiexec; 'none' pushes them unscaled)")
     p.add_argument("--policy-alpha", type=unit_interval, default=0.9, help="alpha of budget and fixed_or_skip")
     p.add_argument("--tau-max", type=non_negative_int, default=16, help="tau_max of fixed_for_delay")
+    p.add_argument("--policy-delay", choices=["push", "oldest_read"], default="push",
+                   help="the delay the step policy sees: each push's own, or the age of the oldest read any "
+                   "rank still computes from (keeps every window of steps within gamma'; slower, see README)")
     _add_common(p, "epoch", "SGD steps (samples)")
 
 

@@ -3,8 +3,8 @@
 Each worker (a process, or an MPI rank with its own OpenMP threads) repeats rounds: it
 pulls the global parameters and their version v, lets the problem run its local lock-free
 steps on them with the process's threads (Hogwild! inside the process), and pushes the
-change, scaled by the step policy for the delay of the oldest read still in flight (each
-worker publishes its read's clock and step sum; PAPERS.md 9.1). With the asynchronous server
+change, scaled by the step policy for its delay (its own, or that of the oldest read still in
+flight: each worker then publishes its read's clock and step sum; PAPERS.md 9.1). With the asynchronous server
 nobody waits for anybody; with allreduce the push is collective; in one process the
 parameters are lent in place and a push only counts the round.
 
@@ -48,10 +48,14 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     policy : dpsgd.stepsize policy, optional
         For a problem with a master's step (``exclusive``), handed to its ``master_step``,
         which takes its steps from it. Otherwise it scales each pushed change by
-        ``policy.delay_scale``: the policy's step for the delay of the oldest read any worker has in flight, over gamma', given the exact sum
-        of the multipliers of the pushes that read missed (:func:`_scaled_push`: the pushes
-        then take the exchange's mutex). None pushes changes as the local steps made them.
-        Not used where the delay is always 0 (one process, allreduce).
+        ``policy.delay_scale``: the policy's step over gamma' for the delay ``policy.delay``
+        names (:data:`dpsgd.stepsize.DELAYS`). "push" (default): the push's own delay, given
+        the sum of the multipliers of every worker's pushes since the pull (the exchange's
+        step sum read at the pull and at the push). "oldest_read": the age of the oldest read
+        any worker has in flight, given at least the multipliers of the pushes that read
+        missed (:func:`_scaled_push`: the pushes then take the exchange's mutex). None pushes
+        changes as the local steps made them. Not used where the delay is always 0 (one
+        process, allreduce, gossip).
     max_updates, max_seconds : optional
         The global budget (:class:`dpsgd.engine.Limits`), checked before every round.
     callback : callable, optional
@@ -96,6 +100,7 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
     # a delay of 0 (one process, allreduce) needs no scaling; the delay-adaptive policies'
     # step for it (alpha gamma') would only shorten every round
     adaptive = policy is not None and not ex.in_place and not ex.synchronous
+    oldest = adaptive and getattr(policy, "delay", "push") == "oldest_read"
     for r in range(total):
         if limits.exhausted():
             break
@@ -106,8 +111,10 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         rows = problem.rows(r)  # the problem's own work (e.g. LDA's minibatch): computing
         tic = time.perf_counter()
         ticket = ex.ticket() if problem.uses_ticket else None
-        if adaptive:  # this rank's read is in flight from before its pull until its push lands
+        if oldest:  # this rank's read is in flight from before its pull until its push lands
             ex.publish_read()
+        elif adaptive:
+            steps_before = ex.step_sum()
         if rows is None:
             if buf is None and not ex.in_place:
                 buf = np.empty(ex.size)
@@ -119,11 +126,16 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         result = problem.local_steps(work, r, version, ticket)
         change = None if ex.in_place else problem.change(work, pulled, version, ticket, rows)
         tac = time.perf_counter()
-        if adaptive:
+        if oldest:
             delay = _scaled_push(ex, policy, change, result.updates, version, stats)
         else:
             delay = ex.clock() - version
-            ex.push(change, step=1.0, updates=result.updates)
+            scale = 1.0
+            if adaptive:  # the steps pushed since the pull: its step sum then and now
+                scale = policy.delay_scale(version, delay, ex.step_sum() - steps_before)
+                if scale != 1.0:
+                    change = change.scaled(scale)
+            ex.push(change, step=scale, updates=result.updates)
         stats.delays.append(delay)
         stats.pushes += 1
         stats.seconds_compute += (tac - toc) + (tic - start_round)
@@ -136,7 +148,7 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
             ex.request_stop()  # check of the budget (asynchronous: the flag is read there)
             if not ex.synchronous:
                 break
-    if adaptive:  # no read in flight any more: the others' steps no longer wait for it
+    if oldest:  # no read in flight any more: the others' steps no longer wait for it
         ex.retire_read()
     return done
 
