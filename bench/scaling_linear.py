@@ -1,6 +1,7 @@
 """Ranks x threads scaling of distributed SGD (DPSGD) on the RCV1-like data.
 
     python bench/scaling_linear.py [--configs 1x1 1x2 2x1 2x2] [--epochs 5] [--scale 0.5] [--exchange allreduce]
+                                   [--network 1GbE]
 
 Each configuration R x T runs ``mpiexec -n R`` (1 x T runs without MPI) with T threads per rank;
 every rank fits its share of the rows (rows r, r + R, ...). Reported from rank 0: wall time of
@@ -19,10 +20,12 @@ import numpy as np
 
 from mpi_configs import Curve, print_table, run_configs
 
+from dpsgd.comm.exchange import EXCHANGES
+
 HERE = Path(__file__).resolve().parent
 
 
-def child(threads, epochs, scale, sync_every, exchange):
+def child(threads, epochs, scale, sync_every, exchange, network=None):
     sys.path.insert(0, str(HERE))
     from scipy.special import expit
     from sklearn.metrics import log_loss
@@ -38,7 +41,8 @@ def child(threads, epochs, scale, sync_every, exchange):
     X, y, X_test, y_test = rcv1like.load(scale)
     mine = np.arange(rank, X.shape[0], size)
     clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, random_state=0,
-                        n_threads=threads, comm=comm, sync_every=sync_every, exchange=exchange)
+                        n_threads=threads, comm=comm, sync_every=sync_every, exchange=exchange,
+                        network=network if comm else None)
     Xr, yr = X[mine], y[mine]
     curve = Curve()
     positive = (y_test == 1).astype(int)
@@ -72,14 +76,17 @@ def main():
     parser.add_argument("--configs", nargs="+", default=["1x1", "1x2", "2x1", "2x2"])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--scale", type=float, default=0.5)
-    parser.add_argument("--sync-every", type=int, default=4096)
-    parser.add_argument("--exchange", choices=["server", "allreduce"], default="server")
+    parser.add_argument("--sync-every", type=lambda v: v if v == "auto" else int(v), default=4096,
+                        help="samples between exchanges, or auto (the estimators' default)")
+    parser.add_argument("--exchange", choices=EXCHANGES, default="server")
+    parser.add_argument("--network", help="a network model for the ranks (dpsgd.comm.network), e.g. 1GbE")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        return child(args.child, args.epochs, args.scale, args.sync_every, args.exchange)
+        return child(args.child, args.epochs, args.scale, args.sync_every, args.exchange, args.network)
     rows = run_configs(__file__, args.configs, ["--epochs", args.epochs, "--scale", args.scale,
-                                                "--sync-every", args.sync_every, "--exchange", args.exchange])
+                                                "--sync-every", args.sync_every, "--exchange", args.exchange]
+                       + (["--network", args.network] if args.network else []))
     print_table(f"DPSGD ({args.exchange}), RCV1-like x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every "
                 f"{args.sync_every}, test loss after each epoch", rows, "test loss", "test_log_loss",
                 higher_is_better=False)
