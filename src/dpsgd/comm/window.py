@@ -257,6 +257,7 @@ class ParameterWindow:
         self._counters.Lock_all()
         self._one = np.ones(1, dtype=np.int64)
         self._read_cells = np.empty(_READS - _STEP_SUM + 2 * nranks)  # oldest_read's buffer
+        self._step_after_clock = False  # see _advance
         self._closed = False
 
     # ---------------------------------------------------------------- writes
@@ -322,16 +323,21 @@ class ParameterWindow:
             dtype.Free()
 
     def _advance(self, step, updates):
-        """Take a version number (after the data is flushed), then add ``step`` to the step sum
-        and ``updates`` to their count: in that order, a reader that reads the clock and then
-        the step sum finds every counted push's step in it (:meth:`publish_read`)."""
+        """Add ``step`` to the step sum and ``updates`` to their count, and take a version
+        number (after the data is flushed). Once this rank publishes its reads, the version
+        first and the step after it, in two flushes (:meth:`publish_read` relies on it);
+        before, both in one flush."""
         MPI = self._MPI
-        version = self._counter(_CLOCK, MPI.SUM)
-        if step or updates:
-            self._counters.Accumulate(np.array([float(step), float(updates)]), 0, target=(_STEP_SUM, 2, MPI.DOUBLE),
-                                      op=MPI.SUM)
+        if not (step or updates):
+            return self._counter(_CLOCK, MPI.SUM)
+        counts = np.array([float(step), float(updates)])
+        if self._step_after_clock:
+            version = self._counter(_CLOCK, MPI.SUM)
+            self._counters.Accumulate(counts, 0, target=(_STEP_SUM, 2, MPI.DOUBLE), op=MPI.SUM)
             self._counters.Flush(0)
-        return version
+            return version
+        self._counters.Accumulate(counts, 0, target=(_STEP_SUM, 2, MPI.DOUBLE), op=MPI.SUM)
+        return self._counter(_CLOCK, MPI.SUM)
 
     def _counter(self, cell, op, value=1):
         """Fetch_and_op of ``value`` on an int64 counter cell of rank 0; returns the old value."""
@@ -363,13 +369,15 @@ class ParameterWindow:
     def publish_read(self):
         """Publish that this rank begins a read, in its read cells, before the read itself:
         the clock c and the step sum s. Published again if the clock moved before the cells
-        were written; so s holds no step of a push numbered c or later (a push adds its step
-        after it moves the clock) and may lack some of the earlier ones': the steps since,
+        were written; so s holds no step of a push numbered c or later (a push of a rank that
+        publishes adds its step after it moves the clock: every rank of a run publishes before
+        its first push) and may lack some of the earlier ones': the steps since,
         S - s, are never fewer than those of the pushes from c on. And every push numbered
         after c sees the cells (the engine's pushes with a step policy are serialised by the
         mutex), so the oldest read's clock grows by at most one a push. Returns (c, s); the
         next call replaces them."""
         MPI = self._MPI
+        self._step_after_clock = True  # every rank of a run publishes before its first push
         read, step = np.zeros(1, dtype=np.int64), np.zeros(1)
         while True:
             # the clock and the step sum in one flush: in either order, a push counted in the
