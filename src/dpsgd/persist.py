@@ -136,7 +136,7 @@ _SCALARS = {
 }
 
 # parameters that describe a run, not the model: not saved (a loaded model has the defaults)
-_RUNTIME_PARAMS = ("random_state", "comm", "step_policy", "network")
+_RUNTIME_PARAMS = ("random_state", "comm", "step_policy", "network", "compression")
 
 
 # ---------------------------------------------------------------------------- writing
@@ -441,8 +441,8 @@ _PAIRS = "__pairs__"
 def save_model(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     """Save a fitted dpsgd estimator to ``path`` (.npz: arrays + JSON metadata, no pickle).
 
-    The run's ``random_state``, ``comm``, ``step_policy`` and ``network`` are not saved: a loaded model
-    has their defaults (one process, no policy). An LDA model's ``vocabulary_`` (a
+    The run's ``random_state``, ``comm``, ``step_policy``, ``network`` and ``compression``
+    are not saved: a loaded model has their defaults (one process, no policy). An LDA model's ``vocabulary_`` (a
     sequence of str, one per feature), where it has one, is saved with it.
 
     Parameters

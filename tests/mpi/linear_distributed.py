@@ -16,10 +16,11 @@ comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
 seed, policy, sync_every = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 exchange = sys.argv[4] if len(sys.argv) > 4 else "server"
+compression = sys.argv[5] if len(sys.argv) > 5 else None
 X, y, X_test, y_test = load_a9a()
 mine = np.arange(rank, X.shape[0], size)  # this rank's shard
 clf = SGDClassifier(loss="log_loss", alpha=1e-3, max_iter=10, tol=None, random_state=seed, comm=comm,
-                    sync_every=sync_every, n_threads=1, exchange=exchange,
+                    sync_every=sync_every, n_threads=1, exchange=exchange, compression=compression,
                     step_policy=None if policy == "none" else make_policy(policy, gamma_prime=1.0, alpha=0.9))
 clf.fit(X[mine], y[mine])
 coefs = comm.gather(np.concatenate([clf.coef_.ravel(), clf.intercept_]), root=0)

@@ -133,7 +133,8 @@ def train_linear(args, comm=None):
                         learning_rate=args.learning_rate, eta0=args.eta0, max_iter=epochs,
                         tol=None, n_threads=args.threads, random_state=args.seed + done, comm=comm,
                         exchange=args.exchange, sync_every=args.sync_every, step_policy=_policy(args),
-                        max_seconds=args.max_seconds, max_updates=args.max_updates, network=args.network)
+                        max_seconds=args.max_seconds, max_updates=args.max_updates, network=args.network,
+                        compression=None if args.compression == "none" else args.compression)
     updates_done = int(meta["t"]) - 1 if meta else 0
 
     def checkpoint(model, epochs_done, t):

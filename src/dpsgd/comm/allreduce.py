@@ -19,6 +19,18 @@ from dpsgd.comm.exchange import Exchange
 # the cells after the change in the Allreduce buffer
 _CONTRIBUTED, _STOP, _UPDATES, _STEPS = range(4)
 
+COMPRESSIONS = ("natural",)
+# spreads the natural-compression seeds of (round, rank) over the 64-bit seeds: odd, so that
+# no two (round, rank) of a run share one
+_SEED_STRIDE = 0x9E3779B97F4A7C15
+
+
+def check_compression(compression):
+    """None or one of :data:`COMPRESSIONS`; raises a ValueError for anything else."""
+    if compression is not None and compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be None or one of {list(COMPRESSIONS)}, got {compression!r}")
+    return compression
+
 
 class ReplicaExchange(Exchange):
     """What the synchronous exchanges share: every rank holds a copy of the parameters, takes
@@ -115,22 +127,63 @@ class ReplicaExchange(Exchange):
 
 class AllreduceExchange(ReplicaExchange):
     """The exchange interface (see :mod:`dpsgd.comm.exchange`) by synchronous averaging
-    (parameters as :class:`ReplicaExchange`)."""
+    (parameters as :class:`ReplicaExchange`).
 
-    def __init__(self, topology, size, *, initial=None, row_size=1):
-        super().__init__(topology, size, initial=initial, row_size=row_size)
+    ``compression="natural"``: each rank's change travels as natural compression's 2-byte
+    codes (:mod:`dpsgd._kernels.natural`: each value rounded at random to a neighbouring power
+    of two, unbiased, variance at most 1/8 of its square), gathered by one ``MPI_Allgather``
+    and decoded into the sum on every rank (a quarter of the bytes a rank sends; every rank
+    adds the same decoded values, so all keep the same parameters). The counts travel in a
+    small ``MPI_Iallreduce`` beside it.
+    """
+
+    def __init__(self, topology, size, *, initial=None, row_size=1, compression=None):
+        super().__init__(topology, size, initial=initial, row_size=row_size, agree=(compression,))
+        self.compression = check_compression(compression)
         self._send = np.zeros(self.size + 4)
         self._sum = np.empty(self.size + 4)
+        if self.compression is not None:
+            self._codes = np.zeros(self.size, dtype=np.uint16)
+            self._gathered = np.empty((self.ranks, self.size), dtype=np.uint16)
+            self._counts = np.empty(4)
 
     def push(self, change, *, step=0.0, updates=1):
         """Average ``change`` with the other ranks' (collective); returns the version."""
-        self._send[:self.size] = self._change_values(change)
+        values = self._change_values(change)
+        if self.compression is not None:
+            from dpsgd._kernels import natural
+
+            # a seed of this rank's own for each round: the ranks' roundings are independent
+            natural.encode_into(values, (self._clock * self.ranks + self.rank) * _SEED_STRIDE % 2**64, self._codes)
+            return self._gather(contributed=1.0, step=step, updates=updates)
+        self._send[:self.size] = values
         return self._reduce(contributed=1.0, step=step, updates=updates)
 
     def skip(self):
         """Take part in a round without a change (collective)."""
+        if self.compression is not None:
+            self._codes[:] = 0  # the code of +0.0
+            return self._gather(contributed=0.0, step=0.0, updates=0)
         self._send[:self.size] = 0.0
         return self._reduce(contributed=0.0, step=0.0, updates=0)
+
+    def _gather(self, contributed, step, updates):
+        from dpsgd._kernels import natural
+
+        self._tail(self._counts, contributed, step, updates)
+        counting = self.comm.Iallreduce(self._counts, self._sum[self.size:], op=self._MPI.SUM)
+        self.comm.Allgather(self._codes, self._gathered)
+        self.bytes_sent += self._codes.nbytes
+        self.bytes_received += self._gathered.nbytes
+        total = self._sum[:self.size]
+        total[:] = 0.0
+        for codes in self._gathered:  # in rank order on every rank: the same sum everywhere
+            natural.decode_add(codes, total)
+        counting.Wait()
+        counts = self._sum[self.size:]
+        if counts[_CONTRIBUTED]:
+            self._params += total / counts[_CONTRIBUTED]
+        return self._count(counts)
 
     def _reduce(self, contributed, step, updates):
         self._tail(self._send[self.size:], contributed, step, updates)

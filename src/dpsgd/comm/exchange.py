@@ -131,13 +131,20 @@ class WindowExchange(Exchange):
         return self._window.stop_requested()
 
 
-def check_exchange(kind):
-    """Raise a ValueError unless ``kind`` names an exchange."""
+def check_exchange(kind, compression=None):
+    """Raise a ValueError unless ``kind`` names an exchange and ``compression`` is one it can
+    carry (natural compression: with 'allreduce' only, so far)."""
     if kind not in EXCHANGES:
         raise ValueError(f"exchange must be one of {list(EXCHANGES)}, got {kind!r}")
+    from dpsgd.comm.allreduce import check_compression
+
+    if check_compression(compression) is not None and kind != "allreduce":
+        raise ValueError(f"compression={compression!r} travels with exchange='allreduce' only so far "
+                         f"(got exchange={kind!r})")
 
 
-def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True, network=None):
+def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True, network=None,
+                  compression=None):
     """An exchange of ``size`` parameters between the ranks of ``topology``.
 
     Parameters
@@ -154,27 +161,29 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
     network : optional
         A network model to add to the exchange across ranks (:func:`dpsgd.comm.network.make_network`
         takes it; one process has no network).
+    compression : {None, 'natural'}
+        What the changes travel as across ranks (:class:`dpsgd.comm.allreduce.AllreduceExchange`).
     """
-    check_exchange(kind)
+    check_exchange(kind, compression)
     if network is not None:
         from dpsgd.comm.network import Simulated, make_network
 
         model = make_network(network)
         if topology.distributed:
-            return Simulated(_open(kind, topology, size, initial, row_size), model, topology.rank)
+            return Simulated(_open(kind, topology, size, initial, row_size, compression), model, topology.rank)
     if not topology.distributed:
         from dpsgd.comm.local import LocalExchange
 
         return LocalExchange(size, initial=initial, row_size=row_size, in_place=in_place)
-    return _open(kind, topology, size, initial, row_size)
+    return _open(kind, topology, size, initial, row_size, compression)
 
 
-def _open(kind, topology, size, initial, row_size):
+def _open(kind, topology, size, initial, row_size, compression=None):
     """The exchange ``kind`` between the ranks of ``topology`` (distributed)."""
     if kind == "allreduce":
         from dpsgd.comm.allreduce import AllreduceExchange
 
-        return AllreduceExchange(topology, size, initial=initial, row_size=row_size)
+        return AllreduceExchange(topology, size, initial=initial, row_size=row_size, compression=compression)
     if kind == "gossip":
         from dpsgd.comm.gossip import GossipExchange
 

@@ -34,7 +34,7 @@ class Result:
 
 
 def run(problem, topology, *, exchange="server", policy=None, max_updates=None, max_seconds=None,
-        callback=None, in_place=True, network=None):
+        callback=None, in_place=True, network=None, compression=None):
     """Run ``problem`` over an exchange between the ranks of ``topology``.
 
     Parameters
@@ -66,6 +66,8 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     network : optional
         Across ranks, a network model added to the exchange (latency, bandwidth, a straggler:
         :mod:`dpsgd.comm.network`); None: the exchange as it is.
+    compression : {None, 'natural'}
+        What the changes travel as across ranks (with 'allreduce'; :func:`open_exchange`).
 
     Returns
     -------
@@ -74,7 +76,7 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     if not isinstance(exchange, str):
         return _run(problem, exchange, policy, max_updates, max_seconds, callback)
     with open_exchange(exchange, topology, problem.size, initial=problem.initial(), row_size=problem.row_size,
-                       in_place=in_place, network=network) as ex:
+                       in_place=in_place, network=network, compression=compression) as ex:
         return _run(problem, ex, policy, max_updates, max_seconds, callback)
 
 

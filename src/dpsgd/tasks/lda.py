@@ -143,6 +143,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         With ``comm``: run as over a cluster's network (latency, bandwidth, a straggler;
         ``"10GbE"``, ``"1GbE"`` or the fields of :class:`dpsgd.comm.network.Network`);
         ``round_stats_`` records the seconds it added. None: the exchange as it is.
+    compression : {None, 'natural'}, default=None
+        With ``comm`` and ``exchange='allreduce'``: each rank's change travels as natural
+        compression's 2-byte codes (unbiased random rounding to a power of two; a quarter of
+        the bytes), :class:`dpsgd.comm.allreduce.AllreduceExchange`.
 
     Attributes
     ----------
@@ -182,7 +186,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                  max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None, n_jobs=None,
                  parallel="batch", shuffle=True, reseed_topics=False, random_state=None, verbose=0,
                  comm=None, exchange="server", warm_start=False, max_seconds=None, max_updates=None,
-                 network=None):
+                 network=None, compression=None):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.topic_word_prior = topic_word_prior
@@ -209,6 +213,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.max_seconds = max_seconds
         self.max_updates = max_updates
         self.network = network
+        self.compression = compression
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -225,7 +230,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         check_number("verbose", self.verbose, low=0, integer=True)
         check_choice("parallel", self.parallel, PARALLEL_MODES)
         check_choice("learning_method", self.learning_method, LEARNING_METHODS)
-        check_exchange(self.exchange)
+        check_exchange(self.exchange, self.compression)
         make_network(self.network)
         check_number("evaluate_every", self.evaluate_every, integer=True)
         check_number("perp_tol", self.perp_tol, low=0.0)
@@ -338,7 +343,8 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         problem = LdaProblem(self, X, topology=topology, n_threads=self.n_threads_, passes=self.max_iter,
                              total_samples=float(sum(docs)), docs_of_ranks=docs)
         self._train(problem, topology, exchange=self.exchange, max_updates=self.max_updates,
-                    max_seconds=self.max_seconds, callback=callback, network=self.network)
+                    max_seconds=self.max_seconds, callback=callback, network=self.network,
+                    compression=self.compression)
         self.n_iter_ = problem.passes_run
         self.n_reseeded_ = problem.reseeded
         if self.evaluate_every > 0:  # the final topics' score, unless their pass was scored

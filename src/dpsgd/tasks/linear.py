@@ -137,7 +137,8 @@ class _BaseSGD(BaseEstimator):
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
                  eta0, power_t, early_stopping, validation_fraction, n_iter_no_change,
                  warm_start, average, comm=None, exchange="server", sync_every="auto",
-                 step_policy="budget", max_seconds=None, max_updates=None, network=None):
+                 step_policy="budget", max_seconds=None, max_updates=None, network=None,
+                 compression=None):
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -165,6 +166,7 @@ class _BaseSGD(BaseEstimator):
         self.max_seconds = max_seconds
         self.max_updates = max_updates
         self.network = network
+        self.compression = compression
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self, for_partial_fit=False):
@@ -200,7 +202,7 @@ class _BaseSGD(BaseEstimator):
             check_number("sync_every", self.sync_every, low=1, integer=True)
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
-        check_exchange(self.exchange)
+        check_exchange(self.exchange, self.compression)
         make_network(self.network)
         if self.comm is not None and self.penalty in ("l1", "elasticnet"):
             raise ValueError("with comm, penalty must be 'l2' or None: the L1 cumulative penalty "
@@ -305,7 +307,7 @@ class _BaseSGD(BaseEstimator):
         self.n_threads_ = n_threads
         result = engine.run(problem, topology, exchange=self.exchange, policy=self._policy,
                             max_updates=self.max_updates, max_seconds=self.max_seconds,
-                            callback=callback, network=self.network)
+                            callback=callback, network=self.network, compression=self.compression)
         self.round_stats_ = result.stats.summary()
         if problem.in_place:
             return result.model, result.rounds
@@ -601,6 +603,10 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         every exchange and slowing a straggler (``"10GbE"``, ``"1GbE"`` or the fields of
         :class:`dpsgd.comm.network.Network`); ``round_stats_`` records the seconds added.
         None: the exchange as it is.
+    compression : {None, 'natural'}, default=None
+        With ``comm`` and ``exchange='allreduce'``: each rank's change travels as natural
+        compression's 2-byte codes (unbiased random rounding to a power of two; a quarter of
+        the bytes), :class:`dpsgd.comm.allreduce.AllreduceExchange`.
 
     Attributes
     ----------
@@ -637,7 +643,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                  learning_rate="optimal", eta0=0.01, power_t=0.5, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False,
                  average=False, comm=None, exchange="server", sync_every="auto", step_policy="budget",
-                 max_seconds=None, max_updates=None, network=None):
+                 max_seconds=None, max_updates=None, network=None,
+                 compression=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
@@ -646,7 +653,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, average=average, comm=comm, exchange=exchange,
                          sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
-                         max_updates=max_updates, network=network)
+                         max_updates=max_updates, network=network, compression=compression)
         self.n_jobs = n_jobs
         self.class_weight = class_weight
 
@@ -867,7 +874,8 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                  epsilon=0.1, n_threads=None, random_state=None, learning_rate="invscaling",
                  eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, warm_start=False, average=False, comm=None, exchange="server",
-                 sync_every="auto", step_policy="budget", max_seconds=None, max_updates=None, network=None):
+                 sync_every="auto", step_policy="budget", max_seconds=None, max_updates=None, network=None,
+                 compression=None):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
@@ -876,7 +884,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, average=average, comm=comm, exchange=exchange,
                          sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
-                         max_updates=max_updates, network=network)
+                         max_updates=max_updates, network=network, compression=compression)
 
     def _coef_attribute(self, coef):
         return coef[0].copy()
