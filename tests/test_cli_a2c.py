@@ -66,7 +66,7 @@ def test_pendulum_with_a_linear_schedule_and_per_thread_statistics(tmp_path):
 def test_bad_options_are_refused_before_training():
     for args, message in [(("--env", "Pong-v5"), "invalid choice"), (("--max-updates", 10), "--timesteps"),
                           (("--timesteps", 0), "positive integer"), (("--stop-at-reward", "high"), "'none'"),
-                          (("--exchange", "allreduce", "--step-policy", "budget"), "no delays")]:
+                          (("--exchange", "allreduce", "--step-policy", "budget"), "does not scale its changes")]:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
 

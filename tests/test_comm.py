@@ -116,8 +116,8 @@ def a9a_one_process(a9a):
 # exchange='allreduce' (local SGD, changes of 1,024 steps averaged): 0.3252 and 0.3247 against
 # one process's 0.3245 and 0.3246 (seeds 0, 1). exchange='gossip' with 4 ranks (with 2 or 3 the
 # exponential graph is complete and gossip is allreduce): 0.3270, 0.3251, 0.3278 (seeds 0-2; the
-# rounds are synchronous, so the same every run). exchange='async_gossip' with 4 ranks: 0.3250-0.3257
-# with 'budget', 0.3245-0.3246 with 'none' (seeds 0-2). allreduce with natural compression, 3 ranks:
+# rounds are synchronous, so the same every run). exchange='async_gossip' with 4 ranks: 0.3245-0.3246
+# (seeds 0-2; unscaled, whatever the step policy; scaled by budget they were 0.3250-0.3257). allreduce with natural compression, 3 ranks:
 # 0.3253, 0.3248, 0.3250 (uncompressed 0.3252, 0.3247, 0.3251), a quarter of the bytes.
 # Measured (24 runs of each seed set, half with a `yes` process busy on one of the 2 cores;
 # one process's mean over seeds 0-2: 0.3244): 3 ranks, budget, 1,024: single runs 0.3242-0.3263

@@ -11,7 +11,7 @@ import zipfile
 import zlib
 
 from dpsgd.cli.parser import given
-from dpsgd.comm.exchange import SYNCHRONOUS
+from dpsgd.comm.exchange import UNSCALED
 
 
 class UsageError(ValueError):
@@ -88,8 +88,9 @@ def check_train_args(args, root=True, distributed=False):
     if args.task == "a2c":
         if given(args, "max_updates"):
             raise UsageError("a2c counts its budget in env steps: use --timesteps")
-        if given(args, "step_policy") and args.step_policy != "none" and args.exchange in SYNCHRONOUS:
-            raise UsageError(f"--step-policy scales asynchronous pushes; --exchange {args.exchange} has no delays")
+        if given(args, "step_policy") and args.step_policy != "none" and args.exchange in UNSCALED:
+            raise UsageError(f"--step-policy scales the server's pushes by their delays; --exchange {args.exchange} "
+                             "does not scale its changes")
         return
     if args.task == "lda":
         _needs(args, "vocab", "corpus", "the generated corpus has no vocabulary file")

@@ -37,8 +37,10 @@ import contextlib
 from dpsgd.comm.codecs import Dense, Rows, Sparse
 
 EXCHANGES = ("server", "allreduce", "gossip", "async_gossip")
-# the exchanges whose rounds every rank takes together: no delays to adapt steps to
-SYNCHRONOUS = ("allreduce", "gossip")
+# the exchanges whose pushes the engine's step policies do not scale: those whose rounds every
+# rank takes together (no delays), and asynchronous gossip (a change lands on its own rank's
+# copy; see dpsgd.comm.async_gossip)
+UNSCALED = ("allreduce", "gossip", "async_gossip")
 
 
 # Between machines a sparse change moves fewer bytes than the dense vector while its entries
@@ -55,6 +57,7 @@ class Exchange:
 
     synchronous = False
     in_place = False
+    delay_scaled = True  # the engine's step policy scales the pushes (asynchronous exchanges)
     sparse_share = SPARSE_SHARE
     bytes_sent = bytes_received = 0
 

@@ -55,7 +55,7 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
         any worker has in flight, given at least the multipliers of the pushes that read
         missed (:func:`_scaled_push`: the pushes then take the exchange's mutex). None pushes
         changes as the local steps made them. Not used where the delay is always 0 (one
-        process, allreduce, gossip).
+        process, allreduce, gossip) nor by asynchronous gossip (``delay_scaled``).
     max_updates, max_seconds : optional
         The global budget (:class:`dpsgd.engine.Limits`), checked before every round.
     callback : callable, optional
@@ -101,7 +101,7 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
     done = 0
     # a delay of 0 (one process, allreduce) needs no scaling; the delay-adaptive policies'
     # step for it (alpha gamma') would only shorten every round
-    adaptive = policy is not None and not ex.in_place and not ex.synchronous
+    adaptive = policy is not None and not ex.in_place and not ex.synchronous and ex.delay_scaled
     oldest = adaptive and getattr(policy, "delay", "push") == "oldest_read"
     for r in range(total):
         if limits.exhausted():

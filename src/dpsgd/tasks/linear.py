@@ -577,7 +577,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         (:mod:`dpsgd.comm.gossip`); the model is the ranks' average at the end.
         'async_gossip': AD-PSGD, each rank averages its weights with one neighbour's at a
         time, atomically, without waiting for the others (:mod:`dpsgd.comm.async_gossip`;
-        ``step_policy`` applies, as with the server).
+        ``step_policy`` does not scale its changes, which land on the rank's own copy).
     sync_every : int or 'auto', default='auto'
         Samples a rank processes between two exchanges (with ``comm``). 'auto': 32
         exchanges per pass over the rank's rows, at most 4,096 samples each (chosen on
