@@ -73,7 +73,7 @@ def check_train_args(args, root=True, distributed=False):
 
     Output paths are checked where they are written: on rank 0 (``root``)."""
     _needs(args, "checkpoint_every", "checkpoint", "it sets how often the checkpoint is written")
-    if args.compression != "none" and args.exchange != "allreduce":
+    if args.compression is not None and args.exchange != "allreduce":
         raise UsageError(f"--compression {args.compression} travels with --exchange allreduce only so far")
     if given(args, "network") and not distributed:  # a job script may be run both ways: a note
         print("dpsgd: note: one process ignores --network (it models the links between ranks under mpiexec)",

@@ -168,7 +168,7 @@ def _add_common(p, unit, updates):
                    help="under mpiexec, run as over a cluster's network: 10GbE, 1GbE, or fields such as "
                    "latency=1e-4,bandwidth=1.25e8,slow_rank=1,slow_factor=3 (seconds, bytes/s; the seconds "
                    "added are in the log)")
-    p.add_argument("--compression", choices=["none", "natural"], default="none",
+    p.add_argument("--compression", choices=["natural"],
                    help="what each rank's change travels as under mpiexec: natural compression's 2-byte "
                    "codes (unbiased rounding to a power of two; with --exchange allreduce)")
     p.add_argument("--max-seconds", type=positive_float, metavar="S",

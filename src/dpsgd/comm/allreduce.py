@@ -13,6 +13,7 @@ budget and the same stop, and all leave the loop after the same round.
 
 import numpy as np
 
+from dpsgd._kernels import natural
 from dpsgd.comm.codecs import Dense
 from dpsgd.comm.exchange import Exchange
 
@@ -151,8 +152,6 @@ class AllreduceExchange(ReplicaExchange):
         """Average ``change`` with the other ranks' (collective); returns the version."""
         values = self._change_values(change)
         if self.compression is not None:
-            from dpsgd._kernels import natural
-
             # a seed of this rank's own for each round: the ranks' roundings are independent
             natural.encode_into(values, (self._clock * self.ranks + self.rank) * _SEED_STRIDE % 2**64, self._codes)
             return self._gather(contributed=1.0, step=step, updates=updates)
@@ -168,8 +167,6 @@ class AllreduceExchange(ReplicaExchange):
         return self._reduce(contributed=0.0, step=0.0, updates=0)
 
     def _gather(self, contributed, step, updates):
-        from dpsgd._kernels import natural
-
         self._tail(self._counts, contributed, step, updates)
         counting = self.comm.Iallreduce(self._counts, self._sum[self.size:], op=self._MPI.SUM)
         self.comm.Allgather(self._codes, self._gathered)

@@ -54,12 +54,9 @@ import numpy as np
 # flight began (+inf while it has none), after the step sum so that one read gets them all
 _CLOCK, _STOP, _TICKETS, _MUTEX, _STEP_SUM, _UPDATES, _READS = 0, 1, 2, 3, 4, 5, 6
 
-# a worker waiting for the mutex yields its core between tries for this long, then sleeps
-# between tries: the holder may be a rank sharing the core (more ranks than cores). A holder
-# keeps it for a push, tens of microseconds; a sleep lasts 60-100 us however short it is asked
-# to be, so sleeping at once cost the engine's pushes with a step policy about 100 us each
-# (a9a, 2 ranks)
-_MUTEX_YIELD_SECONDS = 300e-6
+# a worker waiting for the mutex yields its core for the first tries, then sleeps this long
+# between tries: the holder may be a rank sharing the core (more ranks than cores)
+_MUTEX_YIELDS = 8
 _MUTEX_SLEEP = 50e-6
 
 
@@ -351,15 +348,14 @@ class ParameterWindow:
         (yielding, then sleeping) until it succeeds."""
         cell = self._mutex_cells[which]
         zero, result = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-        start = None
+        tries = 0
         while True:
             self._counters.Compare_and_swap(self._one, zero, result, 0, cell)
             self._counters.Flush(0)
             if result[0] == 0:
                 return
-            now = time.perf_counter()
-            start = now if start is None else start
-            time.sleep(0 if now - start < _MUTEX_YIELD_SECONDS else _MUTEX_SLEEP)
+            tries += 1
+            time.sleep(0 if tries <= _MUTEX_YIELDS else _MUTEX_SLEEP)
 
     def unlock(self, which=0):
         """Release mutex ``which``; the holder's pushes were flushed before (they complete in

@@ -4,8 +4,8 @@ Each worker (a process, or an MPI rank with its own OpenMP threads) repeats roun
 pulls the global parameters and their version v, lets the problem run its local lock-free
 steps on them with the process's threads (Hogwild! inside the process), and pushes the
 change, scaled by the step policy for its delay (its own, or that of the oldest read still in
-flight: each worker then publishes its read's clock and step sum; PAPERS.md 9.1). With the asynchronous server
-nobody waits for anybody; with allreduce the push is collective; in one process the
+flight: each worker then publishes its read's clock and step sum; PAPERS.md 9.1). With the
+asynchronous server nobody waits for anybody; with allreduce the push is collective; in one process the
 parameters are lent in place and a push only counts the round.
 
 A problem with a master's step (``Problem.exclusive``: PIAG, whose master turns each
