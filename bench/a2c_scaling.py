@@ -20,14 +20,14 @@ import sys
 from pathlib import Path
 
 
-def run(layout: str, seed: int) -> dict:
+def run(layout: str, seed: int, timeout: float = 900) -> dict:
     ranks, threads = (int(x) for x in layout.split("x"))
     command = [sys.executable, "-m", "dpsgd", "train", "a2c", "--quiet", "--threads", str(threads),
                "--seed", str(seed)]
     if ranks > 1:
         mpiexec = Path(sys.executable).parent / "mpiexec"
         command = [str(mpiexec if mpiexec.exists() else "mpiexec"), "-n", str(ranks), *command]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{out.stderr}")
     line = out.stdout.strip().splitlines()[-1]

@@ -1,6 +1,7 @@
 """Side by side: dpsgd's DPSVI against gensim (LdaModel, LdaMulticore) and scikit-learn's online LDA.
 
     python bench/compare_lda.py [--corpus synthetic|ap|both] [--passes 2] [--threads 1 2]
+                                [--docs 33000] [--data-dir ../shared/data]
 
 Every library gets the same corpus, number of topics K, priors alpha = eta = 1/K,
 kappa 0.7, tau0 10, minibatch 128 documents, E-step limits (100 iterations,
@@ -26,19 +27,20 @@ import time
 import numpy as np
 
 import dpsgd
-from dpsgd.data import load_uci_bow, make_lda_corpus
+import rcv1like  # bench/rcv1like.py: the generated corpus, cached
+from dpsgd.data import load_uci_bow
 from dpsgd.evaluation import heldout_log_likelihood
 
-AP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ap_associated_press")
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 COMMON = dict(decay=0.7, offset=10.0, batch=128, iterations=100, tol=1e-3)
 
 
-def load(corpus):
+def load(corpus, docs=33_000, data_dir=DATA):
     if corpus == "synthetic":
-        X, _, _ = make_lda_corpus(33_000, 5_000, 20, 100, random_state=0)
+        X = rcv1like.lda_corpus(docs)
         K = 20
     else:
-        X, _ = load_uci_bow(os.path.join(AP, "docword.ap.txt"))
+        X, _ = load_uci_bow(os.path.join(data_dir, "ap_associated_press", "docword.ap.txt"))
         K = 50
     order = np.random.default_rng(0).permutation(X.shape[0])
     n_test = X.shape[0] // 10
@@ -94,8 +96,8 @@ def _reset_peak_rss():
         pass
 
 
-def run_one(corpus, library, passes, threads):
-    X_train, X_test, K = load(corpus)
+def run_one(corpus, library, passes, threads, docs=33_000, data_dir=DATA):
+    X_train, X_test, K = load(corpus, docs, data_dir)
     _reset_peak_rss()
     before = _peak_rss_mb()  # interpreter, libraries and the corpus
     tic = time.perf_counter()
@@ -119,11 +121,13 @@ def main(argv=None):
     parser.add_argument("--corpus", choices=["synthetic", "ap", "both"], default="both")
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--docs", type=int, default=33_000, help="synthetic documents, 10%% of them held out")
+    parser.add_argument("--data-dir", default=DATA, help="the folder holding ap_associated_press/")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one config, print JSON
     args = parser.parse_args(argv)
     if args.one:
         corpus, library, threads = args.one.split(",")
-        print(json.dumps(run_one(corpus, library, args.passes, int(threads))))
+        print(json.dumps(run_one(corpus, library, args.passes, int(threads), args.docs, args.data_dir)))
         return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus; dpsgd {dpsgd.__version__}")
     corpora = ["synthetic", "ap"] if args.corpus == "both" else [args.corpus]
@@ -134,7 +138,8 @@ def main(argv=None):
         rows = []
         for library, threads in configs:
             out = subprocess.run([sys.executable, __file__, "--one", f"{corpus},{library},{threads}",
-                                  "--passes", str(args.passes)], capture_output=True, text=True)
+                                  "--passes", str(args.passes), "--docs", str(args.docs), "--data-dir", args.data_dir],
+                                 capture_output=True, text=True)
             if out.returncode != 0:
                 print(f"{library} x{threads}: failed: {out.stderr.strip().splitlines()[-1:]}")
                 continue

@@ -2,29 +2,48 @@
 
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 
-def run_configs(script, configs, child_args):
-    """Run ``script --child T *child_args`` once per "RxT" config (under ``mpiexec -n R`` when R > 1).
+def mpiexec():
+    """The mpiexec beside this Python (MPICH from PyPI installs it there), else the one on PATH."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else (shutil.which("mpiexec") or "mpiexec")
 
-    Returns [(config, the JSON its rank 0 printed last)]; failed configs are reported and skipped.
+
+def run_config(script, config, child_args, timeout=1800):
+    """Run ``script --child T *child_args`` for one "RxT" config (under ``mpiexec -n R`` when R > 1).
+
+    Returns the JSON its rank 0 printed last, with ``cpu_s``: the CPU-seconds of every process
+    of the run (user + system). Raises RuntimeError with the last line of its errors when it
+    fails, and subprocess.TimeoutExpired past ``timeout`` seconds.
     """
-    mpiexec = Path(sys.executable).parent / "mpiexec"
+    ranks, threads = map(int, config.split("x"))
+    cmd = [sys.executable, script, "--child", str(threads), *map(str, child_args)]
+    if ranks > 1:
+        cmd = [mpiexec(), "-n", str(ranks)] + cmd
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=os.environ)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # mpiexec waits for its ranks, so they count
+    if out.returncode != 0:
+        raise RuntimeError(f"{config} failed: {out.stderr.strip().splitlines()[-1:]}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "cpu_s": cpu}
+
+
+def run_configs(script, configs, child_args):
+    """:func:`run_config` for each config; returns [(config, result)], failed configs reported and skipped."""
     rows = []
     for config in configs:
-        ranks, threads = map(int, config.split("x"))
-        cmd = [sys.executable, script, "--child", str(threads), *map(str, child_args)]
-        if ranks > 1:
-            cmd = [str(mpiexec), "-n", str(ranks)] + cmd
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=os.environ)
-        if out.returncode != 0:
-            print(config, "failed:", out.stderr.strip().splitlines()[-1:])
-            continue
-        rows.append((config, json.loads(out.stdout.strip().splitlines()[-1])))
+        try:
+            rows.append((config, run_config(script, config, child_args)))
+        except RuntimeError as error:
+            print(error)
     return rows
 
 

@@ -1,10 +1,11 @@
 """Ranks x threads scaling of DPSVI (LDA by stochastic variational inference).
 
-    python bench/scaling_lda.py [--configs 1x1 1x2 2x1 2x2] [--passes 2] [--exchange allreduce]
+    python bench/scaling_lda.py [--configs 1x1 1x2 2x1 2x2] [--passes 2] [--exchange allreduce] [--docs 33000]
 
 Synthetic corpus from LDA's model (29,700 training documents, V = 5,000, K = 20, as in
-compare_lda.py). R x T runs ``mpiexec -n R`` (1 x T without MPI), T threads per rank
-(batch-parallel; ranks on one machine split its cores). Reported from rank 0: wall time of
+compare_lda.py; ``--docs`` sets the number before the 10% held out; cached by rcv1like.py).
+R x T runs ``mpiexec -n R`` (1 x T without MPI), T threads per rank (batch-parallel; ranks on
+one machine split its cores). Reported from rank 0: wall time of
 the fit, speed-up over 1 x 1, held-out log-likelihood (document completion, nats), the
 share of its time in the window's pulls and pushes, and the delays (global steps by other
 ranks between a rank's pull and its push).
@@ -17,22 +18,22 @@ import time
 
 import numpy as np
 
+import rcv1like
 from mpi_configs import Curve, print_table, run_configs
 
 
-def child(threads, passes, exchange):
+def child(threads, passes, exchange, docs=33_000):
     from dpsgd import LatentDirichletAllocation
     from dpsgd.comm import abort_on_exception, world
-    from dpsgd.data import make_lda_corpus
     from dpsgd.evaluation import heldout_log_likelihood
 
     comm = world()
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     if comm:
         abort_on_exception(comm)
-    X, _, _ = make_lda_corpus(33_000, 5_000, 20, 100, random_state=0)
+    X = rcv1like.lda_corpus(docs)
     order = np.random.default_rng(0).permutation(X.shape[0])
-    X_train, X_test = X[order[3_300:]], X[order[:3_300]]
+    X_train, X_test = X[order[docs // 10:]], X[order[:docs // 10]]
     mine = X_train[rank::size]
     lda = LatentDirichletAllocation(20, max_iter=passes, n_threads=threads, random_state=0, comm=comm,
                                     exchange=exchange)
@@ -64,12 +65,14 @@ def main():
     parser.add_argument("--configs", nargs="+", default=["1x1", "1x2", "2x1", "2x2"])
     parser.add_argument("--passes", type=int, default=4)
     parser.add_argument("--exchange", choices=["server", "allreduce"], default="server")
+    parser.add_argument("--docs", type=int, default=33_000)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        return child(args.child, args.passes, args.exchange)
-    rows = run_configs(__file__, args.configs, ["--passes", args.passes, "--exchange", args.exchange])
-    print_table(f"DPSVI ({args.exchange}), synthetic 29,700 docs, V=5,000, K=20, {args.passes} passes, minibatch 128, "
+        return child(args.child, args.passes, args.exchange, args.docs)
+    rows = run_configs(__file__, args.configs, ["--passes", args.passes, "--exchange", args.exchange,
+                                                "--docs", args.docs])
+    print_table(f"DPSVI ({args.exchange}), synthetic {args.docs - args.docs // 10:,} docs, V=5,000, K=20, {args.passes} passes, minibatch 128, "
                 "held-out LL after each pass", rows, "held-out LL", "heldout", higher_is_better=True,
                 # one fit's held-out LL varies by about 1% with the seed alone (local optima)
                 tolerance=0.02)

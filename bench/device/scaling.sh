@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One-shot scaling run for a many-core machine (bench/device/scaling.py says what it measures).
+#
+#   bash bench/device/scaling.sh [--quick] [--budget SECONDS]
+#
+# Run from the repository's root. Builds the kernels in place (all cores), then runs
+# bench/device/scaling.py with the results in $OUT (default: ./scaling-out). With WHEELS=DIR,
+# the wheels in DIR (mpich, mpi4py, gensim and smart_open, for a machine without them and
+# without a network) are installed first into the running Python's environment. AP is read from $DPSGD_DATA_DIR
+# (default ../shared/data, or .devdata where that is absent). Output is also saved to $OUT/log.txt.
+set -euo pipefail
+OUT=${OUT:-$PWD/scaling-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
+PY=${PYTHON:-python3}
+echo "# $(date -u '+%F %T UTC'); $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)); uptime: $(uptime)"
+echo "# thread settings: $(env | grep -E '^(OMP|GOMP|KMP|OPENBLAS|MKL)_' | tr '\n' ' ')"
+if [ -n "${WHEELS:-}" ]; then
+    "$PY" -m pip install -q --no-index --no-deps --no-cache-dir --upgrade "$WHEELS"/*.whl
+fi
+tic=$(date +%s)
+"$PY" setup.py -q build_ext --inplace -j "$(nproc)" > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
+echo "# built in $(( $(date +%s) - tic )) s; OpenMP: $(PYTHONPATH=src "$PY" -c 'import dpsgd; print(dpsgd.openmp_enabled())')"
+DATA=${DPSGD_DATA_DIR:-../shared/data}
+[ -d "$DATA" ] || DATA=.devdata
+PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 "$PY" bench/device/scaling.py --out "$OUT" --data-dir "$DATA" "$@"
