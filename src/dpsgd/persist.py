@@ -358,7 +358,7 @@ _CHECKPOINT_KEYS = ("format", "format_version", "task")
 
 
 def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint written by ``dpsgd train ... --checkpoint``.
+    """Read a checkpoint written by ``dpsgd train TASK --checkpoint FILE``.
 
     Parameters
     ----------

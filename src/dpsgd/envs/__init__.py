@@ -24,7 +24,7 @@ def names() -> list[str]:
 
 
 def make(name: str, n_envs: int = 1, seed: int | None = None, *, autoreset_mode: str = "NextStep") -> CVectorEnv:
-    """A vector of ``n_envs`` C environments ``name`` (a Gymnasium id, e.g. "CartPole-v1").
+    """A vector of ``n_envs`` C environments ``name`` (a Gymnasium id such as "CartPole-v1").
 
     ``seed`` seeds the resets (env i draws from stream i); None draws fresh entropy.
     ``autoreset_mode`` is "NextStep" (Gymnasium's default) or "SameStep".

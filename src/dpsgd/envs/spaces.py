@@ -24,7 +24,7 @@ class Space:
 
 
 class Discrete(Space):
-    """The integers ``0 .. n - 1`` (``start`` is always 0 here)."""
+    """The integers from 0 to ``n - 1`` (``start`` is always 0 here)."""
 
     def __init__(self, n: int, seed: int | None = None) -> None:
         super().__init__((), np.int64, seed)
