@@ -35,8 +35,10 @@ def run_kernel(X, Y, perm, *, loss, penalty, schedule, epochs=1, n_threads=1, ho
     intercept = np.zeros(K)
     q = np.zeros((d, K))
     l1_state = np.zeros(1)
-    hot_slot = np.arange(d, dtype=np.int32) if hot else np.empty(0, np.int32)
-    hot_feat = np.arange(d, dtype=np.int64) if hot else np.empty(0, np.int64)
+    # hot: True buffers every feature, an array of features buffers those
+    hot_feat = np.arange(d, dtype=np.int64) if hot is True else np.asarray(hot if hot is not False else [], np.int64)
+    hot_slot = np.full(d, -1, np.int32) if hot_feat.size else np.empty(0, np.int32)
+    hot_slot[hot_feat] = np.arange(hot_feat.size, dtype=np.int32)
     tbuf = np.zeros((n_threads, sgd.thread_buffer_stride(K, hot_feat.size)))
     sw = np.empty(0) if sample_weight is None else sample_weight
     total = 0.0
@@ -188,17 +190,38 @@ def test_class_weights_match_reference(K):
     assert np.abs(plain - coef).max() > 1e-3
 
 
-def test_buffered_path_on_one_thread_matches_reference():
+@pytest.mark.parametrize("K", [1, 2])
+@pytest.mark.parametrize("hot", [True, [0, 3, 4, 9]], ids=["all", "some"])
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
+def test_buffered_path_on_one_thread_matches_reference(K, hot, penalty):
     """The per-thread buffers (used for small models with several threads) do the
-    same arithmetic; merged after every sample they must give the sequential result."""
+    same arithmetic; merged after every sample they must give the sequential result,
+    also with only some features buffered (K = 1 picks each one's address without a branch)."""
     X = random_csr(50, 10, 0.4, seed=8)
-    Y = targets("modified_huber", 50, 2, seed=9)
+    Y = targets("modified_huber", 50, K, seed=9)
     perm = rng.permutation(50, 2)
-    kw = dict(loss="modified_huber", penalty="elasticnet", schedule="optimal", epochs=2)
-    coef, b, _ = run_kernel(X, Y, perm, hot=True, **kw)
+    kw = dict(loss="modified_huber", penalty=penalty, schedule="optimal", epochs=2)
+    coef, b, _ = run_kernel(X, Y, perm, hot=hot, **kw)
     rcoef, rb, _ = run_reference(X, Y, perm, **kw)
     assert_close(coef, rcoef, 1e-12)
     assert_close(b, rb, 1e-12)
+
+
+def test_buffered_slots_must_invert_the_buffered_features():
+    """A slot outside the thread buffer would be written out of bounds: refused first."""
+    X = random_csr(20, 6, 0.5, seed=8)
+    Y = targets("hinge", 20, 1, seed=9)
+    args = (X.data, X.indices, X.indptr, Y, np.empty(0), np.arange(20, dtype=np.int64), np.zeros((6, 1)),
+            np.zeros(1), np.zeros((0, 0)), np.zeros(1))
+    kw = dict(loss=int(LOSS_IDS["hinge"]), loss_param=1.0, alpha=0.01, l1_ratio=0.0, l2=True, l1=False,
+              learning_rate=int(SCHEDULES["optimal"]), eta0=0.0, power_t=0.5, optimal_init=20.0, t_start=1.0,
+              intercept_decay=1.0, fit_intercept=True, n_threads=1, merge_every=1)
+    tbuf = np.zeros((1, sgd.thread_buffer_stride(1, 2)))
+    feat = np.array([1, 4], np.int64)
+    for slot in ([-1, 0, -1, -1, 7, -1], [-1, 0, -1, -1, 1, 1], [-1, 1, -1, -1, 0, -1]):
+        with pytest.raises(ValueError, match="hot"):
+            sgd.sgd_epoch(*args, np.array(slot, np.int32), feat, tbuf, **kw)
+    sgd.sgd_epoch(*args, np.array([-1, 0, -1, -1, 1, -1], np.int32), feat, tbuf, **kw)
 
 
 def test_scale_underflow_splits_the_epoch_into_segments():
