@@ -1,12 +1,14 @@
-"""Every example in README.md runs as written, and so do the scripts in examples/.
+"""Every example in README.md and in the documentation's pages runs as written, and so do the
+scripts in examples/.
 
-The README's ```python blocks run as scripts (under ``mpiexec -n 2`` when they import mpi4py) and
-its ```bash blocks line by line, each block in a fresh folder holding the files the examples
-name: ``train.svm`` / ``test.svm`` (the bundled a9a) and ``docword.ap.txt`` / ``vocab.ap.txt``
+The ```python blocks of README.md and of docs/**/*.md (the pages the README's sections moved to)
+run as scripts (under ``mpiexec -n 2`` when they import mpi4py) and their ```bash blocks line
+by line, each block in a fresh folder holding the files the examples name: ``train.svm`` / ``test.svm`` (the bundled a9a) and ``docword.ap.txt`` / ``vocab.ap.txt``
 (AP, from ../shared/data; blocks that use it are skipped with the reason where it is absent).
 Lines that install (``pip install``, ``python3 -m venv``) are left out. To keep the whole file
-near 3 minutes on 2 cores, the test runs fewer passes and ranks than the README shows, only
-through the table ``SUBSTITUTIONS`` below; nothing else is changed.
+near 3 minutes on 2 cores, the test runs fewer passes and ranks than the pages show, only
+through the table ``SUBSTITUTIONS`` below; nothing else is changed. (The gallery, examples/plot_*.py,
+runs in the documentation's build: .ci/run.)
 """
 
 import gzip
@@ -22,6 +24,8 @@ import pytest
 from conftest import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
+# the pages whose examples run: the README, then the documentation's Markdown pages
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 AP = SHARED_DATA / "ap_associated_press"
 
 # (as the README writes it, as the test runs it, why)
@@ -45,15 +49,25 @@ def substitute(text):
     return text
 
 
+def page_id(page):
+    """``readme``, or the page's path under docs/ without its suffix (``guide-l1_models``)."""
+    if page.name == "README.md":
+        return "readme"
+    return "-".join(page.relative_to(ROOT / "docs").with_suffix("").parts)
+
+
 def readme_blocks():
-    """(id, language, code) of every ```python and ```bash block, the id naming its section."""
-    text = (ROOT / "README.md").read_text()
+    """(id, language, code) of every ```python and ```bash block of ``PAGES``, the id naming its
+    page and section."""
     blocks, counts = [], {}
-    for match in re.finditer(r"^```(python|bash)\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
-        headings = re.findall(r"^##+ (.+)$", text[:match.start()], re.MULTILINE)
-        section = re.sub(r"\W+", "-", headings[-1] if headings else "top").strip("-").lower()
-        counts[section] = counts.get(section, 0) + 1
-        blocks.append(pytest.param(match.group(1), match.group(2), id=f"{section}-{counts[section]}"))
+    for page in PAGES:
+        text = page.read_text()
+        for match in re.finditer(r"^```(python|bash)\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+            headings = re.findall(r"^##+ (.+)$", text[:match.start()], re.MULTILINE)
+            section = re.sub(r"\W+", "-", headings[-1] if headings else "top").strip("-").lower()
+            name = f"{page_id(page)}-{section}"
+            counts[name] = counts.get(name, 0) + 1
+            blocks.append(pytest.param(match.group(1), match.group(2), id=f"{name}-{counts[name]}"))
     return blocks
 
 
@@ -135,10 +149,15 @@ def test_readme_example_runs(language, code, tmp_path):
 
 
 def test_the_substitutions_still_match_the_readme():
-    """A substitution that matches nothing would silently run the README's full settings."""
-    text = (ROOT / "README.md").read_text()
+    """A substitution that matches nothing would silently run the pages' full settings."""
+    text = "".join(page.read_text() for page in PAGES)
     for old, _, _ in SUBSTITUTIONS:
-        assert old in text, f"{old!r} no longer appears in README.md: update SUBSTITUTIONS"
+        assert old in text, f"{old!r} no longer appears in README.md or docs/: update SUBSTITUTIONS"
+
+
+def test_the_pages_have_examples():
+    """The pages are found (a moved docs/ folder would silently run nothing)."""
+    assert len(PAGES) > 10 and len(readme_blocks()) > 15
 
 
 EXAMPLES = [
