@@ -334,7 +334,7 @@ def delay_policy(name, *, alpha=0.9, tau_max=16, delay="push"):
     delay : {'push', 'oldest_read'}, default='push'
         The delay the engine gives the policy (:data:`DELAYS`). 'oldest_read' keeps every
         window of steps within gamma' by construction; it costs RMA calls and a shared mutex
-        each push, and with more ranks than cores its steps shrink (README, "Distributed").
+        each push, and with more ranks than cores its steps shrink (docs/distributed.md).
     """
     if delay not in DELAYS:
         raise ValueError(f"delay must be one of {list(DELAYS)}, got {delay!r}")

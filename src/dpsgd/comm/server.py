@@ -3,15 +3,16 @@
 Rank 0's window holds the global parameters (:class:`dpsgd.comm.window.ParameterWindow`);
 every rank pulls and pushes without waiting for any other. This module chooses how a change
 moves. On one machine MPICH's shared-memory path moves a dense block much faster per double
-than an indexed datatype (``bench/bench_window.py``, README "Distributed"): 60% of 5,001
-rows x 20 took 164 us pushed against 60 us for a dense push of 100,000 doubles, and a sparse
-push of 1% of 100,000 entries 131 us. A sparse push beat the dense one only below about 1%
-of a million entries, and never clearly for the 47,237 weights of the RCV1-like model, where
-the call's own cost (about 55 us) is that of the whole dense push (``bench/bench_window.py``,
-last table). So there a change that touches more than :data:`ROWS_SHARE_DENSE` of the
-rows, or more than :data:`ENTRIES_SHARE_DENSE` of the entries, or any entries of a vector
-shorter than :data:`SPARSE_FROM_SIZE`, moves as the whole vector (``sparse_share`` tells the
-problems). Between machines the bytes count (:data:`dpsgd.comm.exchange.SPARSE_SHARE`).
+than an indexed datatype (``bench/bench_window.py``; docs/benchmarks.md, "Ranks and
+threads"): 60% of 5,001 rows x 20 took 164 us pushed against 60 us for a dense push of
+100,000 doubles, and a sparse push of 1% of 100,000 entries 131 us. A sparse push beat the
+dense one only below about 1% of a million entries, and never clearly for the 47,237 weights
+of the RCV1-like model, where the call's own cost (about 55 us) is that of the whole dense
+push (``bench/bench_window.py``, last table). So there a change that touches more than
+:data:`ROWS_SHARE_DENSE` of the rows, or more than :data:`ENTRIES_SHARE_DENSE` of the
+entries, or any entries of a vector shorter than :data:`SPARSE_FROM_SIZE`, moves as the
+whole vector (``sparse_share`` tells the problems). Between machines the bytes count
+(:data:`dpsgd.comm.exchange.SPARSE_SHARE`).
 """
 
 import numpy as np
