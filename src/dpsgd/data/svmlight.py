@@ -123,6 +123,17 @@ def load_svmlight(path: str | os.PathLike, n_features: int | None = None, *, dty
     ValueError
         For a malformed file, naming the file, the line and what is wrong with it, and
         for a corrupt or truncated .gz / .bz2 stream.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from dpsgd.data import load_svmlight
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.svm")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("+1 1:0.5 3:2\\n-1 2:1\\n")
+    >>> X, y = load_svmlight(path)
+    >>> X.toarray().tolist(), y.tolist()
+    ([[0.5, 0.0, 2.0], [0.0, 1.0, 0.0]], [1.0, -1.0])
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -187,6 +198,15 @@ def load_svmlight_shard(path: str | os.PathLike, comm, n_features: int | None = 
     Returns
     -------
     X, y : this rank's rows, as :func:`load_svmlight` returns them
+
+    Examples
+    --------
+    Under ``mpiexec -n 4 python train.py``, every rank reads a quarter of the file's bytes,
+    and the shares line up (same columns, same index base):
+
+    >>> from mpi4py import MPI  # doctest: +SKIP
+    >>> from dpsgd.data import load_svmlight_shard
+    >>> X, y = load_svmlight_shard("train.svm", MPI.COMM_WORLD)  # doctest: +SKIP
     """
     from dpsgd.comm import Topology
 
@@ -229,10 +249,22 @@ def load_a9a(dtype=np.float64) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix
     123 binary features, labels -1 / +1; UCI data, CC BY 4.0 (see the README
     next to the files).
 
+    Parameters
+    ----------
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        The dtype of the matrices' values.
+
     Returns
     -------
     X_train, y_train, X_test, y_test
         CSR matrices (32,561 and 16,281 rows x 123) and label vectors.
+
+    Examples
+    --------
+    >>> from dpsgd.data import load_a9a
+    >>> X, y, X_test, y_test = load_a9a()
+    >>> X.shape, X_test.shape, sorted(set(y.tolist()))
+    ((32561, 123), (16281, 123), [-1.0, 1.0])
     """
     folder = resources.files("dpsgd.data") / "a9a"
     with resources.as_file(folder / "a9a.svm.gz") as train, resources.as_file(folder / "a9a.t.svm.gz") as test:

@@ -36,6 +36,18 @@ def make_sparse_classification(n_samples=10_000, n_features=5_000, nnz_per_row=5
     X : csr_matrix of shape (n_samples, n_features), canonical (sorted, unique)
     y : ndarray of {-1, +1}
     w_true : ndarray of shape (n_features,)
+
+    Raises
+    ------
+    ValueError
+        When a size is below 1 or ``nnz_per_row`` is above ``n_features``.
+
+    Examples
+    --------
+    >>> from dpsgd.data import make_sparse_classification
+    >>> X, y, w_true = make_sparse_classification(n_samples=1000, n_features=500, random_state=0)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((1000, 500), [-1.0, 1.0])
     """
     if n_samples < 1 or n_features < 1 or not 1 <= nnz_per_row <= n_features:
         raise ValueError("need n_samples >= 1, n_features >= 1 and 1 <= nnz_per_row <= n_features")
@@ -77,11 +89,34 @@ def make_lda_corpus(n_docs=5_000, n_words=500, n_topics=10, doc_length=100, *,
     Poisson(doc_length) (at least 1), and word counts ~ Multinomial(length,
     theta_d @ beta).
 
+    Parameters
+    ----------
+    n_docs, n_words, n_topics : int, default=5000, 500 and 10
+        Documents, vocabulary size and topics.
+    doc_length : int, default=100
+        The mean number of tokens in a document.
+    doc_topic_prior, topic_word_prior : float, default=0.1 and 0.05
+        The Dirichlet priors of the documents' topic proportions and of the topics.
+    random_state : int, RandomState or None
+        Seed.
+
     Returns
     -------
     X : csr_matrix of shape (n_docs, n_words), float64 counts
     topics : ndarray (n_topics, n_words), rows sum to 1
     doc_topics : ndarray (n_docs, n_topics), rows sum to 1
+
+    Raises
+    ------
+    ValueError
+        When a count is below 1.
+
+    Examples
+    --------
+    >>> from dpsgd.data import make_lda_corpus
+    >>> X, topics, doc_topics = make_lda_corpus(n_docs=200, n_words=50, n_topics=3, random_state=0)
+    >>> X.shape, topics.shape, doc_topics.shape
+    ((200, 50), (3, 50), (200, 3))
     """
     if min(n_docs, n_words, n_topics, doc_length) < 1:
         raise ValueError("n_docs, n_words, n_topics and doc_length must be >= 1")
@@ -117,6 +152,18 @@ def make_imbalanced_binary(n_samples: int = 50_000, n_features: int = 300, posit
     -------
     X : scipy.sparse.csr_matrix of shape (n_samples, n_features), float64 0/1
     y : ndarray of shape (n_samples,), int 0/1
+
+    Raises
+    ------
+    ValueError
+        When ``positives`` is not in (0, 1).
+
+    Examples
+    --------
+    >>> from dpsgd.data import make_imbalanced_binary
+    >>> X, y = make_imbalanced_binary(n_samples=1000, n_features=50, random_state=0)
+    >>> X.shape, int(y.sum())
+    ((1000, 50), 30)
     """
     if not 0 < positives < 1:
         raise ValueError(f"positives must be in (0, 1), got {positives!r}")

@@ -115,12 +115,31 @@ def read_uci_bow_header(docword_path: str | os.PathLike) -> tuple[int, int, int]
 
     Only the header is read (of a .gz file, only as much as it takes).
 
+    Parameters
+    ----------
+    docword_path : str or path-like
+        A UCI bag-of-words ``docword.*.txt`` file, plain or ``.gz``.
+
+    Returns
+    -------
+    n_docs, n_words, nnz : int
+        The header's three numbers: documents, vocabulary size and ``doc word count`` lines.
+
     Raises
     ------
     FileNotFoundError
+        When the file does not exist.
     ValueError
         When the header is malformed (naming the line), D or W is 2**31 or more, or a
         .gz file is corrupt.
+
+    Examples
+    --------
+    Each MPI rank can read its own range of documents, found from the header alone:
+
+    >>> from dpsgd.data import contiguous_share, load_uci_bow, read_uci_bow_header
+    >>> n_docs, n_words, nnz = read_uci_bow_header("docword.ap.txt")  # doctest: +SKIP
+    >>> X, _ = load_uci_bow("docword.ap.txt", docs=contiguous_share(n_docs, rank, ranks))  # doctest: +SKIP
     """
     path = os.fspath(docword_path)
     if not os.path.exists(path):
@@ -166,6 +185,22 @@ def load_uci_bow(docword_path: str | os.PathLike, vocab_path: str | os.PathLike 
         file, a vocabulary that is not UTF-8 or whose length is not W, ``docs`` that is
         not a pair of integers with ``0 <= start <= stop <= D``, or (with ``docs``) a
         body not sorted by docID.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from dpsgd.data import load_uci_bow
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(os.path.join(folder, "docword.tiny.txt"), "w") as f:
+    ...     _ = f.write("2\\n3\\n3\\n1 1 2\\n1 3 1\\n2 2 4\\n")  # D, W, NNZ, then doc word count
+    >>> with open(os.path.join(folder, "vocab.tiny.txt"), "w") as f:
+    ...     _ = f.write("apple\\nbanana\\ncherry\\n")
+    >>> X, vocabulary = load_uci_bow(os.path.join(folder, "docword.tiny.txt"),
+    ...                              os.path.join(folder, "vocab.tiny.txt"))
+    >>> X.toarray().tolist(), vocabulary
+    ([[2.0, 0.0, 1.0], [0.0, 4.0, 0.0]], ['apple', 'banana', 'cherry'])
+    >>> load_uci_bow(os.path.join(folder, "docword.tiny.txt"), docs=(1, 2))[0].toarray().tolist()
+    [[0.0, 4.0, 0.0]]
     """
     path = os.fspath(docword_path)
     with decompression_errors(path):
