@@ -30,7 +30,24 @@ def _as_corpus(X):
 
 
 def exp_dirichlet_expectation(a):
-    """exp(E[log x]) for x ~ Dirichlet(row of a), row-wise."""
+    """exp(E[log x]) for x ~ Dirichlet(row of a), row-wise.
+
+    Parameters
+    ----------
+    a : array-like of shape (n, K) or (K,)
+        Dirichlet parameters, one distribution a row.
+
+    Returns
+    -------
+    ndarray of shape (n, K)
+        ``exp(digamma(a) - digamma(a.sum(axis=1)))``, row-wise.
+
+    Examples
+    --------
+    >>> from dpsgd.evaluation import exp_dirichlet_expectation
+    >>> exp_dirichlet_expectation([[1.0, 1.0]]).round(4).tolist()
+    [[0.3679, 0.3679]]
+    """
     a = np.atleast_2d(np.asarray(a, dtype=np.float64))
     return np.exp(psi(a) - psi(a.sum(axis=1))[:, None])
 
@@ -45,6 +62,15 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
         Variational Dirichlet parameters lambda of the topics.
     X : sparse (n_docs, V) word counts
     doc_topic_prior : float
+        alpha, the Dirichlet prior of the documents' topic proportions.
+    max_iter : int, default=100
+        The most E-step iterations a document gets.
+    tol : float, default=1e-3
+        A document stops when the mean change of its gamma falls below ``tol``.
+    n_threads : int, default=1
+        OpenMP threads.
+    seed : int, default=0
+        Seeds each document's initial gamma.
     sufficient_statistics : bool, default=False
         Also return the E-step's sufficient statistics, as scikit-learn's
         ``_e_step(X, cal_sstats=True)`` does (full-batch variational EM sets
@@ -55,6 +81,23 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
     gamma : ndarray (n_docs, K), unnormalised document-topic parameters
     sstats : ndarray (K, V), only with ``sufficient_statistics``:
         sum over documents of E[phi] times the counts.
+
+    Raises
+    ------
+    ValueError
+        When X and the topics have different numbers of words.
+    FloatingPointError
+        When the E-step produces a non-finite value.
+
+    Examples
+    --------
+    >>> from dpsgd.data import make_lda_corpus
+    >>> X, topics, _ = make_lda_corpus(n_docs=200, n_words=50, n_topics=3, random_state=0)
+    >>> topic_word = 1000 * topics + 0.01  # lambda: the true topics, as a fitted model's
+    >>> from dpsgd.evaluation import infer_doc_topics
+    >>> gamma = infer_doc_topics(topic_word, X, doc_topic_prior=0.1)
+    >>> gamma.shape
+    (200, 3)
     """
     topic_word = np.asarray(topic_word, dtype=np.float64)
     K, V = topic_word.shape
@@ -83,7 +126,30 @@ def split_tokens(X, fraction=0.5, seed=0):
     """Split each document's tokens at random into an observed and a held-out part.
 
     Every token goes to the held-out part with probability ``fraction``
-    (binomially per (document, word) count). Returns (X_observed, X_heldout).
+    (binomially per (document, word) count).
+
+    Parameters
+    ----------
+    X : sparse matrix of shape (n_docs, V)
+        Word counts.
+    fraction : float, default=0.5
+        The probability that a token is held out.
+    seed : int, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    X_observed, X_heldout : csr_matrix of shape (n_docs, V)
+        Two matrices of counts that add up to X.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from dpsgd.evaluation import split_tokens
+    >>> X = sp.csr_matrix([[10.0, 0.0, 4.0]])
+    >>> observed, heldout = split_tokens(X)
+    >>> (observed + heldout).toarray().tolist()
+    [[10.0, 0.0, 4.0]]
     """
     X = _canonical_csr(X)
     rng = np.random.default_rng(seed)
@@ -104,8 +170,45 @@ def heldout_log_likelihood(topic_word, X, doc_topic_prior: float, *, seed: int =
     inferred from the observed half with the topics fixed; every held-out token w
     of the document scores ``log sum_k E[theta_k] E[beta_kw]`` with
     ``E[theta] = gamma / sum(gamma)`` and ``E[beta_k] = lambda_k / sum(lambda_k)``
-    (Hoffman et al., SVI, JMLR 2013, section 6). Returns the mean over held-out
-    tokens. Comparable across libraries: it compares no bounds.
+    (Hoffman et al., SVI, JMLR 2013, section 6). Comparable across libraries: it
+    compares no bounds.
+
+    Parameters
+    ----------
+    topic_word : array-like of shape (K, V)
+        The topics' variational Dirichlet parameters lambda (e.g. ``components_``).
+    X : sparse matrix of shape (n_docs, V)
+        The held-out documents' word counts.
+    doc_topic_prior : float
+        alpha, the Dirichlet prior of the documents' topic proportions.
+    seed : int, default=0
+        Seed of the split into halves and of the E-step.
+    n_threads : int, default=1
+        OpenMP threads of the E-step.
+    max_iter, tol : int and float, default=100 and 1e-3
+        The E-step's limits, as in :func:`infer_doc_topics`.
+
+    Returns
+    -------
+    float
+        The mean log-likelihood of a held-out token, in nats.
+
+    Raises
+    ------
+    ValueError
+        When the documents are too short to hold out any token.
+
+    Examples
+    --------
+    >>> from dpsgd.data import make_lda_corpus
+    >>> X, topics, _ = make_lda_corpus(n_docs=200, n_words=50, n_topics=3, random_state=0)
+    >>> topic_word = 1000 * topics + 0.01  # lambda: the true topics, as a fitted model's
+    >>> import numpy as np
+    >>> from dpsgd.evaluation import heldout_log_likelihood
+    >>> true = heldout_log_likelihood(topic_word, X, doc_topic_prior=0.1)
+    >>> flat = heldout_log_likelihood(np.ones((3, 50)), X, doc_topic_prior=0.1)
+    >>> bool(flat < true < 0)  # the true topics predict the held-out words better
+    True
     """
     topic_word = np.asarray(topic_word, dtype=np.float64)
     X_obs, X_held = split_tokens(X, 0.5, seed)
@@ -131,6 +234,32 @@ def approx_bound(topic_word, X, gamma, doc_topic_prior, topic_word_prior):
 
     E[log p(docs | theta, beta)] + E[log p(theta | alpha) - log q(theta | gamma)]
     + E[log p(beta | eta) - log q(beta | lambda)], vectorised over the non-zeros.
+
+    Parameters
+    ----------
+    topic_word : array-like of shape (K, V)
+        The topics' variational parameters lambda.
+    X : sparse matrix of shape (n_docs, V)
+        Word counts.
+    gamma : ndarray of shape (n_docs, K)
+        The documents' variational parameters (:func:`infer_doc_topics`).
+    doc_topic_prior, topic_word_prior : float
+        alpha and eta, the Dirichlet priors.
+
+    Returns
+    -------
+    float
+        The bound, in nats (for the whole of X, not per token).
+
+    Examples
+    --------
+    >>> from dpsgd.data import make_lda_corpus
+    >>> X, topics, _ = make_lda_corpus(n_docs=200, n_words=50, n_topics=3, random_state=0)
+    >>> topic_word = 1000 * topics + 0.01  # lambda: the true topics, as a fitted model's
+    >>> from dpsgd.evaluation import approx_bound, infer_doc_topics
+    >>> gamma = infer_doc_topics(topic_word, X, 0.1)
+    >>> bool(approx_bound(topic_word, X, gamma, 0.1, 0.05) < 0)
+    True
     """
     topic_word = np.asarray(topic_word, dtype=np.float64)
     X = sp.csr_matrix(X, dtype=np.float64)
@@ -156,8 +285,44 @@ def approx_bound(topic_word, X, gamma, doc_topic_prior, topic_word_prior):
 
 def perplexity(topic_word, X, doc_topic_prior: float, topic_word_prior: float, *, max_iter: int = 100,
                tol: float = 1e-3, n_threads: int = 1) -> float:
-    """exp(-bound / tokens) of X (base e, scikit-learn's definition), with gamma from
-    :func:`infer_doc_topics` and the bound from :func:`approx_bound`."""
+    """exp(-bound / tokens) of X (base e, scikit-learn's definition).
+
+    gamma comes from :func:`infer_doc_topics` and the bound from :func:`approx_bound`. The
+    bound holds a term of the topics that does not depend on X, so short held-out sets get
+    large perplexities: compare models by :func:`heldout_log_likelihood`.
+
+    Parameters
+    ----------
+    topic_word : array-like of shape (K, V)
+        The topics' variational parameters lambda.
+    X : sparse matrix of shape (n_docs, V)
+        Word counts.
+    doc_topic_prior, topic_word_prior : float
+        alpha and eta, the Dirichlet priors.
+    max_iter, tol : int and float, default=100 and 1e-3
+        The E-step's limits, as in :func:`infer_doc_topics`.
+    n_threads : int, default=1
+        OpenMP threads of the E-step.
+
+    Returns
+    -------
+    float
+        The perplexity, base e (lower is better).
+
+    Raises
+    ------
+    ValueError
+        When X holds no tokens.
+
+    Examples
+    --------
+    >>> from dpsgd.data import make_lda_corpus
+    >>> X, topics, _ = make_lda_corpus(n_docs=200, n_words=50, n_topics=3, random_state=0)
+    >>> topic_word = 1000 * topics + 0.01  # lambda: the true topics, as a fitted model's
+    >>> from dpsgd.evaluation import perplexity
+    >>> bool(1 < perplexity(topic_word, X, 0.1, 0.05) < 50)  # 50 words: at most 50 if it learnt anything
+    True
+    """
     X = _canonical_csr(X)
     total = X.sum()
     if total <= 0:
@@ -169,12 +334,28 @@ def perplexity(topic_word, X, doc_topic_prior: float, topic_word_prior: float, *
 def match_topics(true_topics, learned_topics):
     """Pair learned topics with true ones (Hungarian matching on cosine similarity).
 
+    Parameters
+    ----------
+    true_topics : array-like of shape (K, V)
+        The true topics (word distributions, or any non-negative weights).
+    learned_topics : array-like of shape (K, V)
+        The learnt ones, e.g. a model's ``components_``.
+
     Returns
     -------
     mean_cosine : float
         Mean cosine similarity of the matched pairs (1 is perfect recovery).
     assignment : ndarray
         ``assignment[i]`` is the learned topic matched to true topic i.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd.evaluation import match_topics
+    >>> true = np.array([[0.9, 0.1, 0.0], [0.0, 0.1, 0.9]])
+    >>> score, assignment = match_topics(true, true[::-1])
+    >>> round(score, 6), assignment.tolist()
+    (1.0, [1, 0])
     """
     a = np.asarray(true_topics, dtype=np.float64)
     b = np.asarray(learned_topics, dtype=np.float64)
