@@ -64,6 +64,17 @@ def read_log(path: str | os.PathLike) -> list[dict]:
         ``updates``, or if the file holds no line at all; the message names the file and the line.
     OSError
         If the file cannot be read (``FileNotFoundError`` when it does not exist).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from dpsgd.plotting import read_log
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.jsonl")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"time": 0.5, "updates": 100, "test_log_loss": 0.41}\\n')
+    ...     _ = f.write('{"time": 1.0, "updates": 200, "test_log_loss": 0.37}\\n')
+    >>> [record["test_log_loss"] for record in read_log(path)]
+    [0.41, 0.37]
     """
     records = []
     with open(path, "rb") as f:  # decoded line by line, so that an error names its line
@@ -138,6 +149,24 @@ def plot_runs(paths: Sequence[str | os.PathLike] | str | os.PathLike, output: st
         If a log, or the folder of ``output``, does not exist.
     IsADirectoryError
         If ``output`` is a directory.
+
+    Examples
+    --------
+    Two runs' logs (``dpsgd train ... --log-json``), drawn against time and updates:
+
+    >>> import os, tempfile
+    >>> from dpsgd.plotting import plot_runs
+    >>> folder = tempfile.mkdtemp()
+    >>> for name, losses in (("one", [0.5, 0.4, 0.35]), ("two", [0.45, 0.37, 0.34])):
+    ...     with open(os.path.join(folder, name + ".jsonl"), "w") as f:
+    ...         for i, loss in enumerate(losses, 1):
+    ...             _ = f.write(f'{{"time": {i / 10}, "updates": {100 * i}, "test_log_loss": {loss}}}\\n')
+    >>> fig = plot_runs([os.path.join(folder, "one.jsonl"), os.path.join(folder, "two.jsonl")],
+    ...                 os.path.join(folder, "curves.png"), labels=["1 thread", "2 threads"])
+    >>> sorted(ax.get_label() for ax in fig.axes)
+    ['test_log_loss vs time', 'test_log_loss vs updates', 'throughput vs time']
+
+    The gallery's :ref:`sphx_glr_auto_examples_plot_threads_learning_curve.py` draws real runs.
     """
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     output = os.fspath(output)
