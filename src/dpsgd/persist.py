@@ -93,6 +93,25 @@ def register(cls):
     ``cls`` is a scikit-learn style estimator (``cls()`` works; ``get_params`` and
     ``_validate_params``) whose ``_saved_state`` is a :class:`SavedState`.
 
+    Parameters
+    ----------
+    cls : type
+        The estimator class.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+
+    Examples
+    --------
+    ``examples/new_task.py`` registers its estimator so that :func:`save_model` can save it:
+
+    >>> from dpsgd import persist
+    >>> @persist.register  # doctest: +SKIP
+    ... class LeastSquares(RegressorMixin, BaseEstimator):
+    ...     _saved_state = persist.SavedState(arrays=("coef_", "intercept_"))
+
     Raises
     ------
     TypeError
@@ -331,6 +350,7 @@ def write_checkpoint(path: str | os.PathLike, task: str, arrays: dict[str, np.nd
     Parameters
     ----------
     path : str or path-like
+        The file to write (.npz); written to a temporary file in its folder, then renamed.
     task : str
         The ``train`` subcommand that writes it (e.g. "linear", "lda").
     arrays : dict of str to ndarray
@@ -344,6 +364,17 @@ def write_checkpoint(path: str | os.PathLike, task: str, arrays: dict[str, np.nd
     ValueError
         When ``task`` is not a non-empty str, or ``metadata`` holds one of the keys added
         here.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from dpsgd.persist import read_checkpoint, write_checkpoint
+    >>> path = os.path.join(tempfile.mkdtemp(), "ck.npz")
+    >>> write_checkpoint(path, "linear", {"coef": np.zeros(3)}, {"epoch": 5})
+    >>> arrays, metadata = read_checkpoint(path, task="linear")
+    >>> arrays["coef"].tolist(), metadata["epoch"]
+    ([0.0, 0.0, 0.0], 5)
     """
     if not isinstance(task, str) or not task:
         raise ValueError(f"the task of a checkpoint is a non-empty str, got {task!r}")
@@ -363,6 +394,7 @@ def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> tuple[d
     Parameters
     ----------
     path : str or path-like
+        The checkpoint file (.npz).
     task : str, optional
         The ``train`` subcommand the checkpoint must come from (e.g. "linear", "lda").
 
@@ -450,6 +482,8 @@ def save_model(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     estimator : fitted SGDClassifier, SGDRegressor or LatentDirichletAllocation
         Or any estimator of a class given to :func:`register`.
     path : str or path-like
+        The file to write (.npz); written to a temporary file in its folder, then renamed
+        over ``path``, so a crash never leaves a half-written file.
 
     Raises
     ------
@@ -458,6 +492,18 @@ def save_model(estimator: BaseEstimator, path: str | os.PathLike) -> None:
         (a file :func:`load_model` could not load).
     ValueError
         When the estimator is not fitted.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from dpsgd import SGDClassifier, load_model, save_model
+    >>> from dpsgd.data import load_a9a
+    >>> X, y, X_test, y_test = load_a9a()
+    >>> clf = SGDClassifier(max_iter=2, tol=None, n_threads=1, random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save_model(clf, path)
+    >>> bool((load_model(path).predict(X_test) == clf.predict(X_test)).all())
+    True
     """
     cls = type(estimator)
     name, state = cls.__name__, getattr(cls, "_saved_state", None)
@@ -510,6 +556,7 @@ def load_model(path: str | os.PathLike) -> BaseEstimator:
     Parameters
     ----------
     path : str or path-like
+        A file written by :func:`save_model` (or ``dpsgd train ... --save``).
 
     Returns
     -------
@@ -524,6 +571,13 @@ def load_model(path: str | os.PathLike) -> BaseEstimator:
         When the file is not a dpsgd model (a checkpoint says so) or is corrupt in any
         way: arrays whose shapes disagree with each other or the metadata, NaN, infinite
         or complex weights, invalid hyperparameters or fitted values.
+
+    Examples
+    --------
+    >>> from dpsgd import load_model
+    >>> clf = load_model("model.npz")  # doctest: +SKIP
+
+    :func:`save_model` has a whole round trip.
     """
     with _Archive(path) as archive:
         meta = archive.metadata()
