@@ -40,7 +40,33 @@ def optimal_init(alpha, dloss):
 
 
 def eta(schedule, t, *, eta0, alpha, power_t, t0):
-    """Step size of global step ``t`` (1-based) under ``schedule``."""
+    """Step size of global step ``t`` (1-based) under ``schedule``, as scikit-learn's SGD.
+
+    Parameters
+    ----------
+    schedule : {"optimal", "invscaling", "constant"}
+        scikit-learn's ``learning_rate``.
+    t : int or float
+        The step, from 1.
+    eta0, alpha, power_t, t0 : float
+        scikit-learn's parameters; ``t0`` of "optimal" from :func:`optimal_init`.
+
+    Returns
+    -------
+    float
+        The step size.
+
+    Raises
+    ------
+    ValueError
+        For another schedule.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import eta
+    >>> eta("invscaling", 4, eta0=0.1, alpha=1e-4, power_t=0.5, t0=1.0)
+    0.05
+    """
     if schedule == "optimal":
         return 1.0 / (alpha * (t0 + t - 1.0))
     if schedule == "invscaling":
@@ -134,7 +160,23 @@ class _Policy:
 
 
 class Constant(_Policy):
-    """gamma_k = gamma0."""
+    """gamma_k = gamma0.
+
+    Every policy answers ``step(k, delay, window_sum=None)``, the step size of update ``k``
+    computed from parameters ``delay`` updates old, and ``delay_scale(k, delay)``, that step
+    over its reference (how the engine scales a pushed change); it records the steps it gave.
+
+    Parameters
+    ----------
+    gamma0 : float
+        The step.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import Constant
+    >>> Constant(0.1).step(0, delay=3)
+    0.1
+    """
 
     def __init__(self, gamma0):
         super().__init__()
@@ -145,7 +187,25 @@ class Constant(_Policy):
 
 
 class InvScaling(_Policy):
-    """gamma_k = gamma0 / (k + 1) ** power_t (scikit-learn's 'invscaling')."""
+    """gamma_k = gamma0 / (k + 1) ** power_t (scikit-learn's 'invscaling').
+
+    Every policy answers ``step(k, delay, window_sum=None)``, the step size of update ``k``
+    computed from parameters ``delay`` updates old, and ``delay_scale(k, delay)``, that step
+    over its reference (how the engine scales a pushed change); it records the steps it gave.
+
+    Parameters
+    ----------
+    gamma0 : float
+        The first step.
+    power_t : float, default=0.5
+        The exponent.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import InvScaling
+    >>> InvScaling(0.1).step(3)
+    0.05
+    """
 
     def __init__(self, gamma0, power_t=0.5):
         super().__init__()
@@ -156,7 +216,30 @@ class InvScaling(_Policy):
 
 
 class RobbinsMonro(_Policy):
-    """gamma_k = (tau0 + k) ** -kappa, kappa in (0.5, 1] (SVI's schedule)."""
+    """gamma_k = (tau0 + k) ** -kappa, kappa in (0.5, 1] (SVI's schedule).
+
+    Every policy answers ``step(k, delay, window_sum=None)``, the step size of update ``k``
+    computed from parameters ``delay`` updates old, and ``delay_scale(k, delay)``, that step
+    over its reference (how the engine scales a pushed change); it records the steps it gave.
+
+    Parameters
+    ----------
+    tau0 : float, default=10.0
+        The offset (LDA's ``learning_offset``), > 0.
+    kappa : float, default=0.7
+        The decay (LDA's ``learning_decay``), in (0.5, 1].
+
+    Raises
+    ------
+    ValueError
+        When ``kappa`` or ``tau0`` is out of range.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import RobbinsMonro
+    >>> RobbinsMonro(tau0=9.0, kappa=1.0).step(1)
+    0.1
+    """
 
     def __init__(self, tau0=10.0, kappa=0.7):
         super().__init__()
@@ -169,7 +252,32 @@ class RobbinsMonro(_Policy):
 
 
 class EpochDecay(_Policy):
-    """Hogwild!'s schedule: gamma0 * beta ** (k // updates_per_epoch)."""
+    """Hogwild!'s schedule: gamma0 * beta ** (k // updates_per_epoch).
+
+    Every policy answers ``step(k, delay, window_sum=None)``, the step size of update ``k``
+    computed from parameters ``delay`` updates old, and ``delay_scale(k, delay)``, that step
+    over its reference (how the engine scales a pushed change); it records the steps it gave.
+
+    Parameters
+    ----------
+    gamma0 : float
+        The step of the first epoch.
+    beta : float, default=0.9
+        The factor an epoch, in (0, 1].
+    updates_per_epoch : int, default=1
+        Updates an epoch.
+
+    Raises
+    ------
+    ValueError
+        When ``beta`` or ``updates_per_epoch`` is out of range.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import EpochDecay
+    >>> EpochDecay(1.0, beta=0.5, updates_per_epoch=10).step(25)
+    0.25
+    """
 
     def __init__(self, gamma0, beta=0.9, updates_per_epoch=1):
         super().__init__()
@@ -182,7 +290,30 @@ class EpochDecay(_Policy):
 
 
 class FixedForDelay(_Policy):
-    """The worst-case rule: gamma = gamma' / (tau_max + 1), whatever the delay."""
+    """The worst-case rule: gamma = gamma' / (tau_max + 1), whatever the delay.
+
+    Every policy answers ``step(k, delay, window_sum=None)``, the step size of update ``k``
+    computed from parameters ``delay`` updates old, and ``delay_scale(k, delay)``, that step
+    over its reference (how the engine scales a pushed change); it records the steps it gave.
+
+    Parameters
+    ----------
+    gamma_prime : float
+        gamma', the step that is safe without delays.
+    tau_max : int
+        The largest delay the step must be safe for.
+
+    Raises
+    ------
+    ValueError
+        When ``tau_max`` is negative.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import FixedForDelay
+    >>> FixedForDelay(1.0, tau_max=3).step(10, delay=0)
+    0.25
+    """
 
     def __init__(self, gamma_prime, tau_max):
         super().__init__()
@@ -195,7 +326,35 @@ class FixedForDelay(_Policy):
 
 
 class Budget(_Policy):
-    """Delay-adaptive: gamma_k = alpha * (gamma' - sum of the steps in the delay window)."""
+    """Delay-adaptive: gamma_k = alpha * (gamma' - sum of the steps in the delay window).
+
+    The steps inside any delay window then sum to at most gamma' (Wu et al., ICML 2022).
+
+    Every policy answers ``step(k, delay, window_sum=None)``, the step size of update ``k``
+    computed from parameters ``delay`` updates old, and ``delay_scale(k, delay)``, that step
+    over its reference (how the engine scales a pushed change); it records the steps it gave.
+
+    Parameters
+    ----------
+    gamma_prime : float
+        gamma', the step that is safe without delays.
+    alpha : float, default=0.5
+        The share of the budget left that a step takes, in (0, 1).
+
+    Raises
+    ------
+    ValueError
+        When ``alpha`` is out of range.
+
+    Examples
+    --------
+    Without delays every step is alpha * gamma'; a delayed update gets what its window left:
+
+    >>> from dpsgd.stepsize import Budget
+    >>> policy = Budget(1.0, alpha=0.5)
+    >>> policy.step(0), policy.step(1, delay=1)
+    (0.5, 0.25)
+    """
 
     def __init__(self, gamma_prime, alpha=0.5):
         super().__init__()
@@ -208,7 +367,31 @@ class Budget(_Policy):
 
 
 class FixedOrSkip(_Policy):
-    """Delay-adaptive: alpha * gamma' if the window holds at most (1 - alpha) gamma', else 0 (skip)."""
+    """Delay-adaptive: alpha * gamma' if the window holds at most (1 - alpha) gamma', else 0 (skip).
+
+    Every policy answers ``step(k, delay, window_sum=None)``, the step size of update ``k``
+    computed from parameters ``delay`` updates old, and ``delay_scale(k, delay)``, that step
+    over its reference (how the engine scales a pushed change); it records the steps it gave.
+
+    Parameters
+    ----------
+    gamma_prime : float
+        gamma', the step that is safe without delays.
+    alpha : float, default=0.5
+        The step, as a share of gamma', in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        When ``alpha`` is out of range.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import FixedOrSkip
+    >>> policy = FixedOrSkip(1.0, alpha=0.5)
+    >>> policy.step(0), policy.step(1, delay=1), policy.step(2, delay=2)  # the last window is full
+    (0.5, 0.5, 0.0)
+    """
 
     def __init__(self, gamma_prime, alpha=0.5):
         super().__init__()
@@ -239,6 +422,17 @@ class OutstandingReads:
     far); ``apply(worker)`` when its update is applied, returning ``(delay, oldest)``: the
     update's own delay and the age of the oldest outstanding read (its own included), which
     never exceeds the previous update's plus one. A worker has at most one read in flight.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import OutstandingReads
+    >>> reads = OutstandingReads()
+    >>> _ = reads.read("slow"), reads.read("fast")
+    >>> reads.apply("fast")          # its own delay 0, but the slow read is 0 updates old too
+    (0, 0)
+    >>> _ = reads.read("fast")
+    >>> reads.apply("fast"), reads.apply("slow")
+    ((0, 1), (2, 2))
     """
 
     def __init__(self):
@@ -278,6 +472,18 @@ def oldest_outstanding(delays):
     Returns
     -------
     list of int
+        tau, one age per update.
+
+    Raises
+    ------
+    ValueError
+        When a delay is outside [0, k].
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import oldest_outstanding
+    >>> oldest_outstanding([0, 0, 0, 3, 0])   # update 3 read before update 0 was applied
+    [0, 1, 2, 3, 0]
     """
     import heapq
 
@@ -310,7 +516,32 @@ POLICIES = {
 
 
 def make_policy(name, **params):
-    """A step-size policy by name (see ``POLICIES``), e.g. ``make_policy("budget", gamma_prime=0.1)``."""
+    """A step-size policy by name (see ``POLICIES``).
+
+    Parameters
+    ----------
+    name : {"constant", "invscaling", "robbins_monro", "epoch_decay", "fixed_for_delay", "budget", "fixed_or_skip"}
+        The policy.
+    **params
+        Its class's parameters.
+
+    Returns
+    -------
+    policy
+        An instance of :class:`Constant`, :class:`InvScaling`, :class:`RobbinsMonro`,
+        :class:`EpochDecay`, :class:`FixedForDelay`, :class:`Budget` or :class:`FixedOrSkip`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import make_policy
+    >>> make_policy("budget", gamma_prime=0.1, alpha=0.5).step(0)
+    0.05
+    """
     if name not in POLICIES:
         raise ValueError(f"unknown step policy {name!r}; choose from {sorted(POLICIES)}")
     return POLICIES[name](**params)
@@ -327,6 +558,7 @@ def delay_policy(name, *, alpha=0.9, tau_max=16, delay="push"):
     Parameters
     ----------
     name : {'budget', 'fixed_or_skip', 'fixed_for_delay', 'none'}
+        The policy.
     alpha : float, default=0.9
         alpha of 'budget' and 'fixed_or_skip'.
     tau_max : int, default=16
@@ -335,6 +567,24 @@ def delay_policy(name, *, alpha=0.9, tau_max=16, delay="push"):
         The delay the engine gives the policy (:data:`DELAYS`). 'oldest_read' keeps every
         window of steps within gamma' by construction; it costs RMA calls and a shared mutex
         each push, and with more ranks than cores its steps shrink (docs/distributed.md).
+
+    Returns
+    -------
+    policy or None
+        A :class:`Budget`, :class:`FixedOrSkip` or :class:`FixedForDelay` with gamma' = 1, or
+        None for "none".
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or delay.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import delay_policy
+    >>> policy = delay_policy("budget", alpha=0.5)
+    >>> policy.delay_scale(0, delay=0)   # a push without delay: half of itself
+    0.5
     """
     if delay not in DELAYS:
         raise ValueError(f"delay must be one of {list(DELAYS)}, got {delay!r}")
@@ -356,13 +606,28 @@ ESTIMATOR_POLICIES = ("budget", "fixed_or_skip")
 
 
 def estimator_policy(step_policy):
-    """The delay policy an estimator's ``step_policy`` asks for: None, a policy object as it
-    is, or one of :data:`ESTIMATOR_POLICIES` by name.
+    """The delay policy an estimator's ``step_policy`` asks for.
+
+    Parameters
+    ----------
+    step_policy : None, str or policy
+        None, a policy object (returned as it is), or one of :data:`ESTIMATOR_POLICIES` by name.
+
+    Returns
+    -------
+    policy or None
+        What :func:`delay_policy` gives for the name, the object, or None.
 
     Raises
     ------
     ValueError
         For anything else.
+
+    Examples
+    --------
+    >>> from dpsgd.stepsize import estimator_policy
+    >>> estimator_policy("budget").alpha
+    0.9
     """
     if step_policy is None or hasattr(step_policy, "delay_scale"):
         return step_policy
