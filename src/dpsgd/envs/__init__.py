@@ -19,15 +19,58 @@ __all__ = ["Box", "CVectorEnv", "Discrete", "MultiDiscrete", "make", "names"]
 
 
 def names() -> list[str]:
-    """The environments implemented in C."""
+    """The environments implemented in C.
+
+    Returns
+    -------
+    list of str
+        Their Gymnasium ids, sorted.
+
+    Examples
+    --------
+    >>> import dpsgd.envs
+    >>> "CartPole-v1" in dpsgd.envs.names()
+    True
+    """
     return sorted(ENVS)
 
 
 def make(name: str, n_envs: int = 1, seed: int | None = None, *, autoreset_mode: str = "NextStep") -> CVectorEnv:
     """A vector of ``n_envs`` C environments ``name`` (a Gymnasium id such as "CartPole-v1").
 
-    ``seed`` seeds the resets (env i draws from stream i); None draws fresh entropy.
-    ``autoreset_mode`` is "NextStep" (Gymnasium's default) or "SameStep".
+    Parameters
+    ----------
+    name : str
+        One of :func:`names`.
+    n_envs : int, default=1
+        The environments stepped together.
+    seed : int or None, default=None
+        Seeds the resets (env i draws from stream i); None draws fresh entropy.
+    autoreset_mode : {"NextStep", "SameStep"}, default="NextStep"
+        Gymnasium's default, or reset at once with the last observation in
+        ``infos["final_obs"]``.
+
+    Returns
+    -------
+    CVectorEnv
+        The environments, with Gymnasium's vector API.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or ``n_envs`` that is not a positive integer.
+
+    Examples
+    --------
+    >>> import dpsgd.envs
+    >>> env = dpsgd.envs.make("CartPole-v1", n_envs=8, seed=0)
+    >>> obs, infos = env.reset()
+    >>> obs.shape, obs.dtype
+    ((8, 4), dtype('float32'))
+    >>> obs, rewards, terminated, truncated, infos = env.step(env.action_space.sample())
+    >>> rewards.tolist() == [1.0] * 8
+    True
+    >>> env.close()
     """
     if name not in ENVS:
         raise ValueError(f"unknown environment {name!r}: dpsgd has {', '.join(names())} in C; any other "

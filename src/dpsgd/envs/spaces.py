@@ -24,7 +24,22 @@ class Space:
 
 
 class Discrete(Space):
-    """The integers from 0 to ``n - 1`` (``start`` is always 0 here)."""
+    """The integers from 0 to ``n - 1`` (``start`` is always 0 here).
+
+    Parameters
+    ----------
+    n : int
+        The number of values.
+    seed : int or None, default=None
+        Seeds ``sample``.
+
+    Examples
+    --------
+    >>> from dpsgd.envs import Discrete
+    >>> space = Discrete(2, seed=0)
+    >>> space.contains(1), space.contains(2)
+    (True, False)
+    """
 
     def __init__(self, n: int, seed: int | None = None) -> None:
         super().__init__((), np.int64, seed)
@@ -42,7 +57,21 @@ class Discrete(Space):
 
 
 class MultiDiscrete(Space):
-    """One Discrete per entry of ``nvec``: the batched action space of a vector env."""
+    """One Discrete per entry of ``nvec``: the batched action space of a vector env.
+
+    Parameters
+    ----------
+    nvec : array-like of int
+        The number of values of each entry.
+    seed : int or None, default=None
+        Seeds ``sample``.
+
+    Examples
+    --------
+    >>> from dpsgd.envs import MultiDiscrete
+    >>> MultiDiscrete([2, 2, 2], seed=0).sample().shape
+    (3,)
+    """
 
     def __init__(self, nvec: np.ndarray | list[int], seed: int | None = None) -> None:
         self.nvec = np.asarray(nvec, dtype=np.int64)
@@ -61,7 +90,29 @@ class MultiDiscrete(Space):
 
 
 class Box(Space):
-    """A box ``low <= x <= high`` of float32 (bounds may be infinite)."""
+    """A box ``low <= x <= high`` of float32 (bounds may be infinite).
+
+    Parameters
+    ----------
+    low, high : array-like
+        The bounds, of one shape.
+    dtype : numpy dtype, default=numpy.float32
+        The values' dtype.
+    seed : int or None, default=None
+        Seeds ``sample``.
+
+    Raises
+    ------
+    ValueError
+        When ``low`` and ``high`` differ in shape.
+
+    Examples
+    --------
+    >>> from dpsgd.envs import Box
+    >>> box = Box([-2.0], [2.0])
+    >>> box.contains(box.sample())
+    True
+    """
 
     def __init__(self, low: np.ndarray, high: np.ndarray, dtype: np.dtype | type = np.float32,
                  seed: int | None = None) -> None:

@@ -91,6 +91,33 @@ class CVectorEnv:
     ``(n_envs,)``), unclipped (the env clips, as Gymnasium's does). They are stepped as float64:
     Gymnasium given the same float64 array computes the same bits; given float32, it computes the
     torque's terms in float32 (NumPy's promotion rules), so results differ in the last bits.
+
+    Made by :func:`dpsgd.envs.make`, which checks the name and count.
+
+    Parameters
+    ----------
+    name : str
+        The Gymnasium id.
+    info : EnvInfo
+        The C environment's description (its spaces and kernel id).
+    n_envs : int
+        The environments stepped together.
+    seed : int or None
+        Seeds the resets.
+    autoreset_mode : {"NextStep", "SameStep"}, default="NextStep"
+        As Gymnasium's vector envs.
+
+    Raises
+    ------
+    ValueError
+        For another ``autoreset_mode``.
+
+    Examples
+    --------
+    >>> import dpsgd.envs
+    >>> env = dpsgd.envs.make("Acrobot-v1", n_envs=4, seed=0)
+    >>> env.num_envs, env.single_observation_space.shape
+    (4, (6,))
     """
 
     def __init__(self, name: str, info: EnvInfo, n_envs: int, seed: int | None,
