@@ -34,7 +34,19 @@ _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS
 
 
 def mpi_library() -> str:
-    """One line on mpi4py and the MPI library it loads (for ``dpsgd info``); never raises."""
+    """One line on mpi4py and the MPI library it loads (for ``dpsgd info``); never raises.
+
+    Returns
+    -------
+    str
+        mpi4py's version and the MPI library's, or why there is none.
+
+    Examples
+    --------
+    >>> from dpsgd.comm import mpi_library
+    >>> mpi_library()  # doctest: +SKIP
+    'mpi4py 4.1.2, MPI 5.0: MPICH Version:      5.0.2'
+    """
     import importlib.util
 
     if importlib.util.find_spec("mpi4py") is None:
@@ -52,7 +64,21 @@ def mpi_library() -> str:
 def world() -> "MPI.Comm | None":
     """MPI.COMM_WORLD when this process was started by mpiexec with more than one rank, else None.
 
-    mpi4py is imported only then, so that a single-process run never needs MPI."""
+    mpi4py is imported only then, so that a single-process run never needs MPI.
+
+    Returns
+    -------
+    mpi4py.MPI.Comm or None
+        The world communicator, or None in one process.
+
+    Examples
+    --------
+    A script that runs alike in one process and under ``mpiexec -n 4``:
+
+    >>> from dpsgd import SGDClassifier
+    >>> from dpsgd.comm import world
+    >>> clf = SGDClassifier(comm=world())  # None (one process) unless started by mpiexec
+    """
     if not any(int(os.environ.get(name, "1") or 1) > 1 for name in _LAUNCHER_SIZE):
         return None
     from mpi4py import MPI

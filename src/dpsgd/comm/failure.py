@@ -63,6 +63,13 @@ def fail_together(comm: "MPI.Comm | None") -> Iterator[None]:
     Parameters
     ----------
     comm : mpi4py.MPI.Comm or None
+        The ranks to end together; None (one process) runs the block unchanged.
+
+    Examples
+    --------
+    >>> from dpsgd.comm import fail_together
+    >>> with fail_together(comm):  # doctest: +SKIP
+    ...     exchange_with_the_other_ranks()
     """
     if comm is None or not hasattr(comm, "Abort"):  # one process, or not a communicator
         yield
@@ -81,6 +88,18 @@ def abort_on_exception(comm: "MPI.Comm | None" = None) -> Callable[..., None]:
     ----------
     comm : mpi4py.MPI.Comm, optional
         The communicator to abort; ``MPI.COMM_WORLD`` by default.
+
+    Returns
+    -------
+    callable
+        The hook installed (it calls the previous hook after reporting).
+
+    Examples
+    --------
+    The first lines of a script run under ``mpiexec``:
+
+    >>> from dpsgd.comm import abort_on_exception
+    >>> abort_on_exception()  # doctest: +SKIP
     """
     from mpi4py import MPI
 
@@ -99,7 +118,31 @@ def abort_on_exception(comm: "MPI.Comm | None" = None) -> Callable[..., None]:
 
 def ends_job_on_error(method: F) -> F:
     """Decorate an estimator method so that, with ``self.comm`` set, an exception on this
-    rank ends every rank (see :func:`fail_together`); without ``comm`` nothing changes."""
+    rank ends every rank (see :func:`fail_together`); without ``comm`` nothing changes.
+
+    Parameters
+    ----------
+    method : callable
+        A method of an estimator that may have a ``comm`` attribute.
+
+    Returns
+    -------
+    callable
+        The wrapped method.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> from dpsgd.comm import ends_job_on_error
+    >>> class Model(BaseEstimator):
+    ...     def __init__(self, comm=None):
+    ...         self.comm = comm
+    ...     @ends_job_on_error
+    ...     def fit(self, X, y=None):
+    ...         return self
+    >>> Model().fit([[0.0]]).comm is None
+    True
+    """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
