@@ -15,13 +15,31 @@ class Progress:
     Parameters
     ----------
     total : int
+        The count at the end (0 or None: unknown).
     unit : str
         What is counted; the rate is ``unit/s`` in every mode (one process or many ranks).
-    disable : bool
+    disable : bool, default=False
         Report nothing.
+    stream : file, default=sys.stderr
+        Where to report: a bar if it is a terminal, else plain lines.
+    desc : str, default="training"
+        The label of the bar or lines.
+
+    Attributes
+    ----------
     interval : float
-        Seconds between two plain lines (not on a terminal).
-    stream : file, default sys.stderr
+        Seconds between two plain lines (not on a terminal); a class attribute, 10.
+
+    Examples
+    --------
+    >>> import io
+    >>> from dpsgd.progress import Progress
+    >>> log = io.StringIO()  # not a terminal: plain lines
+    >>> progress = Progress(100, "documents", stream=log)
+    >>> progress.update(100, perplexity=120.5)
+    >>> progress.close()
+    >>> log.getvalue().startswith("training: 100/100 documents (100%)")
+    True
     """
 
     interval = 10.0

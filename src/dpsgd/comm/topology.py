@@ -19,6 +19,18 @@ class Topology:
 
     Every method whose docstring says *collective* must be called by every rank, in the
     same order.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm or None, default=None
+        The ranks; None: this process alone.
+
+    Examples
+    --------
+    >>> from dpsgd.comm import Topology
+    >>> one = Topology()
+    >>> one.rank, one.ranks, one.distributed
+    (0, 1, False)
     """
 
     def __init__(self, comm=None):

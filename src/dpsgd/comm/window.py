@@ -61,7 +61,35 @@ _MUTEX_SLEEP = 50e-6
 
 
 class LocalWindow:
-    """The window interface in one process (no MPI): a NumPy buffer and a lock."""
+    """The window interface in one process (no MPI): a NumPy buffer and a lock.
+
+    It has :class:`ParameterWindow`'s methods, so the exchanges and their tests run without
+    MPI.
+
+    Parameters
+    ----------
+    size : int
+        The number of parameters.
+    initial : array-like of shape (size,), optional
+        Their first values; zeros by default.
+    row_size : int, default=1
+        The length of a row, for the row pushes and pulls; divides ``size``.
+
+    Raises
+    ------
+    ValueError
+        When ``initial`` does not have ``size`` values, or ``row_size`` does not divide it.
+
+    Examples
+    --------
+    >>> from dpsgd.comm import LocalWindow
+    >>> window = LocalWindow(3)
+    >>> window.push([1.0, 2.0, 3.0])  # the push's number on the clock
+    0
+    >>> params, clock = window.pull()
+    >>> params.tolist(), clock
+    ([1.0, 2.0, 3.0], 1)
+    """
 
     def __init__(self, size, initial=None, row_size=1):
         self.size = int(size)
