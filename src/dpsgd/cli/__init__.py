@@ -84,7 +84,27 @@ def _fail(comm, code, head, tail=""):
 
 
 def main(argv=None):
-    """Run the ``dpsgd`` command with ``argv`` (default: ``sys.argv[1:]``); the exit code."""
+    """Run the ``dpsgd`` command with ``argv`` (default: ``sys.argv[1:]``); the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``dpsgd``; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 2 for a usage error, bad input or too little memory,
+        1 for another error, 130 on Ctrl-C and 141 on a closed pipe.
+
+    Examples
+    --------
+    The same as ``dpsgd train linear --epochs 2 --quiet`` in a shell:
+
+    >>> from dpsgd.cli import main
+    >>> main(["train", "linear", "--epochs", "2", "--quiet"])  # doctest: +SKIP
+    0
+    """
     args = build_parser().parse_args(argv)
     comm = None
     try:
