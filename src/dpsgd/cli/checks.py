@@ -11,7 +11,7 @@ import zipfile
 import zlib
 
 from dpsgd.cli.parser import given
-from dpsgd.comm.exchange import UNSCALED
+from dpsgd.comm.exchange import COMPRESSED, UNSCALED
 
 
 class UsageError(ValueError):
@@ -73,8 +73,8 @@ def check_train_args(args, root=True, distributed=False):
 
     Output paths are checked where they are written: on rank 0 (``root``)."""
     _needs(args, "checkpoint_every", "checkpoint", "it sets how often the checkpoint is written")
-    if args.compression is not None and args.exchange != "allreduce":
-        raise UsageError(f"--compression {args.compression} travels with --exchange allreduce only so far")
+    if args.compression is not None and args.exchange not in COMPRESSED:
+        raise UsageError(f"--compression {args.compression} travels with --exchange allreduce or gossip only")
     if given(args, "network") and not distributed:  # a job script may be run both ways: a note
         print("dpsgd: note: one process ignores --network (it models the links between ranks under mpiexec)",
               file=sys.stderr)

@@ -170,7 +170,7 @@ def _add_common(p, unit, updates):
                    "added are in the log)")
     p.add_argument("--compression", choices=["natural"],
                    help="what each rank's change travels as under mpiexec: natural compression's 2-byte "
-                   "codes (unbiased rounding to a power of two; with --exchange allreduce)")
+                   "codes (unbiased rounding to a power of two; with --exchange allreduce or gossip)")
     p.add_argument("--max-seconds", type=positive_float, metavar="S",
                    help="stop after this many seconds (all ranks together)")
     p.add_argument("--max-updates", type=positive_int, metavar="N",

@@ -134,15 +134,20 @@ class WindowExchange(Exchange):
         return self._window.stop_requested()
 
 
+# the exchanges whose changes can travel compressed (the server's and async gossip's one-sided
+# operations add or average raw values in the target's memory: nothing there could decode)
+COMPRESSED = ("allreduce", "gossip")
+
+
 def check_exchange(kind, compression=None):
     """Raise a ValueError unless ``kind`` names an exchange and ``compression`` is one it can
-    carry (natural compression: with 'allreduce' only, so far)."""
+    carry (natural compression: with 'allreduce' and 'gossip')."""
     if kind not in EXCHANGES:
         raise ValueError(f"exchange must be one of {list(EXCHANGES)}, got {kind!r}")
     from dpsgd.comm.allreduce import check_compression
 
-    if check_compression(compression) is not None and kind != "allreduce":
-        raise ValueError(f"compression={compression!r} travels with exchange='allreduce' only so far "
+    if check_compression(compression) is not None and kind not in COMPRESSED:
+        raise ValueError(f"compression={compression!r} travels with exchange='allreduce' or 'gossip' only "
                          f"(got exchange={kind!r})")
 
 
@@ -165,7 +170,8 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
         A network model to add to the exchange across ranks (:func:`dpsgd.comm.network.make_network`
         takes it; one process has no network).
     compression : {None, 'natural'}
-        What the changes travel as across ranks (:class:`dpsgd.comm.allreduce.AllreduceExchange`).
+        What the changes travel as across ranks (:class:`dpsgd.comm.allreduce.AllreduceExchange`,
+        :class:`dpsgd.comm.gossip.GossipExchange`).
     """
     check_exchange(kind, compression)
     if network is not None:
@@ -190,7 +196,7 @@ def _open(kind, topology, size, initial, row_size, compression=None):
     if kind == "gossip":
         from dpsgd.comm.gossip import GossipExchange
 
-        return GossipExchange(topology, size, initial=initial, row_size=row_size)
+        return GossipExchange(topology, size, initial=initial, row_size=row_size, compression=compression)
     if kind == "async_gossip":
         from dpsgd.comm.async_gossip import AsyncGossipExchange
 

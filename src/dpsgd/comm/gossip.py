@@ -17,11 +17,21 @@ small non-blocking ``MPI_Iallreduce`` beside it, so that every rank leaves after
 round, as with allreduce. ``final`` is the ranks' average (one ``MPI_Allreduce``), which every
 rank then holds; :attr:`GossipExchange.consensus_distance` says how far apart the ranks were
 before it.
+
+``compression="natural"``: a rank's parameters cannot travel compressed themselves, because
+natural compression's error is relative to the value sent and would not shrink as training
+converges. So, as in CHOCO-gossip (Koloskova et al. 2019), every rank keeps public copies
+``y_j`` of its in-neighbours' parameters and of its own, the same on every rank that holds
+them. A round sends ``q_i = C(x_i - y_i)`` (2-byte codes), every holder adds the decoded
+``q_i`` to ``y_i``, and ``x_i <- x_i + sum_j W_ij (y_j - y_i)``. Without compression this is
+exactly D-PSGD's ``sum_j W_ij x_j``; with it, what travels shrinks as the ranks agree. The sum of
+the ranks' parameters is kept exactly (W's columns sum to 1 as its rows do), up to rounding.
 """
 
 import numpy as np
 
-from dpsgd.comm.allreduce import ReplicaExchange
+from dpsgd._kernels import natural
+from dpsgd.comm.allreduce import _SEED_STRIDE, ReplicaExchange, check_compression
 
 GRAPHS = ("exponential", "ring")
 
@@ -49,15 +59,23 @@ class GossipExchange(ReplicaExchange):
     graph : {'exponential', 'ring'}, default='exponential'
     """
 
-    def __init__(self, topology, size, *, initial=None, row_size=1, graph="exponential"):
+    def __init__(self, topology, size, *, initial=None, row_size=1, graph="exponential", compression=None):
         sources, destinations = neighbours(graph, topology.rank, topology.ranks)
-        super().__init__(topology, size, initial=initial, row_size=row_size, agree=(graph,))
+        super().__init__(topology, size, initial=initial, row_size=row_size, agree=(graph, compression))
         self.graph = graph
+        self.compression = check_compression(compression)
         self._graph = self.comm.Create_dist_graph_adjacent(sources, destinations, reorder=False)
-        self._received = np.empty((len(sources), self.size))
         self._weight = 1.0 / (len(sources) + 1)
         self._cells, self._totals = np.zeros(4), np.zeros(4)
         self.consensus_distance = None  # set by final
+        if self.compression is None:
+            self._received = np.empty((len(sources), self.size))
+        else:
+            # public copies: row 0 this rank's, then its in-neighbours' (all start from the
+            # initial parameters every rank holds)
+            self._public = np.tile(self._params, (len(sources) + 1, 1))
+            self._codes = np.zeros(self.size, dtype=np.uint16)
+            self._received_codes = np.empty((len(sources), self.size), dtype=np.uint16)
 
     def push(self, change, *, step=0.0, updates=1):
         """Add ``change`` to this rank's parameters, then average with the neighbours
@@ -72,13 +90,31 @@ class GossipExchange(ReplicaExchange):
     def _mix(self, contributed, step, updates):
         self._tail(self._cells, contributed, step, updates)
         counting = self.comm.Iallreduce(self._cells, self._totals, op=self._MPI.SUM)
-        self.bytes_sent += self._params.nbytes * len(self._received)  # to each out-neighbour
-        self.bytes_received += self._received.nbytes
-        self._graph.Neighbor_allgather(self._params, self._received)
-        self._params += self._received.sum(axis=0)
-        self._params *= self._weight
+        if self.compression is None:
+            self.bytes_sent += self._params.nbytes * len(self._received)  # to each out-neighbour
+            self.bytes_received += self._received.nbytes
+            self._graph.Neighbor_allgather(self._params, self._received)
+            self._params += self._received.sum(axis=0)
+            self._params *= self._weight
+        else:
+            self._mix_compressed()
         counting.Wait()
         return self._count(self._totals)
+
+    def _mix_compressed(self):
+        """One CHOCO-gossip round (module docstring): codes of x_i - y_i to the out-neighbours,
+        every public copy moved by its decoded codes, then x_i moved towards them."""
+        public = self._public
+        # a seed of this rank's own for each round: the ranks' roundings are independent
+        natural.encode_into(self._params - public[0], (self._clock * self.ranks + self.rank) * _SEED_STRIDE % 2**64,
+                            self._codes)
+        self.bytes_sent += self._codes.nbytes * len(self._received_codes)
+        self.bytes_received += self._received_codes.nbytes
+        self._graph.Neighbor_allgather(self._codes, self._received_codes)
+        natural.decode_add(self._codes, public[0])  # as the out-neighbours decode it
+        for row, codes in enumerate(self._received_codes, start=1):
+            natural.decode_add(codes, public[row])
+        self._params += self._weight * (public[1:].sum(axis=0) - (public.shape[0] - 1) * public[0])
 
     def final(self, out=None):
         """The ranks' average, which every rank then holds (collective); records

@@ -604,9 +604,11 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         :class:`dpsgd.comm.network.Network`); ``round_stats_`` records the seconds added.
         None: the exchange as it is.
     compression : {None, 'natural'}, default=None
-        With ``comm`` and ``exchange='allreduce'``: each rank's change travels as natural
-        compression's 2-byte codes (unbiased random rounding to a power of two; a quarter of
-        the bytes), :class:`dpsgd.comm.allreduce.AllreduceExchange`.
+        With ``comm`` and ``exchange='allreduce'`` or ``'gossip'``: what a rank sends travels
+        as natural compression's 2-byte codes (unbiased random rounding to a power of two; a
+        quarter of the bytes): its change (:class:`dpsgd.comm.allreduce.AllreduceExchange`), or
+        how far its parameters are from the copy its neighbours hold
+        (:class:`dpsgd.comm.gossip.GossipExchange`).
 
     Attributes
     ----------
