@@ -297,6 +297,16 @@ class LogisticRegression(ClassifierMixin, _CompositeModel):
         Zeros without ``fit_intercept``.
     n_iter_ : ndarray of shape (1,) or (n_classes,)
         Epochs run for each row of ``coef_``.""" + _SHARED_ATTRIBUTES + """
+
+    Examples
+    --------
+    >>> from dpsgd import LogisticRegression
+    >>> from dpsgd.data import load_a9a
+    >>> X, y, X_test, y_test = load_a9a()
+    >>> clf = LogisticRegression(penalty="l1", C=0.005, n_threads=1, tol=1e-3, max_iter=200,
+    ...                          random_state=0).fit(X, y)
+    >>> int((clf.coef_ != 0).sum()) < 30, clf.score(X_test, y_test) > 0.83
+    (True, True)
     """
 
     _loss = "log_loss"
@@ -415,6 +425,17 @@ class Lasso(RegressorMixin, _CompositeModel):
         0.0 without ``fit_intercept``.
     n_iter_ : int
         Epochs run.""" + _SHARED_ATTRIBUTES + """
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd import Lasso
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 10))
+    >>> y = X[:, 0] - 2 * X[:, 3] + 0.01 * rng.normal(size=200)
+    >>> reg = Lasso(alpha=0.05, n_threads=1, random_state=0).fit(X, y)
+    >>> np.flatnonzero(np.abs(reg.coef_) > 0.1).tolist()
+    [0, 3]
     """
 
     _loss = "squared_error"
