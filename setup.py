@@ -25,7 +25,8 @@ KERNELS = ["openmp_info", "rng", "sgd", "svi", "envs", "a2c", "hsa2c", "prox", "
 # envs: Gymnasium's arithmetic exactly (no fused multiply-adds); a2c: no trapping math and no
 # errno, so that GCC may vectorise mlp.h's tanh (its selects would otherwise be branches) and
 # the optimizers' square roots (no call to set errno)
-KERNEL_FLAGS = {"envs": ["-ffp-contract=off"], "a2c": ["-fno-trapping-math", "-fno-math-errno"]}
+KERNEL_FLAGS = {"envs": ["-ffp-contract=off"], "a2c": ["-fno-trapping-math", "-fno-math-errno"],
+                "svi": ["-fno-trapping-math", "-fno-math-errno"]}
 KERNEL_DIR = os.path.join("src", "dpsgd", "_kernels")
 
 PROBE = textwrap.dedent(
