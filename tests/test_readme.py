@@ -8,7 +8,8 @@ by line, each block in a fresh folder holding the files the examples name: ``tra
 Lines that install (``pip install``, ``python3 -m venv``) are left out. To keep the whole file
 near 3 minutes on 2 cores, the test runs fewer passes and ranks than the pages show, only
 through the table ``SUBSTITUTIONS`` below; nothing else is changed. (The gallery, examples/plot_*.py,
-runs in the documentation's build: .ci/run.)
+runs in the documentation's build: .ci/run.) The examples in the docstrings of ``DOCTESTED``
+run too, as doctests.
 """
 
 import gzip
@@ -190,3 +191,23 @@ def test_slurm_batch_file_runs_in_a_pretend_allocation(tmp_path):
     check(out, "slurm_lda.sbatch")
     assert "x 2 ranks" in out.stdout and "\r" not in out.stderr  # a log gets lines, not frames
     assert {p.name for p in tmp_path.iterdir()} == {"lda-7.jsonl", "lda-7-ck.npz", "lda-7.npz"}
+
+
+# the modules whose docstrings hold runnable examples (numpydoc "Examples" sections), as the
+# API reference shows them; examples that need files or MPI are marked ``# doctest: +SKIP``
+DOCTESTED = ["dpsgd.data.svmlight", "dpsgd.data.uci_bow", "dpsgd.data.shards", "dpsgd.data.synthetic",
+             "dpsgd.evaluation", "dpsgd.plotting", "dpsgd.persist", "dpsgd.stepsize", "dpsgd.envs",
+             "dpsgd.envs.spaces", "dpsgd.envs.vector", "dpsgd.comm", "dpsgd.comm.failure",
+             "dpsgd.comm.topology", "dpsgd.comm.window", "dpsgd.progress", "dpsgd.tasks.logistic"]
+
+
+@pytest.mark.parametrize("module", DOCTESTED)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    if module == "dpsgd.plotting":
+        pytest.importorskip("matplotlib", reason="dpsgd.plotting's examples draw (pip install 'dpsgd[plot]')")
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{module} has no examples"
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {module} failed (see above)"
