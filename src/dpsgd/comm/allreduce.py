@@ -136,6 +136,28 @@ class AllreduceExchange(ReplicaExchange):
     and decoded into the sum on every rank (a quarter of the bytes a rank sends; every rank
     adds the same decoded values, so all keep the same parameters). The counts travel in a
     small ``MPI_Iallreduce`` beside it.
+
+    Parameters
+    ----------
+    topology : dpsgd.comm.topology.Topology
+        The ranks (collective: every rank constructs it and takes part in every round).
+    size : int
+        The number of parameters.
+    initial : array-like of shape (size,), optional
+        Rank 0's initial parameters, broadcast.
+    row_size : int, default=1
+        The length of a row, for problems whose parameters are rows.
+    compression : {None, "natural"}, default=None
+        How a change travels.
+
+    Examples
+    --------
+    Under ``mpiexec``, as the estimators' ``exchange="allreduce"`` opens it:
+
+    >>> from mpi4py import MPI  # doctest: +SKIP
+    >>> from dpsgd.comm import Topology, open_exchange
+    >>> exchange = open_exchange("allreduce", Topology(MPI.COMM_WORLD), 1000,
+    ...                          compression="natural")  # doctest: +SKIP
     """
 
     def __init__(self, topology, size, *, initial=None, row_size=1, compression=None):

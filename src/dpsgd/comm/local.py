@@ -13,7 +13,34 @@ from dpsgd.comm.window import LocalWindow
 
 
 class LocalExchange(WindowExchange):
-    """The exchange interface in one process (see :mod:`dpsgd.comm.exchange`)."""
+    """The exchange interface in one process (see :mod:`dpsgd.comm.exchange`).
+
+    Every single-process fit runs through it, so one code path serves one and many ranks.
+
+    Parameters
+    ----------
+    size : int
+        The number of parameters.
+    initial : array-like of shape (size,), optional
+        Their first values; zeros by default.
+    row_size : int, default=1
+        The length of a row, for problems whose parameters are rows (LDA's topics).
+    in_place : bool, default=True
+        Lend the parameters themselves: a round writes them in place and a push only counts
+        it (no copy, no cost). False copies them as a distributed exchange does (the tests
+        run the distributed path in one process this way).
+
+    Examples
+    --------
+    >>> from dpsgd.comm.codecs import Dense
+    >>> from dpsgd.comm.local import LocalExchange
+    >>> exchange = LocalExchange(3, in_place=False)
+    >>> params, version = exchange.pull()
+    >>> _ = exchange.push(Dense([1.0, 0.0, -1.0]))
+    >>> params, version = exchange.final()
+    >>> params.tolist(), version
+    ([1.0, 0.0, -1.0], 1)
+    """
 
     rank, ranks = 0, 1
 

@@ -33,7 +33,21 @@ class ServerExchange(WindowExchange):
     Parameters
     ----------
     topology : dpsgd.comm.topology.Topology
-    size, initial, row_size : as for :class:`ParameterWindow` (collective)
+        The ranks (collective: every rank constructs it).
+    size : int
+        The number of parameters.
+    initial : array-like of shape (size,), optional
+        Rank 0's initial parameters.
+    row_size : int, default=1
+        The length of a row, for problems whose parameters are rows (LDA's topics).
+
+    Examples
+    --------
+    The engine opens it through :func:`dpsgd.comm.open_exchange`; under ``mpiexec``:
+
+    >>> from mpi4py import MPI  # doctest: +SKIP
+    >>> from dpsgd.comm import Topology, open_exchange
+    >>> exchange = open_exchange("server", Topology(MPI.COMM_WORLD), 1000)  # doctest: +SKIP
     """
 
     def __init__(self, topology, size, *, initial=None, row_size=1):
