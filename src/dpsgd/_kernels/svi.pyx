@@ -47,6 +47,12 @@ cdef extern from "simd.h" nogil:
     double dp_dot(const double *a, const double *b, int n)
     void dp_axpy(double *y, double c, const double *x, int n)
 
+cdef extern from "estep.h" nogil:
+    # newg = sum over the n words of counts[i] / (etheta . e_i + eps) e_i, e_i = eb's row of rows[i]
+    # (through col unless NULL); AVX2+FMA where the CPU has them
+    void dp_estep_pass(const double *etheta, const double *eb, const int32_t *rows, const int32_t *col,
+                       const double *counts, int64_t n, int K, double eps, double *newg)
+
 cdef extern from "exp_psi.h" nogil:
     # out[k] = exp(psi(x[k]) - (sub[k] if sub != NULL else c)); branch-free and vectorised,
     # relative error below 1e-15 (1 + |psi(x[k]) - log(max(x[k], x[k] + 10)) - c|) for normal results
@@ -199,12 +205,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb,
         return 0
     for it in range(p.max_iter):
         iters = it + 1
-        for k in range(K):
-            newg[k] = 0.0
-        for i in range(start, end):
-            e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
-            cnt = c.counts[i] / (dp_dot(etheta, e, K) + EPS)
-            dp_axpy(newg, cnt, e, K)
+        dp_estep_pass(etheta, eb, c.indices + start, col, c.counts + start, end - start, K, EPS, newg)
         change = 0.0
         for k in range(K):
             s = p.alpha + etheta[k] * newg[k]
