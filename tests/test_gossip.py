@@ -54,12 +54,24 @@ def test_gossip_keeps_the_average_across_ranks(graph, compression):
     assert found["bytes_right"]  # the whole copy to each out-neighbour, every round
 
 
-def test_cli_trains_over_gossip(tmp_path):
-    out = run_mpi("dpsgd", 4, "train", "linear", "--epochs", 2, "--threads", 1, "--exchange", "gossip",
-                  "--save", tmp_path / "model.npz", "--quiet", timeout=300)
+@pytest.mark.parametrize("exchange,graph", [("gossip", "exponential"), ("gossip", "ring"), ("async_gossip", "ring")])
+def test_cli_trains_over_gossip(tmp_path, exchange, graph):
+    out = run_mpi("dpsgd", 4, "train", "linear", "--epochs", 2, "--threads", 1, "--exchange", exchange,
+                  "--graph", graph, "--save", tmp_path / "model.npz", "--quiet", timeout=300)
     assert out.returncode == 0, out.stderr
-    assert f"{out.ranks} ranks (gossip)" in out.stdout
+    assert f"{out.ranks} ranks ({exchange})" in out.stdout
     assert (tmp_path / "model.npz").exists()
+
+
+def test_a_graph_needs_a_gossip_exchange():
+    from dpsgd import LatentDirichletAllocation, SGDClassifier
+
+    with pytest.raises(ValueError, match="gossip_graph must be one of"):
+        SGDClassifier(exchange="gossip", gossip_graph="star", comm=object()).fit([[0.0], [1.0]], [0, 1])
+    with pytest.raises(ValueError, match="is the graph of exchange='gossip' or 'async_gossip'"):
+        LatentDirichletAllocation(2, exchange="server", gossip_graph="ring").fit([[1, 2], [3, 4]])
+    out = run_mpi("dpsgd", 2, "train", "linear", "--graph", "ring", "--quiet", timeout=120)
+    assert out.returncode == 2 and "--graph ring is the graph of --exchange gossip or async_gossip" in out.stderr
 
 
 def test_async_gossip_averages_whole_pairs_across_ranks():

@@ -50,7 +50,7 @@ def train_a2c(args, comm):
                 n_envs=args.n_envs, n_threads=args.threads, seed=args.seed, comm=comm, exchange=args.exchange,
                 step_policy=None if args.step_policy == "none" else args.step_policy,
                 max_seconds=args.max_seconds, network=args.network,
-                compression=args.compression)
+                compression=args.compression, gossip_graph=args.graph)
     done = 0
     if args.resume:
         arrays, meta = read_checkpoint(args.resume, "a2c", ("params_", "optimizer_state_"),

@@ -75,6 +75,8 @@ def check_train_args(args, root=True, distributed=False):
     _needs(args, "checkpoint_every", "checkpoint", "it sets how often the checkpoint is written")
     if args.compression is not None and args.exchange not in COMPRESSED:
         raise UsageError(f"--compression {args.compression} travels with --exchange allreduce or gossip only")
+    if args.graph != "exponential" and args.exchange not in ("gossip", "async_gossip"):
+        raise UsageError(f"--graph {args.graph} is the graph of --exchange gossip or async_gossip")
     if given(args, "network") and not distributed:  # a job script may be run both ways: a note
         print("dpsgd: note: one process ignores --network (it models the links between ranks under mpiexec)",
               file=sys.stderr)

@@ -74,7 +74,7 @@ def train_lda(args, comm=None):
                                     parallel=args.parallel, reseed_topics=args.reseed_topics, comm=comm,
                                     exchange=args.exchange, max_seconds=args.max_seconds,
                                     max_updates=args.max_updates, network=args.network,
-                                    compression=args.compression)
+                                    compression=args.compression, gossip_graph=args.graph)
     done = 0
     if args.resume:
         done = _resume(args, lda, X_train.shape[1])

@@ -134,7 +134,7 @@ def train_linear(args, comm=None):
                         tol=None, n_threads=args.threads, random_state=args.seed + done, comm=comm,
                         exchange=args.exchange, sync_every=args.sync_every, step_policy=_policy(args),
                         max_seconds=args.max_seconds, max_updates=args.max_updates, network=args.network,
-                        compression=args.compression)
+                        compression=args.compression, gossip_graph=args.graph)
     updates_done = int(meta["t"]) - 1 if meta else 0
 
     def checkpoint(model, epochs_done, t):

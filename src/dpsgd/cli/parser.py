@@ -10,6 +10,7 @@ import argparse
 import math
 
 from dpsgd.comm.exchange import EXCHANGES
+from dpsgd.comm.gossip import GRAPHS
 
 
 def _number(kind, text, ok, what):
@@ -162,12 +163,15 @@ def _add_common(p, unit, updates):
     p.add_argument("--exchange", choices=list(EXCHANGES), default="server",
                    help="how ranks share the parameters under mpiexec: server (asynchronous, DPSGD's "
                    "one-sided parameter server), allreduce (synchronous averaging every round), gossip "
-                   "(D-PSGD: every round each rank averages with its neighbours in an exponential graph) or "
+                   "(D-PSGD: every round each rank averages with its neighbours in a graph, --graph) or "
                    "async_gossip (AD-PSGD: each rank averages with one neighbour at a time, nobody waits)")
     p.add_argument("--network", type=network_model, metavar="MODEL",
                    help="under mpiexec, run as over a cluster's network: 10GbE, 1GbE, or fields such as "
                    "latency=1e-4,bandwidth=1.25e8,slow_rank=1,slow_factor=3 (seconds, bytes/s; the seconds "
                    "added are in the log)")
+    p.add_argument("--graph", choices=list(GRAPHS), default="exponential",
+                   help="the gossip exchanges' graph of ranks: exponential (rank i sends to i + 1, i + 2, "
+                   "i + 4, ...) or ring (i - 1 and i + 1)")
     p.add_argument("--compression", choices=["natural"],
                    help="what each rank's change travels as under mpiexec: natural compression's 2-byte "
                    "codes (unbiased rounding to a power of two; with --exchange allreduce or gossip)")

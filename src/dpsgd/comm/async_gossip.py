@@ -46,6 +46,8 @@ class AsyncGossipExchange(WindowExchange):
         The problem's rows (``pull_rows``); the copies move whole.
     seed : int, default=0
         Seeds each rank's choice of neighbours (rank r uses ``seed + r``).
+    graph : {'exponential', 'ring'}, default='exponential'
+        Where a rank's neighbours are (its out-neighbours in :func:`dpsgd.comm.gossip.neighbours`).
     record : bool, default=False
         Keep every pairwise average this rank made in :attr:`averages` as ``(version, pair,
         rows read, changes added)``: the history that shows each pair was averaged whole
@@ -59,7 +61,7 @@ class AsyncGossipExchange(WindowExchange):
     # 0.4539-0.4586 against 0.4390-0.4392; a9a 4 ranks 0.3250-0.3257 against 0.3245-0.3246)
     delay_scaled = False
 
-    def __init__(self, topology, size, *, initial=None, row_size=1, seed=0, record=False):
+    def __init__(self, topology, size, *, initial=None, row_size=1, seed=0, record=False, graph="exponential"):
         self.rank, self.ranks = topology.rank, topology.ranks
         self._topology = topology
         self.size, self.row_size = int(size), int(row_size)
@@ -69,7 +71,8 @@ class AsyncGossipExchange(WindowExchange):
         # row r is rank r's copy; mutex 0 is the exchange's, mutex 1 + r guards row r
         self._window = ParameterWindow(topology.comm, self.size * self.ranks, initial=start, sharded=True,
                                        row_size=self.size, mutexes=1 + self.ranks)
-        self._neighbours = neighbours("exponential", self.rank, self.ranks)[1] or [self.rank]
+        self.graph = graph
+        self._neighbours = neighbours(graph, self.rank, self.ranks)[1] or [self.rank]
         self._rng = np.random.default_rng(int(seed) + self.rank)
         self._own = np.array([self.rank])
         self.averages = [] if record else None

@@ -139,11 +139,19 @@ class WindowExchange(Exchange):
 COMPRESSED = ("allreduce", "gossip")
 
 
-def check_exchange(kind, compression=None):
-    """Raise a ValueError unless ``kind`` names an exchange and ``compression`` is one it can
-    carry (natural compression: with 'allreduce' and 'gossip')."""
+def check_exchange(kind, compression=None, graph="exponential"):
+    """Raise a ValueError unless ``kind`` names an exchange, ``compression`` is one it can
+    carry (natural compression: with 'allreduce' and 'gossip') and ``graph`` a graph of ranks,
+    other than the default only for the gossip exchanges."""
     if kind not in EXCHANGES:
         raise ValueError(f"exchange must be one of {list(EXCHANGES)}, got {kind!r}")
+    from dpsgd.comm.gossip import GRAPHS
+
+    if graph not in GRAPHS:
+        raise ValueError(f"gossip_graph must be one of {list(GRAPHS)}, got {graph!r}")
+    if graph != "exponential" and kind not in ("gossip", "async_gossip"):
+        raise ValueError(f"gossip_graph={graph!r} is the graph of exchange='gossip' or 'async_gossip' "
+                         f"(got exchange={kind!r})")
     from dpsgd.comm.allreduce import check_compression
 
     if check_compression(compression) is not None and kind not in COMPRESSED:
@@ -152,7 +160,7 @@ def check_exchange(kind, compression=None):
 
 
 def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True, network=None,
-                  compression=None):
+                  compression=None, graph="exponential"):
     """An exchange of ``size`` parameters between the ranks of ``topology``.
 
     Parameters
@@ -172,22 +180,25 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
     compression : {None, 'natural'}
         What the changes travel as across ranks (:class:`dpsgd.comm.allreduce.AllreduceExchange`,
         :class:`dpsgd.comm.gossip.GossipExchange`).
+    graph : {'exponential', 'ring'}, default='exponential'
+        The gossip exchanges' graph of ranks (:func:`dpsgd.comm.gossip.neighbours`).
     """
-    check_exchange(kind, compression)
+    check_exchange(kind, compression, graph)
     if network is not None:
         from dpsgd.comm.network import Simulated, make_network
 
         model = make_network(network)
         if topology.distributed:
-            return Simulated(_open(kind, topology, size, initial, row_size, compression), model, topology.rank)
+            return Simulated(_open(kind, topology, size, initial, row_size, compression, graph), model,
+                             topology.rank)
     if not topology.distributed:
         from dpsgd.comm.local import LocalExchange
 
         return LocalExchange(size, initial=initial, row_size=row_size, in_place=in_place)
-    return _open(kind, topology, size, initial, row_size, compression)
+    return _open(kind, topology, size, initial, row_size, compression, graph)
 
 
-def _open(kind, topology, size, initial, row_size, compression=None):
+def _open(kind, topology, size, initial, row_size, compression=None, graph="exponential"):
     """The exchange ``kind`` between the ranks of ``topology`` (distributed)."""
     if kind == "allreduce":
         from dpsgd.comm.allreduce import AllreduceExchange
@@ -196,11 +207,12 @@ def _open(kind, topology, size, initial, row_size, compression=None):
     if kind == "gossip":
         from dpsgd.comm.gossip import GossipExchange
 
-        return GossipExchange(topology, size, initial=initial, row_size=row_size, compression=compression)
+        return GossipExchange(topology, size, initial=initial, row_size=row_size, compression=compression,
+                              graph=graph)
     if kind == "async_gossip":
         from dpsgd.comm.async_gossip import AsyncGossipExchange
 
-        return AsyncGossipExchange(topology, size, initial=initial, row_size=row_size)
+        return AsyncGossipExchange(topology, size, initial=initial, row_size=row_size, graph=graph)
     from dpsgd.comm.server import ServerExchange
 
     return ServerExchange(topology, size, initial=initial, row_size=row_size)

@@ -34,7 +34,7 @@ class Result:
 
 
 def run(problem, topology, *, exchange="server", policy=None, max_updates=None, max_seconds=None,
-        callback=None, in_place=True, network=None, compression=None):
+        callback=None, in_place=True, network=None, compression=None, graph="exponential"):
     """Run ``problem`` over an exchange between the ranks of ``topology``.
 
     Parameters
@@ -67,7 +67,9 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
         Across ranks, a network model added to the exchange (latency, bandwidth, a straggler:
         :mod:`dpsgd.comm.network`); None: the exchange as it is.
     compression : {None, 'natural'}
-        What the changes travel as across ranks (with 'allreduce'; :func:`open_exchange`).
+        What the changes travel as across ranks (with 'allreduce' or 'gossip'; :func:`open_exchange`).
+    graph : {'exponential', 'ring'}, default='exponential'
+        The graph of ranks of the gossip exchanges (:func:`dpsgd.comm.gossip.neighbours`).
 
     Returns
     -------
@@ -76,7 +78,7 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     if not isinstance(exchange, str):
         return _run(problem, exchange, policy, max_updates, max_seconds, callback)
     with open_exchange(exchange, topology, problem.size, initial=problem.initial(), row_size=problem.row_size,
-                       in_place=in_place, network=network, compression=compression) as ex:
+                       in_place=in_place, network=network, compression=compression, graph=graph) as ex:
         return _run(problem, ex, policy, max_updates, max_seconds, callback)
 
 

@@ -198,6 +198,10 @@ class A2C(BaseEstimator):
         quarter of the bytes): its change (:class:`dpsgd.comm.allreduce.AllreduceExchange`), or
         how far its parameters are from the copy its neighbours hold
         (:class:`dpsgd.comm.gossip.GossipExchange`).
+    gossip_graph : {'exponential', 'ring'}, default='exponential'
+        With ``exchange='gossip'`` or ``'async_gossip'``: the graph of ranks a rank averages
+        with (rank i's out-neighbours: i + 1, i + 2, i + 4, ... or i - 1 and i + 1;
+        :func:`dpsgd.comm.gossip.neighbours`).
     verbose : int, default=0
         1 prints a summary line after each ``learn``.
 
@@ -238,7 +242,8 @@ class A2C(BaseEstimator):
                  n_envs: int = 8, normalize: bool = False, n_threads: int | None = None,
                  shared_optimizer_stats: bool = True, seed: int | None = None, comm: Any = None,
                  exchange: str = "server", step_policy: Any = None, max_seconds: float | None = None,
-                 verbose: int = 0, network: Any = None, compression: str | None = None) -> None:
+                 verbose: int = 0, network: Any = None, compression: str | None = None,
+                 gossip_graph: str = "exponential") -> None:
         self.policy = policy
         self.env = env
         self.learning_rate = learning_rate
@@ -264,6 +269,7 @@ class A2C(BaseEstimator):
         self.verbose = verbose
         self.network = network
         self.compression = compression
+        self.gossip_graph = gossip_graph
         self._validate_params()  # as SB3, a bad value fails here
 
     def _validate_params(self) -> None:
@@ -292,7 +298,7 @@ class A2C(BaseEstimator):
                 raise ValueError("n_threads=0 is not allowed: use None or -1 for all cores, or a positive count")
         if self.seed is not None:
             check_seed(self.seed)
-        check_exchange(self.exchange, self.compression)
+        check_exchange(self.exchange, self.compression, self.gossip_graph)
         make_network(self.network)
         stepsize.estimator_policy(self.step_policy)
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
@@ -388,7 +394,7 @@ class A2C(BaseEstimator):
             timesteps_before=0 if fresh else int(self.num_timesteps),
             comm=self.comm, exchange=self.exchange, policy=stepsize.estimator_policy(self.step_policy), stop_at_reward=stop_at_reward,
             max_seconds=self.max_seconds, callback=callback, network=self.network,
-            compression=self.compression)
+            compression=self.compression, graph=self.gossip_graph)
 
     def _fitted(self, result):
         """Take the fitted state of a learn's result."""

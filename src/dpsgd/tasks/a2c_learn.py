@@ -144,7 +144,7 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
           shared_optimizer_stats: bool = True, normalize: bool = False, normalizer: np.ndarray | None = None, timesteps_before: int = 0,
           comm=None, exchange="server", policy=None,
           stop_at_reward: float | None = None, max_seconds: float | None = None,
-          callback=None, network=None, compression=None) -> LearnResult:
+          callback=None, network=None, compression=None, graph="exponential") -> LearnResult:
     """Train an A2C actor-critic with Hogwild! threads (one for a Gymnasium environment).
 
     Parameters
@@ -210,6 +210,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
         A network model for the exchange across ranks (:func:`dpsgd.engine.run`).
     compression : {None, 'natural'}
         What the changes travel as across ranks (:func:`dpsgd.engine.run`).
+    graph : {'exponential', 'ring'}, default='exponential'
+        The gossip exchanges' graph of ranks (:func:`dpsgd.engine.run`).
 
     Returns
     -------
@@ -277,7 +279,8 @@ def learn(env: str = "CartPole-v1", total_timesteps: int = 500_000, *, n_envs: i
     try:
         result = engine.run(problem, topology, exchange=exchange, policy=policy, max_updates=n_updates * batch,
                             max_seconds=max_seconds, callback=None if callback is None else on_round,
-                            network=network, compression=compression)
+                            network=network, compression=compression,
+                            graph=graph)
     finally:
         if adapter is not None:
             adapter.close()

@@ -149,6 +149,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         quarter of the bytes): its change (:class:`dpsgd.comm.allreduce.AllreduceExchange`), or
         how far its parameters are from the copy its neighbours hold
         (:class:`dpsgd.comm.gossip.GossipExchange`).
+    gossip_graph : {'exponential', 'ring'}, default='exponential'
+        With ``exchange='gossip'`` or ``'async_gossip'``: the graph of ranks a rank averages
+        with (rank i's out-neighbours: i + 1, i + 2, i + 4, ... or i - 1 and i + 1;
+        :func:`dpsgd.comm.gossip.neighbours`).
 
     Attributes
     ----------
@@ -188,7 +192,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                  max_doc_update_iter=100, mean_change_tol=1e-3, n_threads=None, n_jobs=None,
                  parallel="batch", shuffle=True, reseed_topics=False, random_state=None, verbose=0,
                  comm=None, exchange="server", warm_start=False, max_seconds=None, max_updates=None,
-                 network=None, compression=None):
+                 network=None, compression=None, gossip_graph="exponential"):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.topic_word_prior = topic_word_prior
@@ -216,6 +220,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.max_updates = max_updates
         self.network = network
         self.compression = compression
+        self.gossip_graph = gossip_graph
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -232,7 +237,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         check_number("verbose", self.verbose, low=0, integer=True)
         check_choice("parallel", self.parallel, PARALLEL_MODES)
         check_choice("learning_method", self.learning_method, LEARNING_METHODS)
-        check_exchange(self.exchange, self.compression)
+        check_exchange(self.exchange, self.compression, self.gossip_graph)
         make_network(self.network)
         check_number("evaluate_every", self.evaluate_every, integer=True)
         check_number("perp_tol", self.perp_tol, low=0.0)
@@ -346,7 +351,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
                              total_samples=float(sum(docs)), docs_of_ranks=docs)
         self._train(problem, topology, exchange=self.exchange, max_updates=self.max_updates,
                     max_seconds=self.max_seconds, callback=callback, network=self.network,
-                    compression=self.compression)
+                    compression=self.compression, graph=self.gossip_graph)
         self.n_iter_ = problem.passes_run
         self.n_reseeded_ = problem.reseeded
         if self.evaluate_every > 0:  # the final topics' score, unless their pass was scored

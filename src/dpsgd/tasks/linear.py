@@ -138,7 +138,7 @@ class _BaseSGD(BaseEstimator):
                  eta0, power_t, early_stopping, validation_fraction, n_iter_no_change,
                  warm_start, average, comm=None, exchange="server", sync_every="auto",
                  step_policy="budget", max_seconds=None, max_updates=None, network=None,
-                 compression=None):
+                 compression=None, gossip_graph="exponential"):
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -167,6 +167,7 @@ class _BaseSGD(BaseEstimator):
         self.max_updates = max_updates
         self.network = network
         self.compression = compression
+        self.gossip_graph = gossip_graph
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self, for_partial_fit=False):
@@ -202,7 +203,7 @@ class _BaseSGD(BaseEstimator):
             check_number("sync_every", self.sync_every, low=1, integer=True)
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
         check_number("max_updates", self.max_updates, low=1, integer=True, allow_none=True)
-        check_exchange(self.exchange, self.compression)
+        check_exchange(self.exchange, self.compression, self.gossip_graph)
         make_network(self.network)
         if self.comm is not None and self.penalty in ("l1", "elasticnet"):
             raise ValueError("with comm, penalty must be 'l2' or None: the L1 cumulative penalty "
@@ -307,7 +308,8 @@ class _BaseSGD(BaseEstimator):
         self.n_threads_ = n_threads
         result = engine.run(problem, topology, exchange=self.exchange, policy=self._policy,
                             max_updates=self.max_updates, max_seconds=self.max_seconds,
-                            callback=callback, network=self.network, compression=self.compression)
+                            callback=callback, network=self.network, compression=self.compression,
+                            graph=self.gossip_graph)
         self.round_stats_ = result.stats.summary()
         if problem.in_place:
             return result.model, result.rounds
@@ -609,6 +611,10 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         quarter of the bytes): its change (:class:`dpsgd.comm.allreduce.AllreduceExchange`), or
         how far its parameters are from the copy its neighbours hold
         (:class:`dpsgd.comm.gossip.GossipExchange`).
+    gossip_graph : {'exponential', 'ring'}, default='exponential'
+        With ``exchange='gossip'`` or ``'async_gossip'``: the graph of ranks a rank averages
+        with (rank i's out-neighbours: i + 1, i + 2, i + 4, ... or i - 1 and i + 1;
+        :func:`dpsgd.comm.gossip.neighbours`).
 
     Attributes
     ----------
@@ -646,7 +652,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                  validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False,
                  average=False, comm=None, exchange="server", sync_every="auto", step_policy="budget",
                  max_seconds=None, max_updates=None, network=None,
-                 compression=None):
+                 compression=None, gossip_graph="exponential"):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
@@ -655,7 +661,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, average=average, comm=comm, exchange=exchange,
                          sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
-                         max_updates=max_updates, network=network, compression=compression)
+                         max_updates=max_updates, network=network, compression=compression,
+                         gossip_graph=gossip_graph)
         self.n_jobs = n_jobs
         self.class_weight = class_weight
 
@@ -877,7 +884,7 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                  eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, warm_start=False, average=False, comm=None, exchange="server",
                  sync_every="auto", step_policy="budget", max_seconds=None, max_updates=None, network=None,
-                 compression=None):
+                 compression=None, gossip_graph="exponential"):
         super().__init__(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, shuffle=shuffle,
                          verbose=verbose, epsilon=epsilon, n_threads=n_threads,
@@ -886,7 +893,8 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
                          validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
                          warm_start=warm_start, average=average, comm=comm, exchange=exchange,
                          sync_every=sync_every, step_policy=step_policy, max_seconds=max_seconds,
-                         max_updates=max_updates, network=network, compression=compression)
+                         max_updates=max_updates, network=network, compression=compression,
+                         gossip_graph=gossip_graph)
 
     def _coef_attribute(self, coef):
         return coef[0].copy()
