@@ -198,7 +198,8 @@ def test_slurm_batch_file_runs_in_a_pretend_allocation(tmp_path):
 DOCTESTED = ["dpsgd.data.svmlight", "dpsgd.data.uci_bow", "dpsgd.data.shards", "dpsgd.data.synthetic",
              "dpsgd.evaluation", "dpsgd.plotting", "dpsgd.persist", "dpsgd.stepsize", "dpsgd.envs",
              "dpsgd.envs.spaces", "dpsgd.envs.vector", "dpsgd.comm", "dpsgd.comm.failure",
-             "dpsgd.comm.topology", "dpsgd.comm.window", "dpsgd.comm.local", "dpsgd.progress",
+             "dpsgd.comm.topology", "dpsgd.comm.window", "dpsgd.comm.local", "dpsgd.comm.codecs",
+             "dpsgd.comm.network", "dpsgd.progress",
              "dpsgd.tasks.logistic"]
 
 

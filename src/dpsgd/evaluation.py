@@ -60,7 +60,8 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
     ----------
     topic_word : ndarray (K, V)
         Variational Dirichlet parameters lambda of the topics.
-    X : sparse (n_docs, V) word counts
+    X : sparse matrix of shape (n_docs, V)
+        Word counts.
     doc_topic_prior : float
         alpha, the Dirichlet prior of the documents' topic proportions.
     max_iter : int, default=100

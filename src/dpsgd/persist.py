@@ -67,6 +67,19 @@ class SavedState:
     scalars : tuple of str
         Numbers saved in the JSON metadata; each is checked on loading against its range
         in ``dpsgd.persist._SCALARS``, which must know it.
+
+    Raises
+    ------
+    TypeError
+        When a field is not a tuple of attribute names.
+    ValueError
+        When a name appears twice.
+
+    Examples
+    --------
+    >>> from dpsgd.persist import SavedState
+    >>> SavedState(arrays=("coef_", "intercept_"), scalars=("n_features_in_",)).arrays
+    ('coef_', 'intercept_')
     """
 
     arrays: tuple[str, ...]
@@ -404,6 +417,7 @@ def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> tuple[d
         Numeric (not complex) or unicode arrays; floating-point ones are checked finite.
         Their shapes are the caller's to check against its run.
     metadata : dict
+        The run's keys, and ``format``, ``format_version`` and ``task``.
 
     Raises
     ------
@@ -412,6 +426,13 @@ def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> tuple[d
     ValueError
         When the file is a model rather than a checkpoint, comes from another task, is
         written by a newer dpsgd, or is corrupt in any way.
+
+    Examples
+    --------
+    >>> from dpsgd.persist import read_checkpoint
+    >>> arrays, metadata = read_checkpoint("ck.npz", task="linear")  # doctest: +SKIP
+
+    :func:`write_checkpoint` has a whole round trip.
     """
     with _Archive(path) as archive:
         meta = archive.metadata()

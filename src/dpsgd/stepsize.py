@@ -33,6 +33,15 @@ def optimal_init(alpha, dloss):
     float
         t0 such that eta_1 = typw / max(1, dloss(1, -typw)) with typw = alpha ** -0.25,
         exactly as scikit-learn computes it.
+
+    Examples
+    --------
+    With the hinge loss's derivative (-1 where the margin is below 1), eta_1 = typw:
+
+    >>> from dpsgd.stepsize import eta, optimal_init
+    >>> t0 = optimal_init(1e-4, lambda y, p: -1.0 if y * p < 1 else 0.0)
+    >>> round(eta("optimal", 1, eta0=0.0, alpha=1e-4, power_t=0.5, t0=t0), 6)
+    10.0
     """
     typw = math.sqrt(1.0 / math.sqrt(alpha))
     initial_eta0 = typw / max(1.0, dloss(1.0, -typw))

@@ -32,7 +32,21 @@ class _Change:
 
 
 class Dense(_Change):
-    """A change to every parameter: ``values`` of shape (size,)."""
+    """A change to every parameter: ``values`` of shape (size,).
+
+    Parameters
+    ----------
+    values : ndarray of shape (size,)
+        The change of each parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd.comm.codecs import Dense
+    >>> change = Dense(np.array([1.0, -2.0]))
+    >>> change.scaled(0.5).values.tolist(), change.nbytes
+    ([0.5, -1.0], 16)
+    """
 
     __slots__ = ("values",)
 
@@ -54,8 +68,22 @@ class Dense(_Change):
 
 
 class Rows(_Change):
-    """A change to some rows of the parameters seen as a matrix of ``row_size`` columns:
-    ``rows`` (strictly increasing) and ``values`` of shape (rows.size, row_size)."""
+    """A change to some rows of the parameters seen as a matrix of ``row_size`` columns.
+
+    Parameters
+    ----------
+    rows : ndarray of int
+        The rows changed, strictly increasing.
+    values : ndarray of shape (rows.size, row_size)
+        Their changes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd.comm.codecs import Rows
+    >>> Rows(np.array([1]), np.array([[1.0, 2.0]])).dense(6, row_size=2).tolist()
+    [0.0, 0.0, 1.0, 2.0, 0.0, 0.0]
+    """
 
     __slots__ = ("rows", "values")
 
@@ -83,7 +111,24 @@ class Rows(_Change):
 
 
 class Sparse(_Change):
-    """A change to some entries: unique ``indices`` and their ``values``."""
+    """A change to some entries: unique ``indices`` and their ``values``.
+
+    Parameters
+    ----------
+    indices : ndarray of int
+        The entries changed, each once.
+    values : ndarray
+        Their changes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd.comm.codecs import Sparse
+    >>> out = np.zeros(4)
+    >>> Sparse(np.array([0, 3]), np.array([1.0, 2.0])).add_to(out)
+    >>> out.tolist()
+    [1.0, 0.0, 0.0, 2.0]
+    """
 
     __slots__ = ("indices", "values")
 
@@ -117,8 +162,9 @@ class Natural:
     unbiased, with variance at most 1/8 of its square, and travels as a 2-byte code
     (:mod:`dpsgd._kernels.natural`); the indices travel as they are. So a Natural change is
     an unbiased estimate of the change it encodes, at a quarter of the bytes of its values.
+    Made by :meth:`Natural.encode`.
 
-    Attributes
+    Parameters
     ----------
     codes : ndarray of uint16
         One code per value, the values in C order.
@@ -127,6 +173,16 @@ class Natural:
         its indices, what decoding fills.
     shape : tuple
         The shape of the encoded values.
+
+    Examples
+    --------
+    Powers of two travel exactly:
+
+    >>> import numpy as np
+    >>> from dpsgd.comm.codecs import Dense, Natural
+    >>> change = Natural.encode(Dense(np.array([1.0, -0.25, 4.0])), seed=0)
+    >>> change.decoded().values.tolist(), change.nbytes
+    ([1.0, -0.25, 4.0], 6)
     """
 
     __slots__ = ("codes", "frame", "shape")

@@ -26,7 +26,9 @@ import numpy as np
 class Network:
     """The model: seconds per message, bytes per second, one slow rank, random pauses.
 
-    Attributes
+    Made by :func:`make_network` from the estimators' ``network=`` or ``--network``.
+
+    Parameters
     ----------
     latency : float >= 0
         Seconds added to every call that moves data.
@@ -42,6 +44,12 @@ class Network:
         How long a pause lasts.
     seed : int
         Seeds the pauses (rank r draws from ``seed + r``).
+
+    Examples
+    --------
+    >>> from dpsgd.comm.network import Network
+    >>> Network(latency=1e-4, bandwidth=1e8).latency
+    0.0001
     """
 
     latency: float = 0.0
@@ -79,10 +87,28 @@ def make_network(spec):
     """The :class:`Network` that ``spec`` names: None (no network model), a Network, a preset
     name (:data:`PRESETS`), a dict of fields, or ``"field=value,..."``.
 
+    Parameters
+    ----------
+    spec : None, Network, str or dict
+        What the estimators' ``network=`` and ``--network`` take.
+
+    Returns
+    -------
+    Network or None
+        The model, or None for no network model.
+
     Raises
     ------
     ValueError
         For an unknown preset or field, or a value out of range.
+
+    Examples
+    --------
+    >>> from dpsgd.comm.network import make_network
+    >>> make_network("1GbE").bandwidth
+    125000000.0
+    >>> make_network("latency=1e-4,bandwidth=1e8,slow_rank=1,slow_factor=3").slow_factor
+    3.0
     """
     if spec is None or isinstance(spec, Network):
         return spec

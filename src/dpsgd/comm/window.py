@@ -234,6 +234,18 @@ class ParameterWindow:
     mutexes : int, default=1
         Mutexes for ``lock(which)`` / ``unlock(which)`` (asynchronous gossip locks a pair of
         ranks' copies with one each).
+
+    Examples
+    --------
+    Under ``mpiexec -n 2``: rank 1 pushes a change, and every rank pulls the sum with the
+    clock read before it (:class:`LocalWindow` shows the same interface in one process):
+
+    >>> from mpi4py import MPI  # doctest: +SKIP
+    >>> from dpsgd.comm import ParameterWindow
+    >>> window = ParameterWindow(MPI.COMM_WORLD, 1000)  # doctest: +SKIP
+    >>> if MPI.COMM_WORLD.rank == 1:  # doctest: +SKIP
+    ...     window.push(np.ones(1000), step=0.1)
+    >>> params, clock = window.pull()  # doctest: +SKIP
     """
 
     def __init__(self, comm, size, *, initial=None, sharded=False, sparse_method="indexed", row_size=1,

@@ -193,7 +193,9 @@ def load_svmlight_shard(path: str | os.PathLike, comm, n_features: int | None = 
     comm : mpi4py.MPI.Comm or dpsgd.comm.Topology
         Collective: every rank of ``comm`` must call it.
     n_features : int, optional
+        The number of columns; None: the largest index over all ranks.
     dtype : numpy dtype, default=float64
+        The values' dtype.
 
     Returns
     -------

@@ -23,13 +23,18 @@ def make_sparse_classification(n_samples=10_000, n_features=5_000, nnz_per_row=5
 
     Parameters
     ----------
-    n_samples, n_features, nnz_per_row : int
-    zipf_exponent, zipf_offset : float
-    informative : float in (0, 1]
-    noise : float
+    n_samples, n_features, nnz_per_row : int, default=10000, 5000 and 50
+        Rows, columns and the mean number of non-zeros in a row.
+    zipf_exponent, zipf_offset : float, default=1.1 and 50.0
+        The Zipf-Mandelbrot law of the features' frequencies.
+    informative : float in (0, 1], default=0.1
+        The share of the features on which ``w_true`` is non-zero.
+    noise : float, default=0.1
         Standard deviation of the label noise relative to the spread of the margins.
-    dtype : float32 or float64
+    dtype : float32 or float64, default=float64
+        The values' dtype.
     random_state : int, RandomState or None
+        Seed.
 
     Returns
     -------
@@ -144,9 +149,12 @@ def make_imbalanced_binary(n_samples: int = 50_000, n_features: int = 300, posit
 
     Parameters
     ----------
-    n_samples, n_features : int
-    positives : float in (0, 1)
+    n_samples, n_features : int, default=50000 and 300
+        Rows and columns.
+    positives : float in (0, 1), default=0.03
+        The share of positive labels.
     random_state : int or None
+        Seed.
 
     Returns
     -------

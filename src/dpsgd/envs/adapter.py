@@ -40,6 +40,14 @@ class GymnasiumVectorEnv:
     continuous : bool
         Box actions (a Gaussian policy's): ``n_actions`` is then their length and
         ``action_low`` / ``action_high`` their bounds.
+
+    Examples
+    --------
+    :class:`dpsgd.A2C` makes one for any id that is not a C environment, e.g.
+    ``A2C("MlpPolicy", "LunarLander-v3")``; directly (with Gymnasium installed):
+
+    >>> from dpsgd.envs.adapter import GymnasiumVectorEnv
+    >>> env = GymnasiumVectorEnv("gymnasium:CartPole-v1", n_envs=4, seed=0)  # doctest: +SKIP
     """
 
     def __init__(self, env_id: str, n_envs: int = 1, seed: int | None = None) -> None:
