@@ -230,6 +230,15 @@ class A2C(BaseEstimator):
     round_stats_ : dict
         The engine's statistics of the last ``learn``'s rounds (delays across ranks, seconds
         computing and exchanging).
+
+    Examples
+    --------
+    >>> from dpsgd import A2C, evaluate_policy
+    >>> model = A2C("MlpPolicy", "CartPole-v1", n_threads=1, seed=3)
+    >>> model = model.learn(250_000, stop_at_reward=475)  # about a second
+    >>> model.solved_at_ is not None
+    True
+    >>> action, _ = model.predict([0.0, 0.1, 0.02, -0.1], deterministic=True)
     """
 
     _saved_state = persist.SavedState(arrays=("params_", "optimizer_state_"), optional=("normalizer_",),
@@ -514,6 +523,14 @@ def evaluate_policy(model: A2C, env: CVectorEnv | str, n_eval_episodes: int = 10
     -------
     (mean, std) : tuple of float
         Of the episode returns; or ``(returns, lengths)``, lists, with ``return_episode_rewards``.
+
+    Examples
+    --------
+    >>> from dpsgd import A2C, evaluate_policy
+    >>> model = A2C("MlpPolicy", "CartPole-v1", n_threads=1, seed=3).learn(250_000, stop_at_reward=475)
+    >>> mean, std = evaluate_policy(model, "CartPole-v1", n_eval_episodes=10, seed=0)
+    >>> bool(mean > 400)
+    True
     """
     if not isinstance(model, A2C):
         raise ValueError(f"model must be a dpsgd.A2C, got {type(model).__name__}")

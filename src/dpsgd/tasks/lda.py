@@ -180,6 +180,18 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         (scikit-learn's name and meaning; base e).
     doc_topic_prior_, topic_word_prior_ : float
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> from dpsgd import LatentDirichletAllocation
+    >>> from dpsgd.data import make_lda_corpus
+    >>> X, _, _ = make_lda_corpus(n_docs=1000, n_words=200, n_topics=5, random_state=0)
+    >>> lda = LatentDirichletAllocation(n_components=5, max_iter=2, n_threads=1, random_state=0)
+    >>> doc_topics = lda.fit(X[:900]).transform(X[900:])
+    >>> doc_topics.shape, lda.components_.shape
+    ((100, 5), (5, 200))
+    >>> bool(lda.heldout_log_likelihood(X[900:]) < 0)  # nats per word
+    True
     """
 
     _saved_state = persist.SavedState(arrays=("components_",), optional=("vocabulary_",),
