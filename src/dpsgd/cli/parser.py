@@ -121,7 +121,21 @@ def given(args, dest):
 
 
 def build_parser():
-    """The ``dpsgd`` argument parser (info, train lda / linear, predict, transform, topics, plot)."""
+    """The ``dpsgd`` argument parser (info, train lda / linear / prox / a2c, predict, transform,
+    topics, plot).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; its errors exit with code 2 and name the option.
+
+    Examples
+    --------
+    >>> from dpsgd.cli import build_parser
+    >>> args = build_parser().parse_args(["train", "linear", "--epochs", "5"])
+    >>> args.command, args.task, args.epochs
+    ('train', 'linear', 5)
+    """
     from dpsgd import __version__
 
     parser = _Parser(prog="dpsgd", description="Lock-free parallel and distributed SGD: train topic models "

@@ -142,7 +142,31 @@ COMPRESSED = ("allreduce", "gossip")
 def check_exchange(kind, compression=None, graph="exponential"):
     """Raise a ValueError unless ``kind`` names an exchange, ``compression`` is one it can
     carry (natural compression: with 'allreduce' and 'gossip') and ``graph`` a graph of ranks,
-    other than the default only for the gossip exchanges."""
+    other than the default only for the gossip exchanges.
+
+    Parameters
+    ----------
+    kind : str
+        The exchange: one of :data:`EXCHANGES`.
+    compression : {None, 'natural'}, default=None
+        What the changes travel as.
+    graph : {'exponential', 'ring'}, default='exponential'
+        The gossip exchanges' graph of ranks.
+
+    Raises
+    ------
+    ValueError
+        For an unknown exchange, compression or graph, or one the exchange does not take.
+
+    Examples
+    --------
+    >>> from dpsgd.comm import check_exchange
+    >>> check_exchange("allreduce", compression="natural")
+    >>> check_exchange("server", compression="natural")
+    Traceback (most recent call last):
+        ...
+    ValueError: compression='natural' travels with exchange='allreduce' or 'gossip' only (got exchange='server')
+    """
     if kind not in EXCHANGES:
         raise ValueError(f"exchange must be one of {list(EXCHANGES)}, got {kind!r}")
     from dpsgd.comm.gossip import GRAPHS
@@ -168,10 +192,13 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
     kind : {'server', 'allreduce', 'gossip', 'async_gossip'}
         Ignored in one process, which always uses :class:`dpsgd.comm.local.LocalExchange`.
     topology : dpsgd.comm.topology.Topology
+        The ranks (collective: every rank opens the exchange).
     size : int
+        The number of parameters.
     initial : array, optional
         Rank 0's initial parameters.
     row_size : int, default=1
+        The length of a row, for problems whose parameters are rows (LDA's topics).
     in_place : bool, default=True
         For one process: lend the parameters to the local steps (see LocalExchange).
     network : optional
@@ -182,6 +209,20 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
         :class:`dpsgd.comm.gossip.GossipExchange`).
     graph : {'exponential', 'ring'}, default='exponential'
         The gossip exchanges' graph of ranks (:func:`dpsgd.comm.gossip.neighbours`).
+
+    Returns
+    -------
+    Exchange
+        The exchange, with the interface of :class:`Exchange`.
+
+    Examples
+    --------
+    In one process every kind opens the in-process exchange:
+
+    >>> from dpsgd.comm import Topology, open_exchange
+    >>> exchange = open_exchange("server", Topology(), 3, in_place=False)
+    >>> type(exchange).__name__
+    'LocalExchange'
     """
     check_exchange(kind, compression, graph)
     if network is not None:
