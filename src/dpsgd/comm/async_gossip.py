@@ -39,7 +39,9 @@ class AsyncGossipExchange(WindowExchange):
     Parameters
     ----------
     topology : dpsgd.comm.topology.Topology
+        The ranks (collective: every rank constructs it).
     size : int
+        The number of parameters.
     initial : array, optional
         Rank 0's initial parameters: every rank's copy starts from them.
     row_size : int
@@ -52,6 +54,14 @@ class AsyncGossipExchange(WindowExchange):
         Keep every pairwise average this rank made in :attr:`averages` as ``(version, pair,
         rows read, changes added)``: the history that shows each pair was averaged whole
         (every row's next reader read what its last writer left; ``tests/mpi/async_gossip.py``).
+
+    Examples
+    --------
+    Under ``mpiexec``, as the estimators' ``exchange="async_gossip"`` opens it:
+
+    >>> from mpi4py import MPI  # doctest: +SKIP
+    >>> from dpsgd.comm import Topology, open_exchange
+    >>> exchange = open_exchange("async_gossip", Topology(MPI.COMM_WORLD), 1000)  # doctest: +SKIP
     """
 
     sparse_share = 0.0  # a pairwise average moves whole copies

@@ -54,9 +54,26 @@ class GossipExchange(ReplicaExchange):
 
     Parameters
     ----------
-    topology, size, initial, row_size : as :class:`dpsgd.comm.allreduce.ReplicaExchange`
-        (every rank starts from rank 0's model).
+    topology : dpsgd.comm.topology.Topology
+        The ranks (collective: every rank constructs it and takes part in every round).
+    size : int
+        The number of parameters.
+    initial : array-like of shape (size,), optional
+        Rank 0's initial parameters: every rank starts from them.
+    row_size : int, default=1
+        The length of a row, for problems whose parameters are rows.
     graph : {'exponential', 'ring'}, default='exponential'
+        Where a rank's neighbours are (:func:`neighbours`).
+    compression : {None, 'natural'}, default=None
+        What the changes travel as.
+
+    Examples
+    --------
+    Under ``mpiexec``, as the estimators' ``exchange="gossip"`` opens it:
+
+    >>> from mpi4py import MPI  # doctest: +SKIP
+    >>> from dpsgd.comm import Topology, open_exchange
+    >>> exchange = open_exchange("gossip", Topology(MPI.COMM_WORLD), 1000)  # doctest: +SKIP
     """
 
     def __init__(self, topology, size, *, initial=None, row_size=1, graph="exponential", compression=None):
