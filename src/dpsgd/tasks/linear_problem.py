@@ -28,7 +28,24 @@ ADAPTIVE_MIN_ETA = 1e-6
 
 
 class DivergenceError(ValueError):
-    """Raised when SGD produced a non-finite value; the model keeps its last finite state."""
+    """Raised when SGD produced a non-finite value; the model keeps its last finite state.
+
+    :class:`dpsgd.SGDRegressor` also raises it when an epoch's loss explodes (more than 1e10
+    times the zero model's). Import it from :mod:`dpsgd.tasks.linear`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd import SGDRegressor
+    >>> from dpsgd.tasks.linear import DivergenceError
+    >>> X = np.random.default_rng(0).normal(size=(100, 3))
+    >>> try:
+    ...     SGDRegressor(penalty=None, learning_rate="constant", eta0=1e6, tol=None,
+    ...                  n_threads=1).fit(X, X.sum(axis=1))
+    ... except DivergenceError:
+    ...     print("diverged: lower eta0")
+    diverged: lower eta0
+    """
 
 
 class LinearProblem(Problem):
