@@ -195,12 +195,13 @@ def test_slurm_batch_file_runs_in_a_pretend_allocation(tmp_path):
 
 # the modules whose docstrings hold runnable examples (numpydoc "Examples" sections), as the
 # API reference shows them; examples that need files or MPI are marked ``# doctest: +SKIP``
-DOCTESTED = ["dpsgd.data.svmlight", "dpsgd.data.uci_bow", "dpsgd.data.shards", "dpsgd.data.synthetic",
-             "dpsgd.evaluation", "dpsgd.plotting", "dpsgd.persist", "dpsgd.stepsize", "dpsgd.envs",
-             "dpsgd.envs.spaces", "dpsgd.envs.vector", "dpsgd.comm", "dpsgd.comm.failure",
-             "dpsgd.comm.topology", "dpsgd.comm.window", "dpsgd.comm.local", "dpsgd.comm.codecs",
-             "dpsgd.comm.network", "dpsgd.comm.exchange", "dpsgd.cli.parser", "dpsgd.progress",
-             "dpsgd.tasks.lda", "dpsgd.tasks.a2c", "dpsgd.tasks.logistic", "dpsgd.tasks.linear_problem"]
+DOCTESTED = ["dpsgd.data.svmlight", "dpsgd.data.uci_bow", "dpsgd.data.shards",
+             "dpsgd.data.synthetic", "dpsgd.evaluation", "dpsgd.plotting", "dpsgd.persist",
+             "dpsgd.stepsize", "dpsgd.envs", "dpsgd.envs.spaces", "dpsgd.envs.vector", "dpsgd.comm",
+             "dpsgd.comm.failure", "dpsgd.comm.topology", "dpsgd.comm.window", "dpsgd.comm.local",
+             "dpsgd.comm.codecs", "dpsgd.comm.network", "dpsgd.comm.exchange", "dpsgd.cli.parser",
+             "dpsgd.progress", "dpsgd.tasks.lda", "dpsgd.tasks.a2c", "dpsgd.tasks.logistic",
+             "dpsgd.tasks.linear_problem"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)
