@@ -1,9 +1,11 @@
 """Every exchange side by side, with and without a simulated network and a straggler (issue 12).
 
     python bench/exchanges.py [--ranks 2 4] [--epochs 5] [--scale 0.25] [--networks none 10GbE 1GbE slow]
+                              [--exchanges server gossip gossip:ring gossip+natural allreduce+natural ...]
 
 Distributed SGD (log loss, alpha 1e-5, the default sync_every and step policy, 1 thread a rank) on the
-RCV1-like set of ``bench/rcv1like.py``, under each exchange of ``dpsgd.comm.EXCHANGES`` and each
+RCV1-like set of ``bench/rcv1like.py``, under each exchange of ``dpsgd.comm.EXCHANGES`` (an
+exchange may name its gossip graph, ``gossip:ring``, and its compression, ``gossip+natural``) and each
 network model (``dpsgd.comm.network``: ``slow`` is rank 1 three times slower at computing, on
 no network). One process (1 x 1) is the yardstick: the target is its final test log-loss, 1%
 worse. Per run, from rank 0: fit seconds, seconds to the target, final test log-loss, share of
@@ -24,13 +26,28 @@ HERE = Path(__file__).resolve().parent
 NETWORKS = {"none": None, "10GbE": "10GbE", "1GbE": "1GbE", "slow": "slow_rank=1,slow_factor=3"}
 
 
+def parse_spec(spec):
+    """(exchange, graph, compression or None) of ``NAME[:GRAPH][+COMPRESSION]``."""
+    rest, _, compression = spec.partition("+")
+    name, _, graph = rest.partition(":")
+    return name, graph or "exponential", compression or None
+
+
+def exchange_spec(spec):
+    name, graph, compression = parse_spec(spec)
+    if name not in EXCHANGES or graph not in ("exponential", "ring") or compression not in (None, "natural"):
+        raise argparse.ArgumentTypeError(f"{spec!r} is not NAME[:GRAPH][+natural] (NAME: {', '.join(EXCHANGES)})")
+    return spec
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--scale", type=float, default=0.25)
     parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), default=list(NETWORKS))
-    parser.add_argument("--exchanges", nargs="+", choices=EXCHANGES, default=list(EXCHANGES))
+    parser.add_argument("--exchanges", nargs="+", type=exchange_spec, default=list(EXCHANGES),
+                        help="NAME[:GRAPH][+natural], NAME one of " + ", ".join(EXCHANGES))
     args = parser.parse_args()
     script = str(HERE / "scaling_linear.py")
     common = ["--epochs", args.epochs, "--scale", args.scale, "--sync-every", "auto"]
@@ -38,20 +55,22 @@ def main():
     labels = [("one process", "-", "1")]
     for network in args.networks:
         for exchange in args.exchanges:
-            extra = ["--exchange", exchange] + (["--network", NETWORKS[network]] if NETWORKS[network] else [])
+            name, graph, compression = parse_spec(exchange)
+            extra = (["--exchange", name, "--graph", graph] + (["--compression", compression] if compression else [])
+                     + (["--network", NETWORKS[network]] if NETWORKS[network] else []))
             for config, result in run_configs(script, [f"{r}x1" for r in args.ranks], common + extra):
                 rows.append((config, result))
                 labels.append((exchange, network, config.split("x")[0]))
     target, cells = target_columns(rows, higher_is_better=False)
     print(f"RCV1-like x{args.scale}, {args.epochs} epochs, 1 thread a rank; target: test log-loss {target:.5f} "
           f"(one process's final, 1% worse)")
-    print(f"{'exchange':13s} {'network':8s} {'ranks':>5s} {'seconds':>8s} {'to target':>10s} {'log-loss':>9s} "
+    print(f"{'exchange':20s} {'network':8s} {'ranks':>5s} {'seconds':>8s} {'to target':>10s} {'log-loss':>9s} "
           f"{'comm':>5s} {'MB sent':>8s} {'net s':>6s}")
     for (exchange, network, ranks), (_, r), (to_target, _) in zip(labels, rows, cells):
         sent = f"{r['bytes_sent'] / 1e6:8.1f}" if "bytes_sent" in r else f"{'-':>8s}"
         net = f"{r.get('network_seconds', 0.0):6.2f}"
         comm = f"{r['comm_share']:.0%}" if "comm_share" in r else "-"
-        print(f"{exchange:13s} {network:8s} {ranks:>5s} {r['seconds']:8.2f} {to_target:>10s} "
+        print(f"{exchange:20s} {network:8s} {ranks:>5s} {r['seconds']:8.2f} {to_target:>10s} "
               f"{r['test_log_loss']:9.5f} {comm:>5s} {sent} {net}")
 
 

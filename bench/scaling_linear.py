@@ -1,7 +1,7 @@
 """Ranks x threads scaling of distributed SGD (DPSGD) on the RCV1-like data.
 
     python bench/scaling_linear.py [--configs 1x1 1x2 2x1 2x2] [--epochs 5] [--scale 0.5] [--exchange allreduce]
-                                   [--network 1GbE] [--data textlike]
+                                   [--network 1GbE] [--data textlike] [--compression natural] [--graph ring]
 
 Each configuration R x T runs ``mpiexec -n R`` (1 x T runs without MPI) with T threads per rank;
 every rank fits its share of the rows (rows r, r + R, ...). Reported from rank 0: wall time of
@@ -27,7 +27,8 @@ from dpsgd.comm.exchange import EXCHANGES
 HERE = Path(__file__).resolve().parent
 
 
-def child(threads, epochs, scale, sync_every, exchange, network=None, data="rcv1like"):
+def child(threads, epochs, scale, sync_every, exchange, network=None, data="rcv1like", compression=None,
+          graph="exponential"):
     sys.path.insert(0, str(HERE))
     from scipy.special import expit
     from sklearn.metrics import log_loss
@@ -44,7 +45,8 @@ def child(threads, epochs, scale, sync_every, exchange, network=None, data="rcv1
     mine = np.arange(rank, X.shape[0], size)
     clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, random_state=0,
                         n_threads=threads, comm=comm, sync_every=sync_every, exchange=exchange,
-                        network=network if comm else None)
+                        network=network if comm else None, compression=compression if comm else None,
+                        gossip_graph=graph if comm else "exponential")
     Xr, yr = X[mine], y[mine]
     curve = Curve()
     positive = (y_test == 1).astype(int)
@@ -83,14 +85,18 @@ def main():
     parser.add_argument("--exchange", choices=EXCHANGES, default="server")
     parser.add_argument("--network", help="a network model for the ranks (dpsgd.comm.network), e.g. 1GbE")
     parser.add_argument("--data", choices=["rcv1like", "textlike"], default="rcv1like")
+    parser.add_argument("--compression", choices=["natural"])
+    parser.add_argument("--graph", choices=["exponential", "ring"], default="exponential")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        return child(args.child, args.epochs, args.scale, args.sync_every, args.exchange, args.network, args.data)
+        return child(args.child, args.epochs, args.scale, args.sync_every, args.exchange, args.network, args.data,
+                     args.compression, args.graph)
     rows = run_configs(__file__, args.configs, ["--epochs", args.epochs, "--scale", args.scale,
                                                 "--sync-every", args.sync_every, "--exchange", args.exchange,
-                                                "--data", args.data]
-                       + (["--network", args.network] if args.network else []))
+                                                "--data", args.data, "--graph", args.graph]
+                       + (["--network", args.network] if args.network else [])
+                       + (["--compression", args.compression] if args.compression else []))
     print_table(f"DPSGD ({args.exchange}), {args.data} x{args.scale}, {args.epochs} epochs, log loss, alpha 1e-5, sync every "
                 f"{args.sync_every}, test loss after each epoch", rows, "test loss", "test_log_loss",
                 higher_is_better=False)
