@@ -24,7 +24,7 @@ Hot coordinates.  Features present in a large share of rows (and the
 intercept) would bounce one cache line between cores on every update. With
 several threads the caller may mark them "hot": each thread then updates a
 private copy and, every ``merge_every`` samples, adds its change since the last
-merge to the shared value and re-reads it (bounded staleness instead of
+merge to the shared value (an atomic add) and re-reads it (bounded staleness instead of
 cache-line ping-pong). With one thread nothing is hot and ``merge_every`` is 1,
 which keeps the exact sequential semantics. The caller buffers every feature of
 a small model and none of a large one: on text-like rows (130,000 features)
@@ -341,9 +341,9 @@ cdef inline void _merge(Shared *sh, double *bbase, double *bdelta,
                         double *havg) noexcept nogil:
     """Add this thread's buffered changes to the shared model, re-read the hot values.
 
-    A hot feature's change is its value now less its value at the last merge; it is
-    added by a relaxed load and store, not a compare-and-swap: a lost merge is as rare
-    as a lost Hogwild! update, and a locked instruction waits for the cache line."""
+    A hot feature's change is its value now less its value at the last merge, added
+    atomically: threads merge the same features in the same order, often at the same
+    time, so a plain load and store would lose whole merges."""
     cdef int K = sh.K
     cdef int k
     cdef int64_t h, jk
@@ -357,10 +357,8 @@ cdef inline void _merge(Shared *sh, double *bbase, double *bdelta,
         jk = sh.hot_feat[h // K] * K + h % K
         w = &sh.coef[jk]
         if hval[h] != hbase[h]:
-            hbase[h] = dp_load(w) + (hval[h] - hbase[h])
-            dp_store(w, hbase[h])
-        else:
-            hbase[h] = dp_load(w)
+            dp_add(w, hval[h] - hbase[h])
+        hbase[h] = dp_load(w)
         hval[h] = hbase[h]
     if sh.avg_coef != NULL:
         for k in range(K):
