@@ -252,9 +252,9 @@ cdef inline double _dot1_hot(const floating *data, const index_t *indices, int64
                             int64_t end, const double *w, const int32_t *hot_slot,
                             const double *hval) noexcept nogil:
     """_dot1 with the hot features read from this thread's values (K = 1). Each non-zero
-    picks its address without a branch: hot and cold features are interleaved at random
-    in a row, and a branch on them mispredicted often enough to cost more than the
-    cache lines it saved (2 threads on text-like rows: 0.50 s against 0.26)."""
+    picks its address without a branch, as hot and cold features are interleaved at
+    random in a row (2 threads on a9a x4, all 123 features hot: 0.91x the time of the
+    generic path, which branches on every non-zero and loops over K)."""
     cdef double a0 = 0.0, a1 = 0.0
     cdef int64_t jj = start, j0, j1
     cdef int32_t s0, s1
