@@ -30,7 +30,7 @@ def _warn_serial_build():
     if not _warned_serial:
         _warned_serial = True
         warnings.warn("dpsgd was built without OpenMP: every kernel runs on one thread. Reinstall "
-                      "with a compiler that has OpenMP (see README, 'Set up'); `dpsgd info` shows "
+                      "with a compiler that has OpenMP (see docs/install.md); `dpsgd info` shows "
                       "the build.", RuntimeWarning, stacklevel=3)
 
 

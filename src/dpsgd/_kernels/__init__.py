@@ -6,7 +6,7 @@ default is 300,000 spins when the user set nothing (milliseconds), LLVM libomp's
 On a loaded machine (ranks x threads under mpiexec, a shared cluster node) that spinning
 takes the cores the other work needs: an LDA fit on 2 threads beside one busy process per
 core took 2.81 s and 2.79 CPU-seconds with libgomp's default, 0.87 s and 0.87 with the short
-spin; idle, nothing was lost (bench/thread_wait.py, README "Threads"). Our kernels start few
+spin; idle, nothing was lost (bench/thread_wait.py, docs/guide/threads.md). Our kernels start few
 regions (a few per epoch or minibatch), so waking a sleeping thread costs little. Unless the user chose
 (OMP_WAIT_POLICY, GOMP_SPINCOUNT, KMP_BLOCKTIME), the runtime is loaded with a short spin:
 the variables are set only while it reads them, so no other library or child process

@@ -244,7 +244,7 @@ def _add_linear(p):
     p.add_argument("--tau-max", type=non_negative_int, default=16, help="tau_max of fixed_for_delay")
     p.add_argument("--policy-delay", choices=["push", "oldest_read"], default="push",
                    help="the delay the step policy sees: each push's own, or the age of the oldest read any "
-                   "rank still computes from (keeps every window of steps within gamma'; slower, see README)")
+                   "rank still computes from (keeps every window of steps within gamma'; slower, see docs/distributed.md)")
     _add_common(p, "epoch", "SGD steps (samples)")
 
 

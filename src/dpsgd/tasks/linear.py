@@ -12,7 +12,7 @@ engine (``dpsgd.engine``) runs: epochs of ``dpsgd._kernels.sgd.sgd_epoch`` with
 scikit-learn's convergence and divergence checks in one process, rounds of ``sync_every``
 samples across ranks.
 
-What differs from scikit-learn (README, "Differences from scikit-learn"):
+What differs from scikit-learn (docs/guide/linear_models.md):
 multiclass one-vs-rest problems are trained jointly, so ``n_iter_``, the
 stopping rule and early stopping's validation score (accuracy of the joint
 model) are shared by all classes instead of being per class; ``n_jobs`` means
@@ -111,9 +111,9 @@ class _BaseSGD(BaseEstimator):
     # merges: every n_features / (mean non-zeros per row) samples, within [4, 64].
     # Buffering pays there because every thread writes the same few
     # cache lines, and plain Hogwild! made 2 threads slower than one on a9a. Larger
-    # models use plain Hogwild!, which scaled better there than buffering their
-    # most frequent features (measured: bench/README.md). The intercept is
-    # always buffered with several threads.
+    # models use plain Hogwild!, which scaled better than buffering their most
+    # frequent features (measured again 2026-12-01 on text-like rows, 64 to 1,024 of
+    # them: docs/guide/threads.md). The intercept is always buffered with several threads.
     _SMALL_MODEL = 4096
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
@@ -329,7 +329,7 @@ class _BaseSGD(BaseEstimator):
     # _MAX_ROUND samples. A fixed 4,096 gave a rank of a few thousand rows a few pushes a
     # pass, each carrying a long stretch of the schedule's early, long steps (agaricus, 4 ranks:
     # 20-27x the one-process log-loss; w8a-like 1.1-1.5x); rounds tied to the shard kept a9a and
-    # RCV1-like within 1% (bench/linear_defaults.py, README "Distributed").
+    # RCV1-like within 1% (bench/linear_defaults.py, docs/benchmarks.md).
     _ROUNDS_PER_PASS = 32
     _MAX_ROUND = 4096
 
@@ -583,7 +583,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     sync_every : int or 'auto', default='auto'
         Samples a rank processes between two exchanges (with ``comm``). 'auto': 32
         exchanges per pass over the rank's rows, at most 4,096 samples each (chosen on
-        a9a, agaricus, RCV1-like and w8a-like data: README, "Distributed").
+        a9a, agaricus, RCV1-like and w8a-like data: docs/benchmarks.md).
     step_policy : {'budget', 'fixed_or_skip'}, dpsgd.stepsize policy or None, default='budget'
         With ``comm`` and the server exchange (allreduce rounds have no delay): scales
         each pushed change by the policy's step for the measured delay over gamma'. A name
