@@ -639,6 +639,18 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     merged every few samples (as often as merging costs no more than the
     updates), so that threads do not fight over the same cache lines; larger
     models are updated Hogwild!-style in place.
+
+    Examples
+    --------
+    >>> from dpsgd import SGDClassifier
+    >>> from dpsgd.data import load_a9a
+    >>> X, y, X_test, y_test = load_a9a()
+    >>> clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=5, tol=None, n_threads=1,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.coef_.shape
+    (1, 123)
+    >>> round(clf.score(X_test, y_test), 2)
+    0.82
     """
 
     _losses = CLASSIFICATION_LOSSES
@@ -872,6 +884,17 @@ class SGDRegressor(RegressorMixin, _BaseSGD):
     coef_ : ndarray of shape (n_features,)
     intercept_ : ndarray of shape (1,)
     n_iter_, t_, n_threads_, n_features_in_ : as in SGDClassifier
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd import SGDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 5))
+    >>> y = X @ np.arange(1.0, 6.0) + 0.01 * rng.normal(size=1000)
+    >>> reg = SGDRegressor(max_iter=20, tol=None, n_threads=1, random_state=0).fit(X, y)
+    >>> np.round(reg.coef_, 1)
+    array([1., 2., 3., 4., 5.])
     """
 
     _losses = REGRESSION_LOSSES
