@@ -161,3 +161,23 @@ def test_mpi_mutex_loses_no_update():
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
     assert result["value"] == result["expected"] == out.ranks * 200
+
+
+def test_estimator_runs_over_a_network_model_across_ranks():
+    """LogisticRegression(network=...) adds the model's latency to every exchange: with 10 ms a
+    message, each of a rank's rounds (a pull and a push) takes at least 20 ms more. Seconds are
+    bounded from below only (sleeps are never shorter), and the model reached is the plain one's."""
+    from dpsgd import LogisticRegression
+
+    with pytest.raises(ValueError, match="network"):
+        LogisticRegression(network="latency=-1").fit(np.eye(3), [0, 1, 1])
+    epochs = 20
+    out = run_mpi("logistic_network.py", 2, epochs, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = json.loads(out.stdout)
+    plain, slowed = found["plain"], found["network"]
+    assert plain["updates"] == slowed["updates"] == epochs  # n_iter_: epochs of the run
+    if out.ranks > 1:  # rank 0 runs at least a share of the rounds (asynchronous: not exactly half)
+        assert slowed["seconds"] >= plain["seconds"] + epochs / 2 * 2 * 0.01 * 0.5
+    assert slowed["objective"] == pytest.approx(plain["objective"], rel=1e-2)
+

@@ -289,7 +289,7 @@ def _redistribute(X, topology, col_bounds):
 def async_bcd(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_intercept=True, n_blocks=None,
               step_policy="budget", alpha=0.9, h=0.99, tau_max=None, max_iter=100, tol=1e-4, comm=None,
               n_threads=None, random_state=0, callback=None, coef_init=None, intercept_init=0.0,
-              max_seconds=None, rank_policy="budget") -> CompositeResult:
+              max_seconds=None, rank_policy="budget", network=None) -> CompositeResult:
     """Minimise ``P(w, b) = C * sum_i loss(y_i, x_i . w + b) + R(w)`` by Async-BCD over the
     ranks of ``comm``, each with its threads (module docstring).
 
@@ -325,6 +325,8 @@ def async_bcd(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_
         The start (rank 0's).
     max_seconds : float, optional
         A wall-clock budget, checked before each round.
+    network : optional
+        With ``comm``: a network model for the exchange (:func:`dpsgd.engine.run`).
     rank_policy : {'budget', 'same', 'none'}, default='budget'
         What scales each round's change for the delays between ranks (the engine's delay
         policy, :func:`dpsgd.stepsize.delay_policy`). 'budget': budget with ``alpha`` for the
@@ -347,7 +349,7 @@ def async_bcd(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_
                      n_blocks=n_blocks, step_policy=step_policy, alpha=alpha, h=h, tau_max=tau_max,
                      max_iter=max_iter, tol=tol, comm=comm, n_threads=n_threads, random_state=random_state,
                      callback=callback, coef_init=coef_init, intercept_init=intercept_init,
-                     max_seconds=max_seconds, rank_policy=rank_policy)
+                     max_seconds=max_seconds, rank_policy=rank_policy, network=network)
     return result
 
 
@@ -363,7 +365,8 @@ def _fit(X, y, *, comm, rank_policy, **kwargs):
 
 
 def _solve(X, y, *, loss, C, penalty, l1_ratio, fit_intercept, n_blocks, step_policy, alpha, h, tau_max, max_iter,
-           tol, comm, n_threads, random_state, callback, coef_init, intercept_init, max_seconds, rank_policy):
+           tol, comm, n_threads, random_state, callback, coef_init, intercept_init, max_seconds, rank_policy,
+           network=None):
     if rank_policy not in RANK_POLICIES:
         raise ValueError(f"rank_policy must be one of {list(RANK_POLICIES)}, got {rank_policy!r}")
     X = _check_X(X)
@@ -430,7 +433,7 @@ def _solve(X, y, *, loss, C, penalty, l1_ratio, fit_intercept, n_blocks, step_po
     problem.start = time.perf_counter()
     # in one process the parameters are lent in place: async_bcd_fit's own arithmetic
     engine = run(problem, topology, exchange="server", policy=policy, max_updates=max_updates,
-                 max_seconds=max_seconds, in_place=not topology.distributed)
+                 max_seconds=max_seconds, in_place=not topology.distributed, network=network)
     model = engine.model
     if policy is not None:
         _settle_zeros(problem, topology, model, Xc)

@@ -41,6 +41,7 @@ from dpsgd._validation import (
     check_sparse_structure,
 )
 from dpsgd.comm import Topology
+from dpsgd.comm.network import make_network
 from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.tasks import composite
 from dpsgd.tasks.linear import _BaseSGD
@@ -77,7 +78,7 @@ class _CompositeModel(BaseEstimator):
     _loss = None  # the solvers' name of the loss
 
     def __init__(self, *, fit_intercept, solver, step_policy, policy_alpha, tau_max, tol, max_iter, n_threads,
-                 n_blocks, warm_start, comm, random_state, max_seconds):
+                 n_blocks, warm_start, comm, random_state, max_seconds, network):
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.step_policy = step_policy
@@ -91,6 +92,7 @@ class _CompositeModel(BaseEstimator):
         self.comm = comm
         self.random_state = random_state
         self.max_seconds = max_seconds
+        self.network = network
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -110,6 +112,7 @@ class _CompositeModel(BaseEstimator):
         check_number("max_iter", self.max_iter, low=1, integer=True)
         check_number("n_blocks", self.n_blocks, low=1, integer=True, allow_none=True)
         check_number("max_seconds", self.max_seconds, low=0.0, low_open=True, allow_none=True)
+        make_network(self.network)  # raises on a model it cannot read
         for name in ("fit_intercept", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")  # noqa: TRY004
@@ -154,6 +157,7 @@ class _CompositeModel(BaseEstimator):
         common["n_threads"] = self.n_threads
         if solver == "piag" or self.comm is not None:
             common["comm"] = self.comm
+            common["network"] = self.network
         if solver == "async_bcd":
             common["n_blocks"] = self.n_blocks
         K, d = targets.shape[1], X.shape[1]
@@ -249,7 +253,11 @@ _SHARED_PARAMETERS = """
     random_state : int, RandomState or None, default=None
         Seeds async_bcd's choice of blocks.
     max_seconds : float, optional
-        Stop each solver run after about this many seconds."""
+        Stop each solver run after about this many seconds.
+    network : str, dict or dpsgd.comm.network.Network, optional
+        With ``comm``: run as over a cluster's network, adding its latency and bandwidth to
+        each exchange (``"10GbE"``, ``"1GbE"`` or the fields of
+        :class:`dpsgd.comm.network.Network`). None: the exchange as it is."""
 
 _SHARED_ATTRIBUTES = """
     n_features_in_ : int
@@ -315,14 +323,14 @@ class LogisticRegression(ClassifierMixin, _CompositeModel):
 
     def __init__(self, *, penalty="l1", C=1.0, l1_ratio=None, fit_intercept=True, solver="auto",
                  step_policy="budget", policy_alpha=0.9, tau_max=None, tol=1e-4, max_iter=100, n_threads=None,
-                 n_blocks=None, warm_start=False, comm=None, random_state=None, max_seconds=None):
+                 n_blocks=None, warm_start=False, comm=None, random_state=None, max_seconds=None, network=None):
         self.penalty = penalty
         self.C = C
         self.l1_ratio = l1_ratio
         super().__init__(fit_intercept=fit_intercept, solver=solver, step_policy=step_policy,
                          policy_alpha=policy_alpha, tau_max=tau_max, tol=tol, max_iter=max_iter,
                          n_threads=n_threads, n_blocks=n_blocks, warm_start=warm_start, comm=comm,
-                         random_state=random_state, max_seconds=max_seconds)
+                         random_state=random_state, max_seconds=max_seconds, network=network)
 
     def _penalty(self):
         return self.penalty
@@ -443,12 +451,12 @@ class Lasso(RegressorMixin, _CompositeModel):
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", step_policy="budget", policy_alpha=0.9,
                  tau_max=None, tol=1e-4, max_iter=1000, n_threads=None, n_blocks=None, warm_start=False,
-                 comm=None, random_state=None, max_seconds=None):
+                 comm=None, random_state=None, max_seconds=None, network=None):
         self.alpha = alpha
         super().__init__(fit_intercept=fit_intercept, solver=solver, step_policy=step_policy,
                          policy_alpha=policy_alpha, tau_max=tau_max, tol=tol, max_iter=max_iter,
                          n_threads=n_threads, n_blocks=n_blocks, warm_start=warm_start, comm=comm,
-                         random_state=random_state, max_seconds=max_seconds)
+                         random_state=random_state, max_seconds=max_seconds, network=network)
 
     def _validate_params(self):
         super()._validate_params()

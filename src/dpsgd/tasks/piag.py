@@ -238,7 +238,7 @@ def lipschitz(X, topology, loss, C, fit_intercept, n_iter=1000):
 def piag(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_intercept=True,
          step_policy="budget", alpha=0.9, h=0.99, tau_max=None, max_iter=100, tol=1e-4, comm=None,
          n_threads=None, step=None, callback=None, coef_init=None, intercept_init=0.0, max_seconds=None,
-         history_points=50):
+         history_points=50, network=None):
     """Minimise ``P(w, b) = C * sum_i loss(y_i, x_i . w + b) + R(w)`` by PIAG (module docstring).
 
     Parameters
@@ -278,6 +278,8 @@ def piag(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_inter
         A wall-clock budget.
     history_points : int
         About how many iterates to keep and evaluate P at, after the run, for ``history``.
+    network : optional
+        With ``comm``: a network model for the exchange (:func:`dpsgd.engine.run`).
 
     Returns
     -------
@@ -290,11 +292,12 @@ def piag(X, y, *, loss="log_loss", C=1.0, penalty="l1", l1_ratio=None, fit_inter
     # them (numpy's dots in the power iteration) spins on those cores between its calls
     with fail_together(comm), threadpool_limits(limits=1, user_api="blas"):
         return _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h, tau_max, max_iter,
-                     tol, comm, n_threads, step, callback, coef_init, intercept_init, max_seconds, history_points)
+                     tol, comm, n_threads, step, callback, coef_init, intercept_init, max_seconds, history_points,
+                     network)
 
 
 def _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h, tau_max, max_iter, tol, comm,
-          n_threads, step, callback, coef_init, intercept_init, max_seconds, history_points):
+          n_threads, step, callback, coef_init, intercept_init, max_seconds, history_points, network=None):
     X = _check_X(X)
     y, w0, b0 = check_arguments(y, X.shape[0], X.shape[1], loss=loss, C=C, penalty=penalty, l1_ratio=l1_ratio,
                                 fit_intercept=fit_intercept, step_policy=step_policy, alpha=alpha, h=h,
@@ -330,7 +333,7 @@ def _piag(X, y, loss, C, penalty, l1_ratio, fit_intercept, step_policy, alpha, h
                           record_every=max(1, -(-max_updates // max(1, history_points))), n_threads=threads)
     problem.start = time.perf_counter()
     result = run(problem, topology, exchange="server", policy=policy, max_updates=max_updates,
-                 max_seconds=max_seconds, callback=callback, in_place=False)
+                 max_seconds=max_seconds, callback=callback, in_place=False, network=network)
     model = result.model
     x, k = model["x"], model["k"]
     history, delays, taus, steps = _history(problem, topology, x0)
