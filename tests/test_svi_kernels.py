@@ -10,6 +10,15 @@ from dpsgd.evaluation import infer_doc_topics
 from svi_reference import e_step, online_lda
 
 
+@pytest.fixture(params=["dispatch", "baseline"])
+def simd_copy(request):
+    """Each test taking this runs twice: with the loops the CPU's dispatch picks (AVX2+FMA
+    where it has them), and with the baseline copies forced."""
+    svi.use_baseline(request.param == "baseline")
+    yield request.param
+    svi.use_baseline(False)
+
+
 def test_digamma_matches_scipy():
     x = np.concatenate([np.logspace(-6, 8, 100_000), np.linspace(1.2, 1.7, 20_001)])  # and around the root
     ours, ref = svi.py_digamma(x), ss.digamma(x)
@@ -20,7 +29,7 @@ def test_digamma_matches_scipy():
 # exp_psi.h's bound: relative error of exp(psi(x) - c) below 2e-15 (1 + |t|), t = psi(x) - c - log y
 # (y = x + 10 below 10, else x), wherever the result is a normal number (measured: 1.1e-15 (1 + |t|))
 @pytest.mark.parametrize("c", [0.0, -3.0, 2.5, 18.0])
-def test_exp_psi_matches_mpmath_within_its_bound(c):
+def test_exp_psi_matches_mpmath_within_its_bound(c, simd_copy):
     mpmath = pytest.importorskip("mpmath")
     x = np.concatenate([np.logspace(-6, 8, 400), np.random.default_rng(0).uniform(0, 20, 300),
                         np.linspace(9.99, 10.01, 21), [1e-300, 1e300]])
@@ -36,7 +45,7 @@ def test_exp_psi_matches_mpmath_within_its_bound(c):
             assert abs(float((o - ref) / ref)) < bound, (xi, c, o, ref)
 
 
-def test_exp_psi_matches_scipy():
+def test_exp_psi_matches_scipy(simd_copy):
     """The E-step's exp(E[log theta]) and exp(E[log beta]): relative error below 1e-12 for x
     from 1e-6 to 1e8 (SciPy's digamma itself is off by up to 3e-13 in exp where psi is near -700)."""
     rng = np.random.default_rng(1)
@@ -82,7 +91,7 @@ def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=1
 
 
 @pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 2), (svi.Mode.HOGWILD, 1)])
-def test_svi_kernel_matches_numpy_reference(mode, n_threads):
+def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
     X = small_corpus()
     lam0 = np.random.default_rng(2).gamma(100, 0.01, (4, X.shape[1]))
     batches = [np.arange(0, 10), np.arange(10, 20), np.arange(20, 30)]
@@ -108,7 +117,7 @@ def test_hogwild_threads_apply_every_step():
     assert lam.sum() == pytest.approx(one.sum(), rel=1e-9)  # sstats of a doc sum to its token count
 
 
-def test_estep_inference_matches_reference():
+def test_estep_inference_matches_reference(simd_copy):
     X = small_corpus()
     lam = np.random.default_rng(5).gamma(2.0, 1.0, (4, X.shape[1]))
     gamma = infer_doc_topics(lam, X, 0.1, seed=7)
@@ -118,7 +127,7 @@ def test_estep_inference_matches_reference():
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_estep_sufficient_statistics_match_reference(n_threads):
+def test_estep_sufficient_statistics_match_reference(n_threads, simd_copy):
     """ESTEP with ``sstats`` collects what full-batch variational EM needs: times
     exp(E[log beta]) it is the reference E-step's sufficient statistics."""
     X = small_corpus()
