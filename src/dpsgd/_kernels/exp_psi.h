@@ -30,6 +30,7 @@
 #ifndef DPSGD_EXP_PSI_H
 #define DPSGD_EXP_PSI_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -104,7 +105,7 @@ DP_EP_INLINE double dp_exp_psi_one(double x, double c) {
     memcpy(&pe, &pb, 8);
     memcpy(&s2, &sb, 8);
     double v = (y * pe) * s2;
-    return x > 0.0 ? v : __builtin_nan("");
+    return x > 0.0 ? v : NAN;
 }
 
 /* out[k] = exp(psi(x[k]) - c) (sub == NULL) or exp(psi(x[k]) - sub[k]) for k < n; out may be x */
