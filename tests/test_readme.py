@@ -201,7 +201,8 @@ DOCTESTED = ["dpsgd.data.svmlight", "dpsgd.data.uci_bow", "dpsgd.data.shards",
              "dpsgd.comm.failure", "dpsgd.comm.topology", "dpsgd.comm.window", "dpsgd.comm.local",
              "dpsgd.comm.codecs", "dpsgd.comm.network", "dpsgd.comm.exchange", "dpsgd.cli.parser",
              "dpsgd.progress", "dpsgd.tasks.lda", "dpsgd.tasks.a2c", "dpsgd.tasks.logistic",
-             "dpsgd.tasks.linear_problem", "dpsgd.tasks.linear"]
+             "dpsgd.tasks.linear_problem", "dpsgd.tasks.linear", "dpsgd.engine.loop", "dpsgd.engine.problem",
+             "dpsgd.engine.limits", "dpsgd.engine.stats"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)

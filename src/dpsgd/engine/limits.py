@@ -11,6 +11,22 @@ class Limits:
     The first worker that finds the budget spent raises the exchange's stop flag; every
     worker reads it before its next round, so all stop within one round (a synchronous
     exchange shares the flag with its next round, and all stop after the same one).
+
+    Parameters
+    ----------
+    exchange : dpsgd.comm.exchange.Exchange
+        The run's exchange: its update count and stop flag.
+    max_updates : int, optional
+        Updates over every worker.
+    max_seconds : float, optional
+        Seconds from now.
+
+    Examples
+    --------
+    >>> from dpsgd.comm.local import LocalExchange
+    >>> from dpsgd.engine import Limits
+    >>> Limits(LocalExchange(4), max_updates=10).exhausted()
+    False
     """
 
     def __init__(self, exchange, max_updates=None, max_seconds=None):

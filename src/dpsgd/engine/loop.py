@@ -25,9 +25,21 @@ from dpsgd.engine.stats import RoundStats
 
 
 class Result:
-    """What :func:`run` returns: the ``model`` (the problem's dict of arrays), the final
-    ``version`` (pushes over every worker), ``updates`` (steps over every worker), this
-    worker's ``rounds`` and its round ``stats``."""
+    """What :func:`run` returns.
+
+    Parameters
+    ----------
+    model : dict
+        The problem's model (:meth:`Problem.model`: a dict of arrays) of the final parameters.
+    version : int
+        The final version: pushes over every worker.
+    updates : int
+        Optimisation steps over every worker.
+    rounds : int
+        The rounds this worker ran with steps of its own.
+    stats : RoundStats
+        This worker's delays, seconds and bytes.
+    """
 
     def __init__(self, model, version, updates, rounds, stats):
         self.model, self.version, self.updates, self.rounds, self.stats = model, version, updates, rounds, stats
@@ -74,6 +86,27 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     Returns
     -------
     Result
+
+    Examples
+    --------
+    A problem whose round adds one to every parameter, run in one process for 3 rounds:
+
+    >>> import numpy as np
+    >>> from dpsgd.comm import Topology
+    >>> from dpsgd.engine import Problem, Round, run
+    >>> class Count(Problem):
+    ...     size = 4
+    ...     def initial(self):
+    ...         return np.zeros(self.size)
+    ...     def plan(self, exchange):
+    ...         return 3
+    ...     def local_steps(self, params, r, version, ticket):
+    ...         params += 1.0
+    ...         return Round()
+    ...     def model(self, params, version):
+    ...         return {"w": params.copy()}
+    >>> run(Count(), Topology(None)).model["w"]
+    array([3., 3., 3., 3.])
     """
     if not isinstance(exchange, str):
         return _run(problem, exchange, policy, max_updates, max_seconds, callback)

@@ -13,20 +13,28 @@ from dpsgd.comm.codecs import Dense, Rows
 
 @dataclass
 class Round:
-    """What a round of local steps did.
+    """What a round of local steps did (:meth:`Problem.local_steps` returns it).
 
-    updates : int
+    Parameters
+    ----------
+    updates : int, default=1
         Optimisation steps it took (the global budget counts these).
-    samples : int
+    samples : int, default=0
         Samples (rows, documents) it visited.
-    end_of_pass : bool
+    end_of_pass : bool, default=False
         It finished a pass over this rank's data.
-    stop : bool
+    stop : bool, default=False
         The problem has converged: the engine stops this rank now and asks the others to stop
         (a synchronous exchange stops every rank after the next round; asynchronous ranks
         read the flag before each round of a run with a budget).
-    report : dict
+    report : dict, optional
         Numbers for the callback (e.g. ``loss`` of a pass).
+
+    Examples
+    --------
+    >>> from dpsgd.engine import Round
+    >>> Round(updates=128, samples=128, end_of_pass=True, report={"loss": 0.25}).report
+    {'loss': 0.25}
     """
 
     updates: int = 1
@@ -40,11 +48,27 @@ class Round:
 class MasterStep:
     """What a master's step (:meth:`Problem.master_step`) did.
 
-    change : a :mod:`dpsgd.comm.codecs` change, pushed while the mutex is held.
-    step : float, the step size (joins the exchange's step sum).
-    updates : int, updates it counts for the budget (0 for a step not taken).
-    delay : int, the update's own delay; tau : int, the delay its step policy saw.
-    stop : bool, the problem has converged (every rank stops).
+    Parameters
+    ----------
+    change : Dense, Rows or Sparse
+        A :mod:`dpsgd.comm.codecs` change, pushed while the exchange's mutex is held.
+    step : float
+        The step size (joins the exchange's step sum).
+    updates : int
+        Updates it counts for the budget (0 for a step not taken).
+    delay : int
+        The update's own delay.
+    tau : int
+        The delay its step policy saw.
+    stop : bool, default=False
+        The problem has converged (every rank stops).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dpsgd.engine import Dense, MasterStep
+    >>> MasterStep(Dense(np.zeros(3)), step=0.1, updates=1, delay=0, tau=0).updates
+    1
     """
 
     change: object

@@ -12,6 +12,31 @@ class RoundStats:
     The delay of a round is the number of pushes by any worker between its pull and its
     push: the clock read just before the push, less the version of the pull. (The version
     the push itself gets would also count the pushes that land in between.)
+
+    Attributes
+    ----------
+    delays, taus : list of int
+        Each push's delay, and the delay its step policy saw (the age of the oldest read in
+        flight; only with a policy over an asynchronous exchange).
+    seconds_compute, seconds_comm : float
+        Seconds in local steps and in the exchange.
+    pushes : int
+        Pushes this worker made.
+    bytes_sent, bytes_received : int
+        This worker's payload (the exchange's counts).
+    consensus_distance : float or None
+        Gossip's spread of the ranks' copies before the final average.
+    network : str or None
+        The simulated network's model (:mod:`dpsgd.comm.network`);
+    network_seconds : float
+        the seconds it added.
+
+    Examples
+    --------
+    >>> from dpsgd.engine import RoundStats
+    >>> stats = RoundStats(delays=[0, 2, 1], pushes=3)
+    >>> stats.summary()["delay_max"]
+    2.0
     """
 
     delays: list = field(default_factory=list)
