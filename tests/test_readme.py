@@ -202,7 +202,7 @@ DOCTESTED = ["dpsgd.data.svmlight", "dpsgd.data.uci_bow", "dpsgd.data.shards",
              "dpsgd.comm.codecs", "dpsgd.comm.network", "dpsgd.comm.exchange", "dpsgd.cli.parser",
              "dpsgd.progress", "dpsgd.tasks.lda", "dpsgd.tasks.a2c", "dpsgd.tasks.logistic",
              "dpsgd.tasks.linear_problem", "dpsgd.tasks.linear", "dpsgd.engine.loop", "dpsgd.engine.problem",
-             "dpsgd.engine.limits", "dpsgd.engine.stats"]
+             "dpsgd.engine.limits", "dpsgd.engine.stats", "dpsgd._threads"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)

@@ -10,7 +10,14 @@ __all__ = ["openmp_enabled", "available_threads", "effective_n_threads"]
 
 
 def available_threads() -> int:
-    """Cores this process may use: the CPU affinity mask, capped by ``OMP_NUM_THREADS``."""
+    """Cores this process may use: the CPU affinity mask, capped by ``OMP_NUM_THREADS``.
+
+    Examples
+    --------
+    >>> from dpsgd._threads import available_threads
+    >>> available_threads() >= 1
+    True
+    """
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -50,6 +57,19 @@ def effective_n_threads(n_threads: int | None = None) -> int:
     -------
     int
         At least 1; always 1 when the build has no OpenMP.
+
+    Raises
+    ------
+    TypeError
+        When ``n_threads`` is not an int or None.
+    ValueError
+        When ``n_threads`` is 0.
+
+    Examples
+    --------
+    >>> from dpsgd import effective_n_threads
+    >>> effective_n_threads(-1) == effective_n_threads(None) >= 1
+    True
     """
     if n_threads is not None and (
         isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
