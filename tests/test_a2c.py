@@ -345,8 +345,10 @@ def test_box_actions_through_the_adapter():
 
 def test_per_thread_optimizer_statistics_learn_cartpole():
     """shared_optimizer_stats=False on 2 threads (seeds 0 / 1 / 2 reached 475 after 135k-152k /
-    172k-184k / 175k-182k env steps in two runs, against 160k / 170k / 185k with shared statistics)."""
-    model = A2C(n_threads=2, seed=0, shared_optimizer_stats=False).learn(400_000, stop_at_reward=475)
+    172k-184k / 175k-182k env steps in two runs, against 160k / 170k / 185k with shared statistics;
+    seed 0 in 6 more runs 118k-151k). The budget leaves room for a loaded machine's threads: in
+    one CI run seed 0 had not reached 475 after 400k."""
+    model = A2C(n_threads=2, seed=0, shared_optimizer_stats=False).learn(1_000_000, stop_at_reward=475)
     assert model.solved_at_ is not None and model.n_threads_ == (2 if dpsgd.openmp_enabled() else 1)
     assert model.optimizer_state_.shape == model.params_.shape and (model.optimizer_state_ > 0).any()
 
