@@ -94,7 +94,8 @@ OPENMP = _openmp_flags()
 
 
 class BuildExt(build_ext):
-    """build_ext that rebuilds everything when the OpenMP configuration changed.
+    """build_ext that compiles on every core and rebuilds everything when the OpenMP
+    configuration changed.
 
     setuptools reuses object files that are newer than their sources and does not
     look at compiler flags, so switching DPSGD_NO_OPENMP in a tree built before
@@ -103,6 +104,8 @@ class BuildExt(build_ext):
 
     def finalize_options(self):
         super().finalize_options()
+        if self.parallel is None:  # every core unless -j says otherwise (pip gives no -j)
+            self.parallel = os.cpu_count() or 1
         self._stamp = os.path.join(self.build_temp, "dpsgd-openmp-config")
         try:
             with open(self._stamp) as f:
@@ -142,6 +145,7 @@ def _extensions():
     ]
     return cythonize(
         exts,
+        nthreads=os.cpu_count() or 1,
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,
