@@ -15,11 +15,9 @@ import argparse
 import gc
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-
 from mpi_configs import Curve, print_table, run_configs
 
 from dpsgd.comm.exchange import EXCHANGES
@@ -30,25 +28,40 @@ HERE = Path(__file__).resolve().parent
 def child(threads, epochs, scale, sync_every, exchange, network=None, data="rcv1like", compression=None,
           graph="exponential"):
     sys.path.insert(0, str(HERE))
-    from scipy.special import expit
-    from sklearn.metrics import log_loss
-
     import rcv1like
-    from dpsgd import SGDClassifier
+
     from dpsgd.comm import abort_on_exception, world
 
     comm = world()
-    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     if comm:
         abort_on_exception(comm)
-    X, y, X_test, y_test = rcv1like.load(scale) if data == "rcv1like" else rcv1like.textlike(scale)
+    arrays = rcv1like.load(scale) if data == "rcv1like" else rcv1like.textlike(scale)
+    result = fit_rank(comm, arrays, threads, epochs, sync_every, exchange, network, compression, graph)
+    if result is not None:
+        print(json.dumps(result))
+
+
+def fit_rank(comm, arrays, threads, epochs, sync_every, exchange, network=None, compression=None,
+             graph="exponential"):
+    """One rank's fit (rows r, r + R, ...) of ``arrays`` (X, y, X_test, y_test) over ``comm``
+    (None: one process; a virtual communicator: ``bench/simulate.py``); rank 0 returns the
+    result's dict (seconds on the rank's clock), the others None."""
+    from scipy.special import expit
+    from sklearn.metrics import log_loss
+
+    from dpsgd import SGDClassifier
+    from dpsgd.comm import Topology
+
+    topology = Topology(comm)
+    rank, size = topology.rank, topology.ranks
+    X, y, X_test, y_test = arrays
     mine = np.arange(rank, X.shape[0], size)
     clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, random_state=0,
                         n_threads=threads, comm=comm, sync_every=sync_every, exchange=exchange,
                         network=network if comm else None, compression=compression if comm else None,
                         gossip_graph=graph if comm else "exponential")
     Xr, yr = X[mine], y[mine]
-    curve = Curve()
+    curve = Curve(topology.now)
     positive = (y_test == 1).astype(int)
 
     def test_loss(model):  # the global model of the one output
@@ -63,16 +76,16 @@ def child(threads, epochs, scale, sync_every, exchange, network=None, data="rcv1
     # a full garbage collection now rather than inside the timed fit: one landing there cost
     # 40 ms, a third of a 2 x 1 linear fit of 0.12 s (seen comparing two commits)
     gc.collect()
-    if comm:
-        comm.Barrier()
-    tic = time.perf_counter()
+    topology.barrier()
+    tic = topology.now()
     curve.start()
     clf.fit(Xr, yr, callback=callback)
-    seconds = time.perf_counter() - tic - curve.evaluating
-    if rank == 0:
-        stats = getattr(clf, "round_stats_", {})
-        print(json.dumps({"seconds": seconds, "test_log_loss": log_loss(y_test, clf.predict_proba(X_test)),
-                          "threads_used": clf.n_threads_, "curve": curve.points, **stats}))
+    seconds = topology.now() - tic - curve.evaluating
+    if rank != 0:
+        return None
+    stats = getattr(clf, "round_stats_", {})
+    return {"seconds": seconds, "test_log_loss": log_loss(y_test, clf.predict_proba(X_test)),
+            "threads_used": clf.n_threads_, "curve": curve.points, **stats}
 
 
 def main():

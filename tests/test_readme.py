@@ -199,7 +199,7 @@ DOCTESTED = ["dpsgd.data.svmlight", "dpsgd.data.uci_bow", "dpsgd.data.shards",
              "dpsgd.data.synthetic", "dpsgd.evaluation", "dpsgd.plotting", "dpsgd.persist",
              "dpsgd.stepsize", "dpsgd.envs", "dpsgd.envs.spaces", "dpsgd.envs.vector", "dpsgd.comm",
              "dpsgd.comm.failure", "dpsgd.comm.topology", "dpsgd.comm.window", "dpsgd.comm.local",
-             "dpsgd.comm.codecs", "dpsgd.comm.network", "dpsgd.comm.exchange", "dpsgd.cli.parser",
+             "dpsgd.comm.codecs", "dpsgd.comm.network", "dpsgd.comm.exchange", "dpsgd.comm.virtual", "dpsgd.cli.parser",
              "dpsgd.progress", "dpsgd.tasks.lda", "dpsgd.tasks.a2c", "dpsgd.tasks.logistic",
              "dpsgd.tasks.linear_problem", "dpsgd.tasks.linear", "dpsgd.engine.loop", "dpsgd.engine.problem",
              "dpsgd.engine.limits", "dpsgd.engine.stats", "dpsgd._threads"]

@@ -12,7 +12,10 @@
   twin (``LocalWindow``);
 - :mod:`~dpsgd.comm.topology`: ranks, threads per rank, rank seeds, and the collectives
   tasks need;
-- :mod:`~dpsgd.comm.failure`: one failing rank ends every rank.
+- :mod:`~dpsgd.comm.failure`: one failing rank ends every rank;
+- :mod:`~dpsgd.comm.network`: a cluster's links and stragglers, modelled on one machine;
+- :mod:`~dpsgd.comm.virtual`: :func:`simulate`, many virtual ranks of the real code in one
+  process, on simulated clocks.
 """
 
 import os
@@ -24,10 +27,11 @@ if TYPE_CHECKING:
 from dpsgd.comm.failure import abort_on_exception, ends_job_on_error, fail_together
 from dpsgd.comm.exchange import EXCHANGES, check_exchange, open_exchange
 from dpsgd.comm.topology import Topology
+from dpsgd.comm.virtual import simulate
 from dpsgd.comm.window import LocalWindow, ParameterWindow
 
 __all__ = ["EXCHANGES", "LocalWindow", "ParameterWindow", "Topology", "abort_on_exception", "check_exchange",
-           "ends_job_on_error", "fail_together", "mpi_library", "open_exchange", "world"]
+           "ends_job_on_error", "fail_together", "mpi_library", "open_exchange", "simulate", "world"]
 
 # set by the process managers of MPICH (hydra), Open MPI and Slurm's srun
 _LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")

@@ -53,9 +53,7 @@ class ReplicaExchange(Exchange):
     sparse_share = 0.0  # a round moves the whole vector
 
     def __init__(self, topology, size, *, initial=None, row_size=1, agree=()):
-        from mpi4py import MPI  # comm/ is the only package that imports mpi4py
-
-        self._MPI = MPI
+        self._MPI = topology.mpi()  # mpi4py's module (comm/ is the only package that imports it)
         self.comm = topology.comm
         self.rank, self.ranks = topology.rank, topology.ranks
         self.size, self.row_size = int(size), int(row_size)

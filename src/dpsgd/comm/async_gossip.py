@@ -30,7 +30,7 @@ import numpy as np
 from dpsgd.comm.codecs import Dense
 from dpsgd.comm.exchange import WindowExchange
 from dpsgd.comm.gossip import neighbours
-from dpsgd.comm.window import ParameterWindow
+from dpsgd.comm.window import open_window
 
 
 class AsyncGossipExchange(WindowExchange):
@@ -79,7 +79,7 @@ class AsyncGossipExchange(WindowExchange):
         if initial is not None and self.rank == 0:
             start = np.tile(np.asarray(initial, dtype=np.float64), self.ranks)
         # row r is rank r's copy; mutex 0 is the exchange's, mutex 1 + r guards row r
-        self._window = ParameterWindow(topology.comm, self.size * self.ranks, initial=start, sharded=True,
+        self._window = open_window(topology.comm, self.size * self.ranks, initial=start, sharded=True,
                                        row_size=self.size, mutexes=1 + self.ranks)
         self.graph = graph
         self._neighbours = neighbours(graph, self.rank, self.ranks)[1] or [self.rank]

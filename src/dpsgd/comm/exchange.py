@@ -231,7 +231,8 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
         model = make_network(network)
         if topology.distributed:
             return Simulated(_open(kind, topology, size, initial, row_size, compression, graph), model,
-                             topology.rank)
+                             topology.rank, clock=topology.now, sleep=topology.sleep,
+                             min_sleep=0.0 if topology.virtual else 1e-3)
     if not topology.distributed:
         from dpsgd.comm.local import LocalExchange
 

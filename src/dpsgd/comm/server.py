@@ -19,7 +19,7 @@ import numpy as np
 
 from dpsgd.comm.codecs import Dense, Rows, Sparse
 from dpsgd.comm.exchange import WindowExchange
-from dpsgd.comm.window import ParameterWindow
+from dpsgd.comm.window import open_window
 
 # on one machine: rows and entries shares above which the whole vector moves instead
 ROWS_SHARE_DENSE = 0.25
@@ -54,7 +54,7 @@ class ServerExchange(WindowExchange):
         one_machine = topology.one_machine()
         self.rank, self.ranks = topology.rank, topology.ranks
         self._topology = topology
-        self._window = ParameterWindow(topology.comm, size, initial=initial, row_size=row_size)
+        self._window = open_window(topology.comm, size, initial=initial, row_size=row_size)
         self.size, self.row_size = self._window.size, self._window.row_size
         self._rows_dense = ROWS_SHARE_DENSE if one_machine else np.inf
         if one_machine:

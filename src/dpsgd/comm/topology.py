@@ -7,6 +7,8 @@ once (the columns of Async-BCD's blocks). With no communicator each of these is 
 one-process answer, so a task has one code path.
 """
 
+import time
+
 from dpsgd._threads import available_threads, effective_n_threads
 
 # rank r's seed is seed + _SEED_STRIDE * r: a prime, so that nearby seeds of nearby ranks
@@ -44,6 +46,30 @@ class Topology:
         return self.comm is not None
 
     @property
+    def virtual(self):
+        """The ranks are virtual ranks of one process (:func:`dpsgd.comm.virtual.simulate`)."""
+        return getattr(self.comm, "virtual", False)
+
+    def now(self):
+        """Seconds on this rank's clock: ``time.perf_counter``, or a virtual rank's simulated clock."""
+        return self.comm.now() if self.virtual else time.perf_counter()
+
+    def sleep(self, seconds):
+        """Wait ``seconds`` (a virtual rank's clock moves on instead)."""
+        if self.virtual:
+            self.comm.sleep(seconds)
+        else:
+            time.sleep(seconds)
+
+    def mpi(self):
+        """The module that names MPI's operations (``SUM``, ``MAX``) for this communicator."""
+        if self.virtual:
+            return self.comm.MPI
+        from mpi4py import MPI
+
+        return MPI
+
+    @property
     def is_root(self):
         return self.rank == 0
 
@@ -52,6 +78,8 @@ class Topology:
         if self._node_ranks is None:
             if self.comm is None:
                 self._node_ranks = 1
+            elif self.virtual:  # as the real ranks they stand for: all on this machine
+                self._node_ranks = self.ranks
             else:
                 from mpi4py import MPI
 
@@ -68,7 +96,10 @@ class Topology:
         """Threads for this rank: the user's ``n_threads`` (see
         :func:`dpsgd.effective_n_threads`), never more than the cores, shared with the other
         ranks on this machine (collective on first use). More busy threads than cores
-        stalls everything: 2 ranks x 2 threads on 2 cores ran 10x slower than 1 x 1."""
+        stalls everything: 2 ranks x 2 threads on 2 cores ran 10x slower than 1 x 1.
+        Virtual ranks compute on one thread (their clocks are their threads' CPU time)."""
+        if self.virtual:
+            return 1
         return max(1, min(effective_n_threads(requested), available_threads() // self.node_ranks()))
 
     def seed(self, seed):

@@ -524,6 +524,21 @@ class ParameterWindow:
             self._closed = True
 
 
+def open_window(comm, size, *, initial=None, sharded=False, row_size=1, mutexes=1):
+    """A :class:`ParameterWindow` over ``comm`` (collective), or, over the virtual ranks of
+    :func:`dpsgd.comm.virtual.simulate`, their shared window (where sharding changes nothing).
+
+    Parameters are :class:`ParameterWindow`'s.
+
+    Returns
+    -------
+    ParameterWindow or dpsgd.comm.virtual.VirtualWindow
+    """
+    if getattr(comm, "virtual", False):
+        return comm.window(size, initial=initial, row_size=row_size, mutexes=mutexes)
+    return ParameterWindow(comm, size, initial=initial, sharded=sharded, row_size=row_size, mutexes=mutexes)
+
+
 def _as_delta(delta, size):
     delta = np.ascontiguousarray(delta, dtype=np.float64)
     if delta.shape != (size,):

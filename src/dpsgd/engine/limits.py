@@ -20,6 +20,8 @@ class Limits:
         Updates over every worker.
     max_seconds : float, optional
         Seconds from now.
+    clock : callable, default=time.perf_counter
+        Tells the seconds (a virtual rank's clock: ``Topology.now``).
 
     Examples
     --------
@@ -29,11 +31,12 @@ class Limits:
     False
     """
 
-    def __init__(self, exchange, max_updates=None, max_seconds=None):
+    def __init__(self, exchange, max_updates=None, max_seconds=None, clock=time.perf_counter):
         self.exchange = exchange
         self.max_updates = max_updates
         self.max_seconds = max_seconds
-        self._start = time.perf_counter()
+        self._clock = clock
+        self._start = clock()
 
     @property
     def limited(self):
@@ -49,7 +52,7 @@ class Limits:
         if self.max_updates is not None and exchange.updates() >= self.max_updates:
             exchange.request_stop()  # every rank reads the same count: all stop here
             return True
-        if self.max_seconds is not None and time.perf_counter() - self._start >= self.max_seconds:
+        if self.max_seconds is not None and self._clock() - self._start >= self.max_seconds:
             exchange.request_stop()  # each rank's own clock: stop when the flag is shared
             return exchange.stop_requested()
         return False

@@ -15,8 +15,6 @@ problem take the master's step on them and pushes it; the problem hands back the
 (the paper's master sends it to the worker that reported).
 """
 
-import time
-
 import numpy as np
 
 from dpsgd.comm.exchange import open_exchange
@@ -109,29 +107,31 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     array([3., 3., 3., 3.])
     """
     if not isinstance(exchange, str):
-        return _run(problem, exchange, policy, max_updates, max_seconds, callback)
+        return _run(problem, exchange, policy, max_updates, max_seconds, callback, topology.now)
     with open_exchange(exchange, topology, problem.size, initial=problem.initial(), row_size=problem.row_size,
                        in_place=in_place, network=network, compression=compression, graph=graph) as ex:
-        return _run(problem, ex, policy, max_updates, max_seconds, callback)
+        return _run(problem, ex, policy, max_updates, max_seconds, callback, topology.now)
 
 
-def _run(problem, ex, policy, max_updates, max_seconds, callback):
+def _run(problem, ex, policy, max_updates, max_seconds, callback, clock):
+    """:func:`run` over the open exchange ``ex``; ``clock`` tells the seconds (``Topology.now``:
+    a virtual rank's simulated clock, else ``time.perf_counter``)."""
     own = problem.plan(ex)
     total = ex.agree_rounds(own)
-    limits = Limits(ex, max_updates, max_seconds)
+    limits = Limits(ex, max_updates, max_seconds, clock)
     stats = RoundStats()
     if problem.exclusive and ex.in_place:  # its master's step reads what it pulled, then pushes a change
         raise ValueError("a problem with a master's step needs a copying exchange: run(..., in_place=False)")
     loop = _master_rounds if problem.exclusive else _rounds
-    rounds = loop(problem, ex, own, total, policy, limits, stats, callback)
+    rounds = loop(problem, ex, own, total, policy, limits, stats, callback, clock)
     final, version = ex.final()
     stats.take_counts(ex)
     return Result(problem.model(final, version), version, ex.updates(), rounds, stats)
 
 
-def _rounds(problem, ex, own, total, policy, limits, stats, callback):
+def _rounds(problem, ex, own, total, policy, limits, stats, callback, clock):
     """The rounds of :func:`run`; returns how many this worker ran with steps of its own."""
-    start = time.perf_counter()
+    start = clock()
     buf = None
     done = 0
     # a delay of 0 (one process, allreduce) needs no scaling; the delay-adaptive policies'
@@ -144,9 +144,9 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         if r >= own:  # a synchronous exchange: this rank's rounds are done, the others' not
             ex.skip()
             continue
-        start_round = time.perf_counter()
+        start_round = clock()
         rows = problem.rows(r)  # the problem's own work (e.g. LDA's minibatch): computing
-        tic = time.perf_counter()
+        tic = clock()
         ticket = ex.ticket() if problem.uses_ticket else None
         if oldest:  # this rank's read is in flight from before its pull until its push lands
             ex.publish_read()
@@ -158,11 +158,11 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
             pulled, version = ex.pull(buf)
         else:
             pulled, version = ex.pull_rows(rows)
-        toc = time.perf_counter()
+        toc = clock()
         work = pulled if ex.in_place else problem.working(pulled, version)
         result = problem.local_steps(work, r, version, ticket)
         change = None if ex.in_place else problem.change(work, pulled, version, ticket, rows)
-        tac = time.perf_counter()
+        tac = clock()
         if oldest:
             delay = _scaled_push(ex, policy, change, result.updates, version, stats)
         else:
@@ -176,11 +176,11 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback):
         stats.delays.append(delay)
         stats.pushes += 1
         stats.seconds_compute += (tac - toc) + (tic - start_round)
-        stats.seconds_comm += (toc - tic) + (time.perf_counter() - tac)
+        stats.seconds_comm += (toc - tic) + (clock() - tac)
         stats.take_counts(ex)
         done += 1
         if callback is not None:
-            callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
+            callback(round_info(problem, ex, r, result, stats, clock() - start))
         if result.stop:  # every rank stops: after the next round (synchronous), or at its next
             ex.request_stop()  # check of the budget (asynchronous: the flag is read there)
             if not ex.synchronous:
@@ -218,10 +218,10 @@ def _scaled_push(ex, policy, change, updates, version, stats):
     return k - version
 
 
-def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):  # noqa: ARG001 (total: _rounds's)
+def _master_rounds(problem, ex, own, total, policy, limits, stats, callback, clock):
     """The rounds of a problem with a master's step (module docstring); the policy is the
     problem's to apply, to the delay it measures in the parameters it pulled."""
-    start = time.perf_counter()
+    start = clock()
     current = np.empty(ex.size)
     with ex.exclusive():  # a consistent first read: no master's step half written
         work = problem.working(*ex.pull(current))
@@ -229,22 +229,22 @@ def _master_rounds(problem, ex, own, total, policy, limits, stats, callback):  #
     for r in range(own):
         if limits.exhausted():
             break
-        tic = time.perf_counter()
+        tic = clock()
         result = problem.local_steps(work, r, None, None)
-        toc = time.perf_counter()
+        toc = clock()
         with ex.exclusive():
-            pulled, version = ex.pull(current)
+            pulled, _version = ex.pull(current)
             step = problem.master_step(pulled, work, policy)  # moves ``work`` to the next point
             ex.push(step.change, step=step.step, updates=step.updates)
         stats.delays.append(step.delay)
         stats.taus.append(step.tau)
         stats.pushes += 1
         stats.seconds_compute += toc - tic
-        stats.seconds_comm += time.perf_counter() - toc
+        stats.seconds_comm += clock() - toc
         stats.take_counts(ex)
         done += 1
         if callback is not None:
-            callback(round_info(problem, ex, r, result, stats, time.perf_counter() - start))
+            callback(round_info(problem, ex, r, result, stats, clock() - start))
         if step.stop:
             ex.request_stop()
             break

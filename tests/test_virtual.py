@@ -1,0 +1,295 @@
+"""The simulator (dpsgd.comm.virtual): virtual ranks on simulated clocks, running the real
+exchanges and estimators in one process."""
+
+import numpy as np
+import pytest
+
+from dpsgd.comm import Topology, open_exchange
+from dpsgd.comm.codecs import Dense, Rows
+from dpsgd.comm.virtual import simulate
+
+pytestmark = pytest.mark.timeout(120)
+
+
+# ------------------------------------------------------------------ the clocks and the turn
+def test_results_in_rank_order_and_a_collective_ends_at_its_last_arrival():
+    def fn(comm):
+        comm.sleep(0.01 * comm.rank)  # rank r arrives at 10 r ms
+        before = comm.now()
+        total = comm.allreduce(comm.rank + 1)
+        return total, before, comm.now()
+
+    sim = simulate(fn, 4)
+    assert [r[0] for r in sim.results] == [10] * 4
+    for rank, (_, before, after) in enumerate(sim.results):
+        assert 0.01 * rank <= before < 0.01 * rank + 0.005
+        assert 0.03 <= after < 0.035  # every rank leaves when rank 3 arrives
+    assert len(sim.seconds) == 4 and min(sim.seconds) >= 0.03
+
+
+def test_shared_state_changes_in_the_order_of_the_clocks():
+    """Rank r pushes at (3 - r) ms: the pushes land in the order of the virtual clocks, not in
+    the order the threads were started or the ranks numbered."""
+
+    def fn(comm):
+        topology = Topology(comm)
+        with open_exchange("server", topology, 4) as ex:
+            comm.sleep(1e-3 * (3 - comm.rank))
+            version = ex.push(Dense(np.full(4, comm.rank + 1.0)))
+            final, clock = ex.final()
+        return version, final.tolist(), clock
+
+    sim = simulate(fn, 4)
+    assert [v for v, _, _ in sim.results] == [3, 2, 1, 0]
+    assert all(final == [10.0] * 4 and clock == 4 for _, final, clock in sim.results)
+
+
+def test_a_window_mutex_makes_the_next_holder_wait_in_virtual_time():
+    def fn(comm):
+        from dpsgd.comm.window import open_window
+
+        window = open_window(comm, 2, mutexes=2)
+        if comm.rank == 0:
+            window.lock(1)
+            comm.sleep(0.02)  # holds it 20 ms
+            window.unlock(1)
+            return comm.now()
+        comm.sleep(0.001)
+        window.lock(1)
+        got = comm.now()
+        window.unlock(1)
+        return got
+
+    released, taken = simulate(fn, 2).results
+    assert 0.02 <= released < 0.025 and released <= taken < released + 0.005
+
+
+def test_collectives_move_what_mpi_would():
+    def fn(comm):
+        r, n = comm.rank, comm.size
+        got = {"allgather": comm.allgather(r), "alltoall": comm.alltoall([10 * r + q for q in range(n)]),
+               "gather": comm.gather(r, root=1), "bcast": comm.bcast(r + 100, root=2),
+               "max": comm.allreduce(r, op=Topology(comm).mpi().MAX)}
+        send, recv = np.full(3, r, dtype=float), np.empty(3)
+        comm.Allreduce(send, recv)
+        got["Allreduce"] = recv.tolist()
+        gathered = np.empty((n, 2), dtype=np.uint16)
+        comm.Allgather(np.full(2, r, dtype=np.uint16), gathered)
+        got["Allgather"] = gathered[:, 0].tolist()
+        request = comm.Iallreduce(np.ones(2), out := np.empty(2))
+        request.Wait()
+        got["Iallreduce"] = out.tolist()
+        graph = comm.Create_dist_graph_adjacent([(r - 1) % n], [(r + 1) % n])
+        received = np.empty((1, 2))
+        graph.Neighbor_allgather(np.full(2, float(r)), received)
+        got["Neighbor_allgather"] = received[0, 0]
+        return got
+
+    results = simulate(fn, 3).results
+    for r, got in enumerate(results):
+        assert got["allgather"] == [0, 1, 2] and got["alltoall"] == [r, 10 + r, 20 + r]
+        assert got["gather"] == ([0, 1, 2] if r == 1 else None) and got["bcast"] == 102 and got["max"] == 2
+        assert got["Allreduce"] == [3.0] * 3 and got["Allgather"] == [0, 1, 2] and got["Iallreduce"] == [3.0, 3.0]
+        assert got["Neighbor_allgather"] == (r - 1) % 3
+
+
+# ------------------------------------------------------------------ failures
+def test_a_failing_rank_ends_every_rank_and_its_error_is_raised():
+    def fn(comm):
+        if comm.rank == 2:
+            raise ValueError("bad data on rank 2")
+        comm.Barrier()  # the others wait here for ever in a real job, until MPI_Abort
+
+    with pytest.raises(RuntimeError, match="virtual rank 2 failed: bad data on rank 2") as info:
+        simulate(fn, 4)
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_ranks_waiting_for_each_other_are_reported_not_hung():
+    def fn(comm):
+        if comm.rank == 0:
+            comm.Barrier()  # rank 1 never comes
+
+    with pytest.raises(RuntimeError, match="deadlocked: rank 0 in barrier"):
+        simulate(fn, 2)
+
+
+def test_collectives_called_out_of_order_fail():
+    def fn(comm):
+        return comm.allreduce(1) if comm.rank == 0 else comm.allgather(1)
+
+    with pytest.raises(RuntimeError, match="same collectives in the same order"):
+        simulate(fn, 2)
+
+
+@pytest.mark.parametrize("ranks", [0, -1, 1.5, True, "2"])
+def test_ranks_must_be_a_positive_int(ranks):
+    with pytest.raises(ValueError, match="ranks must be an int >= 1"):
+        simulate(lambda comm: None, ranks)
+
+
+# ------------------------------------------------------------------ the real exchanges on virtual ranks
+def _integer_rounds(comm, kind, rounds, compression=None, graph="exponential"):
+    """Every rank pushes integer-valued changes (dense and by rows); returns (final, what this
+    rank pushed, clock, updates)."""
+    n, row = 24, 4
+    rng = np.random.default_rng(comm.rank)
+    start = np.arange(n, dtype=float)
+    pushed = np.zeros(n)
+    topology = Topology(comm)
+    with open_exchange(kind, topology, n, initial=start, row_size=row, in_place=False, compression=compression,
+                       graph=graph) as ex:
+        for r in range(rounds):
+            if r % 2:
+                rows = np.sort(rng.choice(n // row, 2, replace=False))
+                values = rng.integers(-4, 5, (2, row)).astype(float)
+                ex.push(Rows(rows, values), step=1.0)
+                pushed.reshape(-1, row)[rows] += values
+            else:
+                delta = rng.integers(-5, 6, n).astype(float)
+                ex.push(Dense(delta), step=1.0)
+                pushed += delta
+        final, clock = ex.final()
+        return final.copy(), pushed, clock, ex.updates(), comm.allreduce(pushed)
+
+
+@pytest.mark.parametrize("ranks", [2, 3, 8])
+@pytest.mark.parametrize("kind,compression", [("server", None), ("allreduce", None), ("gossip", None),
+                                              ("async_gossip", None), ("gossip", "natural")])
+def test_no_update_is_lost_on_virtual_ranks(kind, compression, ranks):
+    """The server adds every change; the averaging exchanges move the average of the ranks by
+    every change over the ranks (allreduce's mean change a round, gossip's and async gossip's
+    doubly stochastic averaging; natural compression's codes keep the sum exactly)."""
+    rounds = 12
+    results = simulate(_integer_rounds, ranks, kind, rounds, compression).results
+    start = np.arange(24, dtype=float)
+    total = results[0][4]
+    expected = start + (total if kind == "server" else total / ranks)
+    for final, _, clock, updates, _ in results:
+        np.testing.assert_allclose(final, expected, atol=1e-9)
+        assert updates == rounds * ranks
+        assert clock == (rounds * ranks if kind in ("server", "async_gossip") else rounds)
+
+
+def test_async_gossip_pairs_are_averaged_whole_on_virtual_ranks():
+    """Every pairwise average read what the last writer of each of its rows left: no torn pair."""
+
+    def fn(comm):
+        from dpsgd.comm.async_gossip import AsyncGossipExchange
+
+        ex = AsyncGossipExchange(Topology(comm), 6, initial=np.zeros(6), record=True)
+        rng = np.random.default_rng(comm.rank)
+        for _ in range(20):
+            comm.sleep(rng.uniform(0, 1e-3))
+            ex.push(Dense(rng.integers(-3, 4, 6).astype(float)))
+        comm.Barrier()
+        return ex.averages
+
+    history = sorted(a for averages in simulate(fn, 4).results for a in averages)
+    last = {}
+    for version, pair, read, written in history:
+        for row, values in zip(pair, read):
+            if row in last:
+                np.testing.assert_array_equal(values, last[row])
+        for row, values, change in zip(pair, read, written):
+            last[row] = values + change
+
+
+# ------------------------------------------------------------------ the network model in virtual time
+def test_the_network_model_moves_the_virtual_clocks():
+    """2 ms a message and a pause of 5 ms before every push: 10 server rounds take at least
+    10 x (2 + 2 + 5) ms of virtual time, and hardly more (no sleeping in real time)."""
+
+    def fn(comm):
+        topology = Topology(comm)
+        network = "latency=0.002,pause_probability=1,pause_seconds=0.005"
+        with open_exchange("server", topology, 8, in_place=False, network=network) as ex:
+            tic = comm.now()
+            for _ in range(10):
+                ex.pull()
+                ex.push(Dense(np.ones(8)))
+            took = comm.now() - tic
+            ex.final()
+            return took, ex.network_seconds
+
+    sim = simulate(fn, 2)
+    for took, added in sim.results:
+        assert added == pytest.approx(10 * 0.009)
+        assert 0.09 <= took < 0.09 + 0.02
+    assert sim.wall_seconds < 0.09  # the clocks moved on; no thread slept
+
+
+def test_a_synchronous_round_waits_for_its_straggler():
+    """With allreduce every round ends at the slowest rank's arrival: rank 1 pausing 10 ms a
+    round delays rank 0 as much."""
+
+    def fn(comm):
+        topology = Topology(comm)
+        network = {"pause_probability": 1.0, "pause_seconds": 0.01} if comm.rank == 1 else None
+        with open_exchange("allreduce", topology, 8, in_place=False) as ex:
+            for _ in range(5):
+                ex.pull()
+                if network:
+                    comm.sleep(0.01)
+                ex.push(Dense(np.ones(8)))
+            return comm.now()
+
+    fast, slow = simulate(fn, 2).results
+    assert fast >= 0.05 and abs(fast - slow) < 0.005
+
+
+def test_virtual_ranks_compute_on_one_thread():
+    def fn(comm):
+        topology = Topology(comm)
+        return topology.virtual, topology.threads(None), topology.one_machine()
+
+    assert simulate(fn, 3).results == [(True, 1, True)] * 3
+    assert not Topology().virtual
+
+
+# ------------------------------------------------------------------ estimators on virtual ranks
+@pytest.mark.parametrize("exchange,compression", [("server", None), ("allreduce", None), ("gossip", None),
+                                                  ("async_gossip", None), ("gossip", "natural")])
+def test_estimators_train_on_virtual_ranks_to_one_process_quality(a9a, exchange, compression):
+    """a9a, 4 virtual ranks x 1 thread, 10 epochs, rounds of 1,024 samples (as
+    ``test_comm.test_distributed_linear_reaches_single_process_loss`` on real ranks): test
+    log-loss within 2% of one process's."""
+    from sklearn.metrics import log_loss
+
+    from dpsgd import SGDClassifier
+
+    X, y, X_test, y_test = a9a
+    params = {"loss": "log_loss", "alpha": 1e-3, "max_iter": 10, "tol": None, "random_state": 0, "n_threads": 1}
+    single = log_loss(y_test, SGDClassifier(**params).fit(X, y).predict_proba(X_test))
+
+    def fn(comm):
+        r, n = comm.rank, comm.size
+        clf = SGDClassifier(**params, comm=comm, exchange=exchange, compression=compression, sync_every=1024)
+        clf.fit(X[r::n], y[r::n])
+        return log_loss(y_test, clf.predict_proba(X_test)), clf.round_stats_
+
+    sim = simulate(fn, 4)
+    losses = [loss for loss, _ in sim.results]
+    assert max(losses) <= 1.02 * single, (losses, single)
+    stats = sim.results[0][1]
+    assert stats["pushes"] > 0 and stats["bytes_sent"] > 0 and 0.0 < stats["comm_share"] < 1.0
+
+
+def test_lda_trains_on_virtual_ranks():
+    """LDA (DPSVI) over the server on 3 virtual ranks: held-out perplexity close to one process's."""
+    from dpsgd import LatentDirichletAllocation
+    from dpsgd.data import make_lda_corpus
+
+    corpus, _, _ = make_lda_corpus(1200, 200, 5, 60, random_state=0)
+    X, X_test = corpus[:1000], corpus[1000:]
+    params = {"n_components": 5, "learning_method": "online", "batch_size": 64, "max_iter": 3, "random_state": 0,
+                  "n_threads": 1}
+    single = LatentDirichletAllocation(**params).fit(X).perplexity(X_test)
+
+    def fn(comm):
+        r, n = comm.rank, comm.size
+        lda = LatentDirichletAllocation(**params, comm=comm).fit(X[r::n])
+        return lda.perplexity(X_test)
+
+    found = simulate(fn, 3).results
+    assert max(found) <= 1.05 * single, (found, single)
