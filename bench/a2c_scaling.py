@@ -2,6 +2,7 @@
 
     python bench/a2c_scaling.py                          # 1x1, 1x2, 2x1 (ranks x threads), seeds 0-4
     python bench/a2c_scaling.py --layouts 1x1 4x4 16x1 --seeds 0 1 2
+    python bench/a2c_scaling.py --layouts 1x1 2x1:server 2x1:allreduce 2x1:gossip+natural@1GbE --seeds 0 1 2
 
 Each run is a fresh ``[mpiexec -n R] python -m dpsgd train a2c --threads T --seed S`` (RL-Zoo's
 CartPole-v1 set-up, until the mean return of a rank's last 100 episodes reaches 475), in the
@@ -21,9 +22,18 @@ from pathlib import Path
 
 
 def run(layout: str, seed: int, timeout: float = 900) -> dict:
-    ranks, threads = (int(x) for x in layout.split("x"))
+    shape, _, network = layout.partition("@")
+    shape, _, exchange = shape.partition(":")
+    ranks, threads = (int(x) for x in shape.split("x"))
     command = [sys.executable, "-m", "dpsgd", "train", "a2c", "--quiet", "--threads", str(threads),
                "--seed", str(seed)]
+    if exchange:  # NAME[-GRAPH][+natural]
+        exchange, _, compression = exchange.partition("+")
+        name, _, graph = exchange.partition("-")
+        command += ["--exchange", name] + (["--graph", graph] if graph else []) + (
+            ["--compression", compression] if compression else [])
+    if network:
+        command += ["--network", network]
     if ranks > 1:
         mpiexec = Path(sys.executable).parent / "mpiexec"
         command = [str(mpiexec if mpiexec.exists() else "mpiexec"), "-n", str(ranks), *command]
@@ -39,7 +49,8 @@ def run(layout: str, seed: int, timeout: float = 900) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layouts", nargs="+", default=["1x1", "1x2", "2x1"], help="RANKSxTHREADS")
+    parser.add_argument("--layouts", nargs="+", default=["1x1", "1x2", "2x1"],
+                        help="RANKSxTHREADS[:EXCHANGE[-GRAPH][+natural]][@NETWORK], e.g. 2x1:gossip-ring@1GbE")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     args = parser.parse_args()
     print(f"# {os.uname().nodename}: {os.cpu_count()} CPUs; uptime: {subprocess.getoutput('uptime').strip()}")

@@ -1,11 +1,13 @@
 """Ranks x threads scaling of DPSVI (LDA by stochastic variational inference).
 
     python bench/scaling_lda.py [--configs 1x1 1x2 2x1 2x2] [--passes 2] [--exchange allreduce] [--docs 33000]
+                                [--data ap] [--network 1GbE] [--compression natural] [--graph ring]
 
 Synthetic corpus from LDA's model (29,700 training documents, V = 5,000, K = 20, as in
 compare_lda.py; ``--docs`` sets the number before the 10% held out; cached by rcv1like.py).
 R x T runs ``mpiexec -n R`` (1 x T without MPI), T threads per rank (batch-parallel; ranks on
-one machine split its cores). Reported from rank 0: wall time of
+one machine split its cores). ``--data ap`` fits AP (../shared/data, one document in ten held
+out) instead. Reported from rank 0: wall time of
 the fit, speed-up over 1 x 1, held-out log-likelihood (document completion, nats), the
 share of its time in the window's pulls and pushes, and the delays (global steps by other
 ranks between a rank's pull and its push).
@@ -14,65 +16,104 @@ ranks between a rank's pull and its push).
 import argparse
 import gc
 import json
-import time
+from pathlib import Path
 
 import numpy as np
 
 import rcv1like
 from mpi_configs import Curve, print_table, run_configs
 
+from dpsgd.comm.exchange import EXCHANGES
 
-def child(threads, passes, exchange, docs=33_000):
-    from dpsgd import LatentDirichletAllocation
+AP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ap_associated_press" / "docword.ap.txt"
+
+
+def child(threads, passes, exchange, docs=33_000, network=None, compression=None, graph="exponential", data="synthetic"):
     from dpsgd.comm import abort_on_exception, world
-    from dpsgd.evaluation import heldout_log_likelihood
 
     comm = world()
-    rank, size = (comm.Get_rank(), comm.Get_size()) if comm else (0, 1)
     if comm:
         abort_on_exception(comm)
-    X = rcv1like.lda_corpus(docs)
+    result = fit_rank(comm, corpus(data, docs), threads, passes, exchange, network, compression, graph)
+    if result is not None:
+        print(json.dumps(result))
+
+
+def corpus(data, docs=33_000):
+    """(training documents, held-out documents): the synthetic corpus (``docs`` before 10% are
+    held out), or AP (``../shared/data``, 2,246 documents, V = 10,473; one in ten held out)."""
+    if data == "ap":
+        from dpsgd.data import load_uci_bow
+
+        X, _ = load_uci_bow(AP)
+    else:
+        X = rcv1like.lda_corpus(docs)
     order = np.random.default_rng(0).permutation(X.shape[0])
-    X_train, X_test = X[order[docs // 10:]], X[order[:docs // 10]]
+    held = X.shape[0] // 10
+    return X[order[held:]], X[order[:held]]
+
+
+def fit_rank(comm, data, threads, passes, exchange, network=None, compression=None, graph="exponential"):
+    """One rank's fit of its documents (r, r + R, ...) over ``comm`` (None, MPI's, or a virtual
+    one); rank 0 returns the result's dict (seconds on the rank's clock), the others None."""
+    from dpsgd import LatentDirichletAllocation
+    from dpsgd.comm import Topology
+    from dpsgd.evaluation import heldout_log_likelihood
+
+    topology = Topology(comm)
+    rank, size = topology.rank, topology.ranks
+    X_train, X_test = data
     mine = X_train[rank::size]
     lda = LatentDirichletAllocation(20, max_iter=passes, n_threads=threads, random_state=0, comm=comm,
-                                    exchange=exchange)
-    curve = Curve()
+                                    exchange=exchange, network=network if comm else None,
+                                    compression=compression if comm else None,
+                                    gossip_graph=graph if comm else "exponential")
+    curve = Curve(topology.now)
     alpha = 1.0 / 20
+    updates = []
 
     def callback(info):  # rank 0, after each of its passes, from the global topics
         if rank == 0 and info["end_of_pass"]:
             curve.add(lambda: heldout_log_likelihood(info["model"]()["components_"], X_test, alpha,
                                                      n_threads=threads))
+            updates.append(info["updates"])
 
     # a full garbage collection now rather than inside the timed fit: one landing there cost
     # 40 ms, a third of a 2 x 1 linear fit of 0.12 s (seen comparing two commits)
     gc.collect()
-    if comm:
-        comm.Barrier()
-    tic = time.perf_counter()
+    topology.barrier()
+    tic = topology.now()
     curve.start()
     lda.fit(mine, callback=callback)
-    seconds = time.perf_counter() - tic - curve.evaluating
-    if rank == 0:
-        print(json.dumps({"seconds": seconds, "heldout": lda.heldout_log_likelihood(X_test),
-                          "docs_per_s": passes * X_train.shape[0] / seconds, "curve": curve.points,
-                          **getattr(lda, "round_stats_", {})}))
+    seconds = topology.now() - tic - curve.evaluating
+    if rank != 0:
+        return None
+    return {"seconds": seconds, "heldout": lda.heldout_log_likelihood(X_test),
+            "docs_per_s": passes * X_train.shape[0] / seconds, "curve": curve.points, "curve_updates": updates,
+            **getattr(lda, "round_stats_", {})}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["1x1", "1x2", "2x1", "2x2"])
     parser.add_argument("--passes", type=int, default=4)
-    parser.add_argument("--exchange", choices=["server", "allreduce"], default="server")
+    parser.add_argument("--exchange", choices=EXCHANGES, default="server")
     parser.add_argument("--docs", type=int, default=33_000)
+    parser.add_argument("--data", choices=["synthetic", "ap"], default="synthetic")
+    parser.add_argument("--network", help="a network model for the ranks (dpsgd.comm.network), e.g. 1GbE")
+    parser.add_argument("--compression", choices=["natural"])
+    parser.add_argument("--graph", choices=["exponential", "ring"], default="exponential")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        return child(args.child, args.passes, args.exchange, args.docs)
+        return child(args.child, args.passes, args.exchange, args.docs, args.network, args.compression, args.graph,
+                     args.data)
     rows = run_configs(__file__, args.configs, ["--passes", args.passes, "--exchange", args.exchange,
-                                                "--docs", args.docs])
-    print_table(f"DPSVI ({args.exchange}), synthetic {args.docs - args.docs // 10:,} docs, V=5,000, K=20, {args.passes} passes, minibatch 128, "
+                                                "--docs", args.docs, "--data", args.data, "--graph", args.graph]
+                       + (["--network", args.network] if args.network else [])
+                       + (["--compression", args.compression] if args.compression else []))
+    name = "AP" if args.data == "ap" else f"synthetic {args.docs - args.docs // 10:,} docs, V=5,000"
+    print_table(f"DPSVI ({args.exchange}), {name}, K=20, {args.passes} passes, minibatch 128, "
                 "held-out LL after each pass", rows, "held-out LL", "heldout", higher_is_better=True,
                 # one fit's held-out LL varies by about 1% with the seed alone (local optima)
                 tolerance=0.02)

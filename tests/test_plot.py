@@ -155,6 +155,24 @@ def test_any_numeric_key_can_be_named(tmp_path):
         plot_runs([path], tmp_path / "x.png", metrics=["exchange"])  # not a number
 
 
+def test_simulated_logs_are_drawn_against_simulated_seconds(logs, tmp_path):
+    """Logs of virtual ranks (every line "clock": "simulated") say so on their time axes; a
+    real and a simulated run overlaid say both."""
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "sim.jsonl"
+    path.write_text("".join(json.dumps({"time": t, "updates": 10 * t, "test_log_loss": 1 / t, "clock": "simulated"})
+                            + "\n" for t in (1, 2, 3)))
+
+    def time_labels(fig):
+        return {ax.get_xlabel() for ax in fig.axes if not ax.get_label().endswith("vs updates")}
+
+    assert time_labels(plot_runs([path], tmp_path / "sim.png")) == {"simulated time (s)"}
+    assert time_labels(plot_runs([logs["one"]], tmp_path / "real.png")) == {"wall-clock time (s)"}
+    assert time_labels(plot_runs([logs["one"], path], tmp_path / "both.png")) == {"time (s): wall-clock and simulated"}
+    with pytest.raises(ValueError, match="'clock' is in none of the logs"):
+        plot_runs([path], tmp_path / "x.png", metrics=["clock"])
+
+
 # (plot_runs' keywords, the same on the command line, what both say)
 ERRORS = {
     "unknown metric": (dict(metrics=["accuracy"]), "--metric accuracy", "metric 'accuracy' is in none of the logs"),

@@ -36,7 +36,9 @@ LOG_SCALE = frozenset({"suboptimality"})
 # the x axes a metric can be drawn against, with their labels
 X_AXES = {"time": "wall-clock time (s)", "updates": "updates (SGD steps; LDA: minibatch steps; A2C: env steps)"}
 # keys of a log line that count or describe the run rather than measure it: never drawn
-_NOT_METRICS = frozenset(X_AXES) | {"epoch", "pass", "samples", "n_threads", "ranks", "exchange", "env_steps"}
+_NOT_METRICS = frozenset(X_AXES) | {"epoch", "pass", "samples", "n_threads", "ranks", "exchange", "env_steps", "clock"}
+# the time axis of logs whose every line says "clock": "simulated" (dpsgd.comm.simulate's virtual ranks)
+SIMULATED_TIME = "simulated time (s)"
 # the output suffixes plot_runs writes
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -122,7 +124,9 @@ def plot_runs(paths: Sequence[str | os.PathLike] | str | os.PathLike, output: st
         The file to write; its suffix, ``.png``, ``.pdf`` or ``.svg``, sets the format. Written
         to a temporary file in the same folder, then renamed over ``output``.
     x : {"time", "updates"} or sequence of them, default ("time", "updates")
-        The x axes to draw each metric against: wall-clock seconds, updates, or both.
+        The x axes to draw each metric against: wall-clock seconds, updates, or both. Logs
+        whose every line has ``"clock": "simulated"`` (runs on ``dpsgd.comm.simulate``'s
+        virtual ranks) are drawn against simulated seconds, and the axis says so.
     metrics : sequence of str, optional
         The metrics to draw, each a key of at least one log. None: every metric of
         :data:`METRICS` that some log holds (training and test loss for linear models,
@@ -187,6 +191,9 @@ def plot_runs(paths: Sequence[str | os.PathLike] | str | os.PathLike, output: st
     labels = _labels(paths, labels)
     runs = [read_log(path) for path in paths]
     metrics = _metrics(paths, runs, metrics)
+    simulated = {r.get("clock") == "simulated" for records in runs for r in records}
+    time_label = {frozenset({True}): SIMULATED_TIME, frozenset({False}): X_AXES["time"]}.get(
+        frozenset(simulated), "time (s): wall-clock and simulated")
     figure_class, canvas_class, line_class = _matplotlib()
 
     fig = figure_class(figsize=(5.0 * len(x), 2.6 * (len(metrics) + 1)), layout="constrained")
@@ -199,7 +206,7 @@ def plot_runs(paths: Sequence[str | os.PathLike] | str | os.PathLike, output: st
                 points = [(r[axis], _value(r[metric])) for r in records if metric in r]
                 if points:
                     ax.plot(*zip(*points), marker="o", markersize=3, color=f"C{i}", label=label)
-            ax.set_xlabel(X_AXES[axis])
+            ax.set_xlabel(time_label if axis == "time" else X_AXES[axis])
             ax.set_ylabel(METRICS.get(metric, metric))
             if metric in LOG_SCALE:
                 ax.set_yscale("log")
@@ -213,7 +220,7 @@ def plot_runs(paths: Sequence[str | os.PathLike] | str | os.PathLike, output: st
             rates += [rate for _, rate in steps if rate > 0]
     if rates and max(rates) > 100 * min(rates):  # runs of both tasks, or far apart: log scale
         ax.set_yscale("log")
-    ax.set_xlabel(X_AXES["time"])
+    ax.set_xlabel(time_label)
     ax.set_ylabel("throughput\n(updates/s between log lines)")
     ax.grid(alpha=0.3)
     # one entry per run, whichever panels it is in
