@@ -18,16 +18,18 @@ A discrete-event simulation, conservative and exact in its order:
   is an event. At each, the running rank stops, and the rank whose clock is least goes on
   (ties by rank): so shared state changes in the order of the virtual clocks, as it would in
   real time if every rank had a core of its own.
-- A collective ends at its last member's arrival, plus the CPU time its reduction took; a
-  mutex passes to its first waiter when its holder releases it, at the holder's clock.
+- A collective ends at its last member's arrival, plus each member's share of the CPU time
+  its reduction took; a mutex passes to its first waiter when its holder releases it, at the
+  holder's clock.
 - Virtual ranks compute on one thread each (``Topology.threads`` gives them 1, and BLAS
   pools are limited to 1 thread during the run), so a rank's CPU time is its computing time.
 
-What is not simulated: the shared-memory transport's own time beyond the copies the calls
-make (a real 2-rank ``MPI_Allreduce`` of 1e5 doubles takes 121-180 us here, its simulated
-copy a few tens), and any contention between ranks for memory bandwidth or cache lines. Add
-a network model (``network=`` of the estimators) to model a cluster's links; ``bench/simulate.py``
-compares simulated and real 2-rank runs.
+What is not simulated: a transport. A call costs the CPU time of the copies and sums it makes
+in NumPy (a virtual 2-rank ``Allreduce`` of 1e5 doubles moves its clock about 190 us, where
+MPICH's over shared memory took 121-180 us here), and nothing models contention between
+ranks for memory bandwidth or cache lines. Add a network model (``network=`` of the
+estimators) for a cluster's links; ``bench/simulate.py`` compares simulated and real 2-rank
+runs.
 """
 
 import operator
@@ -174,7 +176,10 @@ class Clockwork:
         if len(slot.values) == len(members):
             tic = time.thread_time()
             slot.results = combine(slot.values)
-            slot.done = max(slot.arrived.values()) + (time.thread_time() - tic)
+            # the members share the combining, as MPI's reduce-scatter + allgather does: each
+            # pays its part (a sum of n vectors here is n - 1 additions; each member of a ring
+            # allreduce makes (n - 1) / n of one)
+            slot.done = max(slot.arrived.values()) + (time.thread_time() - tic) / len(members)
             slot.values = None
             for waiter, since in slot.waiting.items():
                 del self._blocked[waiter]

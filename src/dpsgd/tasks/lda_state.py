@@ -67,9 +67,16 @@ class ScaledTopics:
         column sums) read at ``version``: a new (n + 1, K) array of the words' lambda,
         then lambda's column sums."""
         A = self._A(version)
-        out = np.empty_like(pulled)
-        out[:-1] = pulled[:-1] * A + self.eta * (1.0 - A)
-        out[-1] = pulled[-1] * A + self.V * self.eta * (1.0 - A)
+        # Every step adds a term >= 0 to the scaled rows, which start from the initial lambda
+        # > 0: so they are >= 0, and lambda >= eta (1 - A) > 0. Compressed gossip (natural
+        # compression's rounding of the public copies: dpsgd.comm.gossip) can leave a scaled
+        # entry below 0 on a rank, which made the E-step's digamma non-finite (AP, 3-4 ranks):
+        # the read is put back where exact arithmetic keeps it.
+        out = np.maximum(pulled, 0.0)
+        out[:-1] *= A
+        out[:-1] += self.eta * (1.0 - A)
+        out[-1] *= A
+        out[-1] += self.V * self.eta * (1.0 - A)
         return out
 
     def step_term(self, lam, before, j):
@@ -88,7 +95,8 @@ class ScaledTopics:
         """The true (K, V) topics (a new contiguous array) of the scaled parameters ``flat``
         read at ``version``."""
         A = self._A(version)
-        return np.ascontiguousarray((flat[:-self.K].reshape(-1, self.K) * A + self.eta * (1.0 - A)).T)
+        scaled = np.maximum(flat[:-self.K].reshape(-1, self.K), 0.0)  # >= 0 in exact arithmetic (true_rows)
+        return np.ascontiguousarray((scaled * A + self.eta * (1.0 - A)).T)
 
     def correction(self, change, version):
         """Flat scaled parameters that add ``change`` ((K, V), true form) to the topics as read
