@@ -52,8 +52,9 @@ def test_a_window_mutex_makes_the_next_holder_wait_in_virtual_time():
         if comm.rank == 0:
             window.lock(1)
             comm.sleep(0.02)  # holds it 20 ms
+            held_until = comm.now()
             window.unlock(1)
-            return comm.now()
+            return held_until
         comm.sleep(0.001)
         window.lock(1)
         got = comm.now()

@@ -68,7 +68,8 @@ class ScaledTopics:
         then lambda's column sums."""
         A = self._A(version)
         # Every step adds a term >= 0 to the scaled rows, which start from the initial lambda
-        # > 0: so they are >= 0, and lambda >= eta (1 - A) > 0. Compressed gossip (natural
+        # > 0, and re-seeding's corrections write lambda >= eta: so they are >= 0, and lambda
+        # >= eta (1 - A) > 0. Compressed gossip (natural
         # compression's rounding of the public copies: dpsgd.comm.gossip) can leave a scaled
         # entry below 0 on a rank, which made the E-step's digamma non-finite (AP, 3-4 ranks):
         # the read is put back where exact arithmetic keeps it.
