@@ -118,7 +118,7 @@ def scale(args):
                     print(error, flush=True)
                     continue
                 t = time_to_target(r["curve"], target, False)
-                rows.append({"exchange": spec, "network": network, "ranks": ranks, "to_target": t, **r})
+                rows.append({**r, "exchange": spec, "network": network, "ranks": ranks, "to_target": t})
                 if args.logs:  # as --log-json writes them, for dpsgd plot
                     Path(args.logs).mkdir(parents=True, exist_ok=True)
                     with open(Path(args.logs) / f"{spec.replace(':', '-')}_{network}_{ranks}.jsonl", "w") as f:
