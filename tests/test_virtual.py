@@ -187,8 +187,9 @@ def test_async_gossip_pairs_are_averaged_whole_on_virtual_ranks():
         return ex.averages
 
     history = sorted(a for averages in simulate(fn, 4).results for a in averages)
+    assert len(history) == 4 * 20 and [a[0] for a in history] == list(range(80))  # every push, by version
     last = {}
-    for version, pair, read, written in history:
+    for _version, pair, read, written in history:
         for row, values in zip(pair, read):
             if row in last:
                 np.testing.assert_array_equal(values, last[row])

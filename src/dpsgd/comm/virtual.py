@@ -349,6 +349,7 @@ class VirtualComm:
     def Neighbor_allgather(self, send, recv):
         if self._sources is None:
             raise ValueError("Neighbor_allgather needs a graph communicator (Create_dist_graph_adjacent)")
+
         def combine(v):  # each rank gets its in-neighbours' sends, in its sources' order
             return {r: [v[s][0] for s in sources] for r, (_, sources) in v.items()}
 
