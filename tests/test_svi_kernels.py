@@ -62,9 +62,9 @@ def test_exp_psi_matches_scipy(simd_copy):
     assert np.isnan(edge[:3]).all() and edge[3] == np.inf and (edge[4:] == 0).all()
 
 
-def small_corpus(D=30, V=40, seed=1):
+def small_corpus(D=30, V=40, seed=1, density=0.2):
     rng = np.random.default_rng(seed)
-    X = sp.random(D, V, density=0.2, format="csr", random_state=seed)
+    X = sp.random(D, V, density=density, format="csr", random_state=seed)
     X.data = np.ceil(rng.random(X.nnz) * 5)
     X = X.tocsr()
     X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int64)
@@ -78,13 +78,11 @@ def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=1
     rho = (tau0 + 1 + np.arange(len(batches))) ** -kappa
     scale = np.concatenate(([1.0], np.cumprod(1 - rho)))
     sizes = np.array([len(b) for b in batches])
-    dshape, ishape = svi.scratch_shape(K, X.shape[1], X.nnz)
     gamma = np.zeros((X.shape[0], K))
     done, iters, status = svi.svi_run(
         X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
         np.concatenate(([0], np.cumsum(sizes))).astype(np.int64), lam, lam_sum, gamma, scale, rho,
-        X.shape[0] / sizes, np.zeros((n_threads, dshape)), np.full((n_threads, ishape), -1, np.int32),
-        mode=int(mode), alpha=alpha, eta=eta, max_iter=100, tol=1e-3, seed=seed, n_threads=n_threads)
+        X.shape[0] / sizes, svi.Scratch(), mode=int(mode), alpha=alpha, eta=eta, max_iter=100, tol=1e-3, seed=seed, n_threads=n_threads)
     assert status == 0 and done == len(batches) and iters > 0
     np.testing.assert_allclose(lam_sum, lam.sum(axis=0), rtol=1e-12)
     return lam.T, gamma
@@ -102,6 +100,47 @@ def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
     for d, g in ref_gamma.items():
         np.testing.assert_allclose(gamma[d], g, rtol=1e-10)
     assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
+
+
+@pytest.mark.parametrize("mode,n_threads,blocks", [(svi.Mode.BATCH, 2, 1), (svi.Mode.HOGWILD, 2, 4)])
+def test_scratch_is_sized_by_the_minibatch_vocabulary(mode, n_threads, blocks):
+    """The scratch holds each thread's K-vectors and, per minibatch block, its words' rows
+    (BATCH: one block of exp(E[log beta]); HOGWILD: one per thread, with the statistics): it
+    grows with the largest minibatch vocabulary, not with its non-zeros."""
+    X = small_corpus(D=40, V=12, seed=7, density=0.9)  # a minibatch of 10 documents: ~9 non-zeros a word
+    lam0 = np.random.default_rng(1).gamma(100, 0.01, (3, X.shape[1]))
+    batches = [np.arange(i, i + 10) for i in range(0, 40, 10)]
+    vocab = max(np.unique(X[b].indices).size for b in batches)
+    scratch = svi.Scratch()
+    lam = np.ascontiguousarray(lam0.T)
+    rho = (11 + np.arange(4)) ** -0.7
+    svi.svi_run(X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
+                np.arange(0, 41, 10, dtype=np.int64), lam, lam.sum(axis=0), np.zeros((0, 3)),
+                np.concatenate(([1.0], np.cumprod(1 - rho))), rho, np.full(4, 4.0), scratch, mode=int(mode),
+                alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=n_threads)
+    head = 24  # 4 K + 8 doubles, rounded up to whole 64-byte lines
+    assert scratch.doubles.size == n_threads * head + blocks * vocab * 3
+    assert X.nnz / len(batches) > 3 * vocab  # a bound by non-zeros would be several times larger
+
+
+def test_scratch_is_reused_across_calls_of_any_size():
+    """One Scratch serves calls of other vocabularies and modes (the word maps are reset by
+    the kernel): each result equals the one with a fresh Scratch."""
+    big, small = small_corpus(D=30, V=40, seed=1), small_corpus(D=20, V=9, seed=2)
+    scratch = svi.Scratch()
+    for X, mode in [(big, svi.Mode.HOGWILD), (small, svi.Mode.BATCH), (big, svi.Mode.BATCH), (small, svi.Mode.HOGWILD)]:
+        lam0 = np.random.default_rng(3).gamma(100, 0.01, (4, X.shape[1]))
+        outs = []
+        for s in (scratch, svi.Scratch()):
+            lam = np.ascontiguousarray(lam0.T)
+            rho = (11 + np.arange(2)) ** -0.7
+            half = X.shape[0] // 2
+            svi.svi_run(X.data, X.indices, X.indptr, np.arange(X.shape[0], dtype=np.int64),
+                        np.array([0, half, X.shape[0]], dtype=np.int64), lam, lam.sum(axis=0), np.zeros((0, 4)),
+                        np.concatenate(([1.0], np.cumprod(1 - rho))), rho, np.full(2, 2.0), s, mode=int(mode),
+                        alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=1)
+            outs.append(lam)
+        np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
 
 
 def test_hogwild_threads_apply_every_step():
@@ -134,17 +173,16 @@ def test_estep_sufficient_statistics_match_reference(n_threads, simd_copy):
     lam = np.random.default_rng(6).gamma(2.0, 1.0, (4, X.shape[1]))
     eb = np.ascontiguousarray(np.exp(ss.digamma(lam) - ss.digamma(lam.sum(axis=1))[:, None]).T)
     sstats = np.zeros_like(eb)
-    dshape, _ = svi.scratch_shape(4, X.shape[1], 0)
     _, _, status = svi.svi_run(
         X.data, X.indices, X.indptr, np.arange(X.shape[0], dtype=np.int64), np.array([0, X.shape[0]]),
-        eb, np.zeros(4), np.zeros((0, 4)), np.ones(1), np.zeros(0), np.zeros(0), np.zeros((n_threads, dshape)),
-        np.zeros((n_threads, 1), np.int32), mode=int(svi.Mode.ESTEP), alpha=0.1, eta=0.0, max_iter=100,
+        eb, np.zeros(4), np.zeros((0, 4)), np.ones(1), np.zeros(0), np.zeros(0), svi.Scratch(),
+        mode=int(svi.Mode.ESTEP), alpha=0.1, eta=0.0, max_iter=100,
         tol=1e-3, seed=7, n_threads=n_threads, sstats=sstats)
     _, ref = e_step(X, range(X.shape[0]), lam, 0.1, 100, 1e-3, 7)
     assert status == 0
     np.testing.assert_allclose(sstats.T * eb.T, ref, rtol=1e-10)
     with pytest.raises(ValueError, match="sstats must be"):
         svi.svi_run(X.data, X.indices, X.indptr, np.arange(3, dtype=np.int64), np.array([0, 3]), eb,
-                    np.zeros(4), np.zeros((0, 4)), np.ones(1), np.zeros(0), np.zeros(0), np.zeros((1, dshape)),
-                    np.zeros((1, 1), np.int32), mode=int(svi.Mode.ESTEP), alpha=0.1, eta=0.0, max_iter=100,
+                    np.zeros(4), np.zeros((0, 4)), np.ones(1), np.zeros(0), np.zeros(0), svi.Scratch(),
+                    mode=int(svi.Mode.ESTEP), alpha=0.1, eta=0.0, max_iter=100,
                     tol=1e-3, seed=7, n_threads=1, sstats=np.zeros((2, 4)))

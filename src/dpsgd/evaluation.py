@@ -49,7 +49,9 @@ def exp_dirichlet_expectation(a):
     [[0.3679, 0.3679]]
     """
     a = np.atleast_2d(np.asarray(a, dtype=np.float64))
-    return np.exp(psi(a) - psi(a.sum(axis=1))[:, None])
+    out = psi(a)  # then in place: one array the size of ``a``, not three
+    out -= psi(a.sum(axis=1))[:, None]
+    return np.exp(out, out=out)
 
 
 def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, n_threads=1, seed=0,
@@ -109,13 +111,12 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
     n_docs = X.shape[0]
     gamma = np.zeros((n_docs, K))
     docs = np.arange(n_docs, dtype=np.int64)
-    dshape, ishape = _svi.scratch_shape(K, V, 0)
     sstats = np.zeros_like(eb) if sufficient_statistics else None
     _, _, status = _svi.svi_run(
         counts, indices, indptr, docs, np.array([0, n_docs], dtype=np.int64), eb, np.zeros(K), gamma,
-        np.ones(1), np.zeros(0), np.zeros(0), np.zeros((n_threads, dshape)), np.zeros((n_threads, 1), np.int32),
-        mode=int(_svi.Mode.ESTEP), alpha=doc_topic_prior, eta=0.0, max_iter=max_iter, tol=tol,
-        seed=seed, n_threads=n_threads, sstats=sstats)
+        np.ones(1), np.zeros(0), np.zeros(0), _svi.Scratch(), mode=int(_svi.Mode.ESTEP),
+        alpha=doc_topic_prior, eta=0.0, max_iter=max_iter, tol=tol, seed=seed, n_threads=n_threads,
+        sstats=sstats)
     if status != 0:
         raise FloatingPointError("the E-step produced a non-finite value")
     if sufficient_statistics:

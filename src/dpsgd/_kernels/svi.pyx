@@ -22,7 +22,8 @@ E[log beta] is needed only for the words of the current minibatch, so it is
 computed for those columns (K x |batch vocabulary|), never for all K x V.
 
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
-documents in parallel, sufficient statistics added atomically), one global step
+documents in parallel, each document's share of the step added to lambda as its
+E-step ends, atomically: nothing reads lambda before the minibatch's end), one global step
 per minibatch: classic online LDA, with one thread exactly scikit-learn's update
 sequence. HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
@@ -198,11 +199,19 @@ ctypedef struct Params:
 
 cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb, Params *p,
                      double *gamma, double *newg, double *etheta, double *acc,
-                     bint atomic_acc) noexcept nogil:
+                     bint atomic_acc, double *lam, double coef, double *partial) noexcept nogil:
     """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids,
     ``col[w]`` maps a word to its row, or NULL for the identity). Leaves gamma
-    (prior included) in ``gamma`` and adds exp(E[log theta]) * n / phinorm to
-    ``acc`` (when not NULL). Returns the number of iterations, or -1 if not finite."""
+    (prior included) in ``gamma``; then, unless ``acc`` and ``lam`` are both NULL, its
+    sufficient statistics exp(E[log theta]) * n / phinorm:
+
+    - added to ``acc``'s local rows (when not NULL), as they are;
+    - or, ``lam`` not NULL, their M-step term ``coef`` * statistics * exp(E[log beta])
+      added straight to ``lam``'s rows (global word ids) and to ``partial``'s K column
+      sums: the minibatch's step, without a (words x K) accumulator, where nothing
+      reads ``lam`` until the minibatch ends (BATCH: the E-step reads only ``eb``).
+
+    Returns the number of iterations, or -1 if not finite."""
     cdef int K = p.K
     cdef int64_t start = c.indptr[d], end = c.indptr[d + 1], i
     cdef int it, k, iters = 0
@@ -228,7 +237,22 @@ cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb,
             break
     if not isfinite(gamma[0]):
         return -1
-    if acc != NULL:
+    if lam != NULL:
+        for i in range(start, end):
+            e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
+            cnt = coef * c.counts[i] / (dp_dot(etheta, e, K) + EPS)
+            a = lam + <int64_t>c.indices[i] * K
+            if atomic_acc:
+                for k in range(K):
+                    s = etheta[k] * cnt * e[k]
+                    partial[k] += s
+                    dp_add(&a[k], s)
+            else:
+                for k in range(K):
+                    s = etheta[k] * cnt * e[k]
+                    partial[k] += s
+                    a[k] += s
+    elif acc != NULL:
         for i in range(start, end):
             e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
             cnt = c.counts[i] / (dp_dot(etheta, e, K) + EPS)
@@ -300,24 +324,76 @@ cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
             acc[u * K + k] = 0.0
 
 
-# One thread's scratch row of doubles: gamma, new gamma, exp(E[log theta]) and a K-vector
-# for psi sums / M-step column sums (4 K), padding, then the minibatch's
-# exp(E[log beta]) and sufficient statistics (each at most batch-nnz x K).
-cdef inline int64_t _row_head(int K) noexcept nogil:
-    return 4 * K + 8
+# Scratch memory. Every thread has a head of doubles: gamma, new gamma, exp(E[log theta])
+# and a K-vector (psi sums, M-step column sums), then 8 more (the hogwild thread's iteration
+# count), rounded up to whole 64-byte lines so that no two threads' heads share one. A
+# minibatch needs a block: its word map ``col`` (V int32s, -1 for a word not in it) and
+# vocabulary (int32s), and its exp(E[log beta]) (vocabulary x K doubles), plus in HOGWILD its
+# sufficient statistics (vocabulary x K; BATCH adds its step straight to lambda). BATCH's
+# threads share one minibatch, so one block; HOGWILD has one a thread; ESTEP none.
+cdef inline int64_t _head(int K) noexcept nogil:
+    return (4 * K + 8 + 7) // 8 * 8
 
 
-def scratch_shape(int K, int64_t V, int64_t max_batch_nnz):
-    """Shapes of one thread's scratch rows: (doubles, int32s)."""
-    return (_row_head(K) + 2 * max_batch_nnz * K, V + max_batch_nnz)
+cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
+    return 0 if mode == ESTEP else (1 if mode == BATCH else n_threads)
+
+
+cdef inline int64_t _block_doubles(int mode, int K, int64_t vocab) noexcept nogil:
+    return (2 if mode == HOGWILD else 1) * vocab * K
+
+
+class Scratch:
+    """The scratch memory of :func:`svi_run`, kept between calls: each call grows it to
+    what its minibatches need (their largest vocabulary, not their non-zeros), never more.
+
+    Attributes
+    ----------
+    doubles : ndarray of float64
+    ints : ndarray of int32
+    """
+
+    def __init__(self):
+        self.doubles = np.empty(0)
+        self.ints = np.empty(0, dtype=np.int32)
+
+    def reserve(self, n_doubles, n_ints):
+        """Make room for ``n_doubles`` and ``n_ints`` (the contents are not kept)."""
+        if self.doubles.shape[0] < n_doubles:
+            self.doubles = None  # freed before the larger one is taken
+            self.doubles = np.empty(n_doubles)
+        if self.ints.shape[0] < n_ints:
+            self.ints = None
+            self.ints = np.empty(n_ints, dtype=np.int32)
+
+    @property
+    def nbytes(self):
+        return self.doubles.nbytes + self.ints.nbytes
+
+
+cdef int64_t _max_vocabulary(Corpus *c, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
+                             int32_t *stamp) noexcept nogil:
+    """The largest number of distinct words in a minibatch; ``stamp`` (V int32s, each < 0
+    on entry) is left holding minibatch numbers."""
+    cdef int64_t b, j, i, nv, best = 0
+    cdef int32_t w
+    for b in range(batch_ptr.shape[0] - 1):
+        nv = 0
+        for j in range(batch_ptr[b], batch_ptr[b + 1]):
+            for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
+                w = c.indices[i]
+                if stamp[w] != b:
+                    stamp[w] = <int32_t>b
+                    nv += 1
+        best = max(best, nv)
+    return best
 
 
 def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[::1] indptr,
             const int64_t[::1] docs, const int64_t[::1] batch_ptr,
             double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
             const double[::1] scale, const double[::1] rho, const double[::1] ratio,
-            double[:, ::1] dbuf, int32_t[:, ::1] ibuf, *,
-            int mode, double alpha, double eta, int max_iter, double tol,
+            scratch, *, int mode, double alpha, double eta, int max_iter, double tol,
             unsigned long long seed, int n_threads, double[:, ::1] sstats=None):
     """Run the minibatches ``docs[batch_ptr[b]:batch_ptr[b + 1]]`` (one chunk).
 
@@ -330,8 +406,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     gamma_out : (n_docs, K) or (0, K); row d receives document d's gamma.
     scale : (n_batches + 1,), scale[0] = 1 and scale[b + 1] = scale[b] (1 - rho[b]).
     rho : (n_batches,) step sizes; ratio : (n_batches,) D / |B| of each minibatch.
-    dbuf, ibuf : per-thread scratch rows, at least ``scratch_shape(K, V, max batch nnz)``;
-        the first V entries of each ibuf row must be -1 (they are left so).
+    scratch : Scratch
+        Grown to what this call needs (its contents are not kept).
     mode : Mode.BATCH, Mode.HOGWILD or Mode.ESTEP.
     sstats : (V, K), optional, ESTEP only: receives, added to it, every document's
         exp(E[log theta]) * n / phinorm on its words (the sufficient statistics before
@@ -346,37 +422,32 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     cdef int K = lam.shape[1]
     cdef int64_t n_docs = indptr.shape[0] - 1
     cdef int64_t nb = batch_ptr.shape[0] - 1
-    cdef int64_t i, j, max_nnz = 0, nnz
+    cdef int64_t i, j, vocab = 0, blocks
     if K < 1 or lam_sum.shape[0] != K:
         raise ValueError("lam must be (V, K) and lam_sum (K,)")
     if n_docs < 0 or indptr[n_docs] > indices.shape[0] or indices.shape[0] != counts.shape[0]:
         raise ValueError("inconsistent CSR arrays")
     if nb < 0 or batch_ptr[0] != 0 or batch_ptr[nb] != docs.shape[0]:
         raise ValueError("batch_ptr must run from 0 to len(docs)")
+    if mode not in (BATCH, HOGWILD, ESTEP):
+        raise ValueError(f"unknown mode {mode}")
     if mode != ESTEP and (scale.shape[0] != nb + 1 or rho.shape[0] != nb or ratio.shape[0] != nb):
         raise ValueError("scale, rho and ratio must describe every minibatch")
     if gamma_out.shape[0] not in (0, n_docs) or gamma_out.shape[1] != K:
         raise ValueError("gamma_out must be (0, K) or (n_docs, K)")
     if sstats is not None and (mode != ESTEP or sstats.shape[0] != V or sstats.shape[1] != K):
         raise ValueError("sstats must be (V, K), like lam, and is for ESTEP only")
-    if n_threads < 1 or dbuf.shape[0] < n_threads or ibuf.shape[0] < n_threads:
-        raise ValueError("one scratch row per thread is needed")
+    if n_threads < 1:
+        raise ValueError("n_threads must be at least 1")
     for i in range(docs.shape[0]):
         if docs[i] < 0 or docs[i] >= n_docs:
             raise ValueError(f"docs[{i}] is not a document")
     for i in range(nb):
         if batch_ptr[i + 1] < batch_ptr[i]:
             raise ValueError("batch_ptr must not decrease")
-        nnz = 0
-        for j in range(batch_ptr[i], batch_ptr[i + 1]):
-            nnz += indptr[docs[j] + 1] - indptr[docs[j]]
-        max_nnz = max(max_nnz, nnz)
     for i in range(indptr[n_docs]):
         if indices[i] < 0 or indices[i] >= V:
             raise ValueError("word id beyond the vocabulary")
-    need_d, need_i = scratch_shape(K, V, 0 if mode == ESTEP else max_nnz)
-    if dbuf.shape[1] < need_d or (mode != ESTEP and ibuf.shape[1] < need_i):
-        raise ValueError(f"scratch rows too short: need {need_d} doubles and {need_i} ints")
 
     cdef Corpus c
     cdef Params p
@@ -389,22 +460,37 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     p.max_iter = max_iter
     p.tol = tol
     p.seed = seed
+
+    # the scratch: the minibatches' largest vocabulary sizes the blocks (counted with
+    # block 0's word map as the stamps), whose word maps then start at -1
+    cdef int32_t[::1] ints
+    blocks = _n_blocks(mode, n_threads)
+    if blocks and V > 0:
+        scratch.reserve(0, V)
+        ints = scratch.ints
+        ints[:V] = -1
+        vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
+    scratch.reserve(n_threads * _head(K) + blocks * _block_doubles(mode, K, vocab), blocks * (V + vocab))
+    cdef double[::1] dbuf = scratch.doubles
+    ints = scratch.ints
+    for j in range(blocks):
+        ints[j * (V + vocab):j * (V + vocab) + V] = -1
+
     cdef int status = 0
     cdef int64_t iters = 0, nb_done = 0
     if mode == ESTEP:
-        iters = _run_estep(&c, &p, docs, &lam[0, 0], gamma_out, dbuf, n_threads, &status,
+        iters = _run_estep(&c, &p, docs, &lam[0, 0], gamma_out, &dbuf[0], n_threads, &status,
                            &sstats[0, 0] if sstats is not None else NULL)
         return nb, iters, status
     if nb == 0:
         return 0, 0, 0
     if mode == BATCH:
         nb_done = _run_batch(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho, ratio,
-                             dbuf, ibuf, n_threads, &iters, &status)
-    elif mode == HOGWILD:
-        nb_done = _run_hogwild(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho,
-                               ratio, dbuf, ibuf, n_threads, &iters, &status)
+                             &dbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads, &iters, &status)
     else:
-        raise ValueError(f"unknown mode {mode}")
+        nb_done = _run_hogwild(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho,
+                               ratio, &dbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads,
+                               &iters, &status)
     # fold the scale back: true lambda = A lam + eta (1 - A)
     cdef double A = scale[nb_done]
     cdef double shift = eta * (1.0 - A)
@@ -418,21 +504,20 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
 
 
 cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const double *eb,
-                        double[:, ::1] gamma_out, double[:, ::1] dbuf, int n_threads,
+                        double[:, ::1] gamma_out, double *dbuf, int n_threads,
                         int *status, double *acc) noexcept:
     """E-steps of ``docs`` against fixed topics, in parallel over documents; their
     sufficient statistics are added to ``acc`` (V x K) unless it is NULL (atomically:
     documents on other threads share words)."""
     cdef int K = p.K
     cdef int64_t j, d, total = 0
-    cdef int it, k, tid
+    cdef int it, k
     cdef double *buf
     cdef bint keep = gamma_out.shape[0] > 0
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
-        tid = threadid()
-        buf = &dbuf[tid, 0]
+        buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1)
+        it = _e_step_doc(c, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1, NULL, 0.0, NULL)
         if it < 0:
             dp_store_int(status, -1)
         else:
@@ -446,23 +531,23 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
 cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
                         double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
                         const double[::1] scale, const double[::1] rho, const double[::1] ratio,
-                        double[:, ::1] dbuf, int32_t[:, ::1] ibuf, int n_threads,
+                        double *dbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
                         int64_t *iters, int *status) noexcept:
     """Classic online LDA: one minibatch at a time, its documents shared among threads.
 
-    The minibatch's word map, vocabulary, exp(E[log beta]) and sufficient
-    statistics live in thread 0's scratch rows and are shared; each thread's
-    E-step scratch is the head of its own row."""
+    The minibatch's word map, vocabulary and exp(E[log beta]) are the one block, shared;
+    each thread's E-step scratch is its head. Each document's step goes straight into
+    lambda (nothing reads lambda until the minibatch's end), its column sums into the
+    thread's head."""
     cdef int K = p.K
     cdef int64_t V = lam.shape[0]
-    cdef int64_t b, nv, j, u, d, nd, chunk, total = 0
+    cdef int64_t H = _head(K)
+    cdef int64_t b, nv, j, d, nd, chunk, total = 0
     cdef int tid, it, k
     cdef double *buf
-    cdef int32_t *col = &ibuf[0, 0]
-    cdef int32_t *vocab = &ibuf[0, V]
-    cdef double *eb = &dbuf[0, _row_head(K)]
-    cdef double *acc
-    cdef double *partial
+    cdef int32_t *col = ibuf
+    cdef int32_t *vocab = ibuf + V
+    cdef double *eb = dbuf + n_threads * H
     psi_arr = np.empty(K)
     cdef double[::1] psi = psi_arr
     cdef bint keep = gamma_out.shape[0] > 0
@@ -472,18 +557,20 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         with nogil:
             nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
             _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
-        acc = eb + nv * K
+            for j in range(n_threads):
+                for k in range(K):
+                    dbuf[j * H + 3 * K + k] = 0.0
         chunk = (nv + n_threads - 1) // n_threads
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, vocab, j * chunk,
                            min((j + 1) * chunk, nv), eb)
-            for u in range(j * chunk * K, min((j + 1) * chunk, nv) * K):
-                acc[u] = 0.0
+        coef = rho[b] * ratio[b] / scale[b + 1]
         for j in prange(nd, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
-            buf = &dbuf[tid, 0]
+            buf = dbuf + tid * H
             d = docs[batch_ptr[b] + j]
-            it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1)
+            it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, NULL, n_threads > 1,
+                             &lam[0, 0], coef, buf + 3 * K)
             # written out in each mode's loop: moving these lines into an inline helper
             # made an AP fit (K = 50) 3-7% slower, measured against the same build
             if it < 0:
@@ -493,17 +580,11 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             if keep:
                 for k in range(K):
                     gamma_out[d, k] = buf[k]
-        coef = rho[b] * ratio[b] / scale[b + 1]
-        for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-            partial = &dbuf[j, 3 * K]
-            for k in range(K):
-                partial[k] = 0.0
-            _m_step(&lam[0, 0], K, vocab, j * chunk, min((j + 1) * chunk, nv), acc, eb, coef, partial)
         for j in range(n_threads):
             for k in range(K):
-                lam_sum[k] += dbuf[j, 3 * K + k]
-        for u in range(nv):
-            col[vocab[u]] = -1
+                lam_sum[k] += dbuf[j * H + 3 * K + k]
+        for j in range(nv):
+            col[vocab[j]] = -1
         if dp_load_int(status) != 0:
             iters[0] = total
             return b + 1
@@ -514,13 +595,14 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
 cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
                           double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
                           const double[::1] scale, const double[::1] rho, const double[::1] ratio,
-                          double[:, ::1] dbuf, int32_t[:, ::1] ibuf, int n_threads,
+                          double *dbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
                           int64_t *iters, int *status) noexcept:
     """DPSVI's lock-free layer: each thread takes whole minibatches from a shared
     counter, runs their E-step alone against the lambda it reads, and adds its own
     global step to the shared lambda; nobody waits for anybody."""
     cdef int K = p.K
     cdef int64_t V = lam.shape[0]
+    cdef int64_t H = _head(K)
     cdef int64_t nb = batch_ptr.shape[0] - 1
     cdef long long next_batch = 0, applied = 0
     cdef int64_t b, nv, j, u, d, nd, local_iters
@@ -534,10 +616,10 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     cdef bint keep = gamma_out.shape[0] > 0
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
-        buf = &dbuf[tid, 0]
-        eb = buf + _row_head(K)
-        col = &ibuf[tid, 0]
-        vocab = &ibuf[tid, V]
+        buf = dbuf + tid * H
+        eb = dbuf + n_threads * H + tid * _block_doubles(HOGWILD, K, max_vocab)
+        col = ibuf + tid * (V + max_vocab)
+        vocab = col + V
         local_iters = 0
         while True:
             b = dp_fetch_add_i64(&next_batch, 1)
@@ -554,7 +636,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 acc[u] = 0.0
             for j in range(nd):
                 d = docs[batch_ptr[b] + j]
-                it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False)
+                it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False, NULL, 0.0, NULL)
                 if it < 0:
                     dp_store_int(status, -1)
                 else:
@@ -574,5 +656,5 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             dp_fetch_add_i64(&applied, 1)
         buf[4 * K] = <double>local_iters
     for tid in range(n_threads):
-        iters[0] += <int64_t>dbuf[tid, 4 * K]
+        iters[0] += <int64_t>dbuf[tid * H + 4 * K]
     return min(<int64_t>applied, nb)

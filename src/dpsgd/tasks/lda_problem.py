@@ -96,6 +96,9 @@ class LdaProblem(Problem):
         return params[:VK].reshape(self.V, self.K), params[VK:]
 
     def model(self, params, version):
+        # the run's end (or a callback's look): the kernel's scratch goes before the copy is
+        # made, which is then the fit's peak (the next round, if any, grows a new one)
+        self.scratch = _svi.Scratch()
         if self.in_place:  # a copy: params are the live buffer
             return {"components_": np.array(self._views(params)[0].T, order="C")}
         return {"components_": self.state.topics(params, version)}
@@ -113,6 +116,10 @@ class LdaProblem(Problem):
     # ------------------------------------------------------------------ plan
     def plan(self, exchange):
         self.in_place, self.exchange = exchange.in_place, exchange
+        self.scratch = _svi.Scratch()  # the kernel's, grown to the largest minibatch vocabulary
+        # the kernel's index types, once (scipy's indptr is often int32)
+        self.indices = self.X.indices.astype(np.int32, copy=False)
+        self.indptr = self.X.indptr.astype(np.int64, copy=False)
         if self.in_place:
             self.uses_ticket = False
             if self.full_batch:
@@ -146,9 +153,6 @@ class LdaProblem(Problem):
         self.seed = self.topology.seed(int(self.rng.randint(0, 2**31 - 1)))
         # the first rank with documents re-seeds (a rank 0 that only hosts runs no rounds)
         self.reseeder = next((r for r, n in enumerate(self.docs_of_ranks) if n), -1) == self.topology.rank
-        dshape, ishape = _svi.scratch_shape(K, V, int(np.diff(X.indptr).max(initial=0)) * est.batch_size)
-        self.dbuf = np.zeros((self.n_threads, dshape))
-        self.ibuf = np.full((self.n_threads, ishape), -1, dtype=np.int32)
         self.seen, self.slot = np.zeros(V, dtype=bool), np.zeros(V, dtype=np.int32)
         return rounds[self.topology.rank]
 
@@ -181,7 +185,6 @@ class LdaProblem(Problem):
         lam, lam_sum = self._views(params)
         if i == 0:
             self.order = self._order()
-            self.row_nnz = np.diff(X.indptr)[self.order]
             self.pass_seed = int(self.rng.randint(0, 2**31 - 1))
             # sums afresh each pass: the kernel updates them incrementally, and rounding
             # would drift over many passes (re-seeding also changes lambda)
@@ -190,18 +193,14 @@ class LdaProblem(Problem):
         sizes = np.diff(chunk)
         rho = step_sizes(self.step + np.arange(sizes.size), est.learning_offset, est.learning_decay)
         scale = np.concatenate(([1.0], np.cumprod(1.0 - rho)))
-        # non-zeros of each minibatch (reduceat on the chunk's slice: its last sum ends there)
-        batch_nnz = np.add.reduceat(self.row_nnz[chunk[0]:chunk[-1]], chunk[:-1] - chunk[0])
-        dshape, ishape = _svi.scratch_shape(K, V, int(batch_nnz.max(initial=0)))
         done, _, status = _svi.svi_run(
-            X.data, X.indices.astype(np.int32, copy=False), X.indptr.astype(np.int64, copy=False),
-            self.order[chunk[0]:chunk[-1]], (chunk - chunk[0]).astype(np.int64),
-            lam, lam_sum, np.zeros((0, K)), scale, rho, self.total_samples / sizes,
-            np.zeros((self.n_threads, dshape)), np.full((self.n_threads, ishape), -1, dtype=np.int32),
+            X.data, self.indices, self.indptr, self.order[chunk[0]:chunk[-1]], (chunk - chunk[0]).astype(np.int64),
+            lam, lam_sum, np.zeros((0, K)), scale, rho, self.total_samples / sizes, self.scratch,
             mode=int(PARALLEL_MODES[est.parallel]), alpha=self.alpha, eta=self.eta,
             max_iter=est.max_doc_update_iter, tol=est.mean_change_tol, seed=self.pass_seed,
             n_threads=self.n_threads)
-        if status != 0 or not np.all(np.isfinite(lam)):
+        # a non-finite value added to lambda is added to its column sums too
+        if status != 0 or not np.all(np.isfinite(lam_sum)):
             raise FloatingPointError("the variational updates produced a non-finite value; check the counts")
         self.step += int(done)
         return Round(updates=int(done), samples=int(sizes.sum()))
@@ -249,14 +248,11 @@ class LdaProblem(Problem):
         lam, lam_sum = work[:-1], work[-1]
         before = lam.copy()
         rho = self.state.rho
-        # the kernel needs -1 in the first V' (= words here) entries of ibuf; a round with
-        # fewer words left scratch lists there
-        self.ibuf[:, :self.n_words] = -1
         _, _, status = _svi.svi_run(
             batch.data, self.local, batch.indptr.astype(np.int64),
             np.arange(batch.shape[0], dtype=np.int64), np.array([0, batch.shape[0]], dtype=np.int64),
             lam, lam_sum, np.zeros((0, self.K)), np.array([1.0, 1.0 - rho[j]]), rho[j:j + 1],
-            np.array([self.total_samples / batch.shape[0]]), self.dbuf, self.ibuf, mode=int(_svi.Mode.BATCH),
+            np.array([self.total_samples / batch.shape[0]]), self.scratch, mode=int(_svi.Mode.BATCH),
             alpha=self.alpha, eta=self.eta, max_iter=est.max_doc_update_iter, tol=est.mean_change_tol,
             seed=self.seed + j, n_threads=self.n_threads)
         if status != 0:
