@@ -207,8 +207,9 @@ def test_distributed_rounds_in_one_process(monkeypatch):
 
 
 def test_scaled_topics_agree_with_the_true_form():
-    """ScaledTopics: rows read at any version, a step's term pushed and a correction give
-    the true lambda that the same arithmetic on the true form gives."""
+    """ScaledTopics: steps pushed as their own terms rho S / A_{j+1} (what the kernel's
+    svi_step pushes) and a correction give the true lambda that the same arithmetic on the
+    true form gives."""
     from dpsgd.tasks.lda_state import ScaledTopics, step_sizes, word_major
 
     rng = np.random.default_rng(0)
@@ -218,16 +219,15 @@ def test_scaled_topics_agree_with_the_true_form():
     flat = word_major(true)  # version 0: A_0 = 1, both forms agree
     rows = np.array([1, 4, V])
     for j in range(10):  # step j: lambda <- (1 - rho) lambda + rho (eta + S) on the rows, decay elsewhere
-        lam = state.true_rows(flat.reshape(V + 1, K)[rows], j)
-        np.testing.assert_allclose(lam[:-1], true.T[rows[:-1]], rtol=1e-12)
-        np.testing.assert_allclose(lam[-1], true.sum(axis=1), rtol=1e-12)
         S = rng.gamma(1.0, 1.0, (2, K))
         rho = state.rho[j]
-        after = (1 - rho) * lam[:-1] + rho * (eta + S)
-        flat.reshape(V + 1, K)[rows] += state.step_term(after, lam[:-1], j)
+        term = rho * S / state.scale_at(j + 1)
+        flat.reshape(V + 1, K)[rows] += np.vstack([term, term.sum(axis=0)])
         true = (1 - rho) * true + rho * eta
         true[:, rows[:-1]] += rho * S.T
         np.testing.assert_allclose(state.topics(flat, j + 1), true, rtol=1e-12)
+        np.testing.assert_allclose(flat[-K:] * state.scale_at(j + 1) + V * eta * (1 - state.scale_at(j + 1)),
+                                   true.sum(axis=1), rtol=1e-12)  # the sums row, as the kernel reads it
     # a correction as re-seeding makes one: the topics it writes are >= eta, the floor of every entry
     change = np.maximum(true + rng.normal(size=(K, V)), eta) - true
     flat += state.correction(change, 10)

@@ -143,6 +143,50 @@ def test_scratch_is_reused_across_calls_of_any_size():
         np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, simd_copy):
+    """svi_step (a rank's global step): from the scaled rows pulled at a version, the term it
+    adds is rho D/|B| S / A_{j+1} on the minibatch's words (S: the reference E-step's
+    statistics against the true topics) with its column sums: the term that, added to the
+    scaled topics, makes the true form's step (test_scaled_topics_agree_with_the_true_form
+    in test_lda.py). Negative scaled entries (compressed gossip's rounding) are
+    read as 0, as ScaledTopics.topics reads them."""
+    from dpsgd.tasks.lda_state import ScaledTopics, step_sizes
+
+    X = small_corpus(D=30, V=40, seed=4)
+    K, V, eta, alpha = 4, X.shape[1], 0.05, 0.1
+    rng = np.random.default_rng(8)
+    state = ScaledTopics(V, K, eta, step_sizes(3 + np.arange(20), 10.0, 0.7))
+    version, j = 5, 7  # read at 5, step 7 (two pushes landed in between)
+    scaled = rng.gamma(2.0, 1.0, (V, K))
+    scaled[3, 1] = -1e-3  # as natural compression's rounding can leave it
+    # the sums row as the exchange keeps it (of the entries read: the kernel takes it as pulled)
+    flat = np.concatenate([scaled.ravel(), np.maximum(scaled, 0).sum(axis=0)])
+    true = state.topics(flat, version)  # (K, V), negatives read at 0
+    docs = np.array([2, 5, 11, 17, 23], dtype=np.int64)
+    local = np.full(V, -7, dtype=np.int32)
+    words = svi.batch_words(X.indices, X.indptr, docs, local)
+    assert np.array_equal(words, np.unique(np.concatenate([X[d].indices for d in docs])))
+    assert np.array_equal(local[words], np.arange(words.size))
+    rows = np.append(words, V)
+    pulled = flat.reshape(V + 1, K)[rows]
+    term = np.zeros_like(pulled)
+    ratio = X.shape[0] / docs.size
+    iters, status = svi.svi_step(X.data, X.indices, X.indptr, docs, local, pulled, state.scale_at(version),
+                                 state.scale_at(j + 1), state.rho[j], ratio, V, term, svi.Scratch(), alpha=alpha,
+                                 eta=eta, max_iter=100, tol=1e-3, seed=9, n_threads=n_threads)
+    assert status == 0 and iters > 0
+    _, S = e_step(X[docs], range(docs.size), true, alpha, 100, 1e-3, 9)  # docs[i]'s gamma: stream i
+    expected = state.rho[j] * ratio * S[:, words].T / state.scale_at(j + 1)
+    np.testing.assert_allclose(term[:-1], expected, rtol=1e-10)
+    np.testing.assert_allclose(term[-1], expected.sum(axis=0), rtol=1e-10)
+    with pytest.raises(ValueError, match="no pulled row"):
+        bad = local.copy()
+        bad[words[0]] = words.size  # beyond the pulled rows
+        svi.svi_step(X.data, X.indices, X.indptr, docs, bad, pulled, 1.0, 1.0, 0.5, 1.0, V, np.zeros_like(pulled),
+                     svi.Scratch(), alpha=alpha, eta=eta, max_iter=10, tol=1e-3, seed=0, n_threads=1)
+
+
 def test_hogwild_threads_apply_every_step():
     """With several hogwild threads the reads are stale, but every minibatch's step
     lands: the total mass added equals what the steps' sufficient statistics say."""

@@ -34,7 +34,7 @@ the sufficient statistics collected, for full-batch variational EM.
 import numpy as np
 
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport log, fabs, isfinite, NAN
+from libc.math cimport log, fabs, fmax, isfinite, NAN
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from dpsgd._kernels.atomics cimport (dp_load, dp_store, dp_add, dp_load_int, dp_store_int,
@@ -195,12 +195,13 @@ ctypedef struct Params:
     int max_iter
     double tol
     uint64_t seed
+    bint target_local  # the E-step's step goes to lam's row col[w] (svi_step), not row w
 
 
-cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb, Params *p,
-                     double *gamma, double *newg, double *etheta, double *acc,
+cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, const double *eb,
+                     Params *p, double *gamma, double *newg, double *etheta, double *acc,
                      bint atomic_acc, double *lam, double coef, double *partial) noexcept nogil:
-    """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids,
+    """E-step of document d (its gamma's start drawn from the stream (p.seed, ``stream``)) against exp(E[log beta]) ``eb`` (rows = local word ids,
     ``col[w]`` maps a word to its row, or NULL for the identity). Leaves gamma
     (prior included) in ``gamma``; then, unless ``acc`` and ``lam`` are both NULL, its
     sufficient statistics exp(E[log theta]) * n / phinorm:
@@ -218,7 +219,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb,
     cdef double change, s, cnt
     cdef const double *e
     cdef double *a
-    _gamma_init(gamma, K, p.seed, d)
+    _gamma_init(gamma, K, p.seed, stream)
     _exp_dirichlet_expectation(gamma, K, etheta)
     if start == end:  # an empty document: its gamma is the prior
         for k in range(K):
@@ -241,7 +242,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, const int32_t *col, const double *eb,
         for i in range(start, end):
             e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
             cnt = coef * c.counts[i] / (dp_dot(etheta, e, K) + EPS)
-            a = lam + <int64_t>c.indices[i] * K
+            a = lam + <int64_t>(col[c.indices[i]] if p.target_local else c.indices[i]) * K
             if atomic_acc:
                 for k in range(K):
                     s = etheta[k] * cnt * e[k]
@@ -460,6 +461,7 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     p.max_iter = max_iter
     p.tol = tol
     p.seed = seed
+    p.target_local = False
 
     # the scratch: the minibatches' largest vocabulary sizes the blocks (counted with
     # block 0's word map as the stamps), whose word maps then start at -1
@@ -517,7 +519,7 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1, NULL, 0.0, NULL)
+        it = _e_step_doc(c, d, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1, NULL, 0.0, NULL)
         if it < 0:
             dp_store_int(status, -1)
         else:
@@ -569,7 +571,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             tid = threadid()
             buf = dbuf + tid * H
             d = docs[batch_ptr[b] + j]
-            it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, NULL, n_threads > 1,
+            it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, NULL, n_threads > 1,
                              &lam[0, 0], coef, buf + 3 * K)
             # written out in each mode's loop: moving these lines into an inline helper
             # made an AP fit (K = 50) 3-7% slower, measured against the same build
@@ -636,7 +638,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 acc[u] = 0.0
             for j in range(nd):
                 d = docs[batch_ptr[b] + j]
-                it = _e_step_doc(c, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False, NULL, 0.0, NULL)
+                it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False, NULL, 0.0, NULL)
                 if it < 0:
                     dp_store_int(status, -1)
                 else:
@@ -658,3 +660,132 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     for tid in range(n_threads):
         iters[0] += <int64_t>dbuf[tid * H + 4 * K]
     return min(<int64_t>applied, nb)
+
+
+def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t[::1] indptr,
+             const int64_t[::1] docs, const int32_t[::1] local, const double[:, ::1] pulled,
+             double A_read, double A_next, double rho, double ratio, int64_t V_total,
+             double[:, ::1] term, scratch, *, double alpha, double eta, int max_iter, double tol,
+             unsigned long long seed, int n_threads):
+    """One global step of DPSVI across ranks on the rows a rank pulled, in the scaled form.
+
+    The exchange holds lambda as ``A_t Lam + eta (1 - A_t)`` (:class:`dpsgd.tasks.lda_state.
+    ScaledTopics`). This reads the minibatch's rows of Lam as pulled (at a version whose scale is
+    ``A_read``), runs the E-step of the documents ``docs`` against their true form, and adds to
+    ``term`` the step's own term ``rho ratio S / A_next`` (S: the sufficient statistics times
+    exp(E[log beta])) with its column sums: what the rank pushes. Nothing else is written:
+    no true-form copy, no before/after difference.
+
+    Parameters
+    ----------
+    counts, indices, indptr : the corpus (CSR, float64 / int32 / int64), every document.
+    docs : (n_docs,) int64, the minibatch's documents; docs[i]'s gamma starts from the stream
+        (seed, i), as the minibatch's own corpus would give it.
+    local : (V_total,) int32; local[w] is word w's row in ``pulled`` for every word of ``docs``
+        (other entries are not read).
+    pulled : (n + 1, K) the words' scaled rows, then the scaled column sums (read only;
+        entries below 0, which rounding of compressed exchanges can leave, are read as 0).
+    A_read, A_next : the scale at the pull's version and after this step.
+    rho, ratio : the step size and D / |B|.
+    V_total : the vocabulary's size (the column sums' prior term).
+    term : (n + 1, K), added to.
+    scratch : Scratch
+
+    Returns
+    -------
+    (E-step iterations, status): status 0, or -1 when a document's gamma was not finite.
+    """
+    cdef int64_t n = pulled.shape[0] - 1
+    cdef int K = pulled.shape[1]
+    cdef int64_t n_docs = indptr.shape[0] - 1
+    cdef int64_t i, j, u, d, w
+    if n < 0 or K < 1 or term.shape[0] != n + 1 or term.shape[1] != K:
+        raise ValueError("pulled and term must both be (n + 1, K)")
+    if n_docs < 0 or indptr[n_docs] > indices.shape[0] or indices.shape[0] != counts.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    if not (0.0 < A_read <= 1.0 and 0.0 < A_next <= 1.0) or V_total < n or n_threads < 1:
+        raise ValueError("scales must be in (0, 1], V_total at least the rows, n_threads at least 1")
+    for j in range(docs.shape[0]):
+        d = docs[j]
+        if d < 0 or d >= n_docs:
+            raise ValueError(f"docs[{j}] is not a document")
+        for i in range(indptr[d], indptr[d + 1]):
+            w = indices[i]
+            if w < 0 or w >= local.shape[0] or local[w] < 0 or local[w] >= n:
+                raise ValueError(f"word {w} of document {d} has no pulled row")
+    cdef Corpus c
+    cdef Params p
+    c.counts = &counts[0] if counts.shape[0] > 0 else NULL
+    c.indices = &indices[0] if indices.shape[0] > 0 else NULL
+    c.indptr = &indptr[0]
+    p.K, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, alpha, eta, max_iter, tol, seed
+    p.target_local = True
+    cdef int64_t H = _head(K)
+    scratch.reserve(n_threads * H + n * K, 0)
+    cdef double[::1] dbuf_arr = scratch.doubles
+    cdef double *dbuf = &dbuf_arr[0]
+    cdef double *eb = dbuf + n_threads * H
+    cdef double *psi = dbuf  # thread 0's head until the E-steps start
+    cdef double shift = eta * (1.0 - A_read)
+    cdef double coef = rho * ratio / A_next
+    cdef int status = 0, it, k, tid
+    cdef int64_t total = 0
+    cdef double *buf
+    cdef double *row
+    with nogil:
+        for k in range(K):
+            psi[k] = digamma(A_read * fmax(pulled[n, k], 0.0) + V_total * shift)
+        for u in prange(n, num_threads=n_threads, schedule="static"):
+            row = eb + u * K
+            for k in range(K):
+                row[k] = A_read * fmax(pulled[u, k], 0.0) + shift
+            dp_exp_psi(row, psi, 0.0, row, K)
+        for j in range(n_threads):
+            for k in range(K):
+                dbuf[j * H + 3 * K + k] = 0.0
+        for j in prange(docs.shape[0], num_threads=n_threads, schedule="dynamic", chunksize=1):
+            tid = threadid()
+            buf = dbuf + tid * H
+            it = _e_step_doc(&c, docs[j], j, &local[0], eb, &p, buf, buf + K, buf + 2 * K, NULL, n_threads > 1,
+                             &term[0, 0], coef, buf + 3 * K)
+            if it < 0:
+                dp_store_int(&status, -1)
+            else:
+                total += it
+        for j in range(n_threads):
+            for k in range(K):
+                term[n, k] += dbuf[j * H + 3 * K + k]
+    return total, status
+
+
+def batch_words(const int32_t[::1] indices, const int64_t[::1] indptr, const int64_t[::1] docs,
+                int32_t[::1] local):
+    """The distinct words of the documents ``docs``, sorted (int64), with ``local[w]`` set to
+    each one's position among them (``local``: one entry per word of the vocabulary; the
+    entries of other words are left as they were)."""
+    cdef int64_t j, i, n = 0
+    cdef int32_t w
+    for j in range(docs.shape[0]):
+        if docs[j] < 0 or docs[j] >= indptr.shape[0] - 1:
+            raise ValueError(f"docs[{j}] is not a document")
+        for i in range(indptr[docs[j]], indptr[docs[j] + 1]):
+            if indices[i] < 0 or indices[i] >= local.shape[0]:
+                raise ValueError("word id beyond the vocabulary")
+            local[indices[i]] = -1
+    cdef int64_t nnz = 0
+    for j in range(docs.shape[0]):
+        nnz += indptr[docs[j] + 1] - indptr[docs[j]]
+    words_arr = np.empty(nnz, dtype=np.int64)
+    cdef int64_t[::1] words = words_arr
+    for j in range(docs.shape[0]):
+        for i in range(indptr[docs[j]], indptr[docs[j] + 1]):
+            w = indices[i]
+            if local[w] == -1:
+                local[w] = 0
+                words[n] = w
+                n += 1
+    out = np.sort(words_arr[:n])
+    words = out
+    for j in range(n):
+        local[words[j]] = <int32_t>j
+    return out

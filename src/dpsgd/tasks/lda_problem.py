@@ -153,7 +153,7 @@ class LdaProblem(Problem):
         self.seed = self.topology.seed(int(self.rng.randint(0, 2**31 - 1)))
         # the first rank with documents re-seeds (a rank 0 that only hosts runs no rounds)
         self.reseeder = next((r for r, n in enumerate(self.docs_of_ranks) if n), -1) == self.topology.rank
-        self.seen, self.slot = np.zeros(V, dtype=bool), np.zeros(V, dtype=np.int32)
+        self.local = np.zeros(V, dtype=np.int32)  # a word's row among its minibatch's (batch_words)
         return rounds[self.topology.rank]
 
     # ------------------------------------------------------------------ rounds
@@ -165,7 +165,7 @@ class LdaProblem(Problem):
             self.pass_start, self.pass_docs = time.perf_counter(), 0
         self.passes_run, self.scored = pass_ + 1, False
         if not self.in_place:
-            result = self._minibatch(work, ticket)
+            result = self._minibatch(work, version, ticket)
         elif self.full_batch:
             result = self._full_batch_step(work)
         else:
@@ -229,37 +229,29 @@ class LdaProblem(Problem):
         if i == 0:
             self.order = self._order()
         start = i * self.est.batch_size
-        batch = self.X[self.order[start:start + self.est.batch_size]]
-        # the minibatch's words and their local numbers (a marker array: no sort)
-        self.seen[batch.indices] = True
-        words = np.flatnonzero(self.seen)
-        self.seen[words] = False
-        self.slot[words] = np.arange(words.size, dtype=np.int32)
-        self.batch, self.local, self.n_words = batch, self.slot[batch.indices], words.size
+        self.docs = self.order[start:start + self.est.batch_size]
+        # sorted, with each word's row among them in self.local (for the kernel)
+        words = _svi.batch_words(self.indices, self.indptr, self.docs, self.local)
         return np.append(words, self.V)
 
     def working(self, pulled, version):
-        return self.state.true_rows(pulled, version)
+        return pulled  # the kernel reads the scaled rows as they are (svi_step)
 
-    def _minibatch(self, work, j):
-        """Global step ``j``: the kernel's E-step and M-step on the minibatch's true rows
-        ``work`` (its words' lambda, then the sums), in place; the change is the step's term."""
-        est, batch = self.est, self.batch
-        lam, lam_sum = work[:-1], work[-1]
-        before = lam.copy()
-        rho = self.state.rho
-        _, _, status = _svi.svi_run(
-            batch.data, self.local, batch.indptr.astype(np.int64),
-            np.arange(batch.shape[0], dtype=np.int64), np.array([0, batch.shape[0]], dtype=np.int64),
-            lam, lam_sum, np.zeros((0, self.K)), np.array([1.0, 1.0 - rho[j]]), rho[j:j + 1],
-            np.array([self.total_samples / batch.shape[0]]), self.scratch, mode=int(_svi.Mode.BATCH),
-            alpha=self.alpha, eta=self.eta, max_iter=est.max_doc_update_iter, tol=est.mean_change_tol,
-            seed=self.seed + j, n_threads=self.n_threads)
+    def _minibatch(self, pulled, version, j):
+        """Global step ``j``: the kernel's E-step on the minibatch's rows ``pulled`` (scaled,
+        read at ``version``: its words' rows, then the sums) and the step's own term, which
+        is this round's change."""
+        est, state = self.est, self.state
+        self.term = np.zeros_like(pulled)
+        _, status = _svi.svi_step(
+            self.X.data, self.indices, self.indptr, self.docs, self.local, pulled, state.scale_at(version),
+            state.scale_at(j + 1), state.rho[j], self.total_samples / self.docs.size, self.V, self.term,
+            self.scratch, alpha=self.alpha, eta=self.eta, max_iter=est.max_doc_update_iter,
+            tol=est.mean_change_tol, seed=self.seed + j, n_threads=self.n_threads)
         if status != 0:
             raise FloatingPointError("the variational updates produced a non-finite value")
-        self.term = self.state.step_term(lam, before, j)
         self.correction = None
-        return Round(updates=1, samples=batch.shape[0])
+        return Round(updates=1, samples=self.docs.size)
 
     def change(self, work, pulled, version, ticket, rows):
         """The step's term on its rows. On one machine the server moves rows that are more

@@ -59,50 +59,27 @@ class ScaledTopics:
                              "use fewer passes or larger minibatches")
         self.scale = np.exp(log_scale)
 
-    def _A(self, version):
+    def scale_at(self, version):
+        """A_version: the scale of the parameters read at ``version`` (A_T beyond T)."""
         return self.scale[min(version, self.scale.size - 1)]
-
-    def true_rows(self, pulled, version):
-        """The true rows of scaled rows ``pulled`` ((n + 1, K): some words' rows, then the
-        column sums) read at ``version``: a new (n + 1, K) array of the words' lambda,
-        then lambda's column sums."""
-        A = self._A(version)
-        # Every step adds a term >= 0 to the scaled rows, which start from the initial lambda
-        # > 0, and re-seeding's corrections write lambda >= eta: so they are >= 0, and lambda
-        # >= eta (1 - A) > 0. Compressed gossip (natural
-        # compression's rounding of the public copies: dpsgd.comm.gossip) can leave a scaled
-        # entry below 0 on a rank, which made the E-step's digamma non-finite (AP, 3-4 ranks):
-        # the read is put back where exact arithmetic keeps it.
-        out = np.maximum(pulled, 0.0)
-        out[:-1] *= A
-        out[:-1] += self.eta * (1.0 - A)
-        out[-1] *= A
-        out[-1] += self.V * self.eta * (1.0 - A)
-        return out
-
-    def step_term(self, lam, before, j):
-        """What step ``j`` pushes: its own term rho_j D/|B| S on the words, in the scale
-        after step j, with its column sums as the last row ((n + 1, K), scaled).
-
-        ``lam``: the words' true rows after the step, ``before``: the same rows before it.
-        (The kernel's column sums count only these words' eta: the sums are rebuilt here.)"""
-        rho = self.rho[j]
-        delta = np.empty((lam.shape[0] + 1, self.K))
-        delta[:-1] = (lam - (1.0 - rho) * before - rho * self.eta) / self.scale[j + 1]
-        delta[-1] = delta[:-1].sum(axis=0)
-        return delta
 
     def topics(self, flat, version):
         """The true (K, V) topics (a new contiguous array) of the scaled parameters ``flat``
         read at ``version``."""
-        A = self._A(version)
-        scaled = np.maximum(flat[:-self.K].reshape(-1, self.K), 0.0)  # >= 0 in exact arithmetic (true_rows)
+        A = self.scale_at(version)
+        # Every step adds a term >= 0 to the scaled rows, which start from the initial lambda
+        # > 0, and re-seeding's corrections write lambda >= eta: so they are >= 0, and lambda
+        # >= eta (1 - A) > 0. Compressed gossip (natural compression's rounding of the public
+        # copies: dpsgd.comm.gossip) can leave a scaled entry below 0 on a rank, which made
+        # the E-step's digamma non-finite (AP, 3-4 ranks): reads put it back at 0, here and
+        # in the kernel's step (svi_step).
+        scaled = np.maximum(flat[:-self.K].reshape(-1, self.K), 0.0)
         return np.ascontiguousarray((scaled * A + self.eta * (1.0 - A)).T)
 
     def correction(self, change, version):
         """Flat scaled parameters that add ``change`` ((K, V), true form) to the topics as read
         at ``version``: a correction, not a step (it decays with the topics from then on)."""
-        delta = change.T / self._A(version)
+        delta = change.T / self.scale_at(version)
         return np.concatenate([delta, delta.sum(axis=0, keepdims=True)]).ravel()
 
 
