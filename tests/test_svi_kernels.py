@@ -102,11 +102,13 @@ def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
     assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
 
 
-@pytest.mark.parametrize("mode,n_threads,blocks", [(svi.Mode.BATCH, 2, 1), (svi.Mode.HOGWILD, 2, 4)])
+@pytest.mark.parametrize("mode,n_threads,blocks", [(svi.Mode.BATCH, 1, 1), (svi.Mode.BATCH, 2, 3),
+                                                    (svi.Mode.HOGWILD, 2, 4)])
 def test_scratch_is_sized_by_the_minibatch_vocabulary(mode, n_threads, blocks):
-    """The scratch holds each thread's K-vectors and, per minibatch block, its words' rows
-    (BATCH: one block of exp(E[log beta]); HOGWILD: one per thread, with the statistics): it
-    grows with the largest minibatch vocabulary, not with its non-zeros."""
+    """The scratch holds each thread's K-vectors and blocks of the minibatch words' rows
+    (BATCH: one of exp(E[log beta]), and with more than one thread an accumulator a thread;
+    HOGWILD: both a thread): it grows with the largest minibatch vocabulary, not with its
+    non-zeros."""
     X = small_corpus(D=40, V=12, seed=7, density=0.9)  # a minibatch of 10 documents: ~9 non-zeros a word
     lam0 = np.random.default_rng(1).gamma(100, 0.01, (3, X.shape[1]))
     batches = [np.arange(i, i + 10) for i in range(0, 40, 10)]

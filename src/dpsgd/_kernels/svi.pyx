@@ -329,9 +329,11 @@ cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
 # and a K-vector (psi sums, M-step column sums), then 8 more (the hogwild thread's iteration
 # count), rounded up to whole 64-byte lines so that no two threads' heads share one. A
 # minibatch needs a block: its word map ``col`` (V int32s, -1 for a word not in it) and
-# vocabulary (int32s), and its exp(E[log beta]) (vocabulary x K doubles), plus in HOGWILD its
-# sufficient statistics (vocabulary x K; BATCH adds its step straight to lambda). BATCH's
-# threads share one minibatch, so one block; HOGWILD has one a thread; ESTEP none.
+# vocabulary (int32s), and its exp(E[log beta]) (vocabulary x K doubles). BATCH's threads
+# share one minibatch, so one block; with one thread its step goes straight into lambda, with
+# more each thread adds its documents' share to an accumulator of its own (vocabulary x K),
+# summed into lambda at the minibatch's end (atomic adds of every document's share cost as
+# much as the E-step). HOGWILD has a block and an accumulator a thread; ESTEP none.
 cdef inline int64_t _head(int K) noexcept nogil:
     return (4 * K + 8 + 7) // 8 * 8
 
@@ -340,8 +342,10 @@ cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
     return 0 if mode == ESTEP else (1 if mode == BATCH else n_threads)
 
 
-cdef inline int64_t _block_doubles(int mode, int K, int64_t vocab) noexcept nogil:
-    return (2 if mode == HOGWILD else 1) * vocab * K
+cdef inline int64_t _n_accumulators(int mode, int n_threads) noexcept nogil:
+    if mode == HOGWILD or (mode == BATCH and n_threads > 1):
+        return n_threads
+    return 0
 
 
 class Scratch:
@@ -472,7 +476,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         ints = scratch.ints
         ints[:V] = -1
         vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
-    scratch.reserve(n_threads * _head(K) + blocks * _block_doubles(mode, K, vocab), blocks * (V + vocab))
+    scratch.reserve(n_threads * _head(K) + (blocks + _n_accumulators(mode, n_threads)) * vocab * K,
+                    blocks * (V + vocab))
     cdef double[::1] dbuf = scratch.doubles
     ints = scratch.ints
     for j in range(blocks):
@@ -538,9 +543,10 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     """Classic online LDA: one minibatch at a time, its documents shared among threads.
 
     The minibatch's word map, vocabulary and exp(E[log beta]) are the one block, shared;
-    each thread's E-step scratch is its head. Each document's step goes straight into
-    lambda (nothing reads lambda until the minibatch's end), its column sums into the
-    thread's head."""
+    each thread's E-step scratch is its head. Each document's share of the step goes
+    straight into lambda on one thread (nothing reads lambda until the minibatch's end), into
+    the thread's accumulator on more (summed into lambda, a range of words a thread, at the
+    minibatch's end); its column sums into the thread's head."""
     cdef int K = p.K
     cdef int64_t V = lam.shape[0]
     cdef int64_t H = _head(K)
@@ -550,6 +556,13 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef int32_t *col = ibuf
     cdef int32_t *vocab = ibuf + V
     cdef double *eb = dbuf + n_threads * H
+    cdef double *accs = eb + max_vocab * K  # thread t's: accs + t max_vocab K (more than one thread)
+    cdef double *out
+    cdef double *l
+    cdef double v
+    cdef int64_t u, t
+    cdef bint shared = n_threads > 1
+    p.target_local = shared  # the accumulators' rows are the minibatch's words
     psi_arr = np.empty(K)
     cdef double[::1] psi = psi_arr
     cdef bint keep = gamma_out.shape[0] > 0
@@ -566,13 +579,17 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, vocab, j * chunk,
                            min((j + 1) * chunk, nv), eb)
+            if shared:
+                out = accs + j * max_vocab * K
+                for u in range(nv * K):
+                    out[u] = 0.0
         coef = rho[b] * ratio[b] / scale[b + 1]
         for j in prange(nd, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
             d = docs[batch_ptr[b] + j]
-            it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, NULL, n_threads > 1,
-                             &lam[0, 0], coef, buf + 3 * K)
+            it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, NULL, False,
+                             accs + tid * max_vocab * K if shared else &lam[0, 0], coef, buf + 3 * K)
             # written out in each mode's loop: moving these lines into an inline helper
             # made an AP fit (K = 50) 3-7% slower, measured against the same build
             if it < 0:
@@ -582,6 +599,15 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             if keep:
                 for k in range(K):
                     gamma_out[d, k] = buf[k]
+        if shared:  # the threads' accumulators into lambda, a range of words a thread
+            for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
+                for u in range(j * chunk, min((j + 1) * chunk, nv)):
+                    l = &lam[0, 0] + <int64_t>vocab[u] * K
+                    for k in range(K):
+                        v = 0.0
+                        for t in range(n_threads):
+                            v = v + accs[t * max_vocab * K + u * K + k]
+                        l[k] += v
         for j in range(n_threads):
             for k in range(K):
                 lam_sum[k] += dbuf[j * H + 3 * K + k]
@@ -619,7 +645,8 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = dbuf + tid * H
-        eb = dbuf + n_threads * H + tid * _block_doubles(HOGWILD, K, max_vocab)
+        eb = dbuf + n_threads * H + tid * max_vocab * K
+        acc = dbuf + n_threads * H + (n_threads + tid) * max_vocab * K
         col = ibuf + tid * (V + max_vocab)
         vocab = col + V
         local_iters = 0
@@ -629,7 +656,6 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 break
             nd = batch_ptr[b + 1] - batch_ptr[b]
             nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
-            acc = eb + nv * K
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 3 * K)
