@@ -1,7 +1,8 @@
-"""LDA documents/s on one thread at several K: two dpsgd builds (A B A B) and gensim's LdaModel.
+"""LDA documents/s on one thread at several K: two dpsgd builds (A B A B), gensim's LdaModel and scikit-learn.
 
     python bench/lda_large_k.py --base /tmp/svi-base/src [--corpus ap synthetic] [--K 20 50 100]
                                 [--repeats 3] [--passes 2] [--docs 8000] [--gensim-repeats 1]
+                                [--sklearn-repeats 0]
 
 Every fit is a fresh subprocess, with OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
 MKL_NUM_THREADS set to 1 (so gensim's BLAS runs on one thread too), and takes the
@@ -81,6 +82,8 @@ def main(argv=None):
     p.add_argument("--K", type=int, nargs="+", default=[20, 50, 100])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--gensim-repeats", type=int, default=1)
+    p.add_argument("--sklearn-repeats", type=int, default=0,
+                   help="fits of scikit-learn's online LDA (one job) per cell, beside gensim's")
     p.add_argument("--passes", type=int, default=2)
     p.add_argument("--docs", type=int, default=8000, help="synthetic documents, 10%% of them held out")
     p.add_argument("--one", help=argparse.SUPPRESS)
@@ -101,19 +104,21 @@ def main(argv=None):
         for corpus in args.corpus:
             _, X_test, _ = compare_lda.load(corpus, args.docs)
             for K in args.K:
-                rows = {"old": [], "new": [], "gensim": []}
-                for rep in range(max(args.repeats, args.gensim_repeats)):
+                rows = {"old": [], "new": [], "gensim": [], "sklearn": []}
+                for rep in range(max(args.repeats, args.gensim_repeats, args.sklearn_repeats)):
                     order = builds if rep % 2 else builds[::-1]
                     if rep < args.repeats:
                         for name, src in order:
                             rows[name].append(spawn(corpus, "dpsgd-batch", K, args.passes, args.docs, src, tmp))
                     if rep < args.gensim_repeats:
                         rows["gensim"].append(spawn(corpus, "gensim-LdaModel", K, args.passes, args.docs, SRC, tmp))
+                    if rep < args.sklearn_repeats:
+                        rows["sklearn"].append(spawn(corpus, "sklearn", K, args.passes, args.docs, SRC, tmp))
                 ll = {name: np.mean([heldout_log_likelihood(np.load(r["topics"]), X_test, 1.0 / K) for r in rs])
                       for name, rs in rows.items() if rs}
                 dps = {name: [r["docs_per_s"] for r in rs] for name, rs in rows.items() if rs}
                 line = f"{corpus:9s} K={K:<4d}"
-                for name in ("old", "new", "gensim"):
+                for name in ("old", "new", "gensim", "sklearn"):
                     if name in dps:
                         line += f" {name} {spread(dps[name])} LL {ll[name]:.4f} |"
                 if "old" in dps:
@@ -126,6 +131,10 @@ def main(argv=None):
                     if "old" in dps:
                         line += f" old/gensim {np.median(dps['old']) / g:.2f}"
                     line += f" LL (new-gensim)/|gensim| {(ll['new'] - ll['gensim']) / abs(ll['gensim']):+.2%}"
+                if "sklearn" in dps:
+                    r = np.array(dps["new"]) / np.median(dps["sklearn"])
+                    line += (f" new/sklearn {np.median(r):.2f} ({r.min():.2f}-{r.max():.2f})"
+                             f" LL (new-sklearn)/|sklearn| {(ll['new'] - ll['sklearn']) / abs(ll['sklearn']):+.2%}")
                 print(line, flush=True)
                 print("  raw: " + json.dumps({k: [round(x, 1) for x in v] for k, v in dps.items()}), flush=True)
     print(f"load: {os.getloadavg()}")

@@ -84,6 +84,8 @@ def time_to_target(points, target, higher_is_better):
 def target_columns(rows, higher_is_better, tolerance=0.01):
     """Target = 1 x 1's final quality, ``tolerance`` (relative) worse; per config the time to
     reach it and the speed-up over 1 x 1 at that target, as printable strings."""
+    if not rows[0][1]["curve"]:  # fits without evaluations (e.g. scaling_lda.py --plain)
+        return float("nan"), [("-", "-")] * len(rows)
     final = rows[0][1]["curve"][-1][1]
     target = final * (1 - tolerance if (final > 0) == higher_is_better else 1 + tolerance)
     times = [time_to_target(r["curve"], target, higher_is_better) for _, r in rows]

@@ -2,6 +2,7 @@
 
     python bench/scaling_lda.py [--configs 1x1 1x2 2x1 2x2] [--passes 2] [--exchange allreduce] [--docs 33000]
                                 [--data ap] [--network 1GbE] [--compression natural] [--graph ring]
+                                [--plain] [--repeats 1]
 
 Synthetic corpus from LDA's model (29,700 training documents, V = 5,000, K = 20, as in
 compare_lda.py; ``--docs`` sets the number before the 10% held out; cached by rcv1like.py).
@@ -10,7 +11,10 @@ one machine split its cores). ``--data ap`` fits AP (../shared/data, one documen
 out) instead. Reported from rank 0: wall time of
 the fit, speed-up over 1 x 1, held-out log-likelihood (document completion, nats), the
 share of its time in the window's pulls and pushes, and the delays (global steps by other
-ranks between a rank's pull and its push).
+ranks between a rank's pull and its push). ``--plain`` fits without the evaluations after each
+pass (rank 0 pausing to evaluate changes what the other ranks do meanwhile): fit seconds and
+the final held-out LL only. ``--repeats R`` runs the configs R times in turn (1x1 1x2 2x1 1x1
+...), each in fresh processes, and prints each table.
 """
 
 import argparse
@@ -28,13 +32,14 @@ from dpsgd.comm.exchange import EXCHANGES
 AP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ap_associated_press" / "docword.ap.txt"
 
 
-def child(threads, passes, exchange, docs=33_000, network=None, compression=None, graph="exponential", data="synthetic"):
+def child(threads, passes, exchange, docs=33_000, network=None, compression=None, graph="exponential", data="synthetic",
+          plain=False):
     from dpsgd.comm import abort_on_exception, world
 
     comm = world()
     if comm:
         abort_on_exception(comm)
-    result = fit_rank(comm, corpus(data, docs), threads, passes, exchange, network, compression, graph)
+    result = fit_rank(comm, corpus(data, docs), threads, passes, exchange, network, compression, graph, plain)
     if result is not None:
         print(json.dumps(result))
 
@@ -53,7 +58,7 @@ def corpus(data, docs=33_000):
     return X[order[held:]], X[order[:held]]
 
 
-def fit_rank(comm, data, threads, passes, exchange, network=None, compression=None, graph="exponential"):
+def fit_rank(comm, data, threads, passes, exchange, network=None, compression=None, graph="exponential", plain=False):
     """One rank's fit of its documents (r, r + R, ...) over ``comm`` (None, MPI's, or a virtual
     one); rank 0 returns the result's dict (seconds on the rank's clock), the others None."""
     from dpsgd import LatentDirichletAllocation
@@ -84,7 +89,7 @@ def fit_rank(comm, data, threads, passes, exchange, network=None, compression=No
     topology.barrier()
     tic = topology.now()
     curve.start()
-    lda.fit(mine, callback=callback)
+    lda.fit(mine, callback=None if plain else callback)
     seconds = topology.now() - tic - curve.evaluating
     if rank != 0:
         return None
@@ -103,20 +108,25 @@ def main():
     parser.add_argument("--network", help="a network model for the ranks (dpsgd.comm.network), e.g. 1GbE")
     parser.add_argument("--compression", choices=["natural"])
     parser.add_argument("--graph", choices=["exponential", "ring"], default="exponential")
+    parser.add_argument("--plain", action="store_true", help="no evaluation after each pass (fit seconds only)")
+    parser.add_argument("--repeats", type=int, default=1, help="run the configs this many times in turn")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         return child(args.child, args.passes, args.exchange, args.docs, args.network, args.compression, args.graph,
-                     args.data)
-    rows = run_configs(__file__, args.configs, ["--passes", args.passes, "--exchange", args.exchange,
-                                                "--docs", args.docs, "--data", args.data, "--graph", args.graph]
-                       + (["--network", args.network] if args.network else [])
-                       + (["--compression", args.compression] if args.compression else []))
+                     args.data, args.plain)
     name = "AP" if args.data == "ap" else f"synthetic {args.docs - args.docs // 10:,} docs, V=5,000"
-    print_table(f"DPSVI ({args.exchange}), {name}, K=20, {args.passes} passes, minibatch 128, "
-                "held-out LL after each pass", rows, "held-out LL", "heldout", higher_is_better=True,
-                # one fit's held-out LL varies by about 1% with the seed alone (local optima)
-                tolerance=0.02)
+    for _ in range(args.repeats):
+        rows = run_configs(__file__, args.configs, ["--passes", args.passes, "--exchange", args.exchange,
+                                                    "--docs", args.docs, "--data", args.data, "--graph", args.graph]
+                           + (["--network", args.network] if args.network else [])
+                           + (["--compression", args.compression] if args.compression else [])
+                           + (["--plain"] if args.plain else []))
+        print_table(f"DPSVI ({args.exchange}), {name}, K=20, {args.passes} passes, minibatch 128, "
+                    + ("no evaluation during the fit" if args.plain else "held-out LL after each pass"),
+                    rows, "held-out LL", "heldout", higher_is_better=True,
+                    # one fit's held-out LL varies by about 1% with the seed alone (local optima)
+                    tolerance=0.02)
 
 
 if __name__ == "__main__":
