@@ -645,8 +645,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = dbuf + tid * H
-        eb = dbuf + n_threads * H + tid * max_vocab * K
-        acc = dbuf + n_threads * H + (n_threads + tid) * max_vocab * K
+        eb = dbuf + n_threads * H + tid * 2 * max_vocab * K  # the thread's block, then its accumulator
         col = ibuf + tid * (V + max_vocab)
         vocab = col + V
         local_iters = 0
@@ -656,6 +655,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 break
             nd = batch_ptr[b + 1] - batch_ptr[b]
             nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
+            acc = eb + nv * K  # right after this minibatch's rows of exp(E[log beta])
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 3 * K)
