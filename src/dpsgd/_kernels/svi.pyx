@@ -201,16 +201,18 @@ ctypedef struct Params:
 cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, const double *eb,
                      Params *p, double *gamma, double *newg, double *etheta, double *acc,
                      bint atomic_acc, double *lam, double coef, double *partial) noexcept nogil:
-    """E-step of document d (its gamma's start drawn from the stream (p.seed, ``stream``)) against exp(E[log beta]) ``eb`` (rows = local word ids,
-    ``col[w]`` maps a word to its row, or NULL for the identity). Leaves gamma
-    (prior included) in ``gamma``; then, unless ``acc`` and ``lam`` are both NULL, its
-    sufficient statistics exp(E[log theta]) * n / phinorm:
+    """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids, ``col[w]``
+    maps a word to its row, or NULL for the identity); gamma starts from the stream
+    (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma``; then, unless ``acc`` and
+    ``lam`` are both NULL, its sufficient statistics exp(E[log theta]) * n / phinorm:
 
-    - added to ``acc``'s local rows (when not NULL), as they are;
-    - or, ``lam`` not NULL, their M-step term ``coef`` * statistics * exp(E[log beta])
-      added straight to ``lam``'s rows (global word ids) and to ``partial``'s K column
-      sums: the minibatch's step, without a (words x K) accumulator, where nothing
-      reads ``lam`` until the minibatch ends (BATCH: the E-step reads only ``eb``).
+    - added to ``acc``'s local rows (when not NULL), as they are (atomically if
+      ``atomic_acc``: other threads share ``acc``);
+    - or, ``lam`` not NULL, their M-step term ``coef`` * statistics * exp(E[log beta]) added
+      to ``lam``'s rows (global word ids, or local ones with ``p.target_local``) and their
+      K column sums to ``partial``: the step itself, where nothing reads ``lam`` until the
+      minibatch ends. No other thread writes ``lam`` meanwhile: each has an accumulator
+      of its own, or one thread runs.
 
     Returns the number of iterations, or -1 if not finite."""
     cdef int K = p.K
@@ -243,16 +245,10 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
             e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
             cnt = coef * c.counts[i] / (dp_dot(etheta, e, K) + EPS)
             a = lam + <int64_t>(col[c.indices[i]] if p.target_local else c.indices[i]) * K
-            if atomic_acc:
-                for k in range(K):
-                    s = etheta[k] * cnt * e[k]
-                    partial[k] += s
-                    dp_add(&a[k], s)
-            else:
-                for k in range(K):
-                    s = etheta[k] * cnt * e[k]
-                    partial[k] += s
-                    a[k] += s
+            for k in range(K):
+                s = etheta[k] * cnt * e[k]
+                partial[k] += s
+                a[k] += s
     elif acc != NULL:
         for i in range(start, end):
             e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
@@ -747,17 +743,22 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     p.K, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, alpha, eta, max_iter, tol, seed
     p.target_local = True
     cdef int64_t H = _head(K)
-    scratch.reserve(n_threads * H + n * K, 0)
+    # the heads, exp(E[log beta]) of the rows, and with several threads an accumulator a thread
+    # (as BATCH: atomic adds of every document's share cost as much as the E-step)
+    cdef bint shared = n_threads > 1
+    scratch.reserve(n_threads * H + (1 + (n_threads if shared else 0)) * n * K, 0)
     cdef double[::1] dbuf_arr = scratch.doubles
     cdef double *dbuf = &dbuf_arr[0]
     cdef double *eb = dbuf + n_threads * H
+    cdef double *accs = eb + n * K  # thread t's: accs + t n K
     cdef double *psi = dbuf  # thread 0's head until the E-steps start
     cdef double shift = eta * (1.0 - A_read)
     cdef double coef = rho * ratio / A_next
     cdef int status = 0, it, k, tid
-    cdef int64_t total = 0
+    cdef int64_t total = 0, t, chunk = (n + n_threads - 1) // n_threads
     cdef double *buf
     cdef double *row
+    cdef double v
     with nogil:
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[n, k], 0.0) + V_total * shift)
@@ -766,18 +767,29 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             for k in range(K):
                 row[k] = A_read * fmax(pulled[u, k], 0.0) + shift
             dp_exp_psi(row, psi, 0.0, row, K)
+        if shared:
+            for u in prange(n_threads * n * K, num_threads=n_threads, schedule="static"):
+                accs[u] = 0.0
         for j in range(n_threads):
             for k in range(K):
                 dbuf[j * H + 3 * K + k] = 0.0
         for j in prange(docs.shape[0], num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
-            it = _e_step_doc(&c, docs[j], j, &local[0], eb, &p, buf, buf + K, buf + 2 * K, NULL, n_threads > 1,
-                             &term[0, 0], coef, buf + 3 * K)
+            it = _e_step_doc(&c, docs[j], j, &local[0], eb, &p, buf, buf + K, buf + 2 * K, NULL, False,
+                             accs + tid * n * K if shared else &term[0, 0], coef, buf + 3 * K)
             if it < 0:
                 dp_store_int(&status, -1)
             else:
                 total += it
+        if shared:  # the accumulators into the term, a range of rows a thread
+            for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+                for u in range(j * chunk, min((j + 1) * chunk, n)):
+                    for k in range(K):
+                        v = 0.0
+                        for t in range(n_threads):
+                            v = v + accs[(t * n + u) * K + k]
+                        term[u, k] += v
         for j in range(n_threads):
             for k in range(K):
                 term[n, k] += dbuf[j * H + 3 * K + k]
