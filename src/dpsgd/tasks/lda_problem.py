@@ -181,7 +181,7 @@ class LdaProblem(Problem):
     # ------------------------------------------------------ one process: chunks
     def _chunk(self, params, i):
         """Chunk ``i`` of the pass on the live topics (true form, in place)."""
-        est, X, K, V = self.est, self.X, self.K, self.V
+        est, X, K = self.est, self.X, self.K
         lam, lam_sum = self._views(params)
         if i == 0:
             self.order = self._order()
