@@ -107,7 +107,12 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
     if X.shape[1] != V:
         raise ValueError(f"X has {X.shape[1]} words, the topics have {V}")
     counts, indices, indptr = _as_corpus(X)
-    eb = np.ascontiguousarray(exp_dirichlet_expectation(topic_word).T)  # (V, K)
+    # exp(E[log beta]) word-major (V, K), the kernel's layout, written in place: one array
+    # the size of the topics rather than a (K, V) result and its transposed copy
+    eb = np.empty((V, K))
+    psi(topic_word.T, out=eb)
+    eb -= psi(topic_word.sum(axis=1))
+    np.exp(eb, out=eb)
     n_docs = X.shape[0]
     gamma = np.zeros((n_docs, K))
     docs = np.arange(n_docs, dtype=np.int64)
