@@ -344,6 +344,23 @@ cdef inline int64_t _n_accumulators(int mode, int n_threads) noexcept nogil:
     return 0
 
 
+cdef void _merge_accumulators(const double *accs, int64_t stride, int n_threads, int K,
+                              int64_t u0, int64_t u1, const int32_t *rows, double *out) noexcept nogil:
+    """Add the threads' accumulators (thread t's at accs + t stride, local rows of K) for the
+    local rows u0..u1 to ``out``'s rows ``rows[u]`` (the identity when NULL)."""
+    cdef int64_t u, t
+    cdef int k
+    cdef double v
+    cdef double *o
+    for u in range(u0, u1):
+        o = out + (<int64_t>rows[u] if rows != NULL else u) * K
+        for k in range(K):
+            v = 0.0
+            for t in range(n_threads):
+                v += accs[t * stride + u * K + k]
+            o[k] += v
+
+
 class Scratch:
     """The scratch memory of :func:`svi_run`, kept between calls: each call grows it to
     what its minibatches need (their largest vocabulary, not their non-zeros), never more.
@@ -554,9 +571,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef double *eb = dbuf + n_threads * H
     cdef double *accs = eb + max_vocab * K  # thread t's: accs + t max_vocab K (more than one thread)
     cdef double *out
-    cdef double *l
-    cdef double v
-    cdef int64_t u, t
+    cdef int64_t u
     cdef bint shared = n_threads > 1
     p.target_local = shared  # the accumulators' rows are the minibatch's words
     psi_arr = np.empty(K)
@@ -597,13 +612,8 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
                     gamma_out[d, k] = buf[k]
         if shared:  # the threads' accumulators into lambda, a range of words a thread
             for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-                for u in range(j * chunk, min((j + 1) * chunk, nv)):
-                    l = &lam[0, 0] + <int64_t>vocab[u] * K
-                    for k in range(K):
-                        v = 0.0
-                        for t in range(n_threads):
-                            v = v + accs[t * max_vocab * K + u * K + k]
-                        l[k] += v
+                _merge_accumulators(accs, max_vocab * K, n_threads, K, j * chunk, min((j + 1) * chunk, nv),
+                                    vocab, &lam[0, 0])
         for j in range(n_threads):
             for k in range(K):
                 lam_sum[k] += dbuf[j * H + 3 * K + k]
@@ -755,10 +765,9 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     cdef double shift = eta * (1.0 - A_read)
     cdef double coef = rho * ratio / A_next
     cdef int status = 0, it, k, tid
-    cdef int64_t total = 0, t, chunk = (n + n_threads - 1) // n_threads
+    cdef int64_t total = 0, chunk = (n + n_threads - 1) // n_threads
     cdef double *buf
     cdef double *row
-    cdef double v
     with nogil:
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[n, k], 0.0) + V_total * shift)
@@ -784,12 +793,8 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
                 total += it
         if shared:  # the accumulators into the term, a range of rows a thread
             for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-                for u in range(j * chunk, min((j + 1) * chunk, n)):
-                    for k in range(K):
-                        v = 0.0
-                        for t in range(n_threads):
-                            v = v + accs[(t * n + u) * K + k]
-                        term[u, k] += v
+                _merge_accumulators(accs, n * K, n_threads, K, j * chunk, min((j + 1) * chunk, n), NULL,
+                                    &term[0, 0])
         for j in range(n_threads):
             for k in range(K):
                 term[n, k] += dbuf[j * H + 3 * K + k]
@@ -801,18 +806,16 @@ def batch_words(const int32_t[::1] indices, const int64_t[::1] indptr, const int
     """The distinct words of the documents ``docs``, sorted (int64), with ``local[w]`` set to
     each one's position among them (``local``: one entry per word of the vocabulary; the
     entries of other words are left as they were)."""
-    cdef int64_t j, i, n = 0
+    cdef int64_t j, i, n = 0, nnz = 0
     cdef int32_t w
     for j in range(docs.shape[0]):
         if docs[j] < 0 or docs[j] >= indptr.shape[0] - 1:
             raise ValueError(f"docs[{j}] is not a document")
+        nnz += indptr[docs[j] + 1] - indptr[docs[j]]
         for i in range(indptr[docs[j]], indptr[docs[j] + 1]):
             if indices[i] < 0 or indices[i] >= local.shape[0]:
                 raise ValueError("word id beyond the vocabulary")
             local[indices[i]] = -1
-    cdef int64_t nnz = 0
-    for j in range(docs.shape[0]):
-        nnz += indptr[docs[j] + 1] - indptr[docs[j]]
     words_arr = np.empty(nnz, dtype=np.int64)
     cdef int64_t[::1] words = words_arr
     for j in range(docs.shape[0]):
