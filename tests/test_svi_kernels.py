@@ -88,7 +88,8 @@ def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=1
     return lam.T, gamma
 
 
-@pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 2), (svi.Mode.HOGWILD, 1)])
+@pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 2), (svi.Mode.BATCH, 3),
+                                            (svi.Mode.HOGWILD, 1)])
 def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
     X = small_corpus()
     lam0 = np.random.default_rng(2).gamma(100, 0.01, (4, X.shape[1]))
@@ -102,12 +103,12 @@ def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
     assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
 
 
-@pytest.mark.parametrize("mode,n_threads,blocks", [(svi.Mode.BATCH, 1, 1), (svi.Mode.BATCH, 2, 3),
-                                                    (svi.Mode.HOGWILD, 2, 4)])
+@pytest.mark.parametrize("mode,n_threads,blocks", [(svi.Mode.BATCH, 1, 1), (svi.Mode.BATCH, 2, 2),
+                                                    (svi.Mode.BATCH, 3, 3), (svi.Mode.HOGWILD, 2, 4)])
 def test_scratch_is_sized_by_the_minibatch_vocabulary(mode, n_threads, blocks):
     """The scratch holds each thread's K-vectors and blocks of the minibatch words' rows
-    (BATCH: one of exp(E[log beta]), and with more than one thread an accumulator a thread;
-    HOGWILD: both a thread): it grows with the largest minibatch vocabulary, not with its
+    (BATCH: one of exp(E[log beta]), and an accumulator for each thread but thread 0, which
+    adds to lambda itself; HOGWILD: both a thread): it grows with the largest minibatch vocabulary, not with its
     non-zeros."""
     X = small_corpus(D=40, V=12, seed=7, density=0.9)  # a minibatch of 10 documents: ~9 non-zeros a word
     lam0 = np.random.default_rng(1).gamma(100, 0.01, (3, X.shape[1]))
@@ -145,7 +146,7 @@ def test_scratch_is_reused_across_calls_of_any_size():
         np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, simd_copy):
     """svi_step (a rank's global step): from the scaled rows pulled at a version, the term it
     adds is rho D/|B| S / A_{j+1} on the minibatch's words (S: the reference E-step's

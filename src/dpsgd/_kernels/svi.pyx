@@ -195,12 +195,11 @@ ctypedef struct Params:
     int max_iter
     double tol
     uint64_t seed
-    bint target_local  # the E-step's step goes to lam's row col[w] (svi_step), not row w
 
 
 cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, const double *eb,
                      Params *p, double *gamma, double *newg, double *etheta, double *acc,
-                     bint atomic_acc, double *lam, double coef, double *partial) noexcept nogil:
+                     bint atomic_acc, double *lam, bint local_rows, double coef, double *partial) noexcept nogil:
     """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids, ``col[w]``
     maps a word to its row, or NULL for the identity); gamma starts from the stream
     (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma``; then, unless ``acc`` and
@@ -209,10 +208,10 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     - added to ``acc``'s local rows (when not NULL), as they are (atomically if
       ``atomic_acc``: other threads share ``acc``);
     - or, ``lam`` not NULL, their M-step term ``coef`` * statistics * exp(E[log beta]) added
-      to ``lam``'s rows (global word ids, or local ones with ``p.target_local``) and their
-      K column sums to ``partial``: the step itself, where nothing reads ``lam`` until the
-      minibatch ends. No other thread writes ``lam`` meanwhile: each has an accumulator
-      of its own, or one thread runs.
+      to ``lam``'s rows (global word ids, or local ones, ``col[w]``, with ``local_rows``)
+      and their K column sums to ``partial``: the step itself, where nothing reads ``lam``
+      until the minibatch ends. No other thread writes ``lam`` meanwhile: the others have
+      accumulators of their own.
 
     Returns the number of iterations, or -1 if not finite."""
     cdef int K = p.K
@@ -244,7 +243,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
         for i in range(start, end):
             e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
             cnt = coef * c.counts[i] / (dp_dot(etheta, e, K) + EPS)
-            a = lam + <int64_t>(col[c.indices[i]] if p.target_local else c.indices[i]) * K
+            a = lam + <int64_t>(col[c.indices[i]] if local_rows else c.indices[i]) * K
             for k in range(K):
                 s = etheta[k] * cnt * e[k]
                 partial[k] += s
@@ -326,10 +325,11 @@ cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
 # count), rounded up to whole 64-byte lines so that no two threads' heads share one. A
 # minibatch needs a block: its word map ``col`` (V int32s, -1 for a word not in it) and
 # vocabulary (int32s), and its exp(E[log beta]) (vocabulary x K doubles). BATCH's threads
-# share one minibatch, so one block; with one thread its step goes straight into lambda, with
-# more each thread adds its documents' share to an accumulator of its own (vocabulary x K),
-# summed into lambda at the minibatch's end (atomic adds of every document's share cost as
-# much as the E-step). HOGWILD has a block and an accumulator a thread; ESTEP none.
+# share one minibatch, so one block; thread 0 adds its documents' share of the step straight
+# into lambda (nothing reads lambda until the minibatch's end), each other thread into an
+# accumulator of its own (vocabulary x K), summed into lambda at the minibatch's end (atomic
+# adds of every document's share cost as much as the E-step). HOGWILD has a block and an
+# accumulator a thread; ESTEP none.
 cdef inline int64_t _head(int K) noexcept nogil:
     return (4 * K + 8 + 7) // 8 * 8
 
@@ -339,9 +339,9 @@ cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
 
 
 cdef inline int64_t _n_accumulators(int mode, int n_threads) noexcept nogil:
-    if mode == HOGWILD or (mode == BATCH and n_threads > 1):
+    if mode == HOGWILD:
         return n_threads
-    return 0
+    return n_threads - 1 if mode == BATCH else 0
 
 
 cdef void _merge_accumulators(const double *accs, int64_t stride, int n_threads, int K,
@@ -478,7 +478,6 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     p.max_iter = max_iter
     p.tol = tol
     p.seed = seed
-    p.target_local = False
 
     # the scratch: the minibatches' largest vocabulary sizes the blocks (counted with
     # block 0's word map as the stamps), whose word maps then start at -1
@@ -537,7 +536,8 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1, NULL, 0.0, NULL)
+        it = _e_step_doc(c, d, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1, NULL, False, 0.0,
+                         NULL)
         if it < 0:
             dp_store_int(status, -1)
         else:
@@ -557,9 +557,9 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
 
     The minibatch's word map, vocabulary and exp(E[log beta]) are the one block, shared;
     each thread's E-step scratch is its head. Each document's share of the step goes
-    straight into lambda on one thread (nothing reads lambda until the minibatch's end), into
-    the thread's accumulator on more (summed into lambda, a range of words a thread, at the
-    minibatch's end); its column sums into the thread's head."""
+    straight into lambda on thread 0 (nothing reads lambda until the minibatch's end), into
+    the thread's accumulator on the others (summed into lambda, a range of words a thread,
+    at the minibatch's end); its column sums into the thread's head."""
     cdef int K = p.K
     cdef int64_t V = lam.shape[0]
     cdef int64_t H = _head(K)
@@ -569,11 +569,10 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef int32_t *col = ibuf
     cdef int32_t *vocab = ibuf + V
     cdef double *eb = dbuf + n_threads * H
-    cdef double *accs = eb + max_vocab * K  # thread t's: accs + t max_vocab K (more than one thread)
+    cdef double *accs = eb + max_vocab * K  # thread t > 0's: accs + (t - 1) max_vocab K
     cdef double *out
     cdef int64_t u
     cdef bint shared = n_threads > 1
-    p.target_local = shared  # the accumulators' rows are the minibatch's words
     psi_arr = np.empty(K)
     cdef double[::1] psi = psi_arr
     cdef bint keep = gamma_out.shape[0] > 0
@@ -590,8 +589,8 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, vocab, j * chunk,
                            min((j + 1) * chunk, nv), eb)
-            if shared:
-                out = accs + j * max_vocab * K
+            if j > 0:
+                out = accs + (j - 1) * max_vocab * K
                 for u in range(nv * K):
                     out[u] = 0.0
         coef = rho[b] * ratio[b] / scale[b + 1]
@@ -599,8 +598,10 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             tid = threadid()
             buf = dbuf + tid * H
             d = docs[batch_ptr[b] + j]
+            # thread 0: lambda's rows (word ids); the others: their accumulators' (local ids)
             it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, NULL, False,
-                             accs + tid * max_vocab * K if shared else &lam[0, 0], coef, buf + 3 * K)
+                             accs + (tid - 1) * max_vocab * K if tid > 0 else &lam[0, 0], tid > 0, coef,
+                             buf + 3 * K)
             # written out in each mode's loop: moving these lines into an inline helper
             # made an AP fit (K = 50) 3-7% slower, measured against the same build
             if it < 0:
@@ -612,7 +613,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
                     gamma_out[d, k] = buf[k]
         if shared:  # the threads' accumulators into lambda, a range of words a thread
             for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-                _merge_accumulators(accs, max_vocab * K, n_threads, K, j * chunk, min((j + 1) * chunk, nv),
+                _merge_accumulators(accs, max_vocab * K, n_threads - 1, K, j * chunk, min((j + 1) * chunk, nv),
                                     vocab, &lam[0, 0])
         for j in range(n_threads):
             for k in range(K):
@@ -670,7 +671,8 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 acc[u] = 0.0
             for j in range(nd):
                 d = docs[batch_ptr[b] + j]
-                it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False, NULL, 0.0, NULL)
+                it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False, NULL, False, 0.0,
+                                 NULL)
                 if it < 0:
                     dp_store_int(status, -1)
                 else:
@@ -751,16 +753,16 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     c.indices = &indices[0] if indices.shape[0] > 0 else NULL
     c.indptr = &indptr[0]
     p.K, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, alpha, eta, max_iter, tol, seed
-    p.target_local = True
     cdef int64_t H = _head(K)
-    # the heads, exp(E[log beta]) of the rows, and with several threads an accumulator a thread
-    # (as BATCH: atomic adds of every document's share cost as much as the E-step)
+    # the heads, exp(E[log beta]) of the rows, and an accumulator for each thread but thread 0,
+    # which adds to the term itself (as BATCH: atomic adds of every document's share cost as
+    # much as the E-step)
     cdef bint shared = n_threads > 1
-    scratch.reserve(n_threads * H + (1 + (n_threads if shared else 0)) * n * K, 0)
+    scratch.reserve(n_threads * H + n_threads * n * K, 0)
     cdef double[::1] dbuf_arr = scratch.doubles
     cdef double *dbuf = &dbuf_arr[0]
     cdef double *eb = dbuf + n_threads * H
-    cdef double *accs = eb + n * K  # thread t's: accs + t n K
+    cdef double *accs = eb + n * K  # thread t > 0's: accs + (t - 1) n K
     cdef double *psi = dbuf  # thread 0's head until the E-steps start
     cdef double shift = eta * (1.0 - A_read)
     cdef double coef = rho * ratio / A_next
@@ -777,7 +779,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
                 row[k] = A_read * fmax(pulled[u, k], 0.0) + shift
             dp_exp_psi(row, psi, 0.0, row, K)
         if shared:
-            for u in prange(n_threads * n * K, num_threads=n_threads, schedule="static"):
+            for u in prange((n_threads - 1) * n * K, num_threads=n_threads, schedule="static"):
                 accs[u] = 0.0
         for j in range(n_threads):
             for k in range(K):
@@ -786,14 +788,14 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             tid = threadid()
             buf = dbuf + tid * H
             it = _e_step_doc(&c, docs[j], j, &local[0], eb, &p, buf, buf + K, buf + 2 * K, NULL, False,
-                             accs + tid * n * K if shared else &term[0, 0], coef, buf + 3 * K)
+                             accs + (tid - 1) * n * K if tid > 0 else &term[0, 0], True, coef, buf + 3 * K)
             if it < 0:
                 dp_store_int(&status, -1)
             else:
                 total += it
         if shared:  # the accumulators into the term, a range of rows a thread
             for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-                _merge_accumulators(accs, n * K, n_threads, K, j * chunk, min((j + 1) * chunk, n), NULL,
+                _merge_accumulators(accs, n * K, n_threads - 1, K, j * chunk, min((j + 1) * chunk, n), NULL,
                                     &term[0, 0])
         for j in range(n_threads):
             for k in range(K):
