@@ -35,6 +35,24 @@ def test_local_window_semantics():
     assert win.stop_requested()
 
 
+def test_local_window_adopts_its_initial_array_only_when_asked():
+    """copy=False holds a writeable float64 array itself (an in-place run then writes the
+    caller's buffer, as LDA's fit writes its topics); anything else is copied."""
+    mine = np.arange(4.0)
+    LocalWindow(4, initial=mine).push(np.ones(4))
+    assert mine.tolist() == [0, 1, 2, 3]
+    LocalWindow(4, initial=mine, copy=False).push(np.ones(4))
+    assert mine.tolist() == [1, 2, 3, 4]
+    ints, frozen = np.arange(4), np.arange(4.0)
+    frozen.flags.writeable = False
+    for other in (ints, frozen, [0.0, 1.0, 2.0, 3.0], np.arange(8.0)[::2]):
+        LocalWindow(4, initial=other, copy=False).push(np.ones(4))
+    assert ints.tolist() == frozen.tolist() == [0, 1, 2, 3]
+    ex = LocalExchange(4, initial=mine, adopt=True)
+    assert np.shares_memory(ex.pull()[0], mine)
+    assert not np.shares_memory(LocalExchange(4, initial=mine, adopt=True, in_place=False).pull()[0], mine)
+
+
 def test_local_window_rows():
     win = LocalWindow(6, initial=np.arange(6.0), row_size=2)  # rows [0 1] [2 3] [4 5]
     assert win.push_rows([0, 2], [[1.0, 1.0], [10.0, 20.0]]) == 0

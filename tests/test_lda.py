@@ -274,6 +274,39 @@ def test_distributed_lda_with_allreduce(lda_single_plain, ranks):
     assert result["heldout"] >= lda_single_plain * 1.02  # negative: within 2%
 
 
+def test_a_fit_holds_the_topics_once():
+    """In one process the fit runs on the buffer of its topics: components_ is a view of it
+    (drawn there as scikit-learn draws its start), so a fit's traced peak is the topics
+    once plus the minibatches' scratch (three copies before), warm fits and partial_fit
+    update it in place, and a callback's model is a snapshot that later rounds leave alone."""
+    import tracemalloc
+
+    from sklearn.utils import check_random_state
+
+    X, _, _ = make_lda_corpus(400, 40_000, 10, 20, random_state=2)  # 3.2 MB of topics, minibatches of ~2,300 words
+    model_bytes = 10 * 40_000 * 8
+    lda = LatentDirichletAllocation(10, max_iter=2, n_threads=1, random_state=0)
+    tracemalloc.start()
+    lda.fit(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.3 * model_bytes, f"peak {peak / model_bytes:.2f} x the topics"
+    buffer = lda.components_
+    assert buffer.flags.f_contiguous and buffer.base.size == (40_000 + 1) * 10
+    lda.set_params(warm_start=True).fit(X[:100])
+    lda.partial_fit(X[100:200])
+    assert np.shares_memory(lda.components_, buffer) and not hasattr(LatentDirichletAllocation(), "exp_dirichlet_component_")
+    np.testing.assert_allclose(lda.exp_dirichlet_component_.sum(axis=1), 1.0, rtol=0.1)  # exp(E[log beta]): ~a distribution
+    fresh = LatentDirichletAllocation(3, random_state=5)
+    fresh._init_topics(7)
+    np.testing.assert_array_equal(fresh.components_, check_random_state(5).gamma(100.0, 0.01, (3, 7)))
+    seen = []
+    lda.fit(X, callback=lambda info: info["end_of_pass"] and seen.append(info["model"]()["components_"]))
+    assert len(seen) == 2 and not np.shares_memory(seen[0], lda.components_)
+    assert not np.array_equal(seen[0], lda.components_)  # pass 1's topics, not the live ones
+    np.testing.assert_array_equal(seen[1], lda.components_)
+
+
 def test_partial_fit_learns_online():
     X, topics, _ = make_lda_corpus(3_000, 200, 5, 80, random_state=4)
     lda = LatentDirichletAllocation(5, total_samples=3_000, batch_size=100, random_state=0)

@@ -611,11 +611,6 @@ def load_model(path: str | os.PathLike) -> BaseEstimator:
         setattr(estimator, name, value)
     if isinstance(arrays.get("vocabulary_"), np.ndarray):
         estimator.vocabulary_ = arrays["vocabulary_"].tolist()
-    if "components_" in arrays:
-        from dpsgd.evaluation import exp_dirichlet_expectation
-
-        # derived from the topics rather than read: one array fewer to trust
-        estimator.exp_dirichlet_component_ = exp_dirichlet_expectation(arrays["components_"])
     return estimator
 
 

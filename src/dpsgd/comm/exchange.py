@@ -183,7 +183,7 @@ def check_exchange(kind, compression=None, graph="exponential"):
                          f"(got exchange={kind!r})")
 
 
-def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True, network=None,
+def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=True, adopt=False, network=None,
                   compression=None, graph="exponential"):
     """An exchange of ``size`` parameters between the ranks of ``topology``.
 
@@ -201,6 +201,9 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
         The length of a row, for problems whose parameters are rows (LDA's topics).
     in_place : bool, default=True
         For one process: lend the parameters to the local steps (see LocalExchange).
+    adopt : bool, default=False
+        For one process, with ``in_place``: lend ``initial`` itself (a float64 array of
+        ``size``), not a copy.
     network : optional
         A network model to add to the exchange across ranks (:func:`dpsgd.comm.network.make_network`
         takes it; one process has no network).
@@ -236,7 +239,7 @@ def open_exchange(kind, topology, size, *, initial=None, row_size=1, in_place=Tr
     if not topology.distributed:
         from dpsgd.comm.local import LocalExchange
 
-        return LocalExchange(size, initial=initial, row_size=row_size, in_place=in_place)
+        return LocalExchange(size, initial=initial, row_size=row_size, in_place=in_place, adopt=adopt)
     return _open(kind, topology, size, initial, row_size, compression, graph)
 
 

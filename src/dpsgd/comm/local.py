@@ -29,6 +29,9 @@ class LocalExchange(WindowExchange):
         Lend the parameters themselves: a round writes them in place and a push only counts
         it (no copy, no cost). False copies them as a distributed exchange does (the tests
         run the distributed path in one process this way).
+    adopt : bool, default=False
+        With ``in_place``, lend ``initial`` itself (a float64 array of ``size``: a run then
+        writes the caller's array) rather than a copy.
 
     Examples
     --------
@@ -44,8 +47,8 @@ class LocalExchange(WindowExchange):
 
     rank, ranks = 0, 1
 
-    def __init__(self, size, *, initial=None, row_size=1, in_place=True):
-        self._window = LocalWindow(size, initial=initial, row_size=row_size)
+    def __init__(self, size, *, initial=None, row_size=1, in_place=True, adopt=False):
+        self._window = LocalWindow(size, initial=initial, row_size=row_size, copy=not (adopt and in_place))
         self.size, self.row_size, self.in_place = self._window.size, self._window.row_size, in_place
 
     def pull(self, out=None):

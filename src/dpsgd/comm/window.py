@@ -74,6 +74,9 @@ class LocalWindow:
         Their first values; zeros by default.
     row_size : int, default=1
         The length of a row, for the row pushes and pulls; divides ``size``.
+    copy : bool, default=True
+        Hold a copy of ``initial``; False holds ``initial`` itself when it is a writeable,
+        contiguous float64 array (the pushes then write it).
 
     Raises
     ------
@@ -91,10 +94,15 @@ class LocalWindow:
     ([1.0, 2.0, 3.0], 1)
     """
 
-    def __init__(self, size, initial=None, row_size=1):
+    def __init__(self, size, initial=None, row_size=1, copy=True):
         self.size = int(size)
         self.row_size = _check_row_size(self.size, row_size)
-        self._params = np.zeros(self.size) if initial is None else np.array(initial, dtype=np.float64)
+        if initial is None:
+            self._params = np.zeros(self.size)
+        elif copy or not (isinstance(initial, np.ndarray) and initial.flags.writeable and initial.flags.c_contiguous):
+            self._params = np.array(initial, dtype=np.float64)
+        else:
+            self._params = np.asarray(initial, dtype=np.float64)
         if self._params.shape != (self.size,):
             raise ValueError(f"initial has shape {self._params.shape}, expected ({self.size},)")
         self._clock = 0

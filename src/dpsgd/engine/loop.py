@@ -109,7 +109,8 @@ def run(problem, topology, *, exchange="server", policy=None, max_updates=None, 
     if not isinstance(exchange, str):
         return _run(problem, exchange, policy, max_updates, max_seconds, callback, topology.now)
     with open_exchange(exchange, topology, problem.size, initial=problem.initial(), row_size=problem.row_size,
-                       in_place=in_place, network=network, compression=compression, graph=graph) as ex:
+                       in_place=in_place, adopt=problem.runs_on_initial, network=network,
+                       compression=compression, graph=graph) as ex:
         return _run(problem, ex, policy, max_updates, max_seconds, callback, topology.now)
 
 
@@ -251,6 +252,13 @@ def _master_rounds(problem, ex, own, total, policy, limits, stats, callback, clo
     return done
 
 
+def _snapshot(ex):
+    """The global parameters and their version, as a copy where the exchange lends its buffer
+    (a callback's model must not change as the run goes on)."""
+    params, version = ex.pull()
+    return (params.copy() if ex.in_place else params), version
+
+
 def round_info(problem, ex, r, result, stats, seconds):
     """The callback's ``info`` after round ``r``: ``round`` (1-based), ``samples`` (this
     round's), ``seconds`` (since the rounds began), ``end_of_pass``, the problem's report
@@ -262,5 +270,5 @@ def round_info(problem, ex, r, result, stats, seconds):
     if result.end_of_pass:  # the reads of the exchange only here: a round's own costs nothing
         info["updates"] = ex.updates()
         info.update(stats.summary())
-        info["model"] = lambda: problem.model(*ex.pull())
+        info["model"] = lambda: problem.model(*_snapshot(ex))
     return info

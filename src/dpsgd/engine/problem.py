@@ -96,12 +96,18 @@ class Problem:
         The problem has a master's step (PIAG): each round's ``local_steps`` computes at the
         worker's point without writing the parameters, and :meth:`master_step` turns that
         into the change, holding the exchange's mutex (see :func:`dpsgd.engine.run`).
+    runs_on_initial : bool
+        In one process, with the parameters lent in place, the exchange lends the array
+        ``initial`` returns rather than a copy, and ``model`` may return views of the final
+        parameters: the fitted model is then the buffer the run wrote, held once (LDA's
+        topics).
     """
 
     size = 0
     row_size = 1
     uses_ticket = False
     exclusive = False
+    runs_on_initial = False
 
     def initial(self):
         """The initial parameters, flat, in the exchanged form (rank 0's are used)."""
@@ -137,6 +143,8 @@ class Problem:
         raise NotImplementedError
 
     def model(self, params, version):
-        """The model of global parameters ``params`` (a dict of new arrays, named as the
-        estimator's fitted attributes); ``params`` may be the live buffer: copy."""
+        """The model of global parameters ``params`` (a dict of arrays, named as the
+        estimator's fitted attributes). ``params`` may be the live buffer: copy, unless
+        ``runs_on_initial`` (then the run's end hands over its buffer, and a callback a
+        snapshot)."""
         raise NotImplementedError

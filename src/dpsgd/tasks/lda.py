@@ -29,6 +29,7 @@ from dpsgd.comm import Topology, check_exchange
 from dpsgd.comm.network import make_network
 from dpsgd.comm.failure import ends_job_on_error
 from dpsgd.tasks.lda_problem import PARALLEL_MODES, LdaProblem
+from dpsgd.tasks.lda_state import topics_view
 
 LEARNING_METHODS = ("online", "batch")
 
@@ -157,9 +158,13 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     Attributes
     ----------
     components_ : ndarray (n_components, n_features)
-        Variational parameters lambda of the topic-word distributions.
+        Variational parameters lambda of the topic-word distributions. In one process they
+        are a Fortran-ordered view of the word-major buffer the kernels run on, and ``fit``
+        (``warm_start``) and ``partial_fit`` update them in place, as scikit-learn's
+        estimator does: a fit holds the topics once.
     exp_dirichlet_component_ : ndarray (n_components, n_features)
-        exp(E[log beta]).
+        exp(E[log beta]), computed from ``components_`` when read (kept, it would double the
+        fitted model's memory).
     n_batch_iter_ : int
         Global steps taken (the step-size schedule's index), plus one. With
         ``exchange='allreduce'`` a step is a round of averaged minibatches.
@@ -295,8 +300,12 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     # --------------------------------------------------------------- training
     def _init_topics(self, n_features):
         self._rng_ = check_random_state(self.random_state)
-        # scikit-learn's start: Gamma(100, 1/100) entries
-        self.components_ = self._rng_.gamma(100.0, 0.01, (self.n_components, n_features))
+        # scikit-learn's start, Gamma(100, 1/100) entries, drawn a topic at a time (the same
+        # numbers as one (K, V) draw) into the buffer the fit runs on (lda_state.word_major)
+        topics = topics_view(np.empty((n_features + 1) * self.n_components), self.n_components)
+        for k in range(self.n_components):
+            topics[k] = self._rng_.gamma(100.0, 0.01, n_features)
+        self.components_ = topics
         self.n_batch_iter_ = 1
 
     def _train(self, problem, topology, **run):
@@ -307,8 +316,12 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         # (server: one minibatch each) or the averaged rounds (allreduce)
         self.n_batch_iter_ += result.version if topology.distributed else result.updates
         self.round_stats_ = result.stats.summary()
-        self.exp_dirichlet_component_ = evaluation.exp_dirichlet_expectation(self.components_)
         return result
+
+    @property
+    def exp_dirichlet_component_(self):
+        check_is_fitted(self)
+        return evaluation.exp_dirichlet_expectation(self.components_)
 
     @ends_job_on_error
     def fit(self, X, y=None, callback=None) -> LatentDirichletAllocation:

@@ -28,7 +28,7 @@ from dpsgd import evaluation
 from dpsgd._kernels import svi as _svi
 from dpsgd._kernels.rng import permutation
 from dpsgd.engine import Dense, Problem, Round, Rows
-from dpsgd.tasks.lda_state import ScaledTopics, reseed_dead_topics, step_sizes, word_major
+from dpsgd.tasks.lda_state import ScaledTopics, reseed_dead_topics, step_sizes, topics_view, word_major
 
 PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
 
@@ -72,6 +72,9 @@ class LdaProblem(Problem):
         it scores the final topics.
     """
 
+    # one process runs on the estimator's own topics (word_major): the fit holds them once
+    runs_on_initial = True
+
     def __init__(self, est, X, *, topology, n_threads, passes, total_samples, docs_of_ranks=None, fitting=True):
         self.est, self.X, self.topology = est, X, topology
         self.K, self.V = est.components_.shape
@@ -96,11 +99,11 @@ class LdaProblem(Problem):
         return params[:VK].reshape(self.V, self.K), params[VK:]
 
     def model(self, params, version):
-        # the run's end (or a callback's look): the kernel's scratch goes before the copy is
-        # made, which is then the fit's peak (the next round, if any, grows a new one)
+        # the run's end (or a callback's look): the kernel's scratch goes first (the next
+        # round, if any, grows a new one)
         self.scratch = _svi.Scratch()
-        if self.in_place:  # a copy: params are the live buffer
-            return {"components_": np.array(self._views(params)[0].T, order="C")}
+        if self.in_place:  # the buffer the fit ran on (runs_on_initial), or a callback's snapshot
+            return {"components_": topics_view(params, self.K)}
         return {"components_": self.state.topics(params, version)}
 
     def _order(self):
@@ -273,9 +276,7 @@ class LdaProblem(Problem):
         reseeding = reseeding and (self.in_place or self.reseeder)
         if reseeding and self.in_place:
             lam, lam_sum = self._views(work)
-            topics = np.ascontiguousarray(lam.T)
-            reseeded = reseed_dead_topics(topics, self.eta, self.rng)
-            lam[...] = topics.T
+            reseeded = reseed_dead_topics(topics_view(work, self.K), self.eta, self.rng)
             lam_sum[:] = lam.sum(axis=0)
         elif reseeding:
             reseeded = self._reseed_global()
@@ -283,7 +284,7 @@ class LdaProblem(Problem):
         evaluated = self.fitting and est.evaluate_every > 0 and (pass_ + 1) % est.evaluate_every == 0
         if evaluated:  # one process only (the estimator refuses it across ranks)
             self.bound = evaluation.perplexity(
-                np.ascontiguousarray(self._views(work)[0].T), self.X, self.alpha, self.eta,
+                topics_view(work, self.K), self.X, self.alpha, self.eta,
                 max_iter=est.max_doc_update_iter, tol=est.mean_change_tol, n_threads=self.n_threads)
             self.scored = True
             result.report["perplexity"] = self.bound

@@ -20,9 +20,25 @@ def step_sizes(steps, learning_offset, learning_decay):
 
 
 def word_major(topics):
-    """Flat parameters from (K, V) topics: lambda word-major, then its column sums."""
-    lam = np.ascontiguousarray(topics.T)
-    return np.concatenate([lam, lam.sum(axis=0, keepdims=True)]).ravel()
+    """Flat parameters from (K, V) topics: lambda word-major, then its column sums.
+
+    Topics that are a view of such parameters (``topics_view``: a fitted ``components_``)
+    give those parameters themselves, their sums recomputed: a fit then updates them in
+    place, as scikit-learn's updates its ``components_``, and holds the topics once."""
+    K, V = topics.shape
+    flat = topics.base
+    if not (type(flat) is np.ndarray and flat.shape == ((V + 1) * K,) and flat.dtype == np.float64
+            and flat.flags.writeable and topics.strides == (8, 8 * K) and topics.ctypes.data == flat.ctypes.data):
+        flat = np.empty((V + 1) * K)
+        topics_view(flat, K)[...] = topics
+    lam = flat[:-K].reshape(V, K)
+    lam.sum(axis=0, out=flat[-K:])
+    return flat
+
+
+def topics_view(flat, K):
+    """The (K, V) topics of flat word-major parameters: a view (Fortran-ordered), not a copy."""
+    return flat[:-K].reshape(-1, K).T
 
 
 class ScaledTopics:
