@@ -14,7 +14,8 @@ share of its time in the window's pulls and pushes, and the delays (global steps
 ranks between a rank's pull and its push). ``--plain`` fits without the evaluations after each
 pass (rank 0 pausing to evaluate changes what the other ranks do meanwhile): fit seconds and
 the final held-out LL only. ``--repeats R`` runs the configs R times in turn (1x1 1x2 2x1 1x1
-...), each in fresh processes, and prints each table.
+...), each in fresh processes, and prints each table; with one config, a JSON line of its fit
+seconds follows (what ``bench/compare_commits.py`` reads).
 """
 
 import argparse
@@ -127,6 +128,8 @@ def main():
                     rows, "held-out LL", "heldout", higher_is_better=True,
                     # one fit's held-out LL varies by about 1% with the seed alone (local optima)
                     tolerance=0.02)
+        if len(rows) == 1:  # one config: its rank 0's fit seconds for bench/compare_commits.py
+            print(json.dumps({"seconds": rows[0][1]["seconds"], "comm_share": rows[0][1].get("comm_share")}))
 
 
 if __name__ == "__main__":

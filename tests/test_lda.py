@@ -191,19 +191,32 @@ def test_callback_and_round_stats_in_one_process():
                                                                                      (2, True, 1_000, 2)]
 
 
-def test_distributed_rounds_in_one_process(monkeypatch):
+@pytest.mark.parametrize("whole", [False, True])
+def test_distributed_rounds_in_one_process(monkeypatch, whole):
     """The ranks' rounds (scaled rows pulled and pushed by a ticket's step, the re-seeding
     correction pushed with a step) run in one process through a copying in-process
     exchange: on the corpus where re-seeding is needed, they recover the topics as the
-    in-place rounds do (test_reseeding_undoes_a_merged_topic)."""
+    in-place rounds do (test_reseeding_undoes_a_merged_topic). ``whole``: the exchange
+    moves every round's rows as the whole matrix (the server on one machine), which the
+    rounds then pull and push whole."""
     from dpsgd import engine
+    from dpsgd.comm.local import LocalExchange
 
     run = engine.run
     monkeypatch.setattr(engine, "run", lambda *args, **kw: run(*args, **kw, in_place=False))
+    monkeypatch.setattr(LocalExchange, "rows_move_whole", lambda self, n_rows: whole, raising=False)
+    pushed = []
+    push = LocalExchange.push
+    monkeypatch.setattr(LocalExchange, "push", lambda self, change, **kw: pushed.append(type(change).__name__)
+                        or push(self, change, **kw))
     X, topics, _ = make_lda_corpus(5_000, 500, 10, 100, random_state=1)
     lda = LatentDirichletAllocation(10, max_iter=10, n_threads=1, random_state=1, reseed_topics=True).fit(X)
     assert lda.n_reseeded_ >= 1 and lda.n_batch_iter_ - 1 == 10 * 40 and lda.n_iter_ == 10
     assert match_topics(topics, lda.components_)[0] >= 0.99
+    if whole:
+        assert pushed == ["Dense"] * 400
+    else:  # the rows, but in a round that re-seeded (the first 5 passes' ends): the whole matrix
+        assert len(pushed) == 400 and 1 <= pushed.count("Dense") <= 5
 
 
 def test_scaled_topics_agree_with_the_true_form():

@@ -183,6 +183,20 @@ def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, simd_copy)
     expected = state.rho[j] * ratio * S[:, words].T / state.scale_at(j + 1)
     np.testing.assert_allclose(term[:-1], expected, rtol=1e-10)
     np.testing.assert_allclose(term[-1], expected.sum(axis=0), rtol=1e-10)
+    # the whole matrix pulled (the server on one machine): the same term, on the words' own rows
+    whole = np.zeros((V + 1, K))
+    svi.svi_step(X.data, X.indices, X.indptr, docs, local, flat.reshape(V + 1, K), state.scale_at(version),
+                 state.scale_at(j + 1), state.rho[j], ratio, V, whole, svi.Scratch(), alpha=alpha, eta=eta,
+                 max_iter=100, tol=1e-3, seed=9, n_threads=n_threads, words=words)
+    np.testing.assert_allclose(whole[rows], term, rtol=1e-10)
+    assert not whole[np.setdiff1d(np.arange(V), words)].any()
+    with pytest.raises(ValueError, match="every row"):
+        svi.svi_step(X.data, X.indices, X.indptr, docs, local, pulled, 1.0, 1.0, 0.5, 1.0, V, np.zeros_like(pulled),
+                     svi.Scratch(), alpha=alpha, eta=eta, max_iter=10, tol=1e-3, seed=0, n_threads=1, words=words)
+    with pytest.raises(ValueError, match="no pulled row"):  # a word whose row is not where local says
+        svi.svi_step(X.data, X.indices, X.indptr, docs, local, flat.reshape(V + 1, K), 1.0, 1.0, 0.5, 1.0, V,
+                     np.zeros((V + 1, K)), svi.Scratch(), alpha=alpha, eta=eta, max_iter=10, tol=1e-3, seed=0,
+                     n_threads=1, words=words[::-1].copy())
     with pytest.raises(ValueError, match="no pulled row"):
         bad = local.copy()
         bad[words[0]] = words.size  # beyond the pulled rows

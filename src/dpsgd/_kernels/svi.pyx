@@ -700,7 +700,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
              const int64_t[::1] docs, const int32_t[::1] local, const double[:, ::1] pulled,
              double A_read, double A_next, double rho, double ratio, int64_t V_total,
              double[:, ::1] term, scratch, *, double alpha, double eta, int max_iter, double tol,
-             unsigned long long seed, int n_threads):
+             unsigned long long seed, int n_threads, words=None):
     """One global step of DPSVI across ranks on the rows a rank pulled, in the scaled form.
 
     The exchange holds lambda as ``A_t Lam + eta (1 - A_t)`` (:class:`dpsgd.tasks.lda_state.
@@ -715,26 +715,45 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     counts, indices, indptr : the corpus (CSR, float64 / int32 / int64), every document.
     docs : (n_docs,) int64, the minibatch's documents; docs[i]'s gamma starts from the stream
         (seed, i), as the minibatch's own corpus would give it.
-    local : (V_total,) int32; local[w] is word w's row in ``pulled`` for every word of ``docs``
-        (other entries are not read).
+    local : (V_total,) int32; local[w] is word w's position among the minibatch's n words
+        (``batch_words``), its row in ``pulled`` unless ``words`` is given, for every word of
+        ``docs`` (other entries are not read).
     pulled : (n + 1, K) the words' scaled rows, then the scaled column sums (read only;
-        entries below 0, which rounding of compressed exchanges can leave, are read as 0).
+        entries below 0, which rounding of compressed exchanges can leave, are read as 0);
+        with ``words``, (V_total + 1, K): every row, as pulled whole.
     A_read, A_next : the scale at the pull's version and after this step.
     rho, ratio : the step size and D / |B|.
     V_total : the vocabulary's size (the column sums' prior term).
-    term : (n + 1, K), added to.
+    term : shaped as ``pulled``, added to (with ``words``, on the words' rows only).
     scratch : Scratch
+    words : (n,) int64, optional
+        The minibatch's words (``batch_words``) when ``pulled`` and ``term`` hold every row:
+        on one machine the server moves the whole matrix faster than a quarter of its rows,
+        and the rows are then read and written where they lie, with no gather or scatter.
 
     Returns
     -------
     (E-step iterations, status): status 0, or -1 when a document's gamma was not finite.
     """
-    cdef int64_t n = pulled.shape[0] - 1
+    cdef int64_t S = pulled.shape[0] - 1  # the sums' row
     cdef int K = pulled.shape[1]
     cdef int64_t n_docs = indptr.shape[0] - 1
     cdef int64_t i, j, u, d, w
-    if n < 0 or K < 1 or term.shape[0] != n + 1 or term.shape[1] != K:
+    cdef bint whole = words is not None
+    cdef const int64_t[::1] rows_of
+    cdef int32_t[::1] rows32  # the merge's row of each word (whole)
+    if S < 0 or K < 1 or term.shape[0] != S + 1 or term.shape[1] != K:
         raise ValueError("pulled and term must both be (n + 1, K)")
+    if whole:
+        rows_of = words
+        if S != V_total or rows_of.shape[0] > V_total:
+            raise ValueError("with words, pulled holds every row: (V_total + 1, K)")
+        for u in range(rows_of.shape[0]):
+            if rows_of[u] < 0 or rows_of[u] >= V_total:
+                raise ValueError("words beyond the vocabulary")
+        rows32 = np.asarray(words, dtype=np.int32)
+    cdef int64_t n = rows_of.shape[0] if whole else S
+    cdef const int32_t *merge_rows = &rows32[0] if whole and n > 0 else NULL
     if n_docs < 0 or indptr[n_docs] > indices.shape[0] or indices.shape[0] != counts.shape[0]:
         raise ValueError("inconsistent CSR arrays")
     if not (0.0 < A_read <= 1.0 and 0.0 < A_next <= 1.0) or V_total < n or n_threads < 1:
@@ -745,7 +764,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             raise ValueError(f"docs[{j}] is not a document")
         for i in range(indptr[d], indptr[d + 1]):
             w = indices[i]
-            if w < 0 or w >= local.shape[0] or local[w] < 0 or local[w] >= n:
+            if w < 0 or w >= local.shape[0] or local[w] < 0 or local[w] >= n or (whole and rows_of[local[w]] != w):
                 raise ValueError(f"word {w} of document {d} has no pulled row")
     cdef Corpus c
     cdef Params p
@@ -772,11 +791,12 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     cdef double *row
     with nogil:
         for k in range(K):
-            psi[k] = digamma(A_read * fmax(pulled[n, k], 0.0) + V_total * shift)
+            psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
         for u in prange(n, num_threads=n_threads, schedule="static"):
             row = eb + u * K
+            i = rows_of[u] if whole else u
             for k in range(K):
-                row[k] = A_read * fmax(pulled[u, k], 0.0) + shift
+                row[k] = A_read * fmax(pulled[i, k], 0.0) + shift
             dp_exp_psi(row, psi, 0.0, row, K)
         if shared:
             for u in prange((n_threads - 1) * n * K, num_threads=n_threads, schedule="static"):
@@ -787,19 +807,22 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         for j in prange(docs.shape[0], num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
+            # thread 0: the term's rows (the words' own when whole); the others: their
+            # accumulators' (the words' positions)
             it = _e_step_doc(&c, docs[j], j, &local[0], eb, &p, buf, buf + K, buf + 2 * K, NULL, False,
-                             accs + (tid - 1) * n * K if tid > 0 else &term[0, 0], True, coef, buf + 3 * K)
+                             accs + (tid - 1) * n * K if tid > 0 else &term[0, 0], tid > 0 or not whole, coef,
+                             buf + 3 * K)
             if it < 0:
                 dp_store_int(&status, -1)
             else:
                 total += it
         if shared:  # the accumulators into the term, a range of rows a thread
             for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-                _merge_accumulators(accs, n * K, n_threads - 1, K, j * chunk, min((j + 1) * chunk, n), NULL,
-                                    &term[0, 0])
+                _merge_accumulators(accs, n * K, n_threads - 1, K, j * chunk, min((j + 1) * chunk, n),
+                                    merge_rows, &term[0, 0])
         for j in range(n_threads):
             for k in range(K):
-                term[n, k] += dbuf[j * H + 3 * K + k]
+                term[S, k] += dbuf[j * H + 3 * K + k]
     return total, status
 
 

@@ -22,7 +22,10 @@ An exchange shares a problem's parameters between workers. Every exchange has:
   ``final(out=None)`` (the parameters once every rank's pushes are in; collective), and
   ``close()``; each is a context manager;
 - ``bytes_sent``, ``bytes_received``: the payload this rank has moved so far (parameters,
-  changes and their indices; not MPI's own headers, nor the few counters beside them).
+  changes and their indices; not MPI's own headers, nor the few counters beside them);
+- ``rows_move_whole(n_rows)``: True where a pull or push of ``n_rows`` rows moves the whole
+  vector anyway (the server on one machine): a problem may then pull and push it whole, with
+  no gather or scatter of its rows.
 
 The kinds: ``"server"`` (:mod:`dpsgd.comm.server`, DPSGD's asynchronous parameter server),
 ``"allreduce"`` (:mod:`dpsgd.comm.allreduce`, synchronous averaging), ``"gossip"``
@@ -60,6 +63,10 @@ class Exchange:
     delay_scaled = True  # the engine's step policy scales the pushes (asynchronous exchanges)
     sparse_share = SPARSE_SHARE
     bytes_sent = bytes_received = 0
+
+    def rows_move_whole(self, n_rows):
+        """Whether ``n_rows`` rows move as the whole vector (the module docstring): not by default."""
+        return False
 
     def skip(self):
         """Take part in a round without a change: nothing to do where no rank waits for another."""

@@ -70,8 +70,11 @@ class ServerExchange(WindowExchange):
         self.bytes_received += 8 * self.size
         return self._window.pull(out)
 
+    def rows_move_whole(self, n_rows):
+        return n_rows > self._rows_dense * (self.size // self.row_size)
+
     def pull_rows(self, rows, out=None):
-        if rows.size > self._rows_dense * (self.size // self.row_size):
+        if self.rows_move_whole(rows.size):
             self.bytes_received += 8 * self.size
             flat, version = self._window.pull(self._whole())
             values = flat.reshape(-1, self.row_size)[rows]  # a copy (fancy indexing)
@@ -84,7 +87,7 @@ class ServerExchange(WindowExchange):
 
     def push(self, change, *, step=0.0, updates=1):
         """Push ``change``, moving it as the whole vector where that is faster (module docstring)."""
-        if isinstance(change, Rows) and change.rows.size > self._rows_dense * (self.size // self.row_size):
+        if isinstance(change, Rows) and self.rows_move_whole(change.rows.size):
             flat = self._whole()
             flat[:] = 0.0
             flat.reshape(-1, self.row_size)[change.rows] = change.values

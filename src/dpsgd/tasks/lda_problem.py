@@ -157,6 +157,7 @@ class LdaProblem(Problem):
         # the first rank with documents re-seeds (a rank 0 that only hosts runs no rounds)
         self.reseeder = next((r for r, n in enumerate(self.docs_of_ranks) if n), -1) == self.topology.rank
         self.local = np.zeros(V, dtype=np.int32)  # a word's row among its minibatch's (batch_words)
+        self.whole_term = None  # the term of a round that moves the whole matrix (rows_move_whole)
         return rounds[self.topology.rank]
 
     # ------------------------------------------------------------------ rounds
@@ -225,7 +226,8 @@ class LdaProblem(Problem):
 
     # --------------------------------------------------- across ranks: minibatches
     def rows(self, r):
-        """The words of round ``r``'s minibatch, then row V (the sums); None in one process."""
+        """The words of round ``r``'s minibatch, then row V (the sums); None (every row) in one
+        process, or where the exchange would move that many rows as the whole matrix anyway."""
         if self.in_place:
             return None
         i = r % self.per_pass
@@ -234,8 +236,11 @@ class LdaProblem(Problem):
         start = i * self.est.batch_size
         self.docs = self.order[start:start + self.est.batch_size]
         # sorted, with each word's row among them in self.local (for the kernel)
-        words = _svi.batch_words(self.indices, self.indptr, self.docs, self.local)
-        return np.append(words, self.V)
+        self.words = _svi.batch_words(self.indices, self.indptr, self.docs, self.local)
+        # on one machine the server moves a quarter of the rows or more as the whole matrix
+        # (dpsgd.comm.server): the kernel then reads and writes the rows where they lie
+        self.whole = self.exchange.rows_move_whole(self.words.size + 1)
+        return None if self.whole else np.append(self.words, self.V)
 
     def working(self, pulled, version):
         return pulled  # the kernel reads the scaled rows as they are (svi_step)
@@ -245,26 +250,39 @@ class LdaProblem(Problem):
         read at ``version``: its words' rows, then the sums) and the step's own term, which
         is this round's change."""
         est, state = self.est, self.state
-        self.term = np.zeros_like(pulled)
+        if self.whole:  # every row pulled: the term too, kept (AP: 0.8-4 MB) and zeroed each round
+            pulled = pulled.reshape(self.V + 1, self.K)
+            if self.whole_term is None:
+                self.whole_term = np.zeros_like(pulled)
+            else:
+                self.whole_term.fill(0.0)
+            self.term = self.whole_term
+        else:
+            self.term = np.zeros_like(pulled)
         _, status = _svi.svi_step(
             self.X.data, self.indices, self.indptr, self.docs, self.local, pulled, state.scale_at(version),
             state.scale_at(j + 1), state.rho[j], self.total_samples / self.docs.size, self.V, self.term,
             self.scratch, alpha=self.alpha, eta=self.eta, max_iter=est.max_doc_update_iter,
-            tol=est.mean_change_tol, seed=self.seed + j, n_threads=self.n_threads)
+            tol=est.mean_change_tol, seed=self.seed + j, n_threads=self.n_threads,
+            words=self.words if self.whole else None)
         if status != 0:
             raise FloatingPointError("the variational updates produced a non-finite value")
         self.correction = None
         return Round(updates=1, samples=self.docs.size)
 
     def change(self, work, pulled, version, ticket, rows):
-        """The step's term on its rows. On one machine the server moves rows that are more
-        than a quarter of the matrix as the whole matrix (:mod:`dpsgd.comm.server`): for LDA
-        that took 2 ranks from 10-11% of the time communicating to 6-9%, as shorter
-        transfers hold the window's lock for less time."""
+        """The step's term on its rows, or the whole matrix where the round pulled it whole
+        (:meth:`rows`). On one machine the server moves rows that are more than a quarter of
+        the matrix as the whole matrix (:mod:`dpsgd.comm.server`): for LDA that took 2 ranks
+        from 10-11% of the time communicating to 6-9%, as shorter transfers hold the window's
+        lock for less time."""
         if self.correction is None:
-            return Rows(rows, self.term)
+            return Dense(self.term.ravel()) if self.whole else Rows(rows, self.term)
         flat = self.correction  # a re-seeding round: the whole matrix moves
-        flat.reshape(self.V + 1, self.K)[rows] += self.term
+        if self.whole:
+            flat += self.term.ravel()
+        else:
+            flat.reshape(self.V + 1, self.K)[rows] += self.term
         return Dense(flat)
 
     # ------------------------------------------------------------- pass ends
