@@ -13,8 +13,9 @@ full-batch step).
 
 Across ranks (DPSVI) the exchange holds the scaled form (:class:`ScaledTopics`) and a round
 is one minibatch: the engine reserves the index j of its global step (a ticket), pulls the
-rows of its words and the sums, the kernel runs the E-step and the M-step on their true
-form, and the step's own term is pushed on those rows. With ``reseed_topics`` one rank
+rows of its words and the sums (the whole matrix where the exchange would move that many rows
+whole anyway), the kernel runs the E-step and the M-step on their true form, and the step's
+own term is pushed on those rows. With ``reseed_topics`` one rank
 (the first that has documents) re-seeds the global topics at the end of each of its first
 ``max_iter // 2`` passes; its round pushes the correction with its step, while the other
 ranks go on.
@@ -157,7 +158,8 @@ class LdaProblem(Problem):
         # the first rank with documents re-seeds (a rank 0 that only hosts runs no rounds)
         self.reseeder = next((r for r, n in enumerate(self.docs_of_ranks) if n), -1) == self.topology.rank
         self.local = np.zeros(V, dtype=np.int32)  # a word's row among its minibatch's (batch_words)
-        self.whole_term = None  # the term of a round that moves the whole matrix (rows_move_whole)
+        self.whole = False  # this round pulls and pushes the whole matrix (rows)
+        self.whole_term = None  # the term of such rounds, kept
         return rounds[self.topology.rank]
 
     # ------------------------------------------------------------------ rounds
@@ -247,8 +249,8 @@ class LdaProblem(Problem):
 
     def _minibatch(self, pulled, version, j):
         """Global step ``j``: the kernel's E-step on the minibatch's rows ``pulled`` (scaled,
-        read at ``version``: its words' rows, then the sums) and the step's own term, which
-        is this round's change."""
+        read at ``version``: its words' rows, then the sums; or every row, ``self.whole``) and
+        the step's own term, which is this round's change."""
         est, state = self.est, self.state
         if self.whole:  # every row pulled: the term too, kept (AP: 0.8-4 MB) and zeroed each round
             pulled = pulled.reshape(self.V + 1, self.K)
