@@ -320,6 +320,37 @@ def test_a_fit_holds_the_topics_once():
     np.testing.assert_array_equal(seen[1], lda.components_)
 
 
+def test_an_interrupted_fit_keeps_its_steps():
+    """Ctrl-C during a fit in one process (here raised by the callback at the end of pass 1):
+    the topics are those the rounds wrote and n_batch_iter_ counts their steps, whether the
+    fit ran on its own buffer or on a copy of a loaded model's topics, so warm_start goes on
+    with the schedule."""
+    X, _, _ = make_lda_corpus(1_000, 100, 4, 40, random_state=3)  # 20 minibatches of 50 a pass
+
+    def stop(info):
+        if info["end_of_pass"]:
+            raise KeyboardInterrupt
+
+    for loaded in (False, True):
+        lda = LatentDirichletAllocation(4, max_iter=5, batch_size=50, n_threads=1, random_state=0)
+        if loaded:
+            lda.components_, lda.n_batch_iter_ = np.random.default_rng(0).gamma(100, 0.01, (4, 100)), 1
+            lda.set_params(warm_start=True)
+        start = lda.components_.copy() if loaded else None
+        with pytest.raises(KeyboardInterrupt):
+            lda.fit(X, callback=stop)
+        assert lda.n_batch_iter_ == 21
+        if loaded:
+            assert not np.allclose(lda.components_, start)
+        one_pass = LatentDirichletAllocation(4, max_iter=1, batch_size=50, n_threads=1, random_state=0)
+        if loaded:
+            one_pass.components_, one_pass.n_batch_iter_ = start, 1
+            one_pass.set_params(warm_start=True)
+        np.testing.assert_allclose(lda.components_, one_pass.fit(X).components_, rtol=1e-12)
+        lda.set_params(warm_start=True, max_iter=1).fit(X)
+        assert lda.n_batch_iter_ == 41
+
+
 def test_partial_fit_learns_online():
     X, topics, _ = make_lda_corpus(3_000, 200, 5, 80, random_state=4)
     lda = LatentDirichletAllocation(5, total_samples=3_000, batch_size=100, random_state=0)

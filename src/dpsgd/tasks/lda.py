@@ -310,7 +310,16 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
     def _train(self, problem, topology, **run):
         """Run ``problem`` on the engine and take the fitted attributes from its result."""
-        result = engine.run(problem, topology, **run)
+        try:
+            result = engine.run(problem, topology, **run)
+        except BaseException:
+            # in one process the rounds wrote the topics in place: a fit stopped by Ctrl-C (or
+            # an error) keeps them as they are and counts their steps, so that warm_start or
+            # partial_fit continue the schedule where it stopped
+            if getattr(problem, "in_place", False):
+                self.components_ = topics_view(problem.params, self.n_components)
+                self.n_batch_iter_ = problem.step
+            raise
         self.components_ = result.model["components_"]
         # the schedule's steps: in one process the minibatches; across ranks the pushes
         # (server: one minibatch each) or the averaged rounds (allreduce)

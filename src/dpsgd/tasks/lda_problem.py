@@ -92,7 +92,8 @@ class LdaProblem(Problem):
         self.bound, self.scored, self._last_bound = None, False, None
 
     def initial(self):
-        return word_major(self.est.components_)
+        self.params = word_major(self.est.components_)  # est.components_'s own buffer where it is one
+        return self.params
 
     def _views(self, params):
         """lambda (V, K) and its column sums (K,), views of the flat parameters."""
