@@ -22,9 +22,9 @@ E[log beta] is needed only for the words of the current minibatch, so it is
 computed for those columns (K x |batch vocabulary|), never for all K x V.
 
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
-documents in parallel, each document's share of the step added to lambda as its
-E-step ends, atomically: nothing reads lambda before the minibatch's end), one global step
-per minibatch: classic online LDA, with one thread exactly scikit-learn's update
+documents in parallel; thread 0 adds each document's share of the step to lambda as its
+E-step ends, the others to accumulators of their own summed in at the minibatch's end:
+nothing reads lambda before then), one global step per minibatch: classic online LDA, with one thread exactly scikit-learn's update
 sequence. HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
 no waiting): the DPSVI core layer. ESTEP: fixed topics (given as exp(E[log beta])
@@ -751,9 +751,11 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         for u in range(rows_of.shape[0]):
             if rows_of[u] < 0 or rows_of[u] >= V_total:
                 raise ValueError("words beyond the vocabulary")
-        rows32 = np.asarray(words, dtype=np.int32)
     cdef int64_t n = rows_of.shape[0] if whole else S
-    cdef const int32_t *merge_rows = &rows32[0] if whole and n > 0 else NULL
+    cdef const int32_t *merge_rows = NULL
+    if whole and n > 0 and n_threads > 1:  # only the other threads' accumulators are merged
+        rows32 = np.asarray(words, dtype=np.int32)
+        merge_rows = &rows32[0]
     if n_docs < 0 or indptr[n_docs] > indices.shape[0] or indices.shape[0] != counts.shape[0]:
         raise ValueError("inconsistent CSR arrays")
     if not (0.0 < A_read <= 1.0 and 0.0 < A_next <= 1.0) or V_total < n or n_threads < 1:
