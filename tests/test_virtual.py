@@ -255,31 +255,43 @@ def test_virtual_ranks_compute_on_one_thread():
 
 
 # ------------------------------------------------------------------ estimators on virtual ranks
+# The synchronous exchanges run the same rounds every run, so one seed tells. The asynchronous
+# ones (server, async_gossip) do not: a virtual rank's clock is its thread's CPU time, so the
+# order of pushes, and the result, move with the machine's load. Seed 0 alone on the server gave
+# 1.000-1.011x one process's loss here (11 runs, 8 with two busy loops beside them), and 1.023x
+# once in CI: the tail test_comm's comment describes. The median of seeds 0-2 against one
+# process's mean over the same seeds was 1.002-1.003x (server) and 1.000-1.001x (async_gossip)
+# in 4 runs with a busy loop beside them, so its bound of 2% holds unless two seeds are in the tail.
 @pytest.mark.parametrize("exchange,compression", [("server", None), ("allreduce", None), ("gossip", None),
                                                   ("async_gossip", None), ("gossip", "natural")])
 def test_estimators_train_on_virtual_ranks_to_one_process_quality(a9a, exchange, compression):
     """a9a, 4 virtual ranks x 1 thread, 10 epochs, rounds of 1,024 samples (as
     ``test_comm.test_distributed_linear_reaches_single_process_loss`` on real ranks): test
-    log-loss within 2% of one process's."""
+    log-loss within 2% of one process's (the median of 3 seeds for the asynchronous exchanges)."""
     from sklearn.metrics import log_loss
 
     from dpsgd import SGDClassifier
 
     X, y, X_test, y_test = a9a
-    params = {"loss": "log_loss", "alpha": 1e-3, "max_iter": 10, "tol": None, "random_state": 0, "n_threads": 1}
-    single = log_loss(y_test, SGDClassifier(**params).fit(X, y).predict_proba(X_test))
+    params = {"loss": "log_loss", "alpha": 1e-3, "max_iter": 10, "tol": None, "n_threads": 1}
+    seeds = range(3) if exchange in ("server", "async_gossip") else range(1)
+    single = np.mean([log_loss(y_test, SGDClassifier(**params, random_state=seed).fit(X, y).predict_proba(X_test))
+                      for seed in seeds])
 
-    def fn(comm):
+    def fn(comm, seed):
         r, n = comm.rank, comm.size
-        clf = SGDClassifier(**params, comm=comm, exchange=exchange, compression=compression, sync_every=1024)
+        clf = SGDClassifier(**params, random_state=seed, comm=comm, exchange=exchange, compression=compression,
+                            sync_every=1024)
         clf.fit(X[r::n], y[r::n])
         return log_loss(y_test, clf.predict_proba(X_test)), clf.round_stats_
 
-    sim = simulate(fn, 4)
-    losses = [loss for loss, _ in sim.results]
-    assert max(losses) <= 1.02 * single, (losses, single)
-    stats = sim.results[0][1]
-    assert stats["pushes"] > 0 and stats["bytes_sent"] > 0 and 0.0 < stats["comm_share"] < 1.0
+    losses, stats = [], []
+    for seed in seeds:
+        sim = simulate(fn, 4, seed)
+        losses.append(max(loss for loss, _ in sim.results))
+        stats.append(sim.results[0][1])
+    assert np.median(losses) <= 1.02 * single, (losses, single)
+    assert all(s["pushes"] > 0 and s["bytes_sent"] > 0 and 0.0 < s["comm_share"] < 1.0 for s in stats)
 
 
 def test_lda_trains_on_virtual_ranks():
