@@ -332,7 +332,15 @@ def test_a9a_l1_reaches_sklearn_optimum(a9a_optimum, n_threads):
     seconds = time.perf_counter() - start
     P = objective(X, y, w)
     assert abs(P - P_sk) <= 1e-6 * P_sk, (P, P_sk, seconds)
-    np.testing.assert_array_equal(w != 0, w_sk != 0)
+    # the same support, except where the optimum leaves it undecided (as in test_async_bcd, whose
+    # 2-thread run on these rows differed from liblinear on one such coordinate in CI, the
+    # objective agreeing; liblinear's own run is not seeded either): a zero weight whose
+    # gradient is within 1e-4 of the L1 threshold, or a non-zero below 1e-6
+    _, grad, _, _ = prox.gradient(X.data, X.indices, X.indptr, y, w_sk, 0.0, C=C_A9A)
+    differ = np.flatnonzero((w != 0) != (w_sk != 0))
+    undecided = ((w_sk == 0) & (np.abs(grad) > 1 - 1e-4)) | ((w_sk != 0) & (np.abs(w_sk) < 1e-6))
+    assert np.all(undecided[differ]) and differ.size <= 1, \
+        (differ, w_sk[differ], w[differ], np.abs(grad[differ]))
     assert np.all(delays >= 0)
     if n_threads == 1:
         assert np.all(delays == 0)
