@@ -183,7 +183,11 @@ def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):
     assert meta["n_batch_iter"] == model.n_batch_iter_ and meta["passes_done"] == 3
     np.testing.assert_allclose(arrays["components_"], model.components_)
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["pass"] for r in records] == [1, 2, 3]
+    # the log has rank 0's pass ends. The ranks share the run's steps (3 passes over all the
+    # documents), and rank 0, which evaluates at each of its pass ends, runs fewer of them: at
+    # least 3/4 of its share (dpsgd.engine.loop.SHARED_STEPS_SLACK), so 2 passes of its own
+    passes = [r["pass"] for r in records]
+    assert passes == list(range(1, len(passes) + 1)) and 2 <= len(passes) <= 4
     assert all({"time", "updates", "perplexity", "heldout_log_likelihood", "delay_mean", "delay_p99",
                 "delay_max", "comm_seconds"} <= set(r) for r in records)
     assert records[-1]["heldout_log_likelihood"] > records[0]["heldout_log_likelihood"]
@@ -212,15 +216,16 @@ def test_train_lda_stops_on_a_budget_of_updates(tmp_path):
     assert 150 <= steps <= 150 + out.ranks
     passes = int(out.stdout.split("result: passes ")[1].split(",")[0])
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    # passes: those rank 0 began (n_iter_, as in one process); the log has its complete ones.
-    # How the budget's steps split between the ranks is up to the scheduler (2 ranks, 8 runs
-    # idle and with a busy core: always 151 steps and 2 passes, 61-73 updates at the end of
-    # rank 0's first pass), so the bound on the passes is what the budget allows rank 0 if the
+    # passes: the run's over every rank's documents (n_iter_), begun: about 4,275 training
+    # documents (the held-out split is random) make 66-72 steps a pass, so 151 steps are 3,
+    # far below the 100 asked for, which a budget that did not stop the ranks would run. The
+    # log has rank 0's complete passes. How the budget's steps split between the ranks is up
+    # to the scheduler (2 ranks, 8 runs idle and with a busy core: 61-73 updates at the end of
+    # rank 0's first pass), so the bound on them is what the budget allows rank 0 if the
     # others are starved: every step on its share (about 4,500 / ranks documents, 64 a step;
-    # 5 passes with 2 ranks), far below the 100 asked for, which a budget that did not stop
-    # the ranks would run
+    # 5 passes with 2 ranks)
     steps_per_pass = int(np.ceil(0.95 * 4_500 / out.ranks / 64))  # 0.95: the held-out split is random
-    assert 1 <= passes <= 1 + (150 + out.ranks) // steps_per_pass and passes - 1 <= len(records) <= passes
+    assert passes == 3 and 1 <= len(records) <= 1 + (150 + out.ranks) // steps_per_pass
     assert all(r["updates"] <= 150 + out.ranks for r in records)
 
 
@@ -250,9 +255,10 @@ def test_train_linear_under_mpiexec_reads_shares_of_a_file():
                       "--alpha", "1e-3", "--threads", 1, "--quiet", timeout=300)
     assert out.returncode == 0, out.stderr
     assert f"32561 rows x 123 features, {out.ranks} ranks" in out.stdout
-    # one process: 0.8502; 2 asynchronous ranks vary with their interleaving (0.8393 in a
-    # loaded CI run); the majority class alone scores 0.76
-    assert float(out.stdout.split("test accuracy ")[1].split(",")[0]) > 0.83
+    # the columns line up: one process scores 0.8502 and the majority class alone 0.76; 2
+    # asynchronous ranks vary with their interleaving (0.8393 in a loaded CI run), so the bound
+    # sits between, not at the tail of the ranks' spread
+    assert float(out.stdout.split("test accuracy ")[1].split(",")[0]) > 0.80
 
 
 def test_train_linear_with_the_oldest_read_delay(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from dpsgd.comm import Topology, open_exchange
 from dpsgd.comm.codecs import Dense, Rows
 from dpsgd.comm.virtual import simulate
+from dpsgd.engine import Problem, Round, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -252,6 +253,58 @@ def test_virtual_ranks_compute_on_one_thread():
 
     assert simulate(fn, 3).results == [(True, 1, True)] * 3
     assert not Topology().virtual
+
+
+# ------------------------------------------------------------------ ranks that share the steps
+class Tickets(Problem):
+    """A problem whose rounds use the engine's tickets (as LDA's step sizes do): rank r plans
+    ``own[r]`` rounds of ``cost[r]`` virtual seconds each and records the tickets it ran."""
+
+    size, uses_ticket = 2, True
+
+    def __init__(self, comm, own, cost, share):
+        self.comm, self.own, self.cost, self.share, self.ran = comm, own, cost, share, []
+
+    def initial(self):
+        return np.zeros(self.size)
+
+    def plan(self, exchange):
+        self.global_steps = sum(self.own) if self.share else None
+        return self.own[self.comm.rank]
+
+    def local_steps(self, work, r, version, ticket):
+        self.comm.sleep(self.cost[self.comm.rank])
+        self.ran.append(ticket)
+        work += 1.0
+        return Round()
+
+    def model(self, params, version):
+        return {"w": params.copy()}
+
+
+@pytest.mark.parametrize("exchange", ["server", "async_gossip", "allreduce"])
+@pytest.mark.parametrize("share", [True, False])
+def test_asynchronous_ranks_share_the_global_steps(exchange, share):
+    """Rank 1 takes 1.1x rank 0's time a round, rank 2 twice it. Sharing the steps
+    (``Problem.global_steps``), the asynchronous ranks run every ticket below it once between
+    them, the faster more rounds than planned, at most a quarter more, the slowest fewer, and
+    they end within a round of each other; without it, or synchronous, each runs its own."""
+    own, cost = [40, 40, 40], [1e-3, 1.1e-3, 2e-3]
+
+    def fn(comm):
+        problem = Tickets(comm, own, cost, share)
+        run(problem, Topology(comm), exchange=exchange)
+        return problem.ran, comm.now()
+
+    sim = simulate(fn, 3)
+    ran = [r for r, _ in sim.results]
+    ends = [end for _, end in sim.results]
+    if share and exchange != "allreduce":
+        assert sorted(t for r in ran for t in r) == list(range(sum(own)))
+        assert own[0] < len(ran[0]) <= 50 and own[1] <= len(ran[1]) <= 50 and len(ran[2]) < own[2]
+        assert max(ends) - min(ends) < 2 * max(cost) + 1e-3
+    else:
+        assert [len(r) for r in ran] == own
 
 
 # ------------------------------------------------------------------ estimators on virtual ranks

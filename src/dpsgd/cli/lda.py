@@ -94,9 +94,18 @@ def train_lda(args, comm=None):
                                  {"passes_done": passes_done, "n_batch_iter": int(t),
                                   "n_topics": args.topics, "n_words": int(X_train.shape[1])})
 
-    # documents in both modes; under MPI rank 0 counts every rank's documents at each of its passes
+    # documents in both modes; under MPI rank 0 counts every rank's documents at each of its
+    # pass ends: those of the run's passes so far where the ranks share the steps (its own
+    # passes may be fewer or more than the run's), else one pass's
+    counted = 0
+
     def documents(info):
-        return (docs if info["end_of_pass"] else 0) if distributed else info["samples"]
+        nonlocal counted
+        if not distributed or not info["end_of_pass"]:
+            return 0 if distributed else info["samples"]
+        now = min(passes * docs, round(info["run_passes"] * docs) if "run_passes" in info else counted + docs)
+        added, counted = max(now - counted, 0), max(now, counted)
+        return added
 
     tic = time.perf_counter()
     run = TrainingRun(args, topology, progress=(passes * docs, "documents", documents), pass_key="pass",
@@ -104,6 +113,8 @@ def train_lda(args, comm=None):
                       checkpoint=checkpoint, evaluate=evaluate)
     with run:
         lda.fit(X_train, callback=run)
+        if distributed:  # the documents after rank 0's last pass end
+            run.progress.update(max(min(lda.n_iter_, passes) * docs - counted, 0))
     wall = time.perf_counter() - tic
     if not topology.is_root:
         return 0

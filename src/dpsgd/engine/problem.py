@@ -101,6 +101,14 @@ class Problem:
         ``initial`` returns rather than a copy, and ``model`` may return views of the final
         parameters: the fitted model is then the buffer the run wrote, held once (LDA's
         topics).
+    global_steps : int or None
+        Set by ``plan`` for a problem that ``uses_ticket``: the step indices the run's rounds
+        share. Over an asynchronous exchange a rank then draws its ticket before each round
+        and stops when the tickets are spent, or after a quarter more rounds than ``plan``
+        returned (:data:`dpsgd.engine.loop.SHARED_STEPS_SLACK`): a faster rank runs more of
+        the steps and a slower one fewer, so none waits for another at the end (LDA: the
+        steps of ``max_iter`` passes over every rank's documents). None: each rank runs the
+        rounds ``plan`` returned.
     """
 
     size = 0
@@ -108,6 +116,7 @@ class Problem:
     uses_ticket = False
     exclusive = False
     runs_on_initial = False
+    global_steps = None
 
     def initial(self):
         """The initial parameters, flat, in the exchanged form (rank 0's are used)."""

@@ -120,6 +120,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         round (see :mod:`dpsgd.tasks.lda_problem`). ``total_samples`` is the whole
         corpus. A rank may pass no documents (it then only takes part in the exchange:
         with the server, rank 0 hosts the window). Every rank ends with the same topics.
+        With an asynchronous exchange the ranks share the global steps of ``max_iter``
+        passes over all their documents, each drawing the next until they are spent, so a
+        rank whose documents take longer runs fewer of them and none waits at the end
+        (``n_iter_``).
     exchange : {'server', 'allreduce', 'gossip', 'async_gossip'}, default='server'
         How the ranks of ``comm`` share the topics. 'server': DPSGD's asynchronous
         parameter server on an MPI one-sided window; each rank adds its global steps to
@@ -169,8 +173,12 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Global steps taken (the step-size schedule's index), plus one. With
         ``exchange='allreduce'`` a step is a round of averaged minibatches.
     n_iter_ : int
-        Passes run by ``fit`` (of this rank's documents, with ``comm``; a pass that a
-        budget cut short counts).
+        Passes run by ``fit`` over the documents (a pass that a budget cut short counts).
+        With ``comm`` and an asynchronous exchange, over every rank's documents: the ranks
+        share the global steps of ``max_iter`` such passes, and a rank whose documents take
+        longer runs fewer of them, so the ranks end together and a rank's own passes (its
+        pass ends, the callback's ``pass``) may be a little more or fewer than ``max_iter``.
+        With a synchronous exchange, this rank's passes.
     n_reseeded_ : int
         Topics re-seeded by the last ``fit`` (see ``reseed_topics``); with ``comm``, counted
         on the rank that re-seeds.
@@ -383,10 +391,10 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         docs = [n for n, _ in counts]
         problem = LdaProblem(self, X, topology=topology, n_threads=self.n_threads_, passes=self.max_iter,
                              total_samples=float(sum(docs)), docs_of_ranks=docs)
-        self._train(problem, topology, exchange=self.exchange, max_updates=self.max_updates,
-                    max_seconds=self.max_seconds, callback=callback, network=self.network,
-                    compression=self.compression, graph=self.gossip_graph)
-        self.n_iter_ = problem.passes_run
+        result = self._train(problem, topology, exchange=self.exchange, max_updates=self.max_updates,
+                             max_seconds=self.max_seconds, callback=callback, network=self.network,
+                             compression=self.compression, graph=self.gossip_graph)
+        self.n_iter_ = problem.passes_over_data(result.version)
         self.n_reseeded_ = problem.reseeded
         if self.evaluate_every > 0:  # the final topics' score, unless their pass was scored
             self.bound_ = problem.bound if problem.scored else self._training_perplexity(X)

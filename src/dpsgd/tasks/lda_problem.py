@@ -152,6 +152,10 @@ class LdaProblem(Problem):
         rounds = [self.passes * self._minibatches(n) for n in self.docs_of_ranks]
         # the global steps: one per push of any rank (server), one per averaged round (allreduce)
         steps = max(rounds) if exchange.synchronous else sum(rounds)
+        # asynchronous ranks share them (Problem.global_steps): a rank whose documents take
+        # longer (AP's two halves: their E-steps about 15% apart) runs fewer, so none waits at the end
+        self.global_steps = None if exchange.synchronous else steps
+        self.steps_per_pass = sum(self._minibatches(n) for n in self.docs_of_ranks)
         self.state = ScaledTopics(V, K, self.eta, step_sizes(
             est.n_batch_iter_ + np.arange(steps + 1), est.learning_offset, est.learning_decay))
         self.per_pass = self._minibatches(X.shape[0])
@@ -182,6 +186,8 @@ class LdaProblem(Problem):
         t = self.step if self.in_place else self.est.n_batch_iter_ + ticket + 1
         result.report.update({"pass": pass_ + 1, "t": t})
         if i == self.per_pass - 1:
+            if self.global_steps is not None:  # the run's passes over every rank's documents so far
+                result.report["run_passes"] = (ticket + 1) / self.steps_per_pass
             self._end_pass(work, pass_, result)
         return result
 
@@ -314,12 +320,22 @@ class LdaProblem(Problem):
         result.end_of_pass = True
         if self.fitting and est.verbose and self.topology.is_root:
             seconds = time.perf_counter() - self.pass_start
-            print(f"pass {pass_ + 1}/{est.max_iter}: {self.pass_docs / seconds:.0f} documents/s"
+            # ranks that share the steps run as many passes of their own documents as their speed allows
+            of = f"/{est.max_iter}" if self.global_steps is None else f" of this rank's documents (run: {est.max_iter})"
+            print(f"pass {pass_ + 1}{of}: {self.pass_docs / seconds:.0f} documents/s"
                   + (f", {reseeded} topic(s) re-seeded" if est.reseed_topics else "")
                   + (f", perplexity {self.bound:.4f} (training documents, base e)" if evaluated else ""))
         if evaluated:
             result.stop = self._last_bound is not None and abs(self._last_bound - self.bound) < est.perp_tol
             self._last_bound = self.bound
+
+    def passes_over_data(self, steps):
+        """Passes the run made (``n_iter_``): this process's, or where the ranks share the
+        steps (:attr:`global_steps`) those over every rank's documents that its ``steps``
+        global steps make, a pass cut short by a budget counted."""
+        if self.global_steps is None:
+            return self.passes_run
+        return min(self.passes, -(-steps // max(self.steps_per_pass, 1)))
 
     def _reseed_global(self):
         """Re-seed the global topics (this rank's pass end): pull them, split the heaviest into
