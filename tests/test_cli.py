@@ -185,7 +185,7 @@ def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     # the log has rank 0's pass ends. The ranks share the run's steps (3 passes over all the
     # documents), and rank 0, which evaluates at each of its pass ends, runs fewer of them: at
-    # least 3/4 of its share (dpsgd.engine.loop.SHARED_STEPS_SLACK), so 2 passes of its own
+    # least 3/4 of its own (dpsgd.engine.shared_rounds), so 2 passes of its own at least
     passes = [r["pass"] for r in records]
     assert passes == list(range(1, len(passes) + 1)) and 2 <= len(passes) <= 4
     assert all({"time", "updates", "perplexity", "heldout_log_likelihood", "delay_mean", "delay_p99",
@@ -195,7 +195,10 @@ def test_train_lda_logs_checkpoints_and_resumes_under_mpiexec(tmp_path):
     resumed = run_mpi("dpsgd", 2, *common, "--passes", 6, "--resume", ck, timeout=300)
     assert "3 passes done" in resumed.stdout
     steps = [int(out.stdout.split("global steps ")[1].split(",")[0]) for out in (whole_run, resumed)]
-    assert steps[0] == steps[1]  # the resumed run continued the step count (and the step sizes)
+    # the resumed run continued the step count (and the step sizes): a restart would count half.
+    # Each run takes its passes' shared steps, and a few more where rank 0, which evaluates at
+    # its pass ends, is still below its fewest rounds when they are spent (216 against 217 once)
+    assert abs(steps[1] - steps[0]) <= 0.05 * steps[0], steps
     assert heldout(resumed) >= whole * 1.02  # negative: within 2% of the uninterrupted run
     wrong = run("train", "linear", "--resume", str(ck))
     assert wrong.returncode == 2 and "not of 'train linear'" in wrong.stderr

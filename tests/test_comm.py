@@ -30,6 +30,7 @@ def test_local_window_semantics():
         win.push_sparse([1, 1], [1.0, 1.0])
     assert win.clock() == 2  # rejected pushes change nothing
     assert [win.ticket() for _ in range(3)] == [0, 1, 2]
+    assert [win.ticket_below(5), win.ticket_below(5), win.ticket_below(5), win.ticket_below(None)] == [3, 4, None, 5]
     assert not win.stop_requested()
     win.request_stop()
     assert win.stop_requested()
@@ -79,6 +80,18 @@ def test_no_lost_updates(ranks, layout, method):
     assert result["step_sum"] == 200.0 * out.ranks
     assert result["tickets_unique"]  # every ticket handed out exactly once
     assert result["rows_match"] and result["every_rank_sees_the_stop"]
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_ranks_drawing_tickets_below_a_limit_share_them_without_a_gap(ranks):
+    """``ticket_below`` from every rank at once (a compare-and-swap): 0..99 each drawn once,
+    then the 5 each rank draws without the limit follow them, with no gap."""
+    out = run_mpi("tickets.py", ranks)
+    assert out.returncode == 0, out.stderr
+    everyone = json.loads(out.stdout.strip().splitlines()[-1])
+    below = sorted(t for mine, _ in everyone for t in mine)
+    past = sorted(t for _, extra in everyone for t in extra)
+    assert below == list(range(100)) and past == list(range(100, 100 + 5 * out.ranks))
 
 
 @pytest.mark.parametrize("k", [0, 5])

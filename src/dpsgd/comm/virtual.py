@@ -409,6 +409,7 @@ class VirtualWindow:
     stop_requested = _event("stop_requested")
     clock = _event("clock")
     ticket = _event("ticket")
+    ticket_below = _event("ticket_below")
     step_sum = _event("step_sum")
     updates = _event("updates")
     del _event

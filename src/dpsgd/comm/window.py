@@ -203,6 +203,13 @@ class LocalWindow:
             self._tickets += 1
             return self._tickets - 1
 
+    def ticket_below(self, limit=None):
+        with self._lock:
+            if limit is not None and self._tickets >= limit:
+                return None
+            self._tickets += 1
+            return self._tickets - 1
+
     def step_sum(self):
         return self._step_sum
 
@@ -487,6 +494,24 @@ class ParameterWindow:
 
     def ticket(self):
         return self._counter(_TICKETS, self._MPI.SUM)
+
+    def ticket_below(self, limit=None):
+        """The next ticket, unless ``limit`` (None: no limit) were drawn: then None, and the
+        count stays (so the tickets drawn are 0, 1, ... with no gap). A compare-and-swap of
+        the count, retried while other ranks draw; a run draws all its tickets this way (MPI
+        makes concurrent atomics on one cell atomic only among the same operation)."""
+        cell = np.zeros(1, dtype=np.int64)
+        self._counters.Fetch_and_op(cell, cell, 0, _TICKETS, self._MPI.NO_OP)
+        self._counters.Flush(0)
+        expected, new, found = cell.copy(), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        while limit is None or expected[0] < limit:
+            new[0] = expected[0] + 1
+            self._counters.Compare_and_swap(new, expected, found, 0, _TICKETS)
+            self._counters.Flush(0)
+            if found[0] == expected[0]:
+                return int(expected[0])
+            expected[0] = found[0]
+        return None
 
     def updates(self):
         return int(self._double(_UPDATES))

@@ -9,8 +9,9 @@ problem's round may push (:mod:`dpsgd.comm.codecs`).
 
 from dpsgd.comm.codecs import Dense, Rows, Sparse
 from dpsgd.engine.limits import Limits
-from dpsgd.engine.loop import Result, run
+from dpsgd.engine.loop import Result, run, shared_rounds
 from dpsgd.engine.problem import MasterStep, Problem, Round
 from dpsgd.engine.stats import RoundStats
 
-__all__ = ["Dense", "Limits", "MasterStep", "Problem", "Result", "Round", "RoundStats", "Rows", "Sparse", "run"]
+__all__ = ["Dense", "Limits", "MasterStep", "Problem", "Result", "Round", "RoundStats", "Rows", "Sparse", "run",
+           "shared_rounds"]

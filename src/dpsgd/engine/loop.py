@@ -22,13 +22,27 @@ from dpsgd.engine.limits import Limits
 from dpsgd.engine.stats import RoundStats
 
 
-# Where the ranks share the steps (Problem.global_steps), a rank runs at most this share more
-# rounds than it planned, so another rank's documents are seen at least 1 - share as often
-# as planned (for ranks of equal shares) however long it pauses: the ranks end together
-# where their speeds differ by less (AP's two halves of the documents: about 15%), and rank 0
-# evaluating each pass (the CLI's log) does not leave its documents nearly unseen (1 of 3
-# passes in a test without the bound)
+# Where the ranks share the steps (Problem.global_steps), a rank runs between 1 - this share
+# and 1 + this share of the rounds it planned (shared_rounds): the ranks end together where
+# their speeds differ by less (AP's two halves of the documents: about 15%), and a rank that
+# pauses or lags (rank 0 evaluating each pass for the CLI's log: 1 of 3 passes in a test
+# without the floor; a straggler among many ranks) still sees its data at least 3/4 as often
+# as planned
 SHARED_STEPS_SLACK = 0.25
+
+
+def shared_rounds(own):
+    """The fewest and the most rounds a rank that planned ``own`` runs where the ranks share
+    the steps (:attr:`Problem.global_steps`): it stops at the first ticket past them once it
+    has run the fewest, and at the most whatever the tickets.
+
+    Examples
+    --------
+    >>> from dpsgd.engine.loop import shared_rounds
+    >>> shared_rounds(40)
+    (30, 50)
+    """
+    return own - int(SHARED_STEPS_SLACK * own), own + int(np.ceil(SHARED_STEPS_SLACK * own))
 
 
 class Result:
@@ -148,11 +162,10 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback, clock):
     # step for it (alpha gamma') would only shorten every round
     adaptive = policy is not None and not ex.in_place and not ex.synchronous and ex.delay_scaled
     oldest = adaptive and getattr(policy, "delay", "push") == "oldest_read"
-    # the ranks share the steps (Problem.global_steps): each round first draws its ticket, and
-    # a rank runs at most SHARED_STEPS_SLACK more rounds than its own
+    # the ranks share the steps (Problem.global_steps): each round first draws its ticket
     shared = (problem.uses_ticket and problem.global_steps is not None and own > 0
               and not ex.in_place and not ex.synchronous)
-    most = own + int(np.ceil(SHARED_STEPS_SLACK * own))
+    least, most = shared_rounds(own) if shared else (own, own)
     for r in (range(most) if shared else range(total)):
         if limits.exhausted():
             break
@@ -160,9 +173,11 @@ def _rounds(problem, ex, own, total, policy, limits, stats, callback, clock):
             ex.skip()
             continue
         start_round = clock()
-        ticket = ex.ticket() if shared else None
-        if shared and ticket >= problem.global_steps:
-            break
+        ticket = None
+        if shared:  # below its fewest rounds a rank goes on past the shared steps
+            ticket = ex.ticket_below(problem.global_steps if r >= least else None)
+            if ticket is None:
+                break
         drawn = clock()
         rows = problem.rows(r)  # the problem's own work (e.g. LDA's minibatch): computing
         tic = clock()

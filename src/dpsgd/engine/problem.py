@@ -104,11 +104,12 @@ class Problem:
     global_steps : int or None
         Set by ``plan`` for a problem that ``uses_ticket``: the step indices the run's rounds
         share. Over an asynchronous exchange a rank then draws its ticket before each round
-        and stops when the tickets are spent, or after a quarter more rounds than ``plan``
-        returned (:data:`dpsgd.engine.loop.SHARED_STEPS_SLACK`): a faster rank runs more of
-        the steps and a slower one fewer, so none waits for another at the end (LDA: the
-        steps of ``max_iter`` passes over every rank's documents). None: each rank runs the
-        rounds ``plan`` returned.
+        and stops at the first one past them, so a faster rank runs more of the steps and a
+        slower one fewer, and none waits for another at the end (LDA: the steps of
+        ``max_iter`` passes over every rank's documents). Each rank still runs between 3/4
+        and 5/4 of the rounds ``plan`` returned (:func:`dpsgd.engine.loop.shared_rounds`),
+        so tickets reach the sum over the ranks of their most rounds. None: each rank runs
+        the rounds ``plan`` returned.
     """
 
     size = 0

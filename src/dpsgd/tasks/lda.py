@@ -123,7 +123,7 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         With an asynchronous exchange the ranks share the global steps of ``max_iter``
         passes over all their documents, each drawing the next until they are spent, so a
         rank whose documents take longer runs fewer of them and none waits at the end
-        (``n_iter_``).
+        (between 3/4 and 5/4 of its own passes: ``n_iter_``).
     exchange : {'server', 'allreduce', 'gossip', 'async_gossip'}, default='server'
         How the ranks of ``comm`` share the topics. 'server': DPSGD's asynchronous
         parameter server on an MPI one-sided window; each rank adds its global steps to
@@ -174,11 +174,11 @@ class LatentDirichletAllocation(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         ``exchange='allreduce'`` a step is a round of averaged minibatches.
     n_iter_ : int
         Passes run by ``fit`` over the documents (a pass that a budget cut short counts).
-        With ``comm`` and an asynchronous exchange, over every rank's documents: the ranks
-        share the global steps of ``max_iter`` such passes, and a rank whose documents take
-        longer runs fewer of them, so the ranks end together and a rank's own passes (its
-        pass ends, the callback's ``pass``) may be a little more or fewer than ``max_iter``.
-        With a synchronous exchange, this rank's passes.
+        With ``comm`` and an asynchronous exchange (``max_iter`` >= 2), over every rank's
+        documents: the ranks share the global steps of ``max_iter`` such passes, and a rank
+        whose documents take longer runs fewer of them, so the ranks end together; a rank's
+        own passes (its pass ends, the callback's ``pass``) are then between 3/4 and 5/4 of
+        ``max_iter``. Otherwise with ``comm``, this rank's passes.
     n_reseeded_ : int
         Topics re-seeded by the last ``fit`` (see ``reseed_topics``); with ``comm``, counted
         on the rank that re-seeds.

@@ -28,7 +28,7 @@ import numpy as np
 from dpsgd import evaluation
 from dpsgd._kernels import svi as _svi
 from dpsgd._kernels.rng import permutation
-from dpsgd.engine import Dense, Problem, Round, Rows
+from dpsgd.engine import Dense, Problem, Round, Rows, shared_rounds
 from dpsgd.tasks.lda_state import ScaledTopics, reseed_dead_topics, step_sizes, topics_view, word_major
 
 PARALLEL_MODES = {"batch": _svi.Mode.BATCH, "hogwild": _svi.Mode.HOGWILD}
@@ -153,9 +153,12 @@ class LdaProblem(Problem):
         # the global steps: one per push of any rank (server), one per averaged round (allreduce)
         steps = max(rounds) if exchange.synchronous else sum(rounds)
         # asynchronous ranks share them (Problem.global_steps): a rank whose documents take
-        # longer (AP's two halves: their E-steps about 15% apart) runs fewer, so none waits at the end
-        self.global_steps = None if exchange.synchronous else steps
+        # longer (AP's two halves: their E-steps about 15% apart) runs fewer, so none waits at
+        # the end; a fit of 2 passes or more, so every rank still runs one of its own at least
+        self.global_steps = steps if not exchange.synchronous and self.fitting and self.passes >= 2 else None
         self.steps_per_pass = sum(self._minibatches(n) for n in self.docs_of_ranks)
+        if self.global_steps is not None:  # the tickets a rank below its fewest rounds draws past them
+            steps = sum(shared_rounds(n)[1] for n in rounds)
         self.state = ScaledTopics(V, K, self.eta, step_sizes(
             est.n_batch_iter_ + np.arange(steps + 1), est.learning_offset, est.learning_decay))
         self.per_pass = self._minibatches(X.shape[0])
