@@ -14,7 +14,8 @@ An exchange shares a problem's parameters between workers. Every exchange has:
   updates (the global budget);
 - ``clock()`` (pushes so far), ``updates()``, ``step_sum()``, ``ticket()`` (a step index of
   one's own; the asynchronous exchanges also ``ticket_below(limit)``: one only while fewer
-  than ``limit`` were drawn, else None), ``request_stop()`` / ``stop_requested()`` (a flag every rank sees),
+  than ``limit`` were drawn, else None), ``request_stop()`` / ``stop_requested()`` (a flag
+  every rank sees),
   ``exclusive()`` (a context manager holding a mutex every worker shares, for a step that
   reads and rewrites the parameters: PIAG's master step),
   ``publish_read()`` / ``retire_read()`` / ``oldest_read()`` (each worker's read in flight,

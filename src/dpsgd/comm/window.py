@@ -498,8 +498,9 @@ class ParameterWindow:
     def ticket_below(self, limit=None):
         """The next ticket, unless ``limit`` (None: no limit) were drawn: then None, and the
         count stays (so the tickets drawn are 0, 1, ... with no gap). A compare-and-swap of
-        the count, retried while other ranks draw; a run draws all its tickets this way (MPI
-        makes concurrent atomics on one cell atomic only among the same operation)."""
+        the count, retried while other ranks draw. A run draws all its tickets this way: with
+        MPI's default ``accumulate_ops`` (``same_op_no_op``) concurrent atomics on one cell
+        are atomic only among one operation and ``MPI_NO_OP``."""
         cell = np.zeros(1, dtype=np.int64)
         self._counters.Fetch_and_op(cell, cell, 0, _TICKETS, self._MPI.NO_OP)
         self._counters.Flush(0)
