@@ -199,9 +199,7 @@ class LocalWindow:
         return self._clock
 
     def ticket(self):
-        with self._lock:
-            self._tickets += 1
-            return self._tickets - 1
+        return self.ticket_below()
 
     def ticket_below(self, limit=None):
         with self._lock:
@@ -310,6 +308,7 @@ class ParameterWindow:
         self._one = np.ones(1, dtype=np.int64)
         self._read_cells = np.empty(_READS - _STEP_SUM + 2 * nranks)  # oldest_read's buffer
         self._step_after_clock = False  # see _advance
+        self._tickets_seen = 0  # ticket_below's first guess
         self._closed = False
 
     # ---------------------------------------------------------------- writes
@@ -500,18 +499,19 @@ class ParameterWindow:
         count stays (so the tickets drawn are 0, 1, ... with no gap). A compare-and-swap of
         the count, retried while other ranks draw. A run draws all its tickets this way: with
         MPI's default ``accumulate_ops`` (``same_op_no_op``) concurrent atomics on one cell
-        are atomic only among one operation and ``MPI_NO_OP``."""
-        cell = np.zeros(1, dtype=np.int64)
-        self._counters.Fetch_and_op(cell, cell, 0, _TICKETS, self._MPI.NO_OP)
-        self._counters.Flush(0)
-        expected, new, found = cell.copy(), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        are atomic only among one operation and ``MPI_NO_OP``. The first guess is the count
+        after this rank's last ticket (it only grows), so an uncontended draw is one swap."""
+        expected, new, found = (np.array([self._tickets_seen], dtype=np.int64), np.zeros(1, dtype=np.int64),
+                                np.zeros(1, dtype=np.int64))
         while limit is None or expected[0] < limit:
             new[0] = expected[0] + 1
             self._counters.Compare_and_swap(new, expected, found, 0, _TICKETS)
             self._counters.Flush(0)
             if found[0] == expected[0]:
+                self._tickets_seen = int(new[0])
                 return int(expected[0])
             expected[0] = found[0]
+        self._tickets_seen = int(expected[0])
         return None
 
     def updates(self):
