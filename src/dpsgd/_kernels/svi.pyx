@@ -44,15 +44,16 @@ from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
 cdef extern from "omp_shim.h" nogil:
     int omp_get_num_threads()
 
-cdef extern from "simd.h" nogil:
-    double dp_dot(const double *a, const double *b, int n)
-    void dp_axpy(double *y, double c, const double *x, int n)
-
 cdef extern from "estep.h" nogil:
-    # newg = sum over the n words of counts[i] / (etheta . e_i + eps) e_i, e_i = eb's row of rows[i]
-    # (through col unless NULL); AVX2+FMA where the CPU has them
-    void dp_estep_pass(const double *etheta, const double *eb, const int32_t *rows, const int32_t *col,
-                       const double *counts, int64_t n, int K, double eps, double *newg)
+    # in single precision: newg = sum over the n words of counts[i] / (etheta . e_r + eps[r]) e_r,
+    # r = rows[i] (through col unless NULL), e_r = eb's row r; AVX2+FMA where the CPU has them.
+    # Rows of exp(E[log beta]) are stored divided by their largest value, top, and eps[r] is
+    # machine epsilon / top (dp_estep_row): scikit-learn's E-step, in floats' range.
+    void dp_estep_pass(const float *etheta, const float *eb, const float *eps, const int32_t *rows,
+                       const int32_t *col, const double *counts, int64_t n, int K, float *newg)
+    float dp_estep_dot(const float *etheta, const float *e, int K)
+    float dp_estep_row(const double *x, float *out, int K)
+    void dp_estep_theta(const double *x, float *out, int K)
 
 cdef extern from "exp_psi.h" nogil:
     # out[k] = exp(psi(x[k]) - (sub[k] if sub != NULL else c)); branch-free and vectorised,
@@ -75,10 +76,6 @@ cpdef enum Mode:
     BATCH = 0
     HOGWILD = 1
     ESTEP = 2
-
-# scikit-learn adds machine epsilon to the per-word normaliser
-cdef double EPS = 2.220446049250313e-16
-
 
 # Taylor coefficients psi^(n)(x0) / n! at psi's positive root x0 (n = 0..18), from
 # scipy.special.polygamma: near x0 the recurrence below loses relative accuracy
@@ -197,11 +194,12 @@ ctypedef struct Params:
     uint64_t seed
 
 
-cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, const double *eb,
-                     Params *p, double *gamma, double *newg, double *etheta, double *acc,
+cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, const float *eb,
+                     const float *eps, Params *p, double *gamma, float *fbuf, double *etheta, double *acc,
                      bint atomic_acc, double *lam, bint local_rows, double coef, double *partial) noexcept nogil:
     """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids, ``col[w]``
-    maps a word to its row, or NULL for the identity); gamma starts from the stream
+    maps a word to its row, or NULL for the identity; each row scaled to a largest value of 1,
+    with its ``eps``, estep.h); ``fbuf`` holds 2 K floats (the pass's new gamma and exp(E[log theta])); gamma starts from the stream
     (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma``; then, unless ``acc`` and
     ``lam`` are both NULL, its sufficient statistics exp(E[log theta]) * n / phinorm:
 
@@ -215,11 +213,13 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
 
     Returns the number of iterations, or -1 if not finite."""
     cdef int K = p.K
-    cdef int64_t start = c.indptr[d], end = c.indptr[d + 1], i
+    cdef int64_t start = c.indptr[d], end = c.indptr[d + 1], i, r
     cdef int it, k, iters = 0
     cdef double change, s, cnt
-    cdef const double *e
+    cdef const float *e
     cdef double *a
+    cdef float *newg = fbuf
+    cdef float *etheta_f = fbuf + K
     _gamma_init(gamma, K, p.seed, stream)
     _exp_dirichlet_expectation(gamma, K, etheta)
     if start == end:  # an empty document: its gamma is the prior
@@ -228,10 +228,11 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
         return 0
     for it in range(p.max_iter):
         iters = it + 1
-        dp_estep_pass(etheta, eb, c.indices + start, col, c.counts + start, end - start, K, EPS, newg)
+        dp_estep_theta(etheta, etheta_f, K)
+        dp_estep_pass(etheta_f, eb, eps, c.indices + start, col, c.counts + start, end - start, K, newg)
         change = 0.0
         for k in range(K):
-            s = p.alpha + etheta[k] * newg[k]
+            s = p.alpha + <double>etheta_f[k] * newg[k]
             change += fabs(s - gamma[k])
             gamma[k] = s
         _exp_dirichlet_expectation(gamma, K, etheta)
@@ -239,26 +240,29 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
             break
     if not isfinite(gamma[0]):
         return -1
+    dp_estep_theta(etheta, etheta_f, K)
     if lam != NULL:
         for i in range(start, end):
-            e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
-            cnt = coef * c.counts[i] / (dp_dot(etheta, e, K) + EPS)
+            r = col[c.indices[i]] if col != NULL else c.indices[i]
+            e = eb + r * K
+            cnt = coef * c.counts[i] / (dp_estep_dot(etheta_f, e, K) + eps[r])
             a = lam + <int64_t>(col[c.indices[i]] if local_rows else c.indices[i]) * K
             for k in range(K):
-                s = etheta[k] * cnt * e[k]
+                s = etheta_f[k] * cnt * e[k]
                 partial[k] += s
                 a[k] += s
     elif acc != NULL:
         for i in range(start, end):
-            e = eb + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
-            cnt = c.counts[i] / (dp_dot(etheta, e, K) + EPS)
-            a = acc + (col[c.indices[i]] if col != NULL else c.indices[i]) * K
+            r = col[c.indices[i]] if col != NULL else c.indices[i]
+            e = eb + r * K
+            cnt = c.counts[i] / (dp_estep_dot(etheta_f, e, K) + eps[r])
+            a = acc + r * K
             if atomic_acc:
                 for k in range(K):
-                    dp_add(&a[k], etheta[k] * cnt)
+                    dp_add(&a[k], etheta_f[k] * cnt)
             else:
                 for k in range(K):
-                    a[k] += etheta[k] * cnt
+                    a[k] += etheta_f[k] * cnt
     return iters
 
 
@@ -278,20 +282,21 @@ cdef int64_t _batch_vocabulary(Corpus *c, const int64_t *docs, int64_t nd, int32
 
 
 cdef void _exp_elog_beta(const double *lam, const double *psi_sum, double A, double eta, int K,
-                         const int32_t *vocab, int64_t u0, int64_t u1, double *eb) noexcept nogil:
+                         const int32_t *vocab, int64_t u0, int64_t u1, float *eb, float *eps,
+                         double *row) noexcept nogil:
     """exp(E[log beta]) for the batch words u0..u1, from the scaled lambda: each row
-    gathers the true lambda, then is transformed in place by dp_exp_psi."""
+    gathers the true lambda into ``row`` (K doubles), is transformed in place by dp_exp_psi,
+    and stored scaled to a largest value of 1, with its ``eps`` (estep.h)."""
     cdef int64_t u
     cdef int k
     cdef double shift = eta * (1.0 - A)
     cdef const double *l
-    cdef double *row
     for u in range(u0, u1):
         l = lam + <int64_t>vocab[u] * K
-        row = eb + u * K
         for k in range(K):
             row[k] = A * dp_load(&l[k]) + shift
         dp_exp_psi(row, psi_sum, 0.0, row, K)
+        eps[u] = dp_estep_row(row, eb + u * K, K)
 
 
 cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K,
@@ -302,7 +307,7 @@ cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K
 
 
 cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
-                  int64_t u1, double *acc, const double *eb, double coef,
+                  int64_t u1, double *acc, const float *eb, double coef,
                   double *partial) noexcept nogil:
     """lam[w] += coef * acc[u] * eb[u] for the batch words u0..u1 (atomically: other
     threads may update the same words); the column sums go to ``partial``; acc is
@@ -320,16 +325,17 @@ cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
             acc[u * K + k] = 0.0
 
 
-# Scratch memory. Every thread has a head of doubles: gamma, new gamma, exp(E[log theta])
-# and a K-vector (psi sums, M-step column sums), then 8 more (the hogwild thread's iteration
-# count), rounded up to whole 64-byte lines so that no two threads' heads share one. A
-# minibatch needs a block: its word map ``col`` (V int32s, -1 for a word not in it) and
-# vocabulary (int32s), and its exp(E[log beta]) (vocabulary x K doubles). BATCH's threads
+# Scratch memory. Every thread has a head of doubles: gamma, K doubles' room for 2 K floats
+# (the pass's new gamma and exp(E[log theta])), exp(E[log theta]) and a K-vector (psi sums,
+# M-step column sums), then 8 more (the hogwild thread's iteration count), rounded up to
+# whole 64-byte lines so that no two threads' heads share one. A minibatch needs a block: its
+# word map ``col`` (V int32s, -1 for a word not in it) and vocabulary (int32s), and its
+# exp(E[log beta]) (vocabulary x K floats, in the scratch's floats). BATCH's threads
 # share one minibatch, so one block; thread 0 adds its documents' share of the step straight
 # into lambda (nothing reads lambda until the minibatch's end), each other thread into an
-# accumulator of its own (vocabulary x K), summed into lambda at the minibatch's end (atomic
-# adds of every document's share cost as much as the E-step). HOGWILD has a block and an
-# accumulator a thread; ESTEP none.
+# accumulator of its own (vocabulary x K doubles), summed into lambda at the minibatch's end
+# (atomic adds of every document's share cost as much as the E-step). HOGWILD has a block and
+# an accumulator a thread; ESTEP no block, but every word's row as floats.
 cdef inline int64_t _head(int K) noexcept nogil:
     return (4 * K + 8 + 7) // 8 * 8
 
@@ -368,25 +374,30 @@ class Scratch:
     Attributes
     ----------
     doubles : ndarray of float64
+    floats : ndarray of float32 (exp(E[log beta]) of the rows the E-steps read)
     ints : ndarray of int32
     """
 
     def __init__(self):
         self.doubles = np.empty(0)
+        self.floats = np.empty(0, dtype=np.float32)
         self.ints = np.empty(0, dtype=np.int32)
 
-    def reserve(self, n_doubles, n_ints):
-        """Make room for ``n_doubles`` and ``n_ints`` (the contents are not kept)."""
+    def reserve(self, n_doubles, n_ints, n_floats=0):
+        """Make room for ``n_doubles``, ``n_ints`` and ``n_floats`` (the contents are not kept)."""
         if self.doubles.shape[0] < n_doubles:
             self.doubles = None  # freed before the larger one is taken
             self.doubles = np.empty(n_doubles)
         if self.ints.shape[0] < n_ints:
             self.ints = None
             self.ints = np.empty(n_ints, dtype=np.int32)
+        if self.floats.shape[0] < max(n_floats, 1):  # never empty: the kernels take its address
+            self.floats = None
+            self.floats = np.empty(max(n_floats, 1), dtype=np.float32)
 
     @property
     def nbytes(self):
-        return self.doubles.nbytes + self.ints.nbytes
+        return self.doubles.nbytes + self.floats.nbytes + self.ints.nbytes
 
 
 cdef int64_t _max_vocabulary(Corpus *c, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
@@ -488,9 +499,13 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         ints = scratch.ints
         ints[:V] = -1
         vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
-    scratch.reserve(n_threads * _head(K) + (blocks + _n_accumulators(mode, n_threads)) * vocab * K,
-                    blocks * (V + vocab))
+    # the blocks' rows of exp(E[log beta]) and their eps as floats (ESTEP: every word's, and
+    # each row's largest value in the doubles)
+    cdef int64_t rows_f = V if mode == ESTEP else blocks * vocab
+    scratch.reserve(n_threads * _head(K) + _n_accumulators(mode, n_threads) * vocab * K
+                    + (V if mode == ESTEP else 0), blocks * (V + vocab), rows_f * (K + 1))
     cdef double[::1] dbuf = scratch.doubles
+    cdef float[::1] fbuf = scratch.floats
     ints = scratch.ints
     for j in range(blocks):
         ints[j * (V + vocab):j * (V + vocab) + V] = -1
@@ -498,17 +513,18 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     cdef int status = 0
     cdef int64_t iters = 0, nb_done = 0
     if mode == ESTEP:
-        iters = _run_estep(&c, &p, docs, &lam[0, 0], gamma_out, &dbuf[0], n_threads, &status,
+        iters = _run_estep(&c, &p, docs, &lam[0, 0], V, gamma_out, &dbuf[0], &fbuf[0], n_threads, &status,
                            &sstats[0, 0] if sstats is not None else NULL)
         return nb, iters, status
     if nb == 0:
         return 0, 0, 0
     if mode == BATCH:
         nb_done = _run_batch(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho, ratio,
-                             &dbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads, &iters, &status)
+                             &dbuf[0], &fbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads, &iters,
+                             &status)
     else:
         nb_done = _run_hogwild(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho,
-                               ratio, &dbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads,
+                               ratio, &dbuf[0], &fbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads,
                                &iters, &status)
     # fold the scale back: true lambda = A lam + eta (1 - A)
     cdef double A = scale[nb_done]
@@ -522,22 +538,31 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     return nb_done, iters, status
 
 
-cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const double *eb,
-                        double[:, ::1] gamma_out, double *dbuf, int n_threads,
+cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const double *eb_all, int64_t V,
+                        double[:, ::1] gamma_out, double *dbuf, float *eb, int n_threads,
                         int *status, double *acc) noexcept:
-    """E-steps of ``docs`` against fixed topics, in parallel over documents; their
-    sufficient statistics are added to ``acc`` (V x K) unless it is NULL (atomically:
-    documents on other threads share words)."""
+    """E-steps of ``docs`` against fixed topics ``eb_all`` (exp(E[log beta]), V x K), in
+    parallel over documents; their sufficient statistics are added to ``acc`` (V x K) unless
+    it is NULL (atomically: documents on other threads share words). ``eb``: V x K floats,
+    the rows scaled to a largest value of 1, then their V eps (estep.h); ``dbuf``: the
+    heads, then V doubles."""
     cdef int K = p.K
-    cdef int64_t j, d, total = 0
+    cdef int64_t j, d, w, total = 0
     cdef int it, k
     cdef double *buf
+    cdef double *top = dbuf + n_threads * _head(K)  # each row's largest value
+    cdef float *eps = eb + V * K
     cdef bint keep = gamma_out.shape[0] > 0
+    for w in prange(V, nogil=True, num_threads=n_threads, schedule="static"):
+        eps[w] = dp_estep_row(eb_all + w * K, eb + w * K, K)
+        top[w] = 0.0
+        for k in range(K):
+            top[w] = fmax(top[w], eb_all[w * K + k])
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, d, NULL, eb, p, buf, buf + K, buf + 2 * K, acc, n_threads > 1, NULL, False, 0.0,
-                         NULL)
+        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, acc, n_threads > 1,
+                         NULL, False, 0.0, NULL)
         if it < 0:
             dp_store_int(status, -1)
         else:
@@ -545,13 +570,17 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
         if keep:
             for k in range(K):
                 gamma_out[d, k] = buf[k]
+    if acc != NULL:  # a row's statistics were taken against it scaled by 1 / top: undone here
+        for w in prange(V, nogil=True, num_threads=n_threads, schedule="static"):
+            for k in range(K):
+                acc[w * K + k] = acc[w * K + k] / top[w] if top[w] > 0.0 else 0.0
     return total
 
 
 cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
                         double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
                         const double[::1] scale, const double[::1] rho, const double[::1] ratio,
-                        double *dbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
+                        double *dbuf, float *fbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
                         int64_t *iters, int *status) noexcept:
     """Classic online LDA: one minibatch at a time, its documents shared among threads.
 
@@ -568,8 +597,9 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef double *buf
     cdef int32_t *col = ibuf
     cdef int32_t *vocab = ibuf + V
-    cdef double *eb = dbuf + n_threads * H
-    cdef double *accs = eb + max_vocab * K  # thread t > 0's: accs + (t - 1) max_vocab K
+    cdef float *eb = fbuf
+    cdef float *eps = fbuf + max_vocab * K
+    cdef double *accs = dbuf + n_threads * H  # thread t > 0's: accs + (t - 1) max_vocab K
     cdef double *out
     cdef int64_t u
     cdef bint shared = n_threads > 1
@@ -588,7 +618,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         chunk = (nv + n_threads - 1) // n_threads
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, vocab, j * chunk,
-                           min((j + 1) * chunk, nv), eb)
+                           min((j + 1) * chunk, nv), eb, eps, dbuf + threadid() * H + 2 * K)
             if j > 0:
                 out = accs + (j - 1) * max_vocab * K
                 for u in range(nv * K):
@@ -599,7 +629,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             buf = dbuf + tid * H
             d = docs[batch_ptr[b] + j]
             # thread 0: lambda's rows (word ids); the others: their accumulators' (local ids)
-            it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, NULL, False,
+            it = _e_step_doc(c, d, d, col, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, NULL, False,
                              accs + (tid - 1) * max_vocab * K if tid > 0 else &lam[0, 0], tid > 0, coef,
                              buf + 3 * K)
             # written out in each mode's loop: moving these lines into an inline helper
@@ -630,7 +660,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
 cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
                           double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
                           const double[::1] scale, const double[::1] rho, const double[::1] ratio,
-                          double *dbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
+                          double *dbuf, float *fbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
                           int64_t *iters, int *status) noexcept:
     """DPSVI's lock-free layer: each thread takes whole minibatches from a shared
     counter, runs their E-step alone against the lambda it reads, and adds its own
@@ -643,7 +673,8 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     cdef int64_t b, nv, j, u, d, nd, local_iters
     cdef int tid, it, k
     cdef double *buf
-    cdef double *eb
+    cdef float *eb
+    cdef float *eps
     cdef double *acc
     cdef int32_t *col
     cdef int32_t *vocab
@@ -652,7 +683,9 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = dbuf + tid * H
-        eb = dbuf + n_threads * H + tid * 2 * max_vocab * K  # the thread's block, then its accumulator
+        eb = fbuf + tid * max_vocab * (K + 1)  # the thread's block: rows, then their eps
+        eps = eb + max_vocab * K
+        acc = dbuf + n_threads * H + tid * max_vocab * K  # and its accumulator
         col = ibuf + tid * (V + max_vocab)
         vocab = col + V
         local_iters = 0
@@ -662,17 +695,16 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 break
             nd = batch_ptr[b + 1] - batch_ptr[b]
             nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
-            acc = eb + nv * K  # right after this minibatch's rows of exp(E[log beta])
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 3 * K)
-            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, vocab, 0, nv, eb)
+            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, vocab, 0, nv, eb, eps, buf + 2 * K)
             for u in range(nv * K):
                 acc[u] = 0.0
             for j in range(nd):
                 d = docs[batch_ptr[b] + j]
-                it = _e_step_doc(c, d, d, col, eb, p, buf, buf + K, buf + 2 * K, acc, False, NULL, False, 0.0,
-                                 NULL)
+                it = _e_step_doc(c, d, d, col, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, acc, False, NULL,
+                                 False, 0.0, NULL)
                 if it < 0:
                     dp_store_int(status, -1)
                 else:
@@ -779,11 +811,13 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     # which adds to the term itself (as BATCH: atomic adds of every document's share cost as
     # much as the E-step)
     cdef bint shared = n_threads > 1
-    scratch.reserve(n_threads * H + n_threads * n * K, 0)
+    scratch.reserve(n_threads * H + (n_threads - 1) * n * K, 0, n * (K + 1))
     cdef double[::1] dbuf_arr = scratch.doubles
+    cdef float[::1] fbuf_arr = scratch.floats
     cdef double *dbuf = &dbuf_arr[0]
-    cdef double *eb = dbuf + n_threads * H
-    cdef double *accs = eb + n * K  # thread t > 0's: accs + (t - 1) n K
+    cdef float *eb = &fbuf_arr[0]
+    cdef float *eps = eb + n * K
+    cdef double *accs = dbuf + n_threads * H  # thread t > 0's: accs + (t - 1) n K
     cdef double *psi = dbuf  # thread 0's head until the E-steps start
     cdef double shift = eta * (1.0 - A_read)
     cdef double coef = rho * ratio / A_next
@@ -795,11 +829,12 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
         for u in prange(n, num_threads=n_threads, schedule="static"):
-            row = eb + u * K
+            row = dbuf + threadid() * H + 2 * K  # the thread's exp(E[log theta]), free until the E-steps
             i = rows_of[u] if whole else u
             for k in range(K):
                 row[k] = A_read * fmax(pulled[i, k], 0.0) + shift
             dp_exp_psi(row, psi, 0.0, row, K)
+            eps[u] = dp_estep_row(row, eb + u * K, K)
         if shared:
             for u in prange((n_threads - 1) * n * K, num_threads=n_threads, schedule="static"):
                 accs[u] = 0.0
@@ -811,7 +846,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             buf = dbuf + tid * H
             # thread 0: the term's rows (the words' own when whole); the others: their
             # accumulators' (the words' positions)
-            it = _e_step_doc(&c, docs[j], j, &local[0], eb, &p, buf, buf + K, buf + 2 * K, NULL, False,
+            it = _e_step_doc(&c, docs[j], j, &local[0], eb, eps, &p, buf, <float *>(buf + K), buf + 2 * K, NULL, False,
                              accs + (tid - 1) * n * K if tid > 0 else &term[0, 0], tid > 0 or not whole, coef,
                              buf + 3 * K)
             if it < 0:
