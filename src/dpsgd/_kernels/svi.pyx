@@ -24,8 +24,8 @@ computed for those columns (K x |batch vocabulary|), never for all K x V.
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
 documents in parallel; thread 0 adds each document's share of the step to lambda as its
 E-step ends, the others to accumulators of their own summed in at the minibatch's end:
-nothing reads lambda before then), one global step per minibatch: classic online LDA, with one thread exactly scikit-learn's update
-sequence. HOGWILD: each thread takes whole minibatches from a shared counter and
+nothing reads lambda before then), one global step per minibatch: classic online LDA, with one thread scikit-learn's update
+sequence (the E-step's iterations in single precision, estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
 no waiting): the DPSVI core layer. ESTEP: fixed topics (given as exp(E[log beta])
 for all words), documents in parallel; for transform and evaluation, and, with
