@@ -107,25 +107,24 @@ def infer_doc_topics(topic_word, X, doc_topic_prior, *, max_iter=100, tol=1e-3, 
     if X.shape[1] != V:
         raise ValueError(f"X has {X.shape[1]} words, the topics have {V}")
     counts, indices, indptr = _as_corpus(X)
-    # exp(E[log beta]) word-major (V, K), the kernel's layout, written in place: one array
-    # the size of the topics rather than a (K, V) result and its transposed copy
-    eb = np.empty((V, K))
-    psi(topic_word.T, out=eb)
-    eb -= psi(topic_word.sum(axis=1))
-    np.exp(eb, out=eb)
+    # word-major (V, K), the kernel's layout: a view, not a copy, of a fitted model's
+    # Fortran-ordered components_; the kernel computes exp(E[log beta]) from it as floats
+    lam = np.ascontiguousarray(topic_word.T)
+    if not lam.flags.writeable:  # the kernel's argument is writeable (its fitting modes write it)
+        lam = lam.copy()
     n_docs = X.shape[0]
     gamma = np.zeros((n_docs, K))
     docs = np.arange(n_docs, dtype=np.int64)
-    sstats = np.zeros_like(eb) if sufficient_statistics else None
+    sstats = np.empty_like(lam) if sufficient_statistics else None
     _, _, status = _svi.svi_run(
-        counts, indices, indptr, docs, np.array([0, n_docs], dtype=np.int64), eb, np.zeros(K), gamma,
+        counts, indices, indptr, docs, np.array([0, n_docs], dtype=np.int64), lam, topic_word.sum(axis=1), gamma,
         np.ones(1), np.zeros(0), np.zeros(0), _svi.Scratch(), mode=int(_svi.Mode.ESTEP),
         alpha=doc_topic_prior, eta=0.0, max_iter=max_iter, tol=tol, seed=seed, n_threads=n_threads,
         sstats=sstats)
     if status != 0:
         raise FloatingPointError("the E-step produced a non-finite value")
     if sufficient_statistics:
-        return gamma, (sstats * eb).T
+        return gamma, sstats.T
     return gamma
 
 

@@ -27,9 +27,9 @@ E-step ends, the others to accumulators of their own summed in at the minibatch'
 nothing reads lambda before then), one global step per minibatch: classic online LDA, with one thread scikit-learn's update
 sequence (the E-step's iterations in single precision, estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
-no waiting): the DPSVI core layer. ESTEP: fixed topics (given as exp(E[log beta])
-for all words), documents in parallel; for transform and evaluation, and, with
-the sufficient statistics collected, for full-batch variational EM.
+no waiting): the DPSVI core layer. ESTEP: fixed topics (lambda, from which it
+computes exp(E[log beta]) of every word as floats), documents in parallel; for transform
+and evaluation, and, with the sufficient statistics collected, for full-batch variational EM.
 """
 import numpy as np
 
@@ -430,17 +430,16 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     ----------
     counts, indices, indptr : the corpus (CSR, float64 / int32 / int64).
     docs, batch_ptr : documents of each minibatch, in order (ESTEP: any grouping).
-    lam : (V, K) true lambda in and out; for ESTEP, exp(E[log beta]) of every word.
-    lam_sum : (K,) column sums of lam, in and out (ignored by ESTEP).
+    lam : (V, K) true lambda in and out (ESTEP: in only).
+    lam_sum : (K,) column sums of lam, in and out (ESTEP: in only).
     gamma_out : (n_docs, K) or (0, K); row d receives document d's gamma.
     scale : (n_batches + 1,), scale[0] = 1 and scale[b + 1] = scale[b] (1 - rho[b]).
     rho : (n_batches,) step sizes; ratio : (n_batches,) D / |B| of each minibatch.
     scratch : Scratch
         Grown to what this call needs (its contents are not kept).
     mode : Mode.BATCH, Mode.HOGWILD or Mode.ESTEP.
-    sstats : (V, K), optional, ESTEP only: receives, added to it, every document's
-        exp(E[log theta]) * n / phinorm on its words (the sufficient statistics before
-        the product with exp(E[log beta])), for full-batch variational EM.
+    sstats : (V, K), optional, ESTEP only: set to the sufficient statistics of the documents,
+        E[phi] times the counts, summed (full-batch variational EM's lambda is eta + these).
 
     Returns
     -------
@@ -499,11 +498,10 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         ints = scratch.ints
         ints[:V] = -1
         vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
-    # the blocks' rows of exp(E[log beta]) and their eps as floats (ESTEP: every word's, and
-    # each row's largest value in the doubles)
+    # the blocks' rows of exp(E[log beta]) and their eps as floats (ESTEP: every word's)
     cdef int64_t rows_f = V if mode == ESTEP else blocks * vocab
-    scratch.reserve(n_threads * _head(K) + _n_accumulators(mode, n_threads) * vocab * K
-                    + (V if mode == ESTEP else 0), blocks * (V + vocab), rows_f * (K + 1))
+    scratch.reserve(n_threads * _head(K) + _n_accumulators(mode, n_threads) * vocab * K,
+                    blocks * (V + vocab), rows_f * (K + 1))
     cdef double[::1] dbuf = scratch.doubles
     cdef float[::1] fbuf = scratch.floats
     ints = scratch.ints
@@ -513,8 +511,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     cdef int status = 0
     cdef int64_t iters = 0, nb_done = 0
     if mode == ESTEP:
-        iters = _run_estep(&c, &p, docs, &lam[0, 0], V, gamma_out, &dbuf[0], &fbuf[0], n_threads, &status,
-                           &sstats[0, 0] if sstats is not None else NULL)
+        iters = _run_estep(&c, &p, docs, &lam[0, 0], &lam_sum[0], V, gamma_out, &dbuf[0], &fbuf[0], n_threads,
+                           &status, &sstats[0, 0] if sstats is not None else NULL)
         return nb, iters, status
     if nb == 0:
         return 0, 0, 0
@@ -538,30 +536,36 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     return nb_done, iters, status
 
 
-cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const double *eb_all, int64_t V,
-                        double[:, ::1] gamma_out, double *dbuf, float *eb, int n_threads,
-                        int *status, double *acc) noexcept:
-    """E-steps of ``docs`` against fixed topics ``eb_all`` (exp(E[log beta]), V x K), in
-    parallel over documents; their sufficient statistics are added to ``acc`` (V x K) unless
-    it is NULL (atomically: documents on other threads share words). ``eb``: V x K floats,
-    the rows scaled to a largest value of 1, then their V eps (estep.h); ``dbuf``: the
-    heads, then V doubles."""
+cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const double *lam, const double *lam_sum,
+                        int64_t V, double[:, ::1] gamma_out, double *dbuf, float *eb, int n_threads,
+                        int *status, double *sstats) noexcept:
+    """E-steps of ``docs`` against fixed topics ``lam`` (lambda, V x K, and its column sums), in
+    parallel over documents; their sufficient statistics are written to ``sstats`` (V x K)
+    unless it is NULL. ``eb``: room for V x K floats, exp(E[log beta]) with each row scaled to
+    a largest value of 1, then their V eps (estep.h); ``dbuf``: the heads. The statistics
+    are collected in ``sstats`` as exp(E[log theta]) n / phinorm (atomically: documents on
+    other threads share words), then multiplied by the scaled rows: a row's scale cancels in
+    the product."""
     cdef int K = p.K
     cdef int64_t j, d, w, total = 0
     cdef int it, k
     cdef double *buf
-    cdef double *top = dbuf + n_threads * _head(K)  # each row's largest value
+    cdef double *psi = dbuf  # thread 0's head until the E-steps start
     cdef float *eps = eb + V * K
     cdef bint keep = gamma_out.shape[0] > 0
+    if sstats != NULL:
+        for w in prange(V * K, nogil=True, num_threads=n_threads, schedule="static"):
+            sstats[w] = 0.0
+    for k in range(K):
+        psi[k] = digamma(lam_sum[k])
     for w in prange(V, nogil=True, num_threads=n_threads, schedule="static"):
-        eps[w] = dp_estep_row(eb_all + w * K, eb + w * K, K)
-        top[w] = 0.0
-        for k in range(K):
-            top[w] = fmax(top[w], eb_all[w * K + k])
+        buf = dbuf + threadid() * _head(K) + 2 * K  # the thread's exp(E[log theta]), free until the E-steps
+        dp_exp_psi(lam + w * K, psi, 0.0, buf, K)
+        eps[w] = dp_estep_row(buf, eb + w * K, K)
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, acc, n_threads > 1,
+        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, sstats, n_threads > 1,
                          NULL, False, 0.0, NULL)
         if it < 0:
             dp_store_int(status, -1)
@@ -570,10 +574,9 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
         if keep:
             for k in range(K):
                 gamma_out[d, k] = buf[k]
-    if acc != NULL:  # a row's statistics were taken against it scaled by 1 / top: undone here
-        for w in prange(V, nogil=True, num_threads=n_threads, schedule="static"):
-            for k in range(K):
-                acc[w * K + k] = acc[w * K + k] / top[w] if top[w] > 0.0 else 0.0
+    if sstats != NULL:
+        for w in prange(V * K, nogil=True, num_threads=n_threads, schedule="static"):
+            sstats[w] *= eb[w]
     return total
 
 
