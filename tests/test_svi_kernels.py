@@ -128,9 +128,9 @@ def test_scratch_is_sized_by_the_minibatch_vocabulary(mode, n_threads, blocks, a
                 np.arange(0, 41, 10, dtype=np.int64), lam, lam.sum(axis=0), np.zeros((0, 3)),
                 np.concatenate(([1.0], np.cumprod(1 - rho))), rho, np.full(4, 4.0), scratch, mode=int(mode),
                 alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=n_threads)
-    head = 24  # 4 K + 8 doubles, rounded up to whole 64-byte lines
+    head = 32  # 4 K + 8 doubles and 2 R floats (R = 8: K rounded up to a vector of 8), in whole 64-byte lines
     assert scratch.doubles.size == n_threads * head + accumulators * vocab * 3
-    assert scratch.floats.size == blocks * vocab * (3 + 1) and scratch.floats.dtype == np.float32
+    assert scratch.floats.size == blocks * vocab * (8 + 1) and scratch.floats.dtype == np.float32  # rows of R, eps
     assert X.nnz / len(batches) > 3 * vocab  # a bound by non-zeros would be several times larger
 
 
@@ -226,9 +226,10 @@ def test_hogwild_threads_apply_every_step():
     assert lam.sum() == pytest.approx(one.sum(), rel=1e-6)
 
 
-def test_estep_inference_matches_reference(simd_copy):
+@pytest.mark.parametrize("K", [4, 8, 13])  # rows of floats padded to 8, 8 and 16 lanes (estep.h)
+def test_estep_inference_matches_reference(K, simd_copy):
     X = small_corpus()
-    lam = np.random.default_rng(5).gamma(2.0, 1.0, (4, X.shape[1]))
+    lam = np.random.default_rng(5).gamma(2.0, 1.0, (K, X.shape[1]))
     gamma = infer_doc_topics(lam, X, 0.1, seed=7)
     ref, _ = e_step(X, range(X.shape[0]), lam, 0.1, 100, 1e-3, 7)
     for d, g in ref.items():

@@ -103,9 +103,10 @@ static inline float dp_estep_dot(const float *etheta, const float *e, int K) {
 }
 
 /* out = x / top as floats, top = max(x), values below the floor 0 (a row of exp(E[log beta]),
- * x >= 0); returns the row's eps, EPS / top (+inf where top is 0 or EPS / top beyond floats:
- * the word then adds nothing, as its dot product would be far below EPS). NaN stays NaN. */
-static inline float dp_estep_row(const double *x, float *out, int K) {
+ * x >= 0), then zeros up to R; returns the row's eps, EPS / top (+inf where top is 0 or
+ * EPS / top beyond floats: the word then adds nothing, as its dot product would be far below
+ * EPS). NaN stays NaN. */
+static inline float dp_estep_row(const double *x, float *out, int K, int R) {
     double top = 0.0;
     for (int k = 0; k < K; k++) top = x[k] > top ? x[k] : top;
     double inv = top > 0.0 ? 1.0 / top : 0.0;
@@ -113,16 +114,18 @@ static inline float dp_estep_row(const double *x, float *out, int K) {
         float v = (float)(x[k] * inv);
         out[k] = v < DP_ESTEP_FLOOR ? 0.0f : v;
     }
+    for (int k = K; k < R; k++) out[k] = 0.0f;
     double eps = top > 0.0 ? DP_ESTEP_EPS / top : INFINITY;
     return eps < FLT_MAX ? (float)eps : INFINITY;
 }
 
-/* out = x as floats, values below the floor 0 (exp(E[log theta]), at most 1) */
-static inline void dp_estep_theta(const double *x, float *out, int K) {
+/* out = x as floats, values below the floor 0 (exp(E[log theta]), at most 1), then zeros up to R */
+static inline void dp_estep_theta(const double *x, float *out, int K, int R) {
     for (int k = 0; k < K; k++) {
         float v = (float)x[k];
         out[k] = v < DP_ESTEP_FLOOR ? 0.0f : v;
     }
+    for (int k = K; k < R; k++) out[k] = 0.0f;
 }
 
 #endif

@@ -52,8 +52,8 @@ cdef extern from "estep.h" nogil:
     void dp_estep_pass(const float *etheta, const float *eb, const float *eps, const int32_t *rows,
                        const int32_t *col, const double *counts, int64_t n, int K, float *newg)
     float dp_estep_dot(const float *etheta, const float *e, int K)
-    float dp_estep_row(const double *x, float *out, int K)
-    void dp_estep_theta(const double *x, float *out, int K)
+    float dp_estep_row(const double *x, float *out, int K, int R)
+    void dp_estep_theta(const double *x, float *out, int K, int R)
 
 cdef extern from "exp_psi.h" nogil:
     # out[k] = exp(psi(x[k]) - (sub[k] if sub != NULL else c)); branch-free and vectorised,
@@ -187,6 +187,7 @@ ctypedef struct Corpus:
 
 ctypedef struct Params:
     int K
+    int R  # a float row's length: K rounded up to whole vectors of 8, the rest zeros (estep.h)
     double alpha
     double eta
     int max_iter
@@ -199,7 +200,8 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
                      bint atomic_acc, double *lam, bint local_rows, double coef, double *partial) noexcept nogil:
     """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids, ``col[w]``
     maps a word to its row, or NULL for the identity; each row scaled to a largest value of 1,
-    with its ``eps``, estep.h); ``fbuf`` holds 2 K floats (the pass's new gamma and exp(E[log theta])); gamma starts from the stream
+    with its ``eps``, estep.h); ``fbuf`` holds 2 R floats (the pass's new gamma and exp(E[log theta]),
+    estep.h's rows of R); gamma starts from the stream
     (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma``; then, unless ``acc`` and
     ``lam`` are both NULL, its sufficient statistics exp(E[log theta]) * n / phinorm:
 
@@ -212,14 +214,14 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
       accumulators of their own.
 
     Returns the number of iterations, or -1 if not finite."""
-    cdef int K = p.K
+    cdef int K = p.K, R = p.R
     cdef int64_t start = c.indptr[d], end = c.indptr[d + 1], i, r
     cdef int it, k, iters = 0
     cdef double change, s, cnt
     cdef const float *e
     cdef double *a
     cdef float *newg = fbuf
-    cdef float *etheta_f = fbuf + K
+    cdef float *etheta_f = fbuf + R
     _gamma_init(gamma, K, p.seed, stream)
     _exp_dirichlet_expectation(gamma, K, etheta)
     if start == end:  # an empty document: its gamma is the prior
@@ -228,8 +230,8 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
         return 0
     for it in range(p.max_iter):
         iters = it + 1
-        dp_estep_theta(etheta, etheta_f, K)
-        dp_estep_pass(etheta_f, eb, eps, c.indices + start, col, c.counts + start, end - start, K, newg)
+        dp_estep_theta(etheta, etheta_f, K, R)
+        dp_estep_pass(etheta_f, eb, eps, c.indices + start, col, c.counts + start, end - start, R, newg)
         change = 0.0
         for k in range(K):
             s = p.alpha + <double>etheta_f[k] * newg[k]
@@ -240,12 +242,12 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
             break
     if not isfinite(gamma[0]):
         return -1
-    dp_estep_theta(etheta, etheta_f, K)
+    dp_estep_theta(etheta, etheta_f, K, R)
     if lam != NULL:
         for i in range(start, end):
             r = col[c.indices[i]] if col != NULL else c.indices[i]
-            e = eb + r * K
-            cnt = coef * c.counts[i] / (dp_estep_dot(etheta_f, e, K) + eps[r])
+            e = eb + r * R
+            cnt = coef * c.counts[i] / (dp_estep_dot(etheta_f, e, R) + eps[r])
             a = lam + <int64_t>(col[c.indices[i]] if local_rows else c.indices[i]) * K
             for k in range(K):
                 s = etheta_f[k] * cnt * e[k]
@@ -254,8 +256,8 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     elif acc != NULL:
         for i in range(start, end):
             r = col[c.indices[i]] if col != NULL else c.indices[i]
-            e = eb + r * K
-            cnt = c.counts[i] / (dp_estep_dot(etheta_f, e, K) + eps[r])
+            e = eb + r * R
+            cnt = c.counts[i] / (dp_estep_dot(etheta_f, e, R) + eps[r])
             a = acc + r * K
             if atomic_acc:
                 for k in range(K):
@@ -281,12 +283,12 @@ cdef int64_t _batch_vocabulary(Corpus *c, const int64_t *docs, int64_t nd, int32
     return nv
 
 
-cdef void _exp_elog_beta(const double *lam, const double *psi_sum, double A, double eta, int K,
+cdef void _exp_elog_beta(const double *lam, const double *psi_sum, double A, double eta, int K, int R,
                          const int32_t *vocab, int64_t u0, int64_t u1, float *eb, float *eps,
                          double *row) noexcept nogil:
     """exp(E[log beta]) for the batch words u0..u1, from the scaled lambda: each row
     gathers the true lambda into ``row`` (K doubles), is transformed in place by dp_exp_psi,
-    and stored scaled to a largest value of 1, with its ``eps`` (estep.h)."""
+    and stored as R floats scaled to a largest value of 1, with its ``eps`` (estep.h)."""
     cdef int64_t u
     cdef int k
     cdef double shift = eta * (1.0 - A)
@@ -296,7 +298,7 @@ cdef void _exp_elog_beta(const double *lam, const double *psi_sum, double A, dou
         for k in range(K):
             row[k] = A * dp_load(&l[k]) + shift
         dp_exp_psi(row, psi_sum, 0.0, row, K)
-        eps[u] = dp_estep_row(row, eb + u * K, K)
+        eps[u] = dp_estep_row(row, eb + u * R, K, R)
 
 
 cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K,
@@ -306,7 +308,7 @@ cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K
         out[k] = digamma(A * dp_load(&lam_sum[k]) + V * eta * (1.0 - A))
 
 
-cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
+cdef void _m_step(double *lam, int K, int R, const int32_t *vocab, int64_t u0,
                   int64_t u1, double *acc, const float *eb, double coef,
                   double *partial) noexcept nogil:
     """lam[w] += coef * acc[u] * eb[u] for the batch words u0..u1 (atomically: other
@@ -319,25 +321,34 @@ cdef void _m_step(double *lam, int K, const int32_t *vocab, int64_t u0,
     for u in range(u0, u1):
         l = lam + <int64_t>vocab[u] * K
         for k in range(K):
-            v = coef * acc[u * K + k] * eb[u * K + k]
+            v = coef * acc[u * K + k] * eb[u * R + k]
             dp_add(&l[k], v)
             partial[k] += v
             acc[u * K + k] = 0.0
 
 
-# Scratch memory. Every thread has a head of doubles: gamma, K doubles' room for 2 K floats
-# (the pass's new gamma and exp(E[log theta])), exp(E[log theta]) and a K-vector (psi sums,
-# M-step column sums), then 8 more (the hogwild thread's iteration count), rounded up to
-# whole 64-byte lines so that no two threads' heads share one. A minibatch needs a block: its
-# word map ``col`` (V int32s, -1 for a word not in it) and vocabulary (int32s), and its
-# exp(E[log beta]) (vocabulary x K floats, in the scratch's floats). BATCH's threads
+# Scratch memory. Every thread has a head of doubles: gamma, a row of K (exp(E[log beta]) of a
+# word before it is stored as floats), exp(E[log theta]), a K-vector (psi sums, M-step column
+# sums), 8 more (the hogwild thread's iteration count), then room for 2 R floats (the pass's
+# new gamma and exp(E[log theta]); R: K rounded up to whole vectors of 8, estep.h), rounded up
+# to whole 64-byte lines so that no two threads' heads share one. A minibatch needs a block:
+# its word map ``col`` (V int32s, -1 for a word not in it) and vocabulary (int32s), and its
+# exp(E[log beta]) (vocabulary x R floats and their eps, in the scratch's floats). BATCH's threads
 # share one minibatch, so one block; thread 0 adds its documents' share of the step straight
 # into lambda (nothing reads lambda until the minibatch's end), each other thread into an
 # accumulator of its own (vocabulary x K doubles), summed into lambda at the minibatch's end
 # (atomic adds of every document's share cost as much as the E-step). HOGWILD has a block and
 # an accumulator a thread; ESTEP no block, but every word's row as floats.
+cdef inline int _lanes(int K) noexcept nogil:
+    return (K + 7) // 8 * 8
+
+
 cdef inline int64_t _head(int K) noexcept nogil:
-    return (4 * K + 8 + 7) // 8 * 8
+    return (4 * K + 8 + _lanes(K) + 7) // 8 * 8
+
+
+cdef inline float *_floats(double *head, int K) noexcept nogil:
+    return <float *>(head + 4 * K + 8)
 
 
 cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
@@ -483,6 +494,7 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     c.indices = &indices[0] if indices.shape[0] > 0 else NULL
     c.indptr = &indptr[0]
     p.K = K
+    p.R = _lanes(K)
     p.alpha = alpha
     p.eta = eta
     p.max_iter = max_iter
@@ -501,7 +513,7 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     # the blocks' rows of exp(E[log beta]) and their eps as floats (ESTEP: every word's)
     cdef int64_t rows_f = V if mode == ESTEP else blocks * vocab
     scratch.reserve(n_threads * _head(K) + _n_accumulators(mode, n_threads) * vocab * K,
-                    blocks * (V + vocab), rows_f * (K + 1))
+                    blocks * (V + vocab), rows_f * (p.R + 1))
     cdef double[::1] dbuf = scratch.doubles
     cdef float[::1] fbuf = scratch.floats
     ints = scratch.ints
@@ -546,12 +558,12 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
     are collected in ``sstats`` as exp(E[log theta]) n / phinorm (atomically: documents on
     other threads share words), then multiplied by the scaled rows: a row's scale cancels in
     the product."""
-    cdef int K = p.K
+    cdef int K = p.K, R = p.R
     cdef int64_t j, d, w, total = 0
     cdef int it, k
     cdef double *buf
     cdef double *psi = dbuf  # thread 0's head until the E-steps start
-    cdef float *eps = eb + V * K
+    cdef float *eps = eb + V * R
     cdef bint keep = gamma_out.shape[0] > 0
     if sstats != NULL:
         for w in prange(V * K, nogil=True, num_threads=n_threads, schedule="static"):
@@ -559,13 +571,13 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
     for k in range(K):
         psi[k] = digamma(lam_sum[k])
     for w in prange(V, nogil=True, num_threads=n_threads, schedule="static"):
-        buf = dbuf + threadid() * _head(K) + 2 * K  # the thread's exp(E[log theta]), free until the E-steps
+        buf = dbuf + threadid() * _head(K) + K  # the thread's row
         dp_exp_psi(lam + w * K, psi, 0.0, buf, K)
-        eps[w] = dp_estep_row(buf, eb + w * K, K)
+        eps[w] = dp_estep_row(buf, eb + w * R, K, R)
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, sstats, n_threads > 1,
+        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, sstats, n_threads > 1,
                          NULL, False, 0.0, NULL)
         if it < 0:
             dp_store_int(status, -1)
@@ -575,8 +587,9 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
             for k in range(K):
                 gamma_out[d, k] = buf[k]
     if sstats != NULL:
-        for w in prange(V * K, nogil=True, num_threads=n_threads, schedule="static"):
-            sstats[w] *= eb[w]
+        for w in prange(V, nogil=True, num_threads=n_threads, schedule="static"):
+            for k in range(K):
+                sstats[w * K + k] *= eb[w * R + k]
     return total
 
 
@@ -601,7 +614,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef int32_t *col = ibuf
     cdef int32_t *vocab = ibuf + V
     cdef float *eb = fbuf
-    cdef float *eps = fbuf + max_vocab * K
+    cdef float *eps = fbuf + max_vocab * p.R
     cdef double *accs = dbuf + n_threads * H  # thread t > 0's: accs + (t - 1) max_vocab K
     cdef double *out
     cdef int64_t u
@@ -620,8 +633,8 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
                     dbuf[j * H + 3 * K + k] = 0.0
         chunk = (nv + n_threads - 1) // n_threads
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, vocab, j * chunk,
-                           min((j + 1) * chunk, nv), eb, eps, dbuf + threadid() * H + 2 * K)
+            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, p.R, vocab, j * chunk,
+                           min((j + 1) * chunk, nv), eb, eps, dbuf + threadid() * H + K)
             if j > 0:
                 out = accs + (j - 1) * max_vocab * K
                 for u in range(nv * K):
@@ -632,7 +645,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             buf = dbuf + tid * H
             d = docs[batch_ptr[b] + j]
             # thread 0: lambda's rows (word ids); the others: their accumulators' (local ids)
-            it = _e_step_doc(c, d, d, col, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, NULL, False,
+            it = _e_step_doc(c, d, d, col, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, NULL, False,
                              accs + (tid - 1) * max_vocab * K if tid > 0 else &lam[0, 0], tid > 0, coef,
                              buf + 3 * K)
             # written out in each mode's loop: moving these lines into an inline helper
@@ -686,8 +699,8 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = dbuf + tid * H
-        eb = fbuf + tid * max_vocab * (K + 1)  # the thread's block: rows, then their eps
-        eps = eb + max_vocab * K
+        eb = fbuf + tid * max_vocab * (p.R + 1)  # the thread's block: rows, then their eps
+        eps = eb + max_vocab * p.R
         acc = dbuf + n_threads * H + tid * max_vocab * K  # and its accumulator
         col = ibuf + tid * (V + max_vocab)
         vocab = col + V
@@ -701,12 +714,12 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 3 * K)
-            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, vocab, 0, nv, eb, eps, buf + 2 * K)
+            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, p.R, vocab, 0, nv, eb, eps, buf + K)
             for u in range(nv * K):
                 acc[u] = 0.0
             for j in range(nd):
                 d = docs[batch_ptr[b] + j]
-                it = _e_step_doc(c, d, d, col, eb, eps, p, buf, <float *>(buf + K), buf + 2 * K, acc, False, NULL,
+                it = _e_step_doc(c, d, d, col, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, acc, False, NULL,
                                  False, 0.0, NULL)
                 if it < 0:
                     dp_store_int(status, -1)
@@ -719,7 +732,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             coef = rho[b] * ratio[b] / scale[b + 1]
             for k in range(K):
                 buf[3 * K + k] = 0.0
-            _m_step(&lam[0, 0], K, vocab, 0, nv, acc, eb, coef, buf + 3 * K)
+            _m_step(&lam[0, 0], K, p.R, vocab, 0, nv, acc, eb, coef, buf + 3 * K)
             for k in range(K):
                 dp_add(&lam_sum[k], buf[3 * K + k])
             for u in range(nv):
@@ -808,18 +821,18 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     c.counts = &counts[0] if counts.shape[0] > 0 else NULL
     c.indices = &indices[0] if indices.shape[0] > 0 else NULL
     c.indptr = &indptr[0]
-    p.K, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, alpha, eta, max_iter, tol, seed
+    p.K, p.R, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, _lanes(K), alpha, eta, max_iter, tol, seed
     cdef int64_t H = _head(K)
     # the heads, exp(E[log beta]) of the rows, and an accumulator for each thread but thread 0,
     # which adds to the term itself (as BATCH: atomic adds of every document's share cost as
     # much as the E-step)
     cdef bint shared = n_threads > 1
-    scratch.reserve(n_threads * H + (n_threads - 1) * n * K, 0, n * (K + 1))
+    scratch.reserve(n_threads * H + (n_threads - 1) * n * K, 0, n * (p.R + 1))
     cdef double[::1] dbuf_arr = scratch.doubles
     cdef float[::1] fbuf_arr = scratch.floats
     cdef double *dbuf = &dbuf_arr[0]
     cdef float *eb = &fbuf_arr[0]
-    cdef float *eps = eb + n * K
+    cdef float *eps = eb + n * p.R
     cdef double *accs = dbuf + n_threads * H  # thread t > 0's: accs + (t - 1) n K
     cdef double *psi = dbuf  # thread 0's head until the E-steps start
     cdef double shift = eta * (1.0 - A_read)
@@ -832,12 +845,12 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
         for u in prange(n, num_threads=n_threads, schedule="static"):
-            row = dbuf + threadid() * H + 2 * K  # the thread's exp(E[log theta]), free until the E-steps
+            row = dbuf + threadid() * H + K  # the thread's row
             i = rows_of[u] if whole else u
             for k in range(K):
                 row[k] = A_read * fmax(pulled[i, k], 0.0) + shift
             dp_exp_psi(row, psi, 0.0, row, K)
-            eps[u] = dp_estep_row(row, eb + u * K, K)
+            eps[u] = dp_estep_row(row, eb + u * p.R, K, p.R)
         if shared:
             for u in prange((n_threads - 1) * n * K, num_threads=n_threads, schedule="static"):
                 accs[u] = 0.0
@@ -849,7 +862,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             buf = dbuf + tid * H
             # thread 0: the term's rows (the words' own when whole); the others: their
             # accumulators' (the words' positions)
-            it = _e_step_doc(&c, docs[j], j, &local[0], eb, eps, &p, buf, <float *>(buf + K), buf + 2 * K, NULL, False,
+            it = _e_step_doc(&c, docs[j], j, &local[0], eb, eps, &p, buf, _floats(buf, K), buf + 2 * K, NULL, False,
                              accs + (tid - 1) * n * K if tid > 0 else &term[0, 0], tid > 0 or not whole, coef,
                              buf + 3 * K)
             if it < 0:
