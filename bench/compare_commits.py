@@ -10,18 +10,23 @@ into ``bench/.cache/commits/<sha>`` (a git worktree, kept for the next call) and
 built there in place with this Python; a run selects one by ``PYTHONPATH=<tree>/src``, so the
 two share every other package. The measuring code is this checkout's ``bench/`` for both.
 
-Per round, each suite runs once on BASE and once on HEAD, then each script, alternating in
-that order (A B A B): a drift of the machine's speed then falls on both. Each pytest-benchmark
+Per round, each suite runs once on BASE and once on HEAD, then each script, alternating (A B A
+B): a drift of the machine's speed then falls on both. Odd rounds run HEAD first (A B, B A, ...):
+a run that always came second was 15% slower in 9 rounds of 12 here where its kernels' CPU time
+was not. Each pytest-benchmark
 run saves its JSON in ``--out`` (``pytest-benchmark compare DIR/*.json`` reads them). A
 script prints a JSON line with ``fit_seconds`` or ``seconds`` (the process's wall time is used
 where it has neither). Printed per benchmark: BASE's and HEAD's median seconds over the rounds,
-and the median of the per-round ratios HEAD / BASE with their range (below 1: HEAD is faster).
+and the median of the per-round ratios HEAD / BASE with their range (below 1: HEAD is faster);
+for the scripts also the CPU seconds of the whole process and its children (imports, and every
+rank under ``mpiexec``, included), which a busy machine stretches less than the wall clock.
 No assertion: a benchmark measures, the reader judges.
 """
 
 import argparse
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -79,13 +84,19 @@ def run_suite(suite, src, out_json, k, scale):
     return {b["fullname"]: b["stats"]["median"] for b in json.loads(Path(out_json).read_text())["benchmarks"]}
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_script(script, src, scale):
-    """{script: seconds} of one run: its JSON's fit_seconds or seconds, else the process's wall time."""
+    """(seconds, CPU seconds) of one run: its JSON's fit_seconds or seconds, else the process's
+    wall time; and the CPU time of the process and its children."""
     args = shlex.split(script)
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), children_cpu()
     out = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], cwd=BENCH, env=environment(src, scale),
                          capture_output=True, text=True)
-    wall = time.perf_counter() - tic
+    wall, cpu = time.perf_counter() - tic, children_cpu() - cpu
     if out.returncode != 0:
         raise RuntimeError(f"{script} failed with {src}:\n{out.stderr[-2000:]}")
     for line in reversed(out.stdout.strip().splitlines()):
@@ -94,8 +105,8 @@ def run_script(script, src, scale):
         except ValueError:
             continue
         if isinstance(record, dict):
-            return {script: float(record.get("fit_seconds", record.get("seconds", wall)))}
-    return {script: wall}
+            return float(record.get("fit_seconds", record.get("seconds", wall))), cpu
+    return wall, cpu
 
 
 def ratio_table(times):
@@ -132,26 +143,34 @@ def main(argv=None):
     print(f"BASE {args.base} ({trees['base']}), HEAD {args.head} ({trees['head']}); {os.cpu_count()} CPUs, "
           f"load {load:.2f} before", flush=True)
     times = {"base": {}, "head": {}}
+    cpu = {"base": {}, "head": {}}
     for r in range(args.rounds):
+        order = ("base", "head") if r % 2 == 0 else ("head", "base")
         for suite in args.suites:
-            for label in ("base", "head"):
+            for label in order:
                 json_path = out / f"{label}-{Path(suite).stem}-{r}.json"
                 for name, seconds in run_suite(suite, trees[label], json_path, args.k, args.scale).items():
                     times[label].setdefault(name, []).append(seconds)
         for script in args.scripts:
-            for label in ("base", "head"):
-                for name, seconds in run_script(script, trees[label], args.scale).items():
-                    times[label].setdefault(name, []).append(seconds)
+            for label in order:
+                seconds, cpu_seconds = run_script(script, trees[label], args.scale)
+                times[label].setdefault(script, []).append(seconds)
+                cpu[label].setdefault(script, []).append(cpu_seconds)
         print(f"round {r + 1} of {args.rounds} done", flush=True)
     rows = ratio_table(times)
     width = max([len(r[0]) for r in rows] + [9])
     print(f"\n{'benchmark':{width}s} {'BASE s':>9s} {'HEAD s':>9s} {'HEAD/BASE':>9s} {'range':>13s}")
     for name, base, head, ratio, low, high in rows:
         print(f"{name:{width}s} {base:9.4f} {head:9.4f} {ratio:9.3f} {low:6.3f}-{high:.3f}")
+    if args.scripts:
+        print(f"\nCPU seconds of each script's processes\n{'benchmark':{width}s} {'BASE':>9s} {'HEAD':>9s} "
+              f"{'HEAD/BASE':>9s} {'range':>13s}")
+        for name, base, head, ratio, low, high in ratio_table(cpu):
+            print(f"{name:{width}s} {base:9.4f} {head:9.4f} {ratio:9.3f} {low:6.3f}-{high:.3f}")
     print(f"\nload {os.getloadavg()[0]:.2f} after; pytest-benchmark's own comparison: "
           f"pytest-benchmark compare {out}/*.json")
     (out / "compare.json").write_text(json.dumps({"base": args.base, "head": args.head, "load_before": load,
-                                                  "times": times, "rows": rows}, indent=1))
+                                                  "times": times, "cpu_seconds": cpu, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
