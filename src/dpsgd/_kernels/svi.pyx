@@ -24,8 +24,9 @@ computed for those columns (K x |batch vocabulary|), never for all K x V.
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
 documents in parallel; thread 0 adds each document's share of the step to lambda as its
 E-step ends, the others to accumulators of their own summed in at the minibatch's end:
-nothing reads lambda before then), one global step per minibatch: classic online LDA, with one thread scikit-learn's update
-sequence (the E-step's iterations in single precision, estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
+nothing reads lambda before then), one global step per minibatch: classic online LDA, with
+one thread scikit-learn's update sequence (the E-step's iterations in single precision,
+estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
 no waiting): the DPSVI core layer. ESTEP: fixed topics (lambda, from which it
 computes exp(E[log beta]) of every word as floats), documents in parallel; for transform
@@ -823,9 +824,9 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     c.indptr = &indptr[0]
     p.K, p.R, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, _lanes(K), alpha, eta, max_iter, tol, seed
     cdef int64_t H = _head(K)
-    # the heads, exp(E[log beta]) of the rows, and an accumulator for each thread but thread 0,
-    # which adds to the term itself (as BATCH: atomic adds of every document's share cost as
-    # much as the E-step)
+    # the heads and an accumulator for each thread but thread 0, which adds to the term itself
+    # (as BATCH: atomic adds of every document's share cost as much as the E-step), in doubles;
+    # exp(E[log beta]) of the rows and their eps in floats
     cdef bint shared = n_threads > 1
     scratch.reserve(n_threads * H + (n_threads - 1) * n * K, 0, n * (p.R + 1))
     cdef double[::1] dbuf_arr = scratch.doubles
