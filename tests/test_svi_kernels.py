@@ -258,6 +258,19 @@ def test_estep_weighs_improbable_words_as_scikit_learn_does(simd_copy):
         np.testing.assert_allclose(gamma[d], g, rtol=RTOL)
 
 
+def test_estep_reads_zero_topic_entries_as_impossible_words(simd_copy):
+    """A topic-word matrix from elsewhere (true topics, another library's) may hold exact
+    zeros: exp(E[log beta]) is then exp(psi(0)) = 0, as SciPy gives it, not an error."""
+    X = small_corpus()
+    lam = np.random.default_rng(11).gamma(2.0, 1.0, (4, X.shape[1]))
+    lam[0, :8] = 0.0
+    lam[2, 5:20] = 0.0
+    gamma = infer_doc_topics(lam, X, 0.1, seed=2)
+    ref, _ = e_step(X, range(X.shape[0]), lam, 0.1, 100, 1e-3, 2)
+    for d, g in ref.items():
+        np.testing.assert_allclose(gamma[d], g, rtol=RTOL)
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_estep_sufficient_statistics_match_reference(n_threads, simd_copy):
     """ESTEP with ``sstats`` gives what full-batch variational EM needs: the reference

@@ -574,6 +574,9 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
     for w in prange(V, nogil=True, num_threads=n_threads, schedule="static"):
         buf = dbuf + threadid() * _head(K) + K  # the thread's row
         dp_exp_psi(lam + w * K, psi, 0.0, buf, K)
+        for k in range(K):  # exp(psi(0)) is exp(-inf) = 0, as SciPy gives it (topics from elsewhere)
+            if lam[w * K + k] == 0.0:
+                buf[k] = 0.0
         eps[w] = dp_estep_row(buf, eb + w * R, K, R)
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
