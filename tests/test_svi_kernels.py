@@ -111,12 +111,13 @@ def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
 
 
 @pytest.mark.parametrize("mode,n_threads,blocks,accumulators", [
-    (svi.Mode.BATCH, 1, 1, 0), (svi.Mode.BATCH, 2, 1, 1), (svi.Mode.BATCH, 3, 1, 2), (svi.Mode.HOGWILD, 2, 2, 2)])
+    (svi.Mode.BATCH, 1, 1, 0), (svi.Mode.BATCH, 2, 1, 0), (svi.Mode.BATCH, 3, 1, 0), (svi.Mode.HOGWILD, 2, 2, 2)])
 def test_scratch_is_sized_by_the_minibatch_vocabulary(mode, n_threads, blocks, accumulators):
     """The scratch holds each thread's K-vectors, blocks of the minibatch words' rows of
     exp(E[log beta]) in floats (BATCH: one; HOGWILD: one a thread) and accumulators in doubles
-    (BATCH: one for each thread but thread 0, which adds to lambda itself; HOGWILD: one a
-    thread): it grows with the largest minibatch vocabulary, not with its non-zeros."""
+    (HOGWILD: one a thread; BATCH none at any number of threads: they split the step by
+    words, with the minibatch's exp(E[log theta]) in floats and a count a word): it grows with
+    the largest minibatch vocabulary, not with its non-zeros."""
     X = small_corpus(D=40, V=12, seed=7, density=0.9)  # a minibatch of 10 documents: ~9 non-zeros a word
     lam0 = np.random.default_rng(1).gamma(100, 0.01, (3, X.shape[1]))
     batches = [np.arange(i, i + 10) for i in range(0, 40, 10)]
@@ -129,9 +130,30 @@ def test_scratch_is_sized_by_the_minibatch_vocabulary(mode, n_threads, blocks, a
                 np.concatenate(([1.0], np.cumprod(1 - rho))), rho, np.full(4, 4.0), scratch, mode=int(mode),
                 alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=n_threads)
     head = 32  # 4 K + 8 doubles and 2 R floats (R = 8: K rounded up to a vector of 8), in whole 64-byte lines
+    batch = mode == svi.Mode.BATCH
     assert scratch.doubles.size == n_threads * head + accumulators * vocab * 3
-    assert scratch.floats.size == blocks * vocab * (8 + 1) and scratch.floats.dtype == np.float32  # rows of R, eps
+    assert scratch.floats.dtype == np.float32  # rows of R and their eps; BATCH: 10 documents' R
+    assert scratch.floats.size == blocks * vocab * (8 + 1) + batch * 10 * 8
+    assert scratch.ints.size == blocks * (X.shape[1] + vocab) + batch * vocab  # word maps, vocabularies, counts
     assert X.nnz / len(batches) > 3 * vocab  # a bound by non-zeros would be several times larger
+
+
+def test_batch_threads_split_the_step_by_words():
+    """BATCH's threads add the step a range of words each, every word's shares in the
+    documents' order: lambda does not depend on the number of threads, however the documents'
+    E-steps fell among them (ranges cut where the words' non-zeros balance: a frequent word may
+    make a range alone, and a thread may get none)."""
+    dense = small_corpus(D=60, V=50, seed=2, density=0.3).toarray()
+    dense[:, 0] = 4.0  # a word in every document: a range of its own
+    X = sp.csr_matrix(dense)
+    X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int64)
+    lam0 = np.random.default_rng(2).gamma(100, 0.01, (5, X.shape[1]))
+    batches = [np.arange(0, 20), np.arange(20, 40), np.arange(40, 60)]
+    one = run_kernel(X, lam0, batches, svi.Mode.BATCH, 1)[0]
+    for n_threads in (2, 3, 8):
+        # bit for bit (accumulators summed at the end, as before, were 6.7e-16 apart here); only
+        # the column sums are added in other groupings, which could move a float's rounding
+        np.testing.assert_array_equal(run_kernel(X, lam0, batches, svi.Mode.BATCH, n_threads)[0], one)
 
 
 def test_scratch_is_reused_across_calls_of_any_size():

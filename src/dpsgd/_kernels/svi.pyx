@@ -22,11 +22,10 @@ E[log beta] is needed only for the words of the current minibatch, so it is
 computed for those columns (K x |batch vocabulary|), never for all K x V.
 
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
-documents in parallel; thread 0 adds each document's share of the step to lambda as its
-E-step ends, the others to accumulators of their own summed in at the minibatch's end:
-nothing reads lambda before then), one global step per minibatch: classic online LDA, with
-one thread scikit-learn's update sequence (the E-step's iterations in single precision,
-estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
+documents in parallel, then the step added to lambda a range of words a thread, so that no
+thread needs an accumulator and lambda does not depend on the number of threads), one
+global step per minibatch: classic online LDA, scikit-learn's update sequence (the E-step's
+iterations in single precision, estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
 no waiting): the DPSVI core layer. ESTEP: fixed topics (lambda, from which it
 computes exp(E[log beta]) of every word as floats), documents in parallel; for transform
@@ -198,21 +197,15 @@ ctypedef struct Params:
 
 cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, const float *eb,
                      const float *eps, Params *p, double *gamma, float *fbuf, double *etheta, double *acc,
-                     bint atomic_acc, double *lam, bint local_rows, double coef, double *partial) noexcept nogil:
+                     bint atomic_acc) noexcept nogil:
     """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids, ``col[w]``
     maps a word to its row, or NULL for the identity; each row scaled to a largest value of 1,
     with its ``eps``, estep.h); ``fbuf`` holds 2 R floats (the pass's new gamma and exp(E[log theta]),
     estep.h's rows of R); gamma starts from the stream
-    (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma``; then, unless ``acc`` and
-    ``lam`` are both NULL, its sufficient statistics exp(E[log theta]) * n / phinorm:
-
-    - added to ``acc``'s local rows (when not NULL), as they are (atomically if
-      ``atomic_acc``: other threads share ``acc``);
-    - or, ``lam`` not NULL, their M-step term ``coef`` * statistics * exp(E[log beta]) added
-      to ``lam``'s rows (global word ids, or local ones, ``col[w]``, with ``local_rows``)
-      and their K column sums to ``partial``: the step itself, where nothing reads ``lam``
-      until the minibatch ends. No other thread writes ``lam`` meanwhile: the others have
-      accumulators of their own.
+    (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma`` and the final
+    exp(E[log theta]) as floats in ``fbuf + R`` (what _m_step_scan reads); then, unless ``acc``
+    is NULL, adds its sufficient statistics exp(E[log theta]) * n / phinorm to ``acc``'s
+    local rows (atomically if ``atomic_acc``: other threads share ``acc``).
 
     Returns the number of iterations, or -1 if not finite."""
     cdef int K = p.K, R = p.R
@@ -244,17 +237,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     if not isfinite(gamma[0]):
         return -1
     dp_estep_theta(etheta, etheta_f, K, R)
-    if lam != NULL:
-        for i in range(start, end):
-            r = col[c.indices[i]] if col != NULL else c.indices[i]
-            e = eb + r * R
-            cnt = coef * c.counts[i] / (dp_estep_dot(etheta_f, e, R) + eps[r])
-            a = lam + <int64_t>(col[c.indices[i]] if local_rows else c.indices[i]) * K
-            for k in range(K):
-                s = etheta_f[k] * cnt * e[k]
-                partial[k] += s
-                a[k] += s
-    elif acc != NULL:
+    if acc != NULL:
         for i in range(start, end):
             r = col[c.indices[i]] if col != NULL else c.indices[i]
             e = eb + r * R
@@ -328,6 +311,65 @@ cdef void _m_step(double *lam, int K, int R, const int32_t *vocab, int64_t u0,
             acc[u * K + k] = 0.0
 
 
+cdef void _split_rows(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, int64_t n_rows,
+                      int32_t *occ, int n_parts, int64_t *bounds) noexcept nogil:
+    """Cut the local rows 0..n_rows (``col[w]``, or w when ``col`` is NULL) of the documents
+    ``docs`` into ``n_parts`` ranges bounds[t]..bounds[t + 1] with about as many of the
+    documents' non-zeros each (``occ``: room for n_rows int32s)."""
+    cdef int64_t j, i, u, total = 0, seen = 0
+    cdef int t = 1
+    bounds[0] = 0
+    if n_parts > 1:
+        for u in range(n_rows):
+            occ[u] = 0
+        for j in range(nd):
+            for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
+                occ[col[c.indices[i]] if col != NULL else c.indices[i]] += 1
+            total += c.indptr[docs[j] + 1] - c.indptr[docs[j]]
+        for u in range(n_rows):
+            seen += occ[u]
+            while t < n_parts and seen * n_parts >= total * t:
+                bounds[t] = u + 1
+                t += 1
+    while t <= n_parts:
+        bounds[t] = n_rows
+        t += 1
+
+
+cdef void _m_step_scan(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, const float *eb,
+                       const float *eps, const float *thetas, Params *p, double coef, int64_t u0, int64_t u1,
+                       double *out, bint local_rows, double *partial) noexcept nogil:
+    """The step's term for the local rows u0..u1: for every non-zero of the documents ``docs``
+    (in order) whose row r = col[w] (w when ``col`` is NULL) is among them, adds
+    ``coef`` n etheta_d e_r / (etheta_d . e_r + eps_r), scikit-learn's sufficient statistics
+    times exp(E[log beta]), to ``out``'s row (r with ``local_rows``, else w), and its K sums to
+    ``partial``. ``thetas``: the documents' exp(E[log theta]) as floats, R a document.
+
+    The threads split the rows, not the documents: each row has one writer, which adds its
+    documents' shares in their order, so the result does not depend on the number of threads
+    and no thread needs an accumulator of its own (vocabulary x K doubles)."""
+    cdef int K = p.K, R = p.R, k
+    cdef int64_t j, i, r, w
+    cdef const float *e
+    cdef const float *th
+    cdef double cnt, s
+    cdef double *a
+    for j in range(nd):
+        th = thetas + j * R
+        for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
+            w = c.indices[i]
+            r = col[w] if col != NULL else w
+            if r < u0 or r >= u1:
+                continue
+            e = eb + r * R
+            cnt = coef * c.counts[i] / (dp_estep_dot(th, e, R) + eps[r])
+            a = out + (r if local_rows else w) * K
+            for k in range(K):
+                s = th[k] * cnt * e[k]
+                partial[k] += s
+                a[k] += s
+
+
 # Scratch memory. Every thread has a head of doubles: gamma, a row of K (exp(E[log beta]) of a
 # word before it is stored as floats), exp(E[log theta]), a K-vector (psi sums, M-step column
 # sums), 8 more (the hogwild thread's iteration count), then room for 2 R floats (the pass's
@@ -335,11 +377,12 @@ cdef void _m_step(double *lam, int K, int R, const int32_t *vocab, int64_t u0,
 # to whole 64-byte lines so that no two threads' heads share one. A minibatch needs a block:
 # its word map ``col`` (V int32s, -1 for a word not in it) and vocabulary (int32s), and its
 # exp(E[log beta]) (vocabulary x R floats and their eps, in the scratch's floats). BATCH's threads
-# share one minibatch, so one block; thread 0 adds its documents' share of the step straight
-# into lambda (nothing reads lambda until the minibatch's end), each other thread into an
-# accumulator of its own (vocabulary x K doubles), summed into lambda at the minibatch's end
-# (atomic adds of every document's share cost as much as the E-step). HOGWILD has a block and
-# an accumulator a thread; ESTEP no block, but every word's row as floats.
+# share one minibatch, so one block, and then its documents' exp(E[log theta]) (R floats each)
+# and a count of each word's non-zeros (vocabulary int32s): once the E-steps are done, the
+# threads add the step to lambda's rows, a range of words a thread (_m_step_scan), with no
+# accumulators. HOGWILD has a block and an accumulator (vocabulary x K doubles) a thread: its
+# threads write the same rows, and atomic adds of every document's share cost as much as the
+# E-step. ESTEP no block, but every word's row as floats.
 cdef inline int _lanes(int K) noexcept nogil:
     return (K + 7) // 8 * 8
 
@@ -357,26 +400,7 @@ cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
 
 
 cdef inline int64_t _n_accumulators(int mode, int n_threads) noexcept nogil:
-    if mode == HOGWILD:
-        return n_threads
-    return n_threads - 1 if mode == BATCH else 0
-
-
-cdef void _merge_accumulators(const double *accs, int64_t stride, int n_threads, int K,
-                              int64_t u0, int64_t u1, const int32_t *rows, double *out) noexcept nogil:
-    """Add the threads' accumulators (thread t's at accs + t stride, local rows of K) for the
-    local rows u0..u1 to ``out``'s rows ``rows[u]`` (the identity when NULL)."""
-    cdef int64_t u, t
-    cdef int k
-    cdef double v
-    cdef double *o
-    for u in range(u0, u1):
-        o = out + (<int64_t>rows[u] if rows != NULL else u) * K
-        for k in range(K):
-            v = 0.0
-            for t in range(n_threads):
-                v += accs[t * stride + u * K + k]
-            o[k] += v
+    return n_threads if mode == HOGWILD else 0
 
 
 class Scratch:
@@ -505,16 +529,21 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     # the scratch: the minibatches' largest vocabulary sizes the blocks (counted with
     # block 0's word map as the stamps), whose word maps then start at -1
     cdef int32_t[::1] ints
+    cdef int64_t max_docs = 0  # BATCH: the largest minibatch, for its documents' exp(E[log theta])
     blocks = _n_blocks(mode, n_threads)
     if blocks and V > 0:
         scratch.reserve(0, V)
         ints = scratch.ints
         ints[:V] = -1
         vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
+    if mode == BATCH:
+        for i in range(nb):
+            max_docs = max(max_docs, batch_ptr[i + 1] - batch_ptr[i])
     # the blocks' rows of exp(E[log beta]) and their eps as floats (ESTEP: every word's)
     cdef int64_t rows_f = V if mode == ESTEP else blocks * vocab
     scratch.reserve(n_threads * _head(K) + _n_accumulators(mode, n_threads) * vocab * K,
-                    blocks * (V + vocab), rows_f * (p.R + 1))
+                    blocks * (V + vocab) + (vocab if mode == BATCH else 0),
+                    rows_f * (p.R + 1) + max_docs * p.R)
     cdef double[::1] dbuf = scratch.doubles
     cdef float[::1] fbuf = scratch.floats
     ints = scratch.ints
@@ -581,8 +610,7 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, sstats, n_threads > 1,
-                         NULL, False, 0.0, NULL)
+        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, sstats, n_threads > 1)
         if it < 0:
             dp_store_int(status, -1)
         else:
@@ -605,24 +633,25 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     """Classic online LDA: one minibatch at a time, its documents shared among threads.
 
     The minibatch's word map, vocabulary and exp(E[log beta]) are the one block, shared;
-    each thread's E-step scratch is its head. Each document's share of the step goes
-    straight into lambda on thread 0 (nothing reads lambda until the minibatch's end), into
-    the thread's accumulator on the others (summed into lambda, a range of words a thread,
-    at the minibatch's end); its column sums into the thread's head."""
-    cdef int K = p.K
+    each thread's E-step scratch is its head, and each document leaves its exp(E[log theta])
+    in the block. Then the threads add the step to lambda, a range of the minibatch's words
+    each, with about as many non-zeros (_split_rows, _m_step_scan); its column sums go to the
+    threads' heads."""
+    cdef int K = p.K, R = p.R
     cdef int64_t V = lam.shape[0]
     cdef int64_t H = _head(K)
     cdef int64_t b, nv, j, d, nd, chunk, total = 0
     cdef int tid, it, k
     cdef double *buf
+    cdef float *fl
     cdef int32_t *col = ibuf
     cdef int32_t *vocab = ibuf + V
+    cdef int32_t *occ = ibuf + V + max_vocab
     cdef float *eb = fbuf
-    cdef float *eps = fbuf + max_vocab * p.R
-    cdef double *accs = dbuf + n_threads * H  # thread t > 0's: accs + (t - 1) max_vocab K
-    cdef double *out
-    cdef int64_t u
-    cdef bint shared = n_threads > 1
+    cdef float *eps = fbuf + max_vocab * R
+    cdef float *thetas = eps + max_vocab
+    bounds_arr = np.empty(n_threads + 1, dtype=np.int64)
+    cdef int64_t[::1] bounds = bounds_arr
     psi_arr = np.empty(K)
     cdef double[::1] psi = psi_arr
     cdef bint keep = gamma_out.shape[0] > 0
@@ -631,40 +660,38 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         nd = batch_ptr[b + 1] - batch_ptr[b]
         with nogil:
             nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
+            _split_rows(c, &docs[batch_ptr[b]], nd, col, nv, occ, n_threads, &bounds[0])
             _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
             for j in range(n_threads):
                 for k in range(K):
                     dbuf[j * H + 3 * K + k] = 0.0
         chunk = (nv + n_threads - 1) // n_threads
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, p.R, vocab, j * chunk,
+            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, R, vocab, j * chunk,
                            min((j + 1) * chunk, nv), eb, eps, dbuf + threadid() * H + K)
-            if j > 0:
-                out = accs + (j - 1) * max_vocab * K
-                for u in range(nv * K):
-                    out[u] = 0.0
-        coef = rho[b] * ratio[b] / scale[b + 1]
         for j in prange(nd, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
+            fl = _floats(buf, K)
             d = docs[batch_ptr[b] + j]
-            # thread 0: lambda's rows (word ids); the others: their accumulators' (local ids)
-            it = _e_step_doc(c, d, d, col, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, NULL, False,
-                             accs + (tid - 1) * max_vocab * K if tid > 0 else &lam[0, 0], tid > 0, coef,
-                             buf + 3 * K)
+            it = _e_step_doc(c, d, d, col, eb, eps, p, buf, fl, buf + 2 * K, NULL, False)
             # written out in each mode's loop: moving these lines into an inline helper
             # made an AP fit (K = 50) 3-7% slower, measured against the same build
             if it < 0:
                 dp_store_int(status, -1)
+                for k in range(R):  # adds nothing to the step
+                    fl[R + k] = 0.0
             else:
                 total += it
+            for k in range(R):
+                thetas[j * R + k] = fl[R + k]
             if keep:
                 for k in range(K):
                     gamma_out[d, k] = buf[k]
-        if shared:  # the threads' accumulators into lambda, a range of words a thread
-            for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-                _merge_accumulators(accs, max_vocab * K, n_threads - 1, K, j * chunk, min((j + 1) * chunk, nv),
-                                    vocab, &lam[0, 0])
+        coef = rho[b] * ratio[b] / scale[b + 1]
+        for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
+            _m_step_scan(c, &docs[batch_ptr[b]], nd, col, eb, eps, thetas, p, coef, bounds[j], bounds[j + 1],
+                         &lam[0, 0], False, dbuf + threadid() * H + 3 * K)
         for j in range(n_threads):
             for k in range(K):
                 lam_sum[k] += dbuf[j * H + 3 * K + k]
@@ -723,8 +750,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 acc[u] = 0.0
             for j in range(nd):
                 d = docs[batch_ptr[b] + j]
-                it = _e_step_doc(c, d, d, col, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, acc, False, NULL,
-                                 False, 0.0, NULL)
+                it = _e_step_doc(c, d, d, col, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, acc, False)
                 if it < 0:
                     dp_store_int(status, -1)
                 else:
@@ -793,7 +819,6 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     cdef int64_t i, j, u, d, w
     cdef bint whole = words is not None
     cdef const int64_t[::1] rows_of
-    cdef int32_t[::1] rows32  # the merge's row of each word (whole)
     if S < 0 or K < 1 or term.shape[0] != S + 1 or term.shape[1] != K:
         raise ValueError("pulled and term must both be (n + 1, K)")
     if whole:
@@ -804,10 +829,6 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             if rows_of[u] < 0 or rows_of[u] >= V_total:
                 raise ValueError("words beyond the vocabulary")
     cdef int64_t n = rows_of.shape[0] if whole else S
-    cdef const int32_t *merge_rows = NULL
-    if whole and n > 0 and n_threads > 1:  # only the other threads' accumulators are merged
-        rows32 = np.asarray(words, dtype=np.int32)
-        merge_rows = &rows32[0]
     if n_docs < 0 or indptr[n_docs] > indices.shape[0] or indices.shape[0] != counts.shape[0]:
         raise ValueError("inconsistent CSR arrays")
     if not (0.0 < A_read <= 1.0 and 0.0 < A_next <= 1.0) or V_total < n or n_threads < 1:
@@ -826,28 +847,33 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     c.indices = &indices[0] if indices.shape[0] > 0 else NULL
     c.indptr = &indptr[0]
     p.K, p.R, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, _lanes(K), alpha, eta, max_iter, tol, seed
-    cdef int64_t H = _head(K)
-    # the heads and an accumulator for each thread but thread 0, which adds to the term itself
-    # (as BATCH: atomic adds of every document's share cost as much as the E-step), in doubles;
-    # exp(E[log beta]) of the rows and their eps in floats
-    cdef bint shared = n_threads > 1
-    scratch.reserve(n_threads * H + (n_threads - 1) * n * K, 0, n * (p.R + 1))
+    cdef int64_t H = _head(K), nd = docs.shape[0]
+    if nd == 0:
+        return 0, 0
+    # the heads in doubles; exp(E[log beta]) of the rows, their eps and the documents'
+    # exp(E[log theta]) in floats; a count of each row's non-zeros (the threads' shares of the step)
+    scratch.reserve(n_threads * H, n, n * (p.R + 1) + nd * p.R)
     cdef double[::1] dbuf_arr = scratch.doubles
     cdef float[::1] fbuf_arr = scratch.floats
+    cdef int32_t[::1] ibuf_arr = scratch.ints
     cdef double *dbuf = &dbuf_arr[0]
     cdef float *eb = &fbuf_arr[0]
     cdef float *eps = eb + n * p.R
-    cdef double *accs = dbuf + n_threads * H  # thread t > 0's: accs + (t - 1) n K
+    cdef float *thetas = eps + n
+    cdef float *fl
     cdef double *psi = dbuf  # thread 0's head until the E-steps start
     cdef double shift = eta * (1.0 - A_read)
     cdef double coef = rho * ratio / A_next
     cdef int status = 0, it, k, tid
-    cdef int64_t total = 0, chunk = (n + n_threads - 1) // n_threads
+    cdef int64_t total = 0
     cdef double *buf
     cdef double *row
+    bounds_arr = np.empty(n_threads + 1, dtype=np.int64)
+    cdef int64_t[::1] bounds = bounds_arr
     with nogil:
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
+        _split_rows(&c, &docs[0], nd, &local[0], n, &ibuf_arr[0] if n > 0 else NULL, n_threads, &bounds[0])
         for u in prange(n, num_threads=n_threads, schedule="static"):
             row = dbuf + threadid() * H + K  # the thread's row
             i = rows_of[u] if whole else u
@@ -855,28 +881,26 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
                 row[k] = A_read * fmax(pulled[i, k], 0.0) + shift
             dp_exp_psi(row, psi, 0.0, row, K)
             eps[u] = dp_estep_row(row, eb + u * p.R, K, p.R)
-        if shared:
-            for u in prange((n_threads - 1) * n * K, num_threads=n_threads, schedule="static"):
-                accs[u] = 0.0
         for j in range(n_threads):
             for k in range(K):
                 dbuf[j * H + 3 * K + k] = 0.0
-        for j in prange(docs.shape[0], num_threads=n_threads, schedule="dynamic", chunksize=1):
+        for j in prange(nd, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
-            # thread 0: the term's rows (the words' own when whole); the others: their
-            # accumulators' (the words' positions)
-            it = _e_step_doc(&c, docs[j], j, &local[0], eb, eps, &p, buf, _floats(buf, K), buf + 2 * K, NULL, False,
-                             accs + (tid - 1) * n * K if tid > 0 else &term[0, 0], tid > 0 or not whole, coef,
-                             buf + 3 * K)
+            fl = _floats(buf, K)
+            it = _e_step_doc(&c, docs[j], j, &local[0], eb, eps, &p, buf, fl, buf + 2 * K, NULL, False)
             if it < 0:
                 dp_store_int(&status, -1)
+                for k in range(p.R):  # adds nothing to the term
+                    fl[p.R + k] = 0.0
             else:
                 total += it
-        if shared:  # the accumulators into the term, a range of rows a thread
-            for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-                _merge_accumulators(accs, n * K, n_threads - 1, K, j * chunk, min((j + 1) * chunk, n),
-                                    merge_rows, &term[0, 0])
+            for k in range(p.R):
+                thetas[j * p.R + k] = fl[p.R + k]
+        # the term, a range of rows a thread (written at the words' own rows when whole)
+        for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            _m_step_scan(&c, &docs[0], nd, &local[0], eb, eps, thetas, &p, coef, bounds[j], bounds[j + 1],
+                         &term[0, 0], not whole, dbuf + threadid() * H + 3 * K)
         for j in range(n_threads):
             for k in range(K):
                 term[S, k] += dbuf[j * H + 3 * K + k]
