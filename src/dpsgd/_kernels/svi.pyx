@@ -203,7 +203,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     with its ``eps``, estep.h); ``fbuf`` holds 2 R floats (the pass's new gamma and exp(E[log theta]),
     estep.h's rows of R); gamma starts from the stream
     (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma`` and the final
-    exp(E[log theta]) as floats in ``fbuf + R`` (what _m_step_scan reads); then, unless ``acc``
+    exp(E[log theta]) as floats in ``fbuf + R`` (what _m_step_rows reads); then, unless ``acc``
     is NULL, adds its sufficient statistics exp(E[log theta]) * n / phinorm to ``acc``'s
     local rows (atomically if ``atomic_acc``: other threads share ``acc``).
 
@@ -292,82 +292,83 @@ cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K
         out[k] = digamma(A * dp_load(&lam_sum[k]) + V * eta * (1.0 - A))
 
 
-cdef void _m_step(double *lam, int K, int R, const int32_t *vocab, int64_t u0,
-                  int64_t u1, double *acc, const float *eb, double coef,
-                  double *partial) noexcept nogil:
-    """lam[w] += coef * acc[u] * eb[u] for the batch words u0..u1 (atomically: other
-    threads may update the same words); the column sums go to ``partial``; acc is
-    cleared for the next batch."""
-    cdef int64_t u
-    cdef int k
-    cdef double v
-    cdef double *l
-    for u in range(u0, u1):
-        l = lam + <int64_t>vocab[u] * K
-        for k in range(K):
-            v = coef * acc[u * K + k] * eb[u * R + k]
-            dp_add(&l[k], v)
-            partial[k] += v
-            acc[u * K + k] = 0.0
+cdef void _row_index(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, int64_t nv,
+                     int32_t *ptr, int32_t *ent_doc, int32_t *ent_off) noexcept nogil:
+    """The non-zeros of the documents ``docs`` grouped by their local row u = col[w], in the
+    documents' order: row u's are entries ptr[u]..ptr[u + 1] (``ptr``: nv + 1 int32s), each
+    its document's position j in ``docs`` (``ent_doc``) and its offset in that document's
+    non-zeros (``ent_off``)."""
+    cdef int64_t j, i, i0, u
+    for u in range(nv + 1):
+        ptr[u] = 0
+    for j in range(nd):
+        for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
+            ptr[col[c.indices[i]] + 1] += 1
+    for u in range(nv):
+        ptr[u + 1] += ptr[u]
+    for j in range(nd):  # ptr[u] is row u's next free entry, then its end
+        i0 = c.indptr[docs[j]]
+        for i in range(i0, c.indptr[docs[j] + 1]):
+            u = col[c.indices[i]]
+            ent_doc[ptr[u]] = <int32_t>j
+            ent_off[ptr[u]] = <int32_t>(i - i0)
+            ptr[u] += 1
+    for u in range(nv, 0, -1):
+        ptr[u] = ptr[u - 1]
+    ptr[0] = 0
 
 
-cdef void _split_rows(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, int64_t n_rows,
-                      int32_t *occ, int n_parts, int64_t *bounds) noexcept nogil:
-    """Cut the local rows 0..n_rows (``col[w]``, or w when ``col`` is NULL) of the documents
-    ``docs`` into ``n_parts`` ranges bounds[t]..bounds[t + 1] with about as many of the
-    documents' non-zeros each (``occ``: room for n_rows int32s)."""
-    cdef int64_t j, i, u, total = 0, seen = 0
-    cdef int t = 1
+cdef void _split_rows(const int32_t *ptr, int64_t nv, int n_parts, int64_t *bounds) noexcept nogil:
+    """Cut the rows 0..nv into ``n_parts`` ranges bounds[t]..bounds[t + 1] with about as
+    many entries each (``ptr``: _row_index's)."""
+    cdef int64_t u = 0
+    cdef int t
     bounds[0] = 0
-    if n_parts > 1:
-        for u in range(n_rows):
-            occ[u] = 0
-        for j in range(nd):
-            for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
-                occ[col[c.indices[i]] if col != NULL else c.indices[i]] += 1
-            total += c.indptr[docs[j] + 1] - c.indptr[docs[j]]
-        for u in range(n_rows):
-            seen += occ[u]
-            while t < n_parts and seen * n_parts >= total * t:
-                bounds[t] = u + 1
-                t += 1
-    while t <= n_parts:
-        bounds[t] = n_rows
-        t += 1
+    for t in range(1, n_parts):
+        while u < nv and <int64_t>ptr[u] * n_parts < <int64_t>ptr[nv] * t:
+            u += 1
+        bounds[t] = u
+    bounds[n_parts] = nv
 
 
-cdef void _m_step_scan(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, const float *eb,
-                       const float *eps, const float *thetas, Params *p, double coef, int64_t u0, int64_t u1,
-                       double *out, bint local_rows, double *partial) noexcept nogil:
-    """The step's term for the local rows u0..u1: for every non-zero of the documents ``docs``
-    (in order) whose row r = col[w] (w when ``col`` is NULL) is among them, adds
-    ``coef`` n etheta_d e_r / (etheta_d . e_r + eps_r), scikit-learn's sufficient statistics
-    times exp(E[log beta]), to ``out``'s row (r with ``local_rows``, else w), and its K sums to
-    ``partial``. ``thetas``: the documents' exp(E[log theta]) as floats, R a document.
+cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const int32_t *ent_doc,
+                       const int32_t *ent_off, const float *eb, const float *eps, const float *thetas, Params *p,
+                       double coef, int64_t u0, int64_t u1, double *out, const int32_t *rows, bint atomic,
+                       double *acc, double *partial) noexcept nogil:
+    """The step's term for the local rows u0..u1 (_row_index's): row u's sufficient
+    statistics, sum over its non-zeros of n etheta_d / (etheta_d . e_u + eps_u) (scikit-learn's,
+    for the scaled rows of estep.h; ``thetas``: the documents' exp(E[log theta]) as floats, R a
+    document), times ``coef`` e_u, added to ``out``'s row rows[u] (u when ``rows`` is NULL),
+    atomically if ``atomic``, and its K sums to ``partial``; ``acc``: K doubles of room.
 
-    The threads split the rows, not the documents: each row has one writer, which adds its
-    documents' shares in their order, so the result does not depend on the number of threads
-    and no thread needs an accumulator of its own (vocabulary x K doubles)."""
+    A row's statistics are summed in the documents' order by one thread. So no thread needs
+    an accumulator of its own (vocabulary x K doubles); BATCH's threads take a range of rows
+    each, and lambda does not depend on the number of threads; a hogwild thread writes each
+    row once a step (atomic adds of every document's share cost as much as the E-step)."""
     cdef int K = p.K, R = p.R, k
-    cdef int64_t j, i, r, w
+    cdef int64_t u, x, j
     cdef const float *e
     cdef const float *th
-    cdef double cnt, s
-    cdef double *a
-    for j in range(nd):
-        th = thetas + j * R
-        for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
-            w = c.indices[i]
-            r = col[w] if col != NULL else w
-            if r < u0 or r >= u1:
-                continue
-            e = eb + r * R
-            cnt = coef * c.counts[i] / (dp_estep_dot(th, e, R) + eps[r])
-            a = out + (r if local_rows else w) * K
+    cdef double cnt, v
+    cdef double *o
+    for u in range(u0, u1):
+        e = eb + u * R
+        for k in range(K):
+            acc[k] = 0.0
+        for x in range(ptr[u], ptr[u + 1]):
+            j = ent_doc[x]
+            th = thetas + j * R
+            cnt = c.counts[c.indptr[docs[j]] + ent_off[x]] / (dp_estep_dot(th, e, R) + eps[u])
             for k in range(K):
-                s = th[k] * cnt * e[k]
-                partial[k] += s
-                a[k] += s
+                acc[k] += th[k] * cnt
+        o = out + <int64_t>(rows[u] if rows != NULL else u) * K
+        for k in range(K):
+            v = coef * acc[k] * e[k]
+            partial[k] += v
+            if atomic:
+                dp_add(&o[k], v)
+            else:
+                o[k] += v
 
 
 # Scratch memory. Every thread has a head of doubles: gamma, a row of K (exp(E[log beta]) of a
@@ -376,13 +377,11 @@ cdef void _m_step_scan(Corpus *c, const int64_t *docs, int64_t nd, const int32_t
 # new gamma and exp(E[log theta]); R: K rounded up to whole vectors of 8, estep.h), rounded up
 # to whole 64-byte lines so that no two threads' heads share one. A minibatch needs a block:
 # its word map ``col`` (V int32s, -1 for a word not in it) and vocabulary (int32s), and its
-# exp(E[log beta]) (vocabulary x R floats and their eps, in the scratch's floats). BATCH's threads
-# share one minibatch, so one block, and then its documents' exp(E[log theta]) (R floats each)
-# and a count of each word's non-zeros (vocabulary int32s): once the E-steps are done, the
-# threads add the step to lambda's rows, a range of words a thread (_m_step_scan), with no
-# accumulators. HOGWILD has a block and an accumulator (vocabulary x K doubles) a thread: its
-# threads write the same rows, and atomic adds of every document's share cost as much as the
-# E-step. ESTEP no block, but every word's row as floats.
+# exp(E[log beta]) (vocabulary x R floats and their eps, in the scratch's floats), its
+# documents' exp(E[log theta]) (R floats each) and its non-zeros grouped by word (_row_index:
+# vocabulary + 1 and 2 x non-zeros int32s), from which the step is added to lambda a row at a
+# time (_m_step_rows), with no accumulators. BATCH's threads share one minibatch, so one
+# block; HOGWILD has a block a thread; ESTEP no block, but every word's row as floats.
 cdef inline int _lanes(int K) noexcept nogil:
     return (K + 7) // 8 * 8
 
@@ -399,8 +398,46 @@ cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
     return 0 if mode == ESTEP else (1 if mode == BATCH else n_threads)
 
 
-cdef inline int64_t _n_accumulators(int mode, int n_threads) noexcept nogil:
-    return n_threads if mode == HOGWILD else 0
+ctypedef struct Sizes:  # of a block: the vocabulary's size and a minibatch's largest
+    int64_t V, vocab, docs, nnz
+
+
+ctypedef struct Block:  # a minibatch's: see _block
+    int32_t *col
+    int32_t *vocab
+    int32_t *ptr
+    int32_t *ent_doc
+    int32_t *ent_off
+    float *eb
+    float *eps
+    float *thetas
+
+
+cdef inline int64_t _block_ints(int64_t V, int64_t vocab, int64_t nnz) noexcept nogil:
+    """A block's int32s: its word map (V), vocabulary, and _row_index's ptr and entries."""
+    return V + 2 * vocab + 1 + 2 * nnz
+
+
+cdef inline int64_t _block_floats(int R, int64_t vocab, int64_t docs) noexcept nogil:
+    """A block's floats: its words' rows of exp(E[log beta]) and their eps, and its documents'
+    exp(E[log theta])."""
+    return vocab * (R + 1) + docs * R
+
+
+cdef Block _block(int32_t *ibuf, float *fbuf, int64_t t, Sizes *z, int R) noexcept nogil:
+    """Block t of the scratch: word map col (-1 for a word not in the minibatch), vocabulary,
+    _row_index's ptr and entries; rows of exp(E[log beta]), their eps, and the documents'
+    exp(E[log theta])."""
+    cdef Block k
+    k.col = ibuf + t * _block_ints(z.V, z.vocab, z.nnz)
+    k.vocab = k.col + z.V
+    k.ptr = k.vocab + z.vocab
+    k.ent_doc = k.ptr + z.vocab + 1
+    k.ent_off = k.ent_doc + z.nnz
+    k.eb = fbuf + t * _block_floats(R, z.vocab, z.docs)
+    k.eps = k.eb + z.vocab * R
+    k.thetas = k.eps + z.vocab
+    return k
 
 
 class Scratch:
@@ -526,29 +563,33 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     p.tol = tol
     p.seed = seed
 
-    # the scratch: the minibatches' largest vocabulary sizes the blocks (counted with
-    # block 0's word map as the stamps), whose word maps then start at -1
+    # the scratch: the minibatches' largest vocabulary, document count and non-zeros size the
+    # blocks (the vocabulary counted with block 0's word map as the stamps), whose word maps
+    # then start at -1
     cdef int32_t[::1] ints
-    cdef int64_t max_docs = 0  # BATCH: the largest minibatch, for its documents' exp(E[log theta])
+    cdef int64_t max_docs = 0, max_nnz = 0, nnz
     blocks = _n_blocks(mode, n_threads)
     if blocks and V > 0:
         scratch.reserve(0, V)
         ints = scratch.ints
         ints[:V] = -1
         vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
-    if mode == BATCH:
         for i in range(nb):
             max_docs = max(max_docs, batch_ptr[i + 1] - batch_ptr[i])
-    # the blocks' rows of exp(E[log beta]) and their eps as floats (ESTEP: every word's)
-    cdef int64_t rows_f = V if mode == ESTEP else blocks * vocab
-    scratch.reserve(n_threads * _head(K) + _n_accumulators(mode, n_threads) * vocab * K,
-                    blocks * (V + vocab) + (vocab if mode == BATCH else 0),
-                    rows_f * (p.R + 1) + max_docs * p.R)
+            nnz = 0
+            for j in range(batch_ptr[i], batch_ptr[i + 1]):
+                nnz += indptr[docs[j] + 1] - indptr[docs[j]]
+            max_nnz = max(max_nnz, nnz)
+        if max_nnz >= 2**31 or max_docs >= 2**31:
+            raise ValueError("a minibatch must have fewer than 2**31 documents and non-zeros")
+    cdef int64_t bi = _block_ints(V, vocab, max_nnz), bf = _block_floats(p.R, vocab, max_docs)
+    # ESTEP: every word's row of exp(E[log beta]) and its eps as floats
+    scratch.reserve(n_threads * _head(K), blocks * bi, V * (p.R + 1) if mode == ESTEP else blocks * bf)
     cdef double[::1] dbuf = scratch.doubles
     cdef float[::1] fbuf = scratch.floats
     ints = scratch.ints
     for j in range(blocks):
-        ints[j * (V + vocab):j * (V + vocab) + V] = -1
+        ints[j * bi:j * bi + V] = -1
 
     cdef int status = 0
     cdef int64_t iters = 0, nb_done = 0
@@ -558,13 +599,15 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         return nb, iters, status
     if nb == 0:
         return 0, 0, 0
+    cdef Sizes z
+    z.V, z.vocab, z.docs, z.nnz = V, vocab, max_docs, max_nnz
     if mode == BATCH:
         nb_done = _run_batch(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho, ratio,
-                             &dbuf[0], &fbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads, &iters,
+                             &dbuf[0], &fbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, &z, n_threads, &iters,
                              &status)
     else:
         nb_done = _run_hogwild(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho,
-                               ratio, &dbuf[0], &fbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, vocab, n_threads,
+                               ratio, &dbuf[0], &fbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, &z, n_threads,
                                &iters, &status)
     # fold the scale back: true lambda = A lam + eta (1 - A)
     cdef double A = scale[nb_done]
@@ -628,15 +671,14 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
 cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
                         double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
                         const double[::1] scale, const double[::1] rho, const double[::1] ratio,
-                        double *dbuf, float *fbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
+                        double *dbuf, float *fbuf, int32_t *ibuf, Sizes *z, int n_threads,
                         int64_t *iters, int *status) noexcept:
     """Classic online LDA: one minibatch at a time, its documents shared among threads.
 
-    The minibatch's word map, vocabulary and exp(E[log beta]) are the one block, shared;
-    each thread's E-step scratch is its head, and each document leaves its exp(E[log theta])
-    in the block. Then the threads add the step to lambda, a range of the minibatch's words
-    each, with about as many non-zeros (_split_rows, _m_step_scan); its column sums go to the
-    threads' heads."""
+    The minibatch's block is shared; each thread's E-step scratch is its head, and each
+    document leaves its exp(E[log theta]) in the block. Then the threads add the step to
+    lambda, a range of the minibatch's words each, with about as many non-zeros
+    (_m_step_rows); its column sums go to the threads' heads."""
     cdef int K = p.K, R = p.R
     cdef int64_t V = lam.shape[0]
     cdef int64_t H = _head(K)
@@ -644,12 +686,8 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef int tid, it, k
     cdef double *buf
     cdef float *fl
-    cdef int32_t *col = ibuf
-    cdef int32_t *vocab = ibuf + V
-    cdef int32_t *occ = ibuf + V + max_vocab
-    cdef float *eb = fbuf
-    cdef float *eps = fbuf + max_vocab * R
-    cdef float *thetas = eps + max_vocab
+    cdef const int64_t *bdocs
+    cdef Block B = _block(ibuf, fbuf, 0, z, R)
     bounds_arr = np.empty(n_threads + 1, dtype=np.int64)
     cdef int64_t[::1] bounds = bounds_arr
     psi_arr = np.empty(K)
@@ -658,23 +696,25 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef double coef
     for b in range(batch_ptr.shape[0] - 1):
         nd = batch_ptr[b + 1] - batch_ptr[b]
+        bdocs = &docs[batch_ptr[b]]
         with nogil:
-            nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
-            _split_rows(c, &docs[batch_ptr[b]], nd, col, nv, occ, n_threads, &bounds[0])
+            nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab)
+            _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
+            _split_rows(B.ptr, nv, n_threads, &bounds[0])
             _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
             for j in range(n_threads):
                 for k in range(K):
                     dbuf[j * H + 3 * K + k] = 0.0
         chunk = (nv + n_threads - 1) // n_threads
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, R, vocab, j * chunk,
-                           min((j + 1) * chunk, nv), eb, eps, dbuf + threadid() * H + K)
+            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, R, B.vocab, j * chunk,
+                           min((j + 1) * chunk, nv), B.eb, B.eps, dbuf + threadid() * H + K)
         for j in prange(nd, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
             fl = _floats(buf, K)
-            d = docs[batch_ptr[b] + j]
-            it = _e_step_doc(c, d, d, col, eb, eps, p, buf, fl, buf + 2 * K, NULL, False)
+            d = bdocs[j]
+            it = _e_step_doc(c, d, d, B.col, B.eb, B.eps, p, buf, fl, buf + 2 * K, NULL, False)
             # written out in each mode's loop: moving these lines into an inline helper
             # made an AP fit (K = 50) 3-7% slower, measured against the same build
             if it < 0:
@@ -684,19 +724,20 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             else:
                 total += it
             for k in range(R):
-                thetas[j * R + k] = fl[R + k]
+                B.thetas[j * R + k] = fl[R + k]
             if keep:
                 for k in range(K):
                     gamma_out[d, k] = buf[k]
         coef = rho[b] * ratio[b] / scale[b + 1]
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-            _m_step_scan(c, &docs[batch_ptr[b]], nd, col, eb, eps, thetas, p, coef, bounds[j], bounds[j + 1],
-                         &lam[0, 0], False, dbuf + threadid() * H + 3 * K)
+            buf = dbuf + threadid() * H
+            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, B.eb, B.eps, B.thetas, p, coef, bounds[j],
+                         bounds[j + 1], &lam[0, 0], B.vocab, False, buf + K, buf + 3 * K)
         for j in range(n_threads):
             for k in range(K):
                 lam_sum[k] += dbuf[j * H + 3 * K + k]
         for j in range(nv):
-            col[vocab[j]] = -1
+            B.col[B.vocab[j]] = -1
         if dp_load_int(status) != 0:
             iters[0] = total
             return b + 1
@@ -707,54 +748,53 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
 cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const int64_t[::1] batch_ptr,
                           double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
                           const double[::1] scale, const double[::1] rho, const double[::1] ratio,
-                          double *dbuf, float *fbuf, int32_t *ibuf, int64_t max_vocab, int n_threads,
+                          double *dbuf, float *fbuf, int32_t *ibuf, Sizes *z, int n_threads,
                           int64_t *iters, int *status) noexcept:
     """DPSVI's lock-free layer: each thread takes whole minibatches from a shared
     counter, runs their E-step alone against the lambda it reads, and adds its own
     global step to the shared lambda; nobody waits for anybody."""
-    cdef int K = p.K
+    cdef int K = p.K, R = p.R
     cdef int64_t V = lam.shape[0]
     cdef int64_t H = _head(K)
     cdef int64_t nb = batch_ptr.shape[0] - 1
     cdef long long next_batch = 0, applied = 0
-    cdef int64_t b, nv, j, u, d, nd, local_iters
+    cdef int64_t b, nv, j, d, nd, local_iters
     cdef int tid, it, k
     cdef double *buf
-    cdef float *eb
-    cdef float *eps
-    cdef double *acc
-    cdef int32_t *col
-    cdef int32_t *vocab
+    cdef float *fl
+    cdef const int64_t *bdocs
+    cdef Block B
     cdef double A_now, coef
     cdef bint keep = gamma_out.shape[0] > 0
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = dbuf + tid * H
-        eb = fbuf + tid * max_vocab * (p.R + 1)  # the thread's block: rows, then their eps
-        eps = eb + max_vocab * p.R
-        acc = dbuf + n_threads * H + tid * max_vocab * K  # and its accumulator
-        col = ibuf + tid * (V + max_vocab)
-        vocab = col + V
+        fl = _floats(buf, K)
+        B = _block(ibuf, fbuf, tid, z, R)  # the thread's own
         local_iters = 0
         while True:
             b = dp_fetch_add_i64(&next_batch, 1)
             if b >= nb or dp_load_int(status) != 0:
                 break
             nd = batch_ptr[b + 1] - batch_ptr[b]
-            nv = _batch_vocabulary(c, &docs[batch_ptr[b]], nd, col, vocab)
+            bdocs = &docs[batch_ptr[b]]
+            nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab)
+            _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 3 * K)
-            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, p.R, vocab, 0, nv, eb, eps, buf + K)
-            for u in range(nv * K):
-                acc[u] = 0.0
+            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, R, B.vocab, 0, nv, B.eb, B.eps, buf + K)
             for j in range(nd):
-                d = docs[batch_ptr[b] + j]
-                it = _e_step_doc(c, d, d, col, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, acc, False)
+                d = bdocs[j]
+                it = _e_step_doc(c, d, d, B.col, B.eb, B.eps, p, buf, fl, buf + 2 * K, NULL, False)
                 if it < 0:
                     dp_store_int(status, -1)
+                    for k in range(R):  # adds nothing to the step
+                        fl[R + k] = 0.0
                 else:
                     local_iters = local_iters + it
+                for k in range(R):
+                    B.thetas[j * R + k] = fl[R + k]
                 if keep:
                     for k in range(K):
                         gamma_out[d, k] = buf[k]
@@ -762,11 +802,12 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             coef = rho[b] * ratio[b] / scale[b + 1]
             for k in range(K):
                 buf[3 * K + k] = 0.0
-            _m_step(&lam[0, 0], K, p.R, vocab, 0, nv, acc, eb, coef, buf + 3 * K)
+            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, B.eb, B.eps, B.thetas, p, coef, 0, nv,
+                         &lam[0, 0], B.vocab, True, buf + K, buf + 3 * K)
             for k in range(K):
                 dp_add(&lam_sum[k], buf[3 * K + k])
-            for u in range(nv):
-                col[vocab[u]] = -1
+            for j in range(nv):
+                B.col[B.vocab[j]] = -1
             dp_fetch_add_i64(&applied, 1)
         buf[4 * K] = <double>local_iters
     for tid in range(n_threads):
@@ -847,19 +888,26 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     c.indices = &indices[0] if indices.shape[0] > 0 else NULL
     c.indptr = &indptr[0]
     p.K, p.R, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, _lanes(K), alpha, eta, max_iter, tol, seed
-    cdef int64_t H = _head(K), nd = docs.shape[0]
+    cdef int64_t H = _head(K), nd = docs.shape[0], nnz = 0
     if nd == 0:
         return 0, 0
-    # the heads in doubles; exp(E[log beta]) of the rows, their eps and the documents'
-    # exp(E[log theta]) in floats; a count of each row's non-zeros (the threads' shares of the step)
-    scratch.reserve(n_threads * H, n, n * (p.R + 1) + nd * p.R)
+    for j in range(nd):
+        nnz += indptr[docs[j] + 1] - indptr[docs[j]]
+    if nnz >= 2**31 or nd >= 2**31:
+        raise ValueError("a minibatch must have fewer than 2**31 documents and non-zeros")
+    cdef int32_t[::1] rows32  # the rows the term is added to (whole: the words' own)
+    if whole and n > 0:
+        rows32 = np.asarray(words, dtype=np.int32)
+    # the heads in doubles; the block (_block: ``local`` is its word map, its vocabulary unused)
+    cdef Sizes z
+    z.V, z.vocab, z.docs, z.nnz = 0, n, nd, nnz
+    scratch.reserve(n_threads * H, _block_ints(0, n, nnz), _block_floats(p.R, n, nd))
     cdef double[::1] dbuf_arr = scratch.doubles
     cdef float[::1] fbuf_arr = scratch.floats
     cdef int32_t[::1] ibuf_arr = scratch.ints
     cdef double *dbuf = &dbuf_arr[0]
-    cdef float *eb = &fbuf_arr[0]
-    cdef float *eps = eb + n * p.R
-    cdef float *thetas = eps + n
+    cdef Block B = _block(&ibuf_arr[0], &fbuf_arr[0], 0, &z, p.R)
+    cdef const int32_t *rows = &rows32[0] if whole and n > 0 else NULL
     cdef float *fl
     cdef double *psi = dbuf  # thread 0's head until the E-steps start
     cdef double shift = eta * (1.0 - A_read)
@@ -873,14 +921,15 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     with nogil:
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
-        _split_rows(&c, &docs[0], nd, &local[0], n, &ibuf_arr[0] if n > 0 else NULL, n_threads, &bounds[0])
+        _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent_doc, B.ent_off)
+        _split_rows(B.ptr, n, n_threads, &bounds[0])
         for u in prange(n, num_threads=n_threads, schedule="static"):
             row = dbuf + threadid() * H + K  # the thread's row
             i = rows_of[u] if whole else u
             for k in range(K):
                 row[k] = A_read * fmax(pulled[i, k], 0.0) + shift
             dp_exp_psi(row, psi, 0.0, row, K)
-            eps[u] = dp_estep_row(row, eb + u * p.R, K, p.R)
+            B.eps[u] = dp_estep_row(row, B.eb + u * p.R, K, p.R)
         for j in range(n_threads):
             for k in range(K):
                 dbuf[j * H + 3 * K + k] = 0.0
@@ -888,7 +937,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             tid = threadid()
             buf = dbuf + tid * H
             fl = _floats(buf, K)
-            it = _e_step_doc(&c, docs[j], j, &local[0], eb, eps, &p, buf, fl, buf + 2 * K, NULL, False)
+            it = _e_step_doc(&c, docs[j], j, &local[0], B.eb, B.eps, &p, buf, fl, buf + 2 * K, NULL, False)
             if it < 0:
                 dp_store_int(&status, -1)
                 for k in range(p.R):  # adds nothing to the term
@@ -896,11 +945,12 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             else:
                 total += it
             for k in range(p.R):
-                thetas[j * p.R + k] = fl[p.R + k]
-        # the term, a range of rows a thread (written at the words' own rows when whole)
+                B.thetas[j * p.R + k] = fl[p.R + k]
+        # the term, a range of rows a thread
         for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-            _m_step_scan(&c, &docs[0], nd, &local[0], eb, eps, thetas, &p, coef, bounds[j], bounds[j + 1],
-                         &term[0, 0], not whole, dbuf + threadid() * H + 3 * K)
+            buf = dbuf + threadid() * H
+            _m_step_rows(&c, &docs[0], B.ptr, B.ent_doc, B.ent_off, B.eb, B.eps, B.thetas, &p, coef, bounds[j],
+                         bounds[j + 1], &term[0, 0], rows, False, buf + K, buf + 3 * K)
         for j in range(n_threads):
             for k in range(K):
                 term[S, k] += dbuf[j * H + 3 * K + k]
