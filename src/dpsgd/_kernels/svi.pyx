@@ -23,7 +23,8 @@ computed for those columns (K x |batch vocabulary|), never for all K x V.
 
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
 documents in parallel, then the step added to lambda a range of words a thread, so that no
-thread needs an accumulator and lambda does not depend on the number of threads), one
+thread needs an accumulator and a word's shares are added in the same order on any number of
+threads), one
 global step per minibatch: classic online LDA, scikit-learn's update sequence (the E-step's
 iterations in single precision, estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
 applies its own global step to the one shared lambda without locks (atomic adds,
@@ -343,8 +344,9 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
 
     A row's statistics are summed in the documents' order by one thread. So no thread needs
     an accumulator of its own (vocabulary x K doubles); BATCH's threads take a range of rows
-    each, and lambda does not depend on the number of threads; a hogwild thread writes each
-    row once a step (atomic adds of every document's share cost as much as the E-step)."""
+    each, and a row comes out the same on any number of threads (the column sums, grouped by
+    thread, are a rounding apart); a hogwild thread writes each row once a step (atomic adds of
+    every document's share cost as much as the E-step)."""
     cdef int K = p.K, R = p.R, k
     cdef int64_t u, x, j
     cdef const float *e
