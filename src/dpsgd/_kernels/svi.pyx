@@ -254,10 +254,12 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
 
 
 cdef int64_t _batch_vocabulary(Corpus *c, const int64_t *docs, int64_t nd, int32_t *col,
-                               int32_t *vocab) noexcept nogil:
-    """Distinct words of the documents ``docs``: vocab[u] = w and col[w] = u."""
+                               int32_t *vocab, int32_t *ptr) noexcept nogil:
+    """Distinct words of the documents ``docs``: vocab[u] = w and col[w] = u; each word's
+    number of non-zeros in ptr[u + 1] (_row_index's counts), ptr[0] = 0."""
     cdef int64_t j, i, nv = 0
     cdef int32_t w
+    ptr[0] = 0
     for j in range(nd):
         for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
             w = c.indices[i]
@@ -265,6 +267,8 @@ cdef int64_t _batch_vocabulary(Corpus *c, const int64_t *docs, int64_t nd, int32
                 col[w] = <int32_t>nv
                 vocab[nv] = w
                 nv += 1
+                ptr[nv] = 0
+            ptr[col[w] + 1] += 1
     return nv
 
 
@@ -293,18 +297,26 @@ cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K
         out[k] = digamma(A * dp_load(&lam_sum[k]) + V * eta * (1.0 - A))
 
 
-cdef void _row_index(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, int64_t nv,
-                     int32_t *ptr, int32_t *ent_doc, int32_t *ent_off) noexcept nogil:
-    """The non-zeros of the documents ``docs`` grouped by their local row u = col[w], in the
-    documents' order: row u's are entries ptr[u]..ptr[u + 1] (``ptr``: nv + 1 int32s), each
-    its document's position j in ``docs`` (``ent_doc``) and its offset in that document's
-    non-zeros (``ent_off``)."""
-    cdef int64_t j, i, i0, u
+cdef void _count_rows(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, int64_t nv,
+                      int32_t *ptr) noexcept nogil:
+    """ptr[u + 1] = the number of non-zeros of the documents ``docs`` in local row u = col[w],
+    ptr[0] = 0 (what _batch_vocabulary leaves, for rows mapped beforehand)."""
+    cdef int64_t j, i, u
     for u in range(nv + 1):
         ptr[u] = 0
     for j in range(nd):
         for i in range(c.indptr[docs[j]], c.indptr[docs[j] + 1]):
             ptr[col[c.indices[i]] + 1] += 1
+
+
+cdef void _row_index(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, int64_t nv,
+                     int32_t *ptr, int32_t *ent_doc, int32_t *ent_off) noexcept nogil:
+    """The non-zeros of the documents ``docs`` grouped by their local row u = col[w], in the
+    documents' order, from the rows' counts in ptr[u + 1] (_batch_vocabulary, _count_rows):
+    row u's are entries ptr[u]..ptr[u + 1] (``ptr``: nv + 1 int32s), each its document's
+    position j in ``docs`` (``ent_doc``) and its offset in that document's non-zeros
+    (``ent_off``). Needed only by the M-step: BATCH builds it while the E-steps run."""
+    cdef int64_t j, i, i0, u
     for u in range(nv):
         ptr[u + 1] += ptr[u]
     for j in range(nd):  # ptr[u] is row u's next free entry, then its end
@@ -684,7 +696,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef int K = p.K, R = p.R
     cdef int64_t V = lam.shape[0]
     cdef int64_t H = _head(K)
-    cdef int64_t b, nv, j, d, nd, chunk, total = 0
+    cdef int64_t b, nv, i, j, d, nd, chunk, total = 0
     cdef int tid, it, k
     cdef double *buf
     cdef float *fl
@@ -700,9 +712,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         nd = batch_ptr[b + 1] - batch_ptr[b]
         bdocs = &docs[batch_ptr[b]]
         with nogil:
-            nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab)
-            _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
-            _split_rows(B.ptr, nv, n_threads, &bounds[0])
+            nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab, B.ptr)
             _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
             for j in range(n_threads):
                 for k in range(K):
@@ -711,7 +721,12 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, R, B.vocab, j * chunk,
                            min((j + 1) * chunk, nv), B.eb, B.eps, dbuf + threadid() * H + K)
-        for j in prange(nd, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
+        # iteration 0 groups the non-zeros by word (for the M-step) while the others run E-steps
+        for i in prange(nd + 1, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            if i == 0:
+                _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
+                continue
+            j = i - 1
             tid = threadid()
             buf = dbuf + tid * H
             fl = _floats(buf, K)
@@ -731,6 +746,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
                 for k in range(K):
                     gamma_out[d, k] = buf[k]
         coef = rho[b] * ratio[b] / scale[b + 1]
+        _split_rows(B.ptr, nv, n_threads, &bounds[0])
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             buf = dbuf + threadid() * H
             _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, B.eb, B.eps, B.thetas, p, coef, bounds[j],
@@ -780,7 +796,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                 break
             nd = batch_ptr[b + 1] - batch_ptr[b]
             bdocs = &docs[batch_ptr[b]]
-            nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab)
+            nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab, B.ptr)
             _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
@@ -923,6 +939,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     with nogil:
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
+        _count_rows(&c, &docs[0], nd, &local[0], n, B.ptr)
         _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent_doc, B.ent_off)
         _split_rows(B.ptr, n, n_threads, &bounds[0])
         for u in prange(n, num_threads=n_threads, schedule="static"):
