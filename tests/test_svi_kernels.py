@@ -155,6 +155,32 @@ def test_batch_threads_split_the_step_by_words():
         np.testing.assert_array_equal(run_kernel(X, lam0, batches, svi.Mode.BATCH, n_threads)[0], one)
 
 
+def test_svi_run_checks_the_documents_it_reads():
+    """svi_run checks the documents of its call, before any kernel runs (a fit calls it once a
+    chunk): a word id beyond lambda's rows or a broken row pointer is an error, not a read out
+    of bounds; a bad word in a document the call does not read is not looked at."""
+    X = small_corpus(D=6, V=10, seed=3, density=0.5)
+    lam = np.random.default_rng(0).gamma(100, 0.01, (10, 3))
+
+    def call(indices, indptr, docs):
+        svi.svi_run(X.data, indices, indptr, np.asarray(docs, dtype=np.int64), np.array([0, len(docs)]),
+                    lam.copy(), lam.sum(axis=0), np.zeros((0, 3)), np.array([1.0, 0.5]), np.array([0.5]),
+                    np.array([6.0]), svi.Scratch(), mode=int(svi.Mode.BATCH), alpha=0.1, eta=0.05, max_iter=10,
+                    tol=1e-3, seed=0, n_threads=1)
+
+    bad = X.indices.copy()
+    bad[X.indptr[2]] = 10  # document 2's first word
+    with pytest.raises(ValueError, match="beyond the vocabulary"):
+        call(bad, X.indptr, [0, 2])
+    call(bad, X.indptr, [0, 1, 3])  # document 2 not read
+    broken = X.indptr.copy()
+    broken[3] = -5
+    with pytest.raises(ValueError, match="inconsistent CSR"):
+        call(X.indices, broken, [2])
+    with pytest.raises(ValueError, match="not a document"):
+        call(X.indices, X.indptr, [6])
+
+
 def test_scratch_is_reused_across_calls_of_any_size():
     """One Scratch serves calls of other vocabularies and modes (the word maps are reset by
     the kernel): each result equals the one with a fresh Scratch."""

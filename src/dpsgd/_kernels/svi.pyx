@@ -554,15 +554,21 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         raise ValueError("sstats must be (V, K), like lam, and is for ESTEP only")
     if n_threads < 1:
         raise ValueError("n_threads must be at least 1")
+    # only the documents of this call: a fit calls once a chunk, and checking the whole
+    # corpus each time cost 3% of a 2-thread fit (29,700 documents, 15 chunks a pass)
+    cdef int64_t d
     for i in range(docs.shape[0]):
-        if docs[i] < 0 or docs[i] >= n_docs:
+        d = docs[i]
+        if d < 0 or d >= n_docs:
             raise ValueError(f"docs[{i}] is not a document")
+        if indptr[d] < 0 or indptr[d] > indptr[d + 1] or indptr[d + 1] > indices.shape[0]:
+            raise ValueError("inconsistent CSR arrays")
+        for j in range(indptr[d], indptr[d + 1]):
+            if indices[j] < 0 or indices[j] >= V:
+                raise ValueError("word id beyond the vocabulary")
     for i in range(nb):
         if batch_ptr[i + 1] < batch_ptr[i]:
             raise ValueError("batch_ptr must not decrease")
-    for i in range(indptr[n_docs]):
-        if indices[i] < 0 or indices[i] >= V:
-            raise ValueError("word id beyond the vocabulary")
 
     cdef Corpus c
     cdef Params p
