@@ -49,8 +49,13 @@ def exp_dirichlet_expectation(a):
     [[0.3679, 0.3679]]
     """
     a = np.atleast_2d(np.asarray(a, dtype=np.float64))
-    out = psi(a)  # then in place: one array the size of ``a``, not three
-    out -= psi(a.sum(axis=1))[:, None]
+    # one C-ordered array the size of ``a``, then in place: the row sums come out the same
+    # whatever a's memory order (a fitted LDA's topics are Fortran-ordered, a loaded one's not)
+    out = np.empty(a.shape)
+    out[...] = a
+    sums = psi(out.sum(axis=1))
+    psi(out, out=out)
+    out -= sums[:, None]
     return np.exp(out, out=out)
 
 

@@ -24,13 +24,13 @@ computed for those columns (K x |batch vocabulary|), never for all K x V.
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
 documents in parallel, then the step added to lambda a range of words a thread, so that no
 thread needs an accumulator and a word's shares are added in the same order on any number of
-threads), one
-global step per minibatch: classic online LDA, scikit-learn's update sequence (the E-step's
-iterations in single precision, estep.h). HOGWILD: each thread takes whole minibatches from a shared counter and
-applies its own global step to the one shared lambda without locks (atomic adds,
-no waiting): the DPSVI core layer. ESTEP: fixed topics (lambda, from which it
-computes exp(E[log beta]) of every word as floats), documents in parallel; for transform
-and evaluation, and, with the sufficient statistics collected, for full-batch variational EM.
+threads), one global step per minibatch: classic online LDA, scikit-learn's update sequence
+(the E-step's iterations in single precision, estep.h). HOGWILD: each thread takes whole
+minibatches from a shared counter and applies its own global step to the one shared lambda
+without locks (atomic adds, no waiting): the DPSVI core layer. ESTEP: fixed topics (lambda,
+from which it computes exp(E[log beta]) of every word as floats), documents in parallel; for
+transform and evaluation, and, with the sufficient statistics collected, for full-batch
+variational EM.
 """
 import numpy as np
 
