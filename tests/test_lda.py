@@ -102,6 +102,19 @@ def test_ap_hogwild_threads_match_one_thread():
     assert many >= one * 1.01
 
 
+def test_exp_dirichlet_expectation_does_not_depend_on_memory_order():
+    """A fitted model's topics are Fortran-ordered (a view of the kernel's buffer), a loaded
+    one's C-ordered: exp_dirichlet_component_ must be the same for both, bit for bit (NumPy
+    sums a row in another order for each layout), and match SciPy's formula."""
+    from scipy.special import psi
+
+    from dpsgd.evaluation import exp_dirichlet_expectation
+    topics = np.random.default_rng(0).gamma(0.3, 2.0, (7, 5003))
+    c_order, f_order = exp_dirichlet_expectation(topics), exp_dirichlet_expectation(np.asfortranarray(topics))
+    np.testing.assert_array_equal(c_order, f_order)
+    np.testing.assert_allclose(c_order, np.exp(psi(topics) - psi(topics.sum(axis=1, keepdims=True))), rtol=1e-12)
+
+
 def test_estimator_api(tmp_path):
     X, topics, _ = make_lda_corpus(600, 80, 4, 50, random_state=3)
     lda = LatentDirichletAllocation(4, max_iter=5, random_state=0).fit(X)
