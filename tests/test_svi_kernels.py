@@ -112,7 +112,7 @@ def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
 
 @pytest.mark.parametrize("mode,n_threads,blocks", [
     (svi.Mode.BATCH, 1, 1), (svi.Mode.BATCH, 2, 1), (svi.Mode.BATCH, 3, 1), (svi.Mode.HOGWILD, 2, 2)])
-def test_scratch_is_sized_by_the_minibatch_vocabulary(mode, n_threads, blocks):
+def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks):
     """The scratch holds each thread's K-vectors and blocks (BATCH: one; HOGWILD: one a
     thread) of a minibatch: its words' rows of exp(E[log beta]) and its documents' of
     exp(E[log theta]) in floats, and its non-zeros grouped by word (two int32s each). Nothing
@@ -179,6 +179,30 @@ def test_svi_run_checks_the_documents_it_reads():
         call(X.indices, broken, [2])
     with pytest.raises(ValueError, match="not a document"):
         call(X.indices, X.indptr, [6])
+
+
+@pytest.mark.parametrize("mode", [svi.Mode.BATCH, svi.Mode.HOGWILD])
+def test_a_failed_document_adds_nothing_and_empty_vocabularies_run(mode):
+    """A document whose gamma is not finite (counts near the float64 limit) is reported, and
+    adds nothing to lambda: its zeroed exp(E[log theta]) must not meet n / eps = inf as 0 * inf.
+    A corpus of empty documents over no words runs (the documents' rows still have room)."""
+    X = small_corpus(D=12, V=10, seed=5, density=0.5)
+    X.data[X.indptr[3]:X.indptr[4]] = 1e308
+    lam = np.ascontiguousarray(np.random.default_rng(0).gamma(100, 0.01, (3, 10)).T)
+    rho = np.array([0.5])
+    done, _, status = svi.svi_run(X.data, X.indices, X.indptr, np.arange(12, dtype=np.int64), np.array([0, 12]),
+                                  lam, lam.sum(axis=0), np.zeros((0, 3)), np.array([1.0, 0.5]), rho, np.array([1.0]),
+                                  svi.Scratch(), mode=int(mode), alpha=0.1, eta=0.05, max_iter=10, tol=1e-3, seed=0,
+                                  n_threads=2)
+    assert status == -1 and done == 1 and np.isfinite(lam).all()
+    empty = sp.csr_matrix((3, 0))
+    scratch = svi.Scratch()
+    lam0 = np.zeros((0, 3))
+    out = svi.svi_run(empty.data, empty.indices.astype(np.int32), empty.indptr.astype(np.int64),
+                      np.arange(3, dtype=np.int64), np.array([0, 3]), lam0, np.zeros(3), np.zeros((3, 3)),
+                      np.array([1.0, 0.5]), rho, np.array([1.0]), scratch, mode=int(mode), alpha=0.1, eta=0.05,
+                      max_iter=10, tol=1e-3, seed=0, n_threads=1)
+    assert out == (1, 0, 0) and scratch.floats.size >= 3 * 8  # three documents' R floats
 
 
 def test_scratch_is_reused_across_calls_of_any_size():

@@ -204,7 +204,8 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     with its ``eps``, estep.h); ``fbuf`` holds 2 R floats (the pass's new gamma and exp(E[log theta]),
     estep.h's rows of R); gamma starts from the stream
     (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma`` and the final
-    exp(E[log theta]) as floats in ``fbuf + R`` (what _m_step_rows reads); then, unless ``acc``
+    exp(E[log theta]) as floats in ``fbuf + R`` (what _m_step_rows reads; an empty document
+    leaves it as it was, and nothing reads it); then, unless ``acc``
     is NULL, adds its sufficient statistics exp(E[log theta]) * n / phinorm to ``acc``'s
     local rows (atomically if ``atomic_acc``: other threads share ``acc``).
 
@@ -363,7 +364,7 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
     cdef int64_t u, x, j
     cdef const float *e
     cdef const float *th
-    cdef double cnt, v
+    cdef double cnt, v, dot
     cdef double *o
     for u in range(u0, u1):
         e = eb + u * R
@@ -372,7 +373,10 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
         for x in range(ptr[u], ptr[u + 1]):
             j = ent_doc[x]
             th = thetas + j * R
-            cnt = c.counts[c.indptr[docs[j]] + ent_off[x]] / (dp_estep_dot(th, e, R) + eps[u])
+            dot = dp_estep_dot(th, e, R)
+            if dot == 0.0:  # every term 0 (a failed document's zeroed theta): n / eps could be inf
+                continue
+            cnt = c.counts[c.indptr[docs[j]] + ent_off[x]] / (dot + eps[u])
             for k in range(K):
                 acc[k] += th[k] * cnt
         o = out + <int64_t>(rows[u] if rows != NULL else u) * K
@@ -455,14 +459,16 @@ cdef Block _block(int32_t *ibuf, float *fbuf, int64_t t, Sizes *z, int R) noexce
 
 
 class Scratch:
-    """The scratch memory of :func:`svi_run`, kept between calls: each call grows it to
-    what its minibatches need (their largest vocabulary, not their non-zeros), never more.
+    """The scratch memory of :func:`svi_run` and :func:`svi_step`, kept between calls: each
+    call grows it to what its minibatches need (their largest vocabulary, document count and
+    non-zeros; nothing of K values a non-zero), never more.
 
     Attributes
     ----------
-    doubles : ndarray of float64
-    floats : ndarray of float32 (exp(E[log beta]) of the rows the E-steps read)
-    ints : ndarray of int32
+    doubles : ndarray of float64 (each thread's head)
+    floats : ndarray of float32 (exp(E[log beta]) of the rows the E-steps read, and the
+        documents' exp(E[log theta]))
+    ints : ndarray of int32 (word maps, vocabularies, the non-zeros grouped by word)
     """
 
     def __init__(self):
@@ -589,12 +595,13 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     cdef int32_t[::1] ints
     cdef int64_t max_docs = 0, max_nnz = 0, nnz
     blocks = _n_blocks(mode, n_threads)
-    if blocks and V > 0:
-        scratch.reserve(0, V)
-        ints = scratch.ints
-        ints[:V] = -1
-        vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
-        for i in range(nb):
+    if blocks:
+        if V > 0:
+            scratch.reserve(0, V)
+            ints = scratch.ints
+            ints[:V] = -1
+            vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
+        for i in range(nb):  # (with V = 0 the documents are empty, but their thetas are written)
             max_docs = max(max_docs, batch_ptr[i + 1] - batch_ptr[i])
             nnz = 0
             for j in range(batch_ptr[i], batch_ptr[i + 1]):
@@ -790,6 +797,8 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     cdef Block B
     cdef double A_now, coef
     cdef bint keep = gamma_out.shape[0] > 0
+    for tid in range(n_threads):  # read below for every head, even if the runtime starts fewer threads
+        dbuf[tid * H + 4 * K] = 0.0
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = dbuf + tid * H

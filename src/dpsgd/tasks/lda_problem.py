@@ -121,7 +121,7 @@ class LdaProblem(Problem):
     # ------------------------------------------------------------------ plan
     def plan(self, exchange):
         self.in_place, self.exchange = exchange.in_place, exchange
-        self.scratch = _svi.Scratch()  # the kernel's, grown to the largest minibatch vocabulary
+        self.scratch = _svi.Scratch()  # the kernel's, grown to the largest minibatch
         # the kernel's index types, once (scipy's indptr is often int32)
         self.indices = self.X.indices.astype(np.int32, copy=False)
         self.indptr = self.X.indptr.astype(np.int64, copy=False)
