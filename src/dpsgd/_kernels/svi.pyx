@@ -55,6 +55,9 @@ cdef extern from "estep.h" nogil:
     float dp_estep_dot(const float *etheta, const float *e, int K)
     float dp_estep_row(const double *x, float *out, int K, int R)
     void dp_estep_theta(const double *x, float *out, int K, int R)
+    # exp(E[log theta]) as floats from gamma (K doubles) and c = psi(sum gamma), zeros up to R,
+    # in single precision; -1 (nothing written) where c is beyond its range
+    int dp_estep_etheta(const double *g, double c, float *out, int K, int R)
 
 cdef extern from "exp_psi.h" nogil:
     # out[k] = exp(psi(x[k]) - (sub[k] if sub != NULL else c)); branch-free and vectorised,
@@ -153,14 +156,33 @@ def py_exp_psi(x, c=0.0):
     return out.reshape(np.shape(x))
 
 
-cdef inline void _exp_dirichlet_expectation(const double *g, int K, double *out) noexcept nogil:
-    """out = exp(psi(g) - psi(sum g)): one scalar digamma, then K values of the vectorised
-    dp_exp_psi (exp_psi.h; relative error below 2e-15 (1 + |t|), see there)."""
-    cdef double total = 0.0
+cdef inline void _etheta_f(const double *g, int K, int R, float *out, double *room) noexcept nogil:
+    """out = exp(E[log theta]) of gamma ``g`` as floats, below the floor 0, zeros up to R
+    (estep.h, in single precision; in double through ``room``, K doubles, where psi(sum g) is
+    beyond the float path's range)."""
+    cdef double total = 0.0, c
     cdef int k
     for k in range(K):
         total += g[k]
-    dp_exp_psi(g, NULL, digamma(total), out, K)
+    c = digamma(total)
+    if dp_estep_etheta(g, c, out, K, R) != 0:
+        dp_exp_psi(g, NULL, c, room, K)
+        dp_estep_theta(room, out, K, R)
+
+
+def py_estep_etheta(gamma):
+    """The E-step's exp(E[log theta]) of each row of ``gamma`` as float32 (for tests)."""
+    g = np.ascontiguousarray(np.atleast_2d(gamma), dtype=np.float64)
+    cdef int K = g.shape[1], R = _lanes(g.shape[1])
+    out = np.empty((g.shape[0], R), dtype=np.float32)
+    room = np.empty(K)
+    cdef const double[:, ::1] gv = g
+    cdef float[:, ::1] ov = out
+    cdef double[::1] rv = room
+    cdef Py_ssize_t i
+    for i in range(g.shape[0]):
+        _etheta_f(&gv[i, 0], K, R, &ov[i, 0], &rv[0])
+    return out[:, :K]
 
 
 def gamma_init(int64_t doc, int K, uint64_t seed):
@@ -219,26 +241,24 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     cdef float *newg = fbuf
     cdef float *etheta_f = fbuf + R
     _gamma_init(gamma, K, p.seed, stream)
-    _exp_dirichlet_expectation(gamma, K, etheta)
+    _etheta_f(gamma, K, R, etheta_f, etheta)
     if start == end:  # an empty document: its gamma is the prior
         for k in range(K):
             gamma[k] = p.alpha
         return 0
     for it in range(p.max_iter):
         iters = it + 1
-        dp_estep_theta(etheta, etheta_f, K, R)
         dp_estep_pass(etheta_f, eb, eps, c.indices + start, col, c.counts + start, end - start, R, newg)
         change = 0.0
         for k in range(K):
             s = p.alpha + <double>etheta_f[k] * newg[k]
             change += fabs(s - gamma[k])
             gamma[k] = s
-        _exp_dirichlet_expectation(gamma, K, etheta)
+        _etheta_f(gamma, K, R, etheta_f, etheta)
         if change / K < p.tol:
             break
     if not isfinite(gamma[0]):
         return -1
-    dp_estep_theta(etheta, etheta_f, K, R)
     if acc != NULL:
         for i in range(start, end):
             r = col[c.indices[i]] if col != NULL else c.indices[i]
