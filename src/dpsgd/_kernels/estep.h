@@ -143,11 +143,13 @@ static inline void dp_estep_theta(const double *x, float *out, int K, int R) {
  * of 2, so the rounding of t does not grow with c (a document's length). exp(t): t = n ln2 + r,
  * Cephes' expf polynomial (error about 1 float ulp), times 2^(n - m) with n - m held to
  * [-125, 127]: a value that small (y 2^-125, below 2^-63 for any y below 2^62) is below the
- * floor anyway, and nothing is subnormal. Error of the result v, relative: a few float roundings of t's terms (frac is as
- * large as 1/x) and of the polynomial; measured against SciPy for gamma drawn over 1e-3..1e6
- * (rows of 5 to 50, their sums from below 1 to 1e7): at most 1.2e-6 (1 + |log v|), 1.8e-6
- * with the baseline's loop; tests/test_svi_kernels.py holds it to 3e-6 (1 + |log v|). dp_exp_psi
- * then dp_estep_theta, the double path, are within a float's rounding, 6e-8; either way the
+ * floor anyway, and nothing is subnormal.
+ *
+ * Error of the result v, relative: a few float roundings of t's terms (frac is as large as
+ * 1/x) and of the polynomial; measured against SciPy for gamma drawn over 1e-3..1e6 (rows of
+ * 5 to 50, their sums from below 1 to 1e7): at most 1.2e-6 (1 + |log v|), 1.8e-6 with the
+ * baseline's loop; tests/test_svi_kernels.py holds it to 3e-6 (1 + |log v|). dp_exp_psi then
+ * dp_estep_theta, the double path, are within a float's rounding, 6e-8; either way the
  * E-step's pass then sums K products in floats. x <= 0 or NaN gives NaN. */
 DP_EP_INLINE float dp_estep_theta_one(float x, float cr, int m) {
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */

@@ -224,8 +224,8 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids, ``col[w]``
     maps a word to its row, or NULL for the identity; each row scaled to a largest value of 1,
     with its ``eps``, estep.h); ``fbuf`` holds 2 R floats (the pass's new gamma and exp(E[log theta]),
-    estep.h's rows of R), ``etheta`` K doubles of room (_etheta_f's double path); gamma starts from the stream
-    (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma`` and the final
+    estep.h's rows of R), ``etheta`` K doubles of room (_etheta_f's double path); gamma starts
+    from the stream (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma`` and the final
     exp(E[log theta]) as floats in ``fbuf + R`` (what _m_step_rows reads; an empty document
     leaves it as it was, and nothing reads it); then, unless ``acc``
     is NULL, adds its sufficient statistics exp(E[log theta]) * n / phinorm to ``acc``'s
@@ -411,9 +411,10 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
 
 # Scratch memory. Every thread has a head of doubles: gamma, a row of K (exp(E[log beta]) of a
 # word before it is stored as floats; an M-step row's statistics), K more (exp(E[log theta])
-# where it takes the double path, _etheta_f), a K-vector (psi sums, M-step column sums), 8 more (the hogwild thread's iteration count), then room for 2 R floats (the pass's
-# new gamma and exp(E[log theta]); R: K rounded up to whole vectors of 8, estep.h), rounded up
-# to whole 64-byte lines so that no two threads' heads share one. A minibatch needs a block:
+# where it takes the double path, _etheta_f), a K-vector (psi sums, M-step column sums), 8
+# more (the hogwild thread's iteration count), then room for 2 R floats (the pass's new gamma
+# and exp(E[log theta]); R: K rounded up to whole vectors of 8, estep.h), rounded up to whole
+# 64-byte lines so that no two threads' heads share one. A minibatch needs a block:
 # its word map ``col`` (V int32s, -1 for a word not in it) and vocabulary (int32s), and its
 # exp(E[log beta]) (vocabulary x R floats and their eps, in the scratch's floats), its
 # documents' exp(E[log theta]) (R floats each) and its non-zeros grouped by word (_row_index:
