@@ -63,10 +63,10 @@ def test_exp_psi_matches_scipy(simd_copy):
 
 
 # The E-step runs in single precision (estep.h) and these references in double: a float's
-# rounding (6e-8) in each iteration's pass and exp(E[log theta]) (within 3e-6 (1 + |log v|),
-# below), carried through the iterations and the steps. Measured on these corpora: at most
-# 5.9e-6 (lambda after 3 steps), 2.7e-6 (one step's term), 3.4e-7 (gamma with fixed topics),
-# 1.2e-6 (their sufficient statistics).
+# rounding (6e-8) in each iteration's pass, exp(E[log theta]) and exp(E[log beta]) (within
+# 3e-6 (1 + |log v|), below), carried through the iterations and the steps. Measured on these
+# corpora: at most 3.8e-7 (lambda after 3 steps; 5.6e-7 gamma), 2.6e-6 (one step's term),
+# 3.4e-7 (gamma with fixed topics), 1.2e-6 (their sufficient statistics).
 RTOL = 2e-5
 
 
@@ -92,6 +92,49 @@ def test_estep_etheta_matches_scipy_within_its_bound(simd_copy):
     assert (edge[2] == 0).all() and edge[3].tolist() == [1.0, 0.0]  # the double path
 
 
+def test_estep_beta_matches_scipy_within_its_bound(simd_copy):
+    """A word's row of exp(E[log beta]) in single precision (estep.h): exp(psi(x) - c) scaled
+    by a power of 2 with its largest value in [1, 2), eps = EPS times that scale (so that the
+    E-step's n e / (etheta . e + eps) is scikit-learn's); each value within 3e-6 (1 + |log v|)
+    of SciPy's in double, v = exp(psi(x) - c) (measured: 3.6e-7), for lambda over 1e-2..1e5
+    and psi sums from -4.6 to 20, rare words' rows (every value far below a float's range)
+    included; values below the floor 2^-63 of the largest are 0. Out of the float path's range
+    (x beyond [1e-30, 1e30] or NaN, psi beyond +-80): the double path, scaled to a largest 1."""
+    rng = np.random.default_rng(3)
+    floor = 2.0**-63
+    for K in (3, 8, 13, 50):
+        for scale in (1e-3, 0.3, 30, 1e5):
+            x = rng.gamma(0.3, scale, (300, K)) + 1e-2
+            x[:5] = rng.uniform(1e-2, 2e-2, (5, K))  # never seen by a topic: exp(psi) near exp(-100)
+            x[5] = 1e-3  # exp(-1000): far below EPS / FLT_MAX, so eps = inf and the word adds nothing
+            psi = ss.digamma(rng.gamma(5, 20, K) * rng.choice([1e-2, 1.0, 1e8]))
+            got, eps = svi.py_estep_beta(x, psi)
+            assert got.shape == x.shape and got.dtype == np.float32
+            logv = ss.digamma(x) - psi
+            assert eps[5] == np.inf and np.isfinite(eps[np.arange(300) != 5]).all()
+            got, eps, logv = np.delete(got, 5, 0).astype(np.float64), np.delete(eps, 5), np.delete(logv, 5, 0)
+            scale = eps.astype(np.float64) / np.finfo(np.float64).eps  # got = v * scale, a power of 2
+            assert np.all(np.log2(scale) % 1 == 0)
+            top = got.max(axis=1)
+            assert (top >= 1).all() and (top < 2).all()
+            rel = logv + np.log(scale)[:, None]  # log of the stored value expected
+            seen = rel > np.log(floor) + 1e-3
+            assert (got[rel < np.log(floor) - 1e-3] == 0).all()
+            err = np.abs(got[seen] / np.exp(rel[seen]) - 1)
+            np.testing.assert_array_less(err, 3e-6 * (1 + np.abs(logv[seen])))
+    edge_x = np.array([[1e-31, 1.0, 2.0], [np.nan, 1.0, 2.0], [1e31, 1.0, 2.0], [0.5, 1.0, 2.0]])
+    got, eps = svi.py_estep_beta(edge_x, np.array([1.0, 2.0, 3.0]))
+    ref = np.exp(ss.digamma(edge_x[[0, 2, 3]]) - [1.0, 2.0, 3.0])
+    ref /= ref.max(axis=1, keepdims=True)
+    ref[ref < floor] = 0
+    np.testing.assert_allclose(got[[0, 2]], ref[:2], rtol=1e-6)  # the double path
+    assert np.isnan(got[1, 0])  # the double path keeps a NaN (the document then fails)
+    np.testing.assert_allclose(got[3] / got[3].max(), ref[2], rtol=3e-6)
+    got, eps = svi.py_estep_beta(edge_x[3:], np.array([1.0, 2.0, 90.0]))  # psi beyond the float path's
+    top = np.exp(ss.digamma(edge_x[3]) - [1.0, 2.0, 90.0]).max()
+    assert got.max() == 1.0 and eps[0] == np.float32(np.finfo(np.float64).eps / top)
+
+
 def small_corpus(D=30, V=40, seed=1, density=0.2):
     rng = np.random.default_rng(seed)
     X = sp.random(D, V, density=density, format="csr", random_state=seed)
@@ -101,7 +144,8 @@ def small_corpus(D=30, V=40, seed=1, density=0.2):
     return X
 
 
-def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, seed=5):
+def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, seed=5, max_iter=200,
+               keep_rows=-1):
     K = lam0.shape[0]
     lam = np.ascontiguousarray(lam0.T)
     lam_sum = lam.sum(axis=0)
@@ -112,120 +156,97 @@ def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=1
     done, iters, status = svi.svi_run(
         X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
         np.concatenate(([0], np.cumsum(sizes))).astype(np.int64), lam, lam_sum, gamma, scale, rho,
-        X.shape[0] / sizes, svi.Scratch(), mode=int(mode), alpha=alpha, eta=eta, max_iter=100, tol=1e-3, seed=seed, n_threads=n_threads)
+        X.shape[0] / sizes, svi.Scratch(), mode=int(mode), alpha=alpha, eta=eta, max_iter=max_iter, tol=1e-3, seed=seed,
+        n_threads=n_threads, keep_rows=keep_rows)
     assert status == 0 and done == len(batches) and iters > 0
     np.testing.assert_allclose(lam_sum, lam.sum(axis=0), rtol=1e-12)
     return lam.T, gamma
 
 
+@pytest.mark.parametrize("keep_rows", [0, 1])
 @pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 2), (svi.Mode.BATCH, 3),
                                             (svi.Mode.HOGWILD, 1)])
-def test_svi_kernel_matches_numpy_reference(mode, n_threads, simd_copy):
+def test_svi_kernel_matches_numpy_reference(mode, n_threads, keep_rows, simd_copy):
+    """Three steps, the minibatches' rows of exp(E[log beta]) kept or computed a document at a
+    time. Every document converges within max_iter: one stopped by it mid-way (one here needs
+    116 iterations) carries the float rounding further (6.5e-5 in lambda at max_iter = 100)."""
     X = small_corpus()
     lam0 = np.random.default_rng(2).gamma(100, 0.01, (4, X.shape[1]))
     batches = [np.arange(0, 10), np.arange(10, 20), np.arange(20, 30)]
-    lam, gamma = run_kernel(X, lam0, batches, mode, n_threads)
+    lam, gamma = run_kernel(X, lam0, batches, mode, n_threads, keep_rows=keep_rows)
     ref_lam, ref_gamma = online_lda(X, batches, lam0, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, t_start=1,
-                                    total=X.shape[0], max_iter=100, tol=1e-3, seed=5)
+                                    total=X.shape[0], max_iter=200, tol=1e-3, seed=5)
     np.testing.assert_allclose(lam, ref_lam, rtol=RTOL)
     for d, g in ref_gamma.items():
         np.testing.assert_allclose(gamma[d], g, rtol=RTOL)
     assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
 
 
+@pytest.mark.parametrize("keep_rows", [0, 1])
 @pytest.mark.parametrize("mode,n_threads,blocks", [
     (svi.Mode.BATCH, 1, 1), (svi.Mode.BATCH, 2, 1), (svi.Mode.BATCH, 3, 1), (svi.Mode.HOGWILD, 2, 2)])
-def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks):
-    """The scratch holds each thread's K-vectors and blocks (BATCH: one; HOGWILD: one a
-    thread) of a minibatch: its words' rows of exp(E[log beta]) and its documents' of
-    exp(E[log theta]) in floats, and its non-zeros grouped by word (two int32s each). Nothing
-    of vocabulary x K doubles (no accumulators), and nothing with K per non-zero."""
+def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks, keep_rows):
+    """The scratch holds each thread's K-vectors and room, and blocks (BATCH: one; HOGWILD: one
+    a thread) of a minibatch: its documents' exp(E[log theta]) in floats, its non-zeros grouped
+    by word (two int32s each), and its words' rows of exp(E[log beta]) where they are kept, else
+    a thread's rows for its largest document. Nothing of vocabulary x K doubles (no
+    accumulators), and nothing with K per non-zero of a minibatch."""
     X = small_corpus(D=40, V=12, seed=7, density=0.9)  # a minibatch of 10 documents: ~9 non-zeros a word
     lam0 = np.random.default_rng(1).gamma(100, 0.01, (3, X.shape[1]))
     batches = [np.arange(i, i + 10) for i in range(0, 40, 10)]
     vocab = max(np.unique(X[b].indices).size for b in batches)
     nnz = max(X[b].nnz for b in batches)
+    doc = np.diff(X.indptr).max()
     scratch = svi.Scratch()
     lam = np.ascontiguousarray(lam0.T)
     rho = (11 + np.arange(4)) ** -0.7
     svi.svi_run(X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
                 np.arange(0, 41, 10, dtype=np.int64), lam, lam.sum(axis=0), np.zeros((0, 3)),
                 np.concatenate(([1.0], np.cumprod(1 - rho))), rho, np.full(4, 4.0), scratch, mode=int(mode),
-                alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=n_threads)
-    head = 32  # 4 K + 8 doubles and 2 R floats (R = 8: K rounded up to a vector of 8), in whole 64-byte lines
+                alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=n_threads, keep_rows=keep_rows)
+    head = 32  # 5 K + 8 doubles and 2 R floats (R = 8: K rounded up to a vector of 8), in whole 64-byte lines
     assert scratch.doubles.size == n_threads * head
     assert scratch.floats.dtype == np.float32
-    assert scratch.floats.size == blocks * (vocab * (8 + 1) + 10 * 8)  # rows of R and their eps; 10 documents' R
-    # word map, vocabulary, the rows' starts and the non-zeros' documents and offsets
-    assert scratch.ints.size == blocks * (X.shape[1] + 2 * vocab + 1 + 2 * nnz)
+    # a block: psi's split (R), 10 documents' R, the kept rows of R and their eps; a room: a
+    # document's rows and their eps, in whole 64-byte lines
+    rooms = 0 if keep_rows else n_threads * -(-doc * 9 // 16) * 16
+    assert scratch.floats.size == blocks * (8 + 10 * 8 + keep_rows * vocab * 9) + rooms
+    # word map, vocabulary, the rows' starts and the non-zeros' documents and offsets, psi's
+    # split (R); a room's R exponents, in a whole line
+    assert scratch.ints.size == blocks * (X.shape[1] + 2 * vocab + 1 + 2 * nnz + 8) + n_threads * 16
 
 
-def test_batch_threads_split_the_step_by_words():
-    """BATCH's threads add the step a range of words each, every word's shares in the
-    documents' order: lambda does not depend on the number of threads, however the documents'
-    E-steps fell among them (ranges cut where the words' non-zeros balance: a frequent word may
-    make a range alone, and a thread may get none)."""
-    dense = small_corpus(D=60, V=50, seed=2, density=0.3).toarray()
-    dense[:, 0] = 4.0  # a word in every document: a range of its own
-    X = sp.csr_matrix(dense)
-    X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int64)
-    lam0 = np.random.default_rng(2).gamma(100, 0.01, (5, X.shape[1]))
-    batches = [np.arange(0, 20), np.arange(20, 40), np.arange(40, 60)]
-    one = run_kernel(X, lam0, batches, svi.Mode.BATCH, 1)[0]
-    for n_threads in (2, 3, 8):
-        # bit for bit (accumulators summed at the end, as before, were 6.7e-16 apart here); only
-        # the column sums are added in other groupings, which could move a float's rounding
-        np.testing.assert_array_equal(run_kernel(X, lam0, batches, svi.Mode.BATCH, n_threads)[0], one)
+@pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 3), (svi.Mode.HOGWILD, 1)])
+def test_rows_kept_or_computed_a_document_at_a_time_agree(mode, n_threads):
+    """The minibatch's rows of exp(E[log beta]) kept, or computed by each document for its
+    non-zeros and by the step for its words: the same rows of the same lambda, so the same
+    lambda bit for bit. The choice follows the memory the kept rows would take (at most a
+    tenth of the model and data): 3,000 words' rows not kept for 50 documents, kept for 2,000."""
+    X = small_corpus(D=40, V=30, seed=6)
+    lam0 = np.random.default_rng(7).gamma(2.0, 1.0, (5, X.shape[1]))
+    batches = [np.arange(i, i + 8) for i in range(0, 40, 8)]
+    kept, g1 = run_kernel(X, lam0, batches, mode, n_threads, keep_rows=1)
+    each, g0 = run_kernel(X, lam0, batches, mode, n_threads, keep_rows=0)
+    assert np.array_equal(kept, each) and np.array_equal(g1, g0)
 
+    def floats(X, K):
+        scratch = svi.Scratch()
+        lam = np.ones((X.shape[1], K))
+        svi.svi_run(X.data, X.indices, X.indptr, np.arange(X.shape[0], dtype=np.int64),
+                    np.array([0, X.shape[0]], dtype=np.int64), lam, lam.sum(axis=0), np.zeros((0, K)),
+                    np.array([1.0, 0.5]), np.array([0.5]), np.array([1.0]), scratch, mode=int(svi.Mode.BATCH),
+                    alpha=0.1, eta=0.05, max_iter=5, tol=1e-3, seed=1, n_threads=1)
+        return scratch.floats.size
 
-def test_svi_run_checks_the_documents_it_reads():
-    """svi_run checks the documents of its call, before any kernel runs (a fit calls it once a
-    chunk): a word id beyond lambda's rows or a broken row pointer is an error, not a read out
-    of bounds; a bad word in a document the call does not read is not looked at."""
-    X = small_corpus(D=6, V=10, seed=3, density=0.5)
-    lam = np.random.default_rng(0).gamma(100, 0.01, (10, 3))
-
-    def call(indices, indptr, docs):
-        svi.svi_run(X.data, indices, indptr, np.asarray(docs, dtype=np.int64), np.array([0, len(docs)]),
-                    lam.copy(), lam.sum(axis=0), np.zeros((0, 3)), np.array([1.0, 0.5]), np.array([0.5]),
-                    np.array([6.0]), svi.Scratch(), mode=int(svi.Mode.BATCH), alpha=0.1, eta=0.05, max_iter=10,
-                    tol=1e-3, seed=0, n_threads=1)
-
-    bad = X.indices.copy()
-    bad[X.indptr[2]] = 10  # document 2's first word
-    with pytest.raises(ValueError, match="beyond the vocabulary"):
-        call(bad, X.indptr, [0, 2])
-    call(bad, X.indptr, [0, 1, 3])  # document 2 not read
-    broken = X.indptr.copy()
-    broken[3] = -5
-    with pytest.raises(ValueError, match="inconsistent CSR"):
-        call(X.indices, broken, [2])
-    with pytest.raises(ValueError, match="not a document"):
-        call(X.indices, X.indptr, [6])
-
-
-@pytest.mark.parametrize("mode", [svi.Mode.BATCH, svi.Mode.HOGWILD])
-def test_a_failed_document_adds_nothing_and_empty_vocabularies_run(mode):
-    """A document whose gamma is not finite (counts near the float64 limit) is reported, and
-    adds nothing to lambda: its zeroed exp(E[log theta]) must not meet n / eps = inf as 0 * inf.
-    A corpus of empty documents over no words runs (the documents' rows still have room)."""
-    X = small_corpus(D=12, V=10, seed=5, density=0.5)
-    X.data[X.indptr[3]:X.indptr[4]] = 1e308
-    lam = np.ascontiguousarray(np.random.default_rng(0).gamma(100, 0.01, (3, 10)).T)
-    rho = np.array([0.5])
-    done, _, status = svi.svi_run(X.data, X.indices, X.indptr, np.arange(12, dtype=np.int64), np.array([0, 12]),
-                                  lam, lam.sum(axis=0), np.zeros((0, 3)), np.array([1.0, 0.5]), rho, np.array([1.0]),
-                                  svi.Scratch(), mode=int(mode), alpha=0.1, eta=0.05, max_iter=10, tol=1e-3, seed=0,
-                                  n_threads=2)
-    assert status == -1 and done == 1 and np.isfinite(lam).all()
-    empty = sp.csr_matrix((3, 0))
-    scratch = svi.Scratch()
-    lam0 = np.zeros((0, 3))
-    out = svi.svi_run(empty.data, empty.indices.astype(np.int32), empty.indptr.astype(np.int64),
-                      np.arange(3, dtype=np.int64), np.array([0, 3]), lam0, np.zeros(3), np.zeros((3, 3)),
-                      np.array([1.0, 0.5]), rho, np.array([1.0]), scratch, mode=int(mode), alpha=0.1, eta=0.05,
-                      max_iter=10, tol=1e-3, seed=0, n_threads=1)
-    assert out == (1, 0, 0) and scratch.floats.size >= 3 * 8  # three documents' R floats
+    # 50 documents of 60 words among 3,000: rows 3,000 x 9 floats, against a tenth of 3,000 x 8
+    # doubles and 3,000 non-zeros of 12 bytes: not kept (a room of 60 rows)
+    wide = sp.csr_matrix((np.ones(3000), np.arange(3000, dtype=np.int32), np.arange(0, 3001, 60)), shape=(50, 3000))
+    wide.indptr = wide.indptr.astype(np.int64)
+    assert floats(wide, 8) == 8 + 50 * 8 + -(-60 * 9 // 16) * 16
+    # the same words in 2,000 documents (each word in 40): the data allows the rows
+    many = sp.vstack([wide] * 40, format="csr")
+    many.indices, many.indptr = many.indices.astype(np.int32), many.indptr.astype(np.int64)
+    assert floats(many, 8) == 8 + 2000 * 8 + 3000 * 9
 
 
 def test_scratch_is_reused_across_calls_of_any_size():
@@ -248,8 +269,9 @@ def test_scratch_is_reused_across_calls_of_any_size():
         np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("keep_rows", [0, 1])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, simd_copy):
+def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, keep_rows, simd_copy):
     """svi_step (a rank's global step): from the scaled rows pulled at a version, the term it
     adds is rho D/|B| S / A_{j+1} on the minibatch's words (S: the reference E-step's
     statistics against the true topics) with its column sums: the term that, added to the
@@ -279,7 +301,7 @@ def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, simd_copy)
     ratio = X.shape[0] / docs.size
     iters, status = svi.svi_step(X.data, X.indices, X.indptr, docs, local, pulled, state.scale_at(version),
                                  state.scale_at(j + 1), state.rho[j], ratio, V, term, svi.Scratch(), alpha=alpha,
-                                 eta=eta, max_iter=100, tol=1e-3, seed=9, n_threads=n_threads)
+                                 eta=eta, max_iter=100, tol=1e-3, seed=9, n_threads=n_threads, keep_rows=keep_rows)
     assert status == 0 and iters > 0
     _, S = e_step(X[docs], range(docs.size), true, alpha, 100, 1e-3, 9)  # docs[i]'s gamma: stream i
     expected = state.rho[j] * ratio * S[:, words].T / state.scale_at(j + 1)
@@ -289,7 +311,7 @@ def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, simd_copy)
     whole = np.zeros((V + 1, K))
     svi.svi_step(X.data, X.indices, X.indptr, docs, local, flat.reshape(V + 1, K), state.scale_at(version),
                  state.scale_at(j + 1), state.rho[j], ratio, V, whole, svi.Scratch(), alpha=alpha, eta=eta,
-                 max_iter=100, tol=1e-3, seed=9, n_threads=n_threads, words=words)
+                 max_iter=100, tol=1e-3, seed=9, n_threads=n_threads, words=words, keep_rows=keep_rows)
     np.testing.assert_allclose(whole[rows], term, rtol=1e-10)
     assert not whole[np.setdiff1d(np.arange(V), words)].any()
     with pytest.raises(ValueError, match="every row"):

@@ -37,14 +37,15 @@
 #define DP_ESTEP_FLOOR 0x1p-63f
 #define DP_ESTEP_EPS 2.220446049250313e-16 /* scikit-learn's, added to the dot products */
 
-/* rows: the document's word ids; col maps a word id to its row of eb (NULL: the identity).
+/* rows: the document's word ids; col maps a word id to its row of eb (NULL: the identity);
+ * rows NULL: row i of eb is the document's non-zero i.
  * Four words at a time: their four dot products share the loads of etheta and run as four
  * independent chains, and one pass adds their four scaled rows to newg (one load and store
  * of newg per four rows); the last n % 4 words one at a time. */
 DP_EP_INLINE void dp_estep_pass_body(const float *etheta, const float *eb, const float *eps,
                                      const int32_t *rows, const int32_t *col, const double *counts, int64_t n,
                                      int K, float *newg) {
-#define DP_AT(j) ((int64_t)(col != 0 ? col[rows[j]] : rows[j]))
+#define DP_AT(j) ((int64_t)(rows == 0 ? (j) : col != 0 ? col[rows[j]] : rows[j]))
 #define DP_ROW(j) (eb + DP_AT(j) * K)
     int64_t i = 0;
     for (int k = 0; k < K; k++) newg[k] = 0.0f;
@@ -151,7 +152,10 @@ static inline void dp_estep_theta(const double *x, float *out, int K, int R) {
  * baseline's loop; tests/test_svi_kernels.py holds it to 3e-6 (1 + |log v|). dp_exp_psi then
  * dp_estep_theta, the double path, are within a float's rounding, 6e-8; either way the
  * E-step's pass then sums K products in floats. x <= 0 or NaN gives NaN. */
-DP_EP_INLINE float dp_estep_theta_one(float x, float cr, int m) {
+/* the common part of dp_estep_theta_one and dp_estep_beta_one: psi(x) = log y + t0, and
+ * exp(t0 - cr) = p 2^n, p in [0.7, 1.5]; returns p, with y and n (for x < 6 the recurrence,
+ * else y = x) */
+DP_EP_INLINE float dp_estep_psi_exp(float x, float cr, float *y_out, int32_t *n_out) {
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */
     int small = x < 6.0f;
     float xs = small ? x : 1.0f; /* the recurrence on a harmless stand-in for x >= 6 */
@@ -166,16 +170,25 @@ DP_EP_INLINE float dp_estep_theta_one(float x, float cr, int m) {
     float iy = 1.0f / y, f = iy * iy;
     float sr = f * (1.0f / 12 - f * (1.0f / 120 - f * (1.0f / 252)));
     float t = ((-0.5f * iy - sr) - frac) - cr;
-    t = t < -1000.0f ? -1000.0f : t; /* NaN stays NaN; the power of 2 is held below */
+    t = t < -1000.0f ? -1000.0f : t; /* NaN stays NaN; the powers of 2 are held by the callers */
     t = t > 88.0f ? 88.0f : t;
     float kf = t * 1.44269504088896341f + shifter; /* round(t / ln2) in the low mantissa bits */
     float nf = kf - shifter;
     float r = (t - nf * 0.693359375f) - nf * -2.12194440e-4f;
     float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
                  1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r + r) + 1.0f;
-    int32_t kb, pb;
+    int32_t kb;
     memcpy(&kb, &kf, 4);
-    int32_t e = (kb - 0x4B400000) - m; /* n - m */
+    *y_out = y;
+    *n_out = kb - 0x4B400000;
+    return p;
+}
+
+DP_EP_INLINE float dp_estep_theta_one(float x, float cr, int m) {
+    float y;
+    int32_t n, pb;
+    float p = dp_estep_psi_exp(x, cr, &y, &n);
+    int32_t e = n - m;
     e = e < -125 ? -125 : e;
     e = e > 127 ? 127 : e;
     memcpy(&pb, &p, 4);
@@ -219,6 +232,120 @@ static inline int dp_estep_etheta(const double *g, double c, float *out, int K, 
 #endif
     dp_estep_etheta_body(g, cr, m, out, K, R);
     return 0;
+}
+
+
+/* A word's row of exp(E[log beta]) in single precision, scaled as dp_estep_row scales it but
+ * by a power of 2: out[k] = exp(psi(x[k]) - c[k]) 2^-emax, the largest in [1, 2), and the
+ * row's eps = EPS 2^-emax returned (the scale cancels in the E-step, estep.h's top). The
+ * E-steps compute each document's rows as it starts (a minibatch's rows would take a third
+ * of AP's model), so this runs once a non-zero of every minibatch, where the double path,
+ * dp_exp_psi then dp_estep_row, ran once a word.
+ *
+ * x[k] = A max(l[k], 0) + shift (the max where ``clamp``) is read from lambda's row ``l``.
+ * psi(x) is the recurrence and series of dp_estep_theta_one, so exp(psi(x) - c) = y exp(t),
+ * t = -1/(2y) - S - frac - c, c[k] = m[k] ln2 + cr[k] (dp_estep_beta_split: |cr| <= ln2 / 2).
+ * A rare word's values (exp(psi(eta)), exp(-100) at eta = 0.01) are beyond a float, so each
+ * value is kept as f 2^E, f in [1, 2) and E an int (y's exponent, exp(t - cr)'s power of 2,
+ * -m[k], and f's own), and the row is scaled by its largest E, emax. The values are within a
+ * few float roundings of t of the double path's (t is as large as 1/x): tests/
+ * test_svi_kernels.py holds them to 3e-6 (1 + |log v|), v relative to the row's largest. A
+ * value below 2^-126 of 2^emax is 0 (the floor zeroes it anyway). Lanes K..R have
+ * m = DP_ESTEP_PAD: they come out 0. t is held to [-1000, 88]; a row whose largest value is
+ * that small has eps = inf, and adds nothing.
+ *
+ * Returns -1 (out holds garbage) where some x[k] lies outside [1e-30, 1e30] or is NaN: the
+ * caller takes the double path (y and frac are then finite floats here). */
+#define DP_ESTEP_PAD (1 << 20)
+
+DP_EP_INLINE float dp_estep_beta_one(float x, float cr, int32_t m, int32_t *ex) {
+    float y;
+    int32_t n, yb, vb;
+    float p = dp_estep_psi_exp(x, cr, &y, &n);
+    memcpy(&yb, &y, 4);
+    int32_t yexp = ((yb >> 23) & 0xff) - 127;
+    yb = (yb & 0x007fffff) | 0x3f800000; /* y's mantissa, in [1, 2) */
+    float ym;
+    memcpy(&ym, &yb, 4);
+    float v = ym * p; /* in [0.7, 2.9) */
+    memcpy(&vb, &v, 4);
+    *ex = yexp + n - m + (((vb >> 23) & 0xff) - 127);
+    vb = (vb & 0x007fffff) | 0x3f800000;
+    memcpy(&v, &vb, 4);
+    return v;
+}
+
+DP_EP_INLINE float dp_estep_beta_body(const double *l, double A, double shift, int clamp, const float *cr,
+                                      const int32_t *m, float *out, int32_t *ex, int K, int R) {
+    int ok = 1;
+    if (clamp) {
+#pragma omp simd reduction(& : ok)
+        for (int k = 0; k < K; k++) {
+            double v = A * (l[k] > 0.0 ? l[k] : 0.0) + shift;
+            ok &= (v >= 1e-30) & (v <= 1e30);
+            out[k] = (float)v;
+        }
+    } else {
+#pragma omp simd reduction(& : ok)
+        for (int k = 0; k < K; k++) {
+            double v = A * l[k] + shift;
+            ok &= (v >= 1e-30) & (v <= 1e30);
+            out[k] = (float)v;
+        }
+    }
+    if (!ok) return -1.0f;
+    for (int k = K; k < R; k++) out[k] = 1.0f;
+    int32_t emax = -DP_ESTEP_PAD;
+#pragma omp simd reduction(max : emax)
+    for (int k = 0; k < R; k++) {
+        out[k] = dp_estep_beta_one(out[k], cr[k], m[k], &ex[k]);
+        emax = ex[k] > emax ? ex[k] : emax;
+    }
+#pragma omp simd
+    for (int k = 0; k < R; k++) {
+        int32_t d = ex[k] - emax;                 /* <= 0 */
+        uint32_t sb = (uint32_t)(d + 127) << 23; /* 2^d, used where d >= -126 */
+        float s;
+        memcpy(&s, &sb, 4);
+        float v = d < -126 ? 0.0f : out[k] * s;
+        out[k] = v < DP_ESTEP_FLOOR ? 0.0f : v;
+    }
+    double eps = ldexp(DP_ESTEP_EPS, -emax);
+    return eps < FLT_MAX ? (float)eps : INFINITY;
+}
+
+#if DP_EP_HAVE_V3
+DP_EP_V3 static float dp_estep_beta_v3(const double *l, double A, double shift, int clamp, const float *cr,
+                                       const int32_t *m, float *out, int32_t *ex, int K, int R) {
+    return dp_estep_beta_body(l, A, shift, clamp, cr, m, out, ex, K, R);
+}
+#endif
+
+/* the float path's split of the column sums' c[k] = psi(sum lambda_k), K of them, into
+ * m[k] ln2 + cr[k], padded to R (m = DP_ESTEP_PAD); returns -1 where some c[k] is beyond
+ * +-80 or not finite (the caller takes the double path) */
+static inline int dp_estep_beta_split(const double *c, float *cr, int32_t *m, int K, int R) {
+    for (int k = 0; k < K; k++) {
+        if (!(c[k] > -80.0 && c[k] < 80.0)) return -1;
+        double md = nearbyint(c[k] * 1.4426950408889634);
+        cr[k] = (float)((c[k] - md * 6.93147180369123816490e-01) - md * 1.90821492927058770002e-10);
+        m[k] = (int32_t)md;
+    }
+    for (int k = K; k < R; k++) {
+        cr[k] = 0.0f;
+        m[k] = DP_ESTEP_PAD;
+    }
+    return 0;
+}
+
+/* out, and the returned eps (-1: the double path), from lambda's row l and the split of c;
+ * ``ex``: room for R int32s */
+static inline float dp_estep_beta(const double *l, double A, double shift, int clamp, const float *cr,
+                                  const int32_t *m, float *out, int32_t *ex, int K, int R) {
+#if DP_EP_HAVE_V3
+    if (dp_ep_cpu_v3()) return dp_estep_beta_v3(l, A, shift, clamp, cr, m, out, ex, K, R);
+#endif
+    return dp_estep_beta_body(l, A, shift, clamp, cr, m, out, ex, K, R);
 }
 
 #endif

@@ -19,7 +19,10 @@ updates from different threads commute exactly: each one carries its own scale.
 the end of a call everything is folded back into true lambda.
 
 E[log beta] is needed only for the words of the current minibatch, so it is
-computed for those columns (K x |batch vocabulary|), never for all K x V.
+computed for those columns, never for all K x V, in single precision (estep.h). The
+minibatch's rows (K x |batch vocabulary| floats) are kept where they take at most a tenth of
+the model and data (_keep_rows); else each document computes the rows of its own words as
+its E-step starts, and the step a word's row again, in K floats a non-zero of the document.
 
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
 documents in parallel, then the step added to lambda a range of words a thread, so that no
@@ -42,6 +45,9 @@ from dpsgd._kernels.atomics cimport (dp_load, dp_store, dp_add, dp_load_int, dp_
                                      dp_load_i64, dp_fetch_add_i64)
 from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_uniform
 
+cdef extern from "prefetch.h" nogil:
+    void dp_prefetch_range(const void *start, size_t nbytes)
+
 cdef extern from "omp_shim.h" nogil:
     int omp_get_num_threads()
 
@@ -58,6 +64,11 @@ cdef extern from "estep.h" nogil:
     # exp(E[log theta]) as floats from gamma (K doubles) and c = psi(sum gamma), zeros up to R,
     # in single precision; -1 (nothing written) where c is beyond its range
     int dp_estep_etheta(const double *g, double c, float *out, int K, int R)
+    # a word's row of exp(E[log beta]) scaled by a power of 2, and its eps, from lambda's row
+    # (A l + shift) and c = psi of the column sums, split (each -1 where out of its range)
+    float dp_estep_beta(const double *l, double A, double shift, int clamp, const float *cr, const int32_t *m,
+                        float *out, int32_t *ex, int K, int R)
+    int dp_estep_beta_split(const double *c, float *cr, int32_t *m, int K, int R)
 
 cdef extern from "exp_psi.h" nogil:
     # out[k] = exp(psi(x[k]) - (sub[k] if sub != NULL else c)); branch-free and vectorised,
@@ -218,18 +229,106 @@ ctypedef struct Params:
     uint64_t seed
 
 
-cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, const float *eb,
-                     const float *eps, Params *p, double *gamma, float *fbuf, double *etheta, double *acc,
+ctypedef struct Beta:  # where a minibatch's rows of exp(E[log beta]) come from (_beta_row)
+    const double *lam  # rows of K doubles in the scaled form: lambda = A lam + shift
+    double A, shift
+    bint clamp  # read entries below 0 as 0 (rows pulled across ranks: compression's rounding)
+    bint shared  # other threads add to lam meanwhile (HOGWILD): read it atomically
+    const double *psi  # K doubles: psi of lambda's column sums
+    const float *cr  # R floats and R int32s: psi split for the float path (dp_estep_beta_split),
+    const int32_t *m  # or cr NULL: the double path
+
+
+cdef inline float _beta_row(const Beta *b, int64_t row, int K, int R, double *room, int32_t *ex,
+                            float *out) noexcept nogil:
+    """Row ``row``'s exp(E[log beta]) into ``out`` (R floats, scaled) and its eps returned
+    (estep.h); ``room``: K doubles, ``ex``: R int32s. In single precision (dp_estep_beta) where
+    lambda's entries lie in [1e-30, 1e30] and psi in its range; else dp_exp_psi then
+    dp_estep_row."""
+    cdef const double *l = b.lam + row * K
+    cdef double A = b.A, shift = b.shift
+    cdef float eps
+    cdef int k
+    if b.shared:  # a copy read atomically, then as it stands
+        for k in range(K):
+            room[k] = dp_load(&l[k])
+        l = room
+    if b.cr != NULL:
+        eps = dp_estep_beta(l, A, shift, b.clamp, b.cr, b.m, out, ex, K, R)
+        if eps >= 0.0:
+            return eps
+    for k in range(K):
+        room[k] = A * (fmax(l[k], 0.0) if b.clamp else l[k]) + shift
+    dp_exp_psi(room, b.psi, 0.0, room, K)
+    return dp_estep_row(room, out, K, R)
+
+
+cdef void _beta_init(Beta *b, const double *lam, double A, double shift, bint clamp, bint shared,
+                     const double *psi, int K, int R, float *cr, int32_t *m) noexcept nogil:
+    """``b`` for rows of ``lam`` and the psi sums ``psi``, with the float path's split in
+    ``cr`` and ``m`` (R each) where psi is within its range."""
+    b.lam, b.A, b.shift, b.clamp, b.shared, b.psi, b.m = lam, A, shift, clamp, shared, psi, m
+    b.cr = cr if dp_estep_beta_split(psi, cr, m, K, R) == 0 else NULL
+
+
+cdef void _beta_rows(const Beta *b, const int32_t *rows, int64_t u0, int64_t u1, int K, int R, double *room,
+                     int32_t *ex, float *eb, float *eps) noexcept nogil:
+    """The kept rows u0..u1 of exp(E[log beta]) (source row rows[u], or u where ``rows`` is
+    NULL) into ``eb``'s rows and ``eps``."""
+    cdef int64_t u
+    for u in range(u0, u1):
+        eps[u] = _beta_row(b, rows[u] if rows != NULL else u, K, R, room, ex, eb + u * R)
+
+
+def py_estep_beta(x, psi):
+    """The E-step's rows of exp(E[log beta]) (float32, each scaled: by a power of 2 to a
+    largest value in [1, 2), or to 1 on the double path) and their eps, from ``x`` (n x K,
+    lambda's rows) and ``psi`` (K,): psi of the column sums (for tests)."""
+    xs = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float64)
+    ps = np.ascontiguousarray(psi, dtype=np.float64)
+    cdef int K = xs.shape[1], R = _lanes(xs.shape[1])
+    if ps.shape != (K,):
+        raise ValueError("psi must have one entry a column of x")
+    out = np.empty((xs.shape[0], R), dtype=np.float32)
+    eps = np.empty(xs.shape[0], dtype=np.float32)
+    room = np.empty(K)
+    cr = np.empty(R, dtype=np.float32)
+    m = np.empty(R, dtype=np.int32)
+    ex = np.empty(R, dtype=np.int32)
+    cdef const double[:, ::1] xv = xs
+    cdef const double[::1] pv = ps
+    cdef float[:, ::1] ov = out
+    cdef float[::1] ev = eps, crv = cr
+    cdef double[::1] rv = room
+    cdef int32_t[::1] mv = m, exv = ex
+    cdef Beta b
+    cdef Py_ssize_t i
+    if xs.shape[0] == 0:
+        return out[:, :K], eps
+    _beta_init(&b, &xv[0, 0], 1.0, 0.0, False, False, &pv[0], K, R, &crv[0], &mv[0])
+    for i in range(xs.shape[0]):
+        ev[i] = _beta_row(&b, i, K, R, &rv[0], &exv[0], &ov[i, 0])
+    return out[:, :K], eps
+
+
+cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const Beta *beta, const int32_t *col, float *eb,
+                     float *eps, int32_t *ex, Params *p, double *gamma, float *fbuf, double *etheta, double *acc,
                      bint atomic_acc) noexcept nogil:
-    """E-step of document d against exp(E[log beta]) ``eb`` (rows = local word ids, ``col[w]``
-    maps a word to its row, or NULL for the identity; each row scaled to a largest value of 1,
-    with its ``eps``, estep.h); ``fbuf`` holds 2 R floats (the pass's new gamma and exp(E[log theta]),
-    estep.h's rows of R), ``etheta`` K doubles of room (_etheta_f's double path); gamma starts
-    from the stream (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma`` and the final
+    """E-step of document d against exp(E[log beta]), its rows scaled, each with its ``eps``
+    (estep.h).
+
+    With ``beta``, the document's own rows are computed first, into ``eb`` and ``eps`` (room
+    for its non-zeros; word w's source row is col[w], or w where ``col`` is NULL; ``ex``: R
+    int32s of room). Without, ``eb`` and ``eps`` hold every row it reads (word w's is col[w],
+    or w), and unless ``acc`` is NULL the document's sufficient statistics, exp(E[log theta])
+    * n / phinorm, are added to ``acc``'s rows (atomically if ``atomic_acc``: other threads
+    share ``acc``).
+
+    ``fbuf`` holds 2 R floats (the pass's new gamma and exp(E[log theta]), estep.h's rows of
+    R), ``etheta`` K doubles of room (the rows' and _etheta_f's double paths); gamma starts from
+    the stream (p.seed, ``stream``). Leaves gamma (prior included) in ``gamma`` and the final
     exp(E[log theta]) as floats in ``fbuf + R`` (what _m_step_rows reads; an empty document
-    leaves it as it was, and nothing reads it); then, unless ``acc``
-    is NULL, adds its sufficient statistics exp(E[log theta]) * n / phinorm to ``acc``'s
-    local rows (atomically if ``atomic_acc``: other threads share ``acc``).
+    leaves it as it was, and nothing reads it).
 
     Returns the number of iterations, or -1 if not finite."""
     cdef int K = p.K, R = p.R
@@ -240,6 +339,16 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     cdef double *a
     cdef float *newg = fbuf
     cdef float *etheta_f = fbuf + R
+    cdef const int32_t *rows = c.indices + start
+    if beta != NULL:
+        for i in range(start, end):
+            if i + 1 < end:  # the next row, from the cache or memory, while this one is computed
+                r = col[c.indices[i + 1]] if col != NULL else c.indices[i + 1]
+                dp_prefetch_range(beta.lam + r * K, K * sizeof(double))
+            r = col[c.indices[i]] if col != NULL else c.indices[i]
+            eps[i - start] = _beta_row(beta, r, K, R, etheta, ex, eb + (i - start) * R)
+        rows = NULL  # row i of eb is the document's non-zero i
+        col = NULL
     _gamma_init(gamma, K, p.seed, stream)
     _etheta_f(gamma, K, R, etheta_f, etheta)
     if start == end:  # an empty document: its gamma is the prior
@@ -248,7 +357,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
         return 0
     for it in range(p.max_iter):
         iters = it + 1
-        dp_estep_pass(etheta_f, eb, eps, c.indices + start, col, c.counts + start, end - start, R, newg)
+        dp_estep_pass(etheta_f, eb, eps, rows, col, c.counts + start, end - start, R, newg)
         change = 0.0
         for k in range(K):
             s = p.alpha + <double>etheta_f[k] * newg[k]
@@ -260,7 +369,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const int32_t *col, c
     if not isfinite(gamma[0]):
         return -1
     if acc != NULL:
-        for i in range(start, end):
+        for i in range(start, end):  # (ESTEP's: without beta)
             r = col[c.indices[i]] if col != NULL else c.indices[i]
             e = eb + r * R
             cnt = c.counts[i] / (dp_estep_dot(etheta_f, e, R) + eps[r])
@@ -291,24 +400,6 @@ cdef int64_t _batch_vocabulary(Corpus *c, const int64_t *docs, int64_t nd, int32
                 ptr[nv] = 0
             ptr[col[w] + 1] += 1
     return nv
-
-
-cdef void _exp_elog_beta(const double *lam, const double *psi_sum, double A, double eta, int K, int R,
-                         const int32_t *vocab, int64_t u0, int64_t u1, float *eb, float *eps,
-                         double *row) noexcept nogil:
-    """exp(E[log beta]) for the batch words u0..u1, from the scaled lambda: each row
-    gathers the true lambda into ``row`` (K doubles), is transformed in place by dp_exp_psi,
-    and stored as R floats scaled to a largest value of 1, with its ``eps`` (estep.h)."""
-    cdef int64_t u
-    cdef int k
-    cdef double shift = eta * (1.0 - A)
-    cdef const double *l
-    for u in range(u0, u1):
-        l = lam + <int64_t>vocab[u] * K
-        for k in range(K):
-            row[k] = A * dp_load(&l[k]) + shift
-        dp_exp_psi(row, psi_sum, 0.0, row, K)
-        eps[u] = dp_estep_row(row, eb + u * R, K, R)
 
 
 cdef void _psi_sum(const double *lam_sum, double A, double eta, int64_t V, int K,
@@ -366,14 +457,17 @@ cdef void _split_rows(const int32_t *ptr, int64_t nv, int n_parts, int64_t *boun
 
 
 cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const int32_t *ent_doc,
-                       const int32_t *ent_off, const float *eb, const float *eps, const float *thetas, Params *p,
-                       double coef, int64_t u0, int64_t u1, double *out, const int32_t *rows, bint atomic,
-                       double *acc, double *partial) noexcept nogil:
+                       const int32_t *ent_off, const Beta *beta, const float *eb, const float *eps_rows,
+                       const float *thetas, Params *p, double coef, int64_t u0, int64_t u1, double *out,
+                       const int32_t *rows, bint atomic, double *acc, double *partial, float *room,
+                       int32_t *ex) noexcept nogil:
     """The step's term for the local rows u0..u1 (_row_index's): row u's sufficient
     statistics, sum over its non-zeros of n etheta_d / (etheta_d . e_u + eps_u) (scikit-learn's,
     for the scaled rows of estep.h; ``thetas``: the documents' exp(E[log theta]) as floats, R a
     document), times ``coef`` e_u, added to ``out``'s row rows[u] (u when ``rows`` is NULL),
-    atomically if ``atomic``, and its K sums to ``partial``; ``acc``: K doubles of room.
+    atomically if ``atomic``, and its K sums to ``partial``. e_u and eps_u are row u of the
+    kept ``eb`` and ``eps_rows``, or where ``eb`` is NULL computed again, from ``beta``'s row
+    rows[u] (or u), into ``room`` (R floats; ``ex``: R int32s of room). ``acc``: K doubles.
 
     A row's statistics are summed in the documents' order by one thread. So no thread needs
     an accumulator of its own (vocabulary x K doubles); BATCH's threads take a range of rows
@@ -381,13 +475,22 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
     thread, are a rounding apart); a hogwild thread writes each row once a step (atomic adds of
     every document's share cost as much as the E-step)."""
     cdef int K = p.K, R = p.R, k
-    cdef int64_t u, x, j
-    cdef const float *e
+    cdef int64_t u, x, j, row
     cdef const float *th
+    cdef const float *e
+    cdef float eps
     cdef double cnt, v, dot
     cdef double *o
     for u in range(u0, u1):
-        e = eb + u * R
+        row = rows[u] if rows != NULL else u
+        if eb != NULL:
+            e = eb + u * R
+            eps = eps_rows[u]
+        else:
+            if u + 1 < u1:  # as _e_step_doc does
+                dp_prefetch_range(beta.lam + (rows[u + 1] if rows != NULL else u + 1) * K, K * sizeof(double))
+            eps = _beta_row(beta, row, K, R, acc, ex, room)
+            e = room
         for k in range(K):
             acc[k] = 0.0
         for x in range(ptr[u], ptr[u + 1]):
@@ -396,10 +499,10 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
             dot = dp_estep_dot(th, e, R)
             if dot == 0.0:  # every term 0 (a failed document's zeroed theta): n / eps could be inf
                 continue
-            cnt = c.counts[c.indptr[docs[j]] + ent_off[x]] / (dot + eps[u])
+            cnt = c.counts[c.indptr[docs[j]] + ent_off[x]] / (dot + eps)
             for k in range(K):
                 acc[k] += th[k] * cnt
-        o = out + <int64_t>(rows[u] if rows != NULL else u) * K
+        o = out + row * K
         for k in range(K):
             v = coef * acc[k] * e[k]
             partial[k] += v
@@ -409,36 +512,44 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
                 o[k] += v
 
 
-# Scratch memory. Every thread has a head of doubles: gamma, a row of K (exp(E[log beta]) of a
-# word before it is stored as floats; an M-step row's statistics), K more (exp(E[log theta])
-# where it takes the double path, _etheta_f), a K-vector (psi sums, M-step column sums), 8
-# more (the hogwild thread's iteration count), then room for 2 R floats (the pass's new gamma
-# and exp(E[log theta]); R: K rounded up to whole vectors of 8, estep.h), rounded up to whole
-# 64-byte lines so that no two threads' heads share one. A minibatch needs a block:
-# its word map ``col`` (V int32s, -1 for a word not in it) and vocabulary (int32s), and its
-# exp(E[log beta]) (vocabulary x R floats and their eps, in the scratch's floats), its
-# documents' exp(E[log theta]) (R floats each) and its non-zeros grouped by word (_row_index:
+# Scratch memory. Every thread has a head of doubles: gamma, a row of K (exp(E[log beta])
+# before it is stored as floats, in the double path; an M-step row's statistics), K more
+# (exp(E[log theta]) where it takes the double path, _etheta_f), a K-vector of column sums (the
+# M-step's), one of psi sums (a hogwild thread's own), 8 more (the hogwild thread's iteration
+# count), then room for 2 R floats (the pass's new gamma and exp(E[log theta]); R: K rounded up
+# to whole vectors of 8, estep.h), rounded up to whole 64-byte lines so that no two threads'
+# heads share one. A thread also has a room: R int32s (estep.h's exponents) and, where the
+# rows are computed a document at a time, the rows of exp(E[log beta]) of the document it runs,
+# a non-zero each, and their eps (floats).
+# A minibatch needs a block: its word map ``col`` (V int32s, -1 for a word not in it) and
+# vocabulary (int32s), the float path's split of its psi sums (R floats and R int32s), its
+# documents' exp(E[log theta]) (R floats each), its non-zeros grouped by word (_row_index:
 # vocabulary + 1 and 2 x non-zeros int32s), from which the step is added to lambda a row at a
-# time (_m_step_rows), with no accumulators. BATCH's threads share one minibatch, so one
-# block; HOGWILD has a block a thread; ESTEP no block, but every word's row as floats.
+# time (_m_step_rows), with no accumulators; and, where they are kept, its words' rows of
+# exp(E[log beta]) and their eps (vocabulary x (R + 1) floats: _keep_rows).
+# BATCH's threads share one minibatch, so one block; HOGWILD has a block a thread; ESTEP no
+# block or room, but every word's row as floats.
 cdef inline int _lanes(int K) noexcept nogil:
     return (K + 7) // 8 * 8
 
 
 cdef inline int64_t _head(int K) noexcept nogil:
-    return (4 * K + 8 + _lanes(K) + 7) // 8 * 8
+    return (5 * K + 8 + _lanes(K) + 7) // 8 * 8
 
 
 cdef inline float *_floats(double *head, int K) noexcept nogil:
-    return <float *>(head + 4 * K + 8)
+    return <float *>(head + 5 * K + 8)
 
 
 cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
     return 0 if mode == ESTEP else (1 if mode == BATCH else n_threads)
 
 
-ctypedef struct Sizes:  # of a block: the vocabulary's size and a minibatch's largest
+ctypedef struct Sizes:  # of the blocks and rooms: the vocabulary's size and a minibatch's largest
     int64_t V, vocab, docs, nnz
+    int64_t rows  # the rows of exp(E[log beta]) a block keeps: vocab, or 0
+    int64_t doc  # the largest document's non-zeros where the rows are not kept, else 0
+    int64_t blocks
 
 
 ctypedef struct Block:  # a minibatch's: see _block
@@ -447,42 +558,89 @@ ctypedef struct Block:  # a minibatch's: see _block
     int32_t *ptr
     int32_t *ent_doc
     int32_t *ent_off
+    int32_t *m
+    float *cr
+    float *thetas
+    float *eb  # NULL where the rows are not kept
+    float *eps
+
+
+ctypedef struct Room:  # a thread's: see _room
     float *eb
     float *eps
-    float *thetas
+    int32_t *ex
 
 
-cdef inline int64_t _block_ints(int64_t V, int64_t vocab, int64_t nnz) noexcept nogil:
-    """A block's int32s: its word map (V), vocabulary, and _row_index's ptr and entries."""
-    return V + 2 * vocab + 1 + 2 * nnz
+cdef inline int64_t _block_ints(int64_t V, int64_t vocab, int64_t nnz, int R) noexcept nogil:
+    """A block's int32s: its word map (V), vocabulary, _row_index's ptr and entries, and m."""
+    return V + 2 * vocab + 1 + 2 * nnz + R
 
 
-cdef inline int64_t _block_floats(int R, int64_t vocab, int64_t docs) noexcept nogil:
-    """A block's floats: its words' rows of exp(E[log beta]) and their eps, and its documents'
-    exp(E[log theta])."""
-    return vocab * (R + 1) + docs * R
+cdef inline int64_t _block_floats(int R, int64_t docs, int64_t rows) noexcept nogil:
+    """A block's floats: cr, its documents' exp(E[log theta]), and the kept rows and eps."""
+    return R + docs * R + rows * (R + 1)
+
+
+cdef inline int64_t _room_floats(int R, int64_t doc) noexcept nogil:
+    """A room's floats, whole 64-byte lines: a document's rows and their eps."""
+    return (doc * (R + 1) + 15) // 16 * 16
+
+
+cdef inline int64_t _room_ints(int R) noexcept nogil:
+    return (R + 15) // 16 * 16
+
+
+cdef inline int64_t _scratch_ints(Sizes *z, int R, int n_threads) noexcept nogil:
+    return z.blocks * _block_ints(z.V, z.vocab, z.nnz, R) + n_threads * _room_ints(R)
+
+
+cdef inline int64_t _scratch_floats(Sizes *z, int R, int n_threads) noexcept nogil:
+    return z.blocks * _block_floats(R, z.docs, z.rows) + n_threads * _room_floats(R, z.doc)
+
+
+cdef inline bint _keep_rows(int64_t rows, int R, int64_t blocks, double model_bytes,
+                            double data_bytes) noexcept nogil:
+    """Whether the minibatches' rows of exp(E[log beta]) are kept in their blocks (computed
+    once a word and read by every document's E-step and by the step), or each document
+    computes the rows of its own non-zeros (and the step a word's row again): kept where the
+    blocks' rows take at most a tenth of the model and data, the memory a fit may add.
+    Keeping them is faster where documents converge in few iterations (synthetic corpus,
+    K = 20: a document at a time took 1.4x as long); a document at a time needs only its
+    rows (AP, K = 50: a minibatch's rows are a third of the model, and it runs as fast)."""
+    return blocks * rows * (R + 1) * 4.0 <= 0.1 * (model_bytes + data_bytes)
 
 
 cdef Block _block(int32_t *ibuf, float *fbuf, int64_t t, Sizes *z, int R) noexcept nogil:
     """Block t of the scratch: word map col (-1 for a word not in the minibatch), vocabulary,
-    _row_index's ptr and entries; rows of exp(E[log beta]), their eps, and the documents'
-    exp(E[log theta])."""
+    _row_index's ptr and entries, and m; cr, the documents' exp(E[log theta]), and the kept
+    rows and their eps."""
     cdef Block k
-    k.col = ibuf + t * _block_ints(z.V, z.vocab, z.nnz)
+    k.col = ibuf + t * _block_ints(z.V, z.vocab, z.nnz, R)
     k.vocab = k.col + z.V
     k.ptr = k.vocab + z.vocab
     k.ent_doc = k.ptr + z.vocab + 1
     k.ent_off = k.ent_doc + z.nnz
-    k.eb = fbuf + t * _block_floats(R, z.vocab, z.docs)
-    k.eps = k.eb + z.vocab * R
-    k.thetas = k.eps + z.vocab
+    k.m = k.ent_off + z.nnz
+    k.cr = fbuf + t * _block_floats(R, z.docs, z.rows)
+    k.thetas = k.cr + R
+    k.eb = k.thetas + z.docs * R if z.rows > 0 else NULL
+    k.eps = k.eb + z.rows * R if z.rows > 0 else NULL
     return k
+
+
+cdef Room _room(int32_t *ibuf, float *fbuf, int64_t t, Sizes *z, int R) noexcept nogil:
+    """Thread t's room, after the blocks: its document's rows, their eps, and ex."""
+    cdef Room r
+    r.eb = fbuf + z.blocks * _block_floats(R, z.docs, z.rows) + t * _room_floats(R, z.doc)
+    r.eps = r.eb + z.doc * R
+    r.ex = ibuf + z.blocks * _block_ints(z.V, z.vocab, z.nnz, R) + t * _room_ints(R)
+    return r
 
 
 class Scratch:
     """The scratch memory of :func:`svi_run` and :func:`svi_step`, kept between calls: each
     call grows it to what its minibatches need (their largest vocabulary, document count and
-    non-zeros; nothing of K values a non-zero), never more.
+    non-zeros, and a thread's rows of exp(E[log beta]) for their largest document), never more.
 
     Attributes
     ----------
@@ -537,7 +695,7 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
             double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
             const double[::1] scale, const double[::1] rho, const double[::1] ratio,
             scratch, *, int mode, double alpha, double eta, int max_iter, double tol,
-            unsigned long long seed, int n_threads, double[:, ::1] sstats=None):
+            unsigned long long seed, int n_threads, double[:, ::1] sstats=None, int keep_rows=-1):
     """Run the minibatches ``docs[batch_ptr[b]:batch_ptr[b + 1]]`` (one chunk).
 
     Parameters
@@ -554,6 +712,9 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     mode : Mode.BATCH, Mode.HOGWILD or Mode.ESTEP.
     sstats : (V, K), optional, ESTEP only: set to the sufficient statistics of the documents,
         E[phi] times the counts, summed (full-batch variational EM's lambda is eta + these).
+    keep_rows : -1 (by the memory they take, _keep_rows), 0 or 1
+        Whether a minibatch's rows of exp(E[log beta]) are kept, or each document computes its
+        own (the same results: tests choose).
 
     Returns
     -------
@@ -581,6 +742,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         raise ValueError("sstats must be (V, K), like lam, and is for ESTEP only")
     if n_threads < 1:
         raise ValueError("n_threads must be at least 1")
+    if keep_rows not in (-1, 0, 1):
+        raise ValueError("keep_rows must be -1, 0 or 1")
     # only the documents of this call: a fit calls once a chunk, and checking the whole
     # corpus each time cost 3% of a 2-thread fit (29,700 documents, 15 chunks a pass)
     cdef int64_t d
@@ -612,9 +775,9 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
 
     # the scratch: the minibatches' largest vocabulary, document count and non-zeros size the
     # blocks (the vocabulary counted with block 0's word map as the stamps), whose word maps
-    # then start at -1
+    # then start at -1; their largest document the rooms
     cdef int32_t[::1] ints
-    cdef int64_t max_docs = 0, max_nnz = 0, nnz
+    cdef int64_t max_docs = 0, max_nnz = 0, max_doc = 0, nnz
     blocks = _n_blocks(mode, n_threads)
     if blocks:
         if V > 0:
@@ -622,17 +785,25 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
             ints = scratch.ints
             ints[:V] = -1
             vocab = _max_vocabulary(&c, docs, batch_ptr, &ints[0])
+            ints = None  # so that reserve frees the array before it takes a larger one
         for i in range(nb):  # (with V = 0 the documents are empty, but their thetas are written)
             max_docs = max(max_docs, batch_ptr[i + 1] - batch_ptr[i])
             nnz = 0
             for j in range(batch_ptr[i], batch_ptr[i + 1]):
                 nnz += indptr[docs[j] + 1] - indptr[docs[j]]
+                max_doc = max(max_doc, indptr[docs[j] + 1] - indptr[docs[j]])
             max_nnz = max(max_nnz, nnz)
         if max_nnz >= 2**31 or max_docs >= 2**31:
             raise ValueError("a minibatch must have fewer than 2**31 documents and non-zeros")
-    cdef int64_t bi = _block_ints(V, vocab, max_nnz), bf = _block_floats(p.R, vocab, max_docs)
+    cdef Sizes z
+    z.V, z.vocab, z.docs, z.nnz, z.doc, z.blocks, z.rows = V, vocab, max_docs, max_nnz, max_doc, blocks, 0
+    if keep_rows == 1 or (keep_rows == -1 and _keep_rows(
+            vocab, p.R, blocks, V * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)):
+        z.rows, z.doc = vocab, 0
+    cdef int64_t bi = _block_ints(V, vocab, max_nnz, p.R)
     # ESTEP: every word's row of exp(E[log beta]) and its eps as floats
-    scratch.reserve(n_threads * _head(K), blocks * bi, V * (p.R + 1) if mode == ESTEP else blocks * bf)
+    scratch.reserve(n_threads * _head(K), _scratch_ints(&z, p.R, n_threads) if blocks else 0,
+                    V * (p.R + 1) if mode == ESTEP else _scratch_floats(&z, p.R, n_threads))
     cdef double[::1] dbuf = scratch.doubles
     cdef float[::1] fbuf = scratch.floats
     ints = scratch.ints
@@ -647,8 +818,6 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         return nb, iters, status
     if nb == 0:
         return 0, 0, 0
-    cdef Sizes z
-    z.V, z.vocab, z.docs, z.nnz = V, vocab, max_docs, max_nnz
     if mode == BATCH:
         nb_done = _run_batch(&c, &p, docs, batch_ptr, lam, lam_sum, gamma_out, scale, rho, ratio,
                              &dbuf[0], &fbuf[0], &ints[0] if ints.shape[0] > 0 else NULL, &z, n_threads, &iters,
@@ -701,7 +870,8 @@ cdef int64_t _run_estep(Corpus *c, Params *p, const int64_t[::1] docs, const dou
     for j in prange(docs.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         buf = dbuf + threadid() * _head(K)
         d = docs[j]
-        it = _e_step_doc(c, d, d, NULL, eb, eps, p, buf, _floats(buf, K), buf + 2 * K, sstats, n_threads > 1)
+        it = _e_step_doc(c, d, d, NULL, NULL, eb, eps, NULL, p, buf, _floats(buf, K), buf + 2 * K, sstats,
+                         n_threads > 1)
         if it < 0:
             dp_store_int(status, -1)
         else:
@@ -723,9 +893,9 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
                         int64_t *iters, int *status) noexcept:
     """Classic online LDA: one minibatch at a time, its documents shared among threads.
 
-    The minibatch's block is shared; each thread's E-step scratch is its head, and each
-    document leaves its exp(E[log theta]) in the block. Then the threads add the step to
-    lambda, a range of the minibatch's words each, with about as many non-zeros
+    The minibatch's block is shared; each thread's E-step scratch is its head and its room,
+    and each document leaves its exp(E[log theta]) in the block. Then the threads add the step
+    to lambda, a range of the minibatch's words each, with about as many non-zeros
     (_m_step_rows); its column sums go to the threads' heads."""
     cdef int K = p.K, R = p.R
     cdef int64_t V = lam.shape[0]
@@ -736,6 +906,8 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef float *fl
     cdef const int64_t *bdocs
     cdef Block B = _block(ibuf, fbuf, 0, z, R)
+    cdef Room rm
+    cdef Beta beta
     bounds_arr = np.empty(n_threads + 1, dtype=np.int64)
     cdef int64_t[::1] bounds = bounds_arr
     psi_arr = np.empty(K)
@@ -748,13 +920,16 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         with nogil:
             nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab, B.ptr)
             _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
+            _beta_init(&beta, &lam[0, 0], scale[b], p.eta * (1.0 - scale[b]), False, False, &psi[0], K, R, B.cr, B.m)
             for j in range(n_threads):
                 for k in range(K):
                     dbuf[j * H + 3 * K + k] = 0.0
-        chunk = (nv + n_threads - 1) // n_threads
-        for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-            _exp_elog_beta(&lam[0, 0], &psi[0], scale[b], p.eta, K, R, B.vocab, j * chunk,
-                           min((j + 1) * chunk, nv), B.eb, B.eps, dbuf + threadid() * H + K)
+        if B.eb != NULL:  # the kept rows, a range of words a thread
+            chunk = (nv + n_threads - 1) // n_threads
+            for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
+                rm = _room(ibuf, fbuf, threadid(), z, R)
+                _beta_rows(&beta, B.vocab, j * chunk, min((j + 1) * chunk, nv), K, R,
+                           dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
         # iteration 0 groups the non-zeros by word (for the M-step) while the others run E-steps
         for i in prange(nd + 1, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             if i == 0:
@@ -764,8 +939,12 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             tid = threadid()
             buf = dbuf + tid * H
             fl = _floats(buf, K)
+            rm = _room(ibuf, fbuf, tid, z, R)
             d = bdocs[j]
-            it = _e_step_doc(c, d, d, B.col, B.eb, B.eps, p, buf, fl, buf + 2 * K, NULL, False)
+            if B.eb != NULL:
+                it = _e_step_doc(c, d, d, NULL, B.col, B.eb, B.eps, NULL, p, buf, fl, buf + 2 * K, NULL, False)
+            else:
+                it = _e_step_doc(c, d, d, &beta, NULL, rm.eb, rm.eps, rm.ex, p, buf, fl, buf + 2 * K, NULL, False)
             # written out in each mode's loop: moving these lines into an inline helper
             # made an AP fit (K = 50) 3-7% slower, measured against the same build
             if it < 0:
@@ -782,9 +961,11 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         coef = rho[b] * ratio[b] / scale[b + 1]
         _split_rows(B.ptr, nv, n_threads, &bounds[0])
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
-            buf = dbuf + threadid() * H
-            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, B.eb, B.eps, B.thetas, p, coef, bounds[j],
-                         bounds[j + 1], &lam[0, 0], B.vocab, False, buf + K, buf + 3 * K)
+            tid = threadid()
+            buf = dbuf + tid * H
+            rm = _room(ibuf, fbuf, tid, z, R)
+            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb, B.eps, B.thetas, p, coef, bounds[j],
+                         bounds[j + 1], &lam[0, 0], B.vocab, False, buf + K, buf + 3 * K, rm.eb, rm.ex)
         for j in range(n_threads):
             for k in range(K):
                 lam_sum[k] += dbuf[j * H + 3 * K + k]
@@ -804,7 +985,10 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
                           int64_t *iters, int *status) noexcept:
     """DPSVI's lock-free layer: each thread takes whole minibatches from a shared
     counter, runs their E-step alone against the lambda it reads, and adds its own
-    global step to the shared lambda; nobody waits for anybody."""
+    global step to the shared lambda; nobody waits for anybody. The rows of exp(E[log beta])
+    are read from lambda as the thread starts the minibatch (kept rows) or, a document at a
+    time, as its E-step starts and a word's again as the thread adds its step (with the psi
+    sums and scale of the minibatch's start)."""
     cdef int K = p.K, R = p.R
     cdef int64_t V = lam.shape[0]
     cdef int64_t H = _head(K)
@@ -816,15 +1000,18 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     cdef float *fl
     cdef const int64_t *bdocs
     cdef Block B
+    cdef Room rm
+    cdef Beta beta
     cdef double A_now, coef
     cdef bint keep = gamma_out.shape[0] > 0
     for tid in range(n_threads):  # read below for every head, even if the runtime starts fewer threads
-        dbuf[tid * H + 4 * K] = 0.0
+        dbuf[tid * H + 5 * K] = 0.0
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = dbuf + tid * H
         fl = _floats(buf, K)
         B = _block(ibuf, fbuf, tid, z, R)  # the thread's own
+        rm = _room(ibuf, fbuf, tid, z, R)
         local_iters = 0
         while True:
             b = dp_fetch_add_i64(&next_batch, 1)
@@ -836,11 +1023,17 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
-            _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 3 * K)
-            _exp_elog_beta(&lam[0, 0], buf + 3 * K, A_now, p.eta, K, R, B.vocab, 0, nv, B.eb, B.eps, buf + K)
+            _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 4 * K)
+            _beta_init(&beta, &lam[0, 0], A_now, p.eta * (1.0 - A_now), False, True, buf + 4 * K, K, R, B.cr, B.m)
+            if B.eb != NULL:
+                _beta_rows(&beta, B.vocab, 0, nv, K, R, buf + K, rm.ex, B.eb, B.eps)
             for j in range(nd):
                 d = bdocs[j]
-                it = _e_step_doc(c, d, d, B.col, B.eb, B.eps, p, buf, fl, buf + 2 * K, NULL, False)
+                if B.eb != NULL:
+                    it = _e_step_doc(c, d, d, NULL, B.col, B.eb, B.eps, NULL, p, buf, fl, buf + 2 * K, NULL, False)
+                else:
+                    it = _e_step_doc(c, d, d, &beta, NULL, rm.eb, rm.eps, rm.ex, p, buf, fl, buf + 2 * K, NULL,
+                                     False)
                 if it < 0:
                     dp_store_int(status, -1)
                     for k in range(R):  # adds nothing to the step
@@ -856,16 +1049,16 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             coef = rho[b] * ratio[b] / scale[b + 1]
             for k in range(K):
                 buf[3 * K + k] = 0.0
-            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, B.eb, B.eps, B.thetas, p, coef, 0, nv,
-                         &lam[0, 0], B.vocab, True, buf + K, buf + 3 * K)
+            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb, B.eps, B.thetas, p, coef, 0, nv,
+                         &lam[0, 0], B.vocab, True, buf + K, buf + 3 * K, rm.eb, rm.ex)
             for k in range(K):
                 dp_add(&lam_sum[k], buf[3 * K + k])
             for j in range(nv):
                 B.col[B.vocab[j]] = -1
             dp_fetch_add_i64(&applied, 1)
-        buf[4 * K] = <double>local_iters
+        buf[5 * K] = <double>local_iters
     for tid in range(n_threads):
-        iters[0] += <int64_t>dbuf[tid * H + 4 * K]
+        iters[0] += <int64_t>dbuf[tid * H + 5 * K]
     return min(<int64_t>applied, nb)
 
 
@@ -873,7 +1066,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
              const int64_t[::1] docs, const int32_t[::1] local, const double[:, ::1] pulled,
              double A_read, double A_next, double rho, double ratio, int64_t V_total,
              double[:, ::1] term, scratch, *, double alpha, double eta, int max_iter, double tol,
-             unsigned long long seed, int n_threads, words=None):
+             unsigned long long seed, int n_threads, words=None, int keep_rows=-1):
     """One global step of DPSVI across ranks on the rows a rank pulled, in the scaled form.
 
     The exchange holds lambda as ``A_t Lam + eta (1 - A_t)`` (:class:`dpsgd.tasks.lda_state.
@@ -903,6 +1096,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         The minibatch's words (``batch_words``) when ``pulled`` and ``term`` hold every row:
         on one machine the server moves the whole matrix faster than a quarter of its rows,
         and the rows are then read and written where they lie, with no gather or scatter.
+    keep_rows : -1, 0 or 1, as :func:`svi_run`'s (the model: V_total x K doubles).
 
     Returns
     -------
@@ -928,6 +1122,8 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         raise ValueError("inconsistent CSR arrays")
     if not (0.0 < A_read <= 1.0 and 0.0 < A_next <= 1.0) or V_total < n or n_threads < 1:
         raise ValueError("scales must be in (0, 1], V_total at least the rows, n_threads at least 1")
+    if keep_rows not in (-1, 0, 1):
+        raise ValueError("keep_rows must be -1, 0 or 1")
     for j in range(docs.shape[0]):
         d = docs[j]
         if d < 0 or d >= n_docs:
@@ -953,46 +1149,65 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     if whole and n > 0:
         rows32 = np.asarray(words, dtype=np.int32)
     # the heads in doubles; the block (_block: ``local`` is its word map, its vocabulary unused)
+    # and the rooms
     cdef Sizes z
-    z.V, z.vocab, z.docs, z.nnz = 0, n, nd, nnz
-    scratch.reserve(n_threads * H, _block_ints(0, n, nnz), _block_floats(p.R, n, nd))
+    z.V, z.vocab, z.docs, z.nnz, z.doc, z.blocks, z.rows = 0, n, nd, nnz, 0, 1, 0
+    if keep_rows == 1 or (keep_rows == -1 and _keep_rows(
+            n, p.R, 1, V_total * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)):
+        z.rows = n
+    else:
+        for j in range(nd):
+            z.doc = max(z.doc, indptr[docs[j] + 1] - indptr[docs[j]])
+    scratch.reserve(n_threads * H, _scratch_ints(&z, p.R, n_threads), _scratch_floats(&z, p.R, n_threads))
     cdef double[::1] dbuf_arr = scratch.doubles
     cdef float[::1] fbuf_arr = scratch.floats
     cdef int32_t[::1] ibuf_arr = scratch.ints
     cdef double *dbuf = &dbuf_arr[0]
-    cdef Block B = _block(&ibuf_arr[0], &fbuf_arr[0], 0, &z, p.R)
+    cdef float *fbuf = &fbuf_arr[0]
+    cdef int32_t *ibuf = &ibuf_arr[0]
+    cdef Block B = _block(ibuf, fbuf, 0, &z, p.R)
+    cdef Room rm
     cdef const int32_t *rows = &rows32[0] if whole and n > 0 else NULL
+    cdef const int32_t *pulled_row = NULL  # a word's row in pulled: its own (whole), else local's
+    if not whole:
+        pulled_row = &local[0]
     cdef float *fl
-    cdef double *psi = dbuf  # thread 0's head until the E-steps start
+    psi_arr = np.empty(K)
+    cdef double[::1] psi = psi_arr
     cdef double shift = eta * (1.0 - A_read)
     cdef double coef = rho * ratio / A_next
     cdef int status = 0, it, k, tid
     cdef int64_t total = 0
     cdef double *buf
-    cdef double *row
+    cdef Beta beta
     bounds_arr = np.empty(n_threads + 1, dtype=np.int64)
     cdef int64_t[::1] bounds = bounds_arr
     with nogil:
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
+        _beta_init(&beta, &pulled[0, 0], A_read, shift, True, False, &psi[0], K, p.R, B.cr, B.m)
         _count_rows(&c, &docs[0], nd, &local[0], n, B.ptr)
         _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent_doc, B.ent_off)
         _split_rows(B.ptr, n, n_threads, &bounds[0])
-        for u in prange(n, num_threads=n_threads, schedule="static"):
-            row = dbuf + threadid() * H + K  # the thread's row
-            i = rows_of[u] if whole else u
-            for k in range(K):
-                row[k] = A_read * fmax(pulled[i, k], 0.0) + shift
-            dp_exp_psi(row, psi, 0.0, row, K)
-            B.eps[u] = dp_estep_row(row, B.eb + u * p.R, K, p.R)
         for j in range(n_threads):
             for k in range(K):
                 dbuf[j * H + 3 * K + k] = 0.0
+        if B.eb != NULL:  # the kept rows: row u is the pulled row rows_of[u] (whole) or u
+            for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+                rm = _room(ibuf, fbuf, threadid(), &z, p.R)
+                _beta_rows(&beta, rows, bounds[j], bounds[j + 1], K, p.R, dbuf + threadid() * H + K, rm.ex, B.eb,
+                           B.eps)
         for j in prange(nd, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
             fl = _floats(buf, K)
-            it = _e_step_doc(&c, docs[j], j, &local[0], B.eb, B.eps, &p, buf, fl, buf + 2 * K, NULL, False)
+            rm = _room(ibuf, fbuf, tid, &z, p.R)
+            if B.eb != NULL:
+                it = _e_step_doc(&c, docs[j], j, NULL, &local[0], B.eb, B.eps, NULL, &p, buf, fl, buf + 2 * K, NULL,
+                                 False)
+            else:
+                it = _e_step_doc(&c, docs[j], j, &beta, pulled_row, rm.eb, rm.eps, rm.ex, &p, buf, fl, buf + 2 * K,
+                                 NULL, False)
             if it < 0:
                 dp_store_int(&status, -1)
                 for k in range(p.R):  # adds nothing to the term
@@ -1003,9 +1218,11 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
                 B.thetas[j * p.R + k] = fl[p.R + k]
         # the term, a range of rows a thread
         for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-            buf = dbuf + threadid() * H
-            _m_step_rows(&c, &docs[0], B.ptr, B.ent_doc, B.ent_off, B.eb, B.eps, B.thetas, &p, coef, bounds[j],
-                         bounds[j + 1], &term[0, 0], rows, False, buf + K, buf + 3 * K)
+            tid = threadid()
+            buf = dbuf + tid * H
+            rm = _room(ibuf, fbuf, tid, &z, p.R)
+            _m_step_rows(&c, &docs[0], B.ptr, B.ent_doc, B.ent_off, &beta, B.eb, B.eps, B.thetas, &p, coef,
+                         bounds[j], bounds[j + 1], &term[0, 0], rows, False, buf + K, buf + 3 * K, rm.eb, rm.ex)
         for j in range(n_threads):
             for k in range(K):
                 term[S, k] += dbuf[j * H + 3 * K + k]
