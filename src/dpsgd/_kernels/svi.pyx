@@ -443,14 +443,22 @@ cdef void _row_index(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *
     ptr[0] = 0
 
 
-cdef void _split_rows(const int32_t *ptr, int64_t nv, int n_parts, int64_t *bounds) noexcept nogil:
-    """Cut the rows 0..nv into ``n_parts`` ranges bounds[t]..bounds[t + 1] with about as
-    many entries each (``ptr``: _row_index's)."""
-    cdef int64_t u = 0
+# what computing a word's row of exp(E[log beta]) costs the step, in non-zeros' shares (a row is
+# K exponentials and a gather of lambda; a share a dot product and an axpy of K)
+cdef enum:
+    ROW_COST = 16
+
+
+cdef void _split_rows(const int32_t *ptr, int64_t nv, int n_parts, int64_t row_cost,
+                      int64_t *bounds) noexcept nogil:
+    """Cut the rows 0..nv into ``n_parts`` ranges bounds[t]..bounds[t + 1] that cost about the
+    same: a row's entries (``ptr``: _row_index's) plus ``row_cost`` (ROW_COST where the step
+    computes its rows of exp(E[log beta]) again, else 0)."""
+    cdef int64_t u = 0, total = ptr[nv] + row_cost * nv
     cdef int t
     bounds[0] = 0
     for t in range(1, n_parts):
-        while u < nv and <int64_t>ptr[u] * n_parts < <int64_t>ptr[nv] * t:
+        while u < nv and (ptr[u] + row_cost * u) * n_parts < total * t:
             u += 1
         bounds[t] = u
     bounds[n_parts] = nv
@@ -959,7 +967,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
                 for k in range(K):
                     gamma_out[d, k] = buf[k]
         coef = rho[b] * ratio[b] / scale[b + 1]
-        _split_rows(B.ptr, nv, n_threads, &bounds[0])
+        _split_rows(B.ptr, nv, n_threads, 0 if B.eb != NULL else ROW_COST, &bounds[0])
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
@@ -1138,7 +1146,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     c.indices = &indices[0] if indices.shape[0] > 0 else NULL
     c.indptr = &indptr[0]
     p.K, p.R, p.alpha, p.eta, p.max_iter, p.tol, p.seed = K, _lanes(K), alpha, eta, max_iter, tol, seed
-    cdef int64_t H = _head(K), nd = docs.shape[0], nnz = 0
+    cdef int64_t H = _head(K), nd = docs.shape[0], nnz = 0, chunk
     if nd == 0:
         return 0, 0
     for j in range(nd):
@@ -1188,15 +1196,16 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         _beta_init(&beta, &pulled[0, 0], A_read, shift, True, False, &psi[0], K, p.R, B.cr, B.m)
         _count_rows(&c, &docs[0], nd, &local[0], n, B.ptr)
         _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent_doc, B.ent_off)
-        _split_rows(B.ptr, n, n_threads, &bounds[0])
+        _split_rows(B.ptr, n, n_threads, 0 if B.eb != NULL else ROW_COST, &bounds[0])
         for j in range(n_threads):
             for k in range(K):
                 dbuf[j * H + 3 * K + k] = 0.0
-        if B.eb != NULL:  # the kept rows: row u is the pulled row rows_of[u] (whole) or u
+        if B.eb != NULL:  # the kept rows, as many a thread: row u is the pulled row rows_of[u] (whole) or u
+            chunk = (n + n_threads - 1) // n_threads
             for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
                 rm = _room(ibuf, fbuf, threadid(), &z, p.R)
-                _beta_rows(&beta, rows, bounds[j], bounds[j + 1], K, p.R, dbuf + threadid() * H + K, rm.ex, B.eb,
-                           B.eps)
+                _beta_rows(&beta, rows, j * chunk, min((j + 1) * chunk, n), K, p.R, dbuf + threadid() * H + K, rm.ex,
+                           B.eb, B.eps)
         for j in prange(nd, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
