@@ -263,12 +263,15 @@ cdef inline float _beta_row(const Beta *b, int64_t row, int K, int R, double *ro
     return dp_estep_row(room, out, K, R)
 
 
-cdef void _beta_init(Beta *b, const double *lam, double A, double shift, bint clamp, bint shared,
-                     const double *psi, int K, int R, float *cr, int32_t *m) noexcept nogil:
-    """``b`` for rows of ``lam`` and the psi sums ``psi``, with the float path's split in
-    ``cr`` and ``m`` (R each) where psi is within its range."""
+cdef Beta _beta(const double *lam, double A, double shift, bint clamp, bint shared, const double *psi, int K,
+                int R, float *cr, int32_t *m) noexcept nogil:
+    """The rows of ``lam`` with the psi sums ``psi``, and the float path's split in ``cr`` and
+    ``m`` (R each) where psi is within its range. (Returned by value: a parallel block's
+    variable is private to each thread only where the block assigns it.)"""
+    cdef Beta b
     b.lam, b.A, b.shift, b.clamp, b.shared, b.psi, b.m = lam, A, shift, clamp, shared, psi, m
     b.cr = cr if dp_estep_beta_split(psi, cr, m, K, R) == 0 else NULL
+    return b
 
 
 cdef void _beta_rows(const Beta *b, const int32_t *rows, int64_t u0, int64_t u1, int K, int R, double *room,
@@ -305,7 +308,7 @@ def py_estep_beta(x, psi):
     cdef Py_ssize_t i
     if xs.shape[0] == 0:
         return out[:, :K], eps
-    _beta_init(&b, &xv[0, 0], 1.0, 0.0, False, False, &pv[0], K, R, &crv[0], &mv[0])
+    b = _beta(&xv[0, 0], 1.0, 0.0, False, False, &pv[0], K, R, &crv[0], &mv[0])
     for i in range(xs.shape[0]):
         ev[i] = _beta_row(&b, i, K, R, &rv[0], &exv[0], &ov[i, 0])
     return out[:, :K], eps
@@ -928,7 +931,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         with nogil:
             nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab, B.ptr)
             _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
-            _beta_init(&beta, &lam[0, 0], scale[b], p.eta * (1.0 - scale[b]), False, False, &psi[0], K, R, B.cr, B.m)
+            beta = _beta(&lam[0, 0], scale[b], p.eta * (1.0 - scale[b]), False, False, &psi[0], K, R, B.cr, B.m)
             for j in range(n_threads):
                 for k in range(K):
                     dbuf[j * H + 3 * K + k] = 0.0
@@ -1032,7 +1035,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 4 * K)
-            _beta_init(&beta, &lam[0, 0], A_now, p.eta * (1.0 - A_now), False, True, buf + 4 * K, K, R, B.cr, B.m)
+            beta = _beta(&lam[0, 0], A_now, p.eta * (1.0 - A_now), False, True, buf + 4 * K, K, R, B.cr, B.m)
             if B.eb != NULL:
                 _beta_rows(&beta, B.vocab, 0, nv, K, R, buf + K, rm.ex, B.eb, B.eps)
             for j in range(nd):
@@ -1193,7 +1196,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     with nogil:
         for k in range(K):
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
-        _beta_init(&beta, &pulled[0, 0], A_read, shift, True, False, &psi[0], K, p.R, B.cr, B.m)
+        beta = _beta(&pulled[0, 0], A_read, shift, True, False, &psi[0], K, p.R, B.cr, B.m)
         _count_rows(&c, &docs[0], nd, &local[0], n, B.ptr)
         _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent_doc, B.ent_off)
         _split_rows(B.ptr, n, n_threads, 0 if B.eb != NULL else ROW_COST, &bounds[0])
