@@ -617,7 +617,8 @@ cdef inline bint _keep_rows(int64_t rows, int R, int64_t blocks, double model_by
     blocks' rows take at most a tenth of the model and data, the memory a fit may add.
     Keeping them is faster where documents converge in few iterations (synthetic corpus,
     K = 20: a document at a time took 1.4x as long); a document at a time needs only its
-    rows (AP, K = 50: a minibatch's rows are a third of the model, and it runs as fast)."""
+    rows (AP, K = 50: a minibatch's rows would be a third of the model; 1.04x the CPU time
+    of the kept rows' double path, docs/benchmarks.md)."""
     return blocks * rows * (R + 1) * 4.0 <= 0.1 * (model_bytes + data_bytes)
 
 
