@@ -163,12 +163,15 @@ def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=1
     return lam.T, gamma
 
 
-@pytest.mark.parametrize("keep_rows", [0, 1])
+ALL = 10**9  # keep_rows: every row of a minibatch kept
+
+
+@pytest.mark.parametrize("keep_rows", [0, 7, ALL])
 @pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 2), (svi.Mode.BATCH, 3),
                                             (svi.Mode.HOGWILD, 1)])
 def test_svi_kernel_matches_numpy_reference(mode, n_threads, keep_rows, simd_copy):
-    """Three steps, the minibatches' rows of exp(E[log beta]) kept or computed a document at a
-    time. Every document converges within max_iter: one stopped by it mid-way (one here needs
+    """Three steps, the minibatches' rows of exp(E[log beta]) kept, computed a document at a
+    time, or so but for 7 cached rows. Every document converges within max_iter: one stopped by it mid-way (one here needs
     116 iterations) carries the float rounding further (6.5e-5 in lambda at max_iter = 100)."""
     X = small_corpus()
     lam0 = np.random.default_rng(2).gamma(100, 0.01, (4, X.shape[1]))
@@ -182,7 +185,7 @@ def test_svi_kernel_matches_numpy_reference(mode, n_threads, keep_rows, simd_cop
     assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
 
 
-@pytest.mark.parametrize("keep_rows", [0, 1])
+@pytest.mark.parametrize("keep_rows", [0, 4, ALL])
 @pytest.mark.parametrize("mode,n_threads,blocks", [
     (svi.Mode.BATCH, 1, 1), (svi.Mode.BATCH, 2, 1), (svi.Mode.BATCH, 3, 1), (svi.Mode.HOGWILD, 2, 2)])
 def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks, keep_rows):
@@ -207,27 +210,32 @@ def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks, keep
     head = 32  # 5 K + 8 doubles and 2 R floats (R = 8: K rounded up to a vector of 8), in whole 64-byte lines
     assert scratch.doubles.size == n_threads * head
     assert scratch.floats.dtype == np.float32
-    # a block: psi's split (R), 10 documents' R, the kept rows of R and their eps; a room: a
-    # document's rows and their eps, in whole 64-byte lines
-    rooms = 0 if keep_rows else n_threads * -(-doc * 9 // 16) * 16
-    assert scratch.floats.size == blocks * (8 + 10 * 8 + keep_rows * vocab * 9) + rooms
+    # a block: psi's split (R), 10 documents' R, the kept rows of R and their eps; a room
+    # where not every row is kept: a document's rows and their eps, in whole 64-byte lines
+    kept = min(keep_rows, vocab)
+    rooms = 0 if kept == vocab else n_threads * -(-doc * 9 // 16) * 16
+    assert scratch.floats.size == blocks * (8 + 10 * 8 + kept * 9) + rooms
     # word map, vocabulary, the rows' starts and the non-zeros' documents and offsets, psi's
-    # split (R); a room's R exponents, in a whole line
-    assert scratch.ints.size == blocks * (X.shape[1] + 2 * vocab + 1 + 2 * nnz + 8) + n_threads * 16
+    # split (R), and a cache's slot of each word and word of each slot; a room's R exponents,
+    # in a whole line
+    cache = vocab + kept if 0 < kept < vocab else 0
+    assert scratch.ints.size == blocks * (X.shape[1] + 2 * vocab + 1 + 2 * nnz + 8 + cache) + n_threads * 16
 
 
 @pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 3), (svi.Mode.HOGWILD, 1)])
 def test_rows_kept_or_computed_a_document_at_a_time_agree(mode, n_threads):
-    """The minibatch's rows of exp(E[log beta]) kept, or computed by each document for its
-    non-zeros and by the step for its words: the same rows of the same lambda, so the same
-    lambda bit for bit. The choice follows the memory the kept rows would take (at most a
-    tenth of the model and data): 3,000 words' rows not kept for 50 documents, kept for 2,000."""
+    """The minibatch's rows of exp(E[log beta]) kept, computed by each document for its
+    non-zeros and by the step for its words, or so but for the most frequent words' (cached):
+    the same rows of the same lambda, so the same lambda bit for bit. The choice follows the
+    memory the kept rows would take (at most a tenth of the model and data): 3,000 words'
+    rows not kept for 50 documents, kept for 2,000."""
     X = small_corpus(D=40, V=30, seed=6)
     lam0 = np.random.default_rng(7).gamma(2.0, 1.0, (5, X.shape[1]))
     batches = [np.arange(i, i + 8) for i in range(0, 40, 8)]
-    kept, g1 = run_kernel(X, lam0, batches, mode, n_threads, keep_rows=1)
-    each, g0 = run_kernel(X, lam0, batches, mode, n_threads, keep_rows=0)
-    assert np.array_equal(kept, each) and np.array_equal(g1, g0)
+    kept, g1 = run_kernel(X, lam0, batches, mode, n_threads, keep_rows=ALL)
+    for cached in (0, 1, 6, 12):
+        each, g0 = run_kernel(X, lam0, batches, mode, n_threads, keep_rows=cached)
+        assert np.array_equal(kept, each) and np.array_equal(g1, g0)
 
     def floats(X, K):
         scratch = svi.Scratch()
@@ -269,7 +277,7 @@ def test_scratch_is_reused_across_calls_of_any_size():
         np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
 
 
-@pytest.mark.parametrize("keep_rows", [0, 1])
+@pytest.mark.parametrize("keep_rows", [0, 5, ALL])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, keep_rows, simd_copy):
     """svi_step (a rank's global step): from the scaled rows pulled at a version, the term it
@@ -328,7 +336,7 @@ def test_svi_step_pushes_the_reference_step_on_scaled_rows(n_threads, keep_rows,
                      svi.Scratch(), alpha=alpha, eta=eta, max_iter=10, tol=1e-3, seed=0, n_threads=1)
 
 
-@pytest.mark.parametrize("keep_rows", [0, 1])
+@pytest.mark.parametrize("keep_rows", [0, 6, ALL])
 def test_hogwild_threads_apply_every_step(keep_rows):
     """With several hogwild threads the reads are stale, but every minibatch's step
     lands: the total mass added equals what the steps' sufficient statistics say. (Run a few

@@ -21,7 +21,7 @@ the end of a call everything is folded back into true lambda.
 E[log beta] is needed only for the words of the current minibatch, so it is
 computed for those columns, never for all K x V, in single precision (estep.h). The
 minibatch's rows (K x |batch vocabulary| floats) are kept where they take at most a tenth of
-the model and data (_keep_rows); else each document computes the rows of its own words as
+the model and data (_size_rows); else each document computes the rows of its own words as
 its E-step starts, and the step a word's row again, in K floats a non-zero of the document.
 
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
@@ -40,6 +40,7 @@ import numpy as np
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport log, fabs, fmax, isfinite, NAN
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcpy
 
 from dpsgd._kernels.atomics cimport (dp_load, dp_store, dp_add, dp_load_int, dp_store_int,
                                      dp_load_i64, dp_fetch_add_i64)
@@ -237,6 +238,12 @@ ctypedef struct Beta:  # where a minibatch's rows of exp(E[log beta]) come from 
     const double *psi  # K doubles: psi of lambda's column sums
     const float *cr  # R floats and R int32s: psi split for the float path (dp_estep_beta_split),
     const int32_t *m  # or cr NULL: the double path
+    # the minibatch's most frequent words' rows, computed once (_cache_words), or slot NULL:
+    # word w's slot is slot[local[w]] (-1: not cached), its row cache + slot R, its eps cache_eps[slot]
+    const int32_t *local
+    const int32_t *slot
+    const float *cache
+    const float *cache_eps
 
 
 cdef inline float _beta_row(const Beta *b, int64_t row, int K, int R, double *room, int32_t *ex,
@@ -271,6 +278,7 @@ cdef Beta _beta(const double *lam, double A, double shift, bint clamp, bint shar
     cdef Beta b
     b.lam, b.A, b.shift, b.clamp, b.shared, b.psi, b.m = lam, A, shift, clamp, shared, psi, m
     b.cr = cr if dp_estep_beta_split(psi, cr, m, K, R) == 0 else NULL
+    b.local, b.slot, b.cache, b.cache_eps = NULL, NULL, NULL, NULL
     return b
 
 
@@ -281,6 +289,45 @@ cdef void _beta_rows(const Beta *b, const int32_t *rows, int64_t u0, int64_t u1,
     cdef int64_t u
     for u in range(u0, u1):
         eps[u] = _beta_row(b, rows[u] if rows != NULL else u, K, R, room, ex, eb + u * R)
+
+
+cdef int64_t _cache_words(const int32_t *ptr, int64_t nv, int64_t cap, int32_t *slot,
+                          int32_t *cached) noexcept nogil:
+    """The minibatch's words whose rows are cached: those with the most non-zeros (word u's in
+    ptr[u + 1], as _batch_vocabulary and _count_rows leave them), at most ``cap``. slot[u] is
+    word u's slot, -1 for the others; cached[s] the word in slot s. Returns their number."""
+    cdef int64_t hist[64]  # words by their non-zeros; 63 and more share the last
+    cdef int64_t u, n = 0, total = 0
+    cdef int t, cu
+    for t in range(64):
+        hist[t] = 0
+    for u in range(nv):
+        hist[min(ptr[u + 1], 63)] += 1
+    t = 64  # the words of t and above all fit
+    while t > 1 and total + hist[t - 1] <= cap:
+        t -= 1
+        total += hist[t]
+    for u in range(nv):  # them, then as many of t - 1's as fit, in the words' order
+        cu = min(ptr[u + 1], 63)
+        if cu >= t or (cu == t - 1 and total < cap):
+            if cu < t:
+                total += 1
+            slot[u] = <int32_t>n
+            cached[n] = <int32_t>u
+            n += 1
+        else:
+            slot[u] = -1
+    return n
+
+
+cdef void _cache_rows(const Beta *b, const int32_t *cached, const int32_t *rows, int64_t s0, int64_t s1, int K,
+                      int R, double *room, int32_t *ex, float *eb, float *eps) noexcept nogil:
+    """The cached rows s0..s1: slot s holds word u = cached[s]'s (source row rows[u], or u
+    where ``rows`` is NULL)."""
+    cdef int64_t sl, u
+    for sl in range(s0, s1):
+        u = cached[sl]
+        eps[sl] = _beta_row(b, rows[u] if rows != NULL else u, K, R, room, ex, eb + sl * R)
 
 
 def py_estep_beta(x, psi):
@@ -337,6 +384,7 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const Beta *beta, con
     cdef int K = p.K, R = p.R
     cdef int64_t start = c.indptr[d], end = c.indptr[d + 1], i, r
     cdef int it, k, iters = 0
+    cdef int32_t sl
     cdef double change, s, cnt
     cdef const float *e
     cdef double *a
@@ -345,6 +393,12 @@ cdef int _e_step_doc(Corpus *c, int64_t d, int64_t stream, const Beta *beta, con
     cdef const int32_t *rows = c.indices + start
     if beta != NULL:
         for i in range(start, end):
+            if beta.slot != NULL:
+                sl = beta.slot[beta.local[c.indices[i]]]
+                if sl >= 0:  # a cached row: copied, so that the pass reads the document's rows in order
+                    memcpy(eb + (i - start) * R, beta.cache + sl * R, R * sizeof(float))
+                    eps[i - start] = beta.cache_eps[sl]
+                    continue
             if i + 1 < end:  # the next row, from the cache or memory, while this one is computed
                 r = col[c.indices[i + 1]] if col != NULL else c.indices[i + 1]
                 dp_prefetch_range(beta.lam + r * K, K * sizeof(double))
@@ -477,8 +531,9 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
     for the scaled rows of estep.h; ``thetas``: the documents' exp(E[log theta]) as floats, R a
     document), times ``coef`` e_u, added to ``out``'s row rows[u] (u when ``rows`` is NULL),
     atomically if ``atomic``, and its K sums to ``partial``. e_u and eps_u are row u of the
-    kept ``eb`` and ``eps_rows``, or where ``eb`` is NULL computed again, from ``beta``'s row
-    rows[u] (or u), into ``room`` (R floats; ``ex``: R int32s of room). ``acc``: K doubles.
+    kept ``eb`` and ``eps_rows``; where ``eb`` is NULL, ``beta``'s cached row, or computed
+    again from its row rows[u] (or u) into ``room`` (R floats; ``ex``: R int32s of room).
+    ``acc``: K doubles.
 
     A row's statistics are summed in the documents' order by one thread. So no thread needs
     an accumulator of its own (vocabulary x K doubles); BATCH's threads take a range of rows
@@ -497,6 +552,9 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
         if eb != NULL:
             e = eb + u * R
             eps = eps_rows[u]
+        elif beta.slot != NULL and beta.slot[u] >= 0:
+            e = beta.cache + beta.slot[u] * R
+            eps = beta.cache_eps[beta.slot[u]]
         else:
             if u + 1 < u1:  # as _e_step_doc does
                 dp_prefetch_range(beta.lam + (rows[u + 1] if rows != NULL else u + 1) * K, K * sizeof(double))
@@ -537,7 +595,8 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
 # documents' exp(E[log theta]) (R floats each), its non-zeros grouped by word (_row_index:
 # vocabulary + 1 and 2 x non-zeros int32s), from which the step is added to lambda a row at a
 # time (_m_step_rows), with no accumulators; and, where they are kept, its words' rows of
-# exp(E[log beta]) and their eps (vocabulary x (R + 1) floats: _keep_rows).
+# exp(E[log beta]) and their eps (vocabulary x (R + 1) floats), or the rows of its most
+# frequent words and their slots (_size_rows, _cache_words).
 # BATCH's threads share one minibatch, so one block; HOGWILD has a block a thread; ESTEP no
 # block or room, but every word's row as floats.
 cdef inline int _lanes(int K) noexcept nogil:
@@ -558,8 +617,8 @@ cdef inline int64_t _n_blocks(int mode, int n_threads) noexcept nogil:
 
 ctypedef struct Sizes:  # of the blocks and rooms: the vocabulary's size and a minibatch's largest
     int64_t V, vocab, docs, nnz
-    int64_t rows  # the rows of exp(E[log beta]) a block keeps: vocab, or 0
-    int64_t doc  # the largest document's non-zeros where the rows are not kept, else 0
+    int64_t rows  # the rows of exp(E[log beta]) a block keeps: vocab (all), or fewer (the cache)
+    int64_t doc  # the largest document's non-zeros where not all rows are kept, else 0
     int64_t blocks
 
 
@@ -570,9 +629,11 @@ ctypedef struct Block:  # a minibatch's: see _block
     int32_t *ent_doc
     int32_t *ent_off
     int32_t *m
+    int32_t *slot  # the cache's (_cache_words), where it keeps some rows but not all
+    int32_t *cached
     float *cr
     float *thetas
-    float *eb  # NULL where the rows are not kept
+    float *eb  # the kept rows (all, or the cache's), or NULL
     float *eps
 
 
@@ -582,9 +643,14 @@ ctypedef struct Room:  # a thread's: see _room
     int32_t *ex
 
 
-cdef inline int64_t _block_ints(int64_t V, int64_t vocab, int64_t nnz, int R) noexcept nogil:
-    """A block's int32s: its word map (V), vocabulary, _row_index's ptr and entries, and m."""
-    return V + 2 * vocab + 1 + 2 * nnz + R
+cdef inline bint _caches(Sizes *z) noexcept nogil:
+    return 0 < z.rows < z.vocab
+
+
+cdef inline int64_t _block_ints(Sizes *z, int R) noexcept nogil:
+    """A block's int32s: its word map (V), vocabulary, _row_index's ptr and entries, m, and
+    the cache's slot and cached."""
+    return z.V + 2 * z.vocab + 1 + 2 * z.nnz + R + (z.vocab + z.rows if _caches(z) else 0)
 
 
 cdef inline int64_t _block_floats(int R, int64_t docs, int64_t rows) noexcept nogil:
@@ -602,37 +668,53 @@ cdef inline int64_t _room_ints(int R) noexcept nogil:
 
 
 cdef inline int64_t _scratch_ints(Sizes *z, int R, int n_threads) noexcept nogil:
-    return z.blocks * _block_ints(z.V, z.vocab, z.nnz, R) + n_threads * _room_ints(R)
+    return z.blocks * _block_ints(z, R) + n_threads * _room_ints(R)
 
 
 cdef inline int64_t _scratch_floats(Sizes *z, int R, int n_threads) noexcept nogil:
     return z.blocks * _block_floats(R, z.docs, z.rows) + n_threads * _room_floats(R, z.doc)
 
 
-cdef inline bint _keep_rows(int64_t rows, int R, int64_t blocks, double model_bytes,
-                            double data_bytes) noexcept nogil:
-    """Whether the minibatches' rows of exp(E[log beta]) are kept in their blocks (computed
-    once a word and read by every document's E-step and by the step), or each document
-    computes the rows of its own non-zeros (and the step a word's row again): kept where the
-    blocks' rows take at most a tenth of the model and data, the memory a fit may add.
-    Keeping them is faster where documents converge in few iterations (synthetic corpus,
-    K = 20: a document at a time took 1.4x as long); a document at a time needs only its
-    rows (AP, K = 50: a minibatch's rows would be a third of the model; 1.04x the CPU time
-    of the kept rows' double path, docs/benchmarks.md)."""
-    return blocks * rows * (R + 1) * 4.0 <= 0.1 * (model_bytes + data_bytes)
+cdef void _size_rows(Sizes *z, int R, int n_threads, int64_t keep, double model_bytes,
+                     double data_bytes) noexcept nogil:
+    """How many rows of exp(E[log beta]) a block keeps (z.rows) and the rooms' document
+    (z.doc: the largest document's non-zeros, 0 where every row is kept). ``keep`` >= 0 sets
+    the rows (tests); -1 chooses by memory: every row of the largest minibatch (computed once a
+    word and read by every document's E-step and by the step) where the blocks' rows take at
+    most a tenth of the model and data, the memory a fit may add; else each document computes
+    the rows of its own non-zeros (and the step a word's row again), and the rows of the
+    minibatch's most frequent words are cached (computed once, copied by the documents) in
+    what four fifths of that tenth leave beside the rest of the scratch.
+
+    Keeping every row is fastest where documents converge in few iterations (synthetic corpus,
+    K = 20: a document at a time took 1.4x as long); a document at a time needs only its rows
+    (AP, K = 50: a minibatch's rows would be a third of the model)."""
+    cdef double allow = 0.1 * (model_bytes + data_bytes), other
+    cdef int64_t doc = z.doc
+    if keep >= 0:
+        z.rows = min(keep, z.vocab)
+    elif z.blocks * z.vocab * (R + 1) * 4.0 <= allow:
+        z.rows = z.vocab
+    else:
+        z.rows = 0
+        other = 4.0 * (_scratch_ints(z, R, n_threads) + _scratch_floats(z, R, n_threads) + z.blocks * z.vocab)
+        z.rows = max(0, min(z.vocab, <int64_t>((0.8 * allow - other) / (z.blocks * 4.0 * (R + 2)))))
+    z.doc = 0 if z.rows >= z.vocab else doc
 
 
 cdef Block _block(int32_t *ibuf, float *fbuf, int64_t t, Sizes *z, int R) noexcept nogil:
     """Block t of the scratch: word map col (-1 for a word not in the minibatch), vocabulary,
-    _row_index's ptr and entries, and m; cr, the documents' exp(E[log theta]), and the kept
-    rows and their eps."""
+    _row_index's ptr and entries, m, and the cache's slot and cached; cr, the documents'
+    exp(E[log theta]), and the kept rows and their eps."""
     cdef Block k
-    k.col = ibuf + t * _block_ints(z.V, z.vocab, z.nnz, R)
+    k.col = ibuf + t * _block_ints(z, R)
     k.vocab = k.col + z.V
     k.ptr = k.vocab + z.vocab
     k.ent_doc = k.ptr + z.vocab + 1
     k.ent_off = k.ent_doc + z.nnz
     k.m = k.ent_off + z.nnz
+    k.slot = k.m + R if _caches(z) else NULL
+    k.cached = k.slot + z.vocab if _caches(z) else NULL
     k.cr = fbuf + t * _block_floats(R, z.docs, z.rows)
     k.thetas = k.cr + R
     k.eb = k.thetas + z.docs * R if z.rows > 0 else NULL
@@ -645,7 +727,7 @@ cdef Room _room(int32_t *ibuf, float *fbuf, int64_t t, Sizes *z, int R) noexcept
     cdef Room r
     r.eb = fbuf + z.blocks * _block_floats(R, z.docs, z.rows) + t * _room_floats(R, z.doc)
     r.eps = r.eb + z.doc * R
-    r.ex = ibuf + z.blocks * _block_ints(z.V, z.vocab, z.nnz, R) + t * _room_ints(R)
+    r.ex = ibuf + z.blocks * _block_ints(z, R) + t * _room_ints(R)
     return r
 
 
@@ -724,9 +806,10 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
     mode : Mode.BATCH, Mode.HOGWILD or Mode.ESTEP.
     sstats : (V, K), optional, ESTEP only: set to the sufficient statistics of the documents,
         E[phi] times the counts, summed (full-batch variational EM's lambda is eta + these).
-    keep_rows : -1 (by the memory they take, _keep_rows), 0 or 1
-        Whether a minibatch's rows of exp(E[log beta]) are kept, or each document computes its
-        own (the same results: tests choose).
+    keep_rows : int, -1 (by the memory they take: _size_rows) or at least 0
+        How many of a minibatch's rows of exp(E[log beta]) are kept (all: every document reads
+        them; fewer: each document computes its own, but for the cached most frequent words'
+        rows). The results are the same; tests choose.
 
     Returns
     -------
@@ -754,8 +837,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         raise ValueError("sstats must be (V, K), like lam, and is for ESTEP only")
     if n_threads < 1:
         raise ValueError("n_threads must be at least 1")
-    if keep_rows not in (-1, 0, 1):
-        raise ValueError("keep_rows must be -1, 0 or 1")
+    if keep_rows < -1:
+        raise ValueError("keep_rows must be -1 or at least 0")
     # only the documents of this call: a fit calls once a chunk, and checking the whole
     # corpus each time cost 3% of a 2-thread fit (29,700 documents, 15 chunks a pass)
     cdef int64_t d
@@ -809,10 +892,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
             raise ValueError("a minibatch must have fewer than 2**31 documents and non-zeros")
     cdef Sizes z
     z.V, z.vocab, z.docs, z.nnz, z.doc, z.blocks, z.rows = V, vocab, max_docs, max_nnz, max_doc, blocks, 0
-    if keep_rows == 1 or (keep_rows == -1 and _keep_rows(
-            vocab, p.R, blocks, V * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)):
-        z.rows, z.doc = vocab, 0
-    cdef int64_t bi = _block_ints(V, vocab, max_nnz, p.R)
+    _size_rows(&z, p.R, n_threads, keep_rows, V * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)
+    cdef int64_t bi = _block_ints(&z, p.R)
     # ESTEP: every word's row of exp(E[log beta]) and its eps as floats
     scratch.reserve(n_threads * _head(K), _scratch_ints(&z, p.R, n_threads) if blocks else 0,
                     V * (p.R + 1) if mode == ESTEP else _scratch_floats(&z, p.R, n_threads))
@@ -924,7 +1005,8 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
     cdef int64_t[::1] bounds = bounds_arr
     psi_arr = np.empty(K)
     cdef double[::1] psi = psi_arr
-    cdef bint keep = gamma_out.shape[0] > 0
+    cdef bint keep = gamma_out.shape[0] > 0, full = False
+    cdef int64_t ns = 0
     cdef double coef
     for b in range(batch_ptr.shape[0] - 1):
         nd = batch_ptr[b + 1] - batch_ptr[b]
@@ -933,15 +1015,24 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab, B.ptr)
             _psi_sum(&lam_sum[0], scale[b], p.eta, V, K, &psi[0])
             beta = _beta(&lam[0, 0], scale[b], p.eta * (1.0 - scale[b]), False, False, &psi[0], K, R, B.cr, B.m)
+            full = nv <= z.rows  # every row kept
+            ns = 0
+            if not full and B.slot != NULL:
+                ns = _cache_words(B.ptr, nv, z.rows, B.slot, B.cached)
+                beta.local, beta.slot, beta.cache, beta.cache_eps = B.col, B.slot, B.eb, B.eps
             for j in range(n_threads):
                 for k in range(K):
                     dbuf[j * H + 3 * K + k] = 0.0
-        if B.eb != NULL:  # the kept rows, a range of words a thread
-            chunk = (nv + n_threads - 1) // n_threads
+        if full or ns > 0:  # the kept rows, as many a thread
+            chunk = ((nv if full else ns) + n_threads - 1) // n_threads
             for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
                 rm = _room(ibuf, fbuf, threadid(), z, R)
-                _beta_rows(&beta, B.vocab, j * chunk, min((j + 1) * chunk, nv), K, R,
-                           dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
+                if full:
+                    _beta_rows(&beta, B.vocab, j * chunk, min((j + 1) * chunk, nv), K, R,
+                               dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
+                else:
+                    _cache_rows(&beta, B.cached, B.vocab, j * chunk, min((j + 1) * chunk, ns), K, R,
+                                dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
         # iteration 0 groups the non-zeros by word (for the M-step) while the others run E-steps
         for i in prange(nd + 1, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             if i == 0:
@@ -953,7 +1044,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             fl = _floats(buf, K)
             rm = _room(ibuf, fbuf, tid, z, R)
             d = bdocs[j]
-            if B.eb != NULL:
+            if full:
                 it = _e_step_doc(c, d, d, NULL, B.col, B.eb, B.eps, NULL, p, buf, fl, buf + 2 * K, NULL, False)
             else:
                 it = _e_step_doc(c, d, d, &beta, NULL, rm.eb, rm.eps, rm.ex, p, buf, fl, buf + 2 * K, NULL, False)
@@ -971,13 +1062,14 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
                 for k in range(K):
                     gamma_out[d, k] = buf[k]
         coef = rho[b] * ratio[b] / scale[b + 1]
-        _split_rows(B.ptr, nv, n_threads, 0 if B.eb != NULL else ROW_COST, &bounds[0])
+        _split_rows(B.ptr, nv, n_threads, 0 if full else ROW_COST, &bounds[0])
         for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
             rm = _room(ibuf, fbuf, tid, z, R)
-            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb, B.eps, B.thetas, p, coef, bounds[j],
-                         bounds[j + 1], &lam[0, 0], B.vocab, False, buf + K, buf + 3 * K, rm.eb, rm.ex)
+            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb if full else NULL, B.eps, B.thetas, p,
+                         coef, bounds[j], bounds[j + 1], &lam[0, 0], B.vocab, False, buf + K, buf + 3 * K, rm.eb,
+                         rm.ex)
         for j in range(n_threads):
             for k in range(K):
                 lam_sum[k] += dbuf[j * H + 3 * K + k]
@@ -1006,7 +1098,8 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
     cdef int64_t H = _head(K)
     cdef int64_t nb = batch_ptr.shape[0] - 1
     cdef long long next_batch = 0, applied = 0
-    cdef int64_t b, nv, j, d, nd, local_iters
+    cdef int64_t b, nv, j, d, nd, local_iters, ns
+    cdef bint full
     cdef int tid, it, k
     cdef double *buf
     cdef float *fl
@@ -1032,16 +1125,23 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             nd = batch_ptr[b + 1] - batch_ptr[b]
             bdocs = &docs[batch_ptr[b]]
             nv = _batch_vocabulary(c, bdocs, nd, B.col, B.vocab, B.ptr)
+            full = nv <= z.rows  # every row kept
+            ns = 0
+            if not full and B.slot != NULL:
+                ns = _cache_words(B.ptr, nv, z.rows, B.slot, B.cached)
             _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 4 * K)
             beta = _beta(&lam[0, 0], A_now, p.eta * (1.0 - A_now), False, True, buf + 4 * K, K, R, B.cr, B.m)
-            if B.eb != NULL:
+            if full:
                 _beta_rows(&beta, B.vocab, 0, nv, K, R, buf + K, rm.ex, B.eb, B.eps)
+            elif ns > 0:
+                beta.local, beta.slot, beta.cache, beta.cache_eps = B.col, B.slot, B.eb, B.eps
+                _cache_rows(&beta, B.cached, B.vocab, 0, ns, K, R, buf + K, rm.ex, B.eb, B.eps)
             for j in range(nd):
                 d = bdocs[j]
-                if B.eb != NULL:
+                if full:
                     it = _e_step_doc(c, d, d, NULL, B.col, B.eb, B.eps, NULL, p, buf, fl, buf + 2 * K, NULL, False)
                 else:
                     it = _e_step_doc(c, d, d, &beta, NULL, rm.eb, rm.eps, rm.ex, p, buf, fl, buf + 2 * K, NULL,
@@ -1061,8 +1161,8 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             coef = rho[b] * ratio[b] / scale[b + 1]
             for k in range(K):
                 buf[3 * K + k] = 0.0
-            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb, B.eps, B.thetas, p, coef, 0, nv,
-                         &lam[0, 0], B.vocab, True, buf + K, buf + 3 * K, rm.eb, rm.ex)
+            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb if full else NULL, B.eps, B.thetas, p,
+                         coef, 0, nv, &lam[0, 0], B.vocab, True, buf + K, buf + 3 * K, rm.eb, rm.ex)
             for k in range(K):
                 dp_add(&lam_sum[k], buf[3 * K + k])
             for j in range(nv):
@@ -1108,7 +1208,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         The minibatch's words (``batch_words``) when ``pulled`` and ``term`` hold every row:
         on one machine the server moves the whole matrix faster than a quarter of its rows,
         and the rows are then read and written where they lie, with no gather or scatter.
-    keep_rows : -1, 0 or 1, as :func:`svi_run`'s (the model: V_total x K doubles).
+    keep_rows : int, as :func:`svi_run`'s (the model: V_total x K doubles).
 
     Returns
     -------
@@ -1134,8 +1234,8 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         raise ValueError("inconsistent CSR arrays")
     if not (0.0 < A_read <= 1.0 and 0.0 < A_next <= 1.0) or V_total < n or n_threads < 1:
         raise ValueError("scales must be in (0, 1], V_total at least the rows, n_threads at least 1")
-    if keep_rows not in (-1, 0, 1):
-        raise ValueError("keep_rows must be -1, 0 or 1")
+    if keep_rows < -1:
+        raise ValueError("keep_rows must be -1 or at least 0")
     for j in range(docs.shape[0]):
         d = docs[j]
         if d < 0 or d >= n_docs:
@@ -1164,12 +1264,9 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     # and the rooms
     cdef Sizes z
     z.V, z.vocab, z.docs, z.nnz, z.doc, z.blocks, z.rows = 0, n, nd, nnz, 0, 1, 0
-    if keep_rows == 1 or (keep_rows == -1 and _keep_rows(
-            n, p.R, 1, V_total * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)):
-        z.rows = n
-    else:
-        for j in range(nd):
-            z.doc = max(z.doc, indptr[docs[j] + 1] - indptr[docs[j]])
+    for j in range(nd):
+        z.doc = max(z.doc, indptr[docs[j] + 1] - indptr[docs[j]])
+    _size_rows(&z, p.R, n_threads, keep_rows, V_total * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)
     scratch.reserve(n_threads * H, _scratch_ints(&z, p.R, n_threads), _scratch_floats(&z, p.R, n_threads))
     cdef double[::1] dbuf_arr = scratch.doubles
     cdef float[::1] fbuf_arr = scratch.floats
@@ -1192,6 +1289,8 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     cdef int64_t total = 0
     cdef double *buf
     cdef Beta beta
+    cdef bint full
+    cdef int64_t ns = 0
     bounds_arr = np.empty(n_threads + 1, dtype=np.int64)
     cdef int64_t[::1] bounds = bounds_arr
     with nogil:
@@ -1199,23 +1298,31 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             psi[k] = digamma(A_read * fmax(pulled[S, k], 0.0) + V_total * shift)
         beta = _beta(&pulled[0, 0], A_read, shift, True, False, &psi[0], K, p.R, B.cr, B.m)
         _count_rows(&c, &docs[0], nd, &local[0], n, B.ptr)
+        full = n <= z.rows  # every row kept
+        if not full and B.slot != NULL:
+            ns = _cache_words(B.ptr, n, z.rows, B.slot, B.cached)
+            beta.local, beta.slot, beta.cache, beta.cache_eps = &local[0], B.slot, B.eb, B.eps
         _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent_doc, B.ent_off)
-        _split_rows(B.ptr, n, n_threads, 0 if B.eb != NULL else ROW_COST, &bounds[0])
+        _split_rows(B.ptr, n, n_threads, 0 if full else ROW_COST, &bounds[0])
         for j in range(n_threads):
             for k in range(K):
                 dbuf[j * H + 3 * K + k] = 0.0
-        if B.eb != NULL:  # the kept rows, as many a thread: row u is the pulled row rows_of[u] (whole) or u
-            chunk = (n + n_threads - 1) // n_threads
+        if full or ns > 0:  # the kept rows, as many a thread: row u is the pulled row rows_of[u] (whole) or u
+            chunk = ((n if full else ns) + n_threads - 1) // n_threads
             for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
                 rm = _room(ibuf, fbuf, threadid(), &z, p.R)
-                _beta_rows(&beta, rows, j * chunk, min((j + 1) * chunk, n), K, p.R, dbuf + threadid() * H + K, rm.ex,
-                           B.eb, B.eps)
+                if full:
+                    _beta_rows(&beta, rows, j * chunk, min((j + 1) * chunk, n), K, p.R, dbuf + threadid() * H + K,
+                               rm.ex, B.eb, B.eps)
+                else:
+                    _cache_rows(&beta, B.cached, rows, j * chunk, min((j + 1) * chunk, ns), K, p.R,
+                                dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
         for j in prange(nd, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
             fl = _floats(buf, K)
             rm = _room(ibuf, fbuf, tid, &z, p.R)
-            if B.eb != NULL:
+            if full:
                 it = _e_step_doc(&c, docs[j], j, NULL, &local[0], B.eb, B.eps, NULL, &p, buf, fl, buf + 2 * K, NULL,
                                  False)
             else:
@@ -1234,8 +1341,9 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             tid = threadid()
             buf = dbuf + tid * H
             rm = _room(ibuf, fbuf, tid, &z, p.R)
-            _m_step_rows(&c, &docs[0], B.ptr, B.ent_doc, B.ent_off, &beta, B.eb, B.eps, B.thetas, &p, coef,
-                         bounds[j], bounds[j + 1], &term[0, 0], rows, False, buf + K, buf + 3 * K, rm.eb, rm.ex)
+            _m_step_rows(&c, &docs[0], B.ptr, B.ent_doc, B.ent_off, &beta, B.eb if full else NULL, B.eps, B.thetas,
+                         &p, coef, bounds[j], bounds[j + 1], &term[0, 0], rows, False, buf + K, buf + 3 * K, rm.eb,
+                         rm.ex)
         for j in range(n_threads):
             for k in range(K):
                 term[S, k] += dbuf[j * H + 3 * K + k]
