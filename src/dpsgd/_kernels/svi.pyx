@@ -22,7 +22,8 @@ E[log beta] is needed only for the words of the current minibatch, so it is
 computed for those columns, never for all K x V, in single precision (estep.h). The
 minibatch's rows (K x |batch vocabulary| floats) are kept where they take at most a tenth of
 the model and data (_size_rows); else each document computes the rows of its own words as
-its E-step starts, and the step a word's row again, in K floats a non-zero of the document.
+its E-step starts, and the step a word's row again, in K floats a non-zero of the document,
+but for the rows of the minibatch's most frequent words, computed once into a cache.
 
 Modes.  BATCH: the threads share one minibatch at a time (its E-step over
 documents in parallel, then the step added to lambda a range of words a thread, so that no
