@@ -131,27 +131,6 @@ static inline void dp_estep_theta(const double *x, float *out, int K, int R) {
     for (int k = K; k < R; k++) out[k] = 0.0f;
 }
 
-/* exp(E[log theta]) of a document in single precision: out[k] = exp(psi(g[k]) - c) as a float,
- * below the floor 0, then zeros up to R (what dp_exp_psi then dp_estep_theta give, eight lanes
- * of AVX2 where those take four, and one pass). As exp_psi.h, but in floats and for the
- * E-step's range:
- *
- *   psi(x) = psi(x + 6) - sum_{i<6} 1 / (x + i)          for x < 6 (y = x + 6, else y = x),
- *   psi(y) = log y - 1/(2y) - 1/(12 y^2) + 1/(120 y^4) - 1/(252 y^6)   (next term < 3e-9 at y = 6),
- *
- * so exp(psi(x) - c) = y exp(t), t = -1/(2y) - S - num/den - c. c is split by the caller as
- * m ln2 + cr (|cr| <= ln2 / 2, in double): t carries only cr, and 2^-m joins exp's own power
- * of 2, so the rounding of t does not grow with c (a document's length). exp(t): t = n ln2 + r,
- * Cephes' expf polynomial (error about 1 float ulp), times 2^(n - m) with n - m held to
- * [-125, 127]: a value that small (y 2^-125, below 2^-63 for any y below 2^62) is below the
- * floor anyway, and nothing is subnormal.
- *
- * Error of the result v, relative: a few float roundings of t's terms (frac is as large as
- * 1/x) and of the polynomial; measured against SciPy for gamma drawn over 1e-3..1e6 (rows of
- * 5 to 50, their sums from below 1 to 1e7): at most 1.2e-6 (1 + |log v|), 1.8e-6 with the
- * baseline's loop; tests/test_svi_kernels.py holds it to 3e-6 (1 + |log v|). dp_exp_psi then
- * dp_estep_theta, the double path, are within a float's rounding, 6e-8; either way the
- * E-step's pass then sums K products in floats. x <= 0 or NaN gives NaN. */
 /* the common part of dp_estep_theta_one and dp_estep_beta_one: psi(x) = log y + t0, and
  * exp(t0 - cr) = p 2^n, p in [0.7, 1.5]; returns p, with y and n (for x < 6 the recurrence,
  * else y = x) */
@@ -184,6 +163,27 @@ DP_EP_INLINE float dp_estep_psi_exp(float x, float cr, float *y_out, int32_t *n_
     return p;
 }
 
+/* exp(E[log theta]) of a document in single precision: out[k] = exp(psi(g[k]) - c) as a float,
+ * below the floor 0, then zeros up to R (what dp_exp_psi then dp_estep_theta give, eight lanes
+ * of AVX2 where those take four, and one pass). As exp_psi.h, but in floats and for the
+ * E-step's range:
+ *
+ *   psi(x) = psi(x + 6) - sum_{i<6} 1 / (x + i)          for x < 6 (y = x + 6, else y = x),
+ *   psi(y) = log y - 1/(2y) - 1/(12 y^2) + 1/(120 y^4) - 1/(252 y^6)   (next term < 3e-9 at y = 6),
+ *
+ * so exp(psi(x) - c) = y exp(t), t = -1/(2y) - S - num/den - c. c is split by the caller as
+ * m ln2 + cr (|cr| <= ln2 / 2, in double): t carries only cr, and 2^-m joins exp's own power
+ * of 2, so the rounding of t does not grow with c (a document's length). exp(t): t = n ln2 + r,
+ * Cephes' expf polynomial (error about 1 float ulp), times 2^(n - m) with n - m held to
+ * [-125, 127]: a value that small (y 2^-125, below 2^-63 for any y below 2^62) is below the
+ * floor anyway, and nothing is subnormal.
+ *
+ * Error of the result v, relative: a few float roundings of t's terms (frac is as large as
+ * 1/x) and of the polynomial; measured against SciPy for gamma drawn over 1e-3..1e6 (rows of
+ * 5 to 50, their sums from below 1 to 1e7): at most 1.2e-6 (1 + |log v|), 1.8e-6 with the
+ * baseline's loop; tests/test_svi_kernels.py holds it to 3e-6 (1 + |log v|). dp_exp_psi then
+ * dp_estep_theta, the double path, are within a float's rounding, 6e-8; either way the
+ * E-step's pass then sums K products in floats. x <= 0 or NaN gives NaN. */
 DP_EP_INLINE float dp_estep_theta_one(float x, float cr, int m) {
     float y;
     int32_t n, pb;
@@ -234,13 +234,12 @@ static inline int dp_estep_etheta(const double *g, double c, float *out, int K, 
     return 0;
 }
 
-
 /* A word's row of exp(E[log beta]) in single precision, scaled as dp_estep_row scales it but
  * by a power of 2: out[k] = exp(psi(x[k]) - c[k]) 2^-emax, the largest in [1, 2), and the
- * row's eps = EPS 2^-emax returned (the scale cancels in the E-step, estep.h's top). The
- * E-steps compute each document's rows as it starts (a minibatch's rows would take a third
- * of AP's model), so this runs once a non-zero of every minibatch, where the double path,
- * dp_exp_psi then dp_estep_row, ran once a word.
+ * row's eps = EPS 2^-emax returned (the scale cancels in the E-step, estep.h's top). Where
+ * a minibatch's rows are not all kept (svi.pyx's _size_rows: on AP they would take a third of
+ * the model), the E-steps compute each document's rows as it starts, so this runs up to once
+ * a non-zero, where the double path, dp_exp_psi then dp_estep_row, ran once a word.
  *
  * x[k] = A max(l[k], 0) + shift (the max where ``clamp``) is read from lambda's row ``l``.
  * psi(x) is the recurrence and series of dp_estep_theta_one, so exp(psi(x) - c) = y exp(t),
@@ -249,7 +248,8 @@ static inline int dp_estep_etheta(const double *g, double c, float *out, int K, 
  * value is kept as f 2^E, f in [1, 2) and E an int (y's exponent, exp(t - cr)'s power of 2,
  * -m[k], and f's own), and the row is scaled by its largest E, emax. The values are within a
  * few float roundings of t of the double path's (t is as large as 1/x): tests/
- * test_svi_kernels.py holds them to 3e-6 (1 + |log v|), v relative to the row's largest. A
+ * test_svi_kernels.py holds them to 3e-6 (1 + |log v|), v = exp(psi(x) - c) (measured
+ * 3.6e-7). A
  * value below 2^-126 of 2^emax is 0 (the floor zeroes it anyway). Lanes K..R have
  * m = DP_ESTEP_PAD: they come out 0. t is held to [-1000, 88]; a row whose largest value is
  * that small has eps = inf, and adds nothing.
