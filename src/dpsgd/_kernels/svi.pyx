@@ -283,15 +283,6 @@ cdef Beta _beta(const double *lam, double A, double shift, bint clamp, bint shar
     return b
 
 
-cdef void _beta_rows(const Beta *b, const int32_t *rows, int64_t u0, int64_t u1, int K, int R, double *room,
-                     int32_t *ex, float *eb, float *eps) noexcept nogil:
-    """The kept rows u0..u1 of exp(E[log beta]) (source row rows[u], or u where ``rows`` is
-    NULL) into ``eb``'s rows and ``eps``."""
-    cdef int64_t u
-    for u in range(u0, u1):
-        eps[u] = _beta_row(b, rows[u] if rows != NULL else u, K, R, room, ex, eb + u * R)
-
-
 cdef int64_t _cache_words(const int32_t *ptr, int64_t nv, int64_t cap, int32_t *slot,
                           int32_t *cached) noexcept nogil:
     """The minibatch's words whose rows are cached: those with the most non-zeros (word u's in
@@ -321,13 +312,14 @@ cdef int64_t _cache_words(const int32_t *ptr, int64_t nv, int64_t cap, int32_t *
     return n
 
 
-cdef void _cache_rows(const Beta *b, const int32_t *cached, const int32_t *rows, int64_t s0, int64_t s1, int K,
-                      int R, double *room, int32_t *ex, float *eb, float *eps) noexcept nogil:
-    """The cached rows s0..s1: slot s holds word u = cached[s]'s (source row rows[u], or u
-    where ``rows`` is NULL)."""
+cdef void _kept_rows(const Beta *b, const int32_t *cached, const int32_t *rows, int64_t s0, int64_t s1, int K,
+                     int R, double *room, int32_t *ex, float *eb, float *eps) noexcept nogil:
+    """The kept rows s0..s1 into ``eb``'s rows and ``eps``: slot s holds word u = cached[s]'s
+    (the cache), or word s's where ``cached`` is NULL (every row kept); its source row is
+    rows[u], or u where ``rows`` is NULL."""
     cdef int64_t sl, u
     for sl in range(s0, s1):
-        u = cached[sl]
+        u = cached[sl] if cached != NULL else sl
         eps[sl] = _beta_row(b, rows[u] if rows != NULL else u, K, R, room, ex, eb + sl * R)
 
 
@@ -1025,16 +1017,14 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             for j in range(n_threads):
                 for k in range(K):
                     dbuf[j * H + 3 * K + k] = 0.0
-        if full or ns > 0:  # the kept rows, as many a thread
-            chunk = ((nv if full else ns) + n_threads - 1) // n_threads
+        if full:
+            ns = nv
+        if ns > 0:  # the kept rows, as many a thread
+            chunk = (ns + n_threads - 1) // n_threads
             for j in prange(n_threads, nogil=True, num_threads=n_threads, schedule="static", chunksize=1):
                 rm = _room(ibuf, fbuf, threadid(), z, R)
-                if full:
-                    _beta_rows(&beta, B.vocab, j * chunk, min((j + 1) * chunk, nv), K, R,
-                               dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
-                else:
-                    _cache_rows(&beta, B.cached, B.vocab, j * chunk, min((j + 1) * chunk, ns), K, R,
-                                dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
+                _kept_rows(&beta, NULL if full else B.cached, B.vocab, j * chunk, min((j + 1) * chunk, ns), K, R,
+                           dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
         # iteration 0 groups the non-zeros by word (for the M-step) while the others run E-steps
         for i in prange(nd + 1, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             if i == 0:
@@ -1137,10 +1127,10 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 4 * K)
             beta = _beta(&lam[0, 0], A_now, p.eta * (1.0 - A_now), False, True, buf + 4 * K, K, R, B.cr, B.m)
             if full:
-                _beta_rows(&beta, B.vocab, 0, nv, K, R, buf + K, rm.ex, B.eb, B.eps)
+                _kept_rows(&beta, NULL, B.vocab, 0, nv, K, R, buf + K, rm.ex, B.eb, B.eps)
             elif ns > 0:
                 beta.local, beta.slot, beta.cache, beta.cache_eps = B.col, B.slot, B.eb, B.eps
-                _cache_rows(&beta, B.cached, B.vocab, 0, ns, K, R, buf + K, rm.ex, B.eb, B.eps)
+                _kept_rows(&beta, B.cached, B.vocab, 0, ns, K, R, buf + K, rm.ex, B.eb, B.eps)
             for j in range(nd):
                 d = bdocs[j]
                 if full:
@@ -1309,16 +1299,14 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         for j in range(n_threads):
             for k in range(K):
                 dbuf[j * H + 3 * K + k] = 0.0
-        if full or ns > 0:  # the kept rows, as many a thread: row u is the pulled row rows_of[u] (whole) or u
-            chunk = ((n if full else ns) + n_threads - 1) // n_threads
+        if full:
+            ns = n
+        if ns > 0:  # the kept rows, as many a thread: row u is the pulled row rows_of[u] (whole) or u
+            chunk = (ns + n_threads - 1) // n_threads
             for j in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
                 rm = _room(ibuf, fbuf, threadid(), &z, p.R)
-                if full:
-                    _beta_rows(&beta, rows, j * chunk, min((j + 1) * chunk, n), K, p.R, dbuf + threadid() * H + K,
-                               rm.ex, B.eb, B.eps)
-                else:
-                    _cache_rows(&beta, B.cached, rows, j * chunk, min((j + 1) * chunk, ns), K, p.R,
-                                dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
+                _kept_rows(&beta, NULL if full else B.cached, rows, j * chunk, min((j + 1) * chunk, ns), K, p.R,
+                           dbuf + threadid() * H + K, rm.ex, B.eb, B.eps)
         for j in prange(nd, num_threads=n_threads, schedule="dynamic", chunksize=1):
             tid = threadid()
             buf = dbuf + tid * H
