@@ -145,7 +145,7 @@ def small_corpus(D=30, V=40, seed=1, density=0.2):
 
 
 def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=10.0, kappa=0.7, seed=5, max_iter=200,
-               keep_rows=-1):
+               keep_rows=-1, entry_bits=31):
     K = lam0.shape[0]
     lam = np.ascontiguousarray(lam0.T)
     lam_sum = lam.sum(axis=0)
@@ -157,7 +157,7 @@ def run_kernel(X, lam0, batches, mode, n_threads, *, alpha=0.1, eta=0.05, tau0=1
         X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
         np.concatenate(([0], np.cumsum(sizes))).astype(np.int64), lam, lam_sum, gamma, scale, rho,
         X.shape[0] / sizes, svi.Scratch(), mode=int(mode), alpha=alpha, eta=eta, max_iter=max_iter, tol=1e-3, seed=seed,
-        n_threads=n_threads, keep_rows=keep_rows)
+        n_threads=n_threads, keep_rows=keep_rows, entry_bits=entry_bits)
     assert status == 0 and done == len(batches) and iters > 0
     np.testing.assert_allclose(lam_sum, lam.sum(axis=0), rtol=1e-12)
     return lam.T, gamma
@@ -185,15 +185,16 @@ def test_svi_kernel_matches_numpy_reference(mode, n_threads, keep_rows, simd_cop
     assert np.abs(ref_lam - lam0).max() > 0.1  # the steps did move lambda
 
 
-@pytest.mark.parametrize("keep_rows", [0, 4, ALL])
+@pytest.mark.parametrize("keep_rows,entry_bits", [(0, 31), (4, 31), (ALL, 31), (4, 0)])
 @pytest.mark.parametrize("mode,n_threads,blocks", [
     (svi.Mode.BATCH, 1, 1), (svi.Mode.BATCH, 2, 1), (svi.Mode.BATCH, 3, 1), (svi.Mode.HOGWILD, 2, 2)])
-def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks, keep_rows):
+def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks, keep_rows, entry_bits):
     """The scratch holds each thread's K-vectors and room, and blocks (BATCH: one; HOGWILD: one
     a thread) of a minibatch: its documents' exp(E[log theta]) in floats, its non-zeros grouped
-    by word (two int32s each), and its words' rows of exp(E[log beta]) where they are kept, else
-    a thread's rows for its largest document. Nothing of vocabulary x K doubles (no
-    accumulators), and nothing with K per non-zero of a minibatch."""
+    by word (one int32 each, two where the entries are not packed), and its words' rows of
+    exp(E[log beta]) where they are kept, else a thread's rows for its largest document.
+    Nothing of vocabulary x K doubles (no accumulators), and nothing with K per non-zero of a
+    minibatch."""
     X = small_corpus(D=40, V=12, seed=7, density=0.9)  # a minibatch of 10 documents: ~9 non-zeros a word
     lam0 = np.random.default_rng(1).gamma(100, 0.01, (3, X.shape[1]))
     batches = [np.arange(i, i + 10) for i in range(0, 40, 10)]
@@ -206,7 +207,8 @@ def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks, keep
     svi.svi_run(X.data, X.indices, X.indptr, np.concatenate(batches).astype(np.int64),
                 np.arange(0, 41, 10, dtype=np.int64), lam, lam.sum(axis=0), np.zeros((0, 3)),
                 np.concatenate(([1.0], np.cumprod(1 - rho))), rho, np.full(4, 4.0), scratch, mode=int(mode),
-                alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=n_threads, keep_rows=keep_rows)
+                alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=1, n_threads=n_threads, keep_rows=keep_rows,
+                entry_bits=entry_bits)
     head = 32  # 5 K + 8 doubles and 2 R floats (R = 8: K rounded up to a vector of 8), in whole 64-byte lines
     assert scratch.doubles.size == n_threads * head
     assert scratch.floats.dtype == np.float32
@@ -219,7 +221,8 @@ def test_scratch_is_sized_by_the_largest_minibatch(mode, n_threads, blocks, keep
     # split (R), and a cache's slot of each word and word of each slot; a room's R exponents,
     # in a whole line
     cache = vocab + kept if 0 < kept < vocab else 0
-    assert scratch.ints.size == blocks * (X.shape[1] + 2 * vocab + 1 + 2 * nnz + 8 + cache) + n_threads * 16
+    entries = nnz if entry_bits else 2 * nnz
+    assert scratch.ints.size == blocks * (X.shape[1] + 2 * vocab + 1 + entries + 8 + cache) + n_threads * 16
 
 
 @pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 3), (svi.Mode.HOGWILD, 1)])
@@ -255,6 +258,52 @@ def test_rows_kept_or_computed_a_document_at_a_time_agree(mode, n_threads):
     many = sp.vstack([wide] * 40, format="csr")
     many.indices, many.indptr = many.indices.astype(np.int32), many.indptr.astype(np.int64)
     assert floats(many, 8) == 8 + 2000 * 8 + 3000 * 9
+
+
+@pytest.mark.parametrize("mode,n_threads", [(svi.Mode.BATCH, 1), (svi.Mode.BATCH, 3), (svi.Mode.HOGWILD, 2)])
+def test_entries_packed_or_in_pairs_agree(mode, n_threads):
+    """The M-step's non-zeros grouped by word hold a document's position j and offset in one
+    int32 where both fit (here 4 bits for 12 documents of a minibatch, 5 for offsets up to
+    23), else two int32s: the same lambda bit for bit at every width (HOGWILD: 2 threads are
+    not bit-reproducible, one is checked)."""
+    X = small_corpus(D=36, V=30, seed=6, density=0.7)
+    assert np.diff(X.indptr).max() in range(17, 33)  # offsets of 5 bits
+    lam0 = np.random.default_rng(7).gamma(2.0, 1.0, (5, X.shape[1]))
+    batches = [np.arange(i, i + 12) for i in range(0, 36, 12)]
+    threads = 1 if mode == svi.Mode.HOGWILD else n_threads
+    packed, gamma = run_kernel(X, lam0, batches, mode, threads)
+    for bits in (9, 8, 0):  # just enough, one short, none
+        each, g = run_kernel(X, lam0, batches, mode, threads, entry_bits=bits)
+        assert np.array_equal(packed, each) and np.array_equal(gamma, g)
+    if mode == svi.Mode.HOGWILD:
+        lam, _ = run_kernel(X, lam0, batches, mode, n_threads, entry_bits=0)
+        assert lam.sum() == pytest.approx(packed.sum(), rel=1e-6)
+    # the scratch's entries: one int32 a non-zero with 9 bits, two with 8
+    ints = []
+    for bits in (9, 8):
+        scratch = svi.Scratch()
+        lam = np.ascontiguousarray(lam0.T)
+        svi.svi_run(X.data, X.indices, X.indptr, np.arange(12, dtype=np.int64), np.array([0, 12], dtype=np.int64),
+                    lam, lam.sum(axis=0), np.zeros((0, 5)), np.array([1.0, 0.5]), np.array([0.5]), np.array([3.0]),
+                    scratch, mode=int(mode), alpha=0.1, eta=0.05, max_iter=5, tol=1e-3, seed=1, n_threads=n_threads,
+                    entry_bits=bits)
+        ints.append(scratch.ints.size)
+    assert ints[1] - ints[0] == (n_threads if mode == svi.Mode.HOGWILD else 1) * X[:12].nnz
+    # svi_step (a rank's step) packs them as svi_run does
+    docs = np.arange(5, 17, dtype=np.int64)
+    local = np.full(X.shape[1], -1, dtype=np.int32)
+    words = svi.batch_words(X.indices, X.indptr, docs, local)
+    pulled = np.vstack([lam0.T[words], lam0.T.sum(axis=0)])
+    terms = []
+    for bits in (31, 0):
+        term = np.zeros_like(pulled)
+        svi.svi_step(X.data, X.indices, X.indptr, docs, local, pulled, 0.9, 0.8, 0.1, 3.0, X.shape[1], term,
+                     svi.Scratch(), alpha=0.1, eta=0.05, max_iter=100, tol=1e-3, seed=9, n_threads=n_threads,
+                     entry_bits=bits)
+        terms.append(term)
+    assert np.array_equal(terms[0], terms[1]) and terms[0].any()
+    with pytest.raises(ValueError, match="entry_bits"):
+        run_kernel(X, lam0, batches, mode, threads, entry_bits=32)
 
 
 def test_scratch_is_reused_across_calls_of_any_size():

@@ -471,13 +471,31 @@ cdef void _count_rows(Corpus *c, const int64_t *docs, int64_t nd, const int32_t 
             ptr[col[c.indices[i]] + 1] += 1
 
 
+cdef inline int _entry_shift(int64_t docs, int64_t doc, int bits) noexcept nogil:
+    """How _row_index's entries hold a non-zero: (j << shift) | offset in one int32, shift the
+    bits of the largest offset (``doc`` - 1), where the positions j < ``docs`` fit in the
+    ``bits`` - shift bits left; else -1: j and the offset in two int32s. One int32 halves the
+    entries, the largest part of a block (AP: 17,000 non-zeros in a minibatch of 128)."""
+    cdef int shift = 0
+    while (<int64_t>1 << shift) < doc:
+        shift += 1
+    if shift <= bits and max(docs - 1, 0) >> (bits - shift) == 0:
+        return shift
+    return -1
+
+
+cdef inline int64_t _entry_ints(int shift) noexcept nogil:
+    return 1 if shift >= 0 else 2
+
+
 cdef void _row_index(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *col, int64_t nv,
-                     int32_t *ptr, int32_t *ent_doc, int32_t *ent_off) noexcept nogil:
+                     int32_t *ptr, int32_t *ent, int shift) noexcept nogil:
     """The non-zeros of the documents ``docs`` grouped by their local row u = col[w], in the
     documents' order, from the rows' counts in ptr[u + 1] (_batch_vocabulary, _count_rows):
     row u's are entries ptr[u]..ptr[u + 1] (``ptr``: nv + 1 int32s), each its document's
-    position j in ``docs`` (``ent_doc``) and its offset in that document's non-zeros
-    (``ent_off``). Needed only by the M-step: BATCH builds it while the E-steps run."""
+    position j in ``docs`` and its offset in that document's non-zeros, packed as
+    _entry_shift's ``shift`` says (``ent``). Needed only by the M-step: BATCH builds it while
+    the E-steps run."""
     cdef int64_t j, i, i0, u
     for u in range(nv):
         ptr[u + 1] += ptr[u]
@@ -485,8 +503,11 @@ cdef void _row_index(Corpus *c, const int64_t *docs, int64_t nd, const int32_t *
         i0 = c.indptr[docs[j]]
         for i in range(i0, c.indptr[docs[j] + 1]):
             u = col[c.indices[i]]
-            ent_doc[ptr[u]] = <int32_t>j
-            ent_off[ptr[u]] = <int32_t>(i - i0)
+            if shift >= 0:
+                ent[ptr[u]] = <int32_t>((j << shift) | (i - i0))
+            else:
+                ent[2 * ptr[u]] = <int32_t>j
+                ent[2 * ptr[u] + 1] = <int32_t>(i - i0)
             ptr[u] += 1
     for u in range(nv, 0, -1):
         ptr[u] = ptr[u - 1]
@@ -514,8 +535,8 @@ cdef void _split_rows(const int32_t *ptr, int64_t nv, int n_parts, int64_t row_c
     bounds[n_parts] = nv
 
 
-cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const int32_t *ent_doc,
-                       const int32_t *ent_off, const Beta *beta, const float *eb, const float *eps_rows,
+cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const int32_t *ent, int shift,
+                       const Beta *beta, const float *eb, const float *eps_rows,
                        const float *thetas, Params *p, double coef, int64_t u0, int64_t u1, double *out,
                        const int32_t *rows, bint atomic, double *acc, double *partial, float *room,
                        int32_t *ex) noexcept nogil:
@@ -526,7 +547,7 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
     atomically if ``atomic``, and its K sums to ``partial``. e_u and eps_u are row u of the
     kept ``eb`` and ``eps_rows``; where ``eb`` is NULL, ``beta``'s cached row, or computed
     again from its row rows[u] (or u) into ``room`` (R floats; ``ex``: R int32s of room).
-    ``acc``: K doubles.
+    ``acc``: K doubles; ``ent``, ``shift``: _row_index's.
 
     A row's statistics are summed in the documents' order by one thread. So no thread needs
     an accumulator of its own (vocabulary x K doubles); BATCH's threads take a range of rows
@@ -534,7 +555,8 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
     thread, are a rounding apart); a hogwild thread writes each row once a step (atomic adds of
     every document's share cost as much as the E-step)."""
     cdef int K = p.K, R = p.R, k
-    cdef int64_t u, x, j, row
+    cdef int64_t u, x, j, off, row
+    cdef int32_t mask = <int32_t>((<int64_t>1 << shift) - 1) if shift >= 0 else 0
     cdef const float *th
     cdef const float *e
     cdef float eps
@@ -556,12 +578,15 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
         for k in range(K):
             acc[k] = 0.0
         for x in range(ptr[u], ptr[u + 1]):
-            j = ent_doc[x]
+            if shift >= 0:
+                j, off = ent[x] >> shift, ent[x] & mask
+            else:
+                j, off = ent[2 * x], ent[2 * x + 1]
             th = thetas + j * R
             dot = dp_estep_dot(th, e, R)
             if dot == 0.0:  # every term 0 (a failed document's zeroed theta): n / eps could be inf
                 continue
-            cnt = c.counts[c.indptr[docs[j]] + ent_off[x]] / (dot + eps)
+            cnt = c.counts[c.indptr[docs[j]] + off] / (dot + eps)
             for k in range(K):
                 acc[k] += th[k] * cnt
         o = out + row * K
@@ -586,7 +611,8 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
 # A minibatch needs a block: its word map ``col`` (V int32s, -1 for a word not in it) and
 # vocabulary (int32s), the float path's split of its psi sums (R floats and R int32s), its
 # documents' exp(E[log theta]) (R floats each), its non-zeros grouped by word (_row_index:
-# vocabulary + 1 and 2 x non-zeros int32s), from which the step is added to lambda a row at a
+# vocabulary + 1 int32s, and one a non-zero, or two where a document's position and offset
+# do not fit in one), from which the step is added to lambda a row at a
 # time (_m_step_rows), with no accumulators; and, where they are kept, its words' rows of
 # exp(E[log beta]) and their eps (vocabulary x (R + 1) floats), or the rows of its most
 # frequent words and their slots (_size_rows, _cache_words).
@@ -613,14 +639,14 @@ ctypedef struct Sizes:  # of the blocks and rooms: the vocabulary's size and a m
     int64_t rows  # the rows of exp(E[log beta]) a block keeps: vocab (all), or fewer (the cache)
     int64_t doc  # the largest document's non-zeros where not all rows are kept, else 0
     int64_t blocks
+    int shift  # _row_index's entries (_entry_shift)
 
 
 ctypedef struct Block:  # a minibatch's: see _block
     int32_t *col
     int32_t *vocab
     int32_t *ptr
-    int32_t *ent_doc
-    int32_t *ent_off
+    int32_t *ent
     int32_t *m
     int32_t *slot  # the cache's (_cache_words), where it keeps some rows but not all
     int32_t *cached
@@ -643,7 +669,7 @@ cdef inline bint _caches(Sizes *z) noexcept nogil:
 cdef inline int64_t _block_ints(Sizes *z, int R) noexcept nogil:
     """A block's int32s: its word map (V), vocabulary, _row_index's ptr and entries, m, and
     the cache's slot and cached."""
-    return z.V + 2 * z.vocab + 1 + 2 * z.nnz + R + (z.vocab + z.rows if _caches(z) else 0)
+    return z.V + 2 * z.vocab + 1 + _entry_ints(z.shift) * z.nnz + R + (z.vocab + z.rows if _caches(z) else 0)
 
 
 cdef inline int64_t _block_floats(int R, int64_t docs, int64_t rows) noexcept nogil:
@@ -704,9 +730,8 @@ cdef Block _block(int32_t *ibuf, float *fbuf, int64_t t, Sizes *z, int R) noexce
     k.col = ibuf + t * _block_ints(z, R)
     k.vocab = k.col + z.V
     k.ptr = k.vocab + z.vocab
-    k.ent_doc = k.ptr + z.vocab + 1
-    k.ent_off = k.ent_doc + z.nnz
-    k.m = k.ent_off + z.nnz
+    k.ent = k.ptr + z.vocab + 1
+    k.m = k.ent + _entry_ints(z.shift) * z.nnz
     k.slot = k.m + R if _caches(z) else NULL
     k.cached = k.slot + z.vocab if _caches(z) else NULL
     k.cr = fbuf + t * _block_floats(R, z.docs, z.rows)
@@ -783,7 +808,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
             double[:, ::1] lam, double[::1] lam_sum, double[:, ::1] gamma_out,
             const double[::1] scale, const double[::1] rho, const double[::1] ratio,
             scratch, *, int mode, double alpha, double eta, int max_iter, double tol,
-            unsigned long long seed, int n_threads, double[:, ::1] sstats=None, int keep_rows=-1):
+            unsigned long long seed, int n_threads, double[:, ::1] sstats=None, int keep_rows=-1,
+            int entry_bits=31):
     """Run the minibatches ``docs[batch_ptr[b]:batch_ptr[b + 1]]`` (one chunk).
 
     Parameters
@@ -804,6 +830,10 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         How many of a minibatch's rows of exp(E[log beta]) are kept (all: every document reads
         them; fewer: each document computes its own, but for the cached most frequent words'
         rows). The results are the same; tests choose.
+    entry_bits : int, 0..31
+        The M-step's non-zeros grouped by word pack a document's position and offset into one
+        int32 where both fit in these bits, else take two int32s (_entry_shift). The results
+        are the same; tests choose.
 
     Returns
     -------
@@ -833,6 +863,8 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
         raise ValueError("n_threads must be at least 1")
     if keep_rows < -1:
         raise ValueError("keep_rows must be -1 or at least 0")
+    if not 0 <= entry_bits <= 31:
+        raise ValueError("entry_bits must be in 0..31")
     # only the documents of this call: a fit calls once a chunk, and checking the whole
     # corpus each time cost 3% of a 2-thread fit (29,700 documents, 15 chunks a pass)
     cdef int64_t d
@@ -886,6 +918,7 @@ def svi_run(const double[::1] counts, const int32_t[::1] indices, const int64_t[
             raise ValueError("a minibatch must have fewer than 2**31 documents and non-zeros")
     cdef Sizes z
     z.V, z.vocab, z.docs, z.nnz, z.doc, z.blocks, z.rows = V, vocab, max_docs, max_nnz, max_doc, blocks, 0
+    z.shift = _entry_shift(max_docs, max_doc, entry_bits)
     _size_rows(&z, p.R, n_threads, keep_rows, V * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)
     cdef int64_t bi = _block_ints(&z, p.R)
     # ESTEP: every word's row of exp(E[log beta]) and its eps as floats
@@ -1028,7 +1061,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
         # iteration 0 groups the non-zeros by word (for the M-step) while the others run E-steps
         for i in prange(nd + 1, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=1):
             if i == 0:
-                _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
+                _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent, z.shift)
                 continue
             j = i - 1
             tid = threadid()
@@ -1059,7 +1092,7 @@ cdef int64_t _run_batch(Corpus *c, Params *p, const int64_t[::1] docs, const int
             tid = threadid()
             buf = dbuf + tid * H
             rm = _room(ibuf, fbuf, tid, z, R)
-            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb if full else NULL, B.eps, B.thetas, p,
+            _m_step_rows(c, bdocs, B.ptr, B.ent, z.shift, &beta, B.eb if full else NULL, B.eps, B.thetas, p,
                          coef, bounds[j], bounds[j + 1], &lam[0, 0], B.vocab, False, buf + K, buf + 3 * K, rm.eb,
                          rm.ex)
         for j in range(n_threads):
@@ -1121,7 +1154,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             ns = 0
             if not full and B.slot != NULL:
                 ns = _cache_words(B.ptr, nv, z.rows, B.slot, B.cached)
-            _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent_doc, B.ent_off)
+            _row_index(c, bdocs, nd, B.col, nv, B.ptr, B.ent, z.shift)
             # the scale after the steps applied so far (others may be half-way: Hogwild!)
             A_now = scale[dp_load_i64(&applied)]
             _psi_sum(&lam_sum[0], A_now, p.eta, V, K, buf + 4 * K)
@@ -1153,7 +1186,7 @@ cdef int64_t _run_hogwild(Corpus *c, Params *p, const int64_t[::1] docs, const i
             coef = rho[b] * ratio[b] / scale[b + 1]
             for k in range(K):
                 buf[3 * K + k] = 0.0
-            _m_step_rows(c, bdocs, B.ptr, B.ent_doc, B.ent_off, &beta, B.eb if full else NULL, B.eps, B.thetas, p,
+            _m_step_rows(c, bdocs, B.ptr, B.ent, z.shift, &beta, B.eb if full else NULL, B.eps, B.thetas, p,
                          coef, 0, nv, &lam[0, 0], B.vocab, True, buf + K, buf + 3 * K, rm.eb, rm.ex)
             for k in range(K):
                 dp_add(&lam_sum[k], buf[3 * K + k])
@@ -1170,7 +1203,8 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
              const int64_t[::1] docs, const int32_t[::1] local, const double[:, ::1] pulled,
              double A_read, double A_next, double rho, double ratio, int64_t V_total,
              double[:, ::1] term, scratch, *, double alpha, double eta, int max_iter, double tol,
-             unsigned long long seed, int n_threads, words=None, int keep_rows=-1):
+             unsigned long long seed, int n_threads, words=None, int keep_rows=-1,
+             int entry_bits=31):
     """One global step of DPSVI across ranks on the rows a rank pulled, in the scaled form.
 
     The exchange holds lambda as ``A_t Lam + eta (1 - A_t)`` (:class:`dpsgd.tasks.lda_state.
@@ -1201,6 +1235,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         on one machine the server moves the whole matrix faster than a quarter of its rows,
         and the rows are then read and written where they lie, with no gather or scatter.
     keep_rows : int, as :func:`svi_run`'s (the model: V_total x K doubles).
+    entry_bits : int, as :func:`svi_run`'s.
 
     Returns
     -------
@@ -1228,6 +1263,8 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         raise ValueError("scales must be in (0, 1], V_total at least the rows, n_threads at least 1")
     if keep_rows < -1:
         raise ValueError("keep_rows must be -1 or at least 0")
+    if not 0 <= entry_bits <= 31:
+        raise ValueError("entry_bits must be in 0..31")
     for j in range(docs.shape[0]):
         d = docs[j]
         if d < 0 or d >= n_docs:
@@ -1258,6 +1295,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
     z.V, z.vocab, z.docs, z.nnz, z.doc, z.blocks, z.rows = 0, n, nd, nnz, 0, 1, 0
     for j in range(nd):
         z.doc = max(z.doc, indptr[docs[j] + 1] - indptr[docs[j]])
+    z.shift = _entry_shift(nd, z.doc, entry_bits)
     _size_rows(&z, p.R, n_threads, keep_rows, V_total * K * 8.0, counts.shape[0] * 12.0 + indptr.shape[0] * 8.0)
     scratch.reserve(n_threads * H, _scratch_ints(&z, p.R, n_threads), _scratch_floats(&z, p.R, n_threads))
     cdef double[::1] dbuf_arr = scratch.doubles
@@ -1294,7 +1332,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
         if not full and B.slot != NULL:
             ns = _cache_words(B.ptr, n, z.rows, B.slot, B.cached)
             beta.local, beta.slot, beta.cache, beta.cache_eps = &local[0], B.slot, B.eb, B.eps
-        _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent_doc, B.ent_off)
+        _row_index(&c, &docs[0], nd, &local[0], n, B.ptr, B.ent, z.shift)
         _split_rows(B.ptr, n, n_threads, 0 if full else ROW_COST, &bounds[0])
         for j in range(n_threads):
             for k in range(K):
@@ -1331,7 +1369,7 @@ def svi_step(const double[::1] counts, const int32_t[::1] indices, const int64_t
             tid = threadid()
             buf = dbuf + tid * H
             rm = _room(ibuf, fbuf, tid, &z, p.R)
-            _m_step_rows(&c, &docs[0], B.ptr, B.ent_doc, B.ent_off, &beta, B.eb if full else NULL, B.eps, B.thetas,
+            _m_step_rows(&c, &docs[0], B.ptr, B.ent, z.shift, &beta, B.eb if full else NULL, B.eps, B.thetas,
                          &p, coef, bounds[j], bounds[j + 1], &term[0, 0], rows, False, buf + K, buf + 3 * K, rm.eb,
                          rm.ex)
         for j in range(n_threads):
