@@ -95,7 +95,7 @@ def main(argv=None):
                                  text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{r['corpus']:10s} {r['config']:18s} {r['data_mb']:8.1f} {r['model_mb']:9.2f} "
-                  f"{r['traced_mb']:10.1f} {r['rss_mb']:8.1f} {r['allowed_mb']:11.1f}", flush=True)
+                  f"{r['traced_mb']:10.3f} {r['rss_mb']:8.1f} {r['allowed_mb']:11.3f}", flush=True)
 
 
 if __name__ == "__main__":
