@@ -555,8 +555,12 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
     thread, are a rounding apart); a hogwild thread writes each row once a step (atomic adds of
     every document's share cost as much as the E-step)."""
     cdef int K = p.K, R = p.R, k
-    cdef int64_t u, x, j, off, row
-    cdef int32_t mask = <int32_t>((<int64_t>1 << shift) - 1) if shift >= 0 else 0
+    cdef int64_t u, x, j, row
+    # an entry's j and offset: ent[x] >> shift and ent[x] & mask, or (pairs) ent[2 x] and
+    # ent[2 x + 1], in one form without a branch
+    cdef int64_t stride = _entry_ints(shift), last = stride - 1
+    cdef int at = max(shift, 0)
+    cdef int32_t mask = <int32_t>((<int64_t>1 << shift) - 1) if shift >= 0 else -1
     cdef const float *th
     cdef const float *e
     cdef float eps
@@ -578,15 +582,12 @@ cdef void _m_step_rows(Corpus *c, const int64_t *docs, const int32_t *ptr, const
         for k in range(K):
             acc[k] = 0.0
         for x in range(ptr[u], ptr[u + 1]):
-            if shift >= 0:
-                j, off = ent[x] >> shift, ent[x] & mask
-            else:
-                j, off = ent[2 * x], ent[2 * x + 1]
+            j = ent[x * stride] >> at
             th = thetas + j * R
             dot = dp_estep_dot(th, e, R)
             if dot == 0.0:  # every term 0 (a failed document's zeroed theta): n / eps could be inf
                 continue
-            cnt = c.counts[c.indptr[docs[j]] + off] / (dot + eps)
+            cnt = c.counts[c.indptr[docs[j]] + (ent[x * stride + last] & mask)] / (dot + eps)
             for k in range(K):
                 acc[k] += th[k] * cnt
         o = out + row * K
