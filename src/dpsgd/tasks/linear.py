@@ -107,14 +107,19 @@ class _BaseSGD(BaseEstimator):
 
     # With several threads, a model of at most _SMALL_MODEL weights (n_features x
     # outputs) is buffered whole in every thread and merged (see
-    # dpsgd._kernels.sgd) as often as a merge costs no more than the updates it
-    # merges: every n_features / (mean non-zeros per row) samples, within [4, 64].
-    # Buffering pays there because every thread writes the same few
-    # cache lines, and plain Hogwild! made 2 threads slower than one on a9a. Larger
+    # dpsgd._kernels.sgd) every _MERGE_COST x n_features / (mean non-zeros per row)
+    # samples, within [4, 512]: a merge adds to lines every thread writes, atomically,
+    # and costs far more than as many updates of the thread's own buffer. Merging
+    # every n_features / (mean non-zeros) samples made 2 threads no faster than one on
+    # a9a (x8) and 0.7x on agaricus (x60); every 370-560, 1.7x on both, at the same
+    # test loss (docs/guide/threads.md). Buffering pays there because every thread
+    # writes the same few cache lines, and plain Hogwild! made 2 threads slower than
+    # one on a9a. Larger
     # models use plain Hogwild!, which scaled better than buffering their most
     # frequent features (measured again 2026-12-01 on text-like rows, 64 to 1,024 of
     # them: docs/guide/threads.md). The intercept is always buffered with several threads.
     _SMALL_MODEL = 4096
+    _MERGE_COST = 64
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used.
@@ -636,9 +641,10 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     -----
     With several threads the intercept, and the whole model when it has at
     most 4,096 weights (n_features x outputs), are accumulated per thread and
-    merged every few samples (as often as merging costs no more than the
-    updates), so that threads do not fight over the same cache lines; larger
-    models are updated Hogwild!-style in place.
+    merged into the shared model (a whole model every few hundred samples: a
+    merge costs far more than the updates it merges), so that threads do not
+    fight over the same cache lines; larger models are updated Hogwild!-style
+    in place.
 
     Examples
     --------

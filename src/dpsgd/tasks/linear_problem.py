@@ -110,7 +110,8 @@ class LinearProblem(Problem):
         hot_slot, hot_feat = self.est._hot_coordinates(X, self.n_threads, K)
         self.hot = hot_slot, hot_feat
         mean_nnz = max(int(X.indptr[-1]) / max(X.shape[0], 1), 1.0)
-        self.merge_every = 1 if self.n_threads == 1 else int(np.clip(np.ceil(max(hot_feat.size, 1) / mean_nnz), 4, 64))
+        per_sample = max(hot_feat.size, 1) / mean_nnz  # a merge's values a sample's (est._MERGE_COST)
+        self.merge_every = 1 if self.n_threads == 1 else int(np.clip(np.ceil(self.est._MERGE_COST * per_sample), 4, 512))
         self.tbuf = np.zeros((self.n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
         self.averaging = {} if self.avg is None else dict(avg_coef=self.avg[0], avg_intercept=self.avg[1],
                                                           average_start=float(self.est._average_start()))
