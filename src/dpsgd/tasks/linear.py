@@ -106,23 +106,23 @@ class _BaseSGD(BaseEstimator):
     _loss_explosion_diverges = False
 
     # With several threads, a model of at most _SMALL_MODEL weights (n_features x
-    # outputs) is buffered whole in every thread and merged (see
-    # dpsgd._kernels.sgd) every _MERGE_COST x n_features / (mean non-zeros per row)
-    # samples, within [4, 512]: a merge adds to lines every thread writes, atomically,
-    # and costs far more than as many updates of the thread's own buffer. Merging
-    # every n_features / (mean non-zeros) samples made 2 threads no faster than one on
-    # a9a (x8) and 0.7x on agaricus (x60); every 370-560, 1.7x on both, at the same
-    # test loss (docs/guide/threads.md). Buffering pays there because every thread
-    # writes the same few cache lines, and plain Hogwild! made 2 threads slower than
-    # one on a9a. Larger
-    # models use plain Hogwild!, which scaled better than buffering their most
+    # outputs) is buffered whole in every thread and merged (see dpsgd._kernels.sgd)
+    # every _MERGE_COST x n_features / (mean non-zeros per row) samples, within
+    # [4, 512]: a merge adds atomically to lines that every thread writes, and costs
+    # far more than as many updates of the thread's own buffer. Merged every
+    # n_features / (mean non-zeros) samples, 2 threads were 0.93x one on a9a (x8) and
+    # 0.76x on agaricus (x60); every 370-512, 1.98x and 1.61x, at the same test loss
+    # (docs/guide/threads.md). Plain Hogwild! made 2 threads slower than one on a9a.
+    # Larger models use plain Hogwild!, which scaled better than buffering their most
     # frequent features (measured again 2026-12-01 on text-like rows, 64 to 1,024 of
     # them: docs/guide/threads.md). The intercept is always buffered with several threads.
     _SMALL_MODEL = 4096
     _MERGE_COST = 64
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
-    # thread, no faster on two), so fewer threads are used.
+    # thread, no faster on two), so fewer threads are used. (With the rarer merges of
+    # 2026-12-02, 2 threads forced on a9a took 0.031-0.035 s for 10 epochs against one
+    # thread's 0.034-0.046: this bound was not revisited.)
     _MIN_NNZ_PER_THREAD = 500_000
     # With n_threads=None, epochs 5-7 run on one thread, and the rest of the fit keeps all
     # threads only if epochs 3-4 on all took at most this share of the time of 6-7. Hogwild!
