@@ -2,10 +2,12 @@
 
     python bench/small_models.py [--base OLD/src] [--data a9a agaricus] [--threads 1 2]
                                  [--repeats 4] [--epochs 5] [--loss log_loss]
+                                 [--copies N] [--min-nnz N]
 
 The real data of ../shared/data with few features (a9a: 123, agaricus: 127), stacked
-(a9a x8: 3.6M non-zeros; agaricus x60: 8.6M), so that the thread count dpsgd would use is
-not cut by its minimum of non-zeros a thread. Each fit is a fresh process, as users run one,
+(by default a9a x8: 3.6M non-zeros; agaricus x60: 8.6M), so that the thread count dpsgd
+would use is not cut by its minimum of non-zeros a thread; ``--copies`` sets the stacking
+and ``--min-nnz`` that minimum (``_MIN_NNZ_PER_THREAD``; 1 runs the threads asked for). Each fit is a fresh process, as users run one,
 BLAS threads at their default: it loads the data, fits 1,000 rows (the imports and the
 thread pool), then times a fit of ``--epochs`` epochs (alpha 1e-5, no early stopping) and
 scores its test loss on the dataset's own test file. Builds ("new": this checkout's src/,
@@ -29,7 +31,7 @@ FILES = {"a9a": ("a9a/a9a", "a9a/a9a.t", 123, 8), "agaricus": ("agaricus_mushroo
                                                                  "agaricus_mushroom/agaricus.txt.test", 127, 60)}
 
 
-def run_one(data, threads, epochs, loss):
+def run_one(data, threads, epochs, loss, copies, min_nnz):
     import time
 
     import scipy.sparse as sp
@@ -38,7 +40,10 @@ def run_one(data, threads, epochs, loss):
     from dpsgd import SGDClassifier
     from dpsgd.data import load_svmlight
 
-    train, test, d, copies = FILES[data]
+    train, test, d, default_copies = FILES[data]
+    copies = copies or default_copies
+    if min_nnz:
+        SGDClassifier._MIN_NNZ_PER_THREAD = min_nnz
     X, y = load_svmlight(os.path.join(DATA, train), n_features=d)
     X_test, y_test = load_svmlight(os.path.join(DATA, test), n_features=d)
     X, y = sp.vstack([X] * copies, format="csr"), np.tile(y, copies)
@@ -51,10 +56,11 @@ def run_one(data, threads, epochs, loss):
     print(json.dumps({"wall": wall, "cpu": cpu, "loss": score, "threads_used": clf.n_threads_}))
 
 
-def spawn(src, data, threads, epochs, loss):
+def spawn(src, data, threads, args):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]))
-    out = subprocess.run([sys.executable, __file__, "--one", f"{data},{threads}", "--epochs", str(epochs),
-                          "--loss", loss], env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run([sys.executable, __file__, "--one", f"{data},{threads}", "--epochs", str(args.epochs),
+                          "--loss", args.loss, "--copies", str(args.copies), "--min-nnz", str(args.min_nnz)],
+                         env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{data} x{threads} failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -73,14 +79,17 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=4)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--loss", default="log_loss", help="log_loss (test log-loss) or another (test error)")
+    p.add_argument("--copies", type=int, default=0, help="stack the training rows this many times (0: the default)")
+    p.add_argument("--min-nnz", type=int, default=0, help="the estimator's minimum of non-zeros a thread (0: its own)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
         data, threads = args.one.split(",")
-        run_one(data, int(threads), args.epochs, args.loss)
+        run_one(data, int(threads), args.epochs, args.loss, args.copies, args.min_nnz)
         return
     builds = [("new", SRC)] + ([("old", args.base)] if args.base else [])
-    print(f"load: {os.getloadavg()}; {args.epochs} epochs, {args.loss}, alpha 1e-5")
+    print(f"load: {os.getloadavg()}; {args.epochs} epochs, {args.loss}, alpha 1e-5, copies "
+          f"{args.copies or 'default'}, minimum non-zeros a thread {args.min_nnz or 'default'}")
     print(f"{'data':9s} {'build':5s} {'threads':>7s} {'wall s':>22s} {'CPU s':>22s} {'speed-up':>18s} "
           f"{'test loss':>9s} used")
     for data in args.data:
@@ -88,7 +97,7 @@ def main(argv=None):
         for rep in range(args.repeats):
             configs = [(b, src, t) for b, src in builds for t in args.threads]
             for b, src, t in (configs if rep % 2 == 0 else configs[::-1]):
-                rows[b, t].append(spawn(src, data, t, args.epochs, args.loss))
+                rows[b, t].append(spawn(src, data, t, args))
         for b, _ in builds:
             one = np.array([r["wall"] for r in rows[b, args.threads[0]]])
             for t in args.threads:
