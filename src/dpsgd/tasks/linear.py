@@ -121,8 +121,9 @@ class _BaseSGD(BaseEstimator):
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used. (With the rarer merges of
-    # 2026-12-02, 2 threads forced on a9a took 0.031-0.035 s for 10 epochs against one
-    # thread's 0.034-0.046: this bound was not revisited.)
+    # 2026-12-02, 2 threads forced on a9a were 1.2-1.35x faster, but their test
+    # log-loss was 0.70-0.82 against one thread's 0.44 at alpha 1e-5, with the old
+    # merges too: docs/guide/threads.md. The bound stays.)
     _MIN_NNZ_PER_THREAD = 500_000
     # With n_threads=None, epochs 5-7 run on one thread, and the rest of the fit keeps all
     # threads only if epochs 3-4 on all took at most this share of the time of 6-7. Hogwild!
