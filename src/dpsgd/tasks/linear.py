@@ -121,7 +121,7 @@ class _BaseSGD(BaseEstimator):
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used. (With the rarer merges of
-    # 2026-12-02, 2 threads forced on a9a were 1.2-1.35x faster, but their test
+    # 2026-12-02, 2 threads forced on a9a were 1.19-1.35x faster, but their test
     # log-loss was 0.70-0.82 against one thread's 0.44 at alpha 1e-5, with the old
     # merges too: docs/guide/threads.md. The bound stays.)
     _MIN_NNZ_PER_THREAD = 500_000
