@@ -67,8 +67,13 @@ def eta_at(schedule, t, eta0, alpha, power_t, optimal_init):
 def sgd_epoch_reference(X, Y, perm, coef, intercept, *, loss, loss_param, penalty, alpha,
                         l1_ratio, schedule, eta0, power_t, optimal_init, t_start,
                         intercept_decay=1.0, fit_intercept=True, sample_weight=None,
-                        q=None, u=0.0, class_weight=None, average=None):
+                        q=None, u=0.0, class_weight=None, average=None, delay=0):
     """One epoch; returns (coef (d, K), intercept (K,), sumloss, q, u).
+
+    ``delay``: the prediction of the row at position ``pos`` uses the weights from before
+    the steps of positions ``pos - delay .. pos - 1`` (those of the epoch only), decayed by
+    those steps' L2 factors, and the current intercept (the kernel's threads that own
+    features).
 
     ``class_weight`` (K, 2): weight of a positive / negative target of each output.
     ``average``: (avg_coef, avg_intercept, average_start), updated in place as
@@ -83,15 +88,21 @@ def sgd_epoch_reference(X, Y, perm, coef, intercept, *, loss, loss_param, penalt
     l1 = penalty in ("l1", "elasticnet")
     l1r = {"l2": 0.0, "l1": 1.0, "elasticnet": l1_ratio, None: 0.0}[penalty]
     sumloss = 0.0
+    before, decays = [], []  # the weights before each step of the epoch, its L2 factor
     for pos, r in enumerate(perm):
         t = t_start + pos
         eta = eta_at(schedule, t, eta0, alpha, power_t, optimal_init)
+        decay = max(0.0, 1.0 - (1.0 - l1r) * eta * alpha) if l2 else 1.0
+        before.append(coef.copy())
+        decays.append(decay)
+        m = max(pos - delay, 0)
+        seen = before[m] * np.prod(decays[m:pos])
         x = X[r]
         nz = np.flatnonzero(x)
         wgt = 1.0 if sample_weight is None else sample_weight[r]
         upd = np.zeros(K)
         for k in range(K):
-            p = x @ coef[:, k] + intercept[k]
+            p = x @ seen[:, k] + intercept[k]
             value, g = loss_grad(loss, Y[r, k], p, loss_param)
             sumloss += value
             g = min(max(g, -MAX_DLOSS), MAX_DLOSS)
@@ -99,7 +110,7 @@ def sgd_epoch_reference(X, Y, perm, coef, intercept, *, loss, loss_param, penalt
             if class_weight is not None:
                 upd[k] *= class_weight[k, 0] if Y[r, k] > 0 else class_weight[k, 1]
         if l2:
-            coef *= max(0.0, 1.0 - (1.0 - l1r) * eta * alpha)
+            coef *= decay
         coef += np.outer(x, upd)
         if fit_intercept:
             intercept += upd * intercept_decay

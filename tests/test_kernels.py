@@ -5,6 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
+import dpsgd
+
 from conftest import random_csr
 from dpsgd._kernels import rng, sgd
 from sgd_reference import loss_grad, sgd_epoch_reference
@@ -23,12 +25,14 @@ REGRESSION = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_
 SCHEDULES = {"constant": sgd.LearningRate.CONSTANT, "optimal": sgd.LearningRate.OPTIMAL,
              "invscaling": sgd.LearningRate.INVSCALING}
 L1_RATIO = {"l2": 0.0, "l1": 1.0, "elasticnet": 0.15}
+needs_openmp = pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="one thread without OpenMP")
 
 
 def run_kernel(X, Y, perm, *, loss, penalty, schedule, epochs=1, n_threads=1, hot=False,
                merge_every=1, sample_weight=None, coef=None, alpha=0.01, eta0=0.05,
                power_t=0.5, optimal_init=20.0, loss_param=1.0, intercept_decay=1.0,
-               class_weight=None, average_start=None):
+               class_weight=None, average_start=None, owners=0, delay=0):
+    """owners: that many threads own contiguous feature ranges (row_split), with ``delay``."""
     n, d = X.shape
     K = Y.shape[1]
     coef = np.zeros((d, K)) if coef is None else coef.copy()
@@ -44,10 +48,16 @@ def run_kernel(X, Y, perm, *, loss, penalty, schedule, epochs=1, n_threads=1, ho
     total = 0.0
     averaged = {} if average_start is None else dict(
         avg_coef=np.zeros((d, K)), avg_intercept=np.zeros(K), average_start=average_start)
+    split = {}
+    if owners:
+        n_threads = owners
+        tbuf = np.zeros((n_threads, sgd.thread_buffer_stride(K, 0)))
+        bounds = np.linspace(0, d, owners + 1).astype(np.int64)
+        split = dict(row_split=sgd.row_splits(X.indices, X.indptr, bounds), delay=delay)
     for epoch in range(epochs):
         sumloss, status, bad = sgd.sgd_epoch(
             X.data, X.indices, X.indptr, Y, sw, perm, coef, intercept, q, l1_state, hot_slot,
-            hot_feat, tbuf, loss=int(LOSS_IDS[loss]), loss_param=loss_param, alpha=alpha,
+            hot_feat, tbuf, **split, loss=int(LOSS_IDS[loss]), loss_param=loss_param, alpha=alpha,
             l1_ratio=L1_RATIO[penalty], l2=penalty != "l1", l1=penalty != "l2",
             learning_rate=int(SCHEDULES[schedule]), eta0=eta0, power_t=power_t,
             optimal_init=optimal_init, t_start=1.0 + epoch * len(perm),
@@ -62,7 +72,8 @@ def run_kernel(X, Y, perm, *, loss, penalty, schedule, epochs=1, n_threads=1, ho
 
 def run_reference(X, Y, perm, *, loss, penalty, schedule, epochs=1, sample_weight=None,
                   coef=None, alpha=0.01, eta0=0.05, power_t=0.5, optimal_init=20.0,
-                  loss_param=1.0, intercept_decay=1.0, class_weight=None, average_start=None):
+                  loss_param=1.0, intercept_decay=1.0, class_weight=None, average_start=None,
+                  delay=0):
     d, K = X.shape[1], Y.shape[1]
     c = np.zeros((d, K)) if coef is None else coef.copy()
     b = np.zeros(K)
@@ -74,7 +85,7 @@ def run_reference(X, Y, perm, *, loss, penalty, schedule, epochs=1, sample_weigh
             l1_ratio=0.15, schedule=schedule, eta0=eta0, power_t=power_t,
             optimal_init=optimal_init, t_start=1.0 + epoch * len(perm),
             intercept_decay=intercept_decay, sample_weight=sample_weight, q=q, u=u,
-            class_weight=class_weight, average=average)
+            class_weight=class_weight, average=average, delay=delay)
     if average is not None:
         return c, b, sumloss, average[0], average[1]
     return c, b, sumloss
@@ -238,29 +249,42 @@ def test_scale_underflow_splits_the_epoch_into_segments():
     assert_close(b, rb, 1e-12)
 
 
-def test_nonfinite_prediction_stops_the_epoch():
-    X = random_csr(20, 5, 0.5, seed=12)
-    Y = targets("squared_error", 20, 1, seed=13)
-    coef = np.full((5, 1), np.inf)
+@pytest.mark.parametrize("owners", [0, pytest.param(2, marks=needs_openmp)])
+def test_nonfinite_prediction_stops_the_epoch(owners):
+    """Also when the threads own features: the one whose features are infinite stops the
+    others (every thread takes the same decision from the same sums)."""
+    X = random_csr(40, 6, 0.5, seed=12)
+    Y = targets("squared_error", 40, 1, seed=13)
+    coef = np.zeros((6, 1))
+    coef[5] = np.inf  # the second owner's features only
+    split = {} if not owners else dict(
+        row_split=sgd.row_splits(X.indices, X.indptr, np.array([0, 3, 6], np.int64)), delay=4)
     sumloss, status, bad = sgd.sgd_epoch(
-        X.data, X.indices, X.indptr, Y, np.empty(0), rng.permutation(20, 0), coef, np.zeros(1),
+        X.data, X.indices, X.indptr, Y, np.empty(0), rng.permutation(40, 0), coef, np.zeros(1),
         np.zeros((0, 0)), np.zeros(1), np.empty(0, np.int32), np.empty(0, np.int64),
-        np.zeros((1, sgd.thread_buffer_stride(1, 0))), loss=int(sgd.Loss.SQUARED_ERROR),
+        np.zeros((max(owners, 1), sgd.thread_buffer_stride(1, 0))), loss=int(sgd.Loss.SQUARED_ERROR),
         loss_param=0.0, alpha=1e-4, l1_ratio=0.0, l2=True, l1=False,
         learning_rate=int(sgd.LearningRate.CONSTANT), eta0=0.01, power_t=0.5, optimal_init=0.0,
-        t_start=1.0, intercept_decay=1.0, fit_intercept=True, n_threads=1, merge_every=1)
+        t_start=1.0, intercept_decay=1.0, fit_intercept=True, n_threads=max(owners, 1), merge_every=1,
+        **split)
     assert status == sgd.Status.NONFINITE
-    assert 0 <= bad < 20 and X.indptr[bad + 1] > X.indptr[bad]
+    assert X[bad, 5] != 0
+
+def plain_call(X, n_threads):
+    """The positional arguments and keywords of a hinge-loss epoch over X (4 features)."""
+    n = X.shape[0]
+    args = [X.data, X.indices, X.indptr, np.ones((n, 1)), np.empty(0), np.arange(n, dtype=np.int64),
+            np.zeros((4, 1)), np.zeros(1), np.zeros((0, 0)), np.zeros(1), np.empty(0, np.int32),
+            np.empty(0, np.int64), np.zeros((n_threads, sgd.thread_buffer_stride(1, 0)))]
+    kw = dict(loss=0, loss_param=1.0, alpha=1e-4, l1_ratio=0.0, l2=True, l1=False, learning_rate=0,
+              eta0=0.1, power_t=0.5, optimal_init=0.0, t_start=1.0, intercept_decay=1.0,
+              fit_intercept=True, n_threads=n_threads, merge_every=1)
+    return args, kw
 
 
 def test_kernel_rejects_inconsistent_shapes():
     X = random_csr(10, 4, 0.5, seed=14)
-    args = [X.data, X.indices, X.indptr, np.ones((10, 1)), np.empty(0), np.arange(10, dtype=np.int64),
-            np.zeros((4, 1)), np.zeros(1), np.zeros((0, 0)), np.zeros(1), np.empty(0, np.int32),
-            np.empty(0, np.int64), np.zeros((1, sgd.thread_buffer_stride(1, 0)))]
-    kw = dict(loss=0, loss_param=1.0, alpha=1e-4, l1_ratio=0.0, l2=True, l1=False, learning_rate=0,
-              eta0=0.1, power_t=0.5, optimal_init=0.0, t_start=1.0, intercept_decay=1.0,
-              fit_intercept=True, n_threads=1, merge_every=1)
+    args, kw = plain_call(X, 1)
     bad_perm = list(args)
     bad_perm[5] = np.array([0, 10], dtype=np.int64)
     with pytest.raises(ValueError, match="perm"):
@@ -285,6 +309,81 @@ def test_multithreaded_epochs_reach_the_single_thread_loss(n_threads):
     _, _, many = run_kernel(X, Y, perm, loss="log_loss", penalty="l2", schedule="optimal",
                             epochs=5, alpha=1e-3, n_threads=n_threads, merge_every=32)
     assert many == pytest.approx(one, rel=0.02)
+
+
+
+@needs_openmp
+@pytest.mark.parametrize("owners,delay", [(2, 1), (2, 4), (3, 8), (4, 2)])
+@pytest.mark.parametrize("loss,penalty,K", [("log_loss", "l2", 1), ("hinge", "elasticnet", 3),
+                                            ("squared_error", "l1", 1), ("modified_huber", "l2", 2)])
+def test_threads_that_own_features_match_the_delayed_reference(owners, delay, loss, penalty, K):
+    """Threads that own features take every row's step from the weights of ``delay`` rows
+    before, whatever the threads' timing: the sequential reference with that delay."""
+    X = random_csr(60, 14, 0.4, seed=20)
+    Y = targets(loss, 60, K, seed=21)
+    sw = np.random.default_rng(22).uniform(0.5, 1.5, 60)
+    perm = rng.permutation(60, 6)
+    kw = dict(loss=loss, penalty=penalty, schedule="optimal" if loss != "squared_error" else "invscaling",
+              epochs=3, sample_weight=sw, alpha=0.01)
+    coef, b, s = run_kernel(X, Y, perm, owners=owners, delay=delay, **kw)
+    rcoef, rb, rs = run_reference(X, Y, perm, delay=delay, **kw)
+    assert_close(coef, rcoef, 1e-10)
+    assert_close(b, rb, 1e-10)
+    assert s == pytest.approx(rs, rel=1e-10)
+    plain, _, _ = run_reference(X, Y, perm, **kw)
+    assert np.abs(plain - rcoef).max() > 1e-6  # the delay changes the result: it was tested
+
+
+@needs_openmp
+@pytest.mark.parametrize("average_start", [1.0, 75.0])
+def test_threads_that_own_features_average_and_weigh_classes(average_start):
+    X = random_csr(50, 12, 0.4, seed=23)
+    Y = targets("log_loss", 50, 3, seed=24)
+    cw = np.column_stack([np.linspace(0.5, 3.0, 3), np.linspace(2.0, 0.7, 3)])
+    perm = rng.permutation(50, 7)
+    kw = dict(loss="log_loss", penalty="elasticnet", schedule="optimal", epochs=3, class_weight=cw,
+              average_start=average_start)
+    coef, b, _, avg, avg_b = run_kernel(X, Y, perm, owners=2, delay=3, **kw)
+    rcoef, rb, _, ravg, ravg_b = run_reference(X, Y, perm, delay=3, **kw)
+    assert_close(coef, rcoef, 1e-10)
+    assert_close(avg, ravg, 1e-10)
+    assert_close(avg_b, ravg_b, 1e-10)
+
+
+def test_row_splits_cut_sorted_rows_at_the_bounds():
+    X = random_csr(30, 10, 0.4, seed=27)
+    bounds = np.array([0, 3, 7, 10], np.int64)
+    split = sgd.row_splits(X.indices, X.indptr, bounds)
+    for r in range(30):
+        cols = X.indices[X.indptr[r]:X.indptr[r + 1]]
+        expected = X.indptr[r] + np.searchsorted(cols, bounds)
+        np.testing.assert_array_equal(split[r], expected)
+    # feature ranges with equal shares of the non-zeros
+    for parts in (1, 2, 3):
+        b = sgd.feature_bounds(X.indices, 10, parts)
+        counts = np.bincount(X.indices, minlength=10)
+        shares = [counts[b[t]:b[t + 1]].sum() for t in range(parts)]
+        assert b[0] == 0 and b[-1] == 10 and np.all(np.diff(b) >= 0)
+        assert max(shares) - min(shares) <= 2 * counts.max()
+    unsorted = X.copy()
+    row = next(r for r in range(30) if X.indptr[r + 1] - X.indptr[r] >= 2)
+    a, b = unsorted.indptr[row], unsorted.indptr[row + 1]
+    unsorted.indices[a:b] = unsorted.indices[a:b][::-1].copy()
+    assert sgd.row_splits(unsorted.indices, unsorted.indptr, bounds) is None
+
+
+def test_kernel_rejects_a_row_split_that_does_not_span_the_rows():
+    X = random_csr(10, 4, 0.5, seed=28)
+    args, kw = plain_call(X, 2)
+    split = sgd.row_splits(X.indices, X.indptr, np.array([0, 2, 4], np.int64))
+    with pytest.raises(ValueError, match="delay"):
+        sgd.sgd_epoch(*args, **kw, row_split=split, delay=0)
+    with pytest.raises(ValueError, match="shape"):
+        sgd.sgd_epoch(*args, **kw, row_split=split[:, :2].copy(), delay=2)
+    bad = split.copy()
+    bad[3, 2] += 1
+    with pytest.raises(ValueError, match="span"):
+        sgd.sgd_epoch(*args, **kw, row_split=bad, delay=2)
 
 
 def test_loss_functions_match_reference():

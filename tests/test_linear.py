@@ -86,6 +86,33 @@ def test_synthetic_known_separator(n_threads, force_threads):
     assert np.median(ratios) <= 1.01, ratios
 
 
+@pytest.mark.parametrize("n_threads", [2, 4])
+def test_threads_that_own_features_reach_one_threads_test_loss(n_threads, force_threads, monkeypatch):
+    """A large model on text-like rows (Zipf words): the threads split the features (each
+    takes every row's step on its own) and reach one thread's test loss, seed by seed. With
+    fewer than _OWNED_MIN_WORK non-zeros a thread per row they run Hogwild! instead."""
+    from dpsgd.tasks import linear_problem
+
+    X, y, _ = make_sparse_classification(5_000, 20_000, 300, zipf_exponent=1.0, zipf_offset=2.0,
+                                         random_state=3)
+    X_train, y_train, X_test, y_test = X[:4_000], y[:4_000], X[4_000:], y[4_000:]
+    real, owned = linear_problem._sgd.sgd_epoch, []
+    monkeypatch.setattr(linear_problem._sgd, "sgd_epoch",
+                        lambda *a, **k: owned.append(k.get("row_split") is not None) or real(*a, **k))
+    ratios = []
+    for seed in range(3):
+        kw = dict(loss="log_loss", alpha=1e-4, max_iter=8, tol=None, random_state=seed)
+        ref = SGDClassifier(**kw, n_threads=1).fit(X_train, y_train)
+        owned.clear()
+        clf = SGDClassifier(**kw, n_threads=n_threads).fit(X_train, y_train)
+        assert clf.n_threads_ == min(n_threads, available_threads())
+        per_thread = X_train.nnz / X_train.shape[0] / clf.n_threads_
+        assert all(owned) == (clf.n_threads_ > 1 and per_thread >= SGDClassifier._OWNED_MIN_WORK)
+        assert all(owned) or clf.n_threads_ != 2  # on 2 threads they own features
+        ratios.append(log_loss(y_test, clf.predict_proba(X_test)) / log_loss(y_test, ref.predict_proba(X_test)))
+    assert np.median(ratios) <= 1.01, ratios
+
+
 def test_same_test_loss_as_scikit_learn():
     X, y, _ = make_sparse_classification(6_000, 1_000, 25, random_state=2)
     X_train, y_train, X_test, y_test = X[:5_000], y[:5_000], X[5_000:], y[5_000:]

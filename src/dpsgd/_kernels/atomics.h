@@ -14,6 +14,7 @@
  *     acquire/release ordering so that what a counter announces is visible.
  * dp_exchange_i64 (acquire) / dp_store_i64 (release): a spinlock's take and give,
  *     and stamps that publish what was written before them.
+ * dp_cpu_relax: the pause of a spin-wait's poll.
  */
 #ifndef DPSGD_ATOMICS_H
 #define DPSGD_ATOMICS_H
@@ -73,4 +74,14 @@ static inline long long dp_exchange_i64(long long *p, long long v) {
 static inline void dp_store_i64(long long *p, long long v) { *(volatile long long *)p = v; }
 
 #endif
+
+/* One poll of a spin-wait: tells the core (and a hyperthread sibling) that this thread
+ * waits, so that it neither floods the memory system with loads nor starves the sibling. */
+static inline void dp_cpu_relax(void) {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 #endif

@@ -11,6 +11,7 @@ cdef extern from "atomics.h" nogil:
     long long dp_fetch_add_i64(long long *p, long long v)
     long long dp_exchange_i64(long long *p, long long v)
     void dp_store_i64(long long *p, long long v)
+    void dp_cpu_relax()
 
 cdef extern from "omp_shim.h" nogil:
     int DPSGD_HAVE_OPENMP

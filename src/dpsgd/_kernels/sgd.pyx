@@ -32,6 +32,28 @@ buffering the 64 most frequent ones made one thread 2x slower (looking up every
 non-zero's slot in a table of n_features entries, then its value) and 2 threads
 slower than without (0.81 s against 0.64 in one measurement).
 
+Threads that own features.  Hogwild! threads that share a large model on text wait for
+each other's cache lines on nearly every non-zero: a word's weight moves to the core of
+whichever thread last wrote it, and on text most words recur within a few rows (2 threads
+0.7-0.9x one on text-like rows). Given ``row_split``, thread t of T instead owns a
+contiguous range of features (``feature_bounds``: equal shares of the non-zeros) and
+visits every row of the epoch, in order, for the non-zeros of its own features only
+(``row_splits`` finds where each sorted row crosses the ranges): at step s it computes its
+part of row s's K dot products and puts it in its ring, and takes the step of row
+q = s - ``delay``: it sums the T threads' parts of row q (always in the order 0..T-1), computes
+the loss gradient and the intercepts' change (every thread the same, from the same
+numbers), and updates its own features of row q, with the L2 scale, the average and the L1
+penalty exactly as one thread does. No weight is written by two threads, so no weight's
+line moves between cores; what crosses is a row's partial sums and a counter per thread,
+published every ``delay`` / 8 .. / 4 rows. The result is sequential SGD in which each row's
+prediction misses the steps of the ``delay`` rows before it (the intercepts' excepted),
+whatever the threads' timing: deterministic for a given thread count and checked against
+``tests/sgd_reference.py`` with that delay. A thread waits (spinning, then yielding its
+core) only when another has not yet published its part of the row it needs. A thread at
+step s has seen every other publish past s - delay, so every other thread is at step
+s - delay - 1 or later and reads ring rows s - 2 delay - 1 or later: a ring of 2 delay + 2
+rows is never overwritten while it is read.
+
 Averaged SGD at O(nnz) per step (Xu 2011; scikit-learn's ``average_a`` /
 ``average_b``).  From global step ``average_start`` on, the average of the
 iterates after each step is kept as ``avg = (aw + A_i * u) / B_i``: a step
@@ -52,7 +74,8 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport exp, log1p, pow, fabs, isfinite
 from libc.stdint cimport int32_t, int64_t
 
-from dpsgd._kernels.atomics cimport dp_load, dp_store, dp_add, dp_load_int, dp_store_int
+from dpsgd._kernels.atomics cimport (dp_add, dp_cpu_relax, dp_load, dp_load_i64, dp_load_int, dp_store,
+                                     dp_store_i64, dp_store_int)
 
 cdef extern from "omp_shim.h" nogil:
     int omp_get_num_threads()
@@ -60,6 +83,9 @@ cdef extern from "omp_shim.h" nogil:
 cdef extern from "cacheline.h" nogil:
     size_t DP_PRIVATE_BYTES(size_t n)
     void *dp_private_lines(void *buffer)
+
+cdef extern from "<sched.h>" nogil:
+    int sched_yield()
 
 cdef extern from "prefetch.h" nogil:
     void dp_prefetch(const void *p)
@@ -106,6 +132,8 @@ cdef double AVERAGE_MIN_SCALE = 1e-6
 # averaged iterates (a 2-thread epoch run one thread after the other: average off by
 # more than its size). The barrier bounds that lag to a segment.
 cdef int64_t AVERAGE_SEGMENT = 4096
+# The largest delay of threads that own features (their rings hold 2 delay + 2 rows).
+cdef int64_t MAX_DELAY = 4096
 
 
 cdef inline double _loss_grad(int kind, double y, double p, double param,
@@ -334,6 +362,20 @@ ctypedef struct Shared:
     int merge_every
     int *stop               # set by the thread that sees a non-finite value
     int64_t *bad_sample     # row where that happened
+    # threads that own features (module docstring), or row_split = NULL
+    const int64_t *row_split  # (n_samples, n_split + 1) non-zero offsets
+    int n_split
+    long long *progress     # a counter per thread, LINE_I64 apart: rows whose part is in its ring
+    double *ring            # per thread ring_stride doubles: K partial dot products per row
+    int64_t ring_stride
+    int64_t ring_mask       # ring rows - 1 (a power of two)
+    int64_t delay
+    int64_t publish_every   # a power of two, at most delay
+
+
+cdef enum:
+    LINE_I64 = 8            # int64 counters a cache line apart
+    SPINS_BEFORE_YIELD = 1024
 
 
 cdef inline void _merge(Shared *sh, double *bbase, double *bdelta,
@@ -404,30 +446,161 @@ cdef inline void _average_step(Shared *sh, const floating *data, const index_t *
                 dp_store(&aw[j * K + k], dp_load(&aw[j * K + k]) - a_i * cupd[k] * x)
 
 
+cdef inline void _row_dot(Shared *sh, const floating *data, const index_t *indices, int64_t start,
+                          int64_t end, const double *hval, double *dot) noexcept nogil:
+    """The K dot products of non-zeros start..end with the weights (scaled units), hot
+    features read from this thread's values ``hval``."""
+    cdef int K = sh.K
+    cdef const double *coef = sh.coef
+    cdef const int32_t *hot_slot = sh.hot_slot
+    cdef int64_t jj, j
+    cdef int32_t slot
+    cdef int k
+    cdef double x
+    cdef const double *w
+    if K == 1:
+        if hot_slot == NULL:
+            dot[0] = _dot1(data, indices, start, end, coef)
+        else:
+            dot[0] = _dot1_hot(data, indices, start, end, coef, hot_slot, hval)
+        return
+    for k in range(K):
+        dot[k] = 0.0
+    for jj in range(start, end):
+        j = indices[jj]
+        x = data[jj]
+        slot = hot_slot[j] if hot_slot != NULL else -1
+        if slot >= 0:
+            for k in range(K):
+                dot[k] += hval[slot * K + k] * x
+        else:
+            w = &coef[j * K]
+            for k in range(K):
+                dot[k] += dp_load(&w[k]) * x
+
+
+cdef inline void _row_step(Shared *sh, const floating *data, const index_t *indices, int64_t start,
+                           int64_t end, const double *cupd, double *hval) noexcept nogil:
+    """Add ``cupd[k] * x`` to the weights of non-zeros start..end (hot ones: to ``hval``)."""
+    cdef int K = sh.K
+    cdef double *coef = sh.coef
+    cdef const int32_t *hot_slot = sh.hot_slot
+    cdef int64_t jj, j
+    cdef int32_t slot
+    cdef int k
+    cdef double x
+    cdef double *w
+    if K == 1:
+        if cupd[0] != 0.0:
+            if hot_slot == NULL:
+                _axpy1(data, indices, start, end, coef, cupd[0])
+            else:
+                _axpy1_hot(data, indices, start, end, coef, cupd[0], hot_slot, hval)
+        return
+    for jj in range(start, end):
+        j = indices[jj]
+        x = data[jj]
+        slot = hot_slot[j] if hot_slot != NULL else -1
+        if slot >= 0:
+            for k in range(K):
+                hval[slot * K + k] += cupd[k] * x
+        else:
+            w = &coef[j * K]
+            for k in range(K):
+                if cupd[k] != 0.0:
+                    dp_store(&w[k], dp_load(&w[k]) + cupd[k] * x)
+
+
+cdef inline bint _gradient(Shared *sh, int64_t r, double s_i, double s_n, double eta, double wgt,
+                           double decay, const double *dot, const double *bbase, double *bdelta,
+                           double *upd, double *cupd, double *sumloss) noexcept nogil:
+    """Row r's step from its K dot products (scaled units): its true-unit update ``upd``,
+    the same in scaled units ``cupd``, the intercepts' change into ``bdelta`` and its loss
+    into ``sumloss``. True when a prediction is not finite (nothing is then complete)."""
+    cdef int K = sh.K
+    cdef const double *Y = sh.Y
+    cdef const double *cw = sh.cw
+    cdef int k
+    cdef double p, g
+    for k in range(K):
+        p = s_i * dot[k] + bbase[k] + bdelta[k]
+        if not isfinite(p):
+            return True
+        sumloss[0] += _loss_grad(sh.loss, Y[r * K + k], p, sh.loss_param, &g)
+        if g < -MAX_DLOSS:
+            g = -MAX_DLOSS
+        elif g > MAX_DLOSS:
+            g = MAX_DLOSS
+        upd[k] = -eta * g * wgt
+        if cw != NULL:
+            upd[k] *= cw[2 * k] if Y[r * K + k] > 0.0 else cw[2 * k + 1]
+        cupd[k] = upd[k] / s_n
+        bdelta[k] += upd[k] * decay
+    return False
+
+
+cdef inline void _l1_step(Shared *sh, const index_t *indices, int64_t start, int64_t end,
+                          double u, double s_n, double a_n, double *hval,
+                          double *havg) noexcept nogil:
+    """The cumulative L1 penalty (Tsuruoka et al. 2009) on the coordinates of non-zeros
+    start..end, after the gradient step; ``u`` is the penalty so far (ucum[i])."""
+    cdef int K = sh.K
+    cdef double *coef = sh.coef
+    cdef double *q = sh.q
+    cdef double *aw = sh.avg_coef
+    cdef const int32_t *hot_slot = sh.hot_slot
+    cdef int64_t jj, j
+    cdef int32_t slot
+    cdef int k
+    cdef double z, wt, qv, nz
+    for jj in range(start, end):
+        j = indices[jj]
+        slot = hot_slot[j] if hot_slot != NULL else -1
+        for k in range(K):
+            if slot >= 0:
+                z = hval[slot * K + k]
+            else:
+                z = dp_load(&coef[j * K + k])
+            wt = s_n * z
+            qv = dp_load(&q[j * K + k])
+            if wt > 0.0:
+                nz = z - (u + qv) / s_n
+                if nz < 0.0:
+                    nz = 0.0
+            elif wt < 0.0:
+                nz = z + (u - qv) / s_n
+                if nz > 0.0:
+                    nz = 0.0
+            else:
+                continue
+            if slot >= 0:
+                hval[slot * K + k] = nz
+                if a_n != 0.0:
+                    havg[slot * K + k] -= a_n * (nz - z)
+            else:
+                dp_store(&coef[j * K + k], nz)
+                if a_n != 0.0:
+                    dp_store(&aw[j * K + k], dp_load(&aw[j * K + k]) - a_n * (nz - z))
+            dp_store(&q[j * K + k], qv + s_n * (nz - z))
+
+
 cdef void _sgd_worker(const floating *data, const index_t *indices, const index_t *indptr,
                       Shared *sh, int64_t a, int64_t b, int tid, int nthreads) noexcept nogil:
     """One thread's share of positions [a, b) of the epoch (see module docstring)."""
     # Everything the loop reads goes into locals: through ``sh`` the compiler would
     # have to reload each field after every store to a double.
     cdef int K = sh.K
-    cdef double *coef = sh.coef
-    cdef double *q = sh.q
     cdef const double *Y = sh.Y
     cdef const double *sw = sh.sw
     cdef const int64_t *perm = sh.perm
     cdef const double *eta_at = sh.eta
     cdef const double *scale = sh.scale
     cdef const double *ucum = sh.ucum
-    cdef const double *cw = sh.cw
     cdef double *aw = sh.avg_coef
     cdef const double *avg_a = sh.avg_a
     cdef const double *avg_ab = sh.avg_ab
-    cdef const int32_t *hot_slot = sh.hot_slot
-    cdef int loss = sh.loss
-    cdef double loss_param = sh.loss_param
     cdef double decay = sh.intercept_decay if sh.fit_intercept else 0.0
     cdef bint l1 = sh.l1
-    cdef bint fast = K == 1
     cdef int merge_every = sh.merge_every
     cdef int *stop = sh.stop
 
@@ -442,12 +615,9 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
     cdef double *iavg = hval + sh.n_hot * K      # intercept aw delta since the last merge
     cdef double *havg = iavg + K                 # hot coordinates' aw deltas
     cdef double sumloss = 0.0
-    cdef int64_t i, r, jj, start, end, j
-    cdef int32_t slot
+    cdef int64_t i, r, start, end, j
     cdef int k, since = 0
-    cdef double x, s_i, s_n, eta, p, g, wgt, u, z, wt, nz, qv, a_i, a_n
-    cdef double *w
-    cdef bint stopped = False
+    cdef double s_i, s_n, eta, wgt, a_n
 
     for k in range(K):
         bdelta[k] = 0.0
@@ -473,104 +643,23 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
         _prefetch_next(data, indices, indptr, perm, i, nthreads, b, Y, K)
 
         # prediction with the current (possibly stale) weights
-        if fast:
-            if hot_slot == NULL:
-                dot[0] = _dot1(data, indices, start, end, coef)
-            else:
-                dot[0] = _dot1_hot(data, indices, start, end, coef, hot_slot, hval)
-        else:
-            for k in range(K):
-                dot[k] = 0.0
-            for jj in range(start, end):
-                j = indices[jj]
-                x = data[jj]
-                slot = hot_slot[j] if hot_slot != NULL else -1
-                if slot >= 0:
-                    for k in range(K):
-                        dot[k] += hval[slot * K + k] * x
-                else:
-                    w = &coef[j * K]
-                    for k in range(K):
-                        dot[k] += dp_load(&w[k]) * x
+        _row_dot(sh, data, indices, start, end, hval, dot)
 
-        for k in range(K):
-            p = s_i * dot[k] + bbase[k] + bdelta[k]
-            if not isfinite(p):
-                stopped = True
-                break
-            sumloss += _loss_grad(loss, Y[r * K + k], p, loss_param, &g)
-            if g < -MAX_DLOSS:
-                g = -MAX_DLOSS
-            elif g > MAX_DLOSS:
-                g = MAX_DLOSS
-            upd[k] = -eta * g * wgt
-            if cw != NULL:
-                upd[k] *= cw[2 * k] if Y[r * K + k] > 0.0 else cw[2 * k + 1]
-            cupd[k] = upd[k] / s_n
-            bdelta[k] += upd[k] * decay
-        if stopped:
+        if _gradient(sh, r, s_i, s_n, eta, wgt, decay, dot, bbase, bdelta, upd, cupd, &sumloss):
             dp_store_int(stop, 1)
             sh.bad_sample[0] = r
             break
 
         # gradient step; the L2 decay of this step is the move from s_i to s_n
-        if fast:
-            if cupd[0] != 0.0:
-                if hot_slot == NULL:
-                    _axpy1(data, indices, start, end, coef, cupd[0])
-                else:
-                    _axpy1_hot(data, indices, start, end, coef, cupd[0], hot_slot, hval)
-        else:
-            for jj in range(start, end):
-                j = indices[jj]
-                x = data[jj]
-                slot = hot_slot[j] if hot_slot != NULL else -1
-                if slot >= 0:
-                    for k in range(K):
-                        hval[slot * K + k] += cupd[k] * x
-                else:
-                    w = &coef[j * K]
-                    for k in range(K):
-                        if cupd[k] != 0.0:
-                            dp_store(&w[k], dp_load(&w[k]) + cupd[k] * x)
+        _row_step(sh, data, indices, start, end, cupd, hval)
 
         if aw != NULL:
             _average_step(sh, data, indices, start, end, cupd, upd, decay,
                           avg_a[i - a], avg_ab[i - a], iavg, havg)
         a_n = avg_a[i - a + 1] if aw != NULL else 0.0
 
-        # cumulative L1 penalty (Tsuruoka et al. 2009) on the touched coordinates
         if l1:
-            u = ucum[i]
-            for jj in range(start, end):
-                j = indices[jj]
-                slot = hot_slot[j] if hot_slot != NULL else -1
-                for k in range(K):
-                    if slot >= 0:
-                        z = hval[slot * K + k]
-                    else:
-                        z = dp_load(&coef[j * K + k])
-                    wt = s_n * z
-                    qv = dp_load(&q[j * K + k])
-                    if wt > 0.0:
-                        nz = z - (u + qv) / s_n
-                        if nz < 0.0:
-                            nz = 0.0
-                    elif wt < 0.0:
-                        nz = z + (u - qv) / s_n
-                        if nz > 0.0:
-                            nz = 0.0
-                    else:
-                        continue
-                    if slot >= 0:
-                        hval[slot * K + k] = nz
-                        if a_n != 0.0:
-                            havg[slot * K + k] -= a_n * (nz - z)
-                    else:
-                        dp_store(&coef[j * K + k], nz)
-                        if a_n != 0.0:
-                            dp_store(&aw[j * K + k], dp_load(&aw[j * K + k]) - a_n * (nz - z))
-                    dp_store(&q[j * K + k], qv + s_n * (nz - z))
+            _l1_step(sh, indices, start, end, ucum[i], s_n, a_n, hval, havg)
 
         since += 1
         if since >= merge_every:
@@ -580,6 +669,116 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
 
     _merge(sh, bbase, bdelta, hbase, hval, iavg, havg)
     buf[sh.tstride - 1] = sumloss
+
+
+cdef void _sgd_worker_split(const floating *data, const index_t *indices, const index_t *indptr,
+                            Shared *sh, int64_t a, int64_t b, int tid, int nthreads) noexcept nogil:
+    """Thread tid's features in every row of positions [a, b) (module docstring, "Threads that
+    own features"). Every thread computes every row's step from the same partial sums, so
+    all of them take the same decisions (including a stop) without talking."""
+    cdef int K = sh.K
+    cdef const double *sw = sh.sw
+    cdef const int64_t *perm = sh.perm
+    cdef const double *eta_at = sh.eta
+    cdef const double *scale = sh.scale
+    cdef const double *ucum = sh.ucum
+    cdef double *aw = sh.avg_coef
+    cdef const double *avg_a = sh.avg_a
+    cdef const double *avg_ab = sh.avg_ab
+    cdef const int64_t *split = sh.row_split
+    cdef double decay = sh.intercept_decay if sh.fit_intercept else 0.0
+    cdef bint l1 = sh.l1
+    cdef int T = nthreads
+    cdef int64_t n = b - a
+    cdef int64_t L = sh.delay
+    cdef int64_t G = sh.publish_every
+    cdef int64_t mask = sh.ring_mask
+    cdef int64_t rstride = sh.ring_stride
+    cdef long long *progress = sh.progress
+    cdef double *ring = sh.ring
+    cdef double *buf = sh.tbuf + tid * sh.tstride
+    cdef double *bbase = buf            # the intercepts at the start
+    cdef double *bdelta = buf + K       # their change since
+    cdef double *dot = buf + 2 * K
+    cdef double *upd = buf + 3 * K
+    cdef double *cupd = buf + 4 * K
+    cdef double *iavg = buf + 5 * K     # the intercepts' aw change
+    cdef double sumloss = 0.0
+    cdef int64_t s, q, r, i, start, end, ready = 0, seen
+    cdef const int64_t *cut
+    cdef int k, t, spins
+    cdef double s_i, s_n, a_n
+
+    for k in range(K):
+        bbase[k] = dp_load(&sh.intercept[k])
+        bdelta[k] = 0.0
+        iavg[k] = 0.0
+    for s in range(n + L):
+        if s < n:
+            # this thread's share of row s's dot products, with the steps of rows < s - L
+            if s + 4 < n:
+                dp_prefetch(&split[perm[a + s + 4] * (T + 1) + tid])
+            if s + 2 < n:
+                cut = &split[perm[a + s + 2] * (T + 1) + tid]
+                dp_prefetch_range(&data[cut[0]], (cut[1] - cut[0]) * sizeof(floating))
+                dp_prefetch_range(&indices[cut[0]], (cut[1] - cut[0]) * sizeof(index_t))
+            cut = &split[perm[a + s] * (T + 1) + tid]
+            _row_dot(sh, data, indices, cut[0], cut[1], NULL, ring + tid * rstride + (s & mask) * K)
+            if (s + 1) & (G - 1) == 0 or s + 1 == n:
+                dp_store_i64(&progress[tid * LINE_I64], s + 1)
+        q = s - L  # the row whose step this thread takes now
+        if q < 0:
+            continue
+        if ready <= q:  # wait until every thread has its part of row q in its ring
+            spins = 0
+            while True:
+                ready = n
+                for t in range(T):
+                    if t != tid:
+                        seen = dp_load_i64(&progress[t * LINE_I64])
+                        if seen < ready:
+                            ready = seen
+                if ready > q or dp_load_int(sh.stop):
+                    break
+                spins += 1
+                if spins >= SPINS_BEFORE_YIELD:
+                    sched_yield()
+                    spins = 0
+                else:
+                    dp_cpu_relax()
+            if ready <= q:
+                break
+        i = a + q
+        r = perm[i]
+        for k in range(K):
+            dot[k] = 0.0
+        for t in range(T):  # the same order in every thread: the same sums
+            for k in range(K):
+                dot[k] += ring[t * rstride + (q & mask) * K + k]
+        s_i = scale[q]
+        s_n = scale[q + 1]
+        if _gradient(sh, r, s_i, s_n, eta_at[i], sw[r] if sw != NULL else 1.0, decay, dot, bbase,
+                     bdelta, upd, cupd, &sumloss):
+            if tid == 0:
+                dp_store_int(sh.stop, 1)
+                sh.bad_sample[0] = r
+            break
+        start = split[r * (T + 1) + tid]
+        end = split[r * (T + 1) + tid + 1]
+        _row_step(sh, data, indices, start, end, cupd, NULL)
+        a_n = 0.0
+        if aw != NULL:
+            _average_step(sh, data, indices, start, end, cupd, upd, decay, avg_a[q], avg_ab[q], iavg, NULL)
+            a_n = avg_a[q + 1]
+        if l1:
+            _l1_step(sh, indices, start, end, ucum[i], s_n, a_n, NULL, NULL)
+    # every thread computed the same intercepts and losses: thread 0 keeps them
+    if tid == 0:
+        for k in range(K):
+            dp_store(&sh.intercept[k], bbase[k] + bdelta[k])
+            if sh.avg_intercept != NULL:
+                sh.avg_intercept[k] += iavg[k]
+    buf[sh.tstride - 1] = sumloss if tid == 0 else 0.0
 
 
 cdef void _fold_average(Shared *sh, int64_t dK, double a_end, double ab_end, double b_end,
@@ -612,7 +811,8 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
               double optimal_init, double t_start, double intercept_decay,
               bint fit_intercept, int n_threads, int merge_every,
               const double[:, ::1] class_weight=None, double[:, ::1] avg_coef=None,
-              double[::1] avg_intercept=None, double average_start=1.0):
+              double[::1] avg_intercept=None, double average_start=1.0,
+              const int64_t[:, ::1] row_split=None, int delay=0):
     """Run one epoch of lock-free SGD over the rows ``perm`` of a CSR matrix.
 
     Parameters
@@ -636,6 +836,13 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     avg_coef, avg_intercept : (n_features, K) and (K,) float64, optional
         Averaged SGD: the average of the iterates, updated in place, over the
         steps from global step ``average_start`` on (scikit-learn's ``average``).
+    row_split : (n_samples, n_threads + 1) int64, optional
+        Threads that own features (module docstring): thread t takes the non-zeros
+        ``row_split[r, t]:row_split[r, t + 1]`` of every row r (``row_splits``), and the
+        threads' column ranges must not overlap. Needs no hot features.
+    delay : int
+        With ``row_split``: a row's prediction misses the steps of the ``delay`` rows
+        before it (>= 1).
 
     Returns
     -------
@@ -684,6 +891,21 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     if tbuf.shape[0] < n_threads or tbuf.shape[1] != tstride:
         raise ValueError(f"tbuf must have shape (>= {n_threads}, {tstride})")
     cdef int64_t i
+    cdef int t
+    cdef bint split = row_split is not None and n_threads > 1
+    if split:
+        if row_split.shape[0] != n_samples or row_split.shape[1] != n_threads + 1:
+            raise ValueError(f"row_split must have shape (n_samples, {n_threads + 1})")
+        if n_hot > 0:
+            raise ValueError("row_split takes no hot features")
+        if not 1 <= delay <= MAX_DELAY:
+            raise ValueError(f"delay must be in [1, {MAX_DELAY}] with row_split")
+        for i in range(n_samples):
+            if row_split[i, 0] != indptr[i] or row_split[i, n_threads] != indptr[i + 1]:
+                raise ValueError(f"row_split[{i}] does not span row {i}")
+            for t in range(n_threads):
+                if row_split[i, t] > row_split[i, t + 1]:
+                    raise ValueError(f"row_split[{i}] is not sorted")
     for i in range(n):
         if perm[i] < 0 or perm[i] >= n_samples:
             raise ValueError(f"perm[{i}] = {perm[i]} is not a row of X")
@@ -760,6 +982,26 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     sh.merge_every = merge_every
     sh.stop = &flags.stop
     sh.bad_sample = &flags.bad_sample
+    # the threads that own features: their counters and rings (see _sgd_worker_split for
+    # why 2 delay + 2 rows suffice)
+    cdef int64_t publish = 1, rows = 1
+    while split and publish * 8 <= delay:  # publish every delay / 4 rows or so
+        publish *= 2
+    while split and rows < 2 * delay + 2:
+        rows *= 2
+    cdef int64_t rstride = (rows * K + 7) // 8 * 8 + 8
+    progress = np.zeros(LINE_I64 * n_threads + 2 * LINE_I64 if split else 0, dtype=np.int64)
+    ring = np.zeros(n_threads * rstride if split else 0, dtype=np.float64)
+    cdef long long[::1] progress_v = progress
+    cdef double[::1] ring_v = ring
+    sh.row_split = &row_split[0, 0] if split and n_samples > 0 else NULL
+    sh.n_split = n_threads if split else 0
+    sh.progress = <long long *> dp_private_lines(&progress_v[0]) if split else NULL
+    sh.ring = &ring_v[0] if split else NULL
+    sh.ring_stride = rstride
+    sh.ring_mask = rows - 1
+    sh.delay = delay
+    sh.publish_every = publish
 
     for tid in range(tbuf.shape[0]):
         tbuf[tid, tstride - 1] = 0.0
@@ -799,10 +1041,16 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
             raise ValueError("step size times alpha is too large: the L2 decay factor "
                              f"{1.0 - l2_coef * eta_v[a]!r} leaves the weights no scale")
         sh.scale = &scale_v[0]
+        for t in range(n_threads if split else 0):
+            sh.progress[t * LINE_I64] = 0
         with nogil, parallel(num_threads=n_threads):
             tid = threadid()
             nt = omp_get_num_threads()
-            _sgd_worker(&data[0], &indices[0], &indptr[0], sh, a, b, tid, nt)
+            # (OpenMP may give fewer threads than asked for: then nobody owns some features)
+            if sh.row_split != NULL and nt == sh.n_split:
+                _sgd_worker_split(&data[0], &indices[0], &indptr[0], sh, a, b, tid, nt)
+            else:
+                _sgd_worker(&data[0], &indices[0], &indptr[0], sh, a, b, tid, nt)
         for tid in range(n_threads):
             sumloss += tbuf[tid, tstride - 1]
             tbuf[tid, tstride - 1] = 0.0
@@ -818,6 +1066,83 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
         a = b
     l1_state[0] = u
     return sumloss, (NONFINITE if flags.stop else OK), flags.bad_sample
+
+
+def feature_bounds(const index_t[::1] indices, int64_t n_features, int n_parts):
+    """Bounds of ``n_parts`` contiguous feature ranges with about equal numbers of non-zeros.
+
+    Returns an (n_parts + 1,) int64 array from 0 to n_features, for ``row_splits``. Counts in
+    a scratch array of n_features entries, without copying ``indices``.
+    """
+    cdef int64_t nnz = indices.shape[0], jj, j, total = 0
+    cdef int t = 1
+    if n_parts < 1 or n_features < 0:
+        raise ValueError("n_parts must be >= 1 and n_features >= 0")
+    counts = np.zeros(n_features, dtype=np.int64)
+    bounds = np.full(n_parts + 1, n_features, dtype=np.int64)
+    cdef int64_t[::1] c = counts
+    cdef int64_t[::1] b = bounds
+    b[0] = 0
+    with nogil:
+        for jj in range(nnz):
+            j = indices[jj]
+            if 0 <= j < n_features:
+                c[j] += 1
+        for j in range(n_features):
+            total += c[j]
+            while t < n_parts and total * n_parts >= t * nnz:
+                b[t] = j + 1
+                t += 1
+    return bounds
+
+
+def row_splits(const index_t[::1] indices, const index_t[::1] indptr, const int64_t[::1] bounds):
+    """Where each row's non-zeros cross the features ``bounds``, for sgd_epoch's ``row_split``.
+
+    Parameters
+    ----------
+    indices, indptr : CSR arrays of X; each row's indices must be sorted.
+    bounds : (T + 1,) int64
+        Increasing feature bounds: thread t owns features ``bounds[t]:bounds[t + 1]``
+        (bounds[0] = 0, bounds[T] = n_features).
+
+    Returns
+    -------
+    (n_samples, T + 1) int64 array whose entry [r, t] is the first non-zero of row r with a
+    feature >= bounds[t] (indptr[r + 1] at t = T), or None when a row's indices are not
+    sorted (the owners' parts would not be contiguous).
+    """
+    cdef int64_t n = indptr.shape[0] - 1
+    cdef int T = bounds.shape[0] - 1
+    cdef int64_t r, jj
+    cdef int t
+    if T < 1 or n < 0:
+        raise ValueError("bounds needs two entries or more and indptr one")
+    for t in range(T):
+        if bounds[t] > bounds[t + 1]:
+            raise ValueError("bounds must be increasing")
+    if indptr[n] > indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    out = np.empty((n, T + 1), dtype=np.int64)
+    cdef int64_t[:, ::1] o = out
+    cdef bint ok = True
+    with nogil:
+        for r in range(n):
+            t = 0
+            o[r, 0] = indptr[r]
+            for jj in range(indptr[r], indptr[r + 1]):
+                if jj > indptr[r] and indices[jj] <= indices[jj - 1]:
+                    ok = False
+                    break
+                while t < T and indices[jj] >= bounds[t + 1]:
+                    t += 1
+                    o[r, t] = jj
+            if not ok:
+                break
+            while t < T:
+                t += 1
+                o[r, t] = indptr[r + 1]
+    return out if ok else None
 
 
 def stream_epoch(const floating[::1] data, const index_t[::1] indices,

@@ -113,11 +113,22 @@ class _BaseSGD(BaseEstimator):
     # n_features / (mean non-zeros) samples, 2 threads were 0.93x one on a9a (x8) and
     # 0.76x on agaricus (x60); every 370-512, 1.98x and 1.61x, at the same test loss
     # (docs/guide/threads.md). Plain Hogwild! made 2 threads slower than one on a9a.
-    # Larger models use plain Hogwild!, which scaled better than buffering their most
-    # frequent features (measured again 2026-12-01 on text-like rows, 64 to 1,024 of
-    # them: docs/guide/threads.md). The intercept is always buffered with several threads.
+    # Larger models are split between the threads by feature (each thread owns the columns
+    # of an equal share of the non-zeros and takes every row's step on them; see
+    # dpsgd._kernels.sgd) when each thread's part of a row has at least _OWNED_MIN_WORK
+    # non-zeros x outputs on average; else plain Hogwild!. On text-like rows (206 non-zeros,
+    # 130,000 features) 2 threads owning features took 0.24-0.30 s of kernel time for 40
+    # epochs where one thread took 0.36-0.41 and Hogwild! threads 0.5 (they wait for nearly
+    # every weight's cache line). On AP's rows (134 non-zeros, 10,472 features) they were
+    # no faster than one thread (6 ms an epoch each): what a thread saves on 67 non-zeros is
+    # what it pays to exchange its part of each row, hence the bound of 96. A thread
+    # publishes its part of the dot products every _OWNED_WORK / (its non-zeros x outputs
+    # per row) rows, rounded up to a power of two within 1-16, and a row's prediction
+    # misses the steps of the 4x as many rows before it (docs/guide/threads.md).
     _SMALL_MODEL = 4096
     _MERGE_COST = 64
+    _OWNED_MIN_WORK = 96
+    _OWNED_WORK = 512
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used. (With the rarer merges of

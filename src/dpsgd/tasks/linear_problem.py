@@ -113,12 +113,27 @@ class LinearProblem(Problem):
         per_sample = max(hot_feat.size, 1) / mean_nnz  # a merge's values a sample's (est._MERGE_COST)
         self.merge_every = 1 if self.n_threads == 1 else int(np.clip(np.ceil(self.est._MERGE_COST * per_sample), 4, 512))
         self.tbuf = np.zeros((self.n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
+        self.owned = self._owned_features(X, hot_feat.size)
         self.averaging = {} if self.avg is None else dict(avg_coef=self.avg[0], avg_intercept=self.avg[1],
                                                           average_start=float(self.est._average_start()))
         self.eta0 = self.kernel["eta0"]
         self.best = -np.inf if self.scorer else np.inf
         self.no_improvement = 0
         return self.max_iter
+
+    def _owned_features(self, X, n_hot):
+        """The kernel's ``row_split`` and ``delay`` when the threads own the features (see
+        _BaseSGD._OWNED_MIN_WORK), else {} (Hogwild!)."""
+        T, est = self.n_threads, self.est
+        work = X.indptr[-1] / max(X.shape[0], 1) * self.K / T  # multiply-adds in a thread's part of a row
+        if T == 1 or n_hot or work < est._OWNED_MIN_WORK:
+            return {}
+        bounds = _sgd.feature_bounds(X.indices[:X.indptr[-1]], self.d, T)
+        split = _sgd.row_splits(X.indices, X.indptr, bounds)
+        if split is None:  # unsorted indices: a thread's non-zeros would not be contiguous
+            return {}
+        publish = 1 << int(np.clip(np.ceil(np.log2(est._OWNED_WORK / work)), 0, 4))
+        return {"row_split": split, "delay": 4 * publish}
 
     # ------------------------------------------------------------------ rounds
     def local_steps(self, params, r, version, ticket):
@@ -175,7 +190,8 @@ class LinearProblem(Problem):
         sumloss, status, bad = _sgd.sgd_epoch(
             X.data, X.indices, X.indptr, self.Y, self.sw, perm, coef, intercept, self.q, self.l1_state,
             self.hot[0], self.hot[1], self.tbuf, **{**self.kernel, "eta0": self.eta0}, t_start=est.t_,
-            n_threads=1 if probing else self.n_threads, merge_every=self.merge_every, **self.averaging)
+            n_threads=1 if probing else self.n_threads, merge_every=self.merge_every, **self.averaging,
+            **self.owned)
         seconds = time.perf_counter() - tic
         self._probe(epoch, seconds)
         problem = self._divergence(status, bad, sumloss / max(n * K, 1), coef, intercept)

@@ -1,0 +1,165 @@
+"""Two threads against one on text, as users run a fit: fresh processes, alternating.
+
+    python bench/text_threads.py                          # every data set, 5 rounds
+    python bench/text_threads.py --data ap bbc --rounds 3 --threads 1 2 None
+    python bench/text_threads.py --base <another build's src>   # that build's 2-thread fits too
+
+Each round starts one process per configuration, in turn (1 thread, 2 threads, ...), with
+BLAS threads left at their default; each process loads the data, fits once and prints the
+fit's wall time, CPU-seconds and held-out log-loss. The table gives medians (range) and the
+pairwise ratio of each configuration to one thread of the same round.
+
+Data (log loss, alpha 1e-5, the 'optimal' schedule, tf-idf rows scaled to unit length):
+
+- textlike: Zipf words (exponent 1.0), 250 draws a row, 130,000 features, 11,000 rows for
+  training and 1,000 held out (the rows of bench/thread_wait.py), 40 epochs;
+- ap: the Associated Press documents of ../shared/data (2,246, 10,473 words); the label is
+  whether a document uses the word "percent", which is removed from its row; x 8 copies
+  of the training rows, 10 epochs;
+- bbc: the BBC news of ../shared/data (2,225, 2,949 words), its 5 categories one-vs-rest
+  (a model of 14,745 weights); x 8 copies, 10 epochs.
+
+A tenth of the documents (every tenth) is held out before copying.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[1] / "shared" / "data"
+EPOCHS = {"textlike": 40, "ap": 10, "bbc": 10}
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[4])
+import numpy as np
+from sklearn.metrics import log_loss
+sys.path.insert(0, sys.argv[5])
+from text_threads import load
+from dpsgd import SGDClassifier
+name, threads, epochs = sys.argv[1], None if sys.argv[2] == "None" else int(sys.argv[2]), int(sys.argv[3])
+X, y, X_test, y_test = load(name)
+a = np.random.rand(300, 300); a @ a  # a user's NumPy call before the fit wakes BLAS threads
+r0, tic = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+est = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, n_threads=threads,
+                    random_state=0).fit(X, y)
+wall, r1 = time.perf_counter() - tic, resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall": wall, "cpu": r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime,
+                  "threads_used": est.n_threads_,
+                  "test_loss": log_loss(y_test, est.predict_proba(X_test), labels=est.classes_)}))
+"""
+
+
+def _tfidf(counts):
+    """Rows of counts -> tf-idf rows of unit length (scikit-learn's TfidfTransformer defaults)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    counts = sp.csr_matrix(counts, dtype=np.float64)
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log((1 + counts.shape[0]) / (1 + df)) + 1.0
+    X = counts.multiply(idf).tocsr()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    return sp.csr_matrix(X.multiply(1.0 / np.maximum(norms, 1e-12)[:, None]))
+
+
+def _split_and_copy(X, y, copies):
+    import numpy as np
+    import scipy.sparse as sp
+
+    held = np.arange(X.shape[0]) % 10 == 9
+    X_train, y_train = X[~held], y[~held]
+    X_train = sp.vstack([X_train] * copies, format="csr")
+    X_train.sort_indices()
+    return X_train, np.tile(y_train, copies), X[held], y[held]
+
+
+def load(name, copies=8):
+    """(X_train, y_train, X_test, y_test) of a data set (module docstring)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    if name == "textlike":
+        from dpsgd.data import make_sparse_classification
+
+        X, y, _ = make_sparse_classification(12_000, 130_000, 250, zipf_exponent=1.0, zipf_offset=2.0,
+                                             random_state=0)
+        return X[:11_000], y[:11_000], X[11_000:], y[11_000:]
+    if name == "ap":
+        from dpsgd.data.uci_bow import load_uci_bow
+
+        folder = SHARED / "ap_associated_press"
+        counts, vocab = load_uci_bow(folder / "docword.ap.txt", folder / "vocab.ap.txt")
+        counts = sp.csr_matrix(counts)
+        word = list(vocab).index("percent")
+        y = np.where(counts[:, word].toarray().ravel() > 0, 1, -1)
+        keep = np.arange(counts.shape[1]) != word
+        return _split_and_copy(_tfidf(counts[:, keep]), y, copies)
+    if name == "bbc":
+        folder = SHARED / "bbc_news_octis"
+        vocab = {w: i for i, w in enumerate((folder / "vocabulary.txt").read_text().split())}
+        rows, cols, labels = [], [], []
+        for r, line in enumerate((folder / "corpus.tsv").read_text().splitlines()):
+            text, _, label = line.split("\t")
+            ids = [vocab[w] for w in text.split() if w in vocab]
+            rows += [r] * len(ids)
+            cols += ids
+            labels.append(label)
+        counts = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(labels), len(vocab)))
+        counts.sum_duplicates()
+        return _split_and_copy(_tfidf(counts), np.array(labels), copies)
+    raise ValueError(name)
+
+
+def run(name, threads, epochs, src):
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", CHILD, name, str(threads), str(epochs), src, str(HERE)],
+                         capture_output=True, text=True, env=env, timeout=900)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", nargs="+", default=["textlike", "ap", "bbc"], choices=list(EPOCHS))
+    parser.add_argument("--threads", nargs="+", default=["1", "2"])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--base", help="the src folder of another build: its 2-thread fits join each round")
+    parser.add_argument("--json", help="write every measurement here")
+    args = parser.parse_args(argv)
+    src = str(HERE.parent / "src")
+    configs = [(t, src, t) for t in args.threads]
+    if args.base:
+        configs.append(("2", args.base, "2 (base)"))
+    print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
+    results = {}
+    for name in args.data:
+        runs = {label: [] for _, _, label in configs}
+        for _ in range(args.rounds):
+            for threads, where, label in configs:
+                runs[label].append(run(name, threads, EPOCHS[name], where))
+        results[name] = runs
+        one = runs[args.threads[0]]
+        print(f"\n{name} ({EPOCHS[name]} epochs), {args.rounds} fresh processes each, medians (range)")
+        print("| threads | used | wall s | CPU s | test log-loss | wall / first's, same round |")
+        print("|---|---|---|---|---|---|")
+        for label, rs in runs.items():
+            walls = [r["wall"] for r in rs]
+            ratios = [o["wall"] / r["wall"] for o, r in zip(one, rs)]
+            print(f"| {label} | {sorted({r['threads_used'] for r in rs})} | {statistics.median(walls):.3f} "
+                  f"({min(walls):.3f}-{max(walls):.3f}) | {statistics.median(r['cpu'] for r in rs):.3f} | "
+                  f"{statistics.median(r['test_loss'] for r in rs):.4f} | speed-up {statistics.median(ratios):.2f}x "
+                  f"({min(ratios):.2f}-{max(ratios):.2f}) |", flush=True)
+    print(f"\nload after: {os.getloadavg()[0]:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
