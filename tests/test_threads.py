@@ -62,7 +62,7 @@ def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, s
 
     from dpsgd import SGDClassifier
     from dpsgd.comm import topology
-    from dpsgd.tasks import linear
+    from dpsgd.tasks import linear, linear_problem
 
     X, y = _text_like()
     real_epoch = linear._sgd.sgd_epoch
@@ -74,6 +74,7 @@ def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, s
         return out
 
     monkeypatch.setattr(linear._sgd, "sgd_epoch", epoch)
+    monkeypatch.setattr(linear_problem, "running_other_threads", lambda: 0)  # no pool spins beside
     monkeypatch.setattr(topology, "effective_n_threads", lambda request: 2)  # as on a 2-core machine
     monkeypatch.setattr(topology, "available_threads", lambda: 2)
     monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
@@ -84,3 +85,74 @@ def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, s
     # quality does not depend on the choice
     one = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=9, tol=None, n_threads=1, random_state=0).fit(X, y)
     assert abs(clf.score(X, y) - one.score(X, y)) < 0.02
+
+
+def test_a_thread_that_runs_beside_is_seen():
+    """A NumPy sort releases the GIL and keeps a core busy, as OpenBLAS's spinning threads do."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from dpsgd._threads import running_other_threads
+
+    values = np.random.default_rng(0).random(30_000_000)
+    worker = threading.Thread(target=np.sort, args=(values,))
+    worker.start()
+    time.sleep(0.05)
+    seen = running_other_threads()
+    worker.join()
+    if sys.platform.startswith("linux"):
+        assert seen >= 1
+    time.sleep(0.3)  # OpenBLAS's threads, if a test before woke them, stop spinning
+    assert running_other_threads() == 0
+
+
+def _fit_recording(monkeypatch, others, *, waited=0.0, **params):
+    """Fit text-like rows on 2 threads (as on a 2-core machine) with ``others()`` as the count
+    of other running threads and ``waited`` seconds reported by each owner thread; return the
+    estimator and each epoch's (n_threads, whether the threads owned features)."""
+    from dpsgd import SGDClassifier
+    from dpsgd.comm import topology
+    from dpsgd.tasks import linear, linear_problem
+
+    X, y = _text_like()
+    real_epoch, epochs = linear._sgd.sgd_epoch, []
+
+    def epoch(*args, n_threads, **kwargs):
+        out = real_epoch(*args, n_threads=n_threads, **kwargs)
+        epochs.append((n_threads, kwargs.get("row_split") is not None))
+        args[12][:, -2] = waited  # tbuf: the seconds each thread waited
+        return out
+
+    monkeypatch.setattr(linear._sgd, "sgd_epoch", epoch)
+    monkeypatch.setattr(linear_problem, "running_other_threads", others)
+    monkeypatch.setattr(topology, "effective_n_threads", lambda request: 2)
+    monkeypatch.setattr(topology, "available_threads", lambda: 2)
+    monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
+    monkeypatch.setattr(linear._BaseSGD, "_OWNED_MIN_WORK", 8)  # 120 words a row: owners
+    clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=8, tol=None, random_state=0, **params).fit(X, y)
+    return clf, epochs
+
+
+@pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="serial build: no OpenMP runtime")
+def test_first_epochs_leave_the_cores_other_threads_take(monkeypatch):
+    """While another pool of the process runs (OpenBLAS's threads spin ~0.1 s after a call),
+    epochs run on the cores it leaves; then on all, the threads owning the features."""
+    calls = iter([1, 1, 1])
+    clf, epochs = _fit_recording(monkeypatch, lambda: next(calls, 0), n_threads=2)
+    assert epochs == [(1, False)] * 3 + [(2, True)] * 5
+    assert clf.n_threads_ == 2
+
+
+@pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="serial build: no OpenMP runtime")
+def test_owner_threads_that_keep_waiting_switch_to_hogwild(monkeypatch):
+    """Threads that own features run in step; when they wait for each other much of every
+    epoch (other work on the cores), Hogwild! takes over after _OWNED_WAITING_EPOCHS epochs."""
+    from dpsgd.tasks.linear import _BaseSGD
+
+    clf, epochs = _fit_recording(monkeypatch, lambda: 0, waited=1e3, n_threads=2)
+    patience = _BaseSGD._OWNED_WAITING_EPOCHS
+    assert epochs == [(2, True)] * patience + [(2, False)] * (8 - patience)
+    clf, epochs = _fit_recording(monkeypatch, lambda: 0, waited=0.0, n_threads=2)
+    assert epochs == [(2, True)] * 8

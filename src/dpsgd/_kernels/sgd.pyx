@@ -79,6 +79,7 @@ from dpsgd._kernels.atomics cimport (dp_add, dp_cpu_relax, dp_load, dp_load_i64,
 
 cdef extern from "omp_shim.h" nogil:
     int omp_get_num_threads()
+    double omp_get_wtime()
 
 cdef extern from "cacheline.h" nogil:
     size_t DP_PRIVATE_BYTES(size_t n)
@@ -375,7 +376,7 @@ ctypedef struct Shared:
 
 cdef enum:
     LINE_I64 = 8            # int64 counters a cache line apart
-    SPINS_BEFORE_YIELD = 1024
+    SPINS_BEFORE_YIELD = 64  # then yield: a thread that shares its core with the one it waits for
 
 
 cdef inline void _merge(Shared *sh, double *bbase, double *bdelta,
@@ -707,7 +708,7 @@ cdef void _sgd_worker_split(const floating *data, const index_t *indices, const 
     cdef int64_t s, q, r, i, start, end, ready = 0, seen
     cdef const int64_t *cut
     cdef int k, t, spins
-    cdef double s_i, s_n, a_n
+    cdef double s_i, s_n, a_n, since, waited = 0.0
 
     for k in range(K):
         bbase[k] = dp_load(&sh.intercept[k])
@@ -731,6 +732,7 @@ cdef void _sgd_worker_split(const floating *data, const index_t *indices, const 
             continue
         if ready <= q:  # wait until every thread has its part of row q in its ring
             spins = 0
+            since = omp_get_wtime()
             while True:
                 ready = n
                 for t in range(T):
@@ -746,6 +748,7 @@ cdef void _sgd_worker_split(const floating *data, const index_t *indices, const 
                     spins = 0
                 else:
                     dp_cpu_relax()
+            waited += omp_get_wtime() - since
             if ready <= q:
                 break
         i = a + q
@@ -779,6 +782,7 @@ cdef void _sgd_worker_split(const floating *data, const index_t *indices, const 
             if sh.avg_intercept != NULL:
                 sh.avg_intercept[k] += iavg[k]
     buf[sh.tstride - 1] = sumloss if tid == 0 else 0.0
+    buf[sh.tstride - 2] += waited
 
 
 cdef void _fold_average(Shared *sh, int64_t dK, double a_end, double ab_end, double b_end,
@@ -827,7 +831,8 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     l1_state : (1,) float64, cumulative L1 penalty ``u`` so far, updated in place.
     hot_slot : (n_features,) int32 slot of each buffered feature or -1; (0,) for none.
     hot_feat : (n_hot,) int64, the feature of each slot.
-    tbuf : (>= n_threads, thread_buffer_stride(K, n_hot)) float64 scratch.
+    tbuf : (>= n_threads, thread_buffer_stride(K, n_hot)) float64 scratch. With
+        ``row_split``, ``tbuf[t, -2]`` receives the seconds thread t waited for the others.
     Remaining keywords: the loss, penalty and schedule (see ``dpsgd.tasks.linear``);
     ``t_start`` is the global step of the first position (1-based).
     class_weight : (K, 2) float64, optional
@@ -1005,6 +1010,7 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
 
     for tid in range(tbuf.shape[0]):
         tbuf[tid, tstride - 1] = 0.0
+        tbuf[tid, tstride - 2] = 0.0
     sumloss = 0.0
     a = 0
     while a < n and not flags.stop:

@@ -116,18 +116,27 @@ class _BaseSGD(BaseEstimator):
     # Larger models are split between the threads by feature (each thread owns the columns
     # of an equal share of the non-zeros and takes every row's step on them; see
     # dpsgd._kernels.sgd) when each thread's part of a row has at least _OWNED_MIN_WORK
-    # non-zeros x outputs on average; else plain Hogwild!. On text-like rows (206 non-zeros,
-    # 130,000 features) 2 threads owning features took 0.24-0.30 s of kernel time for 40
-    # epochs where one thread took 0.36-0.41 and Hogwild! threads 0.5 (they wait for nearly
-    # every weight's cache line). On AP's rows (134 non-zeros, 10,472 features) they were
-    # no faster than one thread (6 ms an epoch each): what a thread saves on 67 non-zeros is
-    # what it pays to exchange its part of each row, hence the bound of 96. A thread
+    # non-zeros x outputs on average; else plain Hogwild!, whose threads wait for nearly
+    # every weight's cache line on text. Fits in one process, 2-vCPU Intel VM, 2026-12-02
+    # (seconds, one thread / 2 owning features / 2 Hogwild!): text-like rows (206 non-zeros,
+    # 130,000 features, 40 epochs, kernel time) 0.36-0.41 / 0.24-0.30 / 0.5; AP x8 (67
+    # non-zeros a thread, 20 epochs) 0.13 / 0.14 / 0.27; BBC x8 (5 outputs) 0.56 / 0.37 /
+    # 0.46; RCV1-like (37 a thread, 5 epochs) 0.108 / 0.110 / 0.118. Below 32 the exchange
+    # of each row's partial sums is taken to cost more than the work (not measured). A thread
     # publishes its part of the dot products every _OWNED_WORK / (its non-zeros x outputs
-    # per row) rows, rounded up to a power of two within 1-16, and a row's prediction
-    # misses the steps of the 4x as many rows before it (docs/guide/threads.md).
+    # per row) rows, rounded up to a power of two within 1-16, and a row's prediction misses
+    # the steps of the 4x as many rows before it (docs/guide/threads.md).
     _SMALL_MODEL = 4096
     _MERGE_COST = 64
-    _OWNED_MIN_WORK = 96
+    _OWNED_MIN_WORK = 32
+    # Threads that own features run in step: if they wait for each other more than
+    # _OWNED_MAX_WAIT of an epoch (and 1 ms) in _OWNED_WAITING_EPOCHS epochs in a row (other
+    # work takes the cores), the fit continues with Hogwild!. With one busy process per core
+    # beside a 2-thread fit on text-like rows, 40 epochs took 1.0-3.6 s in step against
+    # 0.83 s on one thread, an epoch 90 ms against 7 idle; on an idle machine single epochs
+    # wait that long now and then (28-70% of an epoch, a few in 200).
+    _OWNED_MAX_WAIT = 0.25
+    _OWNED_WAITING_EPOCHS = 2
     _OWNED_WORK = 512
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
@@ -147,6 +156,12 @@ class _BaseSGD(BaseEstimator):
     # (measured 10-20% of such a 10 ms epoch), which made alternating epochs choose one
     # thread in 3 of 3 processes where all threads were faster.
     _PROBE_ONE_THREAD = (5, 6, 7)
+    # A fit on several threads runs its first epochs on fewer threads while other threads of
+    # the process take cores, for at most this many seconds: OpenBLAS's threads spin for
+    # ~0.1 s after every call (dpsgd._threads.running_other_threads), and a fit that starts
+    # right after one would share the cores with them (3-13 epochs of 7-10 ms on text-like
+    # rows after a 300 x 300 product).
+    _BUSY_WAIT = 0.25
     _PROBE_COMPARED = ((3, 4), (6, 7))  # all threads, one thread
     _THREADS_MUST_WIN = 0.97
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
+from dpsgd._threads import running_other_threads
 from dpsgd.engine import Dense, Problem, Round, Sparse
 
 # A regressor's epoch whose mean loss exceeds this many times the mean loss of
@@ -114,6 +115,10 @@ class LinearProblem(Problem):
         self.merge_every = 1 if self.n_threads == 1 else int(np.clip(np.ceil(self.est._MERGE_COST * per_sample), 4, 512))
         self.tbuf = np.zeros((self.n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
         self.owned = self._owned_features(X, hot_feat.size)
+        # while other threads of the process take cores (OpenBLAS's spin for ~0.1 s after a
+        # call), epochs run on the cores left, for at most est._BUSY_WAIT seconds
+        self.busy_until = time.perf_counter() + self.est._BUSY_WAIT if self.n_threads > 1 else 0.0
+        self.busy_epochs, self.waiting_epochs = 0, 0
         self.averaging = {} if self.avg is None else dict(avg_coef=self.avg[0], avg_intercept=self.avg[1],
                                                           average_start=float(self.est._average_start()))
         self.eta0 = self.kernel["eta0"]
@@ -185,15 +190,21 @@ class LinearProblem(Problem):
         if self.train_rows is not None:
             perm = self.train_rows[perm]
         saved = (coef.copy(), intercept.copy()) + (() if avg is None else (avg[0].copy(), avg[1].copy()))
-        probing = self.probe is not None and epoch in est._PROBE_ONE_THREAD
+        threads = self._threads_left()
+        # the probe counts the epochs after those that ran on fewer threads
+        probing = self.probe is not None and epoch - self.busy_epochs in est._PROBE_ONE_THREAD
+        threads = 1 if probing else threads
         tic = time.perf_counter()
         sumloss, status, bad = _sgd.sgd_epoch(
             X.data, X.indices, X.indptr, self.Y, self.sw, perm, coef, intercept, self.q, self.l1_state,
             self.hot[0], self.hot[1], self.tbuf, **{**self.kernel, "eta0": self.eta0}, t_start=est.t_,
-            n_threads=1 if probing else self.n_threads, merge_every=self.merge_every, **self.averaging,
-            **self.owned)
+            n_threads=threads, merge_every=self.merge_every, **self.averaging,
+            **(self.owned if threads == self.n_threads else {}))
         seconds = time.perf_counter() - tic
-        self._probe(epoch, seconds)
+        if self.owned and threads == self.n_threads:
+            self._check_owners_wait(epoch, seconds)
+        if threads == self.n_threads or probing:
+            self._probe(epoch - self.busy_epochs, seconds)
         problem = self._divergence(status, bad, sumloss / max(n * K, 1), coef, intercept)
         if problem:
             coef[...], intercept[...] = saved[:2]
@@ -208,13 +219,41 @@ class LinearProblem(Problem):
         score = self.scorer(coef, intercept) if self.scorer is not None else None
         if est.verbose:
             print(f"-- Epoch {epoch}: avg. loss {sumloss / max(n, 1):.6f}, objective "
-                  f"{objective:.6f}, norm {np.linalg.norm(coef):.4f}, "
+                  f"{objective:.6f}, norm {np.sqrt(np.sum(coef * coef)):.4f}, "
                   + ("" if score is None else f"validation score {score:.6f}, ")
                   + f"{X.indptr[-1] / max(seconds, 1e-12):.3g} nnz/s, {seconds:.3f} s")
         report = {"pass": epoch, "loss": sumloss / max(n, 1), "objective": objective, "pass_seconds": seconds,
                   "nnz": int(X.indptr[-1]) * K, "t": est.t_}
         return Round(updates=n, samples=n, end_of_pass=True, stop=self._converged(score, objective),
                      report=report)
+
+    def _check_owners_wait(self, epoch, seconds):
+        """Threads that own features wait for each other's parts of every row: on a machine
+        whose cores other work takes (est._OWNED_MAX_WAIT) they switch to Hogwild!."""
+        waited = float(self.tbuf[:self.n_threads, -2].mean())
+        # (a floor of 1 ms: in short epochs a waking thread's start counts as much)
+        slow = waited > max(self.est._OWNED_MAX_WAIT * seconds, 1e-3)
+        self.waiting_epochs = self.waiting_epochs + 1 if slow else 0
+        if self.waiting_epochs == self.est._OWNED_WAITING_EPOCHS:
+            self.owned = {}
+            if self.est.verbose:
+                print(f"-- threads: waited {waited:.4f} s of {seconds:.4f} s in epoch {epoch} (and as "
+                      "long in the epochs before) for each other's parts of the rows; Hogwild! from now on")
+
+    def _threads_left(self):
+        """This epoch's threads: fewer while other threads of the process take cores (checked
+        before each epoch until they stop, or est._BUSY_WAIT seconds into the fit)."""
+        if time.perf_counter() >= self.busy_until:
+            return self.n_threads
+        others = running_other_threads()
+        if others == 0:
+            self.busy_until = 0.0
+            if self.est.verbose and self.busy_epochs:
+                print(f"-- threads: {self.busy_epochs} epochs on fewer threads while other threads "
+                      "of the process were running")
+            return self.n_threads
+        self.busy_epochs += 1
+        return max(1, self.n_threads - others)
 
     def _probe(self, epoch, seconds):
         """With n_threads=None, keep all threads only if they beat one (see _BaseSGD._PROBE_ONE_THREAD)."""
