@@ -99,6 +99,10 @@ def test_threads_that_own_features_reach_one_threads_test_loss(n_threads, force_
     real, owned = linear_problem._sgd.sgd_epoch, []
     monkeypatch.setattr(linear_problem._sgd, "sgd_epoch",
                         lambda *a, **k: owned.append(k.get("row_split") is not None) or real(*a, **k))
+    # (no other pool spinning beside: the first epochs would run on fewer threads; and no
+    # switch to Hogwild! if the machine is busy: tests/test_threads.py checks both)
+    monkeypatch.setattr(linear_problem, "running_other_threads", lambda: 0)
+    monkeypatch.setattr(SGDClassifier, "_OWNED_WAITING_EPOCHS", 10**6)
     ratios = []
     for seed in range(3):
         kw = dict(loss="log_loss", alpha=1e-4, max_iter=8, tol=None, random_state=seed)

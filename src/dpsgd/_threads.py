@@ -90,7 +90,6 @@ def effective_n_threads(n_threads: int | None = None) -> int:
     return int(n_threads)
 
 
-
 def running_other_threads() -> int:
     """How many other threads of this process are running or waiting for a core right now.
 

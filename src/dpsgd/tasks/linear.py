@@ -156,14 +156,14 @@ class _BaseSGD(BaseEstimator):
     # (measured 10-20% of such a 10 ms epoch), which made alternating epochs choose one
     # thread in 3 of 3 processes where all threads were faster.
     _PROBE_ONE_THREAD = (5, 6, 7)
+    _PROBE_COMPARED = ((3, 4), (6, 7))  # all threads, one thread
+    _THREADS_MUST_WIN = 0.97
     # A fit on several threads runs its first epochs on fewer threads while other threads of
     # the process take cores, for at most this many seconds: OpenBLAS's threads spin for
     # ~0.1 s after every call (dpsgd._threads.running_other_threads), and a fit that starts
     # right after one would share the cores with them (3-13 epochs of 7-10 ms on text-like
     # rows after a 300 x 300 product).
     _BUSY_WAIT = 0.25
-    _PROBE_COMPARED = ((3, 4), (6, 7))  # all threads, one thread
-    _THREADS_MUST_WIN = 0.97
 
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,

@@ -243,17 +243,17 @@ class LinearProblem(Problem):
     def _threads_left(self):
         """This epoch's threads: fewer while other threads of the process take cores (checked
         before each epoch until they stop, or est._BUSY_WAIT seconds into the fit)."""
-        if time.perf_counter() >= self.busy_until:
+        if not self.busy_until:
             return self.n_threads
-        others = running_other_threads()
-        if others == 0:
-            self.busy_until = 0.0
-            if self.est.verbose and self.busy_epochs:
-                print(f"-- threads: {self.busy_epochs} epochs on fewer threads while other threads "
-                      "of the process were running")
-            return self.n_threads
-        self.busy_epochs += 1
-        return max(1, self.n_threads - others)
+        others = running_other_threads() if time.perf_counter() < self.busy_until else 0
+        if others:
+            self.busy_epochs += 1
+            return max(1, self.n_threads - others)
+        self.busy_until = 0.0
+        if self.est.verbose and self.busy_epochs:
+            print(f"-- threads: {self.busy_epochs} epochs on fewer threads while other threads of the "
+                  "process were running")
+        return self.n_threads
 
     def _probe(self, epoch, seconds):
         """With n_threads=None, keep all threads only if they beat one (see _BaseSGD._PROBE_ONE_THREAD)."""
