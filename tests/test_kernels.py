@@ -358,6 +358,7 @@ def test_row_splits_cut_sorted_rows_at_the_bounds():
         cols = X.indices[X.indptr[r]:X.indptr[r + 1]]
         expected = X.indptr[r] + np.searchsorted(cols, bounds)
         np.testing.assert_array_equal(split[r], expected)
+    np.testing.assert_array_equal(sgd.row_splits(X.indices, X.indptr, bounds, check=False), split)
     # feature ranges with equal shares of the non-zeros
     for parts in (1, 2, 3):
         b = sgd.feature_bounds(X.indices, 10, parts)
@@ -370,6 +371,11 @@ def test_row_splits_cut_sorted_rows_at_the_bounds():
     a, b = unsorted.indptr[row], unsorted.indptr[row + 1]
     unsorted.indices[a:b] = unsorted.indices[a:b][::-1].copy()
     assert sgd.row_splits(unsorted.indices, unsorted.indptr, bounds) is None
+    # unchecked, unsorted rows still get offsets inside each row, in order (no bad access)
+    loose = sgd.row_splits(unsorted.indices, unsorted.indptr, bounds, check=False)
+    assert np.all(np.diff(loose, axis=1) >= 0)
+    np.testing.assert_array_equal(loose[:, 0], X.indptr[:-1])
+    np.testing.assert_array_equal(loose[:, -1], X.indptr[1:])
 
 
 def test_kernel_rejects_a_row_split_that_does_not_span_the_rows():

@@ -1078,9 +1078,11 @@ def feature_bounds(const index_t[::1] indices, int64_t n_features, int n_parts):
     """Bounds of ``n_parts`` contiguous feature ranges with about equal numbers of non-zeros.
 
     Returns an (n_parts + 1,) int64 array from 0 to n_features, for ``row_splits``. Counts in
-    a scratch array of n_features entries, without copying ``indices``.
+    a scratch array of n_features entries, without copying ``indices``; beyond 2^20
+    non-zeros, an evenly spaced 2^20 of them (RCV1-like's 15 million: 30 ms counted whole).
     """
-    cdef int64_t nnz = indices.shape[0], jj, j, total = 0
+    cdef int64_t nnz = indices.shape[0], jj, j, total = 0, counted = 0
+    cdef int64_t stride = max(1, nnz >> 20)
     cdef int t = 1
     if n_parts < 1 or n_features < 0:
         raise ValueError("n_parts must be >= 1 and n_features >= 0")
@@ -1090,19 +1092,23 @@ def feature_bounds(const index_t[::1] indices, int64_t n_features, int n_parts):
     cdef int64_t[::1] b = bounds
     b[0] = 0
     with nogil:
-        for jj in range(nnz):
+        jj = 0
+        while jj < nnz:
             j = indices[jj]
             if 0 <= j < n_features:
                 c[j] += 1
+                counted += 1
+            jj += stride
         for j in range(n_features):
             total += c[j]
-            while t < n_parts and total * n_parts >= t * nnz:
+            while t < n_parts and total * n_parts >= t * counted:
                 b[t] = j + 1
                 t += 1
     return bounds
 
 
-def row_splits(const index_t[::1] indices, const index_t[::1] indptr, const int64_t[::1] bounds):
+def row_splits(const index_t[::1] indices, const index_t[::1] indptr, const int64_t[::1] bounds,
+               bint check=True):
     """Where each row's non-zeros cross the features ``bounds``, for sgd_epoch's ``row_split``.
 
     Parameters
@@ -1112,11 +1118,16 @@ def row_splits(const index_t[::1] indices, const index_t[::1] indptr, const int6
         Increasing feature bounds: thread t owns features ``bounds[t]:bounds[t + 1]``
         (bounds[0] = 0, bounds[T] = n_features).
 
+    check : bool
+        Scan every non-zero and return None when a row's indices are not sorted (the owners'
+        parts would not be contiguous). False: binary searches, for a caller whose rows are
+        known to be sorted (RCV1-like, 15 million non-zeros: 45 ms scanned). On unsorted rows
+        the offsets then still lie within each row, in order.
+
     Returns
     -------
     (n_samples, T + 1) int64 array whose entry [r, t] is the first non-zero of row r with a
-    feature >= bounds[t] (indptr[r + 1] at t = T), or None when a row's indices are not
-    sorted (the owners' parts would not be contiguous).
+    feature >= bounds[t] (indptr[r + 1] at t = T), or None (see ``check``).
     """
     cdef int64_t n = indptr.shape[0] - 1
     cdef int T = bounds.shape[0] - 1
@@ -1132,6 +1143,23 @@ def row_splits(const index_t[::1] indices, const index_t[::1] indptr, const int6
     out = np.empty((n, T + 1), dtype=np.int64)
     cdef int64_t[:, ::1] o = out
     cdef bint ok = True
+    cdef int64_t lo, hi, mid
+    if not check:
+        with nogil:
+            for r in range(n):
+                o[r, 0] = indptr[r]
+                o[r, T] = indptr[r + 1]
+                lo = indptr[r]
+                for t in range(1, T):  # the first non-zero at or after lo with a feature >= bounds[t]
+                    hi = indptr[r + 1]
+                    while lo < hi:
+                        mid = lo + (hi - lo) // 2
+                        if indices[mid] < bounds[t]:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    o[r, t] = lo
+        return out
     with nogil:
         for r in range(n):
             t = 0

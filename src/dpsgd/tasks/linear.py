@@ -121,14 +121,16 @@ class _BaseSGD(BaseEstimator):
     # (seconds, one thread / 2 owning features / 2 Hogwild!): text-like rows (206 non-zeros,
     # 130,000 features, 40 epochs, kernel time) 0.36-0.41 / 0.24-0.30 / 0.5; AP x8 (67
     # non-zeros a thread, 20 epochs) 0.13 / 0.14 / 0.27; BBC x8 (5 outputs) 0.56 / 0.37 /
-    # 0.46; RCV1-like (37 a thread, 5 epochs) 0.108 / 0.110 / 0.118. Below 32 the exchange
-    # of each row's partial sums is taken to cost more than the work (not measured). A thread
+    # 0.46; RCV1-like (37 a thread, 5 epochs) 0.108 / 0.110 / 0.118, and at full size
+    # (200,000 rows, one-epoch fits, bench/test_bench_sgd.py, against 0bebf28) owners were
+    # 1.70x (1.56-2.53) Hogwild!'s time, with some epochs 3-5x slow: hence 48, between
+    # RCV1-like's 37 and AP's 67. A thread
     # publishes its part of the dot products every _OWNED_WORK / (its non-zeros x outputs
     # per row) rows, rounded up to a power of two within 1-16, and a row's prediction misses
     # the steps of the 4x as many rows before it (docs/guide/threads.md).
     _SMALL_MODEL = 4096
     _MERGE_COST = 64
-    _OWNED_MIN_WORK = 32
+    _OWNED_MIN_WORK = 48
     # Threads that own features run in step: if they wait for each other more than
     # _OWNED_MAX_WAIT of an epoch (and 1 ms) in _OWNED_WAITING_EPOCHS epochs in a row (other
     # work takes the cores), the fit continues with Hogwild!. With one busy process per core
