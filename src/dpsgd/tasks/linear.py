@@ -119,7 +119,8 @@ class _BaseSGD(BaseEstimator):
     # non-zeros x outputs on average; else plain Hogwild!, whose threads wait for nearly
     # every weight's cache line on text. Fits in one process, 2-vCPU Intel VM, 2026-12-02
     # (seconds, one thread / 2 owning features / 2 Hogwild!): text-like rows (206 non-zeros,
-    # 130,000 features, 40 epochs, kernel time) 0.36-0.41 / 0.24-0.30 / 0.5; AP x8 (67
+    # 130,000 features, 40 epochs, kernel time) 0.36-0.41 / 0.24-0.30 / not measured so (whole
+    # fits in fresh processes: 0.45 / 0.38 / 0.56, bench/text_threads.py); AP x8 (67
     # non-zeros a thread, 20 epochs) 0.13 / 0.14 / 0.27; BBC x8 (5 outputs) 0.56 / 0.37 /
     # 0.46; RCV1-like (37 a thread, 5 epochs) 0.108 / 0.110 / 0.118, and at full size
     # (200,000 rows, one-epoch fits, bench/test_bench_sgd.py, against 0bebf28) owners were
