@@ -392,6 +392,113 @@ def test_kernel_rejects_a_row_split_that_does_not_span_the_rows():
         sgd.sgd_epoch(*args, **kw, row_split=bad, delay=2)
 
 
+def epochs_in_one_call(X, Y, perm, epochs, *, owners=0, delay=0, n_threads=1, owner_bounds=True,
+                       alpha=0.01, eta0=0.05, schedule="optimal", average_start=None, hot=False):
+    """``epochs`` passes over ``perm`` in one kernel call (elastic net, log loss); returns
+    (coef, sumloss, epoch_stats). ``hot``: every feature buffered, merged every 8 rows."""
+    n, d = X.shape
+    K = Y.shape[1]
+    coef, intercept, q = np.zeros((d, K)), np.zeros(K), np.zeros((d, K))
+    threads = owners or n_threads
+    split = {}
+    if owners:
+        bounds = np.linspace(0, d, owners + 1).astype(np.int64)
+        split = dict(row_split=sgd.row_splits(X.indices, X.indptr, bounds), delay=delay)
+        if owner_bounds:
+            split["owner_bounds"] = bounds
+    averaged = {} if average_start is None else dict(
+        avg_coef=np.zeros((d, K)), avg_intercept=np.zeros(K), average_start=average_start)
+    stats = np.empty((epochs, threads, 3))
+    hot_feat = np.arange(d if hot else 0, dtype=np.int64)
+    hot_slot = np.arange(d if hot else 0, dtype=np.int32)
+    sumloss, status, _ = sgd.sgd_epoch(
+        X.data, X.indices, X.indptr, Y, np.empty(0), np.tile(perm, epochs), coef, intercept, q, np.zeros(1),
+        hot_slot, hot_feat, np.zeros((threads, sgd.thread_buffer_stride(K, hot_feat.size))),
+        **split, **averaged, loss=int(sgd.Loss.LOG_LOSS), loss_param=1.0, alpha=alpha, l1_ratio=0.15, l2=True,
+        l1=True, learning_rate=int(SCHEDULES[schedule]), eta0=eta0, power_t=0.5, optimal_init=20.0,
+        t_start=1.0, intercept_decay=1.0, fit_intercept=True, n_threads=threads, merge_every=8 if hot else 1,
+        epoch_rows=len(perm), epoch_stats=stats)
+    assert status == sgd.Status.OK
+    return coef, sumloss, stats
+
+
+@pytest.mark.parametrize("owners,delay,hot", [(0, 0, False), (0, 0, True), (2, 3, False), (3, 1, False)])
+def test_epochs_in_one_call_report_each_epochs_loss_and_weights(owners, delay, hot):
+    """Several epochs in one call (the threads stay awake between them): each epoch's loss
+    and the weights' sums at its end are the sequential reference's after that epoch
+    (threads that own features: with the delay running across the epochs; one thread with
+    buffered features: merged before the sums)."""
+    if owners and not dpsgd.openmp_enabled():
+        pytest.skip("one thread without OpenMP")
+    X = random_csr(50, 12, 0.4, seed=40)
+    Y = targets("log_loss", 50, 2, seed=41)
+    perm = rng.permutation(50, 8)
+    coef, sumloss, stats = epochs_in_one_call(X, Y, perm, 3, owners=owners, delay=delay, hot=hot)
+    before = 0.0
+    for e in range(3):  # the reference over the first e + 1 epochs, as one sequence
+        rcoef, _, rloss, _, _ = sgd_epoch_reference(
+            X, Y, np.tile(perm, e + 1), np.zeros((12, 2)), np.zeros(2), loss="log_loss", loss_param=1.0,
+            penalty="elasticnet", alpha=0.01, l1_ratio=0.15, schedule="optimal", eta0=0.05, power_t=0.5,
+            optimal_init=20.0, t_start=1.0, delay=delay)
+        assert stats[e, :, 0].sum() == pytest.approx(rloss - before, rel=1e-10)
+        assert stats[e, :, 1].sum() == pytest.approx(np.sum(rcoef ** 2), rel=1e-10)
+        assert stats[e, :, 2].sum() == pytest.approx(np.sum(np.abs(rcoef)), rel=1e-10)
+        before = rloss
+    assert stats[:, :, 0].sum() == pytest.approx(sumloss, rel=1e-12)
+    assert_close(coef, rcoef, 1e-10)
+
+
+def test_epoch_stats_add_up_across_the_segments_of_an_epoch():
+    """Averaging folds the weights every few hundred steps here (the L2 scale falls below
+    1e-6): epochs end inside those segments and segments inside epochs."""
+    X = random_csr(60, 10, 0.4, seed=42)
+    Y = targets("log_loss", 60, 1, seed=43)
+    perm = rng.permutation(60, 9)
+    _, sumloss, stats = epochs_in_one_call(X, Y, perm, 4, alpha=0.5, eta0=0.2, schedule="constant",
+                                           average_start=1.0)
+    for e in range(4):
+        rcoef, _, rloss, _, _ = sgd_epoch_reference(
+            X, Y, np.tile(perm, e + 1), np.zeros((10, 1)), np.zeros(1), loss="log_loss", loss_param=1.0,
+            penalty="elasticnet", alpha=0.5, l1_ratio=0.15, schedule="constant", eta0=0.2, power_t=0.5,
+            optimal_init=20.0, t_start=1.0, average=[np.zeros((10, 1)), np.zeros(1), 1.0])
+        assert stats[e, 0, 1] == pytest.approx(np.sum(rcoef ** 2), rel=1e-9)
+    assert stats[:, 0, 0].sum() == pytest.approx(sumloss, rel=1e-12)
+
+
+@needs_openmp
+def test_hogwild_epoch_stats_count_every_row_once_and_take_no_sums():
+    X = random_csr(400, 30, 0.2, seed=44)
+    Y = targets("log_loss", 400, 1, seed=45)
+    perm = rng.permutation(400, 10)
+    _, sumloss, stats = epochs_in_one_call(X, Y, perm, 3, n_threads=2)
+    assert stats[:, :, 0].sum() == pytest.approx(sumloss, rel=1e-12)
+    assert np.all(stats[:, :2, 0] > 0) and np.all(np.isnan(stats[:, 0, 1:]))  # no sums: not in step
+    # after the first epoch's long steps, the losses of one thread, up to Hogwild!'s noise
+    _, _, alone = epochs_in_one_call(X, Y, perm, 3)
+    np.testing.assert_allclose(stats[1:, :, 0].sum(axis=1), alone[1:, 0, 0], rtol=0.1)
+    # owners without their bounds take no sums
+    _, _, unsummed = epochs_in_one_call(X, Y, perm, 2, owners=2, delay=2, owner_bounds=False)
+    assert np.all(np.isnan(unsummed[:, 0, 1])) and np.all(unsummed[:, 0, 0] > 0)
+
+
+def test_kernel_rejects_bad_epoch_statistics_arguments():
+    X = random_csr(10, 4, 0.5, seed=29)
+    args, kw = plain_call(X, 2)
+    with pytest.raises(ValueError, match="go together"):
+        sgd.sgd_epoch(*args, **kw, epoch_rows=5)
+    with pytest.raises(ValueError, match="go together"):
+        sgd.sgd_epoch(*args, **kw, epoch_stats=np.zeros((2, 2, 3)))
+    with pytest.raises(ValueError, match=r"shape \(2, >= 2, 3\)"):
+        sgd.sgd_epoch(*args, **kw, epoch_rows=5, epoch_stats=np.zeros((3, 2, 3)))
+    with pytest.raises(ValueError, match=r"shape \(4, >= 2, 3\)"):
+        sgd.sgd_epoch(*args, **kw, epoch_rows=3, epoch_stats=np.zeros((4, 1, 3)))
+    split = dict(row_split=sgd.row_splits(X.indices, X.indptr, np.array([0, 2, 4], np.int64)), delay=2,
+                 epoch_rows=10, epoch_stats=np.zeros((1, 2, 3)))
+    for bounds in ([0, 2], [0, 3, 2], [1, 2, 4], [0, 2, 5]):
+        with pytest.raises(ValueError, match="owner_bounds"):
+            sgd.sgd_epoch(*args, **kw, **split, owner_bounds=np.array(bounds, np.int64))
+
+
 def test_loss_functions_match_reference():
     for name, kind in LOSS_IDS.items():
         for y in (-1.0, 1.0, 0.3):

@@ -372,6 +372,13 @@ ctypedef struct Shared:
     int64_t ring_mask       # ring rows - 1 (a power of two)
     int64_t delay
     int64_t publish_every   # a power of two, at most delay
+    # per-epoch statistics (sgd_epoch's epoch_stats), or epoch_rows = 0
+    int64_t epoch_rows
+    int64_t n_epochs
+    int64_t stats_threads
+    double *epoch_stats     # (n_epochs, stats_threads, 3): loss, sum of w^2, sum of |w|
+    const int64_t *owner_bounds  # (T + 1,) the owners' feature ranges, or NULL
+    int64_t d
 
 
 cdef enum:
@@ -585,6 +592,24 @@ cdef inline void _l1_step(Shared *sh, const index_t *indices, int64_t start, int
             dp_store(&q[j * K + k], qv + s_n * (nz - z))
 
 
+cdef inline void _weight_sums(Shared *sh, int64_t j0, int64_t j1, double s, double *row) noexcept nogil:
+    """row[1], row[2] = the sum of squares and of absolute values of the true weights
+    (``s`` times the scaled units) of features j0..j1."""
+    cdef double sq = 0.0, ab = 0.0, w
+    cdef int64_t jk
+    for jk in range(j0 * sh.K, j1 * sh.K):
+        w = s * dp_load(&sh.coef[jk])
+        sq += w * w
+        ab += fabs(w)
+    row[1] = sq
+    row[2] = ab
+
+
+cdef inline double *_stats_row(Shared *sh, int64_t epoch, int tid) noexcept nogil:
+    """Thread tid's statistics of the epoch ``epoch`` of the call."""
+    return sh.epoch_stats + (epoch * sh.stats_threads + tid) * 3
+
+
 cdef void _sgd_worker(const floating *data, const index_t *indices, const index_t *indptr,
                       Shared *sh, int64_t a, int64_t b, int tid, int nthreads) noexcept nogil:
     """One thread's share of positions [a, b) of the epoch (see module docstring)."""
@@ -619,6 +644,15 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
     cdef int64_t i, r, start, end, j
     cdef int k, since = 0
     cdef double s_i, s_n, eta, wgt, a_n
+    # per-epoch statistics: this thread's loss in each epoch of the call; with one thread
+    # the weight sums at each epoch's end (Hogwild! threads are not in step: one that
+    # starts late can be a whole epoch of small rows behind, so no sums are taken)
+    cdef int64_t E_n = sh.epoch_rows
+    cdef int64_t epoch = -1, epoch_end = 0
+    cdef double at_boundary = 0.0
+    if E_n > 0 and a + tid < b:
+        epoch = (a + tid) // E_n
+        epoch_end = (epoch + 1) * E_n
 
     for k in range(K):
         bdelta[k] = 0.0
@@ -666,10 +700,21 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
         if since >= merge_every:
             _merge(sh, bbase, bdelta, hbase, hval, iavg, havg)
             since = 0
+        if E_n > 0 and i + nthreads >= epoch_end:  # this thread's last row of the epoch
+            if nthreads == 1:
+                _merge(sh, bbase, bdelta, hbase, hval, iavg, havg)  # hot values into coef
+                since = 0
+                _weight_sums(sh, 0, sh.d, s_n, _stats_row(sh, epoch, 0))
+            _stats_row(sh, epoch, tid)[0] += sumloss - at_boundary
+            at_boundary = sumloss
+            epoch = (i + nthreads) // E_n
+            epoch_end = (epoch + 1) * E_n
         i += nthreads
 
     _merge(sh, bbase, bdelta, hbase, hval, iavg, havg)
     buf[sh.tstride - 1] = sumloss
+    if E_n > 0 and 0 <= epoch < sh.n_epochs:  # an epoch the segment ends inside
+        _stats_row(sh, epoch, tid)[0] += sumloss - at_boundary
 
 
 cdef void _sgd_worker_split(const floating *data, const index_t *indices, const index_t *indptr,
@@ -709,6 +754,13 @@ cdef void _sgd_worker_split(const floating *data, const index_t *indices, const 
     cdef const int64_t *cut
     cdef int k, t, spins
     cdef double s_i, s_n, a_n, since, waited = 0.0
+    # per-epoch statistics: when its step of an epoch's last row is taken, a thread's own
+    # features are exactly the weights after that epoch
+    cdef int64_t E_n = sh.epoch_rows
+    cdef int64_t epoch = a // E_n if E_n > 0 else -1
+    cdef int64_t epoch_end = (epoch + 1) * E_n
+    cdef double at_boundary = 0.0
+    cdef double *row
 
     for k in range(K):
         bbase[k] = dp_load(&sh.intercept[k])
@@ -775,12 +827,23 @@ cdef void _sgd_worker_split(const floating *data, const index_t *indices, const 
             a_n = avg_a[q + 1]
         if l1:
             _l1_step(sh, indices, start, end, ucum[i], s_n, a_n, NULL, NULL)
+        if E_n > 0 and i + 1 == epoch_end:
+            row = _stats_row(sh, epoch, tid)
+            if sh.owner_bounds != NULL:
+                _weight_sums(sh, sh.owner_bounds[tid], sh.owner_bounds[tid + 1], s_n, row)
+            if tid == 0:
+                row[0] += sumloss - at_boundary
+                at_boundary = sumloss
+            epoch += 1
+            epoch_end += E_n
     # every thread computed the same intercepts and losses: thread 0 keeps them
     if tid == 0:
         for k in range(K):
             dp_store(&sh.intercept[k], bbase[k] + bdelta[k])
             if sh.avg_intercept != NULL:
                 sh.avg_intercept[k] += iavg[k]
+        if E_n > 0 and epoch < sh.n_epochs:  # an epoch the segment ends inside
+            _stats_row(sh, epoch, 0)[0] += sumloss - at_boundary
     buf[sh.tstride - 1] = sumloss if tid == 0 else 0.0
     buf[sh.tstride - 2] += waited
 
@@ -816,7 +879,8 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
               bint fit_intercept, int n_threads, int merge_every,
               const double[:, ::1] class_weight=None, double[:, ::1] avg_coef=None,
               double[::1] avg_intercept=None, double average_start=1.0,
-              const int64_t[:, ::1] row_split=None, int delay=0):
+              const int64_t[:, ::1] row_split=None, int delay=0, int64_t epoch_rows=0,
+              double[:, :, ::1] epoch_stats=None, const int64_t[::1] owner_bounds=None):
     """Run one epoch of lock-free SGD over the rows ``perm`` of a CSR matrix.
 
     Parameters
@@ -848,6 +912,20 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     delay : int
         With ``row_split``: a row's prediction misses the steps of the ``delay`` rows
         before it (>= 1).
+    epoch_rows : int, default=0
+        Positions an epoch: ``perm`` may hold several epochs one after the other (one
+        call, so the threads stay awake between them), and ``epoch_stats`` receives
+        each one's statistics. 0: none.
+    epoch_stats : (ceil(n / epoch_rows), >= n_threads, 3) float64, optional
+        Filled with epoch_rows: ``[e, t]`` holds thread t's losses in epoch e (their sum
+        over t is the epoch's sum of losses) and its share of the sum of squares and of
+        absolute values of the weights at the epoch's end (their sums over t: those of
+        the whole model). Sums are taken by one thread and by threads that own features
+        with ``owner_bounds``; ``[e, 0, 1:]`` stays NaN where none was taken (Hogwild!
+        threads, an epoch the call did not finish).
+    owner_bounds : (n_threads + 1,) int64, optional
+        With ``row_split`` and ``epoch_rows``: the feature ranges the threads own, from
+        ``feature_bounds`` (the same that made ``row_split``).
 
     Returns
     -------
@@ -914,6 +992,20 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     for i in range(n):
         if perm[i] < 0 or perm[i] >= n_samples:
             raise ValueError(f"perm[{i}] = {perm[i]} is not a row of X")
+    cdef int64_t n_epochs = 0
+    if epoch_rows < 0 or (epoch_rows > 0) != (epoch_stats is not None):
+        raise ValueError("epoch_rows (>= 1) and epoch_stats go together")
+    if epoch_rows > 0:
+        n_epochs = (n + epoch_rows - 1) // epoch_rows
+        if (epoch_stats.shape[0] != n_epochs or epoch_stats.shape[1] < n_threads
+                or epoch_stats.shape[2] != 3):
+            raise ValueError(f"epoch_stats must have shape ({n_epochs}, >= {n_threads}, 3)")
+    if owner_bounds is not None and split and epoch_rows > 0:
+        if owner_bounds.shape[0] != n_threads + 1 or owner_bounds[0] != 0 or owner_bounds[n_threads] != d:
+            raise ValueError(f"owner_bounds must have {n_threads + 1} entries from 0 to n_features")
+        for t in range(n_threads):
+            if owner_bounds[t] > owner_bounds[t + 1]:
+                raise ValueError("owner_bounds must be increasing")
     # hot_slot must be hot_feat's inverse: the kernel indexes thread buffers by its slots
     cdef int64_t n_marked = 0
     for i in range(n_hot):
@@ -924,6 +1016,9 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
             n_marked += hot_slot[i] >= 0
         if n_marked != n_hot:
             raise ValueError("hot_slot marks features that hot_feat does not list")
+    if epoch_rows > 0:
+        epoch_stats[:, :, :] = 0.0
+        epoch_stats[:, 0, 1:] = np.nan
     if n == 0:
         return 0.0, OK, -1
 
@@ -1007,6 +1102,12 @@ def sgd_epoch(const floating[::1] data, const index_t[::1] indices, const index_
     sh.ring_mask = rows - 1
     sh.delay = delay
     sh.publish_every = publish
+    sh.epoch_rows = epoch_rows
+    sh.n_epochs = n_epochs
+    sh.stats_threads = epoch_stats.shape[1] if epoch_rows > 0 else 0
+    sh.epoch_stats = &epoch_stats[0, 0, 0] if epoch_rows > 0 else NULL
+    sh.owner_bounds = &owner_bounds[0] if owner_bounds is not None and split and epoch_rows > 0 else NULL
+    sh.d = d
 
     for tid in range(tbuf.shape[0]):
         tbuf[tid, tstride - 1] = 0.0
