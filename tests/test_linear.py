@@ -100,9 +100,9 @@ def test_threads_that_own_features_reach_one_threads_test_loss(n_threads, force_
     monkeypatch.setattr(linear_problem._sgd, "sgd_epoch",
                         lambda *a, **k: owned.append(k.get("row_split") is not None) or real(*a, **k))
     # (no other pool spinning beside: the first epochs would run on fewer threads; and no
-    # switch to Hogwild! if the machine is busy: tests/test_threads.py checks both)
+    # pause on one thread if the machine is busy: tests/test_threads.py checks both)
     monkeypatch.setattr(linear_problem, "running_other_threads", lambda: 0)
-    monkeypatch.setattr(SGDClassifier, "_OWNED_WAITING_EPOCHS", 10**6)
+    monkeypatch.setattr(SGDClassifier, "_OWNED_MAX_WAIT", np.inf)
     ratios = []
     for seed in range(3):
         kw = dict(loss="log_loss", alpha=1e-4, max_iter=8, tol=None, random_state=seed)
@@ -115,6 +115,62 @@ def test_threads_that_own_features_reach_one_threads_test_loss(n_threads, force_
         assert all(owned) or clf.n_threads_ != 2  # on 2 threads they own features
         ratios.append(log_loss(y_test, clf.predict_proba(X_test)) / log_loss(y_test, ref.predict_proba(X_test)))
     assert np.median(ratios) <= 1.01, ratios
+
+
+def _record_blocks(monkeypatch):
+    """Record the epochs of each kernel call of the linear fits."""
+    from dpsgd.tasks import linear_problem
+
+    real, blocks = linear_problem._sgd.sgd_epoch, []
+
+    def epoch(*args, **kwargs):
+        blocks.append(kwargs["epoch_stats"].shape[0] if kwargs.get("epoch_stats") is not None else 1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(linear_problem._sgd, "sgd_epoch", epoch)
+    return blocks
+
+
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
+def test_epochs_in_blocks_fit_as_epoch_by_epoch(penalty, monkeypatch):
+    """One kernel call may run a block of epochs (its threads stay awake); one thread then
+    makes the same steps, and the stopping rule, fed each epoch's loss and the weights'
+    sums at its end by the kernel, stops at the same epoch."""
+    X, y, _ = make_sparse_classification(3_000, 500, 20, random_state=4)
+    blocks = _record_blocks(monkeypatch)
+    monkeypatch.setattr(SGDClassifier, "_BLOCK_MEMORY", 100.0)  # (20 non-zeros a row: else no room)
+    monkeypatch.setattr(SGDClassifier, "_BLOCK_SECONDS", 10.0)
+    kw = dict(loss="log_loss", penalty=penalty, alpha=1e-4, max_iter=200, tol=1e-3, n_threads=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fast = SGDClassifier(**kw).fit(X, y)
+        in_blocks = list(blocks)
+        monkeypatch.setattr(SGDClassifier, "_BLOCK_EPOCHS", 1)
+        blocks.clear()
+        slow = SGDClassifier(**kw).fit(X, y)
+    assert max(in_blocks) == SGDClassifier().n_iter_no_change and blocks == [1] * slow.n_iter_
+    assert sum(in_blocks) == fast.n_iter_ == slow.n_iter_ < 200
+    np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.intercept_, slow.intercept_, rtol=1e-9, atol=1e-12)
+
+
+def test_divergence_inside_a_block_names_the_epoch(monkeypatch):
+    """A block fails as a whole: the error names the epoch that diverged and the one the
+    model's state is from (the block's first)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = X @ rng.normal(size=5)
+    blocks = _record_blocks(monkeypatch)
+    monkeypatch.setattr(SGDRegressor, "_BLOCK_MEMORY", 100.0)  # (5 non-zeros a row)
+    # a constant step a little too long: the weights grow slowly, then explode in epoch 6
+    reg = SGDRegressor(learning_rate="constant", eta0=0.32, penalty=None, max_iter=30, tol=None, n_threads=1,
+                       random_state=0)
+    with pytest.raises(DivergenceError, match="diverged in epoch 6: the epoch's mean loss .* before epoch 2"):
+        reg.fit(X, y)
+    assert blocks[0] == 1 and blocks[1] > 5 and not hasattr(reg, "coef_")
+    monkeypatch.setattr(SGDRegressor, "_BLOCK_EPOCHS", 1)
+    with pytest.raises(DivergenceError, match="diverged in epoch 6: .* before epoch 6"):
+        reg.fit(X, y)
 
 
 def test_same_test_loss_as_scikit_learn():

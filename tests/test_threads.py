@@ -111,17 +111,19 @@ def test_a_thread_that_runs_beside_is_seen():
 def _fit_recording(monkeypatch, others, *, waited=0.0, **params):
     """Fit text-like rows on 2 threads (as on a 2-core machine) with ``others()`` as the count
     of other running threads and ``waited`` seconds reported by each owner thread; return the
-    estimator and each epoch's (n_threads, whether the threads owned features)."""
+    estimator and each epoch's (n_threads, whether the threads owned features), an entry per
+    epoch also where one kernel call ran several."""
     from dpsgd import SGDClassifier
     from dpsgd.comm import topology
     from dpsgd.tasks import linear, linear_problem
 
     X, y = _text_like()
-    real_epoch, epochs = linear._sgd.sgd_epoch, []
+    real_epoch, epochs, calls = linear._sgd.sgd_epoch, [], []
 
     def epoch(*args, n_threads, **kwargs):
         out = real_epoch(*args, n_threads=n_threads, **kwargs)
-        epochs.append((n_threads, kwargs.get("row_split") is not None))
+        epochs.extend([(n_threads, kwargs.get("row_split") is not None)] * kwargs["epoch_stats"].shape[0])
+        calls.append(kwargs["epoch_stats"].shape[0])
         args[12][:, -2] = waited  # tbuf: the seconds each thread waited
         return out
 
@@ -132,6 +134,7 @@ def _fit_recording(monkeypatch, others, *, waited=0.0, **params):
     monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
     monkeypatch.setattr(linear._BaseSGD, "_OWNED_MIN_WORK", 8)  # 120 words a row: owners
     clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=8, tol=None, random_state=0, **params).fit(X, y)
+    clf.calls_ = calls  # epochs a kernel call
     return clf, epochs
 
 
@@ -146,13 +149,16 @@ def test_first_epochs_leave_the_cores_other_threads_take(monkeypatch):
 
 
 @pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="serial build: no OpenMP runtime")
-def test_owner_threads_that_keep_waiting_switch_to_hogwild(monkeypatch):
-    """Threads that own features run in step; when they wait for each other much of every
-    epoch (other work on the cores), Hogwild! takes over after _OWNED_WAITING_EPOCHS epochs."""
+def test_owner_threads_that_keep_waiting_pause_on_one_thread(monkeypatch):
+    """Threads that own features run in step; a kernel call in which they waited for each
+    other much of its time (other work on the cores) is followed by calls on one thread,
+    twice as many after each failed try."""
     from dpsgd.tasks.linear import _BaseSGD
 
+    monkeypatch.setattr(_BaseSGD, "_BLOCK_EPOCHS", 1)  # a call an epoch
     clf, epochs = _fit_recording(monkeypatch, lambda: 0, waited=1e3, n_threads=2)
-    patience = _BaseSGD._OWNED_WAITING_EPOCHS
-    assert epochs == [(2, True)] * patience + [(2, False)] * (8 - patience)
+    assert _BaseSGD._OWNED_RETRY[0] == 2
+    assert epochs == [(2, True)] + [(1, False)] * 2 + [(2, True)] + [(1, False)] * 4
+    monkeypatch.undo()
     clf, epochs = _fit_recording(monkeypatch, lambda: 0, waited=0.0, n_threads=2)
     assert epochs == [(2, True)] * 8

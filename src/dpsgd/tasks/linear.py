@@ -132,14 +132,18 @@ class _BaseSGD(BaseEstimator):
     _SMALL_MODEL = 4096
     _MERGE_COST = 64
     _OWNED_MIN_WORK = 48
-    # Threads that own features run in step: if they wait for each other more than
-    # _OWNED_MAX_WAIT of an epoch (and 1 ms) in _OWNED_WAITING_EPOCHS epochs in a row (other
-    # work takes the cores), the fit continues with Hogwild!. With one busy process per core
-    # beside a 2-thread fit on text-like rows, 40 epochs took 1.0-3.6 s in step against
-    # 0.83 s on one thread, an epoch 90 ms against 7 idle; on an idle machine single epochs
-    # wait that long now and then (28-70% of an epoch, a few in 200).
+    # Threads that own features run in step: a kernel call in which they waited for each
+    # other more than _OWNED_MAX_WAIT of its time (and 1 ms) - other work took a core, or
+    # the host took a vCPU - is followed by _OWNED_RETRY[0] calls on one thread, then the
+    # owners try again; each failed try doubles the pause, up to _OWNED_RETRY[1] calls. With
+    # one busy process per core beside a 2-thread fit on text-like rows, 40 epochs took
+    # 1.0-3.6 s in step against 0.83 s on one thread, an epoch 90 ms against 7 idle; on this
+    # idle 2-vCPU VM, whose host takes ~8% of its CPU time (/proc/stat's steal), blocks of 8
+    # epochs took 24-27 ms an epoch where 5-7 was usual, 2 of 8 in one series. One thread,
+    # not Hogwild!, takes over: on text Hogwild! threads are slower than one (the loaded
+    # fit above: 0.72 s with Hogwild! after the owners, 0.52 on one thread).
     _OWNED_MAX_WAIT = 0.25
-    _OWNED_WAITING_EPOCHS = 2
+    _OWNED_RETRY = (2, 32)
     _OWNED_WORK = 512
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
@@ -167,6 +171,18 @@ class _BaseSGD(BaseEstimator):
     # right after one would share the cores with them (3-13 epochs of 7-10 ms on text-like
     # rows after a 300 x 300 product).
     _BUSY_WAIT = 0.25
+    # In one process, a fit runs several epochs in one kernel call where nothing between
+    # them needs Python (no callback, validation score, averaging, time or update budget;
+    # one thread or threads that own features, whose kernel sums the weights at each
+    # epoch's end for the stopping rule): its threads then do not fall asleep between
+    # epochs (waking one cost 1-2 ms of a 5-12 ms text-like epoch on this VM) and the
+    # ~0.6 ms of Python between epochs is paid once a block. A block lasts about
+    # _BLOCK_SECONDS (the last epoch's time tells), has at most _BLOCK_EPOCHS epochs and,
+    # with tol, never more than the stopping rule could let pass without a stop; its order
+    # and schedule (24-32 bytes a position) take at most _BLOCK_MEMORY of the data's bytes.
+    _BLOCK_SECONDS = 0.05
+    _BLOCK_EPOCHS = 16
+    _BLOCK_MEMORY = 0.08
 
     def __init__(self, *, loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol,
                  shuffle, verbose, epsilon, n_threads, random_state, learning_rate,
@@ -339,7 +355,8 @@ class _BaseSGD(BaseEstimator):
             self, X, Y, sample_weight, coef, intercept, max_iter, kernel, n_threads, seed,
             # the default thread count is checked, not trusted (see _PROBE_ONE_THREAD)
             probe=request is None and n_threads > 1 and max_iter > self._PROBE_ONE_THREAD[-1],
-            rows=rows, scorer=scorer, avg=avg, l1=l1, explode_at=explode_at)
+            rows=rows, scorer=scorer, avg=avg, l1=l1, explode_at=explode_at,
+            blocks=callback is None and self.max_seconds is None and self.max_updates is None)
         self.n_threads_ = n_threads
         result = engine.run(problem, topology, exchange=self.exchange, policy=self._policy,
                             max_updates=self.max_updates, max_seconds=self.max_seconds,
@@ -448,12 +465,14 @@ class _BaseSGD(BaseEstimator):
 
         return np.sort(train).astype(np.int64), scorer
 
-    def _penalty_value(self, coef):
+    def _penalty_value(self, coef, sums=None):
+        """The penalty of ``coef``, or of the weights whose sum of squares and of absolute
+        values are ``sums``."""
         if self.penalty is None:
             return 0.0
         l1_ratio = {"l2": 0.0, "l1": 1.0}.get(self.penalty, self.l1_ratio)
-        return self.alpha * ((1 - l1_ratio) * 0.5 * float(np.sum(coef * coef))
-                             + l1_ratio * float(np.abs(coef).sum()))
+        squares, absolute = (float(np.sum(coef * coef)), float(np.abs(coef).sum())) if sums is None else sums
+        return self.alpha * ((1 - l1_ratio) * 0.5 * squares + l1_ratio * absolute)
 
     def _prepare_X(self, X, y, reset, y_numeric):
         # before validate_data, whose conversion of another sparse format trusts its arrays;

@@ -4,7 +4,8 @@
 In one process (the in-process exchange lends the weights in place) a round is an epoch
 over every training row, with what only one process can do: the thread probe, averaged SGD,
 the L1 cumulative penalty, early stopping and the divergence checks that restore the last
-finite weights. Across ranks a round is ``sync_every`` of this rank's rows, Hogwild! on the
+finite weights. There one kernel call may run a block of epochs, whose rounds the engine then
+collects one by one (_BaseSGD._BLOCK_SECONDS). Across ranks a round is ``sync_every`` of this rank's rows, Hogwild! on the
 rank's threads from the pulled weights; its change is pushed (see :mod:`dpsgd.engine`).
 
 The parameters are flat: the (n_features, outputs) weights row by row, then the intercepts.
@@ -66,10 +67,14 @@ class LinearProblem(Problem):
         Threads (already resolved and capped); with ``probe`` the fit may fall back to one.
     rows, scorer, avg, l1 : one process only: training rows (None: all), early stopping's
         validation scorer, averaged SGD's (avg_coef, avg_intercept), the L1 penalty's state.
+    blocks : bool
+        One process only: run several epochs in one kernel call where the fit allows it
+        (_BaseSGD._BLOCK_SECONDS); False where something outside looks at every epoch (a
+        callback, a time or update budget).
     """
 
     def __init__(self, est, X, Y, sample_weight, coef, intercept, max_iter, kernel, n_threads, seed, *,
-                 probe=False, rows=None, scorer=None, avg=None, l1=False, explode_at=np.inf):
+                 probe=False, rows=None, scorer=None, avg=None, l1=False, explode_at=np.inf, blocks=False):
         self.est, self.X, self.Y, self.sw = est, X, np.ascontiguousarray(Y, dtype=np.float64), sample_weight
         self.d, self.K = coef.shape
         self.size = self.d * self.K + self.K
@@ -79,6 +84,7 @@ class LinearProblem(Problem):
         self.train_rows, self.scorer, self.avg, self.explode_at = rows, scorer, avg, explode_at
         self.q = np.zeros((self.d, self.K) if l1 else (0, 0))
         self.l1_state = np.zeros(1)
+        self.blocks = blocks
 
     def initial(self):
         return self._initial
@@ -115,10 +121,17 @@ class LinearProblem(Problem):
         self.merge_every = 1 if self.n_threads == 1 else int(np.clip(np.ceil(self.est._MERGE_COST * per_sample), 4, 512))
         self.tbuf = np.zeros((self.n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
         self.owned = self._owned_features(X, hot_feat.size)
+        self.pending = []  # the Rounds of a block's later epochs
+        self.epoch_seconds = 0.0  # the last kernel call's, an epoch
+        # a block's positions: its order, steps and scales take 24 bytes each (32 with L1)
+        data_bytes = X.data.nbytes + X.indices.nbytes
+        self.block_positions = self.est._BLOCK_MEMORY * data_bytes / (32 if self.q.size else 24)
         # while other threads of the process take cores (OpenBLAS's spin for ~0.1 s after a
         # call), epochs run on the cores left, for at most est._BUSY_WAIT seconds
         self.busy_until = time.perf_counter() + self.est._BUSY_WAIT if self.n_threads > 1 else 0.0
-        self.busy_epochs, self.waiting_epochs = 0, 0
+        # epochs on fewer threads than planned (others' threads running, or the owners' pause)
+        self.fewer_epochs = 0
+        self.solo_calls, self.solo_next = 0, self.est._OWNED_RETRY[0]
         self.averaging = {} if self.avg is None else dict(avg_coef=self.avg[0], avg_intercept=self.avg[1],
                                                           average_start=float(self.est._average_start()))
         self.eta0 = self.kernel["eta0"]
@@ -137,7 +150,7 @@ class LinearProblem(Problem):
         # the estimators' X is canonical (as_kernel_csr): its rows are sorted
         split = _sgd.row_splits(X.indices, X.indptr, bounds, check=False)
         publish = 1 << int(np.clip(np.ceil(np.log2(est._OWNED_WORK / work)), 0, 4))
-        return {"row_split": split, "delay": 4 * publish}
+        return {"row_split": split, "delay": 4 * publish, "owner_bounds": bounds}
 
     # ------------------------------------------------------------------ rounds
     def local_steps(self, params, r, version, ticket):
@@ -180,64 +193,121 @@ class LinearProblem(Problem):
         return Dense(delta)
 
     def _epoch(self, params, epoch):
-        """One epoch in place (one process): the checks and stopping rules of scikit-learn."""
-        est, X, K = self.est, self.X, self.K
+        """Epoch ``epoch`` in place (one process), with the checks and stopping rules of
+        scikit-learn. A kernel call may run a block of epochs (_BaseSGD._BLOCK_SECONDS):
+        their Rounds then wait in ``pending`` for the engine's next calls."""
+        if self.pending:
+            return self.pending.pop(0)
+        est, X, K, n = self.est, self.X, self.K, self.n
         coef, intercept = self._views(params)
         avg = self.avg
-        n = self.n
-        perm = permutation(n, self.seed, epoch) if est.shuffle else np.arange(n, dtype=np.int64)
-        if self.train_rows is not None:
-            perm = self.train_rows[perm]
         saved = (coef.copy(), intercept.copy()) + (() if avg is None else (avg[0].copy(), avg[1].copy()))
         threads = self._threads_left()
+        if self.solo_calls and threads == self.n_threads:  # the owners' pause (_check_owners_wait)
+            self.solo_calls -= 1
+            threads = 1
         # the probe counts the epochs after those that ran on fewer threads
-        probing = self.probe is not None and epoch - self.busy_epochs in est._PROBE_ONE_THREAD
+        probing = self.probe is not None and epoch - self.fewer_epochs in est._PROBE_ONE_THREAD
         threads = 1 if probing else threads
+        owned = self.owned if threads == self.n_threads else {}
+        E = self._block_length(epoch, threads, owned)
+        if threads < self.n_threads and not probing:
+            self.fewer_epochs += E
+        stats = np.empty((E, threads, 3))
         tic = time.perf_counter()
         sumloss, status, bad = _sgd.sgd_epoch(
-            X.data, X.indices, X.indptr, self.Y, self.sw, perm, coef, intercept, self.q, self.l1_state,
-            self.hot[0], self.hot[1], self.tbuf, **{**self.kernel, "eta0": self.eta0}, t_start=est.t_,
-            n_threads=threads, merge_every=self.merge_every, **self.averaging,
-            **(self.owned if threads == self.n_threads else {}))
+            X.data, X.indices, X.indptr, self.Y, self.sw, self._order(epoch, E), coef, intercept, self.q,
+            self.l1_state, self.hot[0], self.hot[1], self.tbuf, **{**self.kernel, "eta0": self.eta0},
+            t_start=est.t_, n_threads=threads, merge_every=self.merge_every, **self.averaging, **owned,
+            **({"epoch_rows": n, "epoch_stats": stats} if n else {}))
         seconds = time.perf_counter() - tic
-        if self.owned and threads == self.n_threads:
-            self._check_owners_wait(epoch, seconds)
-        if threads == self.n_threads or probing:
-            self._probe(epoch - self.busy_epochs, seconds)
-        problem = self._divergence(status, bad, sumloss / max(n * K, 1), coef, intercept)
-        if problem:
-            coef[...], intercept[...] = saved[:2]
-            if avg is not None:
-                avg[0][...], avg[1][...] = saved[2:]
-            raise DivergenceError(
-                f"SGD diverged in epoch {epoch}: {problem}. The model keeps its state from "
-                "before that epoch. Lower eta0 (or use learning_rate='optimal'), or scale the "
-                "features (e.g. StandardScaler or MaxAbsScaler).")
-        est.t_ += n
-        objective = sumloss / max(n, 1) + est._penalty_value(coef)
-        score = self.scorer(coef, intercept) if self.scorer is not None else None
-        if est.verbose:
-            print(f"-- Epoch {epoch}: avg. loss {sumloss / max(n, 1):.6f}, objective "
-                  f"{objective:.6f}, norm {np.sqrt(np.sum(coef * coef)):.4f}, "
-                  + ("" if score is None else f"validation score {score:.6f}, ")
-                  + f"{X.indptr[-1] / max(seconds, 1e-12):.3g} nnz/s, {seconds:.3f} s")
-        report = {"pass": epoch, "loss": sumloss / max(n, 1), "objective": objective, "pass_seconds": seconds,
-                  "nnz": int(X.indptr[-1]) * K, "t": est.t_}
-        return Round(updates=n, samples=n, end_of_pass=True, stop=self._converged(score, objective),
-                     report=report)
+        self.epoch_seconds = seconds / E
+        if owned:
+            self._check_owners_wait(epoch, E, seconds)
+        if threads == self.n_threads or probing:  # (E = 1 while probing)
+            self._probe(epoch - self.fewer_epochs, seconds)
+        # the kernel's weight sums at each epoch's end: one thread's, or the owners'
+        summed = bool(n) and (threads == 1 or bool(owned))
+        losses = stats[:, :, 0].sum(axis=1) if n else np.zeros(1)
+        sums = stats[:, :, 1:].sum(axis=1) if summed else None
+        if sums is not None and status == _sgd.Status.OK and np.isnan(sums).any():
+            sums = None  # OpenMP gave fewer threads than asked: they ran Hogwild! (the final weights')
+        for e in range(E):  # first every epoch's checks: a failed block changes nothing
+            problem = self._divergence(status != _sgd.Status.OK and (E == 1 or not np.isfinite(sums[e, 0])),
+                                       bad, losses[e] / max(n * K, 1), None if sums is None else sums[e],
+                                       coef, intercept, last=e == E - 1)
+            if problem:
+                coef[...], intercept[...] = saved[:2]
+                if avg is not None:
+                    avg[0][...], avg[1][...] = saved[2:]
+                raise DivergenceError(
+                    f"SGD diverged in epoch {epoch + e}: {problem}. The model keeps its state from "
+                    f"before epoch {epoch}. Lower eta0 (or use learning_rate='optimal'), or scale the "
+                    "features (e.g. StandardScaler or MaxAbsScaler).")
+        rounds = []
+        for e in range(E):
+            est.t_ += n
+            penalty = est._penalty_value(coef, None if sums is None else sums[e])
+            objective = losses[e] / max(n, 1) + penalty
+            score = self.scorer(coef, intercept) if self.scorer is not None else None  # (E = 1)
+            if est.verbose:
+                norm = np.sqrt(np.sum(coef * coef) if sums is None else sums[e, 0])
+                print(f"-- Epoch {epoch + e}: avg. loss {losses[e] / max(n, 1):.6f}, objective "
+                      f"{objective:.6f}, norm {norm:.4f}, "
+                      + ("" if score is None else f"validation score {score:.6f}, ")
+                      + f"{X.indptr[-1] * E / max(seconds, 1e-12):.3g} nnz/s, {seconds / E:.3f} s"
+                      + ("" if E == 1 else f" (a block of {E} epochs)"))
+            report = {"pass": epoch + e, "loss": losses[e] / max(n, 1), "objective": objective,
+                      "pass_seconds": seconds / E, "nnz": int(X.indptr[-1]) * K, "t": est.t_}
+            # (with tol, the block ends where the rule could first stop: _block_length)
+            rounds.append(Round(updates=n, samples=n, end_of_pass=True, stop=self._converged(score, objective),
+                                report=report))
+        self.pending = rounds[1:]
+        return rounds[0]
 
-    def _check_owners_wait(self, epoch, seconds):
-        """Threads that own features wait for each other's parts of every row: on a machine
-        whose cores other work takes (est._OWNED_MAX_WAIT) they switch to Hogwild!."""
+    def _block_length(self, epoch, threads, owned):
+        """Epochs in this kernel call (see _BaseSGD._BLOCK_SECONDS): one where something
+        needs each epoch (the probe, the check for busy cores, a validation score,
+        averaging, Hogwild! threads, whose kernel takes no weight sums) and for the first."""
+        est = self.est
+        if (not self.blocks or self.busy_until or self.probe is not None or self.scorer is not None
+                or self.avg is not None or (threads > 1 and not owned) or not self.epoch_seconds):
+            return 1
+        E = min(est._BLOCK_EPOCHS, self.max_iter - epoch + 1, int(self.block_positions // max(self.n, 1)),
+                int(est._BLOCK_SECONDS / self.epoch_seconds))
+        if est.tol is not None:  # the stopping rule acts when no_improvement reaches n_iter_no_change
+            E = min(E, est.n_iter_no_change - self.no_improvement)
+        return max(E, 1)
+
+    def _order(self, epoch, E):
+        """The rows of epochs ``epoch`` .. ``epoch + E - 1``, one after the other."""
+        n = self.n
+        if not self.est.shuffle:
+            perm = np.tile(np.arange(n, dtype=np.int64), E)
+        elif E == 1:
+            perm = permutation(n, self.seed, epoch)
+        else:  # (filled in place: no second copy of the block)
+            perm = np.empty(E * n, dtype=np.int64)
+            for e in range(E):
+                perm[e * n:(e + 1) * n] = permutation(n, self.seed, epoch + e)
+        return perm if self.train_rows is None else self.train_rows[perm]
+
+    def _check_owners_wait(self, epoch, E, seconds):
+        """Threads that own features run in step: a call of ``E`` epochs from ``epoch`` in
+        which they waited for each other more than est._OWNED_MAX_WAIT of its time (and 1 ms)
+        - another process took a core, or the host the core's vCPU - is followed by calls on
+        one thread, then the owners try again (est._OWNED_RETRY)."""
+        est = self.est
         waited = float(self.tbuf[:self.n_threads, -2].mean())
         # (a floor of 1 ms: in short epochs a waking thread's start counts as much)
-        slow = waited > max(self.est._OWNED_MAX_WAIT * seconds, 1e-3)
-        self.waiting_epochs = self.waiting_epochs + 1 if slow else 0
-        if self.waiting_epochs == self.est._OWNED_WAITING_EPOCHS:
-            self.owned = {}
-            if self.est.verbose:
-                print(f"-- threads: waited {waited:.4f} s of {seconds:.4f} s in epoch {epoch} (and as "
-                      "long in the epochs before) for each other's parts of the rows; Hogwild! from now on")
+        if waited <= max(est._OWNED_MAX_WAIT * seconds, 1e-3):
+            self.solo_next = est._OWNED_RETRY[0]
+            return
+        self.solo_calls = self.solo_next
+        self.solo_next = min(2 * self.solo_next, est._OWNED_RETRY[1])
+        if est.verbose:
+            print(f"-- threads: waited {waited:.4f} s of {seconds:.4f} s in epochs {epoch}-{epoch + E - 1} "
+                  f"for each other's parts of the rows; the next {self.solo_calls} kernel calls on one thread")
 
     def _threads_left(self):
         """This epoch's threads: fewer while other threads of the process take cores (checked
@@ -246,11 +316,10 @@ class LinearProblem(Problem):
             return self.n_threads
         others = running_other_threads() if time.perf_counter() < self.busy_until else 0
         if others:
-            self.busy_epochs += 1
             return max(1, self.n_threads - others)
         self.busy_until = 0.0
-        if self.est.verbose and self.busy_epochs:
-            print(f"-- threads: {self.busy_epochs} epochs on fewer threads while other threads of the "
+        if self.est.verbose and self.fewer_epochs:
+            print(f"-- threads: {self.fewer_epochs} epochs on fewer threads while other threads of the "
                   "process were running")
         return self.n_threads
 
@@ -286,11 +355,14 @@ class LinearProblem(Problem):
             self.eta0, self.no_improvement = self.eta0 / 5, 0
         return self.no_improvement >= est.n_iter_no_change
 
-    def _divergence(self, status, bad, mean_loss, coef, intercept):
-        """What went wrong in an epoch, or an empty string."""
-        arrays = (coef, intercept) + (() if self.avg is None else self.avg)
-        if status != _sgd.Status.OK or not all(np.all(np.isfinite(a)) for a in arrays):
-            return "a non-finite value appeared" + (f" (prediction for row {bad})" if bad >= 0 else "")
+    def _divergence(self, failed, bad, mean_loss, sums, coef, intercept, last=True):
+        """What went wrong in an epoch, or an empty string. ``sums``: the kernel's sum of
+        squares and of absolute values of the weights at the epoch's end (None: read
+        ``coef``); ``last``: the epoch ends the kernel call (the arrays are its own)."""
+        arrays = ((coef,) if sums is None else ()) + ((intercept,) + (self.avg or ()) if last else ())
+        if failed or (sums is not None and not np.all(np.isfinite(sums))) \
+                or not all(np.all(np.isfinite(a)) for a in arrays):
+            return "a non-finite value appeared" + (f" (prediction for row {bad})" if failed and bad >= 0 else "")
         if not mean_loss <= self.explode_at:
             return (f"the epoch's mean loss {mean_loss:.3g} exceeds {DIVERGENCE_FACTOR:.0e} times that "
                     "of the zero model (the gradient clipping kept the exploding weights finite)")
