@@ -108,9 +108,26 @@ def test_a_thread_that_runs_beside_is_seen():
     assert running_other_threads() == 0
 
 
-def _fit_recording(monkeypatch, others, *, waited=0.0, **params):
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/loadavg")
+def test_another_process_that_runs_is_seen():
+    import time
+
+    from dpsgd._threads import runnable_elsewhere
+
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        seen = [runnable_elsewhere() for _ in range(20)]
+    finally:
+        busy.kill()
+        busy.wait()
+    assert max(seen) >= 1
+
+
+def _fit_recording(monkeypatch, others, *, waited=0.0, elsewhere=lambda: 0, **params):
     """Fit text-like rows on 2 threads (as on a 2-core machine) with ``others()`` as the count
-    of other running threads and ``waited`` seconds reported by each owner thread; return the
+    of other running threads, ``elsewhere()`` as other processes' and ``waited`` seconds
+    reported by each owner thread; return the
     estimator and each epoch's (n_threads, whether the threads owned features), an entry per
     epoch also where one kernel call ran several."""
     from dpsgd import SGDClassifier
@@ -129,6 +146,8 @@ def _fit_recording(monkeypatch, others, *, waited=0.0, **params):
 
     monkeypatch.setattr(linear._sgd, "sgd_epoch", epoch)
     monkeypatch.setattr(linear_problem, "running_other_threads", others)
+    monkeypatch.setattr(linear_problem, "runnable_elsewhere", elsewhere)
+    monkeypatch.setattr(linear_problem, "available_threads", lambda: 2)
     monkeypatch.setattr(topology, "effective_n_threads", lambda request: 2)
     monkeypatch.setattr(topology, "available_threads", lambda: 2)
     monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
@@ -159,6 +178,9 @@ def test_owner_threads_that_keep_waiting_pause_on_one_thread(monkeypatch):
     clf, epochs = _fit_recording(monkeypatch, lambda: 0, waited=1e3, n_threads=2)
     assert _BaseSGD._OWNED_RETRY[0] == 2
     assert epochs == [(2, True)] + [(1, False)] * 2 + [(2, True)] + [(1, False)] * 4
+    # while another process's thread waits for a core, they do not try again
+    clf, epochs = _fit_recording(monkeypatch, lambda: 0, waited=1e3, elsewhere=lambda: 1, n_threads=2)
+    assert epochs == [(2, True)] + [(1, False)] * 7
     monkeypatch.undo()
     clf, epochs = _fit_recording(monkeypatch, lambda: 0, waited=0.0, n_threads=2)
     assert epochs == [(2, True)] * 8

@@ -116,3 +116,18 @@ def running_other_threads() -> int:
             continue
         running += stat[stat.rindex(b")") + 2:].startswith(b"R")
     return running
+
+
+def runnable_elsewhere() -> int:
+    """How many threads of other processes are running or waiting for a core right now.
+
+    The machine's count of runnable threads (/proc/loadavg's fourth field) less this
+    process's (the caller and ``running_other_threads``); 0 where /proc is not available.
+    One reading: a count of this instant, not an average.
+    """
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            runnable = int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(0, runnable - 1 - running_other_threads())

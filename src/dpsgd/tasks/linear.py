@@ -135,7 +135,8 @@ class _BaseSGD(BaseEstimator):
     # Threads that own features run in step: a kernel call in which they waited for each
     # other more than _OWNED_MAX_WAIT of its time (and 1 ms) - other work took a core, or
     # the host took a vCPU - is followed by _OWNED_RETRY[0] calls on one thread, then the
-    # owners try again; each failed try doubles the pause, up to _OWNED_RETRY[1] calls. With
+    # owners try again once no other process's thread waits for a core (/proc/loadavg's
+    # runnable count); each failed try doubles the pause, up to _OWNED_RETRY[1] calls. With
     # one busy process per core beside a 2-thread fit on text-like rows, 40 epochs took
     # 1.0-3.6 s in step against 0.83 s on one thread, an epoch 90 ms against 7 idle; on this
     # idle 2-vCPU VM, whose host takes ~8% of its CPU time (/proc/stat's steal), blocks of 8

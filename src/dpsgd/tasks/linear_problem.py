@@ -17,7 +17,7 @@ import numpy as np
 
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
-from dpsgd._threads import running_other_threads
+from dpsgd._threads import available_threads, runnable_elsewhere, running_other_threads
 from dpsgd.engine import Dense, Problem, Round, Sparse
 
 # A regressor's epoch whose mean loss exceeds this many times the mean loss of
@@ -206,6 +206,9 @@ class LinearProblem(Problem):
         if self.solo_calls and threads == self.n_threads:  # the owners' pause (_check_owners_wait)
             self.solo_calls -= 1
             threads = 1
+            # they try again only when other processes leave them the cores
+            if not self.solo_calls and runnable_elsewhere() + self.n_threads > available_threads():
+                self.solo_calls = 1
         # the probe counts the epochs after those that ran on fewer threads
         probing = self.probe is not None and epoch - self.fewer_epochs in est._PROBE_ONE_THREAD
         threads = 1 if probing else threads
@@ -296,7 +299,8 @@ class LinearProblem(Problem):
         """Threads that own features run in step: a call of ``E`` epochs from ``epoch`` in
         which they waited for each other more than est._OWNED_MAX_WAIT of its time (and 1 ms)
         - another process took a core, or the host the core's vCPU - is followed by calls on
-        one thread, then the owners try again (est._OWNED_RETRY)."""
+        one thread, then the owners try again (est._OWNED_RETRY) once no other process's
+        thread waits for a core they would take (``runnable_elsewhere``)."""
         est = self.est
         waited = float(self.tbuf[:self.n_threads, -2].mean())
         # (a floor of 1 ms: in short epochs a waking thread's start counts as much)
