@@ -4,9 +4,10 @@
 In one process (the in-process exchange lends the weights in place) a round is an epoch
 over every training row, with what only one process can do: the thread probe, averaged SGD,
 the L1 cumulative penalty, early stopping and the divergence checks that restore the last
-finite weights. There one kernel call may run a block of epochs, whose rounds the engine then
-collects one by one (_BaseSGD._BLOCK_SECONDS). Across ranks a round is ``sync_every`` of this rank's rows, Hogwild! on the
-rank's threads from the pulled weights; its change is pushed (see :mod:`dpsgd.engine`).
+finite weights. There one kernel call may run a block of epochs, whose rounds the engine
+then collects one by one (_BaseSGD._BLOCK_SECONDS). Across ranks a round is ``sync_every``
+of this rank's rows, Hogwild! on the rank's threads from the pulled weights; its change is
+pushed (see :mod:`dpsgd.engine`).
 
 The parameters are flat: the (n_features, outputs) weights row by row, then the intercepts.
 """
