@@ -162,6 +162,7 @@ def test_divergence_inside_a_block_names_the_epoch(monkeypatch):
     y = X @ rng.normal(size=5)
     blocks = _record_blocks(monkeypatch)
     monkeypatch.setattr(SGDRegressor, "_BLOCK_MEMORY", 100.0)  # (5 non-zeros a row)
+    monkeypatch.setattr(SGDRegressor, "_BLOCK_SECONDS", 10.0)  # (blocks of 16 on a slow machine too)
     # a constant step a little too long: the weights grow slowly, then explode in epoch 6
     reg = SGDRegressor(learning_rate="constant", eta0=0.32, penalty=None, max_iter=30, tol=None, n_threads=1,
                        random_state=0)
