@@ -108,6 +108,66 @@ def test_a_thread_that_runs_beside_is_seen():
     assert running_other_threads() == 0
 
 
+def _openblas_workers():
+    """How many worker threads NumPy's BLAS keeps (OpenBLAS's pthreads pool), or skip."""
+    import numpy as np
+
+    from dpsgd._threads import _openblas_libraries, _symbol
+
+    a = np.ones((300, 300))
+    a @ a  # loads and wakes the pool
+    pools = [lib for lib in _openblas_libraries() if (_symbol(lib, "openblas_get_parallel") or int)() == 1]
+    workers = sum(_symbol(lib, "openblas_get_num_threads")() - 1 for lib in pools)
+    if not sys.platform.startswith("linux") or workers < 1:
+        pytest.skip("no OpenBLAS pthreads pool with worker threads here")
+    return workers
+
+
+def test_idle_openblas_threads_are_ended_and_come_back():
+    """OpenBLAS's workers spin ~0.1 s after a call on the cores a parallel fit is about to
+    take: they are ended, and the next product starts them again and is right."""
+    import threading
+
+    import numpy as np
+
+    from dpsgd._threads import stop_idle_blas_threads
+
+    _openblas_workers()
+    if threading.active_count() > 1:
+        pytest.skip("another Python thread runs in this test process")
+    a = np.random.default_rng(0).random((300, 300))
+    expected = np.einsum("ij,jk->ik", a, a)  # not BLAS
+    a @ a
+    before = len(os.listdir("/proc/self/task"))
+    assert stop_idle_blas_threads() >= 1
+    assert len(os.listdir("/proc/self/task")) < before
+    np.testing.assert_allclose(a @ a, expected, rtol=1e-12)
+    assert len(os.listdir("/proc/self/task")) >= before - 1  # the pool is back
+
+
+def test_blas_threads_are_left_alone_beside_another_python_thread():
+    """Another Python thread could be inside a BLAS call, which ending the pool would hang."""
+    import threading
+
+    import numpy as np
+
+    from dpsgd._threads import stop_idle_blas_threads
+
+    _openblas_workers()
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
+    try:
+        a = np.ones((300, 300))
+        a @ a
+        before = len(os.listdir("/proc/self/task"))
+        assert stop_idle_blas_threads() == 0
+        assert len(os.listdir("/proc/self/task")) == before
+    finally:
+        done.set()
+        other.join()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/loadavg")
 def test_another_process_that_runs_is_seen():
     import time
@@ -124,10 +184,10 @@ def test_another_process_that_runs_is_seen():
     assert max(seen) >= 1
 
 
-def _fit_recording(monkeypatch, others, *, waited=0.0, elsewhere=lambda: 0, **params):
+def _fit_recording(monkeypatch, others, *, waited=0.0, elsewhere=lambda: 0, stop_blas=lambda: 0, **params):
     """Fit text-like rows on 2 threads (as on a 2-core machine) with ``others()`` as the count
-    of other running threads, ``elsewhere()`` as other processes' and ``waited`` seconds
-    reported by each owner thread; return the
+    of other running threads, ``elsewhere()`` as other processes', ``stop_blas()`` as the
+    BLAS pools ended and ``waited`` seconds reported by each owner thread; return the
     estimator and each epoch's (n_threads, whether the threads owned features), an entry per
     epoch also where one kernel call ran several."""
     from dpsgd import SGDClassifier
@@ -147,6 +207,7 @@ def _fit_recording(monkeypatch, others, *, waited=0.0, elsewhere=lambda: 0, **pa
     monkeypatch.setattr(linear._sgd, "sgd_epoch", epoch)
     monkeypatch.setattr(linear_problem, "running_other_threads", others)
     monkeypatch.setattr(linear_problem, "runnable_elsewhere", elsewhere)
+    monkeypatch.setattr(linear_problem, "stop_idle_blas_threads", stop_blas)
     monkeypatch.setattr(linear_problem, "available_threads", lambda: 2)
     monkeypatch.setattr(topology, "effective_n_threads", lambda request: 2)
     monkeypatch.setattr(topology, "available_threads", lambda: 2)
@@ -165,6 +226,18 @@ def test_first_epochs_leave_the_cores_other_threads_take(monkeypatch):
     clf, epochs = _fit_recording(monkeypatch, lambda: next(calls, 0), n_threads=2)
     assert epochs == [(1, False)] * 3 + [(2, True)] * 5
     assert clf.n_threads_ == 2
+
+
+@pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="serial build: no OpenMP runtime")
+@pytest.mark.parametrize("ended", [0, 1])
+def test_spinning_blas_threads_are_ended_once_before_the_first_epoch(monkeypatch, ended):
+    """Other threads running at the first epoch: OpenBLAS's idle pool is ended once, where it
+    can be; then all threads run from the first epoch, else the cores left."""
+    counts, stops = iter([1, 0]), []
+    clf, epochs = _fit_recording(monkeypatch, lambda: next(counts, 0), stop_blas=lambda: stops.append(1) or ended,
+                                 n_threads=2)
+    assert len(stops) == 1
+    assert epochs == [(1, False)] * (1 - ended) + [(2, True)] * (7 + ended)
 
 
 @pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="serial build: no OpenMP runtime")

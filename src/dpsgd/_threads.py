@@ -1,5 +1,6 @@
 """Thread-count semantics shared by every estimator (see DESIGN.md, "Threads")."""
 
+import ctypes
 import numbers
 import os
 import threading
@@ -131,3 +132,59 @@ def runnable_elsewhere() -> int:
     except (OSError, ValueError, IndexError):
         return 0
     return max(0, runnable - 1 - running_other_threads())
+
+
+def _openblas_libraries():
+    """ctypes handles of the OpenBLAS libraries this process has loaded (/proc/self/maps; a
+    millisecond, where threadpoolctl's search of every library took 21 ms here)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split(None, 5)[5].strip() for line in f
+                     if line.count(" ") >= 5 and "openblas" in line.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        return []
+    libs = []
+    for path in sorted(paths):
+        try:
+            libs.append(ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0)))
+        except OSError:
+            continue
+    return libs
+
+
+def _symbol(lib, name):
+    """OpenBLAS's function ``name`` as its plain, 64-bit or SciPy builds export it, or None."""
+    for full in (name, name + "64_", "scipy_" + name + "64_", "scipy_" + name):
+        try:
+            return getattr(lib, full)
+        except AttributeError:
+            continue
+    return None
+
+
+def stop_idle_blas_threads() -> int:
+    """End OpenBLAS's idle worker threads, which would spin for ~0.1 s on the cores a parallel
+    kernel is about to take (``running_other_threads``); they start again at the next BLAS call.
+
+    Only where no other Python thread exists (none can be inside a BLAS call:
+    ``blas_thread_shutdown_`` must not run beside one) and only for OpenBLAS's own pthreads
+    pool (``openblas_get_parallel() == 1``), which every OpenBLAS since 0.2.9 restarts at its
+    next call. Measured on this package's 2-vCPU VM after a 300 x 300 product: 0.3 ms to end
+    them, no CPU time spent in a 0.3 s sleep afterwards (0.12 s without), 1.5 ms for the next
+    product against 0.7.
+
+    Returns
+    -------
+    int
+        How many BLAS libraries' threads were ended (0 where nothing could be done safely).
+    """
+    if threading.active_count() > 1:
+        return 0
+    stopped = 0
+    for lib in _openblas_libraries():
+        parallel = _symbol(lib, "openblas_get_parallel")
+        shutdown = getattr(lib, "blas_thread_shutdown_", None)
+        if parallel is not None and shutdown is not None and parallel() == 1:
+            shutdown()
+            stopped += 1
+    return stopped

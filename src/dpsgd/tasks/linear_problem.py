@@ -18,7 +18,7 @@ import numpy as np
 
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
-from dpsgd._threads import available_threads, runnable_elsewhere, running_other_threads
+from dpsgd._threads import available_threads, runnable_elsewhere, running_other_threads, stop_idle_blas_threads
 from dpsgd.engine import Dense, Problem, Round, Sparse
 
 # A regressor's epoch whose mean loss exceeds this many times the mean loss of
@@ -128,7 +128,9 @@ class LinearProblem(Problem):
         data_bytes = X.data.nbytes + X.indices.nbytes
         self.block_positions = self.est._BLOCK_MEMORY * data_bytes / (32 if self.q.size else 24)
         # while other threads of the process take cores (OpenBLAS's spin for ~0.1 s after a
-        # call), epochs run on the cores left, for at most est._BUSY_WAIT seconds
+        # call, unless they can be ended), epochs run on the cores left, for at most
+        # est._BUSY_WAIT seconds
+        self.blas_stopped = False
         self.busy_until = time.perf_counter() + self.est._BUSY_WAIT if self.n_threads > 1 else 0.0
         # epochs on fewer threads than planned (others' threads running, or the owners' pause)
         self.fewer_epochs = 0
@@ -316,10 +318,17 @@ class LinearProblem(Problem):
 
     def _threads_left(self):
         """This epoch's threads: fewer while other threads of the process take cores (checked
-        before each epoch until they stop, or est._BUSY_WAIT seconds into the fit)."""
+        before each epoch until they stop, or est._BUSY_WAIT seconds into the fit), after
+        ending OpenBLAS's idle ones once where that is safe (``stop_idle_blas_threads``)."""
         if not self.busy_until:
             return self.n_threads
         others = running_other_threads() if time.perf_counter() < self.busy_until else 0
+        if others and not self.blas_stopped:
+            self.blas_stopped = True
+            if stop_idle_blas_threads():
+                if self.est.verbose:
+                    print("-- threads: ended OpenBLAS's idle threads, which were taking cores")
+                others = running_other_threads()
         if others:
             return max(1, self.n_threads - others)
         self.busy_until = 0.0
