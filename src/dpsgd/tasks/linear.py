@@ -127,8 +127,13 @@ class _BaseSGD(BaseEstimator):
     # 1.70x (1.56-2.53) Hogwild!'s time, with some epochs 3-5x slow: hence 48, between
     # RCV1-like's 37 and AP's 67. A thread
     # publishes its part of the dot products every _OWNED_WORK / (its non-zeros x outputs
-    # per row) rows, rounded up to a power of two within 1-16, and a row's prediction misses
-    # the steps of the 4x as many rows before it (docs/guide/threads.md).
+    # per row) rows, rounded up to a power of two within 1-8 (2 ** _OWNED_MAX_PUBLISH), and a
+    # row's prediction misses the steps of the 4x as many rows before it (docs/guide/threads.md).
+    # Not 16 (a delay of 64): at the 'optimal' schedule's large steps, on rows whose words are
+    # in nearly every row (3,000 x 20,000, 120 a row, 60 a thread), owners that took over from
+    # 5 epochs on one thread had 22x the loss of the epoch before (1.65 against 0.076), 1.23x
+    # with a delay of 32; and 2 threads of 30,000 such rows took 0.117 s (median) with 32, 0.123
+    # with 64, at the same test loss.
     _SMALL_MODEL = 4096
     _MERGE_COST = 64
     _OWNED_MIN_WORK = 48
@@ -146,6 +151,7 @@ class _BaseSGD(BaseEstimator):
     _OWNED_MAX_WAIT = 0.25
     _OWNED_RETRY = (2, 32)
     _OWNED_WORK = 512
+    _OWNED_MAX_PUBLISH = 3
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used. (With the rarer merges of

@@ -152,7 +152,7 @@ class LinearProblem(Problem):
         bounds = _sgd.feature_bounds(X.indices[:X.indptr[-1]], self.d, T)
         # the estimators' X is canonical (as_kernel_csr): its rows are sorted
         split = _sgd.row_splits(X.indices, X.indptr, bounds, check=False)
-        publish = 1 << int(np.clip(np.ceil(np.log2(est._OWNED_WORK / work)), 0, 4))
+        publish = 1 << int(np.clip(np.ceil(np.log2(est._OWNED_WORK / work)), 0, est._OWNED_MAX_PUBLISH))
         return {"row_split": split, "delay": 4 * publish, "owner_bounds": bounds}
 
     # ------------------------------------------------------------------ rounds
