@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 
 from dpsgd import LatentDirichletAllocation, SGDClassifier, SGDRegressor, load_model, persist, save_model
 from dpsgd.data import make_lda_corpus
-from dpsgd.persist import STALE_SECONDS, SavedState, atomic_savez, read_checkpoint, register, write_checkpoint
+from dpsgd.persist import STALE_SECONDS, SavedState, atomic_savez, read_checkpoint, read_npz, register, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +297,37 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path):
     with pytest.raises(ValueError):
         atomic_savez(tmp_path / "x.npz", {"a": np.array([{}], dtype=object)}, {})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("when", ["created", "writing"])
+def test_ctrl_c_during_a_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, when):
+    """A Ctrl-C right after the temporary file is created (before Python has its descriptor:
+    a CI run once kept such a file) or while it is written: the target keeps its old content."""
+    from dpsgd import persist
+
+    target = tmp_path / "x.npz"
+    atomic_savez(target, {"a": np.zeros(2)}, {"v": 1})
+    real_open, real_savez = os.open, np.savez
+
+    def interrupted_open(*args, **kwargs):
+        real_open(*args, **kwargs)  # the file exists, its descriptor is lost
+        raise KeyboardInterrupt
+
+    def interrupted_savez(f, **arrays):
+        f.write(b"PK half")
+        raise KeyboardInterrupt
+
+    if when == "created":
+        monkeypatch.setattr(persist.os, "open", interrupted_open)
+    else:
+        monkeypatch.setattr(persist.np, "savez", interrupted_savez)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_savez(target, {"a": np.ones(2)}, {"v": 2})
+    monkeypatch.setattr(persist.os, "open", real_open)
+    monkeypatch.setattr(persist.np, "savez", real_savez)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npz"]
+    arrays, meta = read_npz(target)
+    assert meta == {"v": 1} and np.array_equal(arrays["a"], np.zeros(2))
 
 
 # ---------------------------------------------------------------------------- vocabulary

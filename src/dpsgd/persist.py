@@ -184,43 +184,56 @@ def atomic_savez(path, arrays, metadata):
     metadata : dict
         Stored as JSON.
     """
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
     payload = {key: np.asarray(value) for key, value in arrays.items()}
     if any(value.dtype.hasobject for value in payload.values()):
         raise ValueError("cannot save arrays of dtype object without pickle (e.g. mixed class labels)")
     payload[_METADATA] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
+    with atomic_file(path) as f:
+        np.savez(f, **payload)
+
+
+@contextlib.contextmanager
+def atomic_file(path):
+    """An open binary file whose content replaces ``path`` when the block ends without an
+    exception: written to a temporary file in the same folder, flushed to disk and renamed over
+    ``path`` (with the mode of the file it replaces, if any). The temporary file is removed
+    whatever ends the block early, Ctrl-C included.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target; its folder must exist.
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
     _remove_stale_temporaries(folder, name)
-    tmp, fd = _create_temporary(folder, name)
+    tmp = None
     try:
+        # the name is known before the file exists, so that a Ctrl-C right after its creation
+        # still removes it (a CI run once kept one: it came between the creation and the try)
+        while True:
+            tmp = os.path.join(folder, _temporary_prefix(name) + secrets.token_hex(4))
+            try:  # as open() creates files (0o666 less the umask), unlike tempfile.mkstemp (0o600)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileExistsError:  # another writer's: never ours to remove
+                tmp = None
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         if os.path.exists(path):
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # open() keeps an existing file's mode
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 
 def _temporary_prefix(name):
     return f".{name}.tmp-"
-
-
-def _create_temporary(folder, name):
-    """A new temporary file for target ``name`` in ``folder``: (path, descriptor).
-
-    Created as ``open()`` creates files (mode 0o666, less the umask), unlike
-    ``tempfile.mkstemp`` (0o600)."""
-    while True:
-        tmp = os.path.join(folder, _temporary_prefix(name) + secrets.token_hex(4))
-        try:
-            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
 
 
 def _remove_stale_temporaries(folder, name):

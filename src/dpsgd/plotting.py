@@ -12,11 +12,9 @@ matplotlib is needed only for drawing: ``pip install 'dpsgd[plot]'``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import stat
 from collections.abc import Sequence
 
 __all__ = ["FORMATS", "METRICS", "X_AXES", "plot_runs", "read_log"]
@@ -293,18 +291,7 @@ def _matplotlib():
 
 def _save(fig, output, fmt):
     """Write ``fig`` to ``output`` through a temporary file in its folder, renamed over it."""
-    from dpsgd.persist import _create_temporary, _remove_stale_temporaries
+    from dpsgd.persist import atomic_file
 
-    folder, name = os.path.split(os.path.abspath(output))
-    _remove_stale_temporaries(folder, name)
-    tmp, fd = _create_temporary(folder, name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=120)
-        if os.path.exists(output):
-            os.chmod(tmp, stat.S_IMODE(os.stat(output).st_mode))
-        os.replace(tmp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(output) as f:
+        fig.savefig(f, format=fmt, dpi=120)
