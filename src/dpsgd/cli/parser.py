@@ -10,7 +10,7 @@ import argparse
 import math
 
 from dpsgd.comm.exchange import EXCHANGES
-from dpsgd.comm.gossip import GRAPHS
+from dpsgd.comm.exchange import GRAPHS
 
 
 def _number(kind, text, ok, what):

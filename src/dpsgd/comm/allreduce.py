@@ -15,22 +15,14 @@ import numpy as np
 
 from dpsgd._kernels import natural
 from dpsgd.comm.codecs import Dense
-from dpsgd.comm.exchange import Exchange
+from dpsgd.comm.exchange import Exchange, check_compression
 
 # the cells after the change in the Allreduce buffer
 _CONTRIBUTED, _STOP, _UPDATES, _STEPS = range(4)
 
-COMPRESSIONS = ("natural",)
 # spreads the natural-compression seeds of (round, rank) over the 64-bit seeds: odd, so that
 # no two (round, rank) of a run share one
 _SEED_STRIDE = 0x9E3779B97F4A7C15
-
-
-def check_compression(compression):
-    """None or one of :data:`COMPRESSIONS`; raises a ValueError for anything else."""
-    if compression is not None and compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be None or one of {list(COMPRESSIONS)}, got {compression!r}")
-    return compression
 
 
 class ReplicaExchange(Exchange):

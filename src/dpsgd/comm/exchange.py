@@ -46,6 +46,11 @@ EXCHANGES = ("server", "allreduce", "gossip", "async_gossip")
 # rank takes together (no delays), and asynchronous gossip (a change lands on its own rank's
 # copy; see dpsgd.comm.async_gossip)
 UNSCALED = ("allreduce", "gossip", "async_gossip")
+# what the exchanges take: the gossip exchanges' graphs of ranks (dpsgd.comm.gossip.neighbours)
+# and the compressions of the synchronous ones (dpsgd.comm.allreduce); here, so that checking a
+# fit's arguments imports no exchange
+GRAPHS = ("exponential", "ring")
+COMPRESSIONS = ("natural",)
 
 
 # Between machines a sparse change moves fewer bytes than the dense vector while its entries
@@ -146,6 +151,13 @@ class WindowExchange(Exchange):
         return self._window.stop_requested()
 
 
+def check_compression(compression):
+    """None or one of :data:`COMPRESSIONS`; raises a ValueError for anything else."""
+    if compression is not None and compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be None or one of {list(COMPRESSIONS)}, got {compression!r}")
+    return compression
+
+
 # the exchanges whose changes can travel compressed (the server's and async gossip's one-sided
 # operations add or average raw values in the target's memory: nothing there could decode)
 COMPRESSED = ("allreduce", "gossip")
@@ -181,15 +193,11 @@ def check_exchange(kind, compression=None, graph="exponential"):
     """
     if kind not in EXCHANGES:
         raise ValueError(f"exchange must be one of {list(EXCHANGES)}, got {kind!r}")
-    from dpsgd.comm.gossip import GRAPHS
-
     if graph not in GRAPHS:
         raise ValueError(f"gossip_graph must be one of {list(GRAPHS)}, got {graph!r}")
     if graph != "exponential" and kind not in ("gossip", "async_gossip"):
         raise ValueError(f"gossip_graph={graph!r} is the graph of exchange='gossip' or 'async_gossip' "
                          f"(got exchange={kind!r})")
-    from dpsgd.comm.allreduce import check_compression
-
     if check_compression(compression) is not None and kind not in COMPRESSED:
         raise ValueError(f"compression={compression!r} travels with exchange='allreduce' or 'gossip' only "
                          f"(got exchange={kind!r})")

@@ -31,9 +31,8 @@ the ranks' parameters is kept exactly (W's columns sum to 1 as its rows do), up 
 import numpy as np
 
 from dpsgd._kernels import natural
-from dpsgd.comm.allreduce import _SEED_STRIDE, ReplicaExchange, check_compression
-
-GRAPHS = ("exponential", "ring")
+from dpsgd.comm.allreduce import _SEED_STRIDE, ReplicaExchange
+from dpsgd.comm.exchange import GRAPHS, check_compression
 
 
 def neighbours(graph, rank, ranks):
