@@ -134,17 +134,33 @@ def runnable_elsewhere() -> int:
     return max(0, runnable - 1 - running_other_threads())
 
 
+class _ObjectInfo(ctypes.Structure):
+    """The first fields of glibc's ``struct dl_phdr_info``: a loaded object's address and path."""
+    _fields_ = [("addr", ctypes.c_void_p), ("name", ctypes.c_char_p)]
+
+
+_EACH_OBJECT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_ObjectInfo), ctypes.c_size_t, ctypes.c_void_p)
+
+
 def _openblas_libraries():
-    """ctypes handles of the OpenBLAS libraries this process has loaded (/proc/self/maps; a
-    millisecond, where threadpoolctl's search of every library took 21 ms here)."""
+    """ctypes handles of the OpenBLAS libraries this process has loaded, from the dynamic
+    loader's list (``dl_iterate_phdr``: 0.2 ms here for 195 objects, where reading
+    /proc/self/maps took 2.5 ms and threadpoolctl's search of every library 21 ms)."""
     try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split(None, 5)[5].strip() for line in f
-                     if line.count(" ") >= 5 and "openblas" in line.rsplit("/", 1)[-1].lower()}
-    except OSError:
+        iterate = ctypes.CDLL(None).dl_iterate_phdr
+    except (OSError, AttributeError):  # not glibc, musl or a BSD
         return []
+    paths = []
+
+    def visit(info, size, data):
+        path = info.contents.name
+        if path and b"openblas" in path.rsplit(b"/", 1)[-1].lower():
+            paths.append(os.fsdecode(path))
+        return 0
+
+    iterate(_EACH_OBJECT(visit), None)
     libs = []
-    for path in sorted(paths):
+    for path in sorted(set(paths)):
         try:
             libs.append(ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0)))
         except OSError:
