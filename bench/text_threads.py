@@ -9,7 +9,10 @@ BLAS threads left at their default; each process loads the data, fits once and p
 fit's wall time, CPU-seconds, the seconds the host took from the VM's vCPUs meanwhile
 (/proc/stat's steal, all vCPUs: a lockstep fit stops when either is taken) and held-out
 log-loss. The table gives medians (range) and the pairwise ratio of each configuration to one
-thread of the same round.
+thread of the same round. Each process runs Python's full garbage collection before its NumPy
+call and the timer: a fresh process that imported NumPy, SciPy and scikit-learn owes one (40-60
+ms here), which fell inside about a third of the fits, whatever their threads (timeit likewise
+times with the collector off).
 
 Data (log loss, alpha 1e-5, the 'optimal' schedule, tf-idf rows scaled to unit length):
 
@@ -37,7 +40,7 @@ SHARED = HERE.parents[1] / "shared" / "data"
 EPOCHS = {"textlike": 40, "ap": 10, "bbc": 10}
 
 CHILD = r"""
-import json, os, resource, sys, time
+import gc, json, os, resource, sys, time
 sys.path.insert(0, sys.argv[4])
 import numpy as np
 from sklearn.metrics import log_loss
@@ -52,6 +55,7 @@ def steal():  # seconds the host took from this VM's vCPUs (/proc/stat), or 0
             return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+gc.collect()  # the imports' collection (40-60 ms, in a third of fresh processes' first fits)
 a = np.random.rand(300, 300); a @ a  # a user's NumPy call before the fit wakes BLAS threads
 r0, s0, tic = resource.getrusage(resource.RUSAGE_SELF), steal(), time.perf_counter()
 est = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, n_threads=threads,
