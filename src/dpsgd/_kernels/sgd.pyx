@@ -464,8 +464,11 @@ cdef inline void _row_dot(Shared *sh, const floating *data, const index_t *indic
     cdef int64_t jj, j
     cdef int32_t slot
     cdef int k
-    cdef double x
+    cdef double x, x1, x2, x3
     cdef const double *w
+    cdef const double *w1
+    cdef const double *w2
+    cdef const double *w3
     if K == 1:
         if hot_slot == NULL:
             dot[0] = _dot1(data, indices, start, end, coef)
@@ -474,7 +477,21 @@ cdef inline void _row_dot(Shared *sh, const floating *data, const index_t *indic
         return
     for k in range(K):
         dot[k] = 0.0
-    for jj in range(start, end):
+    jj = start
+    if hot_slot == NULL:
+        # four non-zeros a pass: dot[k] lives in memory (K is not known here), and one
+        # addition a non-zero would wait for the last one's store each time
+        while jj + 4 <= end:
+            w = &coef[indices[jj] * K]
+            w1 = &coef[indices[jj + 1] * K]
+            w2 = &coef[indices[jj + 2] * K]
+            w3 = &coef[indices[jj + 3] * K]
+            x, x1, x2, x3 = data[jj], data[jj + 1], data[jj + 2], data[jj + 3]
+            for k in range(K):
+                dot[k] += ((dp_load(&w[k]) * x + dp_load(&w1[k]) * x1)
+                           + (dp_load(&w2[k]) * x2 + dp_load(&w3[k]) * x3))
+            jj += 4
+    while jj < end:
         j = indices[jj]
         x = data[jj]
         slot = hot_slot[j] if hot_slot != NULL else -1
@@ -485,6 +502,7 @@ cdef inline void _row_dot(Shared *sh, const floating *data, const index_t *indic
             w = &coef[j * K]
             for k in range(K):
                 dot[k] += dp_load(&w[k]) * x
+        jj += 1
 
 
 cdef inline void _row_step(Shared *sh, const floating *data, const index_t *indices, int64_t start,
@@ -495,7 +513,7 @@ cdef inline void _row_step(Shared *sh, const floating *data, const index_t *indi
     cdef const int32_t *hot_slot = sh.hot_slot
     cdef int64_t jj, j
     cdef int32_t slot
-    cdef int k
+    cdef int k, moved = 0
     cdef double x
     cdef double *w
     if K == 1:
@@ -504,6 +522,17 @@ cdef inline void _row_step(Shared *sh, const floating *data, const index_t *indi
                 _axpy1(data, indices, start, end, coef, cupd[0])
             else:
                 _axpy1_hot(data, indices, start, end, coef, cupd[0], hot_slot, hval)
+        return
+    for k in range(K):
+        moved += cupd[k] != 0.0
+    if moved == 0:
+        return
+    if moved == K and hot_slot == NULL:  # (the log loss: no output's test in the loop)
+        for jj in range(start, end):
+            w = &coef[indices[jj] * K]
+            x = data[jj]
+            for k in range(K):
+                dp_store(&w[k], dp_load(&w[k]) + cupd[k] * x)
         return
     for jj in range(start, end):
         j = indices[jj]
