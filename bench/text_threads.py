@@ -3,6 +3,7 @@
     python bench/text_threads.py                          # every data set, 5 rounds
     python bench/text_threads.py --data ap bbc --rounds 3 --threads 1 2 None
     python bench/text_threads.py --base <another build's src>   # that build's 2-thread fits too
+    python bench/text_threads.py --env OPENBLAS_NUM_THREADS=1    # the other environment
 
 Each round starts one process per configuration, in turn (1 thread, 2 threads, ...), with
 BLAS threads left at their default; each process loads the data, fits once and prints the
@@ -12,7 +13,9 @@ log-loss. The table gives medians (range) and the pairwise ratio of each configu
 thread of the same round. Each process runs Python's full garbage collection before its NumPy
 call and the timer: a fresh process that imported NumPy, SciPy and scikit-learn owes one (40-60
 ms here), which fell inside about a third of the fits, whatever their threads (timeit likewise
-times with the collector off).
+times with the collector off). Before each round, bench/thread_wait.py's C program times a cache
+line's round trip between two threads (needs ``cc``): this VM's host moves between states
+(70-200 ns and 390-570 ns) that decide what threads that share anything can gain.
 
 Data (log loss, alpha 1e-5, the 'optimal' schedule, tf-idf rows scaled to unit length):
 
@@ -34,6 +37,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from thread_wait import round_trip_probe
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data"
@@ -128,8 +133,7 @@ def load(name, copies=8):
     raise ValueError(name)
 
 
-def run(name, threads, epochs, src):
-    env = dict(os.environ)
+def run(name, threads, epochs, src, env):
     out = subprocess.run([sys.executable, "-c", CHILD, name, str(threads), str(epochs), src, str(HERE)],
                          capture_output=True, text=True, env=env, timeout=900)
     if out.returncode:
@@ -144,21 +148,28 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--base", help="the src folder of another build: its 2-thread fits join each round")
     parser.add_argument("--json", help="write every measurement here")
+    parser.add_argument("--env", nargs="*", default=[], help="NAME=VALUE settings for the fits")
     args = parser.parse_args(argv)
+    env = dict(os.environ, **dict(kv.split("=", 1) for kv in args.env))
+    probe = round_trip_probe()
     src = str(HERE.parent / "src")
     configs = [(t, src, t) for t in args.threads]
     if args.base:
         configs.append(("2", args.base, "2 (base)"))
-    print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"load before: {os.getloadavg()[0]:.2f}; settings: {args.env or 'none'}", flush=True)
     results = {}
     for name in args.data:
         runs = {label: [] for _, _, label in configs}
+        trips = []
         for _ in range(args.rounds):
+            if probe:
+                trips.append(float(subprocess.run([str(probe)], capture_output=True, text=True).stdout))
             for threads, where, label in configs:
-                runs[label].append(run(name, threads, EPOCHS[name], where))
-        results[name] = runs
+                runs[label].append(run(name, threads, EPOCHS[name], where, env))
+        results[name] = {**runs, "round_trip_ns": trips}
         one = runs[args.threads[0]]
-        print(f"\n{name} ({EPOCHS[name]} epochs), {args.rounds} fresh processes each, medians (range)")
+        print(f"\n{name} ({EPOCHS[name]} epochs), {args.rounds} fresh processes each, medians (range); a line's "
+              f"round trip before each round: {', '.join(f'{t:.0f}' for t in trips) or 'not timed'} ns")
         print("| threads | used | wall s | CPU s | steal s (max) | test log-loss | wall / first's, same round |")
         print("|---|---|---|---|---|---|---|")
         for label, rs in runs.items():
