@@ -53,44 +53,71 @@ def _text_like():
     return X, y
 
 
-@pytest.mark.parametrize("slow_threads", [1, 2])
-def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, slow_threads):
-    """Threads that lose to one thread (hot shared coordinates; measured 0.63 s against 0.38)
-    are dropped after the probe epochs; threads that win are kept. The epoch that runs on
-    `slow_threads` threads is made 50 ms slower than the other."""
+def _slow_epochs_on(monkeypatch, slow_threads, calls):
+    """Kernel calls on ``slow_threads`` threads take 50 ms more; every call's thread count and
+    whether its threads own features go to ``calls``; as on a 2-core machine."""
     import time
 
-    import numpy as np
-
-    from dpsgd import SGDClassifier
     from dpsgd.comm import topology
     from dpsgd.tasks import linear, linear_problem
 
-    X, y = _text_like()
     real_epoch = linear._sgd.sgd_epoch
 
     def epoch(*args, n_threads, **kwargs):
         out = real_epoch(*args, n_threads=n_threads, **kwargs)
+        calls.append((n_threads, kwargs.get("row_split") is not None))
         if n_threads == slow_threads:
             time.sleep(0.05)
         return out
 
     monkeypatch.setattr(linear._sgd, "sgd_epoch", epoch)
     monkeypatch.setattr(linear_problem, "running_other_threads", lambda: 0)  # no pool spins beside
-    # as on a 2-core machine
     monkeypatch.setattr(topology, "effective_n_threads", lambda request: 2 if request is None else request)
     monkeypatch.setattr(topology, "available_threads", lambda: 2)
     monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
-    # the probe alone decides: no pause of the owners for their waits (a CI run paused them, and
-    # their return then cost the fit's last epoch its loss: test_owners_back_from_one_thread_...)
-    monkeypatch.setattr(linear._BaseSGD, "_OWNED_MAX_WAIT", np.inf)
+
+
+@pytest.mark.parametrize("slow_threads", [1, 2])
+def test_the_default_thread_count_keeps_the_faster_of_one_and_all(monkeypatch, slow_threads):
+    """Hogwild! threads that lose to one thread (hot shared coordinates; measured 0.63 s against
+    0.38) are dropped after the probe epochs; threads that win are kept. The epoch that runs on
+    `slow_threads` threads is made 50 ms slower than the other."""
+    import numpy as np
+
+    from dpsgd import SGDClassifier
+    from dpsgd.tasks import linear
+
+    X, y = _text_like()
+    calls = []
+    _slow_epochs_on(monkeypatch, slow_threads, calls)
+    monkeypatch.setattr(linear._BaseSGD, "_OWNED_MIN_WORK", np.inf)  # Hogwild! threads
     clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=9, tol=None, random_state=0).fit(X, y)
     assert clf.n_threads_ == (1 if slow_threads == 2 else 2)
+    assert (1, False) in calls and not any(owned for _, owned in calls)
     # an explicit count is obeyed, whatever the probe would say
     assert SGDClassifier(loss="log_loss", max_iter=9, tol=None, n_threads=2, random_state=0).fit(X, y).n_threads_ == 2
     # quality does not depend on the choice
     one = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=9, tol=None, n_threads=1, random_state=0).fit(X, y)
     assert abs(clf.score(X, y) - one.score(X, y)) < 0.02
+
+
+def test_threads_that_own_features_are_not_probed(monkeypatch):
+    """The default thread count keeps threads that own features from the start: they share
+    no weight (the probe's reason) and their own waits are watched; the probe's epochs on one
+    thread would only cost (here every call on 2 threads is made 50 ms slower, and still all
+    run on 2)."""
+    import numpy as np
+
+    from dpsgd import SGDClassifier
+    from dpsgd.tasks import linear
+
+    X, y = _text_like()
+    calls = []
+    _slow_epochs_on(monkeypatch, 2, calls)
+    monkeypatch.setattr(linear._BaseSGD, "_OWNED_MAX_WAIT", np.inf)  # no pause for waits either
+    clf = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=9, tol=None, random_state=0).fit(X, y)
+    assert clf.n_threads_ == 2
+    assert calls and all(call == (2, True) for call in calls), calls
 
 
 def test_a_thread_that_runs_beside_is_seen():

@@ -159,7 +159,8 @@ class _BaseSGD(BaseEstimator):
     # log-loss was 0.70-0.82 against one thread's 0.44 at alpha 1e-5, with the old
     # merges too: docs/guide/threads.md. The bound stays.)
     _MIN_NNZ_PER_THREAD = 500_000
-    # With n_threads=None, epochs 5-7 run on one thread, and the rest of the fit keeps all
+    # With n_threads=None and Hogwild! threads (not threads that own features, which share no
+    # weight), epochs 5-7 run on one thread, and the rest of the fit keeps all
     # threads only if epochs 3-4 on all took at most this share of the time of 6-7. Hogwild!
     # threads all write the coordinates of words that occur in nearly every document; how
     # much that costs depends, it seems, on where the machine puts the threads, not on the
@@ -574,9 +575,11 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
         threads used: never more than the cores available (a preempted Hogwild!
         thread applies very stale updates), and an epoch with fewer than 500,000
         non-zeros (times outputs) per thread uses fewer, as threads would cost
-        more than they save. With None, a fit of 8 epochs or more runs epochs 5-7 on
-        one thread and compares them with 2-4 on all; it keeps one thread if all were not faster
-        (threads that write the same hot coordinates can lose on some machines).
+        more than they save. With None, a fit of 8 epochs or more whose threads share
+        the weights (Hogwild!) runs epochs 5-7 on one thread and compares them with 3-4 on
+        all; it keeps one thread if all were not faster (threads that write the same hot
+        coordinates can lose on some machines). Threads that own features (large models
+        on long rows) share no weight and are kept.
         ``n_threads_`` tells what was used.
     random_state : int, RandomState or None, default=None
         Seeds the epochs' permutations.

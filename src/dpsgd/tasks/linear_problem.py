@@ -122,6 +122,12 @@ class LinearProblem(Problem):
         self.merge_every = 1 if self.n_threads == 1 else int(np.clip(np.ceil(self.est._MERGE_COST * per_sample), 4, 512))
         self.tbuf = np.zeros((self.n_threads, _sgd.thread_buffer_stride(K, hot_feat.size)))
         self.owned = self._owned_features(X, hot_feat.size)
+        if self.owned:
+            # no probe (_BaseSGD._PROBE_ONE_THREAD) for threads that own features: they share no
+            # weight, which is what made Hogwild! threads lose in some states of the host, and
+            # their waits are watched (_check_owners_wait); its three one-thread epochs only cost
+            # (AP x 8, 10 epochs: the default 1.00-1.20x one thread where 2 threads gave 1.39-1.50x)
+            self.probe = None
         self.pending = []  # the Rounds of a block's later epochs
         self.epoch_seconds = 0.0  # the last kernel call's, an epoch
         # a block's positions: its order, steps and scales take 24 bytes each (32 with L1)
