@@ -490,7 +490,7 @@ cdef void _dot_outputs(const floating *data, const index_t *indices, int64_t sta
 cdef void _step_outputs(const floating *data, const index_t *indices, int64_t start, int64_t end,
                         double *coef, int K, const double *cupd) noexcept nogil:
     """Add ``cupd[k] * x`` to the K > 1 weights of non-zeros start..end, every cupd[k] non-zero
-    (the log loss: no output's test in the loop). Not inline, as _dot_outputs."""
+    (the log loss: no output's test in the loop)."""
     cdef int64_t jj
     cdef int k
     cdef double x
@@ -525,8 +525,7 @@ cdef inline void _row_dot(Shared *sh, const floating *data, const index_t *indic
         return
     for k in range(K):
         dot[k] = 0.0
-    jj = start
-    while jj < end:
+    for jj in range(start, end):
         j = indices[jj]
         x = data[jj]
         slot = hot_slot[j] if hot_slot != NULL else -1
@@ -537,7 +536,6 @@ cdef inline void _row_dot(Shared *sh, const floating *data, const index_t *indic
             w = &coef[j * K]
             for k in range(K):
                 dot[k] += dp_load(&w[k]) * x
-        jj += 1
 
 
 cdef inline void _row_step(Shared *sh, const floating *data, const index_t *indices, int64_t start,
