@@ -525,10 +525,10 @@ cdef inline void _row_dot(Shared *sh, const floating *data, const index_t *indic
         return
     for k in range(K):
         dot[k] = 0.0
-    for jj in range(start, end):
+    for jj in range(start, end):  # (with buffered features)
         j = indices[jj]
         x = data[jj]
-        slot = hot_slot[j] if hot_slot != NULL else -1
+        slot = hot_slot[j]
         if slot >= 0:
             for k in range(K):
                 dot[k] += hval[slot * K + k] * x
