@@ -350,6 +350,19 @@ def test_threads_that_own_features_average_and_weigh_classes(average_start):
     assert_close(avg_b, ravg_b, 1e-10)
 
 
+def test_feature_bounds_sample_rows_of_one_length_evenly():
+    # 2^20 non-zeros in rows of 16 one-hot fields (8 values each): counted as a sample, which
+    # at fixed places would hold one field only (every 16th non-zero)
+    rng = np.random.default_rng(5)
+    n, fields, values = 1 << 16, 16, 8
+    indices = (np.arange(fields) * values + rng.integers(0, values, (n, fields))).astype(np.int32).ravel()
+    counts = np.bincount(indices, minlength=fields * values)
+    for parts in (2, 4):
+        b = sgd.feature_bounds(indices, fields * values, parts)
+        shares = np.array([counts[b[t]:b[t + 1]].sum() for t in range(parts)]) / indices.size
+        np.testing.assert_allclose(shares, 1 / parts, atol=counts.max() / indices.size + 0.01)
+
+
 def test_row_splits_cut_sorted_rows_at_the_bounds():
     X = random_csr(30, 10, 0.4, seed=27)
     bounds = np.array([0, 3, 7, 10], np.int64)

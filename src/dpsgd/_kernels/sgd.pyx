@@ -72,10 +72,11 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport exp, log1p, pow, fabs, isfinite
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from dpsgd._kernels.atomics cimport (dp_add, dp_cpu_relax, dp_load, dp_load_i64, dp_load_int, dp_store,
                                      dp_store_i64, dp_store_int)
+from dpsgd._kernels.rng cimport rng_t, rng_seed, rng_below
 
 cdef extern from "omp_shim.h" nogil:
     int omp_get_num_threads()
@@ -1237,12 +1238,16 @@ def feature_bounds(const index_t[::1] indices, int64_t n_features, int n_parts):
     """Bounds of ``n_parts`` contiguous feature ranges with about equal numbers of non-zeros.
 
     Returns an (n_parts + 1,) int64 array from 0 to n_features, for ``row_splits``. Counts in
-    a scratch array of n_features entries, without copying ``indices``; beyond 2^20
-    non-zeros, an evenly spaced 2^20 of them (RCV1-like's 15 million: 30 ms counted whole).
+    a scratch array of n_features entries, without copying ``indices``. Beyond 2^17
+    non-zeros it counts a sample of about 2^16: one at a random place in each of as many
+    equal stretches (AP x 8's 2.2 million counted whole took 1.0-1.1 ms, a fiftieth of a
+    2-thread fit). A share then errs by about 0.2% of the non-zeros; the random place keeps
+    rows of one length (one-hot fields) from putting every sample at the same place in a row.
     """
-    cdef int64_t nnz = indices.shape[0], jj, j, total = 0, counted = 0
-    cdef int64_t stride = max(1, nnz >> 20)
+    cdef int64_t nnz = indices.shape[0], jj, j, start, total = 0, counted = 0
+    cdef int64_t stride = 1 if nnz <= (1 << 17) else nnz >> 16
     cdef int t = 1
+    cdef rng_t rng
     if n_parts < 1 or n_features < 0:
         raise ValueError("n_parts must be >= 1 and n_features >= 0")
     counts = np.zeros(n_features, dtype=np.int64)
@@ -1250,14 +1255,16 @@ def feature_bounds(const index_t[::1] indices, int64_t n_features, int n_parts):
     cdef int64_t[::1] c = counts
     cdef int64_t[::1] b = bounds
     b[0] = 0
+    rng_seed(&rng, <uint64_t>nnz, 0)
     with nogil:
-        jj = 0
-        while jj < nnz:
+        start = 0
+        while start < nnz:
+            jj = start if stride == 1 else start + <int64_t>rng_below(&rng, <uint64_t>min(stride, nnz - start))
             j = indices[jj]
             if 0 <= j < n_features:
                 c[j] += 1
                 counted += 1
-            jj += stride
+            start += stride
         for j in range(n_features):
             total += c[j]
             while t < n_parts and total * n_parts >= t * counted:
