@@ -758,8 +758,10 @@ cdef void _sgd_worker(const floating *data, const index_t *indices, const index_
     cdef bint l1 = sh.l1
     cdef int merge_every = sh.merge_every
     cdef int *stop = sh.stop
-    # a lone thread without buffered features: nothing else touches the weights meanwhile
-    cdef bint alone = nthreads == 1 and sh.hot_slot == NULL
+    # a lone thread without buffered features: nothing else touches the weights meanwhile.
+    # With one output its inlined relaxed loads and stores cost the same as plain ones, and a
+    # call a row costs more on short rows (a9a's 14 words)
+    cdef bint alone = nthreads == 1 and sh.hot_slot == NULL and K > 1
 
     cdef double *buf = sh.tbuf + tid * sh.tstride
     cdef double *bbase = buf            # intercept snapshot
