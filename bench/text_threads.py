@@ -10,12 +10,15 @@ BLAS threads left at their default; each process loads the data, fits once and p
 fit's wall time, CPU-seconds, the seconds the host took from the VM's vCPUs meanwhile
 (/proc/stat's steal, all vCPUs: a lockstep fit stops when either is taken) and held-out
 log-loss. The table gives medians (range) and the pairwise ratio of each configuration to one
-thread of the same round. Each process runs Python's full garbage collection before its NumPy
-call and the timer: a fresh process that imported NumPy, SciPy and scikit-learn owes one (40-60
-ms here), which fell inside about a third of the fits, whatever their threads (timeit likewise
-times with the collector off). Before each round, bench/thread_wait.py's C program times a cache
-line's round trip between two threads (needs ``cc``): this VM's host moves between states
-(70-200 ns and 390-570 ns) that decide what threads that share anything can gain.
+thread of the same round. Each process validates X with scikit-learn once before the fit,
+as a script's split or vectorizer does (a process's first validation reads every installed
+package's entry points: 3.6-5.0 ms here, in either configuration's fit otherwise), and runs
+Python's full garbage collection before its NumPy call and the timer: a fresh process that
+imported NumPy, SciPy and scikit-learn owes one (40-60 ms here), which fell inside about a
+third of the fits, whatever their threads (timeit likewise times with the collector off).
+Before each round, bench/thread_wait.py's C program times a cache line's round trip between
+two threads (needs ``cc``): this VM's host moves between states (70-200 ns and 390-570 ns)
+that decide what threads that share anything can gain.
 
 Data (log loss, alpha 1e-5, the 'optimal' schedule, tf-idf rows scaled to unit length):
 
@@ -54,6 +57,10 @@ from text_threads import load
 from dpsgd import SGDClassifier
 name, threads, epochs = sys.argv[1], None if sys.argv[2] == "None" else int(sys.argv[2]), int(sys.argv[3])
 X, y, X_test, y_test = load(name)
+# a user's script has called scikit-learn's validation before its fit (a split, a vectorizer):
+# a process's first one reads every installed package's entry points (3.6-5.0 ms here), once
+from sklearn.utils import check_array
+check_array(X, accept_sparse="csr")
 def steal():  # seconds the host took from this VM's vCPUs (/proc/stat), or 0
     try:
         with open("/proc/stat") as f:
