@@ -44,7 +44,9 @@ q = s - ``delay``: it sums the T threads' parts of row q (always in the order 0.
 the loss gradient and the intercepts' change (every thread the same, from the same
 numbers), and updates its own features of row q, with the L2 scale, the average and the L1
 penalty exactly as one thread does. No weight is written by two threads, so no weight's
-line moves between cores; what crosses is a row's partial sums and a counter per thread,
+line moves between cores, and an owner reads and writes its weights with plain loads and
+stores (``_own_dot``, ``_own_step``; Hogwild!'s relaxed atomic ones cost 10-20% there); what
+crosses is a row's partial sums and a counter per thread,
 published every ``delay`` / 8 .. / 4 rows. The result is sequential SGD in which each row's
 prediction misses the steps of the ``delay`` rows before it (the intercepts' excepted),
 whatever the threads' timing: deterministic for a given thread count and checked against
