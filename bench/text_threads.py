@@ -4,6 +4,7 @@
     python bench/text_threads.py --data ap bbc --rounds 3 --threads 1 2 None
     python bench/text_threads.py --base <another build's src>   # that build's 2-thread fits too
     python bench/text_threads.py --env OPENBLAS_NUM_THREADS=1    # the other environment
+    python bench/text_threads.py --no-pair                       # without the machine's ceiling
 
 Each round starts one process per configuration, in turn (1 thread, 2 threads, ...), with
 BLAS threads left at their default; each process loads the data, fits once and prints the
@@ -19,6 +20,12 @@ third of the fits, whatever their threads (timeit likewise times with the collec
 Before each round, bench/thread_wait.py's C program times a cache line's round trip between
 two threads (needs ``cc``): this VM's host moves between states (70-200 ns and 390-570 ns)
 that decide what threads that share anything can gain.
+
+Each round also runs two one-thread fits in two processes at once, their timers started
+together (``1 + 1``; ``--no-pair`` leaves it out): they share nothing, so half the slower one's
+wall is what the machine's two cores can give the one-thread work in that round, and its
+speed-up over the round's one thread is the ceiling of any 2-thread fit's (these processes use
+one BLAS thread each: an idle OpenBLAS thread's spin would take the other fit's core).
 
 Data (log loss, alpha 1e-5, the 'optimal' schedule, tf-idf rows scaled to unit length):
 
@@ -46,6 +53,7 @@ from thread_wait import round_trip_probe
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data"
 EPOCHS = {"textlike": 40, "ap": 10, "bbc": 10}
+PAIR = "1 + 1 (two processes, half the slower's wall)"
 
 CHILD = r"""
 import gc, json, os, resource, sys, time
@@ -69,6 +77,9 @@ def steal():  # seconds the host took from this VM's vCPUs (/proc/stat), or 0
         return 0.0
 gc.collect()  # the imports' collection (40-60 ms, in a third of fresh processes' first fits)
 a = np.random.rand(300, 300); a @ a  # a user's NumPy call before the fit wakes BLAS threads
+if sys.argv[6] == "pair":  # start the timer with the other process of the pair
+    print("ready", flush=True)
+    sys.stdin.readline()
 r0, s0, tic = resource.getrusage(resource.RUSAGE_SELF), steal(), time.perf_counter()
 est = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=epochs, tol=None, n_threads=threads,
                     random_state=0).fit(X, y)
@@ -140,12 +151,41 @@ def load(name, copies=8):
     raise ValueError(name)
 
 
+def _child(name, threads, epochs, src, mode="alone"):
+    return [sys.executable, "-c", CHILD, name, str(threads), str(epochs), src, str(HERE), mode]
+
+
 def run(name, threads, epochs, src, env):
-    out = subprocess.run([sys.executable, "-c", CHILD, name, str(threads), str(epochs), src, str(HERE)],
-                         capture_output=True, text=True, env=env, timeout=900)
+    out = subprocess.run(_child(name, threads, epochs, src), capture_output=True, text=True, env=env, timeout=900)
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_pair(name, epochs, src, env):
+    """Two one-thread fits in two processes at once, timers started together: what the
+    machine's two cores give two copies of the one-thread work, which share nothing.
+    One BLAS thread in each (an idle OpenBLAS thread's spin would take the other fit's core)."""
+    env = dict(env, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen(_child(name, 1, epochs, src, "pair"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    try:
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(p.communicate(timeout=900)[1][-2000:])
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outs = [p.communicate(timeout=900) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    if any(p.returncode for p in procs):
+        raise RuntimeError("".join(err for _, err in outs)[-2000:])
+    fits = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    # the pair did two fits' work in the slower one's time: its speed-up is 2 x one thread's wall / that
+    return {**fits[0], "wall": max(f["wall"] for f in fits) / 2, "cpu": sum(f["cpu"] for f in fits) / 2,
+            "steal": max(f["steal"] for f in fits), "pair_walls": [f["wall"] for f in fits]}
 
 
 def main(argv=None):
@@ -156,6 +196,7 @@ def main(argv=None):
     parser.add_argument("--base", help="the src folder of another build: its 2-thread fits join each round")
     parser.add_argument("--json", help="write every measurement here")
     parser.add_argument("--env", nargs="*", default=[], help="NAME=VALUE settings for the fits")
+    parser.add_argument("--no-pair", action="store_true", help="leave out the two one-thread processes at once")
     args = parser.parse_args(argv)
     env = dict(os.environ, **dict(kv.split("=", 1) for kv in args.env))
     probe = round_trip_probe()
@@ -163,6 +204,8 @@ def main(argv=None):
     configs = [(t, src, t) for t in args.threads]
     if args.base:
         configs.append(("2", args.base, "2 (base)"))
+    if not args.no_pair:
+        configs.append(("pair", src, PAIR))
     print(f"load before: {os.getloadavg()[0]:.2f}; settings: {args.env or 'none'}", flush=True)
     results = {}
     for name in args.data:
@@ -172,7 +215,8 @@ def main(argv=None):
             if probe:
                 trips.append(float(subprocess.run([str(probe)], capture_output=True, text=True).stdout))
             for threads, where, label in configs:
-                runs[label].append(run(name, threads, EPOCHS[name], where, env))
+                runs[label].append(run_pair(name, EPOCHS[name], where, env) if threads == "pair"
+                                   else run(name, threads, EPOCHS[name], where, env))
         results[name] = {**runs, "round_trip_ns": trips}
         one = runs[args.threads[0]]
         print(f"\n{name} ({EPOCHS[name]} epochs), {args.rounds} fresh processes each, medians (range); a line's "
@@ -187,6 +231,12 @@ def main(argv=None):
                   f"{statistics.median(r['steal'] for r in rs):.2f} ({max(r['steal'] for r in rs):.2f}) | "
                   f"{statistics.median(r['test_loss'] for r in rs):.4f} | speed-up {statistics.median(ratios):.2f}x "
                   f"({min(ratios):.2f}-{max(ratios):.2f}) |", flush=True)
+        if PAIR in runs:
+            for label in runs:
+                if label not in (args.threads[0], PAIR):
+                    shares = [p["wall"] / r["wall"] for p, r in zip(runs[PAIR], runs[label])]
+                    print(f"{label}: share of the round's ceiling (the pair's wall / this wall) "
+                          f"{statistics.median(shares):.2f} ({min(shares):.2f}-{max(shares):.2f})")
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
