@@ -152,6 +152,18 @@ class _BaseSGD(BaseEstimator):
     _OWNED_RETRY = (2, 32)
     _OWNED_WORK = 512
     _OWNED_MAX_PUBLISH = 3
+    # The owners' delay above (4x the rows between publications) is the longest a kernel call
+    # takes: a call's delay is the largest power of two from 4 up to it whose product with the
+    # step size at the call's first step and the rows' mean squared norm is at most
+    # _OWNED_DELAY_STEP. The 'optimal' schedule's first steps (17.8 at alpha 1e-5) move a unit
+    # row's prediction far, and a row that misses the 32 steps before it overshoots where words
+    # recur: with a delay of 32 from the start, the text-like rows' test log-loss after one
+    # epoch was 2.65 against one thread's 0.78 (1.22 against 0.64 after two, 0.616 against
+    # 0.609 after five), and that of rows whose words are in nearly every row (tests/
+    # test_threads.py) 9.3 against 0.95; a delay of 4 gave 0.79 and 0.95, one of 8 gave 1.07
+    # on the latter (4 x 17.8 = 71, 8 x 17.8 = 142). Later, smaller steps take the longer
+    # delays; the shorter ones cost 1.01-1.04x the time of whole fits (docs/guide/threads.md).
+    _OWNED_DELAY_STEP = 80.0
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
     # thread, no faster on two), so fewer threads are used. (With the rarer merges of

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from dpsgd import stepsize
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
 from dpsgd._threads import available_threads, runnable_elsewhere, running_other_threads, stop_idle_blas_threads
@@ -159,7 +160,24 @@ class LinearProblem(Problem):
         # the estimators' X is canonical (as_kernel_csr): its rows are sorted
         split = _sgd.row_splits(X.indices, X.indptr, bounds, check=False)
         publish = 1 << int(np.clip(np.ceil(np.log2(est._OWNED_WORK / work)), 0, est._OWNED_MAX_PUBLISH))
+        data = X.data[:X.indptr[-1]]
+        self.row_sq = float(np.dot(data, data)) / max(X.shape[0], 1)  # the rows' mean squared norm
         return {"row_split": split, "delay": 4 * publish, "owner_bounds": bounds}
+
+    def _owners_from(self, owned, t):
+        """``owned`` (``_owned_features``) for a kernel call whose first step is ``t``: its delay
+        the largest power of two from 4 up to the work's whose product with the step size at
+        ``t`` and the rows' mean squared norm is at most _BaseSGD._OWNED_DELAY_STEP."""
+        if not owned:
+            return owned
+        est = self.est
+        schedule = "constant" if est.learning_rate == "adaptive" else est.learning_rate
+        eta = stepsize.eta(schedule, max(t, 1.0), eta0=self.eta0, alpha=est.alpha, power_t=est.power_t,
+                           t0=self.kernel["optimal_init"])
+        delay = owned["delay"]
+        while delay > 4 and delay * eta * self.row_sq > est._OWNED_DELAY_STEP:
+            delay //= 2
+        return {**owned, "delay": delay}
 
     # ------------------------------------------------------------------ rounds
     def local_steps(self, params, r, version, ticket):
@@ -221,7 +239,7 @@ class LinearProblem(Problem):
         # the probe counts the epochs after those that ran on fewer threads
         probing = self.probe is not None and epoch - self.fewer_epochs in est._PROBE_ONE_THREAD
         threads = 1 if probing else threads
-        owned = self.owned if threads == self.n_threads else {}
+        owned = self._owners_from(self.owned, est.t_) if threads == self.n_threads else {}
         E = self._block_length(epoch, threads, owned)
         if threads < self.n_threads and not probing:
             self.fewer_epochs += E
