@@ -281,15 +281,17 @@ def test_owners_delay_grows_as_the_steps_shrink(monkeypatch):
     delays, up to the one the work per row allows."""
     from sklearn.metrics import log_loss
 
+    import numpy as np
+
     from dpsgd import SGDClassifier
     from dpsgd.comm import topology
-    from dpsgd.tasks import linear
+    from dpsgd.tasks import linear, linear_problem
 
     X, y = _text_like()
     real_epoch, delays = linear._sgd.sgd_epoch, []
 
     def epoch(*args, **kwargs):
-        delays.append(kwargs.get("delay", 0))
+        delays.append((kwargs.get("delay", 0), kwargs["epoch_stats"].shape[0]))
         return real_epoch(*args, **kwargs)
 
     monkeypatch.setattr(linear._sgd, "sgd_epoch", epoch)
@@ -297,7 +299,8 @@ def test_owners_delay_grows_as_the_steps_shrink(monkeypatch):
     monkeypatch.setattr(topology, "available_threads", lambda: 2)
     monkeypatch.setattr(linear._BaseSGD, "_MIN_NNZ_PER_THREAD", 1000)
     monkeypatch.setattr(linear._BaseSGD, "_OWNED_MIN_WORK", 8)  # 120 words a row: owners
-    monkeypatch.setattr(linear._BaseSGD, "_BLOCK_EPOCHS", 1)  # a call an epoch
+    monkeypatch.setattr(linear_problem, "running_other_threads", lambda: 0)
+    monkeypatch.setattr(linear._BaseSGD, "_OWNED_MAX_WAIT", np.inf)  # no pause on one thread
     for epochs in (1, 2):
         losses = []
         for threads in (1, 2):
@@ -305,9 +308,18 @@ def test_owners_delay_grows_as_the_steps_shrink(monkeypatch):
                                 n_threads=threads).fit(X[:2500], y[:2500])
             losses.append(log_loss(y[2500:], clf.predict_proba(X[2500:])))
         assert losses[1] <= 1.05 * losses[0], (epochs, losses)
-    delays.clear()
-    SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=20, tol=None, random_state=0, n_threads=2).fit(X, y)
-    assert delays[0] == 4 and delays == sorted(delays) and delays[-1] == 32, delays
+    # each epoch's delay, from calls of one epoch and from blocks of several: a block ends
+    # where a later epoch could take a longer delay, so both give every epoch the same
+    by_epoch = {}
+    for block_epochs in (1, linear._BaseSGD._BLOCK_EPOCHS):
+        monkeypatch.setattr(linear._BaseSGD, "_BLOCK_EPOCHS", block_epochs)
+        delays.clear()
+        SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=20, tol=None, random_state=0, n_threads=2).fit(X, y)
+        by_epoch[block_epochs] = [d for d, epochs in delays for _ in range(epochs)]
+    assert max(epochs for _, epochs in delays) > 1, delays  # the second fit ran blocks
+    calls = by_epoch[1]
+    assert calls[0] == 4 and calls == sorted(calls) and calls[-1] == 32, calls
+    assert list(by_epoch.values())[1] == calls, by_epoch
 
 
 @pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="serial build: no OpenMP runtime")

@@ -307,6 +307,9 @@ class LinearProblem(Problem):
                 int(est._BLOCK_SECONDS / self.epoch_seconds))
         if est.tol is not None:  # the stopping rule acts when no_improvement reaches n_iter_no_change
             E = min(E, est.n_iter_no_change - self.no_improvement)
+        # the owners' delay is the call's: the block ends where a later epoch could take a longer one
+        while E > 1 and owned and self._owners_from(self.owned, est.t_ + (E - 1) * self.n)["delay"] > owned["delay"]:
+            E -= 1
         return max(E, 1)
 
     def _order(self, epoch, E):
