@@ -162,7 +162,8 @@ class _BaseSGD(BaseEstimator):
     # 0.609 after five), and that of rows whose words are in nearly every row (tests/
     # test_threads.py) 9.3 against 0.95; a delay of 4 gave 0.79 and 0.95, one of 8 gave 1.07
     # on the latter (4 x 17.8 = 71, 8 x 17.8 = 142). Later, smaller steps take the longer
-    # delays; the shorter ones cost 1.01-1.04x the time of whole fits (docs/guide/threads.md).
+    # delays (a block of epochs ends where one could); the shorter ones cost 1.0-1.05x the time
+    # of whole fits, within the measurements' spread (docs/guide/threads.md).
     _OWNED_DELAY_STEP = 80.0
     # Below this many non-zeros per thread and epoch, thread start-up and merging
     # cost more than the threads save (a9a: 450k non-zeros, 2.3 ms an epoch on one
