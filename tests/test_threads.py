@@ -278,10 +278,10 @@ def test_owners_delay_grows_as_the_steps_shrink(monkeypatch):
     """The owners' first epochs, at the 'optimal' schedule's large steps, run with a short
     delay: a row that misses the 32 steps before it overshot where words recur (test log-loss
     9.3 after one epoch against one thread's 0.95 on these rows). Later calls take longer
-    delays, up to the one the work per row allows."""
-    from sklearn.metrics import log_loss
-
+    delays, up to the one the work per row allows, and a block of epochs ends where a later
+    epoch could take a longer one."""
     import numpy as np
+    from sklearn.metrics import log_loss
 
     from dpsgd import SGDClassifier
     from dpsgd.comm import topology
@@ -315,11 +315,11 @@ def test_owners_delay_grows_as_the_steps_shrink(monkeypatch):
         monkeypatch.setattr(linear._BaseSGD, "_BLOCK_EPOCHS", block_epochs)
         delays.clear()
         SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=20, tol=None, random_state=0, n_threads=2).fit(X, y)
-        by_epoch[block_epochs] = [d for d, epochs in delays for _ in range(epochs)]
-    assert max(epochs for _, epochs in delays) > 1, delays  # the second fit ran blocks
-    calls = by_epoch[1]
-    assert calls[0] == 4 and calls == sorted(calls) and calls[-1] == 32, calls
-    assert list(by_epoch.values())[1] == calls, by_epoch
+        by_epoch[block_epochs] = [delay for delay, block in delays for _ in range(block)]
+    assert max(block for _, block in delays) > 1, delays  # the second fit ran blocks
+    one_by_one = by_epoch[1]
+    assert one_by_one[0] == 4 and one_by_one == sorted(one_by_one) and one_by_one[-1] == 32, one_by_one
+    assert list(by_epoch.values())[1] == one_by_one, by_epoch
 
 
 @pytest.mark.skipif(not dpsgd.openmp_enabled(), reason="serial build: no OpenMP runtime")
