@@ -5,6 +5,7 @@
     python bench/text_threads.py --base <another build's src>   # that build's 2-thread fits too
     python bench/text_threads.py --env OPENBLAS_NUM_THREADS=1    # the other environment
     python bench/text_threads.py --no-pair                       # without the machine's ceiling
+    python bench/text_threads.py --data-dir DIR                  # AP and BBC from DIR
 
 Each round starts one process per configuration, in turn (1 thread, 2 threads, ...), with
 BLAS threads left at their default; each process loads the data, fits once and prints the
@@ -51,7 +52,7 @@ from pathlib import Path
 from thread_wait import round_trip_probe
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared" / "data"
+SHARED = HERE.parents[1] / "shared" / "data"  # or $DPSGD_DATA_DIR (--data-dir)
 EPOCHS = {"textlike": 40, "ap": 10, "bbc": 10}
 PAIR = "1 + 1 (two processes, half the slower's wall)"
 
@@ -125,10 +126,11 @@ def load(name, copies=8):
         X, y, _ = make_sparse_classification(12_000, 130_000, 250, zipf_exponent=1.0, zipf_offset=2.0,
                                              random_state=0)
         return X[:11_000], y[:11_000], X[11_000:], y[11_000:]
+    data = Path(os.environ.get("DPSGD_DATA_DIR") or SHARED)
     if name == "ap":
         from dpsgd.data.uci_bow import load_uci_bow
 
-        folder = SHARED / "ap_associated_press"
+        folder = data / "ap_associated_press"
         counts, vocab = load_uci_bow(folder / "docword.ap.txt", folder / "vocab.ap.txt")
         counts = sp.csr_matrix(counts)
         word = list(vocab).index("percent")
@@ -136,7 +138,7 @@ def load(name, copies=8):
         keep = np.arange(counts.shape[1]) != word
         return _split_and_copy(_tfidf(counts[:, keep]), y, copies)
     if name == "bbc":
-        folder = SHARED / "bbc_news_octis"
+        folder = data / "bbc_news_octis"
         vocab = {w: i for i, w in enumerate((folder / "vocabulary.txt").read_text().split())}
         rows, cols, labels = [], [], []
         for r, line in enumerate((folder / "corpus.tsv").read_text().splitlines()):
@@ -197,8 +199,11 @@ def main(argv=None):
     parser.add_argument("--json", help="write every measurement here")
     parser.add_argument("--env", nargs="*", default=[], help="NAME=VALUE settings for the fits")
     parser.add_argument("--no-pair", action="store_true", help="leave out the two one-thread processes at once")
+    parser.add_argument("--data-dir", help=f"the folder of ap_associated_press/ and bbc_news_octis/ (default {SHARED})")
     args = parser.parse_args(argv)
     env = dict(os.environ, **dict(kv.split("=", 1) for kv in args.env))
+    if args.data_dir:
+        env["DPSGD_DATA_DIR"] = args.data_dir
     probe = round_trip_probe()
     src = str(HERE.parent / "src")
     configs = [(t, src, t) for t in args.threads]

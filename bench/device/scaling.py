@@ -15,7 +15,12 @@ so that what matters most is measured first when the machine's time is short:
 3. Linear SGD (log loss, alpha 1e-5, 20 epochs, the estimator's default rounds), threads
    1..16 then the same matrix, on the RCV1-like data (200,000 rows) and on text-like rows
    (88,000) (bench/scaling_linear.py).
-4. A2C on CartPole-v1, the same layouts, until solved (bench/a2c_scaling.py), seeds 0 and 1.
+4. Threads on text as users run a fit: 1, 2 and all cores, 3 rounds of fresh processes beside
+   two one-thread processes at once (the two cores' ceiling), on text-like rows, AP and BBC
+   (bench/text_threads.py); then what two threads that share nothing get from two cores
+   (bench/core_capacity.py). On this 2-vCPU VM the ceiling itself fell to 1.2-1.4x in some
+   rounds; these show what real cores give.
+5. A2C on CartPole-v1, the same layouts, until solved (bench/a2c_scaling.py), seeds 0 and 1.
 
 A run that would start after ``--budget`` seconds is skipped, and each one is stopped at the
 time left. Every record goes to DIR/scaling.json as soon as it is measured, and the tables to
@@ -33,6 +38,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1]
+DATA_FOLDERS = {"ap": "ap_associated_press", "bbc": "bbc_news_octis"}
 sys.path.insert(0, str(BENCH))
 
 import a2c_scaling  # noqa: E402  (beside this folder)
@@ -72,7 +78,12 @@ class Run:
         return record
 
     def rows(self, section):
-        return [(r["config"], r) for r in self.records if r["section"] == section and "seconds" in r]
+        return [(r["config"], r) for r in self.records if r["section"] == section and not self.missing(r)]
+
+    @staticmethod
+    def missing(record):
+        """Why ``record`` holds no measurement, or None."""
+        return record.get("failed") or record.get("skipped")
 
 
 def compare_lda_one(corpus, library, threads, passes, docs, data_dir):
@@ -83,6 +94,19 @@ def compare_lda_one(corpus, library, threads, passes, docs, data_dir):
         if out.returncode != 0:
             raise RuntimeError(out.stderr.strip().splitlines()[-1:])
         return json.loads(out.stdout.strip().splitlines()[-1])
+    return work
+
+
+def printed_lines(script, args, keep):
+    """Run a bench script; its printed lines from the first that starts with ``keep``."""
+    def work(timeout):
+        out = subprocess.run([sys.executable, str(BENCH / script), *map(str, args)], capture_output=True, text=True,
+                             timeout=timeout)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip().splitlines()[-1:])
+        lines = out.stdout.strip().splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith(keep)), 0)
+        return {"lines": lines[start:]}
     return work
 
 
@@ -126,6 +150,10 @@ def a2c_table(rows):
     return lines
 
 
+def lines_table(rows):
+    return [line for _, r in rows for line in r["lines"] + [""]]
+
+
 def write_summary(run, titles):
     lines = [f"# Scaling run: {run.meta['cpus']} CPUs ({run.meta['machine']}), Python {run.meta['python']}, "
              f"load {run.meta['load_before']:.2f} before, started {run.meta['started']}", ""]
@@ -133,8 +161,8 @@ def write_summary(run, titles):
         rows = run.rows(section)
         lines += [f"## {title}", ""]
         lines += table(rows) if rows else ["(nothing measured)"]
-        failed = [f"- {r['config']}: {r.get('failed') or r.get('skipped')}" for r in run.records
-                  if r["section"] == section and "seconds" not in r]
+        failed = [f"- {r['config']}: {run.missing(r)}" for r in run.records
+                  if r["section"] == section and run.missing(r)]
         lines += [""] + failed + ([""] if failed else [])
     (run.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -146,7 +174,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes, at most 2 cores (a check of the script)")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds after which no run starts")
     parser.add_argument("--data-dir", default=str(BENCH.parent.parent / "shared" / "data"),
-                        help="the folder holding ap_associated_press/ (AP is skipped where it is absent)")
+                        help="the folder holding ap_associated_press/ and bbc_news_octis/ (skipped where absent)")
     args = parser.parse_args()
     run = Run(args.out, args.budget)
     cores = min(os.cpu_count() or 1, 2 if args.quick else 16)
@@ -156,7 +184,7 @@ def main():
     docs, passes, ap_passes = (3_300, 1, 1) if args.quick else (33_000, 1, 4)
     scale, text_scale, epochs = (0.05, 0.1, 3) if args.quick else (1.0, 2.0, 20)
     seeds = [0] if args.quick else [0, 1]
-    ap = Path(args.data_dir, "ap_associated_press", "docword.ap.txt").exists()
+    ap = Path(args.data_dir, DATA_FOLDERS["ap"], "docword.ap.txt").exists()
 
     # generated once here, read from bench/.cache by every process after
     import rcv1like
@@ -189,6 +217,18 @@ def main():
             run.measure(section, config, lambda timeout, c=config, d=data, s=s: run_config(
                 str(BENCH / "scaling_linear.py"), c, ["--epochs", epochs, "--scale", s, "--sync-every", "auto",
                                                       "--data", d], timeout))
+
+    text = ["textlike"] + [d for d in ("ap", "bbc") if Path(args.data_dir, DATA_FOLDERS[d]).is_dir()]
+    text_threads = sorted({1, 2, cores})
+    titles["text-threads"] = (f"Threads on text, fresh processes, {1 if args.quick else 3} round(s): threads "
+                              f"{', '.join(map(str, text_threads))} and 1 + 1 (bench/text_threads.py)", lines_table)
+    for data in text[-1:] if args.quick else text:
+        run.measure("text-threads", data, printed_lines(
+            "text_threads.py", ["--data", data, "--rounds", 1 if args.quick else 3, "--threads", *text_threads,
+                                "--data-dir", args.data_dir], data))
+    titles["capacity"] = ("Two threads that share nothing, on two cores (bench/core_capacity.py)", lines_table)
+    run.measure("capacity", "2 threads", printed_lines("core_capacity.py", ["--samples", 2 if args.quick else 5],
+                                                       "round trip"))
 
     titles["a2c"] = ("A2C on CartPole-v1 until solved (mean return 475), ranks x threads "
                      "(bench/a2c_scaling.py)", a2c_table)

@@ -6,8 +6,8 @@
 # Run from the repository's root. Builds the kernels in place (all cores), then runs
 # bench/device/scaling.py with the results in $OUT (default: ./scaling-out). With WHEELS=DIR,
 # the wheels in DIR (mpich, mpi4py, gensim and smart_open, for a machine without them and
-# without a network) are installed first into the running Python's environment. AP is read from $DPSGD_DATA_DIR
-# (default ../shared/data, or .devdata where that is absent). Output is also saved to $OUT/log.txt.
+# without a network) are installed first into the running Python's environment. AP and BBC are read from
+# $DPSGD_DATA_DIR (default ../shared/data, or .devdata where that is absent). Output is also saved to $OUT/log.txt.
 set -euo pipefail
 OUT=${OUT:-$PWD/scaling-out}
 mkdir -p "$OUT"
