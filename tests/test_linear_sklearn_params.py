@@ -381,3 +381,17 @@ def test_balanced_weights_with_comm_use_every_ranks_counts():
     expected = compute_class_weight("balanced", classes=labels, y=everything)
     weights = clf._kernel_class_weight(shards[0], counts)  # rank 0 sees only its own rows
     np.testing.assert_allclose(weights[:, 0], expected)
+
+
+@pytest.mark.parametrize("which", ["binary", "multiclass"])
+def test_string_labels_fit_as_scikit_learn_fits_them(which):
+    """Labels found once (their places among the classes give the targets): string labels out
+    of order give scikit-learn's model, classes and predictions, and 'balanced' counts them."""
+    X, y2, y3, _ = dense_problem()
+    names = np.array(["wren", "emu", "auk"])
+    y = names[y2 if which == "binary" else y3]
+    for kw in (dict(loss="log_loss"), dict(loss="hinge", class_weight="balanced")):
+        ours, theirs = fit_both(SGDClassifier, SkSGDClassifier, X, y, alpha=0.01, max_iter=5, tol=None, **kw)
+        assert_same_model(ours, theirs)
+        np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+        np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))

@@ -87,6 +87,20 @@ PASSIVE_AGGRESSIVE = ("pa1", "pa2")
 SPARSE_INTERCEPT_DECAY = 0.01
 
 
+def _classes_of(y):
+    """The sorted classes of the 1-D labels ``y``, each label's place among them and each
+    class's count, checked as scikit-learn's ``check_classification_targets`` checks ``y``:
+    on the classes, which ``type_of_target`` classifies as it does 1-D labels (BBC x 8's
+    16,024 string labels: 0.1 ms, where checking ``y`` took 4 ms of a 90 ms fit)."""
+    try:
+        classes, index, counts = np.unique(y, return_inverse=True, return_counts=True)
+    except TypeError:  # labels that do not sort (mixed types): scikit-learn's error
+        check_classification_targets(y)
+        raise
+    check_classification_targets(classes)
+    return classes, index.reshape(-1), counts
+
+
 def _union_of_counts(per_rank):
     """The sorted labels of every rank's ``(labels, counts)`` and each label's total count."""
     labels = np.unique(np.concatenate([rank_labels for rank_labels, _ in per_rank]))
@@ -785,8 +799,8 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     def _kernel_class_weight(self, y, label_counts=None):
         """The kernel's (K, 2) weights of positive and negative targets, or None.
 
-        ``label_counts``: each class's count over all ranks (``fit`` with ``comm``), which
-        'balanced' uses; without them (one process, ``partial_fit``) it counts ``y``."""
+        ``label_counts``: each class's count (over all ranks with ``comm``), which
+        'balanced' uses; without them (``partial_fit``) it counts ``y``."""
         if self.class_weight is None:
             return None
         if self.class_weight == "balanced" and label_counts is not None:
@@ -802,17 +816,24 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
     def _validation_score(self, scores, y, sample_weight):
         return accuracy_score(y, self._labels(scores), sample_weight=sample_weight)
 
-    def _targets(self, y):
-        """Targets in {-1, +1}, one column per one-vs-rest classifier."""
+    def _targets(self, y, index=None):
+        """Targets in {-1, +1}, one column per one-vs-rest classifier; ``index``: each label's
+        place in ``classes_`` where it is known (``_classes_of``), which spares comparing labels."""
+        K = self.classes_.size
+        if index is not None:
+            if K == 2:
+                return np.where(index == 1, 1.0, -1.0).reshape(-1, 1)
+            return np.where(index[:, None] == np.arange(K), 1.0, -1.0)
         unknown = ~np.isin(y, self.classes_)
         if unknown.any():
             raise ValueError(f"labels {np.unique(y[unknown]).tolist()} are not in classes {self.classes_.tolist()}")
-        if self.classes_.size == 2:
+        if K == 2:
             return np.where(y == self.classes_[1], 1.0, -1.0).reshape(-1, 1)
         return np.where(y[:, None] == self.classes_[None, :], 1.0, -1.0)
 
-    def _train(self, X, y, sample_weight, max_iter, init, callback, early_stop=False, label_counts=None):
-        self._fit_targets(X, self._targets(y), y, sample_weight, max_iter, init, callback, early_stop,
+    def _train(self, X, y, sample_weight, max_iter, init, callback, early_stop=False, label_counts=None,
+               index=None):
+        self._fit_targets(X, self._targets(y, index), y, sample_weight, max_iter, init, callback, early_stop,
                           self._kernel_class_weight(y, label_counts))
 
     @ends_job_on_error
@@ -852,10 +873,10 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             check_number("t_start", t_start, low=1.0)
             self.t_ = float(t_start)
         X, y = self._prepare_X(X, y, reset=True, y_numeric=False)
-        check_classification_targets(y)
-        classes, counts = np.unique(y, return_counts=True)
+        classes, index, counts = _classes_of(y)
         if self.comm is not None:  # every rank must know every class, and 'balanced' every count
             classes, counts = _union_of_counts(Topology(self.comm).everyone((classes, counts)))
+            index = None  # (the labels' places among every rank's classes: _targets finds them)
         if classes.size < 2:
             raise ValueError(f"The number of classes has to be greater than one; got {classes.size} class")
         if self.warm_start and hasattr(self, "coef_") and np.array_equal(getattr(self, "classes_", []), classes):
@@ -863,7 +884,7 @@ class SGDClassifier(ClassifierMixin, _BaseSGD):
             intercept_init = self.intercept_ if intercept_init is None else intercept_init
         self.classes_ = classes
         self._train(X, y, sample_weight, self.max_iter, (coef_init, intercept_init, None, None), callback,
-                    self.early_stopping, label_counts=counts if self.comm is not None else None)
+                    self.early_stopping, label_counts=counts, index=index)
         self._warn_if_not_converged()
         return self
 
