@@ -322,6 +322,12 @@ class _BaseSGD(BaseEstimator):
         kind, param = self._losses[self.loss]
         return int(kind), (self.epsilon if param is None else param)
 
+    def _eta_at(self, t, eta0, t0):
+        """The step size at step ``t`` (from 1) of the schedule, with the current ``eta0``
+        ('adaptive' steps are constant between its divisions) and 'optimal''s ``t0``."""
+        schedule = "constant" if self.learning_rate == "adaptive" else self.learning_rate
+        return stepsize.eta(schedule, max(t, 1.0), eta0=eta0, alpha=self.alpha, power_t=self.power_t, t0=t0)
+
     def _schedule(self):
         """Kernel schedule arguments, and a check that the L2 decay stays positive."""
         kind, param = self._kernel_loss()
@@ -329,9 +335,7 @@ class _BaseSGD(BaseEstimator):
         if self.learning_rate == "optimal":
             t0 = stepsize.optimal_init(self.alpha, lambda y, p: _sgd.py_loss_grad(kind, y, p, param)[1])
         l2_share = {"l2": 1.0, "elasticnet": 1.0 - self.l1_ratio}.get(self.penalty, 0.0)
-        schedule = "constant" if self.learning_rate == "adaptive" else self.learning_rate
-        first = stepsize.eta(schedule, max(self.t_, 1.0), eta0=self.eta0, alpha=self.alpha,
-                             power_t=self.power_t, t0=t0)
+        first = self._eta_at(self.t_, self.eta0, t0)
         largest = max(first, self.eta0) if self.learning_rate == "invscaling" and self.power_t < 0 else first
         if l2_share * self.alpha * largest >= 1.0:
             raise ValueError(

@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 
-from dpsgd import stepsize
 from dpsgd._kernels import sgd as _sgd
 from dpsgd._kernels.rng import permutation
 from dpsgd._threads import available_threads, runnable_elsewhere, running_other_threads, stop_idle_blas_threads
@@ -171,9 +170,7 @@ class LinearProblem(Problem):
         if not owned:
             return owned
         est = self.est
-        schedule = "constant" if est.learning_rate == "adaptive" else est.learning_rate
-        eta = stepsize.eta(schedule, max(t, 1.0), eta0=self.eta0, alpha=est.alpha, power_t=est.power_t,
-                           t0=self.kernel["optimal_init"])
+        eta = est._eta_at(t, self.eta0, self.kernel["optimal_init"])
         delay = owned["delay"]
         while delay > 4 and delay * eta * self.row_sq > est._OWNED_DELAY_STEP:
             delay //= 2
