@@ -91,7 +91,7 @@ def _classes_of(y):
     """The sorted classes of the 1-D labels ``y``, each label's place among them and each
     class's count, checked as scikit-learn's ``check_classification_targets`` checks ``y``:
     on the classes, which ``type_of_target`` classifies as it does 1-D labels (BBC x 8's
-    16,024 string labels: 0.1 ms, where checking ``y`` took 4 ms of a 90 ms fit)."""
+    16,024 string labels: 0.1 ms, where checking ``y`` took 3.3 ms of a 90 ms fit)."""
     try:
         classes, index, counts = np.unique(y, return_inverse=True, return_counts=True)
     except TypeError:  # labels that do not sort (mixed types): scikit-learn's error
