@@ -249,12 +249,9 @@ def test_a_rank_without_a_block_is_refused(columns, n_blocks, match):
 # budget policy on the kernel's threads and between the ranks: the solver and the estimator
 # reach liblinear's optimum with its support, every rank with the same model, the margins
 # in the final window X w + b.
-# Their support is liblinear's but where the optimum leaves it undecided: a9a's one-hot groups
-# each sum to a column of ones, so X has a null space, along which the objective is flat where
-# the L1 norm is. Columns 21 and 35 lie on such a direction: their weights sum to -0.016 at
-# the optimum, split between them any way with the same objective (liblinear, itself
-# randomised, gave -0.0154 and -0.0007, or -0.016 and -6e-8; in 16 runs over 2 and 3 ranks, 35
-# was 0 in 7 and 21 in 1, their |grad_j f| within 1e-6 of the L1 threshold).
+# Their support is liblinear's but where the optimum leaves it undecided
+# (conftest.assert_liblinears_support): in 16 runs over 2 and 3 ranks, column 35 was 0 in 7 and
+# 21 in 1, their |grad_j f| within 1e-6 of the L1 threshold.
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_ranks_reach_liblinears_optimum_with_its_support(ranks, a9a_2000, a9a_2000_optimum):
     # epochs to tol (2026-12-02, 2 vCPUs): 2 ranks 886-1,159 in 4 runs, 3 ranks 2,506-6,940 in 12
